@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { ConfigError, ShardlineError } from '@shardline/core';
+import { registerRun } from './commands/run.js';
+import { registerStatus } from './commands/status.js';
+import { registerLocal } from './commands/local.js';
+import { registerSimulate } from './commands/simulate.js';
+import { registerDemo } from './commands/demo.js';
+import { EXIT_USAGE, UsageError } from './usage-error.js';
+
+/**
+ * The `shardline` command. Commands live one per module under ./commands; this file only
+ * builds the program and maps failures to exit codes: 2 for bad input (one line, no stack
+ * trace unless --log-level debug), 1 for failures at run time.
+ */
+export function buildProgram(): Command {
+  const program = new Command('shardline')
+    .description('A shard-aware consumer framework for Amazon DynamoDB Streams')
+    .version('0.1.0')
+    .showSuggestionAfterError(true)
+    .exitOverride();
+  program.configureOutput({ writeErr: (line) => process.stderr.write(line) });
+  registerRun(program);
+  registerStatus(program);
+  registerLocal(program);
+  registerSimulate(program);
+  registerDemo(program);
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  const debug = argv.includes('debug') && argv.some((arg) => arg === '--log-level' || arg.startsWith('--log-level='));
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander already printed its one-line message; help and version exit 0.
+      return err.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      process.stderr.write(`shardline: ${err.message}\n`);
+      if (debug && err.stack) process.stderr.write(`${err.stack}\n`);
+      return EXIT_USAGE;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`shardline: ${message}\n`);
+    if (debug || !(err instanceof ShardlineError)) {
+      if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    }
+    return 1;
+  }
+}
+
+const isEntryPoint = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/shardline') || process.argv[1]?.endsWith('cli.js') || process.argv[1]?.endsWith('cli.ts');
+if (isEntryPoint) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`shardline: ${String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

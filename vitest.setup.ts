@@ -1,0 +1,2 @@
+// Placeholder replaced by the testkit leak guard.
+export {};
