@@ -17,6 +17,7 @@ export default defineConfig({
     include: ['packages/*/test/**/*.test.ts', 'apps/*/test/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    reporters: ['default', './scripts/summary-reporter.ts'],
     pool: 'forks',
     // Two cores: two files at a time keeps the shared DynamoDB Local responsive.
     maxWorkers: 2,
