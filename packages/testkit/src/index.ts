@@ -1,2 +1,20 @@
-export { startDynamoDBLocal, dynamoDBLocalHome, freePort, type StartDynamoDBLocalOptions, type DynamoDBLocalHandle } from './dynamodb-local.js';
+export { startDynamoDBLocal, dynamoDBLocalHome, freePort, resolveDynamoDBLocalOptions, type StartDynamoDBLocalOptions, type DynamoDBLocalHandle } from './dynamodb-local.js';
+export { controlsClient, testDynamoDBControls, databaseKey, TEST_CONTROLS_ENV, type DynamoDBLocalControls, type ControlTarget } from './controls.js';
+export { startTestBackend, TEST_BACKEND_ENV, type TestBackend } from './backend.js';
 export { connectTestDynamoDB, TEST_ENDPOINT_ENV, type TestDynamoDB } from './test-dynamodb.js';
+export {
+  startStreamSimulator,
+  resolveSimulatorOptions,
+  type StreamSimulator,
+  type StreamSimulatorOptions,
+  type ManifestEntry,
+  type StreamViewType,
+  type Operation,
+  type EventName,
+  type SimulatorFaults,
+  type FaultKind,
+  type ThrottleOptions,
+  type ScheduleOptions,
+  type ScheduleHandle,
+} from './simulator/index.js';
+export { audit, type AuditReport, type DeliveredRecord, type DuplicateDelivery, type OrderViolation, type ChildBeforeParent } from './audit.js';
