@@ -44,6 +44,8 @@ export interface DynamoDBLocalHandle {
   controlUrl?: string;
   /** Stops the JVM and waits for it to exit (SIGKILL after a grace period). Idempotent. */
   stop(): Promise<void>;
+  /** Settles when the server process exits, for whatever reason (stop() or a crash). */
+  exited: Promise<void>;
   /** With `controls: true`: every open shard (of one database, or all) closes and gets a child. */
   rollover?(target?: ControlTarget): Promise<void>;
   /** With `controls: true`: ages stored stream events by `ms` (drives iterator expiry and trimming). */
@@ -136,13 +138,14 @@ export async function startDynamoDBLocal(options: StartDynamoDBLocalOptions = {}
   const startedAt = performance.now();
   const jvm = spawnJvm(resolved.java, args, { supervised: !launcherDir, javaCommand: resolved.java, port, forward: resolved.onOutput });
   const stop = stopper(jvm);
+  const exited = jvm.exited.catch(() => undefined);
   const endpoint = `http://127.0.0.1:${port}`;
   try {
     const controlPort = launcherDir ? await raceExit(jvm, jvm.waitForLine((line) => /^shardline-controls-port=(\d+)/.exec(line)?.[1])) : undefined;
     await waitUntilAnswering(endpoint, jvm, resolved.startTimeoutMs);
     const pid = await raceExit(jvm, jvm.jvmPid);
     const startupMs = Math.round(performance.now() - startedAt);
-    if (controlPort === undefined) return { endpoint, port, pid, startupMs, stop };
+    if (controlPort === undefined) return { endpoint, port, pid, startupMs, stop, exited };
     const controlUrl = `http://127.0.0.1:${controlPort}`;
     const controls = controlsClient(controlUrl);
     return {
@@ -152,6 +155,7 @@ export async function startDynamoDBLocal(options: StartDynamoDBLocalOptions = {}
       startupMs,
       controlUrl,
       stop,
+      exited,
       rollover: (target) => controls.rollover(target),
       advanceTime: (ms, target) => controls.advanceTime(ms, target),
     };

@@ -1,0 +1,126 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CreateTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { freePort } from '@shardline/testkit';
+
+const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
+const scratch = mkdtempSync(join(tmpdir(), 'shardline-local-'));
+const children = new Set<ChildProcessWithoutNullStreams>();
+afterAll(() => {
+  for (const child of children) child.kill('SIGKILL');
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+/** The CLI as a user runs it, from the TypeScript sources. */
+function cli(args: string[]) {
+  const child = spawn(process.execPath, ['--conditions=@shardline/source', '--import', 'tsx', 'apps/shardline/src/cli.ts', ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, SHARDLINE_LOG_LEVEL: '' },
+  });
+  children.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exit = new Promise<number | null>((resolve) =>
+    child.once('close', (code) => {
+      children.delete(child);
+      resolve(code);
+    }),
+  );
+  const until = async (predicate: () => boolean, what: string, timeoutMs = 45_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!predicate()) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no ${what}; stdout: ${stdout} stderr: ${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+  return { child, exit, until, stdout: () => stdout, stderr: () => stderr };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('shardline local', () => {
+  it('runs DynamoDB Local with one shared database, prints how to use it, and stops cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const run = cli(['local', '--port', String(port), '--log-level', 'debug']);
+    await run.until(() => run.stdout().includes('Press Ctrl-C to stop.'), 'ready banner');
+    const endpoint = `http://127.0.0.1:${port}`;
+    expect(run.stdout()).toContain(`running on ${endpoint}`);
+    for (const line of [
+      `export AWS_ENDPOINT_URL_DYNAMODB=${endpoint}`,
+      `export AWS_ENDPOINT_URL_DYNAMODB_STREAMS=${endpoint}`,
+      'export AWS_REGION=us-east-1',
+      'export AWS_ACCESS_KEY_ID=local',
+      'export AWS_SECRET_ACCESS_KEY=local',
+    ]) {
+      expect(run.stdout()).toContain(line);
+    }
+    const jvmPid = Number(/"pid":(\d+)/.exec(run.stderr())?.[1]);
+    expect(alive(jvmPid)).toBe(true);
+
+    // -sharedDb: a table created with one credential and region is seen from another.
+    const writer = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    const reader = new DynamoDBClient({ endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'someoneElse', secretAccessKey: 'x' } });
+    try {
+      await writer.send(
+        new CreateTableCommand({
+          TableName: 'shared',
+          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+          BillingMode: 'PAY_PER_REQUEST',
+        }),
+      );
+      expect((await reader.send(new ListTablesCommand({}))).TableNames).toEqual(['shared']);
+    } finally {
+      writer.destroy();
+      reader.destroy();
+    }
+
+    run.child.kill('SIGTERM');
+    expect(await run.exit).toBe(0);
+    expect(run.stdout()).toContain('DynamoDB Local stopped.');
+    expect(alive(jvmPid)).toBe(false);
+  });
+
+  it('bad input: one line and exit code 2', async () => {
+    const busy = createServer();
+    const busyPort = await freePort();
+    await new Promise<void>((resolve) => busy.listen(busyPort, resolve));
+    const file = join(scratch, 'a-file');
+    writeFileSync(file, '');
+    try {
+      const cases: Array<[string[], RegExp]> = [
+        [['local', '--bogus'], /unknown option '--bogus'/],
+        [['local', '--port', 'eighty'], /--port must be an integer from 1 to 65535, got "eighty"/],
+        [['local', '--port', '70000'], /--port must be an integer from 1 to 65535/],
+        [['local', '--port', String(busyPort)], new RegExp(`port ${busyPort} is already in use`)],
+        [['local', '--port', String(busyPort + 1), '--db-path', join(file, 'db')], /database directory .*a-file\/db is not writable/],
+        [['local', '--log-level', 'loud'], /--log-level must be one of/],
+      ];
+      const runs = cases.map(([args]) => cli(args));
+      const codes = await Promise.all(runs.map((run) => run.exit));
+      cases.forEach(([args, message], i) => {
+        const run = runs[i]!;
+        expect({ args, code: codes[i] }).toEqual({ args, code: 2 });
+        expect(run.stderr()).toMatch(message);
+        expect(run.stderr().trim().split('\n')).toHaveLength(1);
+        expect(run.stdout()).toBe('');
+      });
+    } finally {
+      await new Promise((resolve) => busy.close(resolve));
+    }
+  });
+});
