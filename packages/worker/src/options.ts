@@ -1,0 +1,301 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import type { AwsCredentialIdentity } from '@aws-sdk/types';
+import {
+  ConfigError,
+  INITIAL_POSITIONS,
+  integerInRange,
+  nonEmptyString,
+  oneOf,
+  positiveInteger,
+  rejectUnknownKeys,
+  requireThat,
+  silentLogger,
+  systemClock,
+  type Clock,
+  type InitialPosition,
+  type Logger,
+} from '@shardline/core';
+import type { CoordinatorLike, ReaderFactory } from './contracts.js';
+import { DynamoDBTableDestination, JsonlFileDestination, type FailureDestination } from './destinations.js';
+import type { ResolvedFailurePolicy } from './failure-policy.js';
+import { toProcessorFactory, type ProcessorFactory, type RecordProcessor } from './processor.js';
+
+export type DestinationOption = FailureDestination | { type: 'jsonl'; path: string } | { type: 'dynamodb'; tableName: string; keyAttribute?: string };
+
+export interface FailurePolicyOptions {
+  /** Retries after the first failed attempt of a batch. @defaultValue 3 */
+  maxRetries?: number;
+  /** Backoff (full jitter) ceiling of the first retry. @defaultValue 100 */
+  retryBaseMs?: number;
+  /** Largest backoff ceiling. @defaultValue 5_000 */
+  retryCapMs?: number;
+  /** After the retries, split the batch in halves (recursively) to isolate the bad record. @defaultValue false */
+  bisectOnError?: boolean;
+  /**
+   * What to do with records the processor keeps failing on: `destination` stores them there and
+   * moves on; `stop` stops the shard (it stays stalled, with a `shard:failed` event and an
+   * error log) until someone fixes the processor.
+   * @defaultValue 'destination' when a destination is set, otherwise 'stop'
+   */
+  onFailure?: 'destination' | 'stop';
+  /** Built in: `{ type: 'jsonl', path }`, `{ type: 'dynamodb', tableName }`; or any `FailureDestination`. */
+  destination?: DestinationOption;
+  /** Records older than this (ApproximateCreationDateTime) go to the on-failure action unprocessed. @defaultValue no limit */
+  maxRecordAgeMs?: number;
+  /** An attempt of processRecords that has not settled by then fails (and is retried). @defaultValue 60_000 */
+  processorTimeoutMs?: number;
+}
+
+export interface WorkerOptions<T = Record<string, unknown>> {
+  /** The processor (shared by all shards) or a factory returning one per shard. Required. */
+  processor: RecordProcessor<T> | ProcessorFactory<T>;
+  /** The table whose stream to consume (its latest stream). One of tableName / streamArn is required. */
+  tableName?: string;
+  /** A stream ARN; wins over tableName. */
+  streamArn?: string;
+  /** Names the consumer group. @defaultValue the table name */
+  applicationName?: string;
+  /** @defaultValue `shardline-<applicationName>` */
+  leaseTableName?: string;
+  /** Unique per process. @defaultValue `<hostname>-<pid>-<random>` */
+  workerId?: string;
+  /** A client for the table and the lease table; created from endpoint/region when absent (and destroyed on stop). */
+  dynamodb?: DynamoDBClient;
+  /** A DynamoDB Streams client; created when absent. */
+  streams?: DynamoDBStreamsClient;
+  /** One endpoint for both services (DynamoDB Local). @defaultValue the AWS endpoint of `region` */
+  endpoint?: string;
+  /** Endpoint of DynamoDB (table, lease table) only; wins over `endpoint`. */
+  dynamodbEndpoint?: string;
+  /** Endpoint of DynamoDB Streams only (e.g. the simulator); wins over `endpoint`. */
+  streamsEndpoint?: string;
+  /** @defaultValue the SDK's default chain (AWS_REGION…) */
+  region?: string;
+  /** @defaultValue the SDK's default credential chain */
+  credentials?: AwsCredentialIdentity;
+  /** Where root shards of a new application start. @defaultValue 'TRIM_HORIZON' */
+  initialPosition?: InitialPosition;
+  /** @defaultValue 'auto' (after each batch resolves) */
+  checkpointMode?: 'auto' | 'manual';
+  /** Records of different keys of one shard processed concurrently, up to this many key groups. @defaultValue 1 (off) */
+  keyConcurrency?: number;
+  /** GetRecords Limit. @defaultValue 1000 */
+  batchSize?: number;
+  /** Wait after an empty read of an open shard. @defaultValue 200 */
+  idleIntervalMs?: number;
+  /** Batches fetched ahead of the processor, per shard. @defaultValue 2 */
+  prefetch?: number;
+  /** @defaultValue 10_000 */
+  leaseDurationMs?: number;
+  /** @defaultValue leaseDurationMs / 5 (leases default) */
+  heartbeatIntervalMs?: number;
+  /** @defaultValue the leases default */
+  assignmentIntervalMs?: number;
+  /** @defaultValue the leases default */
+  handOffTimeoutMs?: number;
+  /** @defaultValue no limit */
+  maxLeasesPerWorker?: number;
+  failurePolicy?: FailurePolicyOptions;
+  /** `stop()` resolves within this; in-flight batches are aborted (ctx.signal) when it runs out. @defaultValue 20_000 */
+  shutdownTimeoutMs?: number;
+  /** Serve /healthz, /readyz, /metrics on this port (0 = any free port). @defaultValue off */
+  healthPort?: number;
+  /** @defaultValue '127.0.0.1' */
+  healthHost?: string;
+  /** Also export Node process metrics (prom-client defaults). @defaultValue false */
+  processMetrics?: boolean;
+  /** @defaultValue a silent logger */
+  logger?: Logger;
+  /** @defaultValue systemClock */
+  clock?: Clock;
+  /** @defaultValue Math.random */
+  random?: () => number;
+  /** Advanced / tests: a coordinator instead of the @shardline/leases one. */
+  coordinator?: CoordinatorLike;
+  /** Advanced / tests: a reader factory instead of @shardline/streams ShardReader. */
+  readerFactory?: ReaderFactory;
+}
+
+export const DEFAULTS = {
+  initialPosition: 'TRIM_HORIZON',
+  checkpointMode: 'auto',
+  keyConcurrency: 1,
+  batchSize: 1000,
+  idleIntervalMs: 200,
+  prefetch: 2,
+  leaseDurationMs: 10_000,
+  shutdownTimeoutMs: 20_000,
+  healthHost: '127.0.0.1',
+  failurePolicy: { maxRetries: 3, retryBaseMs: 100, retryCapMs: 5_000, bisectOnError: false, processorTimeoutMs: 60_000 },
+} as const satisfies Partial<Omit<ResolvedWorkerOptions<unknown>, 'failurePolicy'>> & { failurePolicy: Partial<ResolvedFailurePolicy> };
+
+export interface ResolvedWorkerOptions<T> {
+  processorFactory: ProcessorFactory<T>;
+  tableName: string | undefined;
+  streamArn: string | undefined;
+  applicationName: string;
+  leaseTableName: string;
+  workerId: string;
+  dynamodb: DynamoDBClient | undefined;
+  streams: DynamoDBStreamsClient | undefined;
+  dynamodbEndpoint: string | undefined;
+  streamsEndpoint: string | undefined;
+  region: string | undefined;
+  credentials: AwsCredentialIdentity | undefined;
+  initialPosition: InitialPosition;
+  checkpointMode: 'auto' | 'manual';
+  keyConcurrency: number;
+  batchSize: number;
+  idleIntervalMs: number;
+  prefetch: number;
+  leaseDurationMs: number;
+  heartbeatIntervalMs: number | undefined;
+  assignmentIntervalMs: number | undefined;
+  handOffTimeoutMs: number | undefined;
+  maxLeasesPerWorker: number | undefined;
+  failurePolicy: ResolvedFailurePolicy;
+  shutdownTimeoutMs: number;
+  healthPort: number | undefined;
+  healthHost: string;
+  processMetrics: boolean;
+  logger: Logger;
+  clock: Clock;
+  random: () => number;
+  coordinator: CoordinatorLike | undefined;
+  readerFactory: ReaderFactory | undefined;
+}
+
+const KNOWN: readonly (keyof WorkerOptions)[] = [
+  'processor', 'tableName', 'streamArn', 'applicationName', 'leaseTableName', 'workerId', 'dynamodb', 'streams', 'endpoint',
+  'dynamodbEndpoint', 'streamsEndpoint', 'region', 'credentials', 'initialPosition', 'checkpointMode', 'keyConcurrency', 'batchSize',
+  'idleIntervalMs', 'prefetch', 'leaseDurationMs', 'heartbeatIntervalMs', 'assignmentIntervalMs', 'handOffTimeoutMs',
+  'maxLeasesPerWorker', 'failurePolicy', 'shutdownTimeoutMs', 'healthPort', 'healthHost', 'processMetrics', 'logger', 'clock',
+  'random', 'coordinator', 'readerFactory',
+];
+const KNOWN_POLICY: readonly (keyof FailurePolicyOptions)[] = [
+  'maxRetries', 'retryBaseMs', 'retryCapMs', 'bisectOnError', 'onFailure', 'destination', 'maxRecordAgeMs', 'processorTimeoutMs',
+];
+
+/** Table name from `arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>`. */
+export function tableNameFromStreamArn(arn: string): string | undefined {
+  return /:table\/([^/]+)\/stream\//.exec(arn)?.[1];
+}
+
+/** Lease table names allow [a-zA-Z0-9_.-], 3 to 255 characters. */
+const TABLE_NAME = /^[a-zA-Z0-9_.-]{3,255}$/;
+
+export function resolveWorkerOptions<T>(options: WorkerOptions<T>): ResolvedWorkerOptions<T> {
+  if (typeof options !== 'object' || options === null) throw new ConfigError('Worker options must be an object');
+  rejectUnknownKeys('Worker', options, KNOWN);
+  if (options.processor === undefined) throw new ConfigError('Worker needs a processor: an object with processRecords, or a factory returning one');
+  let processorFactory: ProcessorFactory<T>;
+  try {
+    processorFactory = toProcessorFactory(options.processor);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  const tableName = options.tableName === undefined ? undefined : nonEmptyString('tableName', options.tableName);
+  const streamArn = options.streamArn === undefined ? undefined : nonEmptyString('streamArn', options.streamArn);
+  requireThat(tableName !== undefined || streamArn !== undefined, 'Worker needs tableName or streamArn: which stream should it consume?');
+  const applicationName = options.applicationName ?? tableName ?? (streamArn ? tableNameFromStreamArn(streamArn) : undefined);
+  if (applicationName === undefined) throw new ConfigError(`cannot derive applicationName from streamArn ${streamArn}; set applicationName`);
+  nonEmptyString('applicationName', applicationName);
+  const leaseTableName = options.leaseTableName ?? `shardline-${applicationName}`;
+  requireThat(TABLE_NAME.test(leaseTableName), `lease table name ${JSON.stringify(leaseTableName)} is not a valid DynamoDB table name (3-255 of a-z A-Z 0-9 _ . -); set applicationName or leaseTableName`);
+  const policy = resolveFailurePolicy(options.failurePolicy ?? {});
+  const shutdownTimeoutMs = positiveInteger('shutdownTimeoutMs', options.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs);
+  const leaseDurationMs = positiveInteger('leaseDurationMs', options.leaseDurationMs ?? DEFAULTS.leaseDurationMs);
+  const optionalPositive = (name: string, value: number | undefined) => (value === undefined ? undefined : positiveInteger(name, value));
+  const heartbeatIntervalMs = optionalPositive('heartbeatIntervalMs', options.heartbeatIntervalMs);
+  if (heartbeatIntervalMs !== undefined) {
+    requireThat(heartbeatIntervalMs < leaseDurationMs, `heartbeatIntervalMs (${heartbeatIntervalMs}) must be below leaseDurationMs (${leaseDurationMs}); a third of it or less is safe`);
+  }
+  return {
+    processorFactory,
+    tableName,
+    streamArn,
+    applicationName,
+    leaseTableName,
+    workerId: options.workerId === undefined ? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}` : nonEmptyString('workerId', options.workerId),
+    dynamodb: options.dynamodb,
+    streams: options.streams,
+    dynamodbEndpoint: options.dynamodbEndpoint ?? options.endpoint,
+    streamsEndpoint: options.streamsEndpoint ?? options.endpoint,
+    region: options.region,
+    credentials: options.credentials,
+    initialPosition: oneOf('initialPosition', options.initialPosition ?? DEFAULTS.initialPosition, INITIAL_POSITIONS),
+    checkpointMode: oneOf('checkpointMode', options.checkpointMode ?? DEFAULTS.checkpointMode, ['auto', 'manual'] as const),
+    keyConcurrency: integerInRange('keyConcurrency', options.keyConcurrency ?? DEFAULTS.keyConcurrency, 1, 1000),
+    batchSize: integerInRange('batchSize', options.batchSize ?? DEFAULTS.batchSize, 1, 1000),
+    idleIntervalMs: positiveInteger('idleIntervalMs', options.idleIntervalMs ?? DEFAULTS.idleIntervalMs),
+    prefetch: integerInRange('prefetch', options.prefetch ?? DEFAULTS.prefetch, 0, 100),
+    leaseDurationMs,
+    heartbeatIntervalMs,
+    assignmentIntervalMs: optionalPositive('assignmentIntervalMs', options.assignmentIntervalMs),
+    handOffTimeoutMs: optionalPositive('handOffTimeoutMs', options.handOffTimeoutMs),
+    maxLeasesPerWorker: optionalPositive('maxLeasesPerWorker', options.maxLeasesPerWorker),
+    failurePolicy: policy,
+    shutdownTimeoutMs,
+    healthPort: options.healthPort === undefined ? undefined : integerInRange('healthPort', options.healthPort, 0, 65_535),
+    healthHost: options.healthHost ?? DEFAULTS.healthHost,
+    processMetrics: options.processMetrics ?? false,
+    logger: options.logger ?? silentLogger(),
+    clock: options.clock ?? systemClock,
+    random: options.random ?? Math.random,
+    coordinator: options.coordinator,
+    readerFactory: options.readerFactory,
+  };
+}
+
+export function resolveFailurePolicy(options: FailurePolicyOptions): ResolvedFailurePolicy {
+  rejectUnknownKeys('failurePolicy', options, KNOWN_POLICY);
+  const d = DEFAULTS.failurePolicy;
+  const destination = options.destination === undefined ? undefined : toDestination(options.destination);
+  const onFailure = oneOf('failurePolicy.onFailure', options.onFailure ?? (destination ? 'destination' : 'stop'), ['destination', 'stop'] as const);
+  requireThat(onFailure !== 'destination' || destination !== undefined, "failurePolicy.onFailure is 'destination' but no failurePolicy.destination is set: give one ({ type: 'jsonl', path }) or use onFailure: 'stop'");
+  const retryBaseMs = positiveInteger('failurePolicy.retryBaseMs', options.retryBaseMs ?? d.retryBaseMs);
+  const retryCapMs = positiveInteger('failurePolicy.retryCapMs', options.retryCapMs ?? d.retryCapMs);
+  requireThat(retryBaseMs <= retryCapMs, `failurePolicy.retryBaseMs (${retryBaseMs}) must not exceed retryCapMs (${retryCapMs})`);
+  return {
+    maxRetries: integerInRange('failurePolicy.maxRetries', options.maxRetries ?? d.maxRetries, 0, 1000),
+    retryBaseMs,
+    retryCapMs,
+    bisectOnError: options.bisectOnError ?? d.bisectOnError,
+    onFailure,
+    destination,
+    maxRecordAgeMs: options.maxRecordAgeMs === undefined ? undefined : positiveInteger('failurePolicy.maxRecordAgeMs', options.maxRecordAgeMs),
+    processorTimeoutMs: positiveInteger('failurePolicy.processorTimeoutMs', options.processorTimeoutMs ?? d.processorTimeoutMs),
+  };
+}
+
+/** A placeholder until the worker has its DynamoDB client (`bindTableDestination`). */
+class PendingTableDestination implements FailureDestination {
+  readonly name: string;
+  inner: FailureDestination | undefined;
+  constructor(readonly tableName: string, readonly keyAttribute: string) {
+    this.name = `dynamodb:${tableName}`;
+  }
+  send(records: Parameters<FailureDestination['send']>[0]): Promise<void> {
+    if (!this.inner) return Promise.reject(new ConfigError(`failure destination ${this.name} used before the worker started`));
+    return this.inner.send(records);
+  }
+}
+
+function toDestination(option: DestinationOption): FailureDestination {
+  if ('send' in option && typeof option.send === 'function') return option;
+  if ('type' in option && option.type === 'jsonl') return new JsonlFileDestination(nonEmptyString('failurePolicy.destination.path', option.path));
+  if ('type' in option && option.type === 'dynamodb') {
+    return new PendingTableDestination(nonEmptyString('failurePolicy.destination.tableName', option.tableName), option.keyAttribute ?? 'id');
+  }
+  throw new ConfigError("failurePolicy.destination must be { type: 'jsonl', path }, { type: 'dynamodb', tableName } or an object with send(records)");
+}
+
+/** Gives a `{ type: 'dynamodb' }` destination the worker's client. */
+export function bindTableDestination(destination: FailureDestination | undefined, client: DynamoDBClient): void {
+  if (destination instanceof PendingTableDestination) {
+    destination.inner = new DynamoDBTableDestination({ client, tableName: destination.tableName, keyAttribute: destination.keyAttribute });
+  }
+}

@@ -1,0 +1,145 @@
+import type { _Record } from '@aws-sdk/client-dynamodb-streams';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { Logger } from '@shardline/core';
+
+/**
+ * The record-processor contract. A processor is a plain object (`defineProcessor({...})`) shared
+ * by every shard of the worker, or a factory that returns one processor per shard (KCL's
+ * `ShardRecordProcessorFactory`), for processors that keep per-shard state.
+ */
+
+/** A stream record as GetRecords returns it, with its images already unmarshalled. */
+export type StreamRecord<T = Record<string, unknown>> = _Record & {
+  /** `dynamodb.NewImage` unmarshalled; absent for REMOVE and for KEYS_ONLY / OLD_IMAGE streams. */
+  newItem?: T | undefined;
+  /** `dynamodb.OldImage` unmarshalled; absent for INSERT and for KEYS_ONLY / NEW_IMAGE streams. */
+  oldItem?: T | undefined;
+  /** `dynamodb.Keys` unmarshalled. */
+  keys: Record<string, unknown>;
+  /** `dynamodb.SequenceNumber`, hoisted: always present on records delivered by shardline. */
+  sequenceNumber: string;
+};
+
+export interface ProcessorBatch<T = Record<string, unknown>> {
+  shardId: string;
+  /** In sequence order. Never empty. */
+  records: StreamRecord<T>[];
+  millisBehindLatest: number;
+}
+
+export interface Checkpointer {
+  /**
+   * Records that every record up to `sequenceNumber` (default: the last record delivered) is
+   * done with. Monotonic: an earlier or equal position is a no-op. A position past the last
+   * record delivered is refused with a RangeError; a malformed one with a TypeError.
+   * Rejects with LeaseLostError when this worker no longer owns the shard.
+   */
+  checkpoint(sequenceNumber?: string): Promise<void>;
+  /** The last checkpoint written (a sequence number or a sentinel). */
+  readonly lastCheckpoint: string;
+}
+
+export interface ProcessorContext {
+  shardId: string;
+  streamArn: string;
+  /** A pino child scoped by `{ component: 'processor', workerId, shardId }`. */
+  logger: Logger;
+  /** Aborted when the lease is lost or the worker shuts down: stop long work early. */
+  signal: AbortSignal;
+  millisBehindLatest: number;
+  checkpointer: Checkpointer;
+}
+
+export interface InitializeInput {
+  shardId: string;
+  streamArn: string;
+  /** Where reading starts: a sequence number (exclusive) or TRIM_HORIZON / LATEST. */
+  checkpoint: string;
+  logger: Logger;
+}
+
+export interface ShardEndedInput {
+  shardId: string;
+  streamArn: string;
+  logger: Logger;
+}
+
+export interface LeaseLostInput {
+  shardId: string;
+  streamArn: string;
+  logger: Logger;
+  reason: string;
+}
+
+export interface ShutdownRequestedInput {
+  shardId: string;
+  streamArn: string;
+  logger: Logger;
+  /** Still usable: checkpoint what is done (in auto mode the runtime has already done so). */
+  checkpointer: Checkpointer;
+}
+
+export interface RecordProcessor<T = Record<string, unknown>> {
+  /** Once per shard, before the first batch. A throw stops the shard (and is retried on re-acquire). */
+  initialize?(input: InitializeInput): Promise<void> | void;
+  /** Handles one batch. Throwing triggers the failure policy; resolving completes the batch. */
+  processRecords(batch: ProcessorBatch<T>, ctx: ProcessorContext): Promise<void> | void;
+  /**
+   * The shard is closed and every record of it was processed. The runtime writes the
+   * SHARD_END checkpoint after this resolves: it cannot be forgotten.
+   */
+  shardEnded?(input: ShardEndedInput): Promise<void> | void;
+  /** The lease was taken by another worker: checkpoints would fail now. Clean up only. */
+  leaseLost?(input: LeaseLostInput): Promise<void> | void;
+  /** The worker is shutting down or handing the shard off; a last chance to checkpoint. */
+  shutdownRequested?(input: ShutdownRequestedInput): Promise<void> | void;
+}
+
+export type ProcessorFactory<T = Record<string, unknown>> = (shard: { shardId: string; streamArn: string }) => RecordProcessor<T> | Promise<RecordProcessor<T>>;
+
+/** Identity with types: `export default defineProcessor<Order>({ async processRecords(batch) {…} })`. */
+export function defineProcessor<T = Record<string, unknown>>(processor: RecordProcessor<T>): RecordProcessor<T> {
+  if (!isRecordProcessor(processor)) throw new TypeError('defineProcessor needs an object with a processRecords function');
+  return processor;
+}
+
+export function isRecordProcessor(value: unknown): value is RecordProcessor<never> {
+  return typeof value === 'object' && value !== null && typeof (value as { processRecords?: unknown }).processRecords === 'function';
+}
+
+/** Turns a processor or a factory into a factory, checking what the factory returns. */
+export function toProcessorFactory<T>(source: RecordProcessor<T> | ProcessorFactory<T>): ProcessorFactory<T> {
+  if (isRecordProcessor(source)) return () => source;
+  if (typeof source === 'function') {
+    return async (shard) => {
+      const made: unknown = await source(shard);
+      if (!isRecordProcessor(made)) throw new TypeError(`the processor factory returned ${typeof made} for ${shard.shardId}, not an object with processRecords`);
+      return made;
+    };
+  }
+  throw new TypeError('processor must be an object with a processRecords function, or a factory returning one');
+}
+
+/** Adds `newItem`, `oldItem`, `keys` and `sequenceNumber` to a raw stream record. */
+export function toStreamRecord<T>(record: _Record): StreamRecord<T> {
+  const data = record.dynamodb;
+  const sequenceNumber = data?.SequenceNumber;
+  if (!sequenceNumber) throw new TypeError(`stream record ${record.eventID ?? '?'} has no SequenceNumber`);
+  return {
+    ...record,
+    sequenceNumber,
+    keys: data.Keys ? unmarshall(data.Keys) : {},
+    newItem: data.NewImage ? (unmarshall(data.NewImage) as T) : undefined,
+    oldItem: data.OldImage ? (unmarshall(data.OldImage) as T) : undefined,
+  };
+}
+
+/** A stable string for a record's item key (for per-key ordering). */
+export function recordKey(record: _Record): string {
+  const keys = record.dynamodb?.Keys ?? {};
+  return JSON.stringify(
+    Object.keys(keys)
+      .sort()
+      .map((name) => [name, keys[name]]),
+  );
+}

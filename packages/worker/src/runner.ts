@@ -1,0 +1,156 @@
+import { AbortedError, type Clock, type Logger, type SafeEmitter } from '@shardline/core';
+import type { CoordinatorLike, LeaseEvents, LeaseLike } from './contracts.js';
+import type { WorkerEvents } from './events.js';
+import type { ShardConsumer, ShardConsumerResult } from './shard-consumer.js';
+
+export interface RunnerOptions<T> {
+  coordinator: CoordinatorLike;
+  /** Builds the consumer of a lease, starting from `checkpoint`. */
+  createConsumer: (lease: LeaseLike, checkpoint: string) => ShardConsumer<T>;
+  events: SafeEmitter<WorkerEvents>;
+  clock: Clock;
+  logger: Logger;
+  onLeaseCountChange?: (held: number) => void;
+  onLeaseLost?: () => void;
+  /** First delay before restarting a shard whose consumer failed unexpectedly. @defaultValue 1_000 */
+  restartBaseMs?: number;
+}
+
+interface Running<T> {
+  consumer: ShardConsumer<T>;
+  done: Promise<ShardConsumerResult>;
+  lease: LeaseLike;
+}
+
+const RESTART_CAP_MS = 30_000;
+
+/**
+ * The loop between the lease coordinator and the shard consumers (kafkajs `runner`): a lease
+ * acquired starts a consumer, a lease lost aborts it, a hand-off request drains it and then
+ * releases the lease. `drain()` is the first half of a graceful stop.
+ */
+export class Runner<T> {
+  readonly #o: RunnerOptions<T>;
+  readonly #running = new Map<string, Running<T>>();
+  /** Shards stopped by the failure policy: held (so nobody else loops on them) but not read. */
+  readonly #stalled = new Set<string>();
+  readonly #restarts = new Map<string, number>();
+  readonly #stop = new AbortController();
+  readonly #handlers: { [K in keyof LeaseEvents]?: (payload: LeaseEvents[K]) => void } = {};
+  #accepting = false;
+
+  constructor(options: RunnerOptions<T>) {
+    this.#o = options;
+  }
+
+  get shardIds(): string[] {
+    return [...this.#running.keys()];
+  }
+
+  consumer(shardId: string): ShardConsumer<T> | undefined {
+    return this.#running.get(shardId)?.consumer;
+  }
+
+  get stalledShards(): string[] {
+    return [...this.#stalled];
+  }
+
+  /** Subscribes to the coordinator's events; call before `coordinator.start()`. */
+  attach(): void {
+    this.#accepting = true;
+    const { coordinator } = this.#o;
+    this.#handlers['lease:acquired'] = ({ lease }) => this.#onAcquired(lease, lease.checkpoint);
+    this.#handlers['lease:lost'] = ({ shardId, reason }) => this.#onLost(shardId, reason);
+    this.#handlers['lease:handoff'] = ({ shardId, to }) => void this.#onHandoff(shardId, to);
+    coordinator.events.on('lease:acquired', this.#handlers['lease:acquired']);
+    coordinator.events.on('lease:lost', this.#handlers['lease:lost']);
+    coordinator.events.on('lease:handoff', this.#handlers['lease:handoff']);
+    // Leases acquired before we subscribed (a coordinator started elsewhere).
+    for (const lease of coordinator.heldLeases()) this.#onAcquired(lease, lease.checkpoint);
+  }
+
+  detach(): void {
+    const { coordinator } = this.#o;
+    if (this.#handlers['lease:acquired']) coordinator.events.off('lease:acquired', this.#handlers['lease:acquired']);
+    if (this.#handlers['lease:lost']) coordinator.events.off('lease:lost', this.#handlers['lease:lost']);
+    if (this.#handlers['lease:handoff']) coordinator.events.off('lease:handoff', this.#handlers['lease:handoff']);
+  }
+
+  /**
+   * Stops taking leases and shuts every consumer down gracefully (batch in flight finished and
+   * checkpointed). Past `deadlineMs`, consumers are aborted (`ctx.signal`); resolves once all
+   * are SHUT_DOWN or `graceMs` after the abort, whichever is first.
+   */
+  async drain(deadlineMs: number, graceMs = 1_000): Promise<{ forced: string[] }> {
+    this.#accepting = false;
+    this.#stop.abort(new AbortedError('worker stopping'));
+    const running = [...this.#running.values()];
+    const all = Promise.allSettled(running.map((r) => r.consumer.requestShutdown('shutdown')));
+    const timer = new AbortController();
+    const inTime = await Promise.race([all.then(() => true), this.#o.clock.sleep(deadlineMs, timer.signal).then(() => false, () => true)]);
+    timer.abort();
+    if (inTime) return { forced: [] };
+    const forced = running.filter((r) => this.#running.has(r.consumer.shardId)).map((r) => r.consumer.shardId);
+    this.#o.logger.warn({ shardIds: forced, deadlineMs }, 'shutdown deadline reached; aborting in-flight batches');
+    for (const r of running) r.consumer.abort();
+    const graceTimer = new AbortController();
+    await Promise.race([all, this.#o.clock.sleep(graceMs, graceTimer.signal).catch(() => undefined)]);
+    graceTimer.abort();
+    return { forced };
+  }
+
+  #onAcquired(lease: LeaseLike, checkpoint: string): void {
+    const { shardId } = lease;
+    if (!this.#accepting) return; // the coordinator releases it when it stops
+    if (this.#running.has(shardId) || this.#stalled.has(shardId)) return;
+    const consumer = this.#o.createConsumer(lease, checkpoint);
+    const done = consumer.run();
+    this.#running.set(shardId, { consumer, done, lease });
+    this.#o.onLeaseCountChange?.(this.#running.size);
+    void done.then((result) => this.#onEnded(lease, consumer, result));
+  }
+
+  #onLost(shardId: string, reason: string): void {
+    this.#o.onLeaseLost?.();
+    this.#stalled.delete(shardId);
+    this.#running.get(shardId)?.consumer.leaseLost(reason);
+  }
+
+  async #onHandoff(shardId: string, to: string | undefined): Promise<void> {
+    const running = this.#running.get(shardId);
+    this.#o.logger.info({ shardId, to }, 'hand-off requested: finishing the batch in flight');
+    this.#stalled.delete(shardId);
+    if (running) {
+      const result = await running.consumer.requestShutdown('handoff');
+      if (result.reason === 'lease-lost') return;
+    }
+    try {
+      await this.#o.coordinator.release(shardId);
+    } catch (err) {
+      this.#o.logger.warn({ err, shardId }, 'release after hand-off failed; the lease will be taken over when it expires');
+    }
+  }
+
+  #onEnded(lease: LeaseLike, consumer: ShardConsumer<T>, result: ShardConsumerResult): void {
+    const { shardId } = lease;
+    if (this.#running.get(shardId)?.consumer === consumer) this.#running.delete(shardId);
+    this.#o.onLeaseCountChange?.(this.#running.size);
+    if (result.reason === 'failed') {
+      this.#stalled.add(shardId);
+      return;
+    }
+    if (result.reason !== 'error' || !this.#accepting) return;
+    const stillHeld = this.#o.coordinator.heldLeases().some((l) => l.shardId === shardId);
+    if (!stillHeld) return;
+    const attempt = this.#restarts.get(shardId) ?? 0;
+    this.#restarts.set(shardId, attempt + 1);
+    const delayMs = Math.min(RESTART_CAP_MS, (this.#o.restartBaseMs ?? 1_000) * 2 ** attempt);
+    this.#o.logger.warn({ shardId, delayMs, attempt, err: result.error }, 'restarting shard consumer from its checkpoint');
+    this.#o.clock.sleep(delayMs, this.#stop.signal).then(
+      () => {
+        if (this.#o.coordinator.heldLeases().some((l) => l.shardId === shardId)) this.#onAcquired(lease, result.checkpoint);
+      },
+      () => undefined,
+    );
+  }
+}

@@ -1,0 +1,294 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { SafeEmitter, toError, type Logger } from '@shardline/core';
+import type { CoordinatorLike, LeaseEvents, LeaseLike, ReaderFactory } from './contracts.js';
+import { createDefaultCoordinator, createDefaultReaderFactory, resolveStreamArn } from './defaults.js';
+import type { WorkerEvents } from './events.js';
+import { HealthServer } from './health-server.js';
+import { WorkerMetrics } from './metrics.js';
+import { bindTableDestination, resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
+import { Runner } from './runner.js';
+import { ShardConsumer } from './shard-consumer.js';
+
+type WorkerState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+const LEASE_EVENTS = [
+  'lease:acquired',
+  'lease:lost',
+  'lease:handoff',
+  'lease:released',
+  'leader:elected',
+  'shardsync:done',
+  'worker:joined',
+  'worker:left',
+] as const satisfies readonly (keyof LeaseEvents)[];
+
+/**
+ * A shardline worker: takes leases on the stream's shards (through `@shardline/leases`), runs
+ * one ShardConsumer per held lease, and shuts down in order. One per process is typical; several
+ * in one process work (each has its own metrics registry).
+ *
+ * ```ts
+ * const worker = new Worker({ tableName: 'orders', processor: defineProcessor({ async processRecords(batch) {…} }) });
+ * await worker.start();
+ * process.once('SIGTERM', () => void worker.stop());
+ * ```
+ */
+export class Worker<T = Record<string, unknown>> {
+  readonly events: SafeEmitter<WorkerEvents>;
+  readonly metrics: WorkerMetrics;
+  readonly #o: ResolvedWorkerOptions<T>;
+  readonly #log: Logger;
+  #state: WorkerState = 'new';
+  #starting: Promise<void> | undefined;
+  #stopping: Promise<void> | undefined;
+  #created: Array<{ destroy(): void }> = [];
+  #coordinator: CoordinatorLike | undefined;
+  #runner: Runner<T> | undefined;
+  #health: HealthServer | undefined;
+  #forwarders: Array<() => void> = [];
+  #streamArn: string | undefined;
+  #settled = false;
+  #startedAt = 0;
+
+  constructor(options: WorkerOptions<T>) {
+    this.#o = resolveWorkerOptions(options);
+    this.#log = this.#o.logger.child({ component: 'worker', workerId: this.#o.workerId });
+    this.events = new SafeEmitter<WorkerEvents>(() => this.#log);
+    this.metrics = new WorkerMetrics({ defaultMetrics: this.#o.processMetrics });
+  }
+
+  get workerId(): string {
+    return this.#o.workerId;
+  }
+
+  get state(): WorkerState {
+    return this.#state;
+  }
+
+  /** The stream being consumed, once started. */
+  get streamArn(): string | undefined {
+    return this.#streamArn;
+  }
+
+  get leaseTableName(): string {
+    return this.#o.leaseTableName;
+  }
+
+  /** The port the health server bound (with healthPort 0, the one picked). */
+  get healthPort(): number | undefined {
+    return this.#health?.port;
+  }
+
+  /** Shards this worker is consuming right now. */
+  get shardIds(): string[] {
+    return this.#runner?.shardIds ?? [];
+  }
+
+  /** Resolves once leases are being taken. Rejects (and cleans up) on bad configuration. */
+  start(): Promise<void> {
+    if (this.#state !== 'new') return this.#starting ?? Promise.reject(new Error(`Worker already ${this.#state}`));
+    this.#state = 'starting';
+    this.#starting = this.#start().catch(async (err: unknown) => {
+      await this.stop();
+      throw err;
+    });
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
+    const o = this.#o;
+    const dynamodb = o.dynamodb ?? this.#own(new DynamoDBClient({ endpoint: o.dynamodbEndpoint, region: o.region, credentials: o.credentials }));
+    const needsStreams = !o.coordinator || !o.readerFactory || !o.streamArn;
+    const streams = o.streams ?? (needsStreams ? this.#own(new DynamoDBStreamsClient({ endpoint: o.streamsEndpoint, region: o.region, credentials: o.credentials })) : undefined);
+    bindTableDestination(o.failurePolicy.destination, dynamodb);
+    const streamArn = o.streamArn ?? (await resolveStreamArn({ streams: streams!, dynamodb, tableName: o.tableName!, logger: this.#log }));
+    this.#streamArn = streamArn;
+    if (this.#state !== 'starting') return;
+    const coordinator =
+      o.coordinator ??
+      createDefaultCoordinator({
+        dynamodb,
+        streams: streams!,
+        streamArn,
+        leaseTableName: o.leaseTableName,
+        workerId: o.workerId,
+        initialPosition: o.initialPosition,
+        clock: o.clock,
+        logger: o.logger.child({ component: 'leases', workerId: o.workerId }),
+        leaseDurationMs: o.leaseDurationMs,
+        heartbeatIntervalMs: o.heartbeatIntervalMs,
+        assignmentIntervalMs: o.assignmentIntervalMs,
+        handOffTimeoutMs: o.handOffTimeoutMs,
+        maxLeasesPerWorker: o.maxLeasesPerWorker,
+      });
+    this.#coordinator = coordinator;
+    this.#forwardLeaseEvents(coordinator);
+    const readerFactory: ReaderFactory =
+      o.readerFactory ??
+      createDefaultReaderFactory({
+        streams: streams!,
+        streamArn,
+        batchSize: o.batchSize,
+        idleIntervalMs: o.idleIntervalMs,
+        prefetch: o.prefetch,
+        clock: o.clock,
+        logger: o.logger.child({ component: 'reader', workerId: o.workerId }),
+        metrics: this.metrics,
+        onTrimmed: (event) => this.events.emit('records:trimmed', event),
+      });
+    const runner = new Runner<T>({
+      coordinator,
+      events: this.events,
+      clock: o.clock,
+      logger: this.#log,
+      createConsumer: (lease, checkpoint) => this.#createConsumer(lease, checkpoint, streamArn, readerFactory, coordinator),
+      onLeaseCountChange: (held) => this.metrics.leasesHeld.set(held),
+      onLeaseLost: () => this.metrics.leasesLost.inc(),
+    });
+    this.#runner = runner;
+    runner.attach();
+    if (o.healthPort !== undefined) {
+      const health = new HealthServer({ port: o.healthPort, host: o.healthHost, logger: this.#log, source: this.#healthSource() });
+      this.#health = health;
+      await health.start();
+    }
+    this.#startedAt = o.clock.now();
+    await coordinator.start();
+    if (this.#state !== 'starting') return;
+    this.#state = 'running';
+    this.#log.info({ streamArn, leaseTableName: o.leaseTableName }, 'worker started');
+    this.events.emit('worker:started', { workerId: o.workerId });
+  }
+
+  #createConsumer(lease: LeaseLike, checkpoint: string, streamArn: string, readerFactory: ReaderFactory, coordinator: CoordinatorLike): ShardConsumer<T> {
+    const o = this.#o;
+    return new ShardConsumer<T>({
+      shardId: lease.shardId,
+      streamArn,
+      workerId: o.workerId,
+      checkpoint,
+      processorFactory: o.processorFactory,
+      readerFactory,
+      store: coordinator,
+      checkpointMode: o.checkpointMode,
+      keyConcurrency: o.keyConcurrency,
+      policy: o.failurePolicy,
+      clock: o.clock,
+      logger: o.logger.child({ component: 'shard', workerId: o.workerId, shardId: lease.shardId }),
+      events: this.events,
+      metrics: this.metrics,
+      random: o.random,
+    });
+  }
+
+  /**
+   * Graceful, ordered, idempotent: stop taking leases and fetching, finish and checkpoint the
+   * batches in flight (aborting them when the deadline nears), hand the leases off so other
+   * workers start at once, close the health server, destroy the clients the worker created.
+   * Each step runs even if an earlier one failed; resolves within about `shutdownTimeoutMs`.
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    const previous = this.#state;
+    this.#state = 'stopping';
+    if (previous === 'new') {
+      this.#state = 'stopped';
+      return;
+    }
+    const o = this.#o;
+    const started = o.clock.now();
+    const errors: Error[] = [];
+    const step = async (name: string, fn: () => Promise<unknown>) => {
+      try {
+        await fn();
+      } catch (err) {
+        const error = toError(err);
+        errors.push(error);
+        this.#log.error({ err: error, step: name }, 'shutdown step failed; continuing');
+      }
+    };
+    // Reserve a slice of the budget for the lease hand-off and closing.
+    const drainMs = Math.max(1, Math.floor(o.shutdownTimeoutMs * 0.75));
+    await step('drain shard consumers', async () => {
+      const result = await this.#runner?.drain(drainMs);
+      if (result && result.forced.length > 0) this.#log.warn({ shardIds: result.forced }, 'shards forced to stop');
+    });
+    await step('hand off leases', async () => {
+      const remaining = Math.max(1_000, o.shutdownTimeoutMs - (o.clock.now() - started));
+      await withDeadline(this.#coordinator?.stop({ handOff: true }) ?? Promise.resolve(), remaining, 'lease coordinator stop');
+    });
+    await step('detach', () => {
+      this.#runner?.detach();
+      for (const off of this.#forwarders.splice(0)) off();
+      return Promise.resolve();
+    });
+    await step('close health server', () => this.#health?.close() ?? Promise.resolve());
+    await step('close failure destination', () => o.failurePolicy.destination?.close?.() ?? Promise.resolve());
+    await step('destroy clients', () => {
+      for (const client of this.#created.splice(0)) client.destroy();
+      return Promise.resolve();
+    });
+    this.metrics.leasesHeld.set(0);
+    this.#state = 'stopped';
+    this.#log.info({ durationMs: o.clock.now() - started, errors: errors.length }, 'worker stopped');
+    this.events.emit('worker:stopped', { workerId: o.workerId, errors });
+  }
+
+  #own<C extends { destroy(): void }>(client: C): C {
+    this.#created.push(client);
+    return client;
+  }
+
+  #forwardLeaseEvents(coordinator: CoordinatorLike): void {
+    for (const name of LEASE_EVENTS) {
+      const listener = (payload: LeaseEvents[typeof name]) => {
+        if (name === 'lease:acquired' || name === 'shardsync:done' || name === 'leader:elected') this.#settled = true;
+        (this.events.emit as (event: string, payload: unknown) => void)(name, payload);
+      };
+      coordinator.events.on(name, listener);
+      this.#forwarders.push(() => coordinator.events.off(name, listener));
+    }
+  }
+
+  #healthSource() {
+    return {
+      liveness: (): string | null => {
+        if (this.#state === 'stopped') return 'worker stopped';
+        const heartbeat = (this.#coordinator as { lastHeartbeatAt?: () => number | undefined } | undefined)?.lastHeartbeatAt?.();
+        if (this.#state === 'running' && heartbeat !== undefined) {
+          const age = this.#o.clock.now() - heartbeat;
+          if (age > this.#o.leaseDurationMs) return `lease heartbeat is ${age} ms old (lease duration ${this.#o.leaseDurationMs} ms)`;
+        }
+        return null;
+      },
+      readiness: (): string | null => {
+        if (this.#state !== 'running') return `worker ${this.#state}`;
+        // Settled: the coordinator assigned something, or one lease duration passed without
+        // (an idle stream, or more workers than shards).
+        if (!this.#settled && this.#o.clock.now() - this.#startedAt < this.#o.leaseDurationMs) return 'lease assignment not settled yet';
+        return null;
+      },
+      metrics: () => this.metrics.metrics(),
+      metricsContentType: this.metrics.registry.contentType,
+    };
+  }
+}
+
+async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,165 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '@shardline/core';
+import { JsonlFileDestination } from '../src/destinations.js';
+import { resolveFailurePolicy } from '../src/options.js';
+import { batch, makeConsumer, MemoryDestination, seq } from './fakes.js';
+
+describe('failure policy', () => {
+  it('retries a failing batch with backoff, then succeeds; processor:error tells willRetry', async () => {
+    let calls = 0;
+    const h = makeConsumer({
+      batches: [batch('shard-1', 1, 2, true)],
+      policy: { maxRetries: 3 },
+      processor: {
+        processRecords: () => {
+          if (++calls < 3) throw new Error('flaky');
+        },
+      },
+    });
+    const errors: boolean[] = [];
+    h.events.on('processor:error', ({ willRetry }) => errors.push(willRetry));
+    const result = await h.consumer.run();
+    expect(result.reason).toBe('shard-end');
+    expect(calls).toBe(3);
+    expect(errors).toEqual([true, true]);
+    expect(h.store.writes.map((w) => w.checkpoint)).toEqual([seq(2), 'SHARD_END']);
+  });
+
+  it('bisects to isolate the bad record, sends only it to the destination, and moves on', async () => {
+    const destination = new MemoryDestination();
+    const processed: number[] = [];
+    const h = makeConsumer<{ n: number }>({
+      batches: [batch('shard-1', 1, 8), batch('shard-1', 9, 9, true)],
+      policy: { maxRetries: 1, bisectOnError: true, destination },
+      processor: {
+        processRecords: ({ records }) => {
+          if (records.some((r) => r.newItem!.n === 6)) throw new Error('poison 6');
+          processed.push(...records.map((r) => r.newItem!.n));
+        },
+      },
+    });
+    const failedEvents: number[] = [];
+    h.events.on('records:failed', ({ records }) => failedEvents.push(records.length));
+    const result = await h.consumer.run();
+    expect(result.reason).toBe('shard-end');
+    expect(destination.received.map((r) => r.sequenceNumber)).toEqual([seq(6)]);
+    expect(destination.received[0]).toMatchObject({ shardId: 'shard-1', reason: 'retries-exhausted', attempts: 2, error: { message: 'poison 6' } });
+    expect(destination.received[0]!.record.dynamodb?.SequenceNumber).toBe(seq(6));
+    expect(processed.sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 7, 8, 9]);
+    expect(failedEvents).toEqual([1]);
+    expect(h.store.writes.map((w) => w.checkpoint)).toEqual([seq(8), seq(9), 'SHARD_END']);
+  });
+
+  it('without bisection sends the whole batch to a JSONL file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'shardline-dest-'));
+    try {
+      const path = join(dir, 'sub', 'failed.jsonl');
+      const h = makeConsumer({
+        batches: [batch('shard-1', 1, 3, true)],
+        policy: { maxRetries: 0, destination: { type: 'jsonl', path } },
+        processor: {
+          processRecords: () => {
+            throw new Error('always');
+          },
+        },
+      });
+      await h.consumer.run();
+      const lines = (await readFile(path, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { sequenceNumber: string; error: { message: string } });
+      expect(lines.map((l) => l.sequenceNumber)).toEqual([seq(1), seq(2), seq(3)]);
+      expect(lines[0]!.error.message).toBe('always');
+      expect(h.store.writes.map((w) => w.checkpoint)).toEqual([seq(3), 'SHARD_END']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("onFailure 'stop' stops the shard before the bad record, raises shard:failed, checkpoints only what was done", async () => {
+    const h = makeConsumer<{ n: number }>({
+      batches: [batch('shard-1', 1, 4), batch('shard-1', 5, 5, true)],
+      policy: { maxRetries: 0, bisectOnError: true, onFailure: 'stop' },
+      processor: {
+        processRecords: ({ records }) => {
+          if (records.some((r) => r.newItem!.n === 3)) throw new Error('bad 3');
+        },
+      },
+    });
+    const alerts: string[] = [];
+    h.events.on('shard:failed', ({ sequenceNumber }) => alerts.push(sequenceNumber));
+    const result = await h.consumer.run();
+    expect(result.reason).toBe('failed');
+    expect(alerts).toEqual([seq(3)]);
+    expect(h.store.writes.map((w) => w.checkpoint)).toEqual([seq(2)]);
+  });
+
+  it('a destination that cannot store the records stops the shard (never a silent skip)', async () => {
+    const h = makeConsumer({
+      batches: [batch('shard-1', 1, 1, true)],
+      policy: {
+        maxRetries: 0,
+        destination: {
+          name: 'broken',
+          send: () => Promise.reject(new Error('disk full')),
+        },
+      },
+      processor: {
+        processRecords: () => {
+          throw new Error('bad');
+        },
+      },
+    });
+    const result = await h.consumer.run();
+    expect(result.reason).toBe('failed');
+    expect(h.store.writes).toEqual([]);
+  });
+
+  it('a hanging processor hits processorTimeoutMs and is retried', async () => {
+    const clock = new ManualClock();
+    let calls = 0;
+    const h = makeConsumer({
+      clock,
+      batches: [batch('shard-1', 1, 1, true)],
+      policy: { maxRetries: 1, processorTimeoutMs: 1_000, retryBaseMs: 1, retryCapMs: 1 },
+      processor: {
+        processRecords: () => {
+          calls++;
+          if (calls === 1) return new Promise<void>(() => undefined);
+        },
+      },
+    });
+    const messages: string[] = [];
+    h.events.on('processor:error', ({ error }) => messages.push(error.message));
+    const run = h.consumer.run();
+    while (calls === 0) await clock.advance(0);
+    await clock.advance(1_000);
+    await clock.advance(10);
+    const result = await run;
+    expect(result.reason).toBe('shard-end');
+    expect(calls).toBe(2);
+    expect(messages[0]).toMatch(/processorTimeoutMs \(1000 ms\)/);
+  });
+
+  it('records older than maxRecordAgeMs go to the destination unprocessed', async () => {
+    const destination = new MemoryDestination();
+    const clock = new ManualClock(1_700_000_000_000 + 60_000);
+    const processed: string[] = [];
+    const h = makeConsumer({
+      clock,
+      batches: [batch('shard-1', 1, 2, true)],
+      policy: { maxRecordAgeMs: 30_000, destination },
+      processor: { processRecords: ({ records }) => void processed.push(...records.map((r) => r.sequenceNumber)) },
+    });
+    await h.consumer.run();
+    expect(processed).toEqual([]);
+    expect(destination.received.map((r) => r.reason)).toEqual(['max-record-age', 'max-record-age']);
+  });
+
+  it('refuses onFailure destination without a destination', () => {
+    expect(() => resolveFailurePolicy({ onFailure: 'destination' })).toThrow(/no failurePolicy.destination/);
+    expect(() => resolveFailurePolicy({ retries: 3 } as never)).toThrow(/unknown failurePolicy option/);
+    expect(resolveFailurePolicy({ destination: new JsonlFileDestination('/tmp/x') }).onFailure).toBe('destination');
+    expect(resolveFailurePolicy({}).onFailure).toBe('stop');
+  });
+});

@@ -1,0 +1,206 @@
+import type { _Record } from '@aws-sdk/client-dynamodb-streams';
+import { AbortedError, LeaseLostError, SafeEmitter, silentLogger, systemClock, type Clock } from '@shardline/core';
+import type { CheckpointStore } from '../src/checkpointer.js';
+import type { CoordinatorLike, LeaseEvents, LeaseLike, ReaderFactory, RecordBatch, StartPosition } from '../src/contracts.js';
+import type { FailedRecord, FailureDestination } from '../src/destinations.js';
+import type { WorkerEvents } from '../src/events.js';
+import { resolveFailurePolicy } from '../src/options.js';
+import type { FailurePolicyOptions } from '../src/options.js';
+import type { ProcessorFactory, RecordProcessor } from '../src/processor.js';
+import { ShardConsumer } from '../src/shard-consumer.js';
+
+export const seq = (i: number): string => String(100_000_000_000_000_000_000n + BigInt(i));
+
+export function rec(i: number, key = `k${i}`, extra: Record<string, unknown> = {}): _Record {
+  return {
+    eventID: `e${i}`,
+    eventName: 'INSERT',
+    dynamodb: {
+      Keys: { pk: { S: key } },
+      NewImage: { pk: { S: key }, n: { N: String(i) }, ...(extra as object) },
+      SequenceNumber: seq(i),
+      ApproximateCreationDateTime: new Date(1_700_000_000_000),
+    },
+  };
+}
+
+export function batch(shardId: string, from: number, to: number, shardEnd = false, key?: (i: number) => string): RecordBatch {
+  const records: _Record[] = [];
+  for (let i = from; i <= to; i++) records.push(rec(i, key ? key(i) : `k${i}`));
+  return { shardId, records, shardEnd, millisBehindLatest: 0, lastSequenceNumber: records.at(-1)?.dynamodb?.SequenceNumber };
+}
+
+/**
+ * A reader that yields the scripted batches, then (unless the last one ended the shard) waits
+ * for more pushed with `push`, or for the abort signal, like a real reader on an open shard.
+ */
+export class ScriptedReader {
+  readonly starts: StartPosition[] = [];
+  readonly #queue: RecordBatch[];
+  #wake: (() => void) | undefined;
+
+  constructor(batches: RecordBatch[] = []) {
+    this.#queue = [...batches];
+  }
+
+  push(b: RecordBatch): void {
+    this.#queue.push(b);
+    this.#wake?.();
+  }
+
+  factory: ReaderFactory = ({ start, signal }) => {
+    this.starts.push(start);
+    const queue = this.#queue;
+    const park = (resolve: () => void) => {
+      this.#wake = resolve;
+      signal.addEventListener('abort', () => resolve(), { once: true });
+    };
+    return {
+      async *[Symbol.asyncIterator]() {
+        for (;;) {
+          if (signal.aborted) return;
+          const next = queue.shift();
+          if (next) {
+            yield next;
+            if (next.shardEnd) return;
+            continue;
+          }
+          await new Promise<void>(park);
+        }
+      },
+    };
+  };
+}
+
+export class MemoryStore implements CheckpointStore {
+  readonly writes: Array<{ shardId: string; checkpoint: string }> = [];
+  lost = false;
+  failNext = 0;
+  async checkpoint(shardId: string, checkpoint: string): Promise<void> {
+    await Promise.resolve();
+    if (this.lost) throw new LeaseLostError(shardId);
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new Error('transient write failure');
+    }
+    this.writes.push({ shardId, checkpoint });
+  }
+  get last(): string | undefined {
+    return this.writes.at(-1)?.checkpoint;
+  }
+}
+
+export class MemoryDestination implements FailureDestination {
+  readonly name = 'memory';
+  readonly received: FailedRecord[] = [];
+  async send(records: FailedRecord[]): Promise<void> {
+    await Promise.resolve();
+    this.received.push(...records);
+  }
+}
+
+export interface ConsumerHarness<T> {
+  consumer: ShardConsumer<T>;
+  events: SafeEmitter<WorkerEvents>;
+  store: MemoryStore;
+  reader: ScriptedReader;
+  states: string[];
+  clock: Clock;
+}
+
+export function makeConsumer<T = Record<string, unknown>>(options: {
+  processor: RecordProcessor<T> | ProcessorFactory<T>;
+  batches?: RecordBatch[];
+  checkpoint?: string;
+  checkpointMode?: 'auto' | 'manual';
+  keyConcurrency?: number;
+  policy?: FailurePolicyOptions;
+  clock?: Clock;
+  shardId?: string;
+  waitForParents?: (signal: AbortSignal) => Promise<void>;
+  readerFactory?: ReaderFactory;
+}): ConsumerHarness<T> {
+  const events = new SafeEmitter<WorkerEvents>();
+  const store = new MemoryStore();
+  const reader = new ScriptedReader(options.batches);
+  const states: string[] = [];
+  events.on('shard:stateChange', ({ to }) => states.push(to));
+  const clock = options.clock ?? systemClock;
+  const processor = options.processor;
+  const consumer = new ShardConsumer<T>({
+    shardId: options.shardId ?? 'shard-1',
+    streamArn: 'arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/x',
+    workerId: 'w1',
+    checkpoint: options.checkpoint ?? 'TRIM_HORIZON',
+    processorFactory: typeof processor === 'function' ? processor : () => processor,
+    readerFactory: options.readerFactory ?? reader.factory,
+    store,
+    checkpointMode: options.checkpointMode ?? 'auto',
+    keyConcurrency: options.keyConcurrency ?? 1,
+    policy: resolveFailurePolicy({ retryBaseMs: 1, retryCapMs: 2, ...options.policy }),
+    clock,
+    logger: silentLogger(),
+    events,
+    ...(options.waitForParents ? { waitForParents: options.waitForParents } : {}),
+  });
+  return { consumer, events, store, reader, states, clock };
+}
+
+/** A coordinator fake: the test emits lease events and inspects calls. */
+export class FakeCoordinator implements CoordinatorLike {
+  readonly events = new SafeEmitter<LeaseEvents>();
+  readonly calls: string[] = [];
+  readonly held = new Map<string, LeaseLike>();
+  readonly checkpoints: Array<{ shardId: string; checkpoint: string }> = [];
+  start(): Promise<void> {
+    this.calls.push('start');
+    return Promise.resolve();
+  }
+  stop(options?: { handOff?: boolean }): Promise<void> {
+    this.calls.push(`stop(handOff=${String(options?.handOff)})`);
+    this.held.clear();
+    return Promise.resolve();
+  }
+  heldLeases(): LeaseLike[] {
+    return [...this.held.values()];
+  }
+  async checkpoint(shardId: string, checkpoint: string): Promise<void> {
+    await Promise.resolve();
+    if (!this.held.has(shardId)) throw new LeaseLostError(shardId);
+    this.calls.push(`checkpoint(${shardId},${checkpoint})`);
+    this.checkpoints.push({ shardId, checkpoint });
+    const lease = this.held.get(shardId);
+    if (lease) lease.checkpoint = checkpoint;
+  }
+  release(shardId: string): Promise<void> {
+    this.calls.push(`release(${shardId})`);
+    this.held.delete(shardId);
+    return Promise.resolve();
+  }
+  acquire(shardId: string, checkpoint = 'TRIM_HORIZON'): void {
+    const lease: LeaseLike = { leaseKey: shardId, shardId, checkpoint, parentShardIds: [] };
+    this.held.set(shardId, lease);
+    this.events.emit('lease:acquired', { lease: { ...lease } });
+  }
+}
+
+/** Resolves when `predicate` holds, polling each macrotask; rejects after `ms`. */
+export async function until(predicate: () => boolean, ms = 5_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (err: unknown) => void } {
+  let resolve!: (value: T) => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+export { AbortedError };

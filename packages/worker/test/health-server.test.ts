@@ -1,0 +1,65 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '@shardline/core';
+import { HealthServer } from '../src/health-server.js';
+import { WorkerMetrics } from '../src/metrics.js';
+import { Worker } from '../src/worker.js';
+import { batch, FakeCoordinator, ScriptedReader, until } from './fakes.js';
+
+const closers: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const close of closers.splice(0)) await close();
+});
+
+describe('HealthServer', () => {
+  it('serves /healthz, /readyz and /metrics from its source, 127.0.0.1 by default', async () => {
+    let ready: string | null = 'starting';
+    const metrics = new WorkerMetrics();
+    metrics.batchProcessed('s1', 5, 0.01);
+    const server = new HealthServer({
+      port: 0,
+      host: '127.0.0.1',
+      logger: silentLogger(),
+      source: { liveness: () => null, readiness: () => ready, metrics: () => metrics.metrics(), metricsContentType: metrics.registry.contentType },
+    });
+    await server.start();
+    closers.push(() => server.close());
+    const base = `http://127.0.0.1:${server.port}`;
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    const notReady = await fetch(`${base}/readyz`);
+    expect(notReady.status).toBe(503);
+    expect(await notReady.text()).toMatch(/starting/);
+    ready = null;
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    const body = await (await fetch(`${base}/metrics`)).text();
+    expect(body).toMatch(/shardline_records_processed_total 5/);
+    expect(body).toMatch(/shardline_batch_processing_seconds_bucket/);
+    expect((await fetch(`${base}/nope`)).status).toBe(404);
+  });
+
+  it('a Worker with healthPort reports ready once assignment settled, and per-shard lag and counts in /metrics', async () => {
+    const coordinator = new FakeCoordinator();
+    const reader = new ScriptedReader([{ ...batch('s1', 1, 3), millisBehindLatest: 1234 }]);
+    const worker = new Worker({
+      streamArn: 'arn:aws:dynamodb:us-east-1:000000000000:table/orders/stream/x',
+      region: 'us-east-1',
+      processor: { processRecords: () => undefined },
+      coordinator,
+      readerFactory: reader.factory,
+      healthPort: 0,
+    });
+    closers.push(() => worker.stop());
+    await worker.start();
+    const base = `http://127.0.0.1:${worker.healthPort}`;
+    expect((await fetch(`${base}/readyz`)).status).toBe(503);
+    coordinator.acquire('s1');
+    await until(() => coordinator.checkpoints.length === 1, 2_000, 'checkpoint');
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    const body = await (await fetch(`${base}/metrics`)).text();
+    expect(body).toMatch(/shardline_millis_behind_latest\{shard_id="s1"\} 1234/);
+    expect(body).toMatch(/shardline_records_processed_total 3/);
+    expect(body).toMatch(/shardline_leases_held 1/);
+    await worker.stop();
+    await expect(fetch(`${base}/healthz`)).rejects.toThrow();
+  });
+});

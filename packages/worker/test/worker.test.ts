@@ -1,0 +1,129 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError } from '@shardline/core';
+import { Worker } from '../src/worker.js';
+import type { WorkerOptions } from '../src/options.js';
+import { batch, deferred, FakeCoordinator, ScriptedReader, seq, until } from './fakes.js';
+
+const STREAM = 'arn:aws:dynamodb:us-east-1:000000000000:table/orders/stream/2026-01-01T00:00:00.000';
+const workers: Worker[] = [];
+
+function makeWorker(options: Partial<WorkerOptions> & { coordinator: FakeCoordinator; reader: ScriptedReader }) {
+  const { reader, ...rest } = options;
+  const worker = new Worker({
+    streamArn: STREAM,
+    processor: { processRecords: () => undefined },
+    readerFactory: reader.factory,
+    region: 'us-east-1',
+    shutdownTimeoutMs: 2_000,
+    ...rest,
+  });
+  workers.push(worker);
+  return worker;
+}
+
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop()));
+});
+
+describe('Worker', () => {
+  it('derives the application and lease table names, and refuses bad options with advice', () => {
+    const coordinator = new FakeCoordinator();
+    const worker = makeWorker({ coordinator, reader: new ScriptedReader() });
+    expect(worker.leaseTableName).toBe('shardline-orders');
+    expect(new Worker({ tableName: 't1', applicationName: 'billing', processor: { processRecords: () => undefined } }).leaseTableName).toBe('shardline-billing');
+    expect(() => new Worker({ processor: { processRecords: () => undefined } })).toThrow(/tableName or streamArn/);
+    expect(() => new Worker({ tableName: 't', processor: {} as never })).toThrow(ConfigError);
+    expect(() => new Worker({ tableName: 't', processor: { processRecords: () => undefined }, shutdownTimoutMs: 5 } as never)).toThrow(/unknown Worker option: shutdownTimoutMs/);
+  });
+
+  it('starts a consumer per acquired lease, re-emits lease events, and checkpoints through the coordinator', async () => {
+    const coordinator = new FakeCoordinator();
+    const reader = new ScriptedReader([batch('s1', 1, 2)]);
+    const worker = makeWorker({ coordinator, reader });
+    const acquired: string[] = [];
+    worker.events.on('lease:acquired', ({ lease }) => acquired.push(lease.shardId));
+    await worker.start();
+    coordinator.acquire('s1');
+    await until(() => coordinator.checkpoints.length === 1, 2_000, 'checkpoint');
+    expect(coordinator.checkpoints).toEqual([{ shardId: 's1', checkpoint: seq(2) }]);
+    expect(acquired).toEqual(['s1']);
+    expect(worker.shardIds).toEqual(['s1']);
+  });
+
+  it('stop() drains consumers (batch finished and checkpointed) before the coordinator hands leases off; idempotent', async () => {
+    const coordinator = new FakeCoordinator();
+    const reader = new ScriptedReader([batch('s1', 1, 3)]);
+    const inFlight = deferred();
+    const release = deferred();
+    const worker = makeWorker({
+      coordinator,
+      reader,
+      processor: {
+        processRecords: async () => {
+          inFlight.resolve();
+          await release.promise;
+        },
+      },
+    });
+    await worker.start();
+    coordinator.acquire('s1');
+    await inFlight.promise;
+    const stopping = worker.stop();
+    expect(worker.stop()).toBe(stopping);
+    // a lease acquired while stopping is not started
+    coordinator.acquire('s2');
+    setTimeout(() => release.resolve(), 20);
+    await stopping;
+    expect(coordinator.calls).toEqual(['start', `checkpoint(s1,${seq(3)})`, 'stop(handOff=true)']);
+    expect(worker.state).toBe('stopped');
+  });
+
+  it('a hand-off request finishes the shard, checkpoints, then releases the lease', async () => {
+    const coordinator = new FakeCoordinator();
+    const reader = new ScriptedReader([batch('s1', 1, 1)]);
+    const worker = makeWorker({ coordinator, reader });
+    await worker.start();
+    coordinator.acquire('s1');
+    await until(() => coordinator.checkpoints.length === 1, 2_000, 'checkpoint');
+    const ended = worker.events.waitFor('shard:end');
+    coordinator.events.emit('lease:handoff', { shardId: 's1', to: 'w2' });
+    expect((await ended).reason).toBe('handoff');
+    await until(() => coordinator.calls.includes('release(s1)'), 2_000, 'release');
+    expect(coordinator.calls.indexOf(`checkpoint(s1,${seq(1)})`)).toBeLessThan(coordinator.calls.indexOf('release(s1)'));
+  });
+
+  it('lease:lost aborts the consumer; the leases-lost metric counts it', async () => {
+    const coordinator = new FakeCoordinator();
+    const reader = new ScriptedReader();
+    const worker = makeWorker({ coordinator, reader });
+    await worker.start();
+    coordinator.acquire('s1');
+    await until(() => worker.shardIds.length === 1, 2_000, 'consumer');
+    const ended = worker.events.waitFor('shard:end');
+    coordinator.held.delete('s1');
+    coordinator.events.emit('lease:lost', { shardId: 's1', reason: 'expired' });
+    expect((await ended).reason).toBe('lease-lost');
+    expect(await worker.metrics.metrics()).toMatch(/shardline_leases_lost_total 1/);
+  });
+
+  it('a shard stopped by the failure policy stays stalled (not restarted) and raises shard:failed', async () => {
+    const coordinator = new FakeCoordinator();
+    const reader = new ScriptedReader([batch('s1', 1, 1)]);
+    const worker = makeWorker({
+      coordinator,
+      reader,
+      failurePolicy: { maxRetries: 0, onFailure: 'stop' },
+      processor: {
+        processRecords: () => {
+          throw new Error('nope');
+        },
+      },
+    });
+    await worker.start();
+    const failed = worker.events.waitFor('shard:failed');
+    coordinator.acquire('s1');
+    expect((await failed).error.message).toBe('nope');
+    await until(() => worker.shardIds.length === 0, 2_000, 'consumer end');
+    expect(coordinator.checkpoints).toEqual([]);
+  });
+});
