@@ -1,0 +1,389 @@
+import type { GetRecordsCommandOutput, _Record } from '@aws-sdk/client-dynamodb-streams';
+import {
+  AbortedError,
+  IteratorExpiredError,
+  SafeEmitter,
+  ThrottledError,
+  TrimmedDataError,
+  isRetryable,
+  retry,
+  toError,
+  type Logger,
+} from '@shardline/core';
+import { getRecordsCall, getShardIteratorCall } from './client.js';
+import { translateStreamsError, type StreamsErrorContext } from './errors.js';
+import { formatStartPosition, shardIteratorInput, type StartPosition } from './position.js';
+import { resolveShardReaderOptions, type ResolvedShardReaderOptions, type ShardReaderOptions } from './reader-options.js';
+
+/** One GetRecords answer, as the consumer sees it. */
+export interface RecordBatch {
+  shardId: string;
+  /** In sequence order; empty when a poll found nothing new (then `millisBehindLatest` is 0). */
+  records: _Record[];
+  /** True on the last batch of a closed shard: nothing follows, the children may start. */
+  shardEnd: boolean;
+  /**
+   * Age of the last record (now − its ApproximateCreationDateTime, which is coarse: seconds on
+   * AWS, minutes on DynamoDB Local); 0 when the poll found the reader at the tip of the shard.
+   */
+  millisBehindLatest: number;
+  /** Sequence number of this batch's last record; absent when the batch is empty. */
+  lastSequenceNumber?: string;
+}
+
+export type ShardReaderEvents = {
+  /** A new iterator replaced the current one: proactively (`age`) or after ExpiredIteratorException. */
+  'iterator:refresh': { shardId: string; reason: 'age' | 'expired' };
+  /** Records at the reader's position were trimmed; `requestedSequenceNumber` is where the gap starts. */
+  'records:trimmed': { shardId: string; requestedSequenceNumber?: string | undefined; error: TrimmedDataError };
+  /** A call was throttled and will be retried after `delayMs`. */
+  throttled: { shardId: string; operation: string; attempt: number; delayMs: number };
+  /** A call failed transiently (5xx, reset, timeout) and will be retried after `delayMs`. */
+  retry: { shardId: string; operation: string; attempt: number; delayMs: number; error: Error };
+};
+
+/** Counters since the reader was created. */
+export interface ShardReaderStats {
+  getRecordsCalls: number;
+  getShardIteratorCalls: number;
+  records: number;
+  batches: number;
+  emptyPolls: number;
+  /** Proactive refreshes (reason `age`). */
+  iteratorRefreshes: number;
+  /** ExpiredIteratorException seen and recovered. */
+  iteratorExpirations: number;
+  throttles: number;
+  retries: number;
+  trims: number;
+}
+
+type Waiter = { resolve: (result: IteratorResult<RecordBatch, undefined>) => void; reject: (err: unknown) => void };
+
+/**
+ * Reads one shard as an async iterator of batches, and never loses its place:
+ *
+ * - GetRecords in a loop; an empty answer from an open shard waits `idleIntervalMs` before the
+ *   next poll; a null `NextShardIterator` ends the shard with a `shardEnd: true` batch.
+ * - The iterator is replaced before it is `iteratorRefreshMs` old (each GetRecords hands out a
+ *   fresh one, so this matters when a slow consumer holds the loop back), from
+ *   AFTER_SEQUENCE_NUMBER of the last record received; ExpiredIteratorException is recovered the
+ *   same way. KCL only reacts to expiry.
+ * - TrimmedDataAccessException emits `records:trimmed`, logs the gap, then follows `onTrimmed`.
+ * - Throttling and transient failures are retried with full jitter, `maxAttempts` at most
+ *   (then `RetriesExceededError`), each retry an event.
+ * - At most `prefetch` batches with records wait for the consumer; a consumer that stops pulling
+ *   stops the polling. Empty batches are coalesced (only the newest is kept), so an idle shard
+ *   keeps its iterator fresh without growing the queue.
+ * - Aborting (the `signal` option, `close()`, or leaving a `for await` loop) cancels the
+ *   in-flight request and any wait at once and ends the iteration.
+ *
+ * One consumer per reader; iterate it once.
+ */
+export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined> {
+  readonly shardId: string;
+  readonly streamArn: string;
+  readonly events: SafeEmitter<ShardReaderEvents>;
+  readonly #o: ResolvedShardReaderOptions;
+  readonly #log: Logger;
+  readonly #abort = new AbortController();
+  readonly #stats: ShardReaderStats = {
+    getRecordsCalls: 0,
+    getShardIteratorCalls: 0,
+    records: 0,
+    batches: 0,
+    emptyPolls: 0,
+    iteratorRefreshes: 0,
+    iteratorExpirations: 0,
+    throttles: 0,
+    retries: 0,
+    trims: 0,
+  };
+
+  /** Where a new iterator starts: the original start until a record arrives, then just after it. */
+  #position: StartPosition;
+  #lastSequenceNumber: string | undefined;
+  #iteratorIssuedAt = 0;
+  #consecutiveTrims = 0;
+
+  readonly #queue: RecordBatch[] = [];
+  readonly #waiters: Waiter[] = [];
+  #wakeProducer: (() => void) | undefined;
+  #loop: Promise<void> | undefined;
+  #finished = false;
+  #failure: Error | undefined;
+  readonly #unlinkSignal: () => void;
+
+  constructor(options: ShardReaderOptions) {
+    this.#o = resolveShardReaderOptions(options);
+    this.shardId = this.#o.shardId;
+    this.streamArn = this.#o.streamArn;
+    this.#position = this.#o.start;
+    this.#log = this.#o.logger.child({ component: 'shard-reader', shardId: this.shardId });
+    this.events = new SafeEmitter<ShardReaderEvents>(() => this.#log);
+    const external = this.#o.signal;
+    const onAbort = () => this.#abort.abort(external?.reason);
+    if (external?.aborted) onAbort();
+    else external?.addEventListener('abort', onAbort, { once: true });
+    this.#unlinkSignal = () => external?.removeEventListener('abort', onAbort);
+    this.#abort.signal.addEventListener('abort', () => this.#onAbort(), { once: true });
+  }
+
+  /** Sequence number of the last record received from the service (delivered or queued). */
+  get lastSequenceNumber(): string | undefined {
+    return this.#lastSequenceNumber;
+  }
+
+  stats(): ShardReaderStats {
+    return { ...this.#stats };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<RecordBatch, undefined>> {
+    if (this.#abort.signal.aborted) return { value: undefined, done: true };
+    const batch = this.#queue.shift();
+    if (batch) {
+      this.#wake();
+      return { value: batch, done: false };
+    }
+    if (this.#failure) {
+      const failure = this.#failure;
+      this.#failure = undefined;
+      throw failure;
+    }
+    if (this.#finished) return { value: undefined, done: true };
+    const result = new Promise<IteratorResult<RecordBatch, undefined>>((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    this.#loop ??= this.#run();
+    this.#wake();
+    return result;
+  }
+
+  /** Called when a `for await` loop is left early: stops the reader. */
+  async return(): Promise<IteratorResult<RecordBatch, undefined>> {
+    await this.close();
+    return { value: undefined, done: true };
+  }
+
+  /** Stops polling, cancels the request in flight and waits for the loop to end. Idempotent. */
+  async close(): Promise<void> {
+    if (!this.#abort.signal.aborted) this.#abort.abort(new AbortedError(`shard reader ${this.shardId} closed`));
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    try {
+      await this.#readShard();
+    } catch (err) {
+      if (!this.#abort.signal.aborted) {
+        this.#log.error({ err, shardId: this.shardId, sequenceNumber: this.#lastSequenceNumber }, 'shard reader stopped on an error');
+        this.#fail(toError(err));
+      }
+    } finally {
+      this.#finished = true;
+      this.#unlinkSignal();
+      this.#settleWaiters();
+    }
+  }
+
+  async #readShard(): Promise<void> {
+    let iterator = await this.#openIterator();
+    while (iterator !== undefined) {
+      await this.#waitForRoom();
+      this.#throwIfAborted();
+      if (this.#o.clock.now() - this.#iteratorIssuedAt >= this.#o.iteratorRefreshMs) {
+        this.#stats.iteratorRefreshes++;
+        this.#log.debug({ shardId: this.shardId, position: formatStartPosition(this.#position) }, 'refreshing an aging shard iterator');
+        this.events.emit('iterator:refresh', { shardId: this.shardId, reason: 'age' });
+        iterator = await this.#openIterator();
+        continue;
+      }
+      let out: GetRecordsCommandOutput;
+      try {
+        out = await this.#getRecords(iterator);
+      } catch (err) {
+        if (err instanceof IteratorExpiredError) {
+          this.#stats.iteratorExpirations++;
+          this.#log.warn({ err, shardId: this.shardId, position: formatStartPosition(this.#position) }, 'shard iterator expired; getting a new one');
+          this.events.emit('iterator:refresh', { shardId: this.shardId, reason: 'expired' });
+          iterator = await this.#openIterator();
+          continue;
+        }
+        if (err instanceof TrimmedDataError) {
+          iterator = await this.#afterTrim(err);
+          continue;
+        }
+        throw err;
+      }
+      this.#consecutiveTrims = 0;
+      iterator = out.NextShardIterator ?? undefined;
+      this.#iteratorIssuedAt = this.#o.clock.now();
+      const records = out.Records ?? [];
+      this.#deliver(records, iterator === undefined);
+      if (iterator !== undefined && records.length === 0) await this.#o.clock.sleep(this.#o.idleIntervalMs, this.#abort.signal);
+    }
+  }
+
+  /** A new iterator at the current position; `undefined` when the shard has nothing more (closed). */
+  async #openIterator(): Promise<string | undefined> {
+    const position = this.#position;
+    try {
+      const out = await this.#call('GetShardIterator', this.#context('GetShardIterator'), (signal) => {
+        this.#stats.getShardIteratorCalls++;
+        return getShardIteratorCall(this.#o.client, shardIteratorInput(this.streamArn, this.shardId, position), signal);
+      });
+      this.#iteratorIssuedAt = this.#o.clock.now();
+      if (!out.ShardIterator) {
+        // Only a closed shard read past its end has no iterator to give.
+        this.#deliver([], true);
+        return undefined;
+      }
+      return out.ShardIterator;
+    } catch (err) {
+      if (err instanceof TrimmedDataError) return this.#afterTrim(err);
+      throw err;
+    }
+  }
+
+  async #afterTrim(error: TrimmedDataError): Promise<string | undefined> {
+    this.#stats.trims++;
+    this.#consecutiveTrims++;
+    const requestedSequenceNumber = error.requestedSequenceNumber;
+    this.#log.error(
+      { err: error, shardId: this.shardId, sequenceNumber: requestedSequenceNumber, policy: this.#o.onTrimmed },
+      `records were trimmed from the stream before they were read; ${this.#o.onTrimmed === 'stop' ? 'stopping the shard' : 'continuing at TRIM_HORIZON, the records in between are lost'}`,
+    );
+    this.events.emit('records:trimmed', { shardId: this.shardId, requestedSequenceNumber, error });
+    // Trimmed again at TRIM_HORIZON with nothing read in between: the policy cannot help.
+    if (this.#o.onTrimmed === 'stop' || this.#consecutiveTrims > 2) throw error;
+    this.#position = { type: 'TRIM_HORIZON' };
+    return this.#openIterator();
+  }
+
+  async #getRecords(iterator: string): Promise<GetRecordsCommandOutput> {
+    return this.#call('GetRecords', this.#context('GetRecords'), (signal) => {
+      this.#stats.getRecordsCalls++;
+      return getRecordsCall(this.#o.client, { ShardIterator: iterator, Limit: this.#o.limit }, signal);
+    });
+  }
+
+  /** One call, errors translated, throttling and transient failures retried with full jitter. */
+  async #call<T>(operation: string, context: StreamsErrorContext, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const signal = this.#abort.signal;
+    return retry(
+      `${operation} on shard ${this.shardId}`,
+      async () => {
+        try {
+          return await fn(signal);
+        } catch (err) {
+          if (signal.aborted) throw new AbortedError(`${operation} aborted`, { cause: err });
+          throw translateStreamsError(err, context);
+        }
+      },
+      {
+        baseMs: this.#o.backoffBaseMs,
+        capMs: this.#o.backoffCapMs,
+        maxAttempts: this.#o.maxAttempts,
+        clock: this.#o.clock,
+        random: this.#o.random,
+        signal,
+        // Expiry and trimming are handled by moving the position, not by repeating the call.
+        shouldRetry: (err) => isRetryable(err) && !(err instanceof IteratorExpiredError),
+        onRetry: ({ err, attempt, delayMs }) => {
+          const error = toError(err);
+          if (err instanceof ThrottledError) {
+            this.#stats.throttles++;
+            this.#log.info({ err: error, shardId: this.shardId, operation, attempt, delayMs }, 'throttled; backing off');
+            this.events.emit('throttled', { shardId: this.shardId, operation, attempt, delayMs });
+          } else {
+            this.#stats.retries++;
+            this.#log.warn({ err: error, shardId: this.shardId, operation, attempt, delayMs }, 'transient failure; retrying');
+            this.events.emit('retry', { shardId: this.shardId, operation, attempt, delayMs, error });
+          }
+        },
+      },
+    );
+  }
+
+  #context(operation: string): StreamsErrorContext {
+    const position = this.#position;
+    return {
+      operation,
+      streamArn: this.streamArn,
+      shardId: this.shardId,
+      sequenceNumber: 'sequenceNumber' in position ? position.sequenceNumber : undefined,
+    };
+  }
+
+  #deliver(records: _Record[], shardEnd: boolean): void {
+    // A response that raced an abort is dropped: the consumer asked to stop.
+    if (this.#abort.signal.aborted) return;
+    this.#stats.batches++;
+    const last = records.at(-1);
+    const lastSequenceNumber = last?.dynamodb?.SequenceNumber;
+    if (lastSequenceNumber) {
+      this.#lastSequenceNumber = lastSequenceNumber;
+      this.#position = { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: lastSequenceNumber };
+    }
+    this.#stats.records += records.length;
+    if (records.length === 0) this.#stats.emptyPolls++;
+    const batch: RecordBatch = {
+      shardId: this.shardId,
+      records,
+      shardEnd,
+      millisBehindLatest: last ? this.#millisBehind(last) : 0,
+      ...(lastSequenceNumber ? { lastSequenceNumber } : {}),
+    };
+    const waiter = this.#waiters.shift();
+    if (waiter) return waiter.resolve({ value: batch, done: false });
+    // An empty batch only says "at the tip now": a newer batch makes it stale news.
+    const tail = this.#queue.at(-1);
+    if (tail && tail.records.length === 0 && !tail.shardEnd) this.#queue.pop();
+    this.#queue.push(batch);
+  }
+
+  #millisBehind(record: _Record): number {
+    const created = record.dynamodb?.ApproximateCreationDateTime as Date | number | string | undefined;
+    if (created === undefined) return 0;
+    const ms = created instanceof Date ? created.getTime() : typeof created === 'number' ? created * 1000 : Date.parse(created);
+    return Number.isFinite(ms) ? Math.max(0, this.#o.clock.now() - ms) : 0;
+  }
+
+  /** Waits while `prefetch` batches with records are queued and nobody is waiting for one. */
+  async #waitForRoom(): Promise<void> {
+    while (!this.#abort.signal.aborted) {
+      const full = this.#queue.filter((b) => b.records.length > 0 || b.shardEnd).length;
+      const allowed = Math.max(this.#o.prefetch, this.#waiters.length > 0 ? 1 : 0);
+      if (full < allowed) return;
+      await new Promise<void>((resolve) => (this.#wakeProducer = resolve));
+    }
+  }
+
+  #wake(): void {
+    const wake = this.#wakeProducer;
+    this.#wakeProducer = undefined;
+    wake?.();
+  }
+
+  #throwIfAborted(): void {
+    if (this.#abort.signal.aborted) throw new AbortedError(`shard reader ${this.shardId} aborted`);
+  }
+
+  #fail(err: Error): void {
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter.reject(err);
+    else this.#failure = err;
+  }
+
+  #onAbort(): void {
+    this.#queue.length = 0;
+    this.#wake();
+    this.#settleWaiters();
+  }
+
+  #settleWaiters(): void {
+    for (const waiter of this.#waiters.splice(0)) waiter.resolve({ value: undefined, done: true });
+  }
+}
