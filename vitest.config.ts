@@ -21,6 +21,7 @@ export default defineConfig({
     pool: 'forks',
     // Two cores: two files at a time keeps the shared DynamoDB Local responsive.
     maxWorkers: 2,
-    env: { SHARDLINE_LOG_LEVEL: 'silent' },
+    // The SDK's Node 20 end-of-support notice is true but noise in every test process.
+    env: { SHARDLINE_LOG_LEVEL: 'silent', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
   },
 });
