@@ -95,6 +95,43 @@ describe('shardline local', () => {
     expect(alive(jvmPid)).toBe(false);
   });
 
+  it('--db-path keeps the tables across runs; Ctrl-C (SIGINT) stops it cleanly', async () => {
+    const dbPath = join(scratch, 'data');
+    const port = await freePort();
+    const endpoint = `http://127.0.0.1:${port}`;
+    const client = () => new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+
+    const first = cli(['local', '--port', String(port), '--db-path', dbPath]);
+    await first.until(() => first.stdout().includes('Press Ctrl-C to stop.'), 'ready banner');
+    expect(first.stdout()).toContain(`data in ${dbPath}`);
+    const writer = client();
+    try {
+      await writer.send(
+        new CreateTableCommand({
+          TableName: 'kept',
+          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+          BillingMode: 'PAY_PER_REQUEST',
+        }),
+      );
+    } finally {
+      writer.destroy();
+    }
+    first.child.kill('SIGINT');
+    expect(await first.exit).toBe(0);
+
+    const second = cli(['local', '--port', String(port), '--db-path', dbPath]);
+    await second.until(() => second.stdout().includes('Press Ctrl-C to stop.'), 'ready banner');
+    const reader = client();
+    try {
+      expect((await reader.send(new ListTablesCommand({}))).TableNames).toEqual(['kept']);
+    } finally {
+      reader.destroy();
+    }
+    second.child.kill('SIGINT');
+    expect(await second.exit).toBe(0);
+  });
+
   it('bad input: one line and exit code 2', async () => {
     const busy = createServer();
     const busyPort = await freePort();
