@@ -82,8 +82,7 @@ export class Runner<T> {
    * are SHUT_DOWN or `graceMs` after the abort, whichever is first.
    */
   async drain(deadlineMs: number, graceMs = 1_000): Promise<{ forced: string[] }> {
-    this.#accepting = false;
-    this.#stop.abort(new AbortedError('worker stopping'));
+    this.stopAccepting();
     const running = [...this.#running.values()];
     const all = Promise.allSettled(running.map((r) => r.consumer.requestShutdown('shutdown')));
     const timer = new AbortController();
@@ -97,6 +96,12 @@ export class Runner<T> {
     await Promise.race([all, this.#o.clock.sleep(graceMs, graceTimer.signal).catch(() => undefined)]);
     graceTimer.abort();
     return { forced };
+  }
+
+  /** Leases acquired from now on are not started (the coordinator hands them back on stop). */
+  stopAccepting(): void {
+    this.#accepting = false;
+    this.#stop.abort(new AbortedError('worker stopping'));
   }
 
   #onAcquired(lease: LeaseLike, checkpoint: string): void {

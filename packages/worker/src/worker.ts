@@ -212,7 +212,16 @@ export class Worker<T = Record<string, unknown>> {
         this.#log.error({ err: error, step: name }, 'shutdown step failed; continuing');
       }
     };
-    // Reserve a slice of the budget for the lease hand-off and closing.
+    // 1. No new consumers. 2. The coordinator stops taking leases and asks for each held one
+    // back (`lease:handoff`): the runner drains that shard (batch in flight finished and
+    // checkpointed) and releases it at once, naming a successor, so others start without
+    // waiting for expiry. 3. `drain` covers every consumer and enforces the deadline, keeping a
+    // quarter of the budget for the releases and the rest of the cleanup.
+    this.#runner?.stopAccepting();
+    const coordinatorStopped = (this.#coordinator?.stop({ handOff: true }) ?? Promise.resolve()).then(
+      () => undefined,
+      (err: unknown) => toError(err),
+    );
     const drainMs = Math.max(1, Math.floor(o.shutdownTimeoutMs * 0.75));
     await step('drain shard consumers', async () => {
       const result = await this.#runner?.drain(drainMs);
@@ -220,7 +229,8 @@ export class Worker<T = Record<string, unknown>> {
     });
     await step('hand off leases', async () => {
       const remaining = Math.max(1_000, o.shutdownTimeoutMs - (o.clock.now() - started));
-      await withDeadline(this.#coordinator?.stop({ handOff: true }) ?? Promise.resolve(), remaining, 'lease coordinator stop');
+      const error = await withDeadline(coordinatorStopped, remaining, 'lease coordinator stop');
+      if (error) throw error;
     });
     await step('detach', () => {
       this.#runner?.detach();

@@ -156,10 +156,14 @@ export class FakeCoordinator implements CoordinatorLike {
     this.calls.push('start');
     return Promise.resolve();
   }
-  stop(options?: { handOff?: boolean }): Promise<void> {
+  /** Like the real one: with handOff, asks for each lease back and waits until released. */
+  async stop(options?: { handOff?: boolean }): Promise<void> {
     this.calls.push(`stop(handOff=${String(options?.handOff)})`);
+    if (options?.handOff) {
+      for (const shardId of this.held.keys()) this.events.emit('lease:handoff', { shardId });
+      await until(() => this.held.size === 0, 5_000, 'hand-offs released');
+    }
     this.held.clear();
-    return Promise.resolve();
   }
   heldLeases(): LeaseLike[] {
     return [...this.held.values()];

@@ -50,7 +50,7 @@ describe('Worker', () => {
     expect(worker.shardIds).toEqual(['s1']);
   });
 
-  it('stop() drains consumers (batch finished and checkpointed) before the coordinator hands leases off; idempotent', async () => {
+  it('stop() drains consumers (batch finished and checkpointed) before their leases are released; idempotent', async () => {
     const coordinator = new FakeCoordinator();
     const reader = new ScriptedReader([batch('s1', 1, 3)]);
     const inFlight = deferred();
@@ -70,11 +70,12 @@ describe('Worker', () => {
     await inFlight.promise;
     const stopping = worker.stop();
     expect(worker.stop()).toBe(stopping);
-    // a lease acquired while stopping is not started
-    coordinator.acquire('s2');
+    // a lease announced while stopping is not started
+    coordinator.events.emit('lease:acquired', { lease: { leaseKey: 's2', shardId: 's2', checkpoint: 'TRIM_HORIZON', parentShardIds: [] } });
+    expect(worker.shardIds).toEqual(['s1']);
     setTimeout(() => release.resolve(), 20);
     await stopping;
-    expect(coordinator.calls).toEqual(['start', `checkpoint(s1,${seq(3)})`, 'stop(handOff=true)']);
+    expect(coordinator.calls).toEqual(['start', 'stop(handOff=true)', `checkpoint(s1,${seq(3)})`, 'release(s1)']);
     expect(worker.state).toBe('stopped');
   });
 

@@ -1,0 +1,61 @@
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { connectTestDynamoDB } from '@shardline/testkit';
+import { Worker } from '../src/worker.js';
+import { defineProcessor } from '../src/processor.js';
+import { until } from './fakes.js';
+
+const db = connectTestDynamoDB();
+const workers: Worker[] = [];
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop()));
+});
+afterAll(() => db.close());
+
+async function put(tableName: string, from: number, to: number): Promise<void> {
+  for (let i = from; i <= to; i++) {
+    await db.dynamodb.send(new PutItemCommand({ TableName: tableName, Item: { pk: { S: `k${i}` }, n: { N: String(i) } } }));
+  }
+}
+
+function startWorker(tableName: string, seen: Array<{ worker: string; n: number }>, name: string): Worker {
+  const worker = new Worker<{ n: number }>({
+    tableName,
+    applicationName: tableName,
+    workerId: name,
+    dynamodb: db.dynamodb,
+    streams: db.streams,
+    leaseDurationMs: 3_000,
+    idleIntervalMs: 50,
+    shutdownTimeoutMs: 5_000,
+    processor: defineProcessor<{ n: number }>({
+      processRecords: ({ records }) => {
+        for (const r of records) seen.push({ worker: name, n: r.newItem!.n });
+      },
+    }),
+  });
+  workers.push(worker);
+  return worker;
+}
+
+describe('Worker on DynamoDB Local', () => {
+  it('processes everything; a graceful stop hands the shard to the other worker with no duplicates', async () => {
+    const { tableName } = await db.createStreamTable();
+    const seen: Array<{ worker: string; n: number }> = [];
+    const a = startWorker(tableName, seen, 'a');
+    await a.start();
+    await put(tableName, 1, 20);
+    await until(() => seen.length >= 20, 20_000, 'first 20 records');
+    const b = startWorker(tableName, seen, 'b');
+    await b.start();
+    const stopStarted = Date.now();
+    await a.stop();
+    const stopMs = Date.now() - stopStarted;
+    await put(tableName, 21, 40);
+    await until(() => seen.filter((s) => s.worker === 'b').length >= 20, 20_000, 'worker b takes over');
+    const numbers = seen.map((s) => s.n).sort((x, y) => x - y);
+    expect(numbers).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(seen.filter((s) => s.worker === 'b').every((s) => s.n > 20)).toBe(true);
+    expect(stopMs).toBeLessThan(5_000);
+  });
+});
