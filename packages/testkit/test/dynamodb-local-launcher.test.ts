@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { ConfigError } from '@shardline/core';
-import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeStreamCommand, DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { freePort, resolveDynamoDBLocalOptions, startDynamoDBLocal, controlsClient, TEST_CONTROLS_ENV } from '../src/index.js';
 import { processAlive } from '../src/dynamodb-local-process.js';
 import { JdkMissingError } from '../src/dynamodb-local-launcher.js';
@@ -76,6 +77,33 @@ describe('startDynamoDBLocal', () => {
     const gone = await waitFor(() => !processAlive(jvmPid), 10_000);
     if (!gone) process.kill(jvmPid, 'SIGKILL');
     expect(gone).toBe(true);
+  });
+
+  it('controls on a -sharedDb instance act on its single database', async () => {
+    const local = await startDynamoDBLocal({ controls: true, sharedDb: true });
+    const client = new DynamoDBClient({ endpoint: local.endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'anyone', secretAccessKey: 'x' } });
+    const streams = new DynamoDBStreamsClient({ endpoint: local.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'someoneElse', secretAccessKey: 'x' } });
+    try {
+      const created = await client.send(
+        new CreateTableCommand({
+          TableName: 'shared',
+          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+          BillingMode: 'PAY_PER_REQUEST',
+          StreamSpecification: { StreamEnabled: true, StreamViewType: 'KEYS_ONLY' },
+        }),
+      );
+      expect(await controlsClient(local.controlUrl ?? '').databases()).toEqual(['shared-local-instance']);
+      await local.rollover?.();
+      const described = await streams.send(new DescribeStreamCommand({ StreamArn: created.TableDescription?.LatestStreamArn }));
+      const shards = described.StreamDescription?.Shards ?? [];
+      expect(shards).toHaveLength(2);
+      expect(shards[1]?.ParentShardId).toBe(shards[0]?.ShardId);
+    } finally {
+      client.destroy();
+      streams.destroy();
+      await local.stop();
+    }
   });
 
   it('names the port when it is already in use', async () => {
