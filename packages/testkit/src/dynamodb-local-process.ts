@@ -121,10 +121,18 @@ export function spawnJvm(command: string, args: string[], options: { supervised:
     stdoutLines = lines.pop() ?? '';
     for (const line of lines) for (const listener of lineListeners) listener(line);
   });
+  // The supervisor's pid line comes first on stderr; hold stderr back until it is complete.
+  let stderrHead: string | undefined = options.supervised ? '' : undefined;
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    const pid = /shardline-jvm-pid=(\d+)/.exec(chunk);
-    if (pid?.[1]) resolvePid(Number(pid[1]));
-    const rest = chunk.replace(/shardline-jvm-pid=\d+\n/, '');
+    let rest = chunk;
+    if (stderrHead !== undefined) {
+      stderrHead += chunk;
+      const pid = /shardline-jvm-pid=(\d+)\n/.exec(stderrHead);
+      if (!pid && !stderrHead.includes('\n')) return;
+      if (pid?.[1]) resolvePid(Number(pid[1]));
+      rest = stderrHead.replace(/shardline-jvm-pid=\d+\n/, '');
+      stderrHead = undefined;
+    }
     output += rest;
     if (rest) options.forward?.(rest);
   });
