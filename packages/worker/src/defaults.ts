@@ -72,7 +72,7 @@ export function createDefaultReaderFactory(input: DefaultReaderInput): ReaderFac
       idleIntervalMs: input.idleIntervalMs,
       prefetch: input.prefetch,
       clock: input.clock,
-      logger: input.logger.child({ shardId }),
+      logger: input.logger, // the reader scopes it by component and shardId
       signal,
     });
     reader.events.on('iterator:refresh', ({ reason }) => input.metrics.iteratorRefreshes.inc({ reason }));

@@ -115,7 +115,7 @@ export class Worker<T = Record<string, unknown>> {
         workerId: o.workerId,
         initialPosition: o.initialPosition,
         clock: o.clock,
-        logger: o.logger.child({ component: 'leases', workerId: o.workerId }),
+        logger: o.logger, // the coordinator scopes it by component and workerId
         leaseDurationMs: o.leaseDurationMs,
         heartbeatIntervalMs: o.heartbeatIntervalMs,
         assignmentIntervalMs: o.assignmentIntervalMs,
@@ -133,7 +133,7 @@ export class Worker<T = Record<string, unknown>> {
         idleIntervalMs: o.idleIntervalMs,
         prefetch: o.prefetch,
         clock: o.clock,
-        logger: o.logger.child({ component: 'reader', workerId: o.workerId }),
+        logger: o.logger.child({ workerId: o.workerId }),
         metrics: this.metrics,
         onTrimmed: (event) => this.events.emit('records:trimmed', event),
       });
@@ -245,7 +245,7 @@ export class Worker<T = Record<string, unknown>> {
     });
     this.metrics.leasesHeld.set(0);
     this.#state = 'stopped';
-    this.#log.info({ durationMs: o.clock.now() - started, errors: errors.length }, 'worker stopped');
+    this.#log[previous === 'running' ? 'info' : 'debug']({ durationMs: o.clock.now() - started, errors: errors.length }, 'worker stopped');
     this.events.emit('worker:stopped', { workerId: o.workerId, errors });
   }
 

@@ -1,8 +1,148 @@
 import type { Command } from 'commander';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
+import { z } from 'zod';
+import { readLeaseTable, type LeaseTableLease, type LeaseTableView } from '@shardline/leases';
+import { explainStartupError } from '../aws-errors.js';
+import { loadSettings } from '../config.js';
+import { UsageError } from '../usage-error.js';
 
-/** `shardline status`: placeholder until its issue lands. */
+const statusSchema = z
+  .object({
+    app: z.string().min(1),
+    leaseTable: z.string().min(1).optional(),
+    endpoint: z.url().optional(),
+    dynamodbEndpoint: z.url().optional(),
+    streamsEndpoint: z.url().optional(),
+    region: z.string().min(1).optional(),
+    json: z.boolean().optional(),
+    lag: z.boolean().optional(),
+  })
+  .strict();
+
+export interface ShardStatus {
+  shardId: string;
+  parentShardIds: string[];
+  owner: string | null;
+  state: 'finished' | 'processing' | 'handing-off' | 'waiting-on-parents' | 'unassigned';
+  checkpoint: string;
+  /** Age in ms of the oldest record after the checkpoint; 0 when caught up; null when unknown. */
+  lagMs: number | null;
+  lagNote?: string | undefined;
+}
+
+/**
+ * `shardline status --app NAME`: the lease table as a table of shards (parent, owner, state,
+ * checkpoint, lag) and the workers' heartbeats. Lag is the age of the oldest record after the
+ * checkpoint: one GetShardIterator + GetRecords(Limit 1) per unfinished shard (`--no-lag` skips).
+ */
 export function registerStatus(program: Command): void {
-  program.command('status').description('(not yet implemented)').action(() => {
-    throw new Error('shardline status is not implemented yet');
-  });
+  program
+    .command('status')
+    .description('Show the shards of an application: parent, owner, state, checkpoint, lag')
+    .option('--app <name>', 'application name (lease table shardline-<app>)')
+    .option('--lease-table <name>', 'lease table name, when not shardline-<app>')
+    .option('--endpoint <url>', 'one endpoint for DynamoDB and DynamoDB Streams')
+    .option('--dynamodb-endpoint <url>', 'DynamoDB endpoint (lease table)')
+    .option('--streams-endpoint <url>', 'DynamoDB Streams endpoint (for lag)')
+    .option('--region <region>', 'AWS region (default: AWS_REGION)')
+    .option('--json', 'print JSON for machines')
+    .option('--no-lag', 'do not read the stream to measure lag')
+    .allowExcessArguments(false)
+    .action(async (flags: Record<string, unknown>) => {
+      const settings = loadSettings(statusSchema, flags);
+      const dynamodbEndpoint = settings.dynamodbEndpoint ?? settings.endpoint;
+      const streamsEndpoint = settings.streamsEndpoint ?? settings.endpoint;
+      const dynamodb = new DynamoDBClient({ endpoint: dynamodbEndpoint, region: settings.region });
+      const streams = new DynamoDBStreamsClient({ endpoint: streamsEndpoint, region: settings.region });
+      const tableName = settings.leaseTable ?? `shardline-${settings.app}`;
+      try {
+        let view: LeaseTableView;
+        try {
+          view = await readLeaseTable(dynamodb, tableName);
+        } catch (err) {
+          if (hasName(err, 'ResourceNotFoundException')) {
+            throw new UsageError(`lease table ${tableName} not found at ${dynamodbEndpoint ?? `region ${settings.region ?? process.env.AWS_REGION ?? '(none)'}`}: has \`shardline run --app ${settings.app}\` run against it?`);
+          }
+          throw explainStartupError(err, { dynamodbEndpoint, streamsEndpoint, region: settings.region });
+        }
+        const shards = await shardStatuses(view, settings.lag === false ? undefined : streams);
+        if (settings.json) process.stdout.write(`${JSON.stringify({ leaseTable: tableName, leader: view.leader ?? null, workers: view.workers, shards, invalid: view.invalid.length }, null, 2)}\n`);
+        else process.stdout.write(render(tableName, view, shards));
+      } finally {
+        dynamodb.destroy();
+        streams.destroy();
+      }
+    });
+}
+
+export async function shardStatuses(view: LeaseTableView, streams: DynamoDBStreamsClient | undefined): Promise<ShardStatus[]> {
+  const byShard = new Map(view.leases.map((l) => [l.shardId, l]));
+  return Promise.all(
+    view.leases.map(async (lease) => {
+      const parentsDone = lease.parentShardIds.every((id) => {
+        const parent = byShard.get(id);
+        return parent === undefined || parent.checkpoint === 'SHARD_END';
+      });
+      const state: ShardStatus['state'] =
+        lease.checkpoint === 'SHARD_END' ? 'finished' : lease.pendingOwner ? 'handing-off' : lease.owner ? 'processing' : parentsDone ? 'unassigned' : 'waiting-on-parents';
+      const lag = lease.checkpoint === 'SHARD_END' ? { lagMs: 0 } : streams ? await measureLag(streams, lease) : { lagMs: null };
+      return { shardId: lease.shardId, parentShardIds: lease.parentShardIds, owner: lease.owner ?? null, state, checkpoint: lease.checkpoint, ...lag };
+    }),
+  );
+}
+
+async function measureLag(streams: DynamoDBStreamsClient, lease: LeaseTableLease): Promise<{ lagMs: number | null; lagNote?: string }> {
+  try {
+    const position =
+      lease.checkpoint === 'TRIM_HORIZON' || lease.checkpoint === 'LATEST'
+        ? { ShardIteratorType: lease.checkpoint as 'TRIM_HORIZON' | 'LATEST' }
+        : { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER' as const, SequenceNumber: lease.checkpoint };
+    const iterator = await streams.send(new GetShardIteratorCommand({ StreamArn: lease.streamArn, ShardId: lease.shardId, ...position }));
+    if (!iterator.ShardIterator) return { lagMs: 0 };
+    const out = await streams.send(new GetRecordsCommand({ ShardIterator: iterator.ShardIterator, Limit: 1 }));
+    const created = out.Records?.[0]?.dynamodb?.ApproximateCreationDateTime;
+    if (!created) return { lagMs: 0 };
+    return { lagMs: Math.max(0, Date.now() - new Date(created).getTime()) };
+  } catch (err) {
+    return { lagMs: null, lagNote: err instanceof Error ? err.name : 'unknown' };
+  }
+}
+
+function render(tableName: string, view: LeaseTableView, shards: ShardStatus[]): string {
+  const rows = [
+    ['SHARD', 'PARENT', 'OWNER', 'STATE', 'CHECKPOINT', 'LAG'],
+    ...shards.map((s) => [
+      s.shardId,
+      s.parentShardIds.join(',') || '-',
+      s.owner ?? '-',
+      s.state,
+      s.checkpoint,
+      s.lagMs === null ? (s.lagNote ?? '?') : formatLag(s.lagMs),
+    ]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const lines = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  const workers = view.workers.map((w) => `  ${w.workerId}: ${w.leaseCount} lease(s), heartbeat ${w.heartbeat}${w.draining ? ', draining' : ''}${w.updatedAt ? `, last seen ${w.updatedAt}` : ''}`);
+  return [
+    `lease table ${tableName}: ${shards.length} shard(s), leader ${view.leader?.workerId ?? 'none'}`,
+    ...lines,
+    `workers (${view.workers.length}):`,
+    ...(workers.length > 0 ? workers : ['  none']),
+    ...(view.invalid.length > 0 ? [`${view.invalid.length} row(s) do not look like shardline leases and are ignored`] : []),
+    '',
+  ].join('\n');
+}
+
+function formatLag(ms: number): string {
+  if (ms < 1_000) return `${ms} ms`;
+  if (ms < 120_000) return `${(ms / 1_000).toFixed(1)} s`;
+  return `${Math.round(ms / 60_000)} min`;
+}
+
+function hasName(err: unknown, name: string): boolean {
+  for (let c: unknown = err, i = 0; typeof c === 'object' && c !== null && i < 8; c = (c as { cause?: unknown }).cause, i++) {
+    if ((c as { name?: unknown }).name === name) return true;
+  }
+  return false;
 }
