@@ -118,10 +118,11 @@ describe('shardline simulate', () => {
 
   it('throttles calls at --throttle-rate and stops on SIGINT with exit 0', async () => {
     const port = await freePort();
-    const run = cli(['simulate', '--port', String(port), '--rate', '0', '--throttle-rate', '1']);
+    const run = cli(['simulate', '--port', String(port), '--rate', '0', '--throttle-rate', '1', '--service-limits']);
     await run.until(() => run.stdout().includes('Press Ctrl-C to stop.'), 'ready banner');
     const client = streamsClient(line(run.stdout(), 'endpoint'), 1);
     await expect(client.send(new ListStreamsCommand({}))).rejects.toBeInstanceOf(LimitExceededException);
+    expect(run.stdout()).toContain('throttling 100% of calls, service call-rate limits.');
     run.child.kill('SIGINT');
     expect(await run.exit).toBe(0);
     expect(run.stdout()).toContain('Simulator stopped: 0 records written over 1 shards.');

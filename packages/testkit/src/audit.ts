@@ -59,41 +59,54 @@ export interface AuditReport {
  * Sequence numbers are compared as integers (BigInt). O(n log n) in the number of records.
  */
 export function audit(manifest: readonly ManifestEntry[], delivered: readonly DeliveredRecord[], lineage?: readonly ShardInfo[]): AuditReport {
-  const keyOf = (shardId: string, sequenceNumber: string): string => `${shardId}\u0000${sequenceNumber}`;
-  const known = new Map<string, ManifestEntry>();
-  for (const entry of manifest) known.set(keyOf(entry.shardId, entry.sequenceNumber), entry);
+  // shard → sequence number → deliveries; nested maps, so no composite string keys.
+  const tracked = new Map<string, Map<string, Tracked>>();
+  const track = (shardId: string, sequenceNumber: string, entry: ManifestEntry | undefined): Tracked => {
+    let shard = tracked.get(shardId);
+    if (!shard) tracked.set(shardId, (shard = new Map<string, Tracked>()));
+    let record = shard.get(sequenceNumber);
+    if (!record) shard.set(sequenceNumber, (record = { shardId, sequenceNumber, entry, count: 0, first: -1 }));
+    return record;
+  };
+  const manifestRecords = manifest.map((entry) => track(entry.shardId, entry.sequenceNumber, entry));
 
-  const firstIndex = new Map<string, number>();
-  const counts = new Map<string, number>();
   const unknown: DeliveredRecord[] = [];
   const orderViolations: OrderViolation[] = [];
   const highest = new Map<string, { seq: bigint; sequenceNumber: string }>();
-
-  delivered.forEach((record, index) => {
-    const key = keyOf(record.shardId, record.sequenceNumber);
-    const count = (counts.get(key) ?? 0) + 1;
-    counts.set(key, count);
-    if (count > 1) return;
-    firstIndex.set(key, index);
-    if (!known.has(key)) unknown.push({ shardId: record.shardId, sequenceNumber: record.sequenceNumber });
-    const seq = BigInt(record.sequenceNumber);
-    const top = highest.get(record.shardId);
+  const extra: Tracked[] = [];
+  delivered.forEach((delivery, index) => {
+    const known = tracked.get(delivery.shardId)?.get(delivery.sequenceNumber);
+    const record = known ?? track(delivery.shardId, delivery.sequenceNumber, undefined);
+    if (++record.count > 1) return;
+    record.first = index;
+    if (!record.entry) {
+      extra.push(record);
+      unknown.push({ shardId: delivery.shardId, sequenceNumber: delivery.sequenceNumber });
+    }
+    const seq = BigInt(delivery.sequenceNumber);
+    const top = highest.get(delivery.shardId);
     if (top && seq < top.seq) {
-      orderViolations.push({ shardId: record.shardId, sequenceNumber: record.sequenceNumber, deliveredAfter: top.sequenceNumber, index });
+      orderViolations.push({ shardId: delivery.shardId, sequenceNumber: delivery.sequenceNumber, deliveredAfter: top.sequenceNumber, index });
     } else {
-      highest.set(record.shardId, { seq, sequenceNumber: record.sequenceNumber });
+      highest.set(delivery.shardId, { seq, sequenceNumber: delivery.sequenceNumber });
     }
   });
 
-  const lost = manifest.filter((entry) => !firstIndex.has(keyOf(entry.shardId, entry.sequenceNumber)));
+  const lost: ManifestEntry[] = [];
   const duplicates: DuplicateDelivery[] = [];
-  for (const [key, count] of counts) {
-    if (count < 2) continue;
-    const [shardId, sequenceNumber] = key.split('\u0000') as [string, string];
-    duplicates.push({ shardId, sequenceNumber, count });
+  const seen = new Set<Tracked>();
+  for (const record of [...manifestRecords, ...extra]) {
+    if (record.entry && record.first < 0 && !seen.has(record)) lost.push(record.entry);
+    if (record.count > 1 && !seen.has(record)) duplicates.push({ shardId: record.shardId, sequenceNumber: record.sequenceNumber, count: record.count });
+    seen.add(record);
   }
+  duplicates.sort((a, b) => (tracked.get(a.shardId)!.get(a.sequenceNumber)!.first - tracked.get(b.shardId)!.get(b.sequenceNumber)!.first));
 
-  const childBeforeParent = lineage ? checkLineage(manifest, delivered, lineage, firstIndex, keyOf) : [];
+  const firstIndex = (shardId: string, sequenceNumber: string): number | undefined => {
+    const first = tracked.get(shardId)?.get(sequenceNumber)?.first;
+    return first === undefined || first < 0 ? undefined : first;
+  };
+  const childBeforeParent = lineage ? checkLineage(manifest, delivered, lineage, firstIndex) : [];
   return {
     ok: lost.length === 0 && orderViolations.length === 0 && childBeforeParent.length === 0 && unknown.length === 0,
     lost,
@@ -104,12 +117,20 @@ export function audit(manifest: readonly ManifestEntry[], delivered: readonly De
   };
 }
 
+interface Tracked {
+  shardId: string;
+  sequenceNumber: string;
+  entry: ManifestEntry | undefined;
+  count: number;
+  /** Index of the first delivery; -1 while never delivered. */
+  first: number;
+}
+
 function checkLineage(
   manifest: readonly ManifestEntry[],
   delivered: readonly DeliveredRecord[],
   lineage: readonly ShardInfo[],
-  firstIndex: ReadonlyMap<string, number>,
-  keyOf: (shardId: string, sequenceNumber: string) => string,
+  firstIndex: (shardId: string, sequenceNumber: string) => number | undefined,
 ): ChildBeforeParent[] {
   const parentOf = new Map<string, string | undefined>(lineage.map((shard) => [shard.shardId, shard.parentShardId]));
   const last = new Map<string, { seq: bigint; sequenceNumber: string }>();
@@ -136,7 +157,7 @@ function checkLineage(
       if (chain.length > parentOf.size) break; // a cycle: malformed lineage, give up on it
       const top = last.get(id);
       if (top) {
-        at = firstIndex.get(keyOf(id, top.sequenceNumber)) ?? Infinity;
+        at = firstIndex(id, top.sequenceNumber) ?? Infinity;
         break;
       }
     }
@@ -150,7 +171,7 @@ function checkLineage(
     if (reported.has(record.shardId)) return;
     const parent = parentOf.get(record.shardId);
     if (parent === undefined || !parentOf.has(parent)) return;
-    if (firstIndex.get(keyOf(record.shardId, record.sequenceNumber)) !== index) return;
+    if (firstIndex(record.shardId, record.sequenceNumber) !== index) return;
     if (finishedAt(parent) > index) {
       reported.add(record.shardId);
       violations.push({ shardId: record.shardId, sequenceNumber: record.sequenceNumber, parentShardId: parent, parentLastSequenceNumber: last.get(parent)?.sequenceNumber, index });

@@ -18,5 +18,7 @@ export {
   type ThrottleOptions,
   type ScheduleOptions,
   type ScheduleHandle,
+  SERVICE_RATE_LIMITS,
+  type CallRateLimits,
 } from './simulator/index.js';
 export { audit, type AuditReport, type DeliveredRecord, type DuplicateDelivery, type OrderViolation, type ChildBeforeParent } from './audit.js';

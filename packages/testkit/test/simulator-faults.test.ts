@@ -8,6 +8,7 @@ import {
   TrimmedDataAccessException,
 } from '@aws-sdk/client-dynamodb-streams';
 import { ManualClock } from '@shardline/core';
+import { SERVICE_RATE_LIMITS } from '@shardline/testkit';
 import { drain, failure, Fixture, iterator, seqOf } from './simulator-helpers.js';
 
 const fx = new Fixture();
@@ -85,6 +86,33 @@ describe('stream simulator: faults', () => {
     expect((await drain(client, start)).records).toHaveLength(1);
     expect(() => sim.faults.failNext('Nope' as 'GetRecords', 1, '500')).toThrow(RangeError);
     expect(() => sim.faults.throttle({ rate: 2 })).toThrow(RangeError);
+  });
+
+  it('enforces call rates per second of the simulator clock, GetRecords per shard', async () => {
+    const clock = new ManualClock();
+    const sim = await fx.sim({ clock, shards: 2 });
+    const [a, b] = sim.openShardIds() as [string, string];
+    const client = fx.client(sim, { maxAttempts: 1 });
+    const [itA, itB] = [await iterator(client, sim, a), await iterator(client, sim, b)];
+    sim.faults.limits(SERVICE_RATE_LIMITS);
+    const outcome = async (call: Promise<unknown>) => call.then(() => 'ok', (err: Error) => err.name);
+    const listCalls = [];
+    for (let i = 0; i < 11; i++) listCalls.push(await outcome(client.send(new ListStreamsCommand({}))));
+    expect(listCalls.filter((o) => o === 'ok')).toHaveLength(5);
+    expect(listCalls.slice(5).every((o) => o === 'LimitExceededException')).toBe(true);
+    const reads = async (it: string) => {
+      const results = [];
+      for (let i = 0; i < 6; i++) results.push(await outcome(client.send(new GetRecordsCommand({ ShardIterator: it }))));
+      return results;
+    };
+    expect(await reads(itA)).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'LimitExceededException']);
+    expect(await reads(itB)).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'LimitExceededException']); // its own budget
+    await clock.advance(1000); // the window slides on the simulator's clock
+    expect(await outcome(client.send(new ListStreamsCommand({})))).toBe('ok');
+    expect(await outcome(client.send(new GetRecordsCommand({ ShardIterator: itA })))).toBe('ok');
+    sim.faults.limits(undefined);
+    expect(await reads(itA)).toEqual(Array(6).fill('ok'));
+    expect(() => sim.faults.limits({ GetRecords: 0 })).toThrow(RangeError);
   });
 
   it('adds latency to every answer', async () => {

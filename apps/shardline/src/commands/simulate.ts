@@ -4,7 +4,7 @@ import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { pino } from 'pino';
 import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '@shardline/core';
-import { startStreamSimulator, type ManifestEntry, type StreamViewType } from '@shardline/testkit';
+import { SERVICE_RATE_LIMITS, startStreamSimulator, type ManifestEntry, type StreamViewType } from '@shardline/testkit';
 import { UsageError } from '../usage-error.js';
 
 interface SimulateFlags {
@@ -16,6 +16,7 @@ interface SimulateFlags {
   rolloverEvery?: string;
   splitEvery?: string;
   throttleRate?: string;
+  serviceLimits?: boolean;
   viewType: string;
   manifest?: string;
   seed: string;
@@ -31,6 +32,7 @@ export interface SimulateOptions {
   rolloverEveryMs: number | undefined;
   splitEveryMs: number | undefined;
   throttleRate: number | undefined;
+  serviceLimits: boolean;
   viewType: StreamViewType;
   manifestPath: string | undefined;
   seed: number;
@@ -57,6 +59,7 @@ export function registerSimulate(program: Command): void {
     .option('--rollover-every <seconds>', 'roll every open shard over once it is this old')
     .option('--split-every <seconds>', 'split the open shard with the widest key range this often')
     .option('--throttle-rate <fraction>', 'answer this fraction of calls (0 to 1) with LimitExceededException')
+    .option('--service-limits', 'throttle beyond the service call rates: ListStreams 5/s, DescribeStream 10/s, GetRecords 5/s per shard')
     .option('--view-type <type>', `stream view type: ${VIEW_TYPES.join(', ')}`, 'NEW_AND_OLD_IMAGES')
     .option('--manifest <file>', 'on exit, write every record written to this file as JSON lines')
     .option('--seed <n>', 'seed for shard ids, keys and faults', '1')
@@ -99,6 +102,7 @@ export function parseSimulateFlags(flags: SimulateFlags): SimulateOptions {
     rolloverEveryMs: seconds('--rollover-every', flags.rolloverEvery),
     splitEveryMs: seconds('--split-every', flags.splitEvery),
     throttleRate,
+    serviceLimits: flags.serviceLimits === true,
     viewType: flags.viewType as StreamViewType,
     manifestPath,
     seed: integer('--seed', flags.seed, 0, 2 ** 31 - 1),
@@ -132,6 +136,7 @@ async function runSimulate(options: SimulateOptions): Promise<void> {
     throw err;
   });
   if (options.throttleRate !== undefined) sim.faults.throttle({ rate: options.throttleRate });
+  if (options.serviceLimits) sim.faults.limits(SERVICE_RATE_LIMITS);
   // sim.stop() stops the schedule too.
   sim.schedule({
     writesPerSecond: options.ratePerSecond,
@@ -147,6 +152,7 @@ async function runSimulate(options: SimulateOptions): Promise<void> {
       `DynamoDB Streams simulator: table ${sim.tableName}, ${options.shards} shard(s), ${options.viewType}, ` +
         `${options.ratePerSecond} writes/s over ${options.keys} keys, rollover ${every(options.rolloverEveryMs)}, split ${every(options.splitEveryMs)}` +
         (options.throttleRate === undefined ? '' : `, throttling ${options.throttleRate * 100}% of calls`) +
+        (options.serviceLimits ? ', service call-rate limits' : '') +
         '.',
       'Point a worker at it with:',
       `  export SHARDLINE_STREAM_ARN=${sim.streamArn}`,

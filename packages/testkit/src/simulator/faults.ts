@@ -1,4 +1,6 @@
+import type { Clock } from '@shardline/core';
 import { ServiceError } from './errors.js';
+import { RateLimits, type CallRateLimits } from './limits.js';
 import type { Random } from './random.js';
 import { OPERATIONS, type Operation } from './types.js';
 
@@ -24,7 +26,13 @@ export interface SimulatorFaults {
   failNext(operation: Operation | '*', count: number, kind: FaultKind): void;
   /** Delays every answer by `ms` of real time (network latency is not virtual). */
   latencyMs(ms: number): void;
-  /** Removes every rule and the latency. */
+  /**
+   * Answers LimitExceededException beyond these calls per second of the simulator's clock
+   * (GetShardIterator and GetRecords per shard); `SERVICE_RATE_LIMITS` are the service's.
+   * Replaces the previous limits; `undefined` removes them.
+   */
+  limits(limits: CallRateLimits | undefined): void;
+  /** Removes every rule, the limits and the latency. */
   clear(): void;
 }
 
@@ -47,11 +55,13 @@ export class FaultController implements SimulatorFaults {
   #throttle: ThrottleRule | undefined;
   #pending = new Map<Operation | '*', Pending[]>();
   #latencyMs = 0;
+  readonly #limits: RateLimits;
   /** Calls answered with an injected fault, by kind. */
   readonly injected: Record<FaultKind, number> = { '500': 0, reset: 0, throttle: 0, expired: 0, trimmed: 0 };
 
-  constructor(random: Random) {
+  constructor(random: Random, clock: Clock) {
     this.#random = random;
+    this.#limits = new RateLimits(clock);
   }
 
   throttle(options: ThrottleOptions = {}): void {
@@ -79,7 +89,12 @@ export class FaultController implements SimulatorFaults {
     this.#latencyMs = ms;
   }
 
+  limits(limits: CallRateLimits | undefined): void {
+    this.#limits.set(limits);
+  }
+
   clear(): void {
+    this.#limits.set(undefined);
     this.#throttle = undefined;
     this.#pending.clear();
     this.#latencyMs = 0;
@@ -99,6 +114,14 @@ export class FaultController implements SimulatorFaults {
       return this.#decision('throttle', operation);
     }
     return { kind: 'none' };
+  }
+
+  /** Applies the call-rate limits, once the call's shard (if any) is known. */
+  checkLimits(operation: Operation, shardId: string | undefined): FaultDecision {
+    const error = this.#limits.check(operation, shardId);
+    if (!error) return { kind: 'none' };
+    this.injected.throttle++;
+    return { kind: 'error', error };
   }
 
   #take(key: Operation | '*'): FaultKind | undefined {

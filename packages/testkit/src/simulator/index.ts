@@ -81,7 +81,7 @@ export async function startStreamSimulator(options: StreamSimulatorOptions = {})
   const streamArn = `arn:aws:dynamodb:${config.region}:000000000000:table/${config.tableName}/stream/${streamLabel}`;
   const store = new StreamStore({ clock, random, viewType: config.viewType, region: config.region, retentionMs: config.retentionMs, shards: config.shards });
   // Faults get their own stream of randomness so adding a fault does not change shard ids or data.
-  const faults = new FaultController(createRandom(config.seed ^ 0x5eed));
+  const faults = new FaultController(createRandom(config.seed ^ 0x5eed), clock);
   const server = await startServer(
     config.port,
     { store, clock, iteratorTtlMs: config.iteratorTtlMs, stream: { streamArn, streamLabel, tableName: config.tableName, viewType: config.viewType, createdAtMs } },
@@ -130,4 +130,5 @@ function requireKey(key: string): string {
 
 export type { StreamSimulatorOptions, ManifestEntry, StreamViewType, Operation, EventName } from './types.js';
 export type { SimulatorFaults, FaultKind, ThrottleOptions } from './faults.js';
+export { SERVICE_RATE_LIMITS, type CallRateLimits } from './limits.js';
 export type { ScheduleOptions, ScheduleHandle } from './schedule.js';

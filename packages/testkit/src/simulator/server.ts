@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { ServiceError } from './errors.js';
 import type { FaultController } from './faults.js';
+import { decodeIterator } from './iterators.js';
 import { handle, type ProtocolContext } from './protocol.js';
 import { OPERATIONS, type Operation } from './types.js';
 
@@ -54,6 +55,8 @@ export async function startServer(port: number, context: ProtocolContext, faults
     if (typeof input !== 'object' || input === null || Array.isArray(input)) {
       return respond(res, 400, new ServiceError('SerializationException', 'Expected a JSON object').body());
     }
+    const limited = faults.checkLimits(operation, shardOf(operation, input as Record<string, unknown>));
+    if (limited.kind === 'error') return respond(res, limited.error.status, limited.error.body());
     try {
       respond(res, 200, handle(context, operation, input as Record<string, unknown>));
     } catch (err) {
@@ -106,4 +109,15 @@ export async function startServer(port: number, context: ProtocolContext, faults
         server.closeAllConnections();
       }),
   };
+}
+
+/** The shard a call is about, for per-shard limits; undefined when it names none (or badly). */
+function shardOf(operation: Operation, input: Record<string, unknown>): string | undefined {
+  if (operation === 'GetShardIterator') return typeof input.ShardId === 'string' ? input.ShardId : undefined;
+  if (operation !== 'GetRecords') return undefined;
+  try {
+    return decodeIterator(input.ShardIterator).shardId;
+  } catch {
+    return undefined;
+  }
 }
