@@ -180,8 +180,7 @@ export class StreamStore {
   }
 
   #close(shard: Shard): void {
-    const last = shard.records[shard.records.length - 1];
-    shard.end = last ? last.seq : shard.start;
+    shard.end = this.lastSequence(shard);
     shard.endingSequenceNumber = shard.end.toString();
     shard.closedAtMs = this.#clock.now();
     this.#closed.push(shard);
