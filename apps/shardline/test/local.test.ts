@@ -33,7 +33,7 @@ function cli(args: string[]) {
       resolve(code);
     }),
   );
-  const until = async (predicate: () => boolean, what: string, timeoutMs = 45_000) => {
+  const until = async (predicate: () => boolean, what: string, timeoutMs = 90_000) => {
     const deadline = Date.now() + timeoutMs;
     while (!predicate()) {
       if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no ${what}; stdout: ${stdout} stderr: ${stderr}`);
@@ -52,7 +52,8 @@ function alive(pid: number): boolean {
   }
 }
 
-describe('shardline local', () => {
+// Real processes and JVMs: generous limits, since two busy cores can make a start take 20 s.
+describe('shardline local', { timeout: 240_000 }, () => {
   it('runs DynamoDB Local with one shared database, prints how to use it, and stops cleanly on SIGTERM', async () => {
     const port = await freePort();
     const run = cli(['local', '--port', String(port), '--log-level', 'debug']);

@@ -26,7 +26,7 @@ export interface StartDynamoDBLocalOptions {
   controls?: boolean;
   /** A Java installation to use instead of `java` / `javac` on the PATH. @defaultValue PATH */
   javaHome?: string;
-  /** How long to wait for the server to answer. @defaultValue 30_000 */
+  /** How long to wait for the server to answer (generous: 2 busy cores can take 20 s). @defaultValue 60_000 */
   startTimeoutMs?: number;
   /** Receives the JVM's output (for `--log-level debug`). @defaultValue dropped */
   onOutput?: (chunk: string) => void;
@@ -56,7 +56,7 @@ const DEFAULTS = {
   heap: '256m',
   sharedDb: false,
   controls: false,
-  startTimeoutMs: 30_000,
+  startTimeoutMs: 60_000,
 } satisfies Partial<StartDynamoDBLocalOptions>;
 
 const KNOWN_OPTIONS = ['port', 'dbPath', 'inMemory', 'sharedDb', 'heap', 'controls', 'javaHome', 'startTimeoutMs', 'onOutput'] as const;

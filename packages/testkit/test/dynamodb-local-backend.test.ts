@@ -9,7 +9,7 @@ const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 // These tests prove the no-Docker path with the real testcontainers library.
 const dockerAbsent = !process.env.DOCKER_HOST && !existsSync('/var/run/docker.sock');
 
-describe('test backends', () => {
+describe('test backends', { timeout: 120_000 }, () => {
   it.skipIf(!dockerAbsent)('container backend without Docker: a one-line ConfigError that says what to do', async () => {
     const started = startTestBackend({ backend: 'container' });
     await expect(started).rejects.toBeInstanceOf(ConfigError);

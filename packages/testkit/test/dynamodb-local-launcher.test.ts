@@ -37,7 +37,8 @@ async function listTables(endpoint: string): Promise<string[]> {
   }
 }
 
-describe('startDynamoDBLocal', () => {
+// Each test starts JVMs: generous limits, since two busy cores can make a start take 20 s.
+describe('startDynamoDBLocal', { timeout: 180_000 }, () => {
   it('starts the plain jar on a free port; stop() ends the JVM and is idempotent', async () => {
     const local = await startDynamoDBLocal();
     try {
@@ -74,7 +75,7 @@ describe('startDynamoDBLocal', () => {
     parent.kill('SIGKILL');
     await exited;
     parent.stdout.destroy();
-    const gone = await waitFor(() => !processAlive(jvmPid), 10_000);
+    const gone = await waitFor(() => !processAlive(jvmPid), 30_000);
     if (!gone) process.kill(jvmPid, 'SIGKILL');
     expect(gone).toBe(true);
   });
