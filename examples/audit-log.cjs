@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS example on purpose */
 // CommonJS works too: module.exports is the processor.
 const { appendFile } = require('node:fs/promises');
 

@@ -108,7 +108,7 @@ export function loadSettings<S extends z.ZodObject>(
     const what = given === undefined ? `${flagName(key)} is required (or ${envName(key)}, or "${key}" in --config)` : `${flagName(key)}${given === flagName(key) ? '' : ` (from ${given})`}: ${issue.message}`;
     throw new UsageError(given === undefined ? what : `${what}, got ${JSON.stringify(merged[key])}`);
   }
-  return parsed.data as z.infer<S>;
+  return parsed.data;
 }
 
 function describeSource(source: Source): string {

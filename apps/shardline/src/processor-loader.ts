@@ -22,7 +22,7 @@ export async function loadProcessor(path: string, cwd = process.cwd()): Promise<
   // as `default.default`.
   const candidates = [mod.default, (mod.default as { default?: unknown } | undefined)?.default, mod.processor];
   for (const candidate of candidates) {
-    if (isRecordProcessor(candidate)) return candidate as RecordProcessor;
+    if (isRecordProcessor(candidate)) return candidate;
     if (typeof candidate === 'function') return candidate as ProcessorFactory;
   }
   const got = mod.default === undefined ? 'no default export' : `a default export of type ${typeof mod.default}`;

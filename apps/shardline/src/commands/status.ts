@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
+import { DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand, type GetShardIteratorCommandInput } from '@aws-sdk/client-dynamodb-streams';
 import { z } from 'zod';
 import { readLeaseTable, type LeaseTableLease, type LeaseTableView } from '@shardline/leases';
 import { explainStartupError } from '../aws-errors.js';
@@ -94,10 +94,10 @@ export async function shardStatuses(view: LeaseTableView, streams: DynamoDBStrea
 
 async function measureLag(streams: DynamoDBStreamsClient, lease: LeaseTableLease): Promise<{ lagMs: number | null; lagNote?: string }> {
   try {
-    const position =
+    const position: Pick<GetShardIteratorCommandInput, 'ShardIteratorType' | 'SequenceNumber'> =
       lease.checkpoint === 'TRIM_HORIZON' || lease.checkpoint === 'LATEST'
-        ? { ShardIteratorType: lease.checkpoint as 'TRIM_HORIZON' | 'LATEST' }
-        : { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER' as const, SequenceNumber: lease.checkpoint };
+        ? { ShardIteratorType: lease.checkpoint }
+        : { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: lease.checkpoint };
     const iterator = await streams.send(new GetShardIteratorCommand({ StreamArn: lease.streamArn, ShardId: lease.shardId, ...position }));
     if (!iterator.ShardIterator) return { lagMs: 0 };
     const out = await streams.send(new GetRecordsCommand({ ShardIterator: iterator.ShardIterator, Limit: 1 }));
