@@ -17,8 +17,9 @@ import software.amazon.dynamodb.services.local.server.DynamoDBProxyServer;
 import software.amazon.dynamodb.services.local.shared.access.AmazonDynamoDBLocal;
 
 /**
- * Starts DynamoDB Local exactly as its jar's command line does (ServerRunner
- * .createServerFromCommandLineArgs + start) and, with --control-port, exposes the test hooks of
+ * Starts DynamoDB Local as its jar's command line does (ServerRunner
+ * .createServerFromCommandLineArgs + start; the jar's main also sets up telemetry, which the
+ * testkit always disables with -disableTelemetry) and, with --control-port, exposes the test hooks of
  * its AmazonDynamoDBLocal databases on a loopback HTTP port:
  *
  *   POST /rollover[?database=KEY]          triggerShardRollovers() on each (or one) database

@@ -141,8 +141,11 @@ export async function startDynamoDBLocal(options: StartDynamoDBLocalOptions = {}
   const exited = jvm.exited.catch(() => undefined);
   const endpoint = `http://127.0.0.1:${port}`;
   try {
-    const controlPort = launcherDir ? await raceExit(jvm, jvm.waitForLine((line) => /^shardline-controls-port=(\d+)/.exec(line)?.[1])) : undefined;
-    await waitUntilAnswering(endpoint, jvm, resolved.startTimeoutMs);
+    const deadline = Date.now() + resolved.startTimeoutMs;
+    const controlLine = jvm.waitForLine((line) => /^shardline-controls-port=(\d+)/.exec(line)?.[1]);
+    await waitUntilAnswering(endpoint, jvm, deadline, resolved.startTimeoutMs);
+    // The launcher prints its control port right after the server started.
+    const controlPort = launcherDir ? await raceExit(jvm, withDeadline(controlLine, deadline, 'the controls launcher did not report its control port')) : undefined;
     const pid = await raceExit(jvm, jvm.jvmPid);
     const startupMs = Math.round(performance.now() - startedAt);
     if (controlPort === undefined) return { endpoint, port, pid, startupMs, stop, exited };
@@ -169,8 +172,19 @@ async function raceExit<T>(jvm: SpawnedJvm, value: Promise<T>): Promise<T> {
   return Promise.race([value, jvm.exited]);
 }
 
-async function waitUntilAnswering(endpoint: string, jvm: SpawnedJvm, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+async function withDeadline<T>(value: Promise<T>, deadline: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ConfigError(`${what} in time`)), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([value, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function waitUntilAnswering(endpoint: string, jvm: SpawnedJvm, deadline: number, timeoutMs: number): Promise<void> {
   while (!(await raceExit(jvm, answersHttp(endpoint)))) {
     if (Date.now() > deadline) {
       throw new ConfigError(`DynamoDB Local did not answer on ${endpoint} within ${timeoutMs} ms: ${jvm.output().trim().split('\n').slice(-3).join(' | ')}`);
