@@ -107,12 +107,25 @@ describe('stream simulator: the four operations through the real SDK client', ()
     expect(unmarshall(modify.dynamodb!.OldImage!)).toMatchObject({ n: 1 });
     expect(unmarshall(modify.dynamodb!.NewImage!)).toEqual({ pk: 'a', n: 2 });
     expect(remove.dynamodb?.NewImage).toBeUndefined();
+    expect(remove.userIdentity).toBeUndefined();
     expect(unmarshall(remove.dynamodb!.OldImage!)).toEqual({ pk: 'a', n: 2 });
     const seqs = records.map(seqOf);
     for (const seq of seqs) expect(seq).toMatch(/^\d{21,}$/);
     expect(compareSequenceNumbers(seqs[0]!, seqs[1]!)).toBe(-1);
     expect(compareSequenceNumbers(seqs[1]!, seqs[2]!)).toBe(-1);
     expect(sim.manifest()).toEqual(records.map((r) => ({ shardId, sequenceNumber: seqOf(r), key: 'a', eventName: r.eventName })));
+  });
+
+  it('marks Time to Live deletes with the service identity', async () => {
+    const sim = await fx.sim();
+    sim.put('session', { expiresAt: 1 });
+    sim.remove('session', { ttl: true });
+    const client = fx.client(sim);
+    const { records } = await drain(client, await iterator(client, sim, sim.openShardIds()[0]!));
+    expect(records.map((r) => [r.eventName, r.userIdentity])).toEqual([
+      ['INSERT', undefined],
+      ['REMOVE', { PrincipalId: 'dynamodb.amazonaws.com', Type: 'Service' }],
+    ]);
   });
 
   it.each([

@@ -16,8 +16,12 @@ export interface StreamSimulator {
   readonly clock: Clock;
   /** Writes the item under `key` (INSERT, or MODIFY when the key holds an item) to the shard owning the key. */
   put(key: string, item: Record<string, unknown>): ManifestEntry;
-  /** Deletes the item (REMOVE); returns undefined and writes nothing when there is none, as DynamoDB does. */
-  remove(key: string): ManifestEntry | undefined;
+  /**
+   * Deletes the item (REMOVE); returns undefined and writes nothing when there is none, as
+   * DynamoDB does. `ttl: true` makes it a Time to Live delete: the record carries
+   * `userIdentity { PrincipalId: 'dynamodb.amazonaws.com', Type: 'Service' }`.
+   */
+  remove(key: string, options?: { ttl?: boolean }): ManifestEntry | undefined;
   /** Closes an open shard and opens one child that owns the same keys. */
   rollover(shardId: string): ShardInfo;
   /** Closes an open shard and opens two children that divide its keys. */
@@ -98,7 +102,7 @@ export async function startStreamSimulator(options: StreamSimulatorOptions = {})
     tableName: config.tableName,
     clock,
     put: (key, item) => store.put(requireKey(key), item),
-    remove: (key) => store.remove(requireKey(key)),
+    remove: (key, removeOptions) => store.remove(requireKey(key), removeOptions),
     rollover: (shardId) => store.rollover(shardId),
     split: (shardId) => store.split(shardId),
     shards: () => store.shards(),

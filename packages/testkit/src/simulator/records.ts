@@ -18,6 +18,8 @@ export interface RecordFields {
   key: string;
   newImage?: AttributeMap | undefined;
   oldImage?: AttributeMap | undefined;
+  /** A delete by Time to Live: the service marks it with its own identity. */
+  ttl?: boolean | undefined;
 }
 
 export interface BuiltRecord {
@@ -54,6 +56,7 @@ export function buildRecord(fields: RecordFields): BuiltRecord {
     `,"SequenceNumber":"${fields.sequenceNumber}","SizeBytes":${sizeBytes},"StreamViewType":"${fields.viewType}"}`;
   const json =
     `{"awsRegion":${JSON.stringify(fields.region)},"dynamodb":${dynamodb},"eventID":"${fields.eventId}",` +
-    `"eventName":"${fields.eventName}","eventSource":"aws:dynamodb","eventVersion":"1.1"}`;
+    `"eventName":"${fields.eventName}","eventSource":"aws:dynamodb","eventVersion":"1.1"` +
+    (fields.ttl ? ',"userIdentity":{"PrincipalId":"dynamodb.amazonaws.com","Type":"Service"}}' : '}');
   return { json, bytes: Buffer.byteLength(json) };
 }

@@ -107,14 +107,14 @@ export class StreamStore {
   }
 
   /** Like DynamoDB, deleting an item that does not exist writes no stream record. */
-  remove(key: string): ManifestEntry | undefined {
+  remove(key: string, options: { ttl?: boolean } = {}): ManifestEntry | undefined {
     const oldImage = this.#items.get(key);
     if (!oldImage) return undefined;
     this.#items.delete(key);
-    return this.#append(key, 'REMOVE', undefined, oldImage);
+    return this.#append(key, 'REMOVE', undefined, oldImage, options.ttl === true);
   }
 
-  #append(key: string, eventName: EventName, newImage: AttributeMap | undefined, oldImage: AttributeMap | undefined): ManifestEntry {
+  #append(key: string, eventName: EventName, newImage: AttributeMap | undefined, oldImage: AttributeMap | undefined, ttl = false): ManifestEntry {
     const shard = this.ownerOf(key);
     const seq = this.#takeSequence();
     const sequenceNumber = seq.toString();
@@ -129,6 +129,7 @@ export class StreamStore {
       key,
       newImage,
       oldImage,
+      ttl,
     });
     shard.records.push({ seq, sequenceNumber, createdAtMs, json: built.json, bytes: built.bytes });
     const entry: ManifestEntry = { shardId: shard.id, sequenceNumber, key, eventName };
