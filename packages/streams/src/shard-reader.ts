@@ -242,22 +242,27 @@ export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined
       }
       return out.ShardIterator;
     } catch (err) {
-      if (err instanceof TrimmedDataError) return this.#afterTrim(err);
+      if (err instanceof TrimmedDataError) return this.#afterTrim(err, position.type === 'TRIM_HORIZON');
       throw err;
     }
   }
 
-  async #afterTrim(error: TrimmedDataError): Promise<string | undefined> {
+  /**
+   * `horizonTrimmed`: even TRIM_HORIZON is refused, so the shard holds nothing readable any more
+   * (DynamoDB Local does this for a closed shard past retention; AWS drops such a shard).
+   */
+  async #afterTrim(error: TrimmedDataError, horizonTrimmed = false): Promise<string | undefined> {
     this.#stats.trims++;
     this.#consecutiveTrims++;
     const requestedSequenceNumber = error.requestedSequenceNumber;
+    // Trimmed again with nothing read in between: the policy cannot help.
+    const stop = this.#o.onTrimmed === 'stop' || horizonTrimmed || this.#consecutiveTrims > 2;
     this.#log.error(
       { err: error, shardId: this.shardId, sequenceNumber: requestedSequenceNumber, policy: this.#o.onTrimmed },
-      `records were trimmed from the stream before they were read; ${this.#o.onTrimmed === 'stop' ? 'stopping the shard' : 'continuing at TRIM_HORIZON, the records in between are lost'}`,
+      `records were trimmed from the stream before they were read; ${stop ? 'stopping the shard' : 'continuing at TRIM_HORIZON, the records in between are lost'}`,
     );
     this.events.emit('records:trimmed', { shardId: this.shardId, requestedSequenceNumber, error });
-    // Trimmed again at TRIM_HORIZON with nothing read in between: the policy cannot help.
-    if (this.#o.onTrimmed === 'stop' || this.#consecutiveTrims > 2) throw error;
+    if (stop) throw error;
     this.#position = { type: 'TRIM_HORIZON' };
     return this.#openIterator();
   }

@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { TrimmedDataError } from '@shardline/core';
 import { connectTestDynamoDB, testDynamoDBControls } from '@shardline/testkit';
 import { listChildShards, listShards, ShardGraph, ShardReader, type ShardReaderEvents } from '@shardline/streams';
 import { keyOf, readRecords, writeItems } from './helpers/local.js';
@@ -56,5 +57,34 @@ describe.skipIf(!controls)('ShardReader on DynamoDB Local driven through its tes
     expect([...first.value!.records, ...rest.records].map(keyOf)).toEqual(written);
     expect(refreshes).toEqual([{ shardId: shard!.shardId, reason: 'expired' }]);
     expect(reader.stats().iteratorExpirations).toBe(1);
+  });
+});
+
+describe.skipIf(!controls)('ShardReader on DynamoDB Local past the 24 h retention', () => {
+  it('trimmed records are reported with the gap, never delivered silently; the child shard reads on', async () => {
+    const { tableName, streamArn } = await db.createStreamTable();
+    const old = keys(5, 'old');
+    await writeItems(db.dynamodb, tableName, old);
+    const [shard] = await listShards(db.streams, streamArn);
+    const seen = await readRecords(new ShardReader({ client: db.streams, streamArn, shardId: shard!.shardId, start: { type: 'TRIM_HORIZON' }, idleIntervalMs: 25 }), 5);
+    const gapStart = seen.records[1]!.dynamodb!.SequenceNumber!;
+    await controls!.advanceTime(25 * 60 * 60_000); // ages every record past retention (and rolls the shard over)
+    const fresh = keys(3, 'new');
+    await writeItems(db.dynamodb, tableName, fresh);
+
+    const reader = new ShardReader({ client: db.streams, streamArn, shardId: shard!.shardId, start: { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: gapStart }, idleIntervalMs: 25 });
+    const trimmed: ShardReaderEvents['records:trimmed'][] = [];
+    reader.events.on('records:trimmed', (e) => trimmed.push(e));
+    const outcome: Awaited<ReturnType<typeof readRecords>> | Error = await readRecords(reader, Infinity).catch((err: unknown) => err as Error);
+    // DynamoDB Local refuses even TRIM_HORIZON of the old shard: the reader stops with the typed
+    // error; had the service kept later records, they would have been read. Either way nothing
+    // from the trimmed range reaches the consumer, and the gap is named.
+    if (outcome instanceof Error) expect(outcome).toBeInstanceOf(TrimmedDataError);
+    else expect(outcome.records.map(keyOf).filter((k) => k?.startsWith('old'))).toEqual([]);
+    expect(trimmed[0]).toMatchObject({ shardId: shard!.shardId, requestedSequenceNumber: gapStart });
+
+    const child = (await listChildShards(db.streams, streamArn, shard!.shardId))[0]!;
+    const next = await readRecords(new ShardReader({ client: db.streams, streamArn, shardId: child.shardId, start: { type: 'TRIM_HORIZON' }, idleIntervalMs: 25 }), fresh.length);
+    expect(next.records.map(keyOf)).toEqual(fresh);
   });
 });
