@@ -88,6 +88,27 @@ describe('stream simulator: faults', () => {
     expect(() => sim.faults.throttle({ rate: 2 })).toThrow(RangeError);
   });
 
+  it('answers empty batches with an iterator even on a closed shard, as the service may', async () => {
+    const sim = await fx.sim();
+    const shardId = sim.openShardIds()[0]!;
+    const written = [1, 2, 3].map((i) => sim.put(`k${i}`, { i }).sequenceNumber);
+    sim.rollover(shardId);
+    const client = fx.client(sim);
+    sim.faults.failNext('GetRecords', 2, 'empty');
+    let next = await iterator(client, sim, shardId);
+    const answers: Array<{ records: string[]; next: boolean }> = [];
+    while (next) {
+      const out = await client.send(new GetRecordsCommand({ ShardIterator: next }));
+      answers.push({ records: (out.Records ?? []).map(seqOf), next: out.NextShardIterator !== undefined });
+      next = out.NextShardIterator!;
+    }
+    expect(answers).toEqual([
+      { records: [], next: true },
+      { records: [], next: true },
+      { records: written, next: false },
+    ]);
+  });
+
   it('enforces call rates per second of the simulator clock, GetRecords per shard', async () => {
     const clock = new ManualClock();
     const sim = await fx.sim({ clock, shards: 2 });

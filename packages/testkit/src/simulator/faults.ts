@@ -4,10 +4,14 @@ import { RateLimits, type CallRateLimits } from './limits.js';
 import type { Random } from './random.js';
 import { OPERATIONS, type Operation } from './types.js';
 
-/** How a failed call fails: the service's error answers, or a connection reset (no answer at all). */
-export type FaultKind = '500' | 'reset' | 'throttle' | 'expired' | 'trimmed';
+/**
+ * How a failed call fails: the service's error answers, a connection reset (no answer at all),
+ * or for GetRecords `empty`: no records and an iterator at the same place, as the service may
+ * answer even when records follow (on other operations `empty` does nothing).
+ */
+export type FaultKind = '500' | 'reset' | 'throttle' | 'expired' | 'trimmed' | 'empty';
 
-export const FAULT_KINDS: readonly FaultKind[] = ['500', 'reset', 'throttle', 'expired', 'trimmed'];
+export const FAULT_KINDS: readonly FaultKind[] = ['500', 'reset', 'throttle', 'expired', 'trimmed', 'empty'];
 
 export interface ThrottleOptions {
   /** Fraction of matching calls answered with LimitExceededException, 0 to 1. @defaultValue 1 */
@@ -37,7 +41,7 @@ export interface SimulatorFaults {
 }
 
 /** What the server does with one call. */
-export type FaultDecision = { kind: 'none' } | { kind: 'reset' } | { kind: 'error'; error: ServiceError };
+export type FaultDecision = { kind: 'none' } | { kind: 'reset' } | { kind: 'empty' } | { kind: 'error'; error: ServiceError };
 
 interface ThrottleRule {
   rate: number;
@@ -57,7 +61,7 @@ export class FaultController implements SimulatorFaults {
   #latencyMs = 0;
   readonly #limits: RateLimits;
   /** Calls answered with an injected fault, by kind. */
-  readonly injected: Record<FaultKind, number> = { '500': 0, reset: 0, throttle: 0, expired: 0, trimmed: 0 };
+  readonly injected: Record<FaultKind, number> = { '500': 0, reset: 0, throttle: 0, expired: 0, trimmed: 0, empty: 0 };
 
   constructor(random: Random, clock: Clock) {
     this.#random = random;
@@ -137,6 +141,8 @@ export class FaultController implements SimulatorFaults {
     switch (kind) {
       case 'reset':
         return { kind: 'reset' };
+      case 'empty':
+        return operation === 'GetRecords' ? { kind: 'empty' } : { kind: 'none' };
       case '500':
         return { kind: 'error', error: new ServiceError('InternalServerError', 'Internal server error (injected)') };
       case 'throttle':

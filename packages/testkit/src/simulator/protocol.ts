@@ -30,7 +30,7 @@ type Input = Record<string, unknown>;
  * body out, `ServiceError` for the service's error answers. Shapes follow
  * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Operations_Amazon_DynamoDB_Streams.html
  */
-export function handle(context: ProtocolContext, operation: Operation, input: Input): string {
+export function handle(context: ProtocolContext, operation: Operation, input: Input, options: { empty?: boolean } = {}): string {
   switch (operation) {
     case 'ListStreams':
       return listStreams(context, input);
@@ -39,7 +39,7 @@ export function handle(context: ProtocolContext, operation: Operation, input: In
     case 'GetShardIterator':
       return getShardIterator(context, input);
     case 'GetRecords':
-      return getRecords(context, input);
+      return getRecords(context, input, options.empty === true);
   }
 }
 
@@ -142,7 +142,12 @@ function requireSequenceNumber(value: unknown, type: string, shard: Shard, store
   return seq;
 }
 
-function getRecords({ store, stream, clock, iteratorTtlMs }: ProtocolContext, input: Input): string {
+/**
+ * `empty`: answer no records and an iterator at the same place, even on a closed shard. The
+ * service may do this ("it might take multiple calls to get to a portion of the shard that
+ * contains stream records"), so an empty answer must never be taken for the shard's end.
+ */
+function getRecords({ store, stream, clock, iteratorTtlMs }: ProtocolContext, input: Input, empty: boolean): string {
   const state = decodeIterator(input.ShardIterator);
   const limit = optionalLimit(input.Limit, 'limit', 1000);
   if (state.streamLabel !== stream.streamLabel) throw validation('Invalid ShardIterator: it belongs to another stream');
@@ -162,6 +167,9 @@ function getRecords({ store, stream, clock, iteratorTtlMs }: ProtocolContext, in
   }
   const records = shard.records;
   const first = store.indexOf(shard, state.position);
+  if (empty) {
+    return `{"Records":[],"NextShardIterator":"${encodeIterator({ streamLabel: stream.streamLabel, shardId: shard.id, position: state.position, issuedAtMs: now })}"}`;
+  }
   let end = first;
   let bytes = 0;
   while (end < records.length && end - first < limit) {

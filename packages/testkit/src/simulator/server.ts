@@ -58,7 +58,7 @@ export async function startServer(port: number, context: ProtocolContext, faults
     const limited = faults.checkLimits(operation, shardOf(operation, input as Record<string, unknown>));
     if (limited.kind === 'error') return respond(res, limited.error.status, limited.error.body());
     try {
-      respond(res, 200, handle(context, operation, input as Record<string, unknown>));
+      respond(res, 200, handle(context, operation, input as Record<string, unknown>, { empty: decision.kind === 'empty' }));
     } catch (err) {
       if (err instanceof ServiceError) return respond(res, err.status, err.body());
       // A simulator bug must be visible to the test, as a 500 with the message.
