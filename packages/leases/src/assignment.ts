@@ -1,0 +1,109 @@
+import type { LeaseItem } from './items.js';
+
+/**
+ * The leader's assignment decision, pure: given the lease table and who is alive, which
+ * leases go where. Unlike KCL's LeaseTaker (each worker steals at most one lease per cycle
+ * from the most loaded worker, so a fleet converges over many cycles and thrashes on counter
+ * races) every unowned or orphaned lease is placed in one cycle, the fleet is balanced to
+ * within ±1, and a lease moves off a live worker only through a hand-off its owner performs.
+ */
+
+export type AssignmentAction =
+  /** Write the owner directly: the lease is unowned or its owner is gone. */
+  | { kind: 'take'; lease: LeaseItem; to: string }
+  /** Ask the live owner to release the lease to `to` (sets pendingOwner). */
+  | { kind: 'handoff'; lease: LeaseItem; to: string };
+
+export interface AssignmentInput {
+  /** Valid leases of this stream. */
+  leases: readonly LeaseItem[];
+  /** Live workers. */
+  alive: readonly string[];
+  /** Whether a non-live owner may have its leases taken (waited long enough). */
+  isGone: (workerId: string) => boolean;
+  maxLeasesPerWorker: number;
+}
+
+/** Finished, or eligible: every parent lease is SHARD_END or gone from the table. */
+export function eligibleLeases(leases: readonly LeaseItem[]): LeaseItem[] {
+  const byShard = new Map(leases.map((lease) => [lease.shardId, lease]));
+  return leases.filter((lease) => lease.checkpoint !== 'SHARD_END' && parentsFinished(lease, byShard));
+}
+
+export function parentsFinished(lease: LeaseItem, byShard: ReadonlyMap<string, LeaseItem>): boolean {
+  return lease.parentShardIds.every((parentId) => {
+    const parent = byShard.get(parentId);
+    return parent === undefined || parent.checkpoint === 'SHARD_END';
+  });
+}
+
+export function planAssignment(input: AssignmentInput): AssignmentAction[] {
+  const alive = [...new Set(input.alive)].sort();
+  if (alive.length === 0) return [];
+  const aliveSet = new Set(alive);
+  const holdings = new Map<string, LeaseItem[]>(alive.map((id) => [id, []]));
+  const free: LeaseItem[] = [];
+
+  for (const lease of eligibleLeases(input.leases)) {
+    const owner = lease.leaseOwner;
+    if (owner === undefined) {
+      free.push(lease);
+      continue;
+    }
+    if (!aliveSet.has(owner)) {
+      // An owner not yet judged gone keeps its leases frozen: taking them early could run a
+      // shard twice while that worker has not fenced itself.
+      if (input.isGone(owner)) free.push(lease);
+      continue;
+    }
+    // A lease in hand-off already counts for its new owner.
+    const holder = lease.pendingOwner !== undefined && aliveSet.has(lease.pendingOwner) ? lease.pendingOwner : owner;
+    holdings.get(holder)!.push(lease);
+  }
+
+  const total = free.length + [...holdings.values()].reduce((sum, list) => sum + list.length, 0);
+  const base = Math.floor(total / alive.length);
+  let extra = total % alive.length;
+  // The most loaded workers keep the +1 slots: fewer moves.
+  const order = [...alive].sort((a, b) => holdings.get(b)!.length - holdings.get(a)!.length || a.localeCompare(b));
+  const target = new Map<string, number>();
+  for (const id of order) {
+    const want = base + (extra > 0 ? 1 : 0);
+    if (extra > 0) extra--;
+    target.set(id, Math.min(want, input.maxLeasesPerWorker));
+  }
+
+  // Leases to move off over-target workers: only settled ones (re-targeting an in-flight
+  // hand-off would restart it), newest keys first so long-held shards stay put.
+  const surplus: LeaseItem[] = [];
+  for (const id of order) {
+    const list = holdings.get(id)!;
+    const over = list.length - target.get(id)!;
+    if (over <= 0) continue;
+    const settled = list.filter((l) => l.pendingOwner === undefined && l.leaseOwner === id).sort((a, b) => b.leaseKey.localeCompare(a.leaseKey));
+    surplus.push(...settled.slice(0, over));
+  }
+
+  free.sort((a, b) => a.leaseKey.localeCompare(b.leaseKey));
+  const actions: AssignmentAction[] = [];
+  // Fill the emptiest workers first so a capped or short pool still spreads evenly.
+  const needy = [...alive].sort((a, b) => holdings.get(a)!.length - holdings.get(b)!.length || a.localeCompare(b));
+  let progressed = true;
+  const counts = new Map(alive.map((id) => [id, holdings.get(id)!.length]));
+  while (progressed) {
+    progressed = false;
+    for (const id of needy) {
+      if (counts.get(id)! >= target.get(id)!) continue;
+      const lease = free.shift();
+      if (lease) actions.push({ kind: 'take', lease, to: id });
+      else {
+        const moving = surplus.shift();
+        if (!moving) continue;
+        actions.push({ kind: 'handoff', lease: moving, to: id });
+      }
+      counts.set(id, counts.get(id)! + 1);
+      progressed = true;
+    }
+  }
+  return actions;
+}

@@ -1,0 +1,698 @@
+import { randomUUID } from 'node:crypto';
+import {
+  LeaseLostError,
+  SafeEmitter,
+  ShardlineError,
+  isSequenceNumber,
+  compareCheckpoints,
+  retry,
+  silentLogger,
+  systemClock,
+  type Clock,
+  type Logger,
+} from '@shardline/core';
+import { parentsFinished } from './assignment.js';
+import { LeaseConflictError } from './errors.js';
+import { toLease, workerKey, type LeaderItem, type Lease, type LeaseItem, type TableSnapshot } from './items.js';
+import { runAssignment, runShardSync, type LeaderContext } from './leader.js';
+import { LeaseStore } from './lease-store.js';
+import { Membership } from './membership.js';
+import { resolveLeaseOptions, type LeaseCoordinatorOptions, type ResolvedLeaseOptions, type ShardLister } from './options.js';
+import { newLeaseItem } from './shard-sync.js';
+import { streamsShardLister } from './shard-lister.js';
+
+/** Why a worker must stop a shard at once. */
+export type LeaseLostReason =
+  /** No heartbeat got through for a lease duration: others may take the lease now. */
+  | 'fenced'
+  /** The table names another owner or counter (taken after this worker was judged dead). */
+  | 'taken'
+  /** The lease row is gone (shard trimmed from the stream, or deleted by hand). */
+  | 'deleted'
+  /** A checkpoint failed its owner/counter condition. */
+  | 'checkpoint-conflict'
+  /** A requested hand-off was not released within handOffTimeoutMs; the lease moved anyway. */
+  | 'handoff-timeout'
+  /** stop({ handOff: false }). */
+  | 'stopped';
+
+export interface LeaseCoordinatorEvents extends Record<string, unknown> {
+  /** This worker owns the lease now: start the shard from `lease.checkpoint`. */
+  'lease:acquired': { lease: Lease };
+  /** Stop the shard at once: another worker may own it already. */
+  'lease:lost': { shardId: string; reason: LeaseLostReason };
+  /** Finish the batch in flight, checkpoint, then call `release(shardId)`. */
+  'lease:handoff': { shardId: string; to?: string | undefined };
+  /** The lease left this worker cleanly (released, or finished with SHARD_END). */
+  'lease:released': { shardId: string; to?: string | undefined };
+  /** This worker became the leader (shard sync and assignment). */
+  'leader:elected': { workerId: string };
+  'shardsync:done': { created: number; deleted: number; shards: number };
+  'worker:joined': { workerId: string };
+  'worker:left': { workerId: string };
+}
+
+interface Held {
+  row: LeaseItem;
+  /** Acquisition order: a table read started before it says nothing about this lease. */
+  seq: number;
+  handOff?: { to: string | undefined; timer: AbortController } | undefined;
+}
+
+/**
+ * Shares a stream's shards among workers through a DynamoDB lease table. Each worker writes one
+ * heartbeat item per interval (not one write per lease, as KCL does) and reads the table once
+ * per interval; one elected leader runs shard sync and assignment. See the package README for
+ * the protocol and the races it closes.
+ */
+export class LeaseCoordinator {
+  readonly events: SafeEmitter<LeaseCoordinatorEvents>;
+  readonly options: ResolvedLeaseOptions;
+  readonly #store: LeaseStore;
+  readonly #lister: ShardLister;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #sessionId = randomUUID();
+  readonly #membership: Membership;
+  readonly #held = new Map<string, Held>();
+  /** Counter of each lease dropped while its row may still name this worker: re-taken only with a bump. */
+  readonly #dropped = new Map<string, number>();
+  /** Leases whose release write is in flight: never re-taken meanwhile. */
+  readonly #releasing = new Set<string>();
+  readonly #reportedInvalid = new Set<string>();
+  readonly #background = new Set<Promise<void>>();
+
+  #state: 'new' | 'starting' | 'running' | 'draining' | 'stopped' = 'new';
+  #stopPromise: Promise<void> | undefined;
+  #loop: Promise<void> | undefined;
+  #heartbeatLoop: Promise<void> | undefined;
+  #heartbeatPoke = new AbortController();
+  #heartbeatBusy = false;
+  #nextPollAt = 0;
+  #leaderWork: Promise<void> | undefined;
+  readonly #lifetime = new AbortController();
+  #poke = new AbortController();
+  #pokeRequested = false;
+  #busy = false;
+  #acquireSeq = 0;
+
+  #heartbeat = 0;
+  #heartbeatWritten = false;
+  #lastHeartbeatOkAt = 0;
+  #nextHeartbeatAt = 0;
+  #fenceTimer: AbortController | undefined;
+  #fenced = false;
+  #startedAt = 0;
+
+  #leader: LeaderItem | undefined;
+  #lastAssignmentAt = Number.NEGATIVE_INFINITY;
+  #lastSyncAt = Number.NEGATIVE_INFINITY;
+  #assignmentRequested = false;
+  #extraWakeAt: number | undefined;
+  #snapshot: TableSnapshot | undefined;
+
+  constructor(options: LeaseCoordinatorOptions) {
+    this.options = resolveLeaseOptions(options);
+    this.#clock = options.clock ?? systemClock;
+    this.#log = (options.logger ?? silentLogger()).child({ component: 'lease-coordinator', workerId: this.options.workerId });
+    this.events = new SafeEmitter(() => this.#log);
+    this.#store = new LeaseStore(options.dynamodb, this.options.leaseTableName, this.#clock);
+    this.#lister = options.shardLister ?? streamsShardLister(options.streams!, this.options.streamArn, { clock: this.#clock, logger: this.#log });
+    this.#membership = new Membership(this.options.leaseDurationMs + this.options.takeoverMarginMs);
+  }
+
+  get workerId(): string {
+    return this.options.workerId;
+  }
+
+  /** Leases this worker holds now (hand-offs in progress included). */
+  heldLeases(): Lease[] {
+    return [...this.#held.values()].map((held) => toLease(held.row));
+  }
+
+  isLeader(): boolean {
+    return this.#leader !== undefined && !this.#fenced;
+  }
+
+  /** True while no poll or background write is in flight (tests drive a fake clock with it). */
+  get idle(): boolean {
+    return !this.#busy && !this.#heartbeatBusy && this.#background.size === 0 && this.#state !== 'starting';
+  }
+
+  /** Creates or checks the lease table, writes the first heartbeat, then polls in the background. */
+  async start(): Promise<void> {
+    if (this.#state !== 'new') throw new ShardlineError(`lease coordinator ${this.workerId} was already started`);
+    this.#state = 'starting';
+    try {
+      await this.#store.ensureTable({ signal: this.#lifetime.signal });
+      this.#startedAt = this.#clock.now();
+      await this.#writeHeartbeat();
+      this.#state = 'running';
+      await this.#tick();
+    } catch (err) {
+      this.#state = 'stopped';
+      this.#fenceTimer?.abort();
+      this.#lifetime.abort();
+      throw err;
+    }
+    this.#loop = this.#run();
+    this.#heartbeatLoop = this.#runHeartbeats();
+  }
+
+  /**
+   * Stops this worker (idempotent). With `handOff` (the default) every held lease is offered to
+   * the other live workers through `lease:handoff` and moved to them when released (or when
+   * handOffTimeoutMs passes) before this resolves; without it, leases are dropped
+   * (`lease:lost` reason 'stopped') and left unowned for the leader to assign at once.
+   */
+  stop(options: { handOff?: boolean } = {}): Promise<void> {
+    this.#stopPromise ??= this.#stop(options.handOff ?? true);
+    return this.#stopPromise;
+  }
+
+  /**
+   * Stops every loop at once and writes nothing, as if the process had died: for tests,
+   * benchmarks and failure drills. Other workers take the leases after the lease duration.
+   */
+  async abandon(): Promise<void> {
+    this.#state = 'stopped';
+    this.#stopPromise ??= Promise.resolve();
+    this.#lifetime.abort();
+    this.#fenceTimer?.abort();
+    this.#poke.abort();
+    this.#heartbeatPoke.abort();
+    await Promise.all([this.#loop, this.#heartbeatLoop]);
+    this.#held.clear();
+    this.#leader = undefined;
+  }
+
+  /**
+   * Records a checkpoint (a sequence number, or 'SHARD_END' once the last record of a closed
+   * shard was processed), conditional on this worker's ownership and lease counter.
+   * @throws LeaseLostError when the lease is no longer this worker's (`lease:lost` is emitted too).
+   */
+  async checkpoint(shardId: string, checkpoint: string): Promise<void> {
+    if (!isSequenceNumber(checkpoint) && checkpoint !== 'SHARD_END') {
+      throw new TypeError(`checkpoint must be a sequence number or 'SHARD_END', got ${JSON.stringify(checkpoint)}`);
+    }
+    this.#checkFence();
+    const held = this.#held.get(shardId);
+    if (!held || this.#fenced) throw new LeaseLostError(shardId);
+    const current = held.row.checkpoint;
+    if (current !== 'LATEST' && compareCheckpoints(checkpoint, current) < 0) {
+      throw new ShardlineError(`checkpoint of ${shardId} would move backwards (${current} → ${checkpoint}); checkpoints are monotonic`);
+    }
+    const fields = { shardId, leaseOwner: this.workerId, leaseCounter: held.row.leaseCounter, sequenceNumber: checkpoint };
+    let row: LeaseItem;
+    try {
+      row = await retry('checkpoint', () => this.#store.checkpoint(shardId, this.workerId, held.row.leaseCounter, checkpoint), {
+        maxAttempts: 4,
+        baseMs: 50,
+        capMs: 1_000,
+        clock: this.#clock,
+        onRetry: ({ err, attempt }) => this.#log.warn({ ...fields, err, attempt }, 'checkpoint failed; retrying'),
+      });
+    } catch (err) {
+      if (err instanceof LeaseLostError && this.#held.get(shardId) === held) this.#drop(shardId, 'checkpoint-conflict');
+      throw err;
+    }
+    if (this.#held.get(shardId) !== held) throw new LeaseLostError(shardId);
+    held.row = row;
+    if (checkpoint === 'SHARD_END') {
+      this.#held.delete(shardId);
+      held.handOff?.timer.abort();
+      this.#log.info(fields, 'shard finished; lease given up');
+      this.events.emit('lease:released', { shardId });
+      this.#inBackground(this.#onShardEnd(row));
+    }
+  }
+
+  /**
+   * Gives a lease up after a `lease:handoff` (to the worker named there) or of the worker's own
+   * accord (to nobody; the leader assigns it). Idempotent: a lease no longer held is ignored.
+   */
+  async release(shardId: string): Promise<void> {
+    const held = this.#held.get(shardId);
+    if (!held) return;
+    held.handOff?.timer.abort();
+    this.#held.delete(shardId);
+    const task = this.#transferOut(held, held.handOff?.to ?? held.row.pendingOwner);
+    this.#inBackground(task);
+    await task;
+  }
+
+  // ---------------------------------------------------------------- loop
+
+  async #run(): Promise<void> {
+    const signal = this.#lifetime.signal;
+    while (!signal.aborted) {
+      const now = this.#clock.now();
+      let wakeAt = this.#nextPollAt;
+      if (this.#extraWakeAt !== undefined && this.#extraWakeAt > now) wakeAt = Math.min(wakeAt, this.#extraWakeAt);
+      if (!this.#pokeRequested) {
+        this.#poke = new AbortController();
+        await this.#clock.sleep(Math.max(0, wakeAt - now), AbortSignal.any([signal, this.#poke.signal])).catch(() => undefined);
+      }
+      this.#pokeRequested = false;
+      if (signal.aborted) break;
+      await this.#tick();
+    }
+  }
+
+  #wake(): void {
+    this.#pokeRequested = true;
+    this.#poke.abort();
+  }
+
+  /**
+   * Heartbeats run in a loop of their own, so that nothing the poll does (a slow read, a
+   * leader's shard sync over thousands of shards) can delay one and fence a healthy worker.
+   */
+  async #runHeartbeats(): Promise<void> {
+    const signal = this.#lifetime.signal;
+    while (!signal.aborted) {
+      this.#heartbeatPoke = new AbortController();
+      const wait = Math.max(0, this.#nextHeartbeatAt - this.#clock.now());
+      await this.#clock.sleep(wait, AbortSignal.any([signal, this.#heartbeatPoke.signal])).catch(() => undefined);
+      if (signal.aborted) break;
+      this.#heartbeatBusy = true;
+      try {
+        this.#checkFence();
+        await this.#writeHeartbeat().catch(() => undefined);
+      } finally {
+        this.#heartbeatBusy = false;
+      }
+    }
+  }
+
+  async #tick(): Promise<void> {
+    this.#busy = true;
+    this.#nextPollAt = this.#clock.now() + this.options.heartbeatIntervalMs;
+    try {
+      this.#checkFence();
+      const seqAtRead = this.#acquireSeq;
+      let snapshot: TableSnapshot;
+      try {
+        snapshot = await this.#store.scan(AbortSignal.timeout(Math.max(2_000, this.options.heartbeatIntervalMs * 2)));
+      } catch (err) {
+        this.#log.warn({ err }, 'lease table read failed');
+        return;
+      }
+      this.#checkFence();
+      await this.#reconcile(snapshot, seqAtRead);
+    } catch (err) {
+      this.#log.error({ err }, 'lease coordinator poll failed; trying again next interval');
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #writeHeartbeat(): Promise<void> {
+    const sentAt = this.#clock.now();
+    const now = new Date(sentAt).toISOString();
+    try {
+      await this.#store.heartbeat(
+        {
+          leaseKey: workerKey(this.workerId),
+          itemType: 'worker',
+          workerId: this.workerId,
+          sessionId: this.#sessionId,
+          heartbeat: this.#heartbeat + 1,
+          leaseCount: this.#held.size,
+          draining: this.#state === 'draining' ? true : undefined,
+          startedAt: new Date(this.#startedAt).toISOString(),
+          updatedAt: now,
+        },
+        this.#heartbeatWritten ? this.#sessionId : undefined,
+        AbortSignal.timeout(Math.max(2_000, this.options.heartbeatIntervalMs * 2)),
+      );
+    } catch (err) {
+      // Retry well inside the interval: a throttled table must not cost us the lease.
+      this.#nextHeartbeatAt = this.#clock.now() + Math.max(1, Math.min(250, Math.floor(this.options.heartbeatIntervalMs / 4)));
+      const sameIdElsewhere = err instanceof LeaseConflictError;
+      this.#log[sameIdElsewhere ? 'error' : 'warn'](
+        { err },
+        sameIdElsewhere ? `another process took over the heartbeat of worker ${this.workerId}: worker ids must be unique` : 'heartbeat failed',
+      );
+      throw err;
+    }
+    this.#heartbeat++;
+    this.#heartbeatWritten = true;
+    this.#lastHeartbeatOkAt = sentAt;
+    this.#nextHeartbeatAt = sentAt + this.options.heartbeatIntervalMs;
+    if (this.#fenced) {
+      this.#fenced = false;
+      this.#log.warn({}, 'heartbeat got through again; leases still ours will be re-taken');
+    }
+    this.#armFence(sentAt + this.options.leaseDurationMs);
+  }
+
+  /**
+   * Self-fencing: `leaseDurationMs` after the start of the last successful heartbeat, stop every
+   * shard. Others wait that long plus a margin after they last saw the heartbeat change, and they
+   * saw it only after it was sent, so this always fires first.
+   */
+  #armFence(at: number): void {
+    this.#fenceTimer?.abort();
+    const timer = new AbortController();
+    this.#fenceTimer = timer;
+    this.#clock
+      .sleep(Math.max(0, at - this.#clock.now()), AbortSignal.any([timer.signal, this.#lifetime.signal]))
+      .then(() => this.#checkFence())
+      .catch(() => undefined);
+  }
+
+  #checkFence(): void {
+    if (this.#fenced || this.#state === 'starting' || this.#state === 'stopped') return;
+    if (this.#clock.now() < this.#lastHeartbeatOkAt + this.options.leaseDurationMs) return;
+    this.#fenced = true;
+    this.#log.error({ leases: this.#held.size, lastHeartbeatOkAt: new Date(this.#lastHeartbeatOkAt).toISOString() }, 'no heartbeat for a lease duration: stopping every shard');
+    for (const shardId of [...this.#held.keys()]) this.#drop(shardId, 'fenced');
+    if (this.#leader) this.#log.warn({}, 'fenced: acting as leader no more');
+    this.#leader = undefined;
+  }
+
+  #drop(shardId: string, reason: LeaseLostReason): void {
+    const held = this.#held.get(shardId);
+    if (!held) return;
+    this.#held.delete(shardId);
+    held.handOff?.timer.abort();
+    this.#dropped.set(shardId, held.row.leaseCounter);
+    this.#log.warn({ shardId, leaseOwner: held.row.leaseOwner, leaseCounter: held.row.leaseCounter, reason }, 'lease lost');
+    this.events.emit('lease:lost', { shardId, reason });
+  }
+
+  #acquire(row: LeaseItem): void {
+    this.#dropped.delete(row.shardId);
+    this.#held.set(row.shardId, { row, seq: ++this.#acquireSeq });
+    this.#log.info({ shardId: row.shardId, leaseOwner: row.leaseOwner, leaseCounter: row.leaseCounter, checkpoint: row.checkpoint }, 'lease acquired');
+    this.events.emit('lease:acquired', { lease: toLease(row) });
+    if (row.pendingOwner !== undefined && this.#state !== 'draining') this.#beginHandOff(row.shardId, row.pendingOwner);
+  }
+
+  // ---------------------------------------------------------------- reconcile
+
+  async #reconcile(snapshot: TableSnapshot, seqAtRead: number): Promise<void> {
+    const now = this.#clock.now();
+    this.#snapshot = snapshot;
+    const change = this.#membership.observe(snapshot.workers, now);
+    for (const workerId of change.joined) this.events.emit('worker:joined', { workerId });
+    for (const workerId of change.left) this.events.emit('worker:left', { workerId });
+    if (change.left.length > 0 || change.joined.length > 0) this.#assignmentRequested = true;
+    this.#reportInvalid(snapshot);
+    if (this.#fenced || this.#state === 'stopped') return;
+
+    const rows = new Map(snapshot.leases.filter((l) => l.streamArn === this.options.streamArn).map((l) => [l.shardId, l]));
+    for (const [shardId, held] of [...this.#held]) {
+      if (held.seq > seqAtRead) continue;
+      const row = rows.get(shardId);
+      if (!row) this.#drop(shardId, 'deleted');
+      else if (row.leaseOwner !== this.workerId || row.ownerSession !== this.#sessionId || row.leaseCounter !== held.row.leaseCounter) this.#drop(shardId, 'taken');
+      else {
+        held.row = row;
+        if (row.pendingOwner !== undefined && !held.handOff && this.#state === 'running') this.#beginHandOff(shardId, row.pendingOwner);
+      }
+    }
+    if (this.#state === 'running') await this.#takeRowsNamingMe([...rows.values()], now);
+    await this.#leaderDuties(snapshot, now);
+
+    const expiry = this.#membership.nextExpiry();
+    // Wake exactly when a silent worker is judged dead: the leader to reassign, the others a
+    // moment later to pick up what was assigned to them.
+    this.#extraWakeAt = expiry === undefined ? undefined : expiry + 1 + (this.isLeader() ? 0 : Math.min(250, this.options.heartbeatIntervalMs / 4));
+  }
+
+  async #takeRowsNamingMe(rows: LeaseItem[], now: number): Promise<void> {
+    for (const row of rows) {
+      if (row.leaseOwner !== this.workerId || this.#held.has(row.shardId) || this.#releasing.has(row.shardId) || row.checkpoint === 'SHARD_END') continue;
+      const fields = { shardId: row.shardId, leaseOwner: row.leaseOwner, leaseCounter: row.leaseCounter };
+      if (row.ownerSession === this.#sessionId && this.#dropped.get(row.shardId) !== row.leaseCounter) {
+        this.#acquire(row);
+        continue;
+      }
+      // A row of a previous incarnation of this worker id (a restart) is taken only once that
+      // incarnation must have fenced itself; a row we dropped ourselves is re-taken with a bump,
+      // so a leader moving it at the same time cannot both succeed.
+      if (row.ownerSession !== this.#sessionId && now < this.#startedAt + this.options.leaseDurationMs + this.options.takeoverMarginMs) continue;
+      try {
+        this.#acquire(await this.#store.transfer(row, { workerId: this.workerId, sessionId: this.#sessionId }));
+      } catch (err) {
+        if (err instanceof LeaseConflictError) this.#log.debug({ ...fields, err }, 'lease moved while re-taking it');
+        else this.#log.warn({ ...fields, err }, 're-taking lease failed');
+      }
+    }
+  }
+
+  #reportInvalid(snapshot: TableSnapshot): void {
+    for (const row of snapshot.invalid) {
+      const key = `${row.leaseKey}\u0000${row.problem}`;
+      if (this.#reportedInvalid.has(key)) continue;
+      this.#reportedInvalid.add(key);
+      this.#log.error({ leaseKey: row.leaseKey, problem: row.problem }, 'lease table row is invalid and is skipped; fix or delete it');
+    }
+  }
+
+  // ---------------------------------------------------------------- leader
+
+  async #leaderDuties(snapshot: TableSnapshot, now: number): Promise<void> {
+    const row = snapshot.leader;
+    const mine = row !== undefined && row.leaseOwner === this.workerId && row.ownerSession === this.#sessionId;
+    if (mine) {
+      if (this.#leader?.leaseCounter !== row.leaseCounter) this.#becomeLeader(row);
+      this.#leader = row;
+    } else {
+      if (this.#leader) this.#log.warn({ leader: row?.leaseOwner }, 'leadership moved to another worker');
+      this.#leader = undefined;
+      if (this.#state !== 'running') return;
+      // A leader row of this worker id but another session is a previous incarnation's: it is
+      // vacant once that incarnation must have fenced itself.
+      const vacant =
+        row === undefined ||
+        (row.leaseOwner === this.workerId
+          ? now >= this.#startedAt + this.options.leaseDurationMs + this.options.takeoverMarginMs
+          : this.#membership.isGone(row.leaseOwner, now));
+      if (!vacant) return;
+      try {
+        const item = await this.#store.acquireLeader({ workerId: this.workerId, sessionId: this.#sessionId }, row);
+        this.#leader = item;
+        this.#becomeLeader(item);
+      } catch (err) {
+        if (!(err instanceof LeaseConflictError)) this.#log.warn({ err }, 'leader election write failed');
+        return;
+      }
+    }
+    if (this.#state !== 'running' || this.#leaderWork) return;
+    // Shard sync and assignment can take a while on a big stream: they run beside the poll,
+    // one run at a time, so the leader's own leases and hand-offs are never kept waiting.
+    const work = this.#runLeaderWork(snapshot, now).finally(() => {
+      if (this.#leaderWork === work) this.#leaderWork = undefined;
+    });
+    this.#leaderWork = work;
+    this.#inBackground(work);
+  }
+
+  async #runLeaderWork(snapshot: TableSnapshot, now: number): Promise<void> {
+    const ctx: LeaderContext = { store: this.#store, lister: this.#lister, options: this.options, clock: this.#clock, log: this.#log };
+    let current = snapshot;
+    if (now >= this.#lastSyncAt + this.options.shardSyncIntervalMs) {
+      this.#lastSyncAt = now;
+      try {
+        const result = await runShardSync(ctx, current);
+        this.events.emit('shardsync:done', result);
+        if (result.created > 0 || result.deleted > 0 || this.#clock.now() - now > this.options.heartbeatIntervalMs) {
+          current = await this.#store.scan();
+          this.#assignmentRequested = true;
+        }
+      } catch (err) {
+        this.#log.warn({ err }, 'shard sync failed; retrying next interval');
+        this.#lastSyncAt = now - this.options.shardSyncIntervalMs + this.options.heartbeatIntervalMs;
+      }
+    }
+    // A worker that just started has not yet seen the heartbeats of those started with it: a
+    // first assignment then would give it everything and rebalance right after.
+    const settled = now >= this.#startedAt + this.options.heartbeatIntervalMs;
+    if (this.isLeader() && settled && (this.#assignmentRequested || now >= this.#lastAssignmentAt + this.options.assignmentIntervalMs)) {
+      this.#assignmentRequested = false;
+      this.#lastAssignmentAt = now;
+      const result = await runAssignment(ctx, current, this.#membership, {
+        acquiredByMe: (lease) => {
+          if (this.#state === 'running' && !this.#fenced) this.#acquire(lease);
+        },
+        handOffFromMe: (lease, to) => {
+          const held = this.#held.get(lease.shardId);
+          if (held) {
+            held.row = lease;
+            this.#beginHandOff(lease.shardId, to);
+          }
+        },
+      });
+      if (result.taken + result.handOffs > 0) this.#log.info(result, 'assignment cycle');
+    }
+  }
+
+  #becomeLeader(item: LeaderItem): void {
+    this.#lastSyncAt = Number.NEGATIVE_INFINITY;
+    this.#assignmentRequested = true;
+    this.#log.info({ leaseCounter: item.leaseCounter }, 'elected leader');
+    this.events.emit('leader:elected', { workerId: this.workerId });
+  }
+
+  // ---------------------------------------------------------------- hand-off
+
+  #beginHandOff(shardId: string, to: string | undefined): void {
+    const held = this.#held.get(shardId);
+    if (!held || held.handOff) return;
+    const timer = new AbortController();
+    held.handOff = { to, timer };
+    this.#log.info({ shardId, leaseOwner: this.workerId, leaseCounter: held.row.leaseCounter, to }, 'hand-off requested');
+    if (this.events.listenerCount('lease:handoff') === 0) {
+      // Nobody consumes this shard: there is no batch to finish.
+      void this.release(shardId);
+      return;
+    }
+    this.events.emit('lease:handoff', { shardId, to });
+    // The timer is not a background task (idle must not wait for it); what it triggers is.
+    this.#clock
+      .sleep(this.options.handOffTimeoutMs, AbortSignal.any([timer.signal, this.#lifetime.signal]))
+      .then(() => {
+        if (this.#held.get(shardId) !== held) return;
+        this.#drop(shardId, 'handoff-timeout');
+        this.#inBackground(this.#transferOut(held, to));
+      })
+      .catch(() => undefined);
+  }
+
+  /** Moves a lease no longer held locally to `to` (when alive) or to nobody. */
+  async #transferOut(held: Held, to: string | undefined): Promise<void> {
+    const { row } = held;
+    const session =
+      to === undefined || to === this.workerId
+        ? undefined
+        : row.pendingOwner === to && row.pendingOwnerSession !== undefined
+          ? row.pendingOwnerSession
+          : this.#membership.sessionOf(to);
+    const target = to !== undefined && session !== undefined ? { workerId: to, sessionId: session } : undefined;
+    const fields = { shardId: row.shardId, leaseOwner: this.workerId, leaseCounter: row.leaseCounter, to: target?.workerId ?? null };
+    this.#dropped.set(row.shardId, row.leaseCounter);
+    this.#releasing.add(row.shardId);
+    try {
+      await this.#store.transfer(row, target, { lostOnConflict: true });
+      this.#log.info(fields, 'lease released');
+      this.events.emit('lease:released', { shardId: row.shardId, to: target?.workerId });
+    } catch (err) {
+      this.#log.warn({ ...fields, err }, 'releasing lease failed; the leader reassigns it');
+    } finally {
+      this.#releasing.delete(row.shardId);
+    }
+  }
+
+  // ---------------------------------------------------------------- shard end
+
+  /** Children of a finished shard start now, not at the next shard sync (KCL waits for it). */
+  async #onShardEnd(parent: LeaseItem): Promise<void> {
+    const fields = { shardId: parent.shardId, leaseOwner: this.workerId };
+    try {
+      const children = (await this.#lister.listChildShards(parent.shardId)).sort((a, b) => a.shardId.localeCompare(b.shardId));
+      if (children.length === 0) return;
+      await this.#store.setChildren(parent, children.map((c) => c.shardId)).catch((err: unknown) => this.#log.debug({ ...fields, err }, 'recording children failed'));
+      const now = new Date(this.#clock.now()).toISOString();
+      for (const child of children) await this.#store.createLease(newLeaseItem(this.options.streamArn, child, 'TRIM_HORIZON', now));
+      if (this.#state !== 'running' || this.#fenced) return;
+      // Claim one child (the shard this worker just finished is replaced one for one; a split's
+      // other child goes through the leader, which is poked when that is us).
+      if (this.#held.size < this.options.maxLeasesPerWorker) {
+        for (const child of children) {
+          const row = await this.#store.getLease(child.shardId);
+          if (!row || row.leaseOwner !== undefined || row.checkpoint === 'SHARD_END') continue;
+          const parents = await Promise.all(row.parentShardIds.map((id) => this.#store.getLease(id)));
+          const byShard = new Map(parents.filter((p): p is LeaseItem => p !== undefined).map((p) => [p.shardId, p]));
+          if (!parentsFinished(row, byShard)) continue;
+          try {
+            this.#acquire(await this.#store.transfer(row, { workerId: this.workerId, sessionId: this.#sessionId }));
+            break;
+          } catch (err) {
+            if (!(err instanceof LeaseConflictError)) throw err;
+          }
+        }
+      }
+      this.#assignmentRequested = true;
+      if (this.isLeader()) this.#wake();
+    } catch (err) {
+      this.#log.warn({ ...fields, err }, 'starting the children of a finished shard failed; shard sync will');
+    }
+  }
+
+  #inBackground(task: Promise<void>): void {
+    const tracked = task.catch((err: unknown) => this.#log.error({ err }, 'background lease task failed')).finally(() => this.#background.delete(tracked));
+    this.#background.add(tracked);
+  }
+
+  // ---------------------------------------------------------------- stop
+
+  async #stop(handOff: boolean): Promise<void> {
+    if (this.#state === 'new' || this.#state === 'stopped') {
+      this.#state = 'stopped';
+      return;
+    }
+    this.#state = 'draining';
+    // Keep heartbeating while draining (so nobody takes our leases as a dead worker's), but
+    // announce that we take no new ones, and give up the leader item at once.
+    this.#nextHeartbeatAt = this.#clock.now();
+    this.#heartbeatPoke.abort();
+    if (this.#leader) {
+      const leader = this.#leader;
+      this.#leader = undefined;
+      await this.#store.releaseLeader(leader).catch((err: unknown) => this.#log.warn({ err }, 'releasing the leader item failed'));
+    }
+    this.#wake();
+    const heldNow = [...this.#held.keys()];
+    if (handOff && heldNow.length > 0) {
+      const targets = this.#handOffTargets(heldNow.length);
+      heldNow.forEach((shardId, i) => this.#beginHandOff(shardId, targets[i]));
+      const deadline = this.#clock.now() + this.options.handOffTimeoutMs + this.options.heartbeatIntervalMs;
+      while (this.#held.size > 0 && this.#clock.now() < deadline && !this.#fenced) {
+        await Promise.race([
+          this.events.waitFor('lease:released', () => true, this.#lifetime.signal).catch(() => undefined),
+          this.events.waitFor('lease:lost', () => true, this.#lifetime.signal).catch(() => undefined),
+          this.#clock.sleep(Math.max(1, deadline - this.#clock.now()), this.#lifetime.signal).catch(() => undefined),
+        ]);
+      }
+    } else {
+      for (const shardId of heldNow) {
+        const held = this.#held.get(shardId);
+        if (!held) continue;
+        this.#drop(shardId, 'stopped');
+        await this.#transferOut(held, undefined);
+      }
+    }
+    await Promise.allSettled([...this.#background]);
+    this.#state = 'stopped';
+    this.#lifetime.abort();
+    this.#fenceTimer?.abort();
+    this.#poke.abort();
+    this.#heartbeatPoke.abort();
+    await Promise.all([this.#loop, this.#heartbeatLoop]);
+    await this.#store.deleteWorker(this.workerId, this.#sessionId).catch((err: unknown) => this.#log.warn({ err }, 'deleting the heartbeat item failed'));
+    this.#log.info({}, 'lease coordinator stopped');
+  }
+
+  /** Live, non-draining workers other than this one, least loaded first, one per lease. */
+  #handOffTargets(count: number): Array<string | undefined> {
+    const others = this.#membership.assignable().filter((id) => id !== this.workerId);
+    if (others.length === 0) return [];
+    const load = new Map(others.map((id) => [id, 0]));
+    for (const row of this.#snapshot?.leases ?? []) {
+      const owner = row.pendingOwner ?? row.leaseOwner;
+      if (owner !== undefined && load.has(owner) && row.checkpoint !== 'SHARD_END') load.set(owner, load.get(owner)! + 1);
+    }
+    const out: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const next = [...load].sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0]))[0]!;
+      if (next[1] >= this.options.maxLeasesPerWorker) break;
+      out.push(next[0]);
+      load.set(next[0], next[1] + 1);
+    }
+    return out;
+  }
+}
+

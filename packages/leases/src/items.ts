@@ -1,0 +1,145 @@
+import { isSentinel, isSequenceNumber } from '@shardline/core';
+import { z } from 'zod';
+
+/**
+ * The three kinds of items in a lease table, all under the one hash key `leaseKey` and told
+ * apart by `itemType` (and a `_` key prefix for the non-lease items, so a console listing sorts
+ * them apart). Attribute names follow KCL's where they mean the same thing, so an operator
+ * who knows KCL can read the table.
+ */
+
+export const LEADER_KEY = '_leader';
+export const WORKER_KEY_PREFIX = '_worker#';
+
+export function workerKey(workerId: string): string {
+  return `${WORKER_KEY_PREFIX}${workerId}`;
+}
+
+const checkpoint = z.string().refine((value) => isSequenceNumber(value) || isSentinel(value), {
+  message: 'checkpoint must be a sequence number, TRIM_HORIZON, LATEST or SHARD_END',
+});
+const counter = z.number().int().nonnegative();
+const nonEmpty = z.string().min(1);
+
+export const leaseItemSchema = z.object({
+  leaseKey: nonEmpty,
+  itemType: z.literal('lease'),
+  shardId: nonEmpty,
+  streamArn: nonEmpty,
+  leaseOwner: nonEmpty.optional(),
+  /** The owner's process incarnation: tells a restarted worker's old leases from new ones. */
+  ownerSession: nonEmpty.optional(),
+  /** Fencing token: bumped on every change of owner. */
+  leaseCounter: counter,
+  checkpoint,
+  parentShardIds: z.array(nonEmpty).default([]),
+  childShardIds: z.array(nonEmpty).optional(),
+  ownerSwitchesSinceCheckpoint: counter.default(0),
+  /** Set by the leader to move the lease from a live owner; the owner releases to it. */
+  pendingOwner: nonEmpty.optional(),
+  /** The pending owner's session, so the releasing worker needs no view of it. */
+  pendingOwnerSession: nonEmpty.optional(),
+  handOffRequestedAt: z.string().optional(),
+  updatedAt: z.string().optional(),
+});
+export type LeaseItem = z.infer<typeof leaseItemSchema>;
+
+export const workerItemSchema = z.object({
+  leaseKey: nonEmpty,
+  itemType: z.literal('worker'),
+  workerId: nonEmpty,
+  sessionId: nonEmpty,
+  /** Bumped by each heartbeat; observers compare values, never timestamps across machines. */
+  heartbeat: counter,
+  leaseCount: counter.default(0),
+  /** Set while the worker shuts down: alive (its leases stay put) but takes no new ones. */
+  draining: z.boolean().optional(),
+  startedAt: z.string().optional(),
+  updatedAt: z.string().optional(),
+});
+export type WorkerItem = z.infer<typeof workerItemSchema>;
+
+export const leaderItemSchema = z.object({
+  leaseKey: z.literal(LEADER_KEY),
+  itemType: z.literal('leader'),
+  leaseOwner: nonEmpty,
+  ownerSession: nonEmpty,
+  leaseCounter: counter,
+  electedAt: z.string().optional(),
+  updatedAt: z.string().optional(),
+});
+export type LeaderItem = z.infer<typeof leaderItemSchema>;
+
+/** A lease as the worker runtime sees it. */
+export interface Lease {
+  leaseKey: string;
+  shardId: string;
+  streamArn: string;
+  owner?: string | undefined;
+  counter: number;
+  /** A sequence number or TRIM_HORIZON | LATEST | SHARD_END. */
+  checkpoint: string;
+  parentShardIds: string[];
+  childShardIds?: string[] | undefined;
+  pendingOwner?: string | undefined;
+  ownerSwitchesSinceCheckpoint: number;
+}
+
+export function toLease(item: LeaseItem): Lease {
+  return {
+    leaseKey: item.leaseKey,
+    shardId: item.shardId,
+    streamArn: item.streamArn,
+    owner: item.leaseOwner,
+    counter: item.leaseCounter,
+    checkpoint: item.checkpoint,
+    parentShardIds: [...item.parentShardIds],
+    childShardIds: item.childShardIds ? [...item.childShardIds] : undefined,
+    pendingOwner: item.pendingOwner,
+    ownerSwitchesSinceCheckpoint: item.ownerSwitchesSinceCheckpoint,
+  };
+}
+
+export interface InvalidItem {
+  leaseKey: string;
+  /** What is wrong, in one line. */
+  problem: string;
+}
+
+/** Everything in the table, sorted into valid items by kind and rows that fail the schema. */
+export interface TableSnapshot {
+  leases: LeaseItem[];
+  workers: WorkerItem[];
+  leader: LeaderItem | undefined;
+  invalid: InvalidItem[];
+}
+
+/** Sorts raw (unmarshalled) rows; a row failing its schema lands in `invalid`, never throws. */
+export function classifyItems(rows: Array<Record<string, unknown>>): TableSnapshot {
+  const snapshot: TableSnapshot = { leases: [], workers: [], leader: undefined, invalid: [] };
+  for (const row of rows) {
+    const leaseKey = typeof row.leaseKey === 'string' ? row.leaseKey : JSON.stringify(row.leaseKey);
+    const schema = row.itemType === 'worker' ? workerItemSchema : row.itemType === 'leader' ? leaderItemSchema : leaseItemSchema;
+    const parsed = schema.safeParse(row);
+    if (!parsed.success) {
+      snapshot.invalid.push({ leaseKey, problem: describeIssues(parsed.error) });
+      continue;
+    }
+    const item = parsed.data;
+    if (item.itemType === 'worker') {
+      if (item.leaseKey !== workerKey(item.workerId)) {
+        snapshot.invalid.push({ leaseKey, problem: `worker item key does not match workerId ${item.workerId}` });
+      } else snapshot.workers.push(item);
+    } else if (item.itemType === 'leader') snapshot.leader = item;
+    else if (item.leaseKey.startsWith('_')) snapshot.invalid.push({ leaseKey, problem: 'lease keys may not start with "_"' });
+    else snapshot.leases.push(item);
+  }
+  return snapshot;
+}
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((issue) => `${issue.path.join('.') || '(item)'}: ${issue.message}`)
+    .join('; ');
+}

@@ -1,0 +1,134 @@
+import type { Clock, Logger } from '@shardline/core';
+import { planAssignment } from './assignment.js';
+import { forEachLimit } from './concurrency.js';
+import { LeaseConflictError } from './errors.js';
+import type { LeaseItem, TableSnapshot } from './items.js';
+import type { LeaseStore } from './lease-store.js';
+import type { Membership } from './membership.js';
+import type { ResolvedLeaseOptions, ShardLister } from './options.js';
+import { planShardSync } from './shard-sync.js';
+
+/** The leader's I/O: shard sync and assignment, each a plan (pure) followed by conditional writes. */
+
+const WRITE_CONCURRENCY = 32;
+
+export interface LeaderContext {
+  store: LeaseStore;
+  lister: ShardLister;
+  options: ResolvedLeaseOptions;
+  clock: Clock;
+  log: Logger;
+}
+
+export interface ShardSyncResult {
+  created: number;
+  deleted: number;
+  shards: number;
+}
+
+export async function runShardSync(ctx: LeaderContext, snapshot: TableSnapshot): Promise<ShardSyncResult> {
+  const shards = await ctx.lister.listShards();
+  const leases = snapshot.leases.filter((lease) => lease.streamArn === ctx.options.streamArn);
+  const plan = planShardSync({
+    streamArn: ctx.options.streamArn,
+    shards,
+    leases,
+    invalidKeys: new Set(snapshot.invalid.map((row) => row.leaseKey)),
+    initialPosition: ctx.options.initialPosition,
+    now: new Date(ctx.clock.now()).toISOString(),
+  });
+  // Parents are written before children, generation by generation: a child lease must never be
+  // visible (and so assignable) while its parent's lease is still missing.
+  let created = 0;
+  for (const generation of generations(plan.create)) {
+    await forEachLimit(generation, WRITE_CONCURRENCY, async (item) => {
+      if (await ctx.store.createLease(item)) created++;
+    });
+  }
+  let deleted = 0;
+  await forEachLimit(plan.delete, WRITE_CONCURRENCY, async (lease) => {
+    try {
+      await ctx.store.deleteLease(lease);
+      deleted++;
+      ctx.log.info({ shardId: lease.shardId, leaseOwner: lease.leaseOwner, leaseCounter: lease.leaseCounter, checkpoint: lease.checkpoint }, 'deleted finished lease');
+    } catch (err) {
+      if (!(err instanceof LeaseConflictError)) throw err;
+    }
+  });
+  if (plan.newApplication && created > 0) {
+    ctx.log.info({ created, initialPosition: ctx.options.initialPosition }, 'new application: created the first leases');
+  }
+  return { created, deleted, shards: shards.length };
+}
+
+function generations(items: LeaseItem[]): LeaseItem[][] {
+  const depth = new Map<string, number>();
+  const byKey = new Map(items.map((item) => [item.shardId, item]));
+  const depthOf = (item: LeaseItem): number => {
+    const known = depth.get(item.shardId);
+    if (known !== undefined) return known;
+    depth.set(item.shardId, 0); // cycle guard
+    const parent = item.parentShardIds.map((id) => byKey.get(id)).find((p) => p !== undefined);
+    const d = parent ? depthOf(parent) + 1 : 0;
+    depth.set(item.shardId, d);
+    return d;
+  };
+  const out: LeaseItem[][] = [];
+  for (const item of items) (out[depthOf(item)] ??= []).push(item);
+  return out.filter((g) => g.length > 0);
+}
+
+export interface AssignmentResult {
+  taken: number;
+  handOffs: number;
+  conflicts: number;
+}
+
+export interface AssignmentHooks {
+  /** A lease the leader took for itself: held at once, without waiting for the next read. */
+  acquiredByMe(row: LeaseItem): void;
+  /** A hand-off requested from the leader itself. */
+  handOffFromMe(row: LeaseItem, to: string): void;
+}
+
+export async function runAssignment(
+  ctx: LeaderContext,
+  snapshot: TableSnapshot,
+  membership: Membership,
+  hooks: AssignmentHooks,
+): Promise<AssignmentResult> {
+  const now = ctx.clock.now();
+  const me = ctx.options.workerId;
+  const actions = planAssignment({
+    leases: snapshot.leases.filter((lease) => lease.streamArn === ctx.options.streamArn),
+    alive: membership.assignable(),
+    isGone: (workerId) => membership.isGone(workerId, now),
+    maxLeasesPerWorker: ctx.options.maxLeasesPerWorker,
+  });
+  const result: AssignmentResult = { taken: 0, handOffs: 0, conflicts: 0 };
+  await forEachLimit(actions, WRITE_CONCURRENCY, async (action) => {
+    const { lease, to } = action;
+    const fields = { shardId: lease.shardId, leaseOwner: lease.leaseOwner, leaseCounter: lease.leaseCounter, to };
+    const sessionId = membership.sessionOf(to);
+    if (!sessionId) return;
+    try {
+      if (action.kind === 'take') {
+        const row = await ctx.store.transfer(lease, { workerId: to, sessionId });
+        result.taken++;
+        ctx.log.info({ ...fields, leaseCounter: row.leaseCounter, previousOwner: lease.leaseOwner ?? null }, 'assigned lease');
+        if (to === me) hooks.acquiredByMe(row);
+      } else {
+        await ctx.store.requestHandOff(lease, { workerId: to, sessionId });
+        result.handOffs++;
+        ctx.log.info(fields, 'requested hand-off for rebalance');
+        if (lease.leaseOwner === me) hooks.handOffFromMe({ ...lease, pendingOwner: to, pendingOwnerSession: sessionId }, to);
+      }
+    } catch (err) {
+      if (err instanceof LeaseConflictError) {
+        result.conflicts++;
+        ctx.log.debug({ ...fields, err }, 'assignment lost a race; decided again next cycle');
+      } else ctx.log.warn({ ...fields, err }, 'assignment write failed');
+    }
+  });
+  return result;
+}

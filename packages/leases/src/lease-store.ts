@@ -1,0 +1,348 @@
+import {
+  CreateTableCommand,
+  DeleteItemCommand,
+  DescribeTableCommand,
+  GetItemCommand,
+  PutItemCommand,
+  ScanCommand,
+  UpdateItemCommand,
+  type AttributeValue,
+  type GetItemCommandOutput,
+  type ScanCommandOutput,
+  type UpdateItemCommandOutput,
+  type DynamoDBClient,
+  type TableDescription,
+} from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { ConfigError, systemClock, type Clock } from '@shardline/core';
+import { LeaseConflictError, translateLeaseError } from './errors.js';
+import {
+  classifyItems,
+  LEADER_KEY,
+  leaseItemSchema,
+  workerKey,
+  type LeaderItem,
+  type LeaseItem,
+  type TableSnapshot,
+  type WorkerItem,
+} from './items.js';
+
+/** The new owner of a lease: a worker and its current process incarnation. */
+export interface OwnerRef {
+  workerId: string;
+  sessionId: string;
+}
+
+/**
+ * All lease-table I/O, nothing else: every write is conditional on what the caller read
+ * (owner, counter, session), and every SDK error leaves here translated
+ * (ConditionalCheckFailed → LeaseConflictError / LeaseLostError, throttles → ThrottledError).
+ */
+export class LeaseStore {
+  readonly tableName: string;
+  readonly #client: DynamoDBClient;
+  readonly #clock: Clock;
+
+  constructor(client: DynamoDBClient, tableName: string, clock: Clock = systemClock) {
+    this.#client = client;
+    this.tableName = tableName;
+    this.#clock = clock;
+  }
+
+  /**
+   * Creates the table when missing (PAY_PER_REQUEST) and waits until it is ACTIVE. An existing
+   * table must have exactly the `leaseKey` string hash key: anything else is someone else's
+   * table, and we never write into it.
+   */
+  async ensureTable(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
+    const deadline = this.#clock.now() + (options.timeoutMs ?? 120_000);
+    let table = await this.#describe();
+    if (!table) {
+      try {
+        await this.#client.send(
+          new CreateTableCommand({
+            TableName: this.tableName,
+            AttributeDefinitions: [{ AttributeName: 'leaseKey', AttributeType: 'S' }],
+            KeySchema: [{ AttributeName: 'leaseKey', KeyType: 'HASH' }],
+            BillingMode: 'PAY_PER_REQUEST',
+          }),
+        );
+      } catch (err) {
+        // Another worker created it first: fine, wait for it like ours.
+        if ((err as { name?: string }).name !== 'ResourceInUseException') {
+          throw translateLeaseError(err, { operation: 'CreateTable', tableName: this.tableName });
+        }
+      }
+      table = await this.#describe();
+    }
+    for (;;) {
+      if (!table) throw new ConfigError(`lease table ${this.tableName} vanished while it was being created`);
+      checkKeySchema(this.tableName, table);
+      if (table.TableStatus === 'ACTIVE') return;
+      if (table.TableStatus === 'DELETING') throw new ConfigError(`lease table ${this.tableName} is being deleted; wait and start again`);
+      if (this.#clock.now() >= deadline) throw new ConfigError(`lease table ${this.tableName} did not become ACTIVE in time (status ${table.TableStatus})`);
+      await this.#clock.sleep(500, options.signal);
+      table = await this.#describe();
+    }
+  }
+
+  async #describe(): Promise<TableDescription | undefined> {
+    try {
+      const out = await this.#client.send(new DescribeTableCommand({ TableName: this.tableName }));
+      return out.Table;
+    } catch (err) {
+      if ((err as { name?: string }).name === 'ResourceNotFoundException') return undefined;
+      throw translateLeaseError(err, { operation: 'DescribeTable', tableName: this.tableName });
+    }
+  }
+
+  /** The whole table, strongly consistent, every page; rows failing their schema come back in `invalid`. */
+  async scan(signal?: AbortSignal): Promise<TableSnapshot> {
+    const rows: Array<Record<string, unknown>> = [];
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const out = await this.#send<ScanCommandOutput>('Scan', undefined, new ScanCommand({ TableName: this.tableName, ConsistentRead: true, ExclusiveStartKey: start }), signal);
+      for (const item of out.Items ?? []) rows.push(unmarshall(item));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return classifyItems(rows);
+  }
+
+  async getLease(leaseKey: string): Promise<LeaseItem | undefined> {
+    const out = await this.#send<GetItemCommandOutput>('GetItem', leaseKey, new GetItemCommand({ TableName: this.tableName, Key: key(leaseKey), ConsistentRead: true }));
+    if (!out.Item) return undefined;
+    const parsed = leaseItemSchema.safeParse(unmarshall(out.Item));
+    return parsed.success ? parsed.data : undefined;
+  }
+
+  /** Writes this worker's heartbeat; a new session overwrites an old incarnation's item. */
+  async heartbeat(item: WorkerItem, previousSession: string | undefined, signal?: AbortSignal): Promise<void> {
+    await this.#send(
+      'heartbeat',
+      item.leaseKey,
+      new PutItemCommand({
+        TableName: this.tableName,
+        Item: marshall(item, { removeUndefinedValues: true }),
+        ...(previousSession === undefined
+          ? {}
+          : {
+              ConditionExpression: 'attribute_not_exists(leaseKey) OR sessionId = :session',
+              ExpressionAttributeValues: marshall({ ':session': previousSession }),
+            }),
+      }),
+      signal,
+    );
+  }
+
+  async deleteWorker(workerId: string, sessionId: string): Promise<void> {
+    await this.#send(
+      'DeleteItem',
+      workerKey(workerId),
+      new DeleteItemCommand({
+        TableName: this.tableName,
+        Key: key(workerKey(workerId)),
+        ConditionExpression: 'sessionId = :session',
+        ExpressionAttributeValues: marshall({ ':session': sessionId }),
+      }),
+    );
+  }
+
+  /** Creates a lease unless one exists; false when it already did. */
+  async createLease(item: LeaseItem): Promise<boolean> {
+    try {
+      await this.#send(
+        'createLease',
+        item.leaseKey,
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: marshall(item, { removeUndefinedValues: true }),
+          ConditionExpression: 'attribute_not_exists(leaseKey)',
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof LeaseConflictError) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Moves a lease to `to` (or to nobody) with a counter bump, conditional on the counter and
+   * owner the caller read. Clears any pending hand-off.
+   */
+  async transfer(lease: LeaseItem, to: OwnerRef | undefined, options: { lostOnConflict?: boolean } = {}): Promise<LeaseItem> {
+    const values: Record<string, unknown> = { ':expected': lease.leaseCounter, ':next': lease.leaseCounter + 1, ':one': 1, ':zero': 0, ':now': this.#iso() };
+    let condition = 'leaseCounter = :expected';
+    if (lease.leaseOwner === undefined) condition += ' AND attribute_not_exists(leaseOwner)';
+    else {
+      condition += ' AND leaseOwner = :previous';
+      values[':previous'] = lease.leaseOwner;
+    }
+    let update = 'SET leaseCounter = :next, updatedAt = :now, ownerSwitchesSinceCheckpoint = if_not_exists(ownerSwitchesSinceCheckpoint, :zero) + :one';
+    let remove = 'REMOVE pendingOwner, pendingOwnerSession, handOffRequestedAt';
+    if (to) {
+      update += ', leaseOwner = :owner, ownerSession = :session';
+      values[':owner'] = to.workerId;
+      values[':session'] = to.sessionId;
+    } else remove += ', leaseOwner, ownerSession';
+    const out = await this.#send<UpdateItemCommandOutput>(
+      'transfer',
+      lease.leaseKey,
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: key(lease.leaseKey),
+        UpdateExpression: `${update} ${remove}`,
+        ConditionExpression: condition,
+        ExpressionAttributeValues: marshall(values),
+        ReturnValues: 'ALL_NEW',
+      }),
+      undefined,
+      options.lostOnConflict,
+    );
+    return leaseItemSchema.parse(unmarshall(out.Attributes ?? {}));
+  }
+
+  /** Asks the live owner to hand the lease to `to`; the owner's `release` performs the move. */
+  async requestHandOff(lease: LeaseItem, to: OwnerRef): Promise<void> {
+    if (lease.leaseOwner === undefined) throw new TypeError(`requestHandOff needs an owned lease (${lease.leaseKey})`);
+    await this.#send(
+      'requestHandOff',
+      lease.leaseKey,
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: key(lease.leaseKey),
+        UpdateExpression: 'SET pendingOwner = :to, pendingOwnerSession = :session, handOffRequestedAt = :now, updatedAt = :now',
+        ConditionExpression: 'leaseCounter = :expected AND leaseOwner = :owner',
+        ExpressionAttributeValues: marshall({ ':to': to.workerId, ':session': to.sessionId, ':now': this.#iso(), ':expected': lease.leaseCounter, ':owner': lease.leaseOwner }),
+      }),
+    );
+  }
+
+  /**
+   * Records a checkpoint, fenced on owner and counter (LeaseLostError otherwise). SHARD_END
+   * also gives the lease up (owner removed, counter bumped): a finished shard is nobody's work.
+   */
+  async checkpoint(leaseKey: string, owner: string, counter: number, checkpoint: string): Promise<LeaseItem> {
+    const finished = checkpoint === 'SHARD_END';
+    const update = finished
+      ? 'SET checkpoint = :cp, ownerSwitchesSinceCheckpoint = :zero, updatedAt = :now, leaseCounter = :next REMOVE leaseOwner, ownerSession, pendingOwner, pendingOwnerSession, handOffRequestedAt'
+      : 'SET checkpoint = :cp, ownerSwitchesSinceCheckpoint = :zero, updatedAt = :now';
+    const values: Record<string, unknown> = { ':cp': checkpoint, ':zero': 0, ':now': this.#iso(), ':owner': owner, ':expected': counter };
+    if (finished) values[':next'] = counter + 1;
+    const out = await this.#send<UpdateItemCommandOutput>(
+      'checkpoint',
+      leaseKey,
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: key(leaseKey),
+        UpdateExpression: update,
+        ConditionExpression: 'leaseOwner = :owner AND leaseCounter = :expected',
+        ExpressionAttributeValues: marshall(values),
+        ReturnValues: 'ALL_NEW',
+      }),
+      undefined,
+      true,
+    );
+    return leaseItemSchema.parse(unmarshall(out.Attributes ?? {}));
+  }
+
+  /** Records children found for a finished shard (for humans and for cleanup). */
+  async setChildren(lease: LeaseItem, childShardIds: string[]): Promise<void> {
+    await this.#send(
+      'setChildren',
+      lease.leaseKey,
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: key(lease.leaseKey),
+        UpdateExpression: 'SET childShardIds = :children',
+        ConditionExpression: 'attribute_exists(leaseKey)',
+        ExpressionAttributeValues: marshall({ ':children': childShardIds }),
+      }),
+    );
+  }
+
+  async deleteLease(lease: LeaseItem): Promise<void> {
+    await this.#send(
+      'deleteLease',
+      lease.leaseKey,
+      new DeleteItemCommand({
+        TableName: this.tableName,
+        Key: key(lease.leaseKey),
+        ConditionExpression: 'leaseCounter = :expected',
+        ExpressionAttributeValues: marshall({ ':expected': lease.leaseCounter }),
+      }),
+    );
+  }
+
+  /**
+   * Takes the leader item: creates it when absent, or replaces `previous` (read by the caller,
+   * its holder judged dead) conditional on its counter.
+   */
+  async acquireLeader(me: OwnerRef, previous: LeaderItem | undefined): Promise<LeaderItem> {
+    const now = this.#iso();
+    const item: LeaderItem = {
+      leaseKey: LEADER_KEY,
+      itemType: 'leader',
+      leaseOwner: me.workerId,
+      ownerSession: me.sessionId,
+      leaseCounter: previous ? previous.leaseCounter + 1 : 0,
+      electedAt: now,
+      updatedAt: now,
+    };
+    await this.#send(
+      'acquireLeader',
+      LEADER_KEY,
+      new PutItemCommand({
+        TableName: this.tableName,
+        Item: marshall(item),
+        ...(previous
+          ? { ConditionExpression: 'leaseCounter = :expected AND ownerSession = :session', ExpressionAttributeValues: marshall({ ':expected': previous.leaseCounter, ':session': previous.ownerSession }) }
+          : { ConditionExpression: 'attribute_not_exists(leaseKey)' }),
+      }),
+    );
+    return item;
+  }
+
+  async releaseLeader(held: LeaderItem): Promise<void> {
+    await this.#send(
+      'releaseLeader',
+      LEADER_KEY,
+      new DeleteItemCommand({
+        TableName: this.tableName,
+        Key: key(LEADER_KEY),
+        ConditionExpression: 'leaseCounter = :expected AND ownerSession = :session',
+        ExpressionAttributeValues: marshall({ ':expected': held.leaseCounter, ':session': held.ownerSession }),
+      }),
+    );
+  }
+
+  async #send<T = unknown>(operation: string, leaseKey: string | undefined, command: { input: unknown }, signal?: AbortSignal, lostOnConflict = false): Promise<T> {
+    try {
+      // The SDK's send is overloaded per command; one cast here keeps the call sites typed.
+      const send = this.#client.send.bind(this.#client) as (c: unknown, o?: { abortSignal?: AbortSignal }) => Promise<T>;
+      return await send(command, signal ? { abortSignal: signal } : undefined);
+    } catch (err) {
+      throw translateLeaseError(err, { operation, leaseKey, tableName: this.tableName, lostOnConflict });
+    }
+  }
+
+  #iso(): string {
+    return new Date(this.#clock.now()).toISOString();
+  }
+}
+
+function key(leaseKey: string): Record<string, AttributeValue> {
+  return { leaseKey: { S: leaseKey } };
+}
+
+function checkKeySchema(tableName: string, table: TableDescription): void {
+  const keys = table.KeySchema ?? [];
+  const hash = keys[0];
+  const type = table.AttributeDefinitions?.find((a) => a.AttributeName === 'leaseKey')?.AttributeType;
+  if (keys.length !== 1 || hash?.AttributeName !== 'leaseKey' || hash.KeyType !== 'HASH' || type !== 'S') {
+    const found = keys.map((k) => `${k.AttributeName ?? '?'} ${k.KeyType ?? '?'}`).join(', ') || 'none';
+    throw new ConfigError(
+      `table ${tableName} exists but is not a shardline lease table (key schema: ${found}; expected leaseKey string HASH only). Choose another leaseTableName; shardline never writes into a table it did not make.`,
+    );
+  }
+}

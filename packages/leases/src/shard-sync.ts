@@ -1,0 +1,87 @@
+import type { InitialPosition, ShardInfo } from '@shardline/core';
+import { ShardGraph } from '@shardline/streams';
+import type { LeaseItem } from './items.js';
+
+/**
+ * Shard sync, the decision half (pure): which leases to create and which to delete, from the
+ * stream's shard list and the lease table. The leader runs it; the I/O half is in the
+ * coordinator. Compare KCL's HierarchicalShardSyncer, whose per-worker runs hit the
+ * DescribeStream limit on big fleets and whose cleanup leaves children stuck after a reshard.
+ */
+
+export interface ShardSyncInput {
+  streamArn: string;
+  shards: readonly ShardInfo[];
+  /** Valid leases of this stream. */
+  leases: readonly LeaseItem[];
+  /** Keys of rows that exist but fail the schema: never overwritten. */
+  invalidKeys: ReadonlySet<string>;
+  initialPosition: InitialPosition;
+  now: string;
+}
+
+export interface ShardSyncPlan {
+  create: LeaseItem[];
+  delete: LeaseItem[];
+  /** True when the table had no lease of this stream: root shards got the initial position. */
+  newApplication: boolean;
+}
+
+export function planShardSync(input: ShardSyncInput): ShardSyncPlan {
+  const graph = ShardGraph.fromShards(input.shards);
+  const leases = new Map(input.leases.map((lease) => [lease.shardId, lease]));
+  const newApplication = input.leases.length === 0 && input.invalidKeys.size === 0;
+  const latest = newApplication && input.initialPosition === 'LATEST';
+
+  // A shard whose descendant already has a lease was finished (and its lease cleaned up):
+  // recreating it would read it again from TRIM_HORIZON.
+  const hasLeasedDescendant = new Set<string>();
+  for (const shard of [...graph.shards()].reverse()) {
+    const children = graph.childrenOf(shard.shardId);
+    if (children.some((c) => leases.has(c.shardId) || hasLeasedDescendant.has(c.shardId))) hasLeasedDescendant.add(shard.shardId);
+  }
+
+  const create: LeaseItem[] = [];
+  for (const shard of graph.shards()) {
+    if (leases.has(shard.shardId) || input.invalidKeys.has(shard.shardId) || hasLeasedDescendant.has(shard.shardId)) continue;
+    // LATEST (new application only) reads what arrives from now on: history, i.e. closed
+    // shards, counts as done so their open descendants are not held back behind them.
+    const checkpoint = latest ? (graph.isClosed(shard.shardId) ? 'SHARD_END' : 'LATEST') : 'TRIM_HORIZON';
+    create.push(newLeaseItem(input.streamArn, shard, checkpoint, input.now));
+  }
+
+  const deletions: LeaseItem[] = [];
+  // An empty listing is never trusted to mean "every shard is gone".
+  if (input.shards.length > 0) {
+    for (const lease of input.leases) {
+      if (!graph.has(lease.shardId)) {
+        // Trimmed from the stream: nothing left to read, and its children count it as gone.
+        deletions.push(lease);
+        continue;
+      }
+      if (lease.checkpoint !== 'SHARD_END') continue;
+      const children = graph.childrenOf(lease.shardId);
+      const started = (child: ShardInfo) => {
+        const childLease = leases.get(child.shardId);
+        if (!childLease) return hasLeasedDescendant.has(child.shardId);
+        return childLease.leaseOwner !== undefined || (childLease.checkpoint !== 'TRIM_HORIZON' && childLease.checkpoint !== 'LATEST');
+      };
+      if (children.length > 0 && children.every(started)) deletions.push(lease);
+    }
+  }
+  return { create, delete: deletions, newApplication };
+}
+
+export function newLeaseItem(streamArn: string, shard: ShardInfo, checkpoint: string, now: string): LeaseItem {
+  return {
+    leaseKey: shard.shardId,
+    itemType: 'lease',
+    shardId: shard.shardId,
+    streamArn,
+    leaseCounter: 0,
+    checkpoint,
+    parentShardIds: shard.parentShardId ? [shard.parentShardId] : [],
+    ownerSwitchesSinceCheckpoint: 0,
+    updatedAt: now,
+  };
+}

@@ -1,0 +1,106 @@
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { connectTestDynamoDB } from '@shardline/testkit';
+import { Fleet, HEARTBEAT_MS, LEASE_MS, MARGIN_MS, PlainLister, rootShards, spread } from './fleet.js';
+
+const db = connectTestDynamoDB();
+afterAll(() => db.close());
+
+let fleet: Fleet | undefined;
+afterEach(async (context) => {
+  if (context.task.result?.state === 'fail') console.log(fleet?.logs.join('\n'));
+  await fleet?.close();
+  fleet = undefined;
+});
+
+describe('assignment', () => {
+  it('assigns every lease in the first cycle, balanced within one', async () => {
+    fleet = new Fleet(db, new PlainLister(rootShards(20)));
+    for (const id of ['w1', 'w2', 'w3']) fleet.add(id);
+    await fleet.start('w1', 'w2', 'w3');
+    // The leader waits one heartbeat interval to see who started with it, then one cycle
+    // writes every assignment; the others pick theirs up at their next read.
+    const took = await fleet.until(() => fleet!.holders.size === 20, 3 * HEARTBEAT_MS);
+    expect(took).toBeLessThanOrEqual(2 * HEARTBEAT_MS);
+    expect(spread(fleet.counts().values())).toBeLessThanOrEqual(1);
+    expect([...fleet.counts().values()].reduce((a, b) => a + b, 0)).toBe(20);
+    const table = await fleet.table();
+    expect(table.leases).toHaveLength(20);
+    expect(table.workers.map((w) => w.workerId)).toEqual(['w1', 'w2', 'w3']);
+    expect(table.leader?.workerId).toMatch(/^w[123]$/);
+    expect(fleet.overlaps).toEqual([]);
+  });
+
+  it('re-owns every lease of a killed coordinator within the lease duration plus one assignment interval', async () => {
+    fleet = new Fleet(db, new PlainLister(rootShards(12)));
+    for (const id of ['w1', 'w2', 'w3']) fleet.add(id);
+    await fleet.start('w1', 'w2', 'w3');
+    await fleet.until(() => fleet!.holders.size === 12, 3 * HEARTBEAT_MS);
+    expect([...fleet.counts().values()]).toEqual([4, 4, 4]);
+    await fleet.advance(700);
+    // Kill a worker that is not the leader (the leader case is in leader.test.ts).
+    const victim = fleet.coordinators().find((c) => !c.isLeader())!;
+    const orphans = victim.heldLeases().map((l) => l.shardId);
+    expect(orphans.length).toBeGreaterThan(0);
+    await victim.abandon();
+    for (const s of orphans) fleet.holders.delete(s);
+    const took = await fleet.until(() => orphans.every((s) => fleet!.holders.has(s)), 3 * LEASE_MS);
+    expect(took).toBeGreaterThanOrEqual(LEASE_MS);
+    // Dead = lease duration + margin after the victim's last heartbeat was seen (up to one
+    // heartbeat interval after it was written); the leader wakes exactly then and the new
+    // owners read the table 250 ms later (plus the 100 ms test step).
+    expect(took).toBeLessThanOrEqual(LEASE_MS + MARGIN_MS + HEARTBEAT_MS + 500);
+    const survivors = fleet.coordinators().filter((c) => c !== victim);
+    expect(spread(survivors.map((c) => c.heldLeases().length))).toBeLessThanOrEqual(1);
+    expect(fleet.overlaps).toEqual([]);
+  });
+
+  it('rebalances to ±1 through hand-offs when a coordinator joins, never two holders at once', async () => {
+    fleet = new Fleet(db, new PlainLister(rootShards(13)));
+    const handOffs: string[] = [];
+    for (const id of ['w1', 'w2']) fleet.add(id).coordinator.events.on('lease:handoff', ({ shardId }) => handOffs.push(shardId));
+    await fleet.start('w1', 'w2');
+    await fleet.until(() => fleet!.holders.size === 13, 3 * HEARTBEAT_MS);
+    fleet.add('w3');
+    await fleet.start('w3');
+    const took = await fleet.until(() => fleet!.holders.size === 13 && spread(fleet!.counts().values()) <= 1, 5 * HEARTBEAT_MS, 50);
+    expect(took).toBeLessThanOrEqual(3 * HEARTBEAT_MS);
+    expect(fleet.get('w3').coordinator.heldLeases()).toHaveLength(4);
+    expect(handOffs).toHaveLength(4);
+    expect(fleet.overlaps).toEqual([]);
+    expect([...fleet.members.values()].flatMap((m) => m.lost)).toEqual([]);
+  });
+
+  it('hands every lease over before a graceful stop returns', async () => {
+    fleet = new Fleet(db, new PlainLister(rootShards(12)));
+    for (const id of ['w1', 'w2', 'w3']) fleet.add(id);
+    await fleet.start('w1', 'w2', 'w3');
+    await fleet.until(() => fleet!.holders.size === 12, 3 * HEARTBEAT_MS);
+    const leaving = fleet.get('w2').coordinator;
+    const released: string[] = [];
+    leaving.events.on('lease:released', ({ shardId }) => released.push(shardId));
+    const held = leaving.heldLeases().map((l) => l.shardId).sort();
+    await leaving.stop();
+    expect(released.sort()).toEqual(held);
+    const table = await fleet.table();
+    expect(table.leases.filter((l) => held.includes(l.shardId)).map((l) => l.owner).every((o) => o === 'w1' || o === 'w3')).toBe(true);
+    expect(table.workers.map((w) => w.workerId)).toEqual(['w1', 'w3']);
+    await fleet.until(() => fleet!.holders.size === 12, 2 * HEARTBEAT_MS);
+    expect(fleet.get('w1').coordinator.heldLeases().length + fleet.get('w3').coordinator.heldLeases().length).toBe(12);
+    expect(fleet.get('w2').lost).toEqual([]);
+    expect(fleet.overlaps).toEqual([]);
+  });
+
+  it('leaves leases beyond maxLeasesPerWorker unowned until a worker has room', async () => {
+    fleet = new Fleet(db, new PlainLister(rootShards(7)), { maxLeasesPerWorker: 3 });
+    fleet.add('w1');
+    fleet.add('w2');
+    await fleet.start('w1', 'w2');
+    await fleet.until(() => fleet!.holders.size === 6, 3 * HEARTBEAT_MS);
+    await fleet.advance(2 * HEARTBEAT_MS);
+    expect(fleet.holders.size).toBe(6);
+    fleet.add('w3');
+    await fleet.start('w3');
+    await fleet.until(() => fleet!.holders.size === 7 && spread(fleet!.counts().values()) <= 1, 4 * HEARTBEAT_MS);
+    expect([...fleet.counts().values()].sort()).toEqual([2, 2, 3]);
+  });
+});
