@@ -5,7 +5,9 @@ import {
   SafeEmitter,
   ThrottledError,
   TrimmedDataError,
+  compareSequenceNumbers,
   isRetryable,
+  isSequenceNumber,
   retry,
   toError,
   type Logger,
@@ -100,7 +102,12 @@ export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined
     trims: 0,
   };
 
-  /** Where a new iterator starts: the original start until a record arrives, then just after it. */
+  /**
+   * Where a new iterator starts: the original start until a record arrives, then just after it.
+   * A LATEST start with nothing received yet is re-issued as LATEST, as KCL does; records written
+   * in between could only be skipped if the loop had not polled for `iteratorRefreshMs`, which an
+   * idle reader never does (empty polls are coalesced, not held back by the prefetch bound).
+   */
   #position: StartPosition;
   #lastSequenceNumber: string | undefined;
   #iteratorIssuedAt = 0;
@@ -322,9 +329,10 @@ export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined
     };
   }
 
-  #deliver(records: _Record[], shardEnd: boolean): void {
+  #deliver(received: _Record[], shardEnd: boolean): void {
     // A response that raced an abort is dropped: the consumer asked to stop.
     if (this.#abort.signal.aborted) return;
+    const records = this.#dropRepeats(received);
     this.#stats.batches++;
     const last = records.at(-1);
     const lastSequenceNumber = last?.dynamodb?.SequenceNumber;
@@ -347,6 +355,22 @@ export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined
     const tail = this.#queue.at(-1);
     if (tail && tail.records.length === 0 && !tail.shardEnd) this.#queue.pop();
     this.#queue.push(batch);
+  }
+
+  /**
+   * Records at or before the last one received were delivered already: a shard's sequence
+   * numbers only grow, so a service that repeats itself must not make the consumer go back.
+   */
+  #dropRepeats(records: _Record[]): _Record[] {
+    const last = this.#lastSequenceNumber;
+    const first = records[0]?.dynamodb?.SequenceNumber;
+    if (!last || !isSequenceNumber(first) || !isSequenceNumber(last) || compareSequenceNumbers(first, last) > 0) return records;
+    const fresh = records.filter((r) => {
+      const seq = r.dynamodb?.SequenceNumber;
+      return !isSequenceNumber(seq) || compareSequenceNumbers(seq, last) > 0;
+    });
+    this.#log.warn({ shardId: this.shardId, sequenceNumber: last, dropped: records.length - fresh.length }, 'the service returned records already received; dropped them');
+    return fresh;
   }
 
   #millisBehind(record: _Record): number {

@@ -287,6 +287,21 @@ describe('ShardReader (fake client, fake clock)', () => {
     expect(await reader.next()).toEqual({ value: undefined, done: true });
   });
 
+  it('drops records the service repeats (at or before the last one received): order never goes back', async () => {
+    const { clock, fake, reader, written } = setup(30, { limit: 10 });
+    fake.close(SHARD);
+    let n = 0;
+    const send = fake.send.bind(fake);
+    fake.send = async (command, options) => {
+      const out = (await send(command, options)) as { Records?: _Record[] };
+      // The third GetRecords answers with the last 5 records of the second batch again, then the third batch.
+      if (command.constructor.name === 'GetRecordsCommand' && ++n === 3 && out.Records) out.Records = [...written.slice(15, 20), ...out.Records];
+      return out;
+    };
+    const { records } = await consume(reader, clock);
+    expect(seqs(records)).toEqual(seqs(written));
+  });
+
   it('refuses bad options before any call: malformed sequence numbers, refresh beyond expiry, unknown keys', () => {
     const clock = new ManualClock();
     const fake = new FakeStreams(clock);
