@@ -1,0 +1,65 @@
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { connectTestDynamoDB } from '@shardline/testkit';
+import { Worker } from '@shardline/worker';
+import { main } from '../src/cli.js';
+
+const db = connectTestDynamoDB();
+afterAll(() => db.close());
+
+async function capture(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((stdout += String(chunk)), true));
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((stderr += String(chunk)), true));
+  try {
+    const code = await main(argv);
+    return { code, stdout, stderr };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
+
+describe('shardline status', () => {
+  it('shows shards with owner, state, checkpoint and lag, as a table and as JSON', async () => {
+    vi.stubEnv('AWS_ACCESS_KEY_ID', db.credentials.accessKeyId);
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', db.credentials.secretAccessKey);
+    const { tableName } = await db.createStreamTable();
+    const worker = new Worker({ tableName, workerId: 'status-w1', dynamodb: db.dynamodb, streams: db.streams, idleIntervalMs: 50, processor: { processRecords: () => undefined } });
+    try {
+      const acquired = worker.events.waitFor('lease:acquired');
+      await worker.start();
+      await acquired;
+      const text = await capture(['status', '--app', tableName, '--endpoint', db.endpoint, '--region', db.region]);
+      expect(text.code).toBe(0);
+      expect(text.stdout).toMatch(/SHARD\s+PARENT\s+OWNER\s+STATE\s+CHECKPOINT\s+LAG/);
+      expect(text.stdout).toMatch(/status-w1\s+processing\s+TRIM_HORIZON/);
+      const json = await capture(['status', '--app', tableName, '--endpoint', db.endpoint, '--region', db.region, '--json']);
+      const parsed = JSON.parse(json.stdout) as { leaseTable: string; shards: Array<{ owner: string; state: string; lagMs: number | null }>; workers: Array<{ workerId: string }> };
+      expect(parsed.leaseTable).toBe(`shardline-${tableName}`);
+      expect(parsed.shards).toEqual([expect.objectContaining({ owner: 'status-w1', state: 'processing', lagMs: 0 })]);
+      expect(parsed.workers.map((w) => w.workerId)).toEqual(['status-w1']);
+    } finally {
+      await worker.stop();
+      vi.unstubAllEnvs();
+    }
+  });
+
+  it('an unknown application is one line and exit 2', async () => {
+    vi.stubEnv('AWS_ACCESS_KEY_ID', db.credentials.accessKeyId);
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', db.credentials.secretAccessKey);
+    try {
+      const result = await capture(['status', '--app', 'never-ran', '--endpoint', db.endpoint, '--region', db.region]);
+      expect(result.code).toBe(2);
+      expect(result.stderr.trim().split('\n')).toEqual([expect.stringMatching(/lease table shardline-never-ran not found/)]);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
+  it('--app is required', async () => {
+    const result = await capture(['status']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/--app is required/);
+  });
+});

@@ -1,0 +1,16 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { killAll, spawnCli } from './cli-process.js';
+
+afterEach(() => killAll());
+
+describe('shardline demo', () => {
+  it('runs by itself when stdout is not a TTY and ends with an audit showing lost = 0', async () => {
+    const demo = spawnCli('demo', ['demo', '--duration', '4', '--rate', '30'], {});
+    expect(await demo.exited).toBe(0);
+    const output = demo.output();
+    expect(output).toMatch(/^written \d+ {2}processed \d+ {2}lag \d+ ms {2}leases worker-1=\d worker-2=\d/m);
+    expect(output).toMatch(/Rolling deploy: stopping worker-\d gracefully/);
+    expect(output).toMatch(/lost {8}0\n/);
+    expect(output).toMatch(/Audit passed/);
+  }, 90_000);
+});
