@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createServer } from 'node:net';
 import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { stripVTControlCharacters } from 'node:util';
 import { describeLeaks, findLeaks, settledLeaks, snapshotResources } from '../src/leak-guard.js';
 
 describe('leak guard checker', () => {
@@ -61,5 +63,24 @@ describe('leak guard checker', () => {
     child.kill('SIGKILL');
     // Not awaited on purpose: settledLeaks must wait for the exit to be reaped.
     expect(await settledLeaks(before, 5_000)).toEqual([]);
+  });
+});
+
+describe('leak guard in the Vitest setup', () => {
+  it('fails a test file that leaves a server and a timer running', { timeout: 120_000 }, async () => {
+    const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
+    // An external endpoint that is never called: the nested run starts no DynamoDB Local.
+    const env: NodeJS.ProcessEnv = { ...process.env, SHARDLINE_LEAK_FIXTURE: '1', SHARDLINE_TEST_ENDPOINT: 'http://127.0.0.1:9' };
+    for (const key of ['SHARDLINE_TEST_CONTROLS', 'VITEST', 'VITEST_WORKER_ID', 'VITEST_POOL_ID', 'NODE_OPTIONS']) delete env[key];
+    const child = spawn(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', 'packages/testkit/test/leak-guard-fixture.test.ts'], { cwd: repoRoot, env });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    const code = await new Promise((resolve) => child.once('close', resolve));
+    output = stripVTControlCharacters(output);
+    expect(code).toBe(1);
+    expect(output).toMatch(/leak guard: left running after afterAll: 1 × server \(TCPServerWrap\), 1 × timer \(Timeout\) \[server on .*127\.0\.0\.1/);
+    // The test itself passed: the file fails because of the guard alone.
+    expect(output).toMatch(/Tests\s+1 passed/);
   });
 });
