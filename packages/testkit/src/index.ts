@@ -20,5 +20,6 @@ export {
   type ScheduleHandle,
   SERVICE_RATE_LIMITS,
   type CallRateLimits,
+  type StreamStatus,
 } from './simulator/index.js';
 export { audit, type AuditReport, type DeliveredRecord, type DuplicateDelivery, type OrderViolation, type ChildBeforeParent } from './audit.js';

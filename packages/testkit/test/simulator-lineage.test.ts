@@ -1,5 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { DescribeStreamCommand, ExpiredIteratorException, GetRecordsCommand, TrimmedDataAccessException } from '@aws-sdk/client-dynamodb-streams';
+import {
+  DescribeStreamCommand,
+  ExpiredIteratorException,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  ListStreamsCommand,
+  TrimmedDataAccessException,
+} from '@aws-sdk/client-dynamodb-streams';
 import { compareSequenceNumbers, ManualClock } from '@shardline/core';
 import { audit } from '@shardline/testkit';
 import { describeAll, drain, failure, Fixture, iterator, seqOf } from './simulator-helpers.js';
@@ -92,6 +99,49 @@ describe('stream simulator: lineage', () => {
     const report = audit(sim.manifest(), delivered, shards);
     expect(report).toMatchObject({ ok: true, lost: [], duplicates: [], orderViolations: [], childBeforeParent: [], unknown: [] });
     expect(delivered).toHaveLength(400);
+  });
+});
+
+describe('stream simulator: a stream disabled and enabled again', () => {
+  it('keeps the old stream readable (DISABLED, shards closed) beside the new one until retention', async () => {
+    const clock = new ManualClock();
+    const sim = await fx.sim({ clock, shards: 2, tableName: 'orders', retentionMs: 60 * MINUTE });
+    const oldArn = sim.streamArn;
+    const before = [1, 2, 3].map((i) => sim.put(`k${i}`, { i }));
+    await clock.advance(MINUTE);
+    const newArn = sim.recreateStream();
+    expect(newArn).not.toBe(oldArn);
+    expect(sim.streamArn).toBe(newArn);
+    const after = [1, 2, 3].map((i) => sim.put(`k${i}`, { i }));
+    expect(after.every((e) => !before.some((b) => b.shardId === e.shardId))).toBe(true);
+
+    const client = fx.client(sim);
+    const listed = await client.send(new ListStreamsCommand({ TableName: 'orders' }));
+    expect(listed.Streams?.map((s) => s.StreamArn)).toEqual([oldArn, newArn]); // oldest first
+    const page = await client.send(new ListStreamsCommand({ TableName: 'orders', Limit: 1 }));
+    expect(page.LastEvaluatedStreamArn).toBe(oldArn);
+    const next = await client.send(new ListStreamsCommand({ TableName: 'orders', Limit: 1, ExclusiveStartStreamArn: oldArn }));
+    expect(next.Streams?.map((s) => s.StreamArn)).toEqual([newArn]);
+
+    const old = await client.send(new DescribeStreamCommand({ StreamArn: oldArn }));
+    expect(old.StreamDescription?.StreamStatus).toBe('DISABLED');
+    expect(old.StreamDescription?.Shards?.every((s) => s.SequenceNumberRange?.EndingSequenceNumber)).toBe(true);
+    const fresh = await client.send(new DescribeStreamCommand({ StreamArn: newArn }));
+    expect(fresh.StreamDescription?.StreamStatus).toBe('ENABLED');
+    // The old stream's records are still there to read, to its shards' ends.
+    const oldRecords: string[] = [];
+    for (const shard of old.StreamDescription!.Shards!) {
+      const it = await client.send(new GetShardIteratorCommand({ StreamArn: oldArn, ShardId: shard.ShardId, ShardIteratorType: 'TRIM_HORIZON' }));
+      const read = await drain(client, it.ShardIterator!);
+      expect(read.ended).toBe(true);
+      oldRecords.push(...read.records.map(seqOf));
+    }
+    expect(oldRecords.sort()).toEqual(before.map((e) => e.sequenceNumber).sort());
+    expect(sim.manifest()).toEqual([...before, ...after]);
+
+    await clock.advance(60 * MINUTE); // retention after disabling: the old stream is gone
+    expect(sim.streams().map((s) => s.streamArn)).toEqual([newArn]);
+    expect((await failure(client.send(new DescribeStreamCommand({ StreamArn: oldArn })))).name).toBe('ResourceNotFoundException');
   });
 });
 

@@ -3,13 +3,14 @@ import { FaultController, type SimulatorFaults } from './faults.js';
 import { createRandom } from './random.js';
 import { startSchedule, type ScheduleHandle, type ScheduleOptions } from './schedule.js';
 import { startServer } from './server.js';
-import { StreamStore } from './store.js';
+import { StreamRegistry, type StreamStatus } from './streams.js';
 import { STREAM_VIEW_TYPES, type ManifestEntry, type Operation, type ResolvedSimulatorOptions, type StreamSimulatorOptions } from './types.js';
 
 export interface StreamSimulator {
   /** `http://127.0.0.1:PORT`: pass it as `endpoint` to a DynamoDBStreamsClient. */
   readonly endpoint: string;
   readonly port: number;
+  /** The current stream's ARN (changes with `recreateStream()`). */
   readonly streamArn: string;
   readonly streamLabel: string;
   readonly tableName: string;
@@ -26,7 +27,15 @@ export interface StreamSimulator {
   rollover(shardId: string): ShardInfo;
   /** Closes an open shard and opens two children that divide its keys. */
   split(shardId: string): [ShardInfo, ShardInfo];
-  /** Every shard DescribeStream would list now, in creation order. */
+  /**
+   * Disables the current stream (every open shard closes; it stays readable, DISABLED, for the
+   * retention period) and enables a new one with a new label and ARN, as turning a table's
+   * stream off and on does. Later writes go to the new stream. Returns the new ARN.
+   */
+  recreateStream(): string;
+  /** The table's streams still visible to ListStreams, oldest first. */
+  streams(): Array<{ streamArn: string; streamLabel: string; status: StreamStatus }>;
+  /** Every shard DescribeStream would list now for the current stream, in creation order. */
   shards(): ShardInfo[];
   /** Open shards, in key-hash order. */
   openShardIds(): string[];
@@ -80,15 +89,21 @@ export async function startStreamSimulator(options: StreamSimulatorOptions = {})
   const config = resolveSimulatorOptions(options);
   const { clock } = config;
   const random = createRandom(config.seed);
-  const createdAtMs = clock.now();
-  const streamLabel = new Date(createdAtMs).toISOString().replace('Z', '');
-  const streamArn = `arn:aws:dynamodb:${config.region}:000000000000:table/${config.tableName}/stream/${streamLabel}`;
-  const store = new StreamStore({ clock, random, viewType: config.viewType, region: config.region, retentionMs: config.retentionMs, shards: config.shards });
+  const streams = new StreamRegistry({
+    clock,
+    random,
+    region: config.region,
+    tableName: config.tableName,
+    viewType: config.viewType,
+    retentionMs: config.retentionMs,
+    shards: config.shards,
+  });
+  const store = () => streams.current().store;
   // Faults get their own stream of randomness so adding a fault does not change shard ids or data.
   const faults = new FaultController(createRandom(config.seed ^ 0x5eed), clock);
   const server = await startServer(
     config.port,
-    { store, clock, iteratorTtlMs: config.iteratorTtlMs, stream: { streamArn, streamLabel, tableName: config.tableName, viewType: config.viewType, createdAtMs } },
+    { streams, clock, iteratorTtlMs: config.iteratorTtlMs },
     faults,
   );
   const schedules = new Set<ScheduleHandle>();
@@ -97,17 +112,23 @@ export async function startStreamSimulator(options: StreamSimulatorOptions = {})
   return {
     endpoint: server.endpoint,
     port: server.port,
-    streamArn,
-    streamLabel,
+    get streamArn() {
+      return streams.current().meta.streamArn;
+    },
+    get streamLabel() {
+      return streams.current().meta.streamLabel;
+    },
     tableName: config.tableName,
     clock,
-    put: (key, item) => store.put(requireKey(key), item),
-    remove: (key, removeOptions) => store.remove(requireKey(key), removeOptions),
-    rollover: (shardId) => store.rollover(shardId),
-    split: (shardId) => store.split(shardId),
-    shards: () => store.shards(),
-    openShardIds: () => store.openShardIds(),
-    shardFor: (key) => store.ownerOf(requireKey(key)).id,
+    put: (key, item) => store().put(requireKey(key), item),
+    remove: (key, removeOptions) => store().remove(requireKey(key), removeOptions),
+    rollover: (shardId) => store().rollover(shardId),
+    split: (shardId) => store().split(shardId),
+    recreateStream: () => streams.recreate().meta.streamArn,
+    streams: () => streams.list().map(({ meta, status }) => ({ streamArn: meta.streamArn, streamLabel: meta.streamLabel, status })),
+    shards: () => store().shards(),
+    openShardIds: () => store().openShardIds(),
+    shardFor: (key) => store().ownerOf(requireKey(key)).id,
     faults,
     schedule(scheduleOptions) {
       if (stopping) throw new Error('the simulator is stopped');
@@ -115,7 +136,7 @@ export async function startStreamSimulator(options: StreamSimulatorOptions = {})
       schedules.add(handle);
       return handle;
     },
-    manifest: () => store.manifest(),
+    manifest: () => streams.manifest(),
     calls: () => ({ ...server.calls }),
     stop() {
       stopping ??= (async () => {
@@ -134,5 +155,6 @@ function requireKey(key: string): string {
 
 export type { StreamSimulatorOptions, ManifestEntry, StreamViewType, Operation, EventName } from './types.js';
 export type { SimulatorFaults, FaultKind, ThrottleOptions } from './faults.js';
+export type { StreamStatus } from './streams.js';
 export { SERVICE_RATE_LIMITS, type CallRateLimits } from './limits.js';
 export type { ScheduleOptions, ScheduleHandle } from './schedule.js';

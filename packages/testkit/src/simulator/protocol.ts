@@ -2,23 +2,15 @@ import type { Clock } from '@shardline/core';
 import { decodeIterator, encodeIterator } from './iterators.js';
 import { notFound, ServiceError, validation } from './errors.js';
 import { KEY_ATTRIBUTE } from './records.js';
-import type { Position, Shard, StreamStore } from './store.js';
-import type { Operation, StreamViewType } from './types.js';
+import type { Position, Shard } from './store.js';
+import type { StreamEntry, StreamRegistry } from './streams.js';
+import type { Operation } from './types.js';
 
 /** GetRecords answers at most this many bytes of records (at least one record). */
 export const MAX_RECORDS_BYTES = 1024 * 1024;
 
-export interface StreamMeta {
-  streamArn: string;
-  streamLabel: string;
-  tableName: string;
-  viewType: StreamViewType;
-  createdAtMs: number;
-}
-
 export interface ProtocolContext {
-  store: StreamStore;
-  stream: StreamMeta;
+  streams: StreamRegistry;
   clock: Clock;
   iteratorTtlMs: number;
 }
@@ -43,20 +35,21 @@ export function handle(context: ProtocolContext, operation: Operation, input: In
   }
 }
 
-function listStreams({ stream }: ProtocolContext, input: Input): string {
+function listStreams({ streams }: ProtocolContext, input: Input): string {
   const limit = optionalLimit(input.Limit, 'limit', 100);
   const tableName = optionalString(input.TableName, 'tableName');
   const exclusiveStart = optionalString(input.ExclusiveStartStreamArn, 'exclusiveStartStreamArn');
-  const matches = (tableName === undefined || tableName === stream.tableName) && exclusiveStart !== stream.streamArn;
-  const streams = matches ? [{ StreamArn: stream.streamArn, TableName: stream.tableName, StreamLabel: stream.streamLabel }] : [];
+  let candidates = streams.list().filter((entry) => tableName === undefined || entry.meta.tableName === tableName);
+  if (exclusiveStart !== undefined) candidates = candidates.slice(candidates.findIndex((entry) => entry.meta.streamArn === exclusiveStart) + 1);
+  const page = candidates.slice(0, limit);
+  const out: Input = { Streams: page.map(({ meta }) => ({ StreamArn: meta.streamArn, TableName: meta.tableName, StreamLabel: meta.streamLabel })) };
   // Like the service, a full page names its last stream even when nothing follows.
-  const out: Input = { Streams: streams };
-  if (streams.length > 0 && streams.length === limit) out.LastEvaluatedStreamArn = stream.streamArn;
+  if (page.length > 0 && page.length === limit) out.LastEvaluatedStreamArn = page[page.length - 1]!.meta.streamArn;
   return JSON.stringify(out);
 }
 
-function describeStream({ store, stream }: ProtocolContext, input: Input): string {
-  requireStream(stream, input.StreamArn);
+function describeStream({ streams }: ProtocolContext, input: Input): string {
+  const { store, meta: stream, status } = requireStream(streams, input.StreamArn);
   const limit = optionalLimit(input.Limit, 'limit', 100);
   const exclusiveStart = optionalString(input.ExclusiveStartShardId, 'exclusiveStartShardId');
   let shards: Shard[];
@@ -76,7 +69,7 @@ function describeStream({ store, stream }: ProtocolContext, input: Input): strin
   const description: Input = {
     StreamArn: stream.streamArn,
     StreamLabel: stream.streamLabel,
-    StreamStatus: 'ENABLED',
+    StreamStatus: status,
     StreamViewType: stream.viewType,
     CreationRequestDateTime: stream.createdAtMs / 1000,
     TableName: stream.tableName,
@@ -96,8 +89,8 @@ function shardShape(shard: Shard): Input {
   return out;
 }
 
-function getShardIterator({ store, stream, clock }: ProtocolContext, input: Input): string {
-  requireStream(stream, input.StreamArn);
+function getShardIterator({ streams, clock }: ProtocolContext, input: Input): string {
+  const { store, meta: stream } = requireStream(streams, input.StreamArn);
   const shardId = optionalString(input.ShardId, 'shardId');
   if (shardId === undefined) throw validation(`1 validation error detected: Value null at 'shardId' failed to satisfy constraint: Member must not be null`);
   const type = input.ShardIteratorType;
@@ -131,7 +124,7 @@ function getShardIterator({ store, stream, clock }: ProtocolContext, input: Inpu
   return JSON.stringify({ ShardIterator: iterator });
 }
 
-function requireSequenceNumber(value: unknown, type: string, shard: Shard, store: StreamStore): bigint {
+function requireSequenceNumber(value: unknown, type: string, shard: Shard, store: StreamEntry['store']): bigint {
   if (typeof value !== 'string' || !/^\d{1,40}$/.test(value)) {
     throw validation(`Invalid SequenceNumber ${JSON.stringify(value ?? null)}: ${type} needs a decimal sequence number`);
   }
@@ -147,10 +140,12 @@ function requireSequenceNumber(value: unknown, type: string, shard: Shard, store
  * service may do this ("it might take multiple calls to get to a portion of the shard that
  * contains stream records"), so an empty answer must never be taken for the shard's end.
  */
-function getRecords({ store, stream, clock, iteratorTtlMs }: ProtocolContext, input: Input, empty: boolean): string {
+function getRecords({ streams, clock, iteratorTtlMs }: ProtocolContext, input: Input, empty: boolean): string {
   const state = decodeIterator(input.ShardIterator);
   const limit = optionalLimit(input.Limit, 'limit', 1000);
-  if (state.streamLabel !== stream.streamLabel) throw validation('Invalid ShardIterator: it belongs to another stream');
+  const entry = streams.byLabel(state.streamLabel);
+  if (!entry) throw validation('Invalid ShardIterator: no such stream (any more)');
+  const { store, meta: stream } = entry;
   const now = clock.now();
   if (now - state.issuedAtMs >= iteratorTtlMs) {
     throw new ServiceError(
@@ -190,11 +185,13 @@ function getRecords({ store, stream, clock, iteratorTtlMs }: ProtocolContext, in
   return body + '}';
 }
 
-function requireStream(stream: StreamMeta, arn: unknown): void {
+function requireStream(streams: StreamRegistry, arn: unknown): StreamEntry {
   if (typeof arn !== 'string' || arn.length === 0) {
     throw validation(`1 validation error detected: Value null at 'streamArn' failed to satisfy constraint: Member must not be null`);
   }
-  if (arn !== stream.streamArn) throw notFound(`Requested resource not found: Stream: ${arn} not found`);
+  const entry = streams.byArn(arn);
+  if (!entry) throw notFound(`Requested resource not found: Stream: ${arn} not found`);
+  return entry;
 }
 
 function optionalLimit(value: unknown, name: string, max: number): number {

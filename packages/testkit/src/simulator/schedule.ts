@@ -67,7 +67,7 @@ export function resolveScheduleOptions(options: ScheduleOptions): ResolvedSchedu
  * virtual time. After a jump of the clock, traffic catches up by at most one second's worth:
  * a test that advances an hour does not want 360,000 writes in one tick.
  */
-export function startSchedule(store: StreamStore, clock: Clock, random: Random, options: ScheduleOptions): ScheduleHandle {
+export function startSchedule(currentStore: () => StreamStore, clock: Clock, random: Random, options: ScheduleOptions): ScheduleHandle {
   const config = resolveScheduleOptions(options);
   const controller = new AbortController();
   let written = 0;
@@ -77,6 +77,8 @@ export function startSchedule(store: StreamStore, clock: Clock, random: Random, 
 
   const tick = (): void => {
     const now = clock.now();
+    // The current stream's store: a recreated stream takes the traffic from then on.
+    const store = currentStore();
     if (config.writesPerSecond > 0) {
       let due = Math.floor(((now - baseline) * config.writesPerSecond) / 1000) - issued;
       const burst = Math.max(1, Math.ceil(config.writesPerSecond));

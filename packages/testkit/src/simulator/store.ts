@@ -6,6 +6,24 @@ import type { EventName, ManifestEntry, StreamViewType } from './types.js';
 /** First sequence number handed out: 21 digits, as short as real ones get. */
 const FIRST_SEQUENCE = 100_000_000_000_000_000_000n;
 
+/**
+ * Sequence numbers of one simulator, shared by its streams (DynamoDB Local, too, keeps one
+ * counter per database): growing, with gaps, like the service's, which are not contiguous.
+ */
+export class SequenceCounter {
+  #next = FIRST_SEQUENCE;
+  readonly #random: Random;
+
+  constructor(random: Random) {
+    this.#random = random;
+  }
+
+  take(): bigint {
+    this.#next += BigInt(this.#random.int(1, 64));
+    return this.#next;
+  }
+}
+
 export interface StoredRecord {
   seq: bigint;
   sequenceNumber: string;
@@ -49,6 +67,11 @@ export interface StoreOptions {
   region: string;
   retentionMs: number;
   shards: number;
+  sequence: SequenceCounter;
+  /** Where every written record is appended (shared by the simulator's streams). */
+  manifest: ManifestEntry[];
+  /** Shard ids already used, simulator-wide. */
+  shardIds: Set<string>;
 }
 
 /**
@@ -63,7 +86,8 @@ export class StreamStore {
   readonly #viewType: StreamViewType;
   readonly #region: string;
   readonly #retentionMs: number;
-  #nextSeq = FIRST_SEQUENCE;
+  readonly #sequence: SequenceCounter;
+  readonly #shardIds: Set<string>;
   #ordinal = 0;
   /** Live shards (not yet removed by retention) in creation order. */
   #live: Shard[] = [];
@@ -77,7 +101,7 @@ export class StreamStore {
   #closed: Shard[] = [];
   #closedHead = 0;
   readonly #items = new Map<string, AttributeMap>();
-  readonly #manifest: ManifestEntry[] = [];
+  readonly #manifest: ManifestEntry[];
 
   constructor(options: StoreOptions) {
     this.#clock = options.clock;
@@ -85,6 +109,9 @@ export class StreamStore {
     this.#viewType = options.viewType;
     this.#region = options.region;
     this.#retentionMs = options.retentionMs;
+    this.#sequence = options.sequence;
+    this.#manifest = options.manifest;
+    this.#shardIds = options.shardIds;
     const width = HASH_SPACE / options.shards;
     for (let i = 0; i < options.shards; i++) {
       const lo = Math.round(i * width);
@@ -116,7 +143,7 @@ export class StreamStore {
 
   #append(key: string, eventName: EventName, newImage: AttributeMap | undefined, oldImage: AttributeMap | undefined, ttl = false): ManifestEntry {
     const shard = this.ownerOf(key);
-    const seq = this.#takeSequence();
+    const seq = this.#sequence.take();
     const sequenceNumber = seq.toString();
     const createdAtMs = this.#clock.now();
     const built = buildRecord({
@@ -139,6 +166,7 @@ export class StreamStore {
 
   /** The open shard whose hash range holds the key. */
   ownerOf(key: string): Shard {
+    if (this.#open.length === 0) throw new Error('this stream is disabled: it has no open shard');
     const h = hashKey(key);
     let lo = 0;
     let hi = this.#open.length - 1;
@@ -196,8 +224,9 @@ export class StreamStore {
     const now = this.#clock.now();
     let id: string;
     do id = `shardId-${String(Math.max(0, Math.floor(now))).padStart(20, '0')}-${this.#random.hex(8)}`;
-    while (this.#ordinals.has(id));
-    const start = this.#takeSequence();
+    while (this.#shardIds.has(id));
+    this.#shardIds.add(id);
+    const start = this.#sequence.take();
     const shard: Shard = {
       id,
       ordinal: this.#ordinal++,
@@ -224,12 +253,6 @@ export class StreamStore {
       this.#children.set(parentId, siblings);
     }
     return shard;
-  }
-
-  /** Growing, with gaps, like the service's numbers (which are not contiguous). */
-  #takeSequence(): bigint {
-    this.#nextSeq += BigInt(this.#random.int(1, 64));
-    return this.#nextSeq;
   }
 
   // ---- reads --------------------------------------------------------------------------
@@ -277,12 +300,10 @@ export class StreamStore {
     return this.#live.slice(from, from + limit);
   }
 
-  manifest(): ManifestEntry[] {
-    return this.#manifest.map((entry) => ({ ...entry }));
-  }
-
-  get recordCount(): number {
-    return this.#manifest.length;
+  /** Closes every open shard (the stream is being disabled): nothing is written here any more. */
+  closeAll(): void {
+    for (const shard of this.#open) this.#close(shard);
+    this.#open = [];
   }
 
   /**
