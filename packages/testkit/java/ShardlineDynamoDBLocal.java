@@ -143,7 +143,7 @@ public final class ShardlineDynamoDBLocal {
         return;
       }
       reply(exchange, 200, "{\"databases\":" + json(keys) + "}");
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) {
       String message = String.valueOf(e.getMessage()).replace("\\", "\\\\").replace("\"", "\\\"");
       reply(exchange, 500, "{\"error\":\"" + e.getClass().getSimpleName() + ": " + message + "\"}");
     }
