@@ -32,6 +32,7 @@ export async function compiledLauncher(options: { home: string; javac: string; c
     .update(basename(options.home))
     .update(String(statSync(jar).size))
     .update(options.javac)
+    .update('release-17')
     .digest('hex')
     .slice(0, 16);
   const root = options.cacheRoot ?? cacheRoot(options.home);
@@ -40,7 +41,8 @@ export async function compiledLauncher(options: { home: string; javac: string; c
   const scratch = `${target}.tmp-${randomBytes(4).toString('hex')}`;
   mkdirSync(scratch, { recursive: true });
   try {
-    await runJavac(options.javac, ['-nowarn', '-d', scratch, '-cp', jar, LAUNCHER_SOURCE]);
+    // Java 17 bytecode, DynamoDB Local 3's own minimum, whatever JDK compiles it.
+    await runJavac(options.javac, ['--release', '17', '-nowarn', '-d', scratch, '-cp', jar, LAUNCHER_SOURCE]);
     try {
       renameSync(scratch, target);
     } catch (err) {
