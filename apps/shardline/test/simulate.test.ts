@@ -65,10 +65,10 @@ const line = (stdout: string, label: string): string => {
 };
 
 describe('shardline simulate', () => {
-  it('serves a stream with traffic and splits, and writes the manifest on SIGTERM', async () => {
+  it('serves a stream with traffic, rollovers and splits, and writes the manifest on SIGTERM', async () => {
     const port = await freePort();
     const manifestPath = join(scratch, 'manifest.jsonl');
-    const run = cli(['simulate', '--port', String(port), '--table', 'orders', '--shards', '2', '--rate', '200', '--keys', '20', '--split-every', '0.5', '--manifest', manifestPath]);
+    const run = cli(['simulate', '--port', String(port), '--table', 'orders', '--shards', '2', '--rate', '200', '--keys', '20', '--split-every', '0.5', '--rollover-every', '1', '--manifest', manifestPath]);
     await run.until(() => run.stdout().includes('Press Ctrl-C to stop.'), 'ready banner');
     const endpoint = line(run.stdout(), 'endpoint');
     const streamArn = line(run.stdout(), 'streamArn');
@@ -80,8 +80,18 @@ describe('shardline simulate', () => {
     const client = streamsClient(endpoint);
     expect((await client.send(new ListStreamsCommand({ TableName: 'orders' }))).Streams?.[0]?.StreamArn).toBe(streamArn);
     const describe = async () => (await client.send(new DescribeStreamCommand({ StreamArn: streamArn }))).StreamDescription?.Shards ?? [];
-    // Wait for two generations of splits: a closed child means lineage has depth 3.
-    await run.until(async () => (await describe()).some((s) => s.ParentShardId && s.SequenceNumberRange?.EndingSequenceNumber), 'second-generation split');
+    // Wait for a rollover (a parent with one child), a split (a parent with two) and a closed
+    // child (lineage three deep).
+    const childCounts = (shards: Awaited<ReturnType<typeof describe>>) => {
+      const counts = new Map<string, number>();
+      for (const s of shards) if (s.ParentShardId) counts.set(s.ParentShardId, (counts.get(s.ParentShardId) ?? 0) + 1);
+      return [...counts.values()];
+    };
+    await run.until(async () => {
+      const shards = await describe();
+      const counts = childCounts(shards);
+      return counts.includes(1) && counts.includes(2) && shards.some((s) => s.ParentShardId && s.SequenceNumberRange?.EndingSequenceNumber);
+    }, 'rollover, split and a closed child');
 
     // Read every closed shard, parents first, as a worker would.
     const shards = await describe();
