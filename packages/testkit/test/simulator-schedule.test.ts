@@ -84,7 +84,7 @@ describe('stream simulator: throughput', () => {
     const rate = Math.round(total / seconds);
     console.log(`simulator GetRecords throughput: ${rate} records/s (${total} records in ${seconds.toFixed(2)} s)`);
     // The bar is 10,000/s (measured: 30,000-45,000 on 2 cores, the SDK's parsing included);
-    // the floor leaves room for a machine shared with other test runs.
-    expect(rate).toBeGreaterThan(2_000);
+    // the floor leaves room for a machine shared with other test runs (4,700/s seen at load 18).
+    expect(rate).toBeGreaterThan(1_500);
   });
 });
