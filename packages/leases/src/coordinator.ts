@@ -492,12 +492,27 @@ export class LeaseCoordinator {
   }
 
   async #runLeaderWork(snapshot: TableSnapshot, now: number): Promise<void> {
+    // A worker that just started has not yet seen the heartbeats of those started with it: a
+    // first assignment then would give it everything and rebalance right after.
+    if (now < this.#startedAt + this.options.heartbeatIntervalMs) return;
     const ctx: LeaderContext = { store: this.#store, lister: this.#lister, options: this.options, clock: this.#clock, log: this.#log };
+    const hooks = {
+      acquiredByMe: (lease: LeaseItem) => {
+        if (this.#state === 'running' && !this.#fenced && !this.#held.has(lease.shardId)) this.#acquire(lease);
+      },
+      handOffFromMe: (lease: LeaseItem, to: string) => {
+        const held = this.#held.get(lease.shardId);
+        if (held) {
+          held.row = lease;
+          this.#beginHandOff(lease.shardId, to);
+        }
+      },
+    };
     let current = snapshot;
     if (now >= this.#lastSyncAt + this.options.shardSyncIntervalMs) {
       this.#lastSyncAt = now;
       try {
-        const result = await runShardSync(ctx, current);
+        const result = await runShardSync(ctx, current, { membership: this.#membership, hooks });
         this.events.emit('shardsync:done', result);
         if (result.created > 0 || result.deleted > 0 || this.#clock.now() - now > this.options.heartbeatIntervalMs) {
           current = await this.#store.scan();
@@ -508,24 +523,10 @@ export class LeaseCoordinator {
         this.#lastSyncAt = now - this.options.shardSyncIntervalMs + this.options.heartbeatIntervalMs;
       }
     }
-    // A worker that just started has not yet seen the heartbeats of those started with it: a
-    // first assignment then would give it everything and rebalance right after.
-    const settled = now >= this.#startedAt + this.options.heartbeatIntervalMs;
-    if (this.isLeader() && settled && (this.#assignmentRequested || now >= this.#lastAssignmentAt + this.options.assignmentIntervalMs)) {
+    if (this.isLeader() && (this.#assignmentRequested || now >= this.#lastAssignmentAt + this.options.assignmentIntervalMs)) {
       this.#assignmentRequested = false;
       this.#lastAssignmentAt = now;
-      const result = await runAssignment(ctx, current, this.#membership, {
-        acquiredByMe: (lease) => {
-          if (this.#state === 'running' && !this.#fenced) this.#acquire(lease);
-        },
-        handOffFromMe: (lease, to) => {
-          const held = this.#held.get(lease.shardId);
-          if (held) {
-            held.row = lease;
-            this.#beginHandOff(lease.shardId, to);
-          }
-        },
-      });
+      const result = await runAssignment(ctx, current, this.#membership, hooks);
       if (result.taken + result.handOffs > 0) this.#log.info(result, 'assignment cycle');
     }
   }

@@ -26,7 +26,16 @@ export interface ShardSyncResult {
   shards: number;
 }
 
-export async function runShardSync(ctx: LeaderContext, snapshot: TableSnapshot): Promise<ShardSyncResult> {
+/**
+ * With `assign`, new leases that may start at once are written with their owner already set
+ * (balanced like an assignment cycle): one write per new shard instead of two, which halves the
+ * time a brand-new application of thousands of shards needs to get going.
+ */
+export async function runShardSync(
+  ctx: LeaderContext,
+  snapshot: TableSnapshot,
+  assign?: { membership: Membership; hooks: AssignmentHooks },
+): Promise<ShardSyncResult> {
   const shards = await ctx.lister.listShards();
   const leases = snapshot.leases.filter((lease) => lease.streamArn === ctx.options.streamArn);
   const plan = planShardSync({
@@ -39,10 +48,31 @@ export async function runShardSync(ctx: LeaderContext, snapshot: TableSnapshot):
   });
   // Parents are written before children, generation by generation: a child lease must never be
   // visible (and so assignable) while its parent's lease is still missing.
+  let toCreate = plan.create;
+  if (assign && toCreate.length > 0) {
+    const now = ctx.clock.now();
+    const fresh = new Set(toCreate.map((item) => item.shardId));
+    const owners = new Map<string, string>();
+    for (const action of planAssignment({
+      leases: [...leases, ...toCreate],
+      alive: assign.membership.assignable(),
+      isGone: (workerId) => assign.membership.isGone(workerId, now),
+      maxLeasesPerWorker: ctx.options.maxLeasesPerWorker,
+    })) {
+      if (action.kind === 'take' && fresh.has(action.lease.shardId)) owners.set(action.lease.shardId, action.to);
+    }
+    toCreate = toCreate.map((item) => {
+      const to = owners.get(item.shardId);
+      const sessionId = to === undefined ? undefined : assign.membership.sessionOf(to);
+      return to !== undefined && sessionId !== undefined ? { ...item, leaseOwner: to, ownerSession: sessionId, leaseCounter: 1, ownerSwitchesSinceCheckpoint: 1 } : item;
+    });
+  }
   let created = 0;
-  for (const generation of generations(plan.create)) {
+  for (const generation of generations(toCreate)) {
     await forEachLimit(generation, WRITE_CONCURRENCY, async (item) => {
-      if (await ctx.store.createLease(item)) created++;
+      if (!(await ctx.store.createLease(item))) return;
+      created++;
+      if (item.leaseOwner === ctx.options.workerId) assign?.hooks.acquiredByMe(item);
     });
   }
   let deleted = 0;
