@@ -83,6 +83,9 @@ export interface ResolvedShardReaderOptions {
   signal: AbortSignal | undefined;
 }
 
+/** One silent logger for every reader without one: a pino instance per shard would be waste. */
+let silent: Logger | undefined;
+
 export const SHARD_READER_DEFAULTS = {
   limit: GET_RECORDS_MAX_LIMIT,
   idleIntervalMs: 250,
@@ -131,7 +134,7 @@ export function resolveShardReaderOptions(options: ShardReaderOptions): Resolved
     backoffCapMs: positiveInteger('backoffCapMs', options.backoffCapMs ?? SHARD_READER_DEFAULTS.backoffCapMs),
     clock: options.clock ?? systemClock,
     random: options.random ?? Math.random,
-    logger: options.logger ?? silentLogger(),
+    logger: options.logger ?? (silent ??= silentLogger()),
     signal: options.signal,
   };
   requireThat(

@@ -2,10 +2,12 @@ import type { GetRecordsCommandOutput, _Record } from '@aws-sdk/client-dynamodb-
 import {
   AbortedError,
   IteratorExpiredError,
+  RetriesExceededError,
   SafeEmitter,
   ThrottledError,
   TrimmedDataError,
   compareSequenceNumbers,
+  fullJitterDelay,
   isRetryable,
   isSequenceNumber,
   retry,
@@ -112,6 +114,7 @@ export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined
   #lastSequenceNumber: string | undefined;
   #iteratorIssuedAt = 0;
   #consecutiveTrims = 0;
+  #consecutiveExpirations = 0;
 
   readonly #queue: RecordBatch[] = [];
   readonly #waiters: Waiter[] = [];
@@ -212,9 +215,7 @@ export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined
         out = await this.#getRecords(iterator);
       } catch (err) {
         if (err instanceof IteratorExpiredError) {
-          this.#stats.iteratorExpirations++;
-          this.#log.warn({ err, shardId: this.shardId, position: formatStartPosition(this.#position) }, 'shard iterator expired; getting a new one');
-          this.events.emit('iterator:refresh', { shardId: this.shardId, reason: 'expired' });
+          await this.#afterExpiry(err);
           iterator = await this.#openIterator();
           continue;
         }
@@ -225,6 +226,7 @@ export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined
         throw err;
       }
       this.#consecutiveTrims = 0;
+      this.#consecutiveExpirations = 0;
       iterator = out.NextShardIterator ?? undefined;
       this.#iteratorIssuedAt = this.#o.clock.now();
       const records = out.Records ?? [];
@@ -252,6 +254,21 @@ export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined
       if (err instanceof TrimmedDataError) return this.#afterTrim(err, position.type === 'TRIM_HORIZON');
       throw err;
     }
+  }
+
+  /**
+   * One expiry is recovered at once. Fresh iterators that keep expiring (a clock or service
+   * fault) are fetched with backoff and, past `maxAttempts`, end in RetriesExceededError.
+   */
+  async #afterExpiry(err: IteratorExpiredError): Promise<void> {
+    this.#stats.iteratorExpirations++;
+    const repeats = this.#consecutiveExpirations++;
+    this.#log.warn({ err, shardId: this.shardId, position: formatStartPosition(this.#position), repeats }, 'shard iterator expired; getting a new one');
+    this.events.emit('iterator:refresh', { shardId: this.shardId, reason: 'expired' });
+    if (repeats === 0) return;
+    if (repeats + 1 >= this.#o.maxAttempts) throw new RetriesExceededError(`GetRecords on shard ${this.shardId} (its iterators keep expiring)`, repeats + 1, { cause: err });
+    const delayMs = fullJitterDelay(repeats - 1, { baseMs: this.#o.backoffBaseMs, capMs: this.#o.backoffCapMs }, this.#o.random);
+    await this.#o.clock.sleep(delayMs, this.#abort.signal);
   }
 
   /**

@@ -154,6 +154,18 @@ describe('ShardReader (fake client, fake clock)', () => {
     expect(iterators[1]).toMatchObject({ ShardIteratorType: 'AT_SEQUENCE_NUMBER', SequenceNumber: seqs(written)[2] });
   });
 
+  it('iterators that keep expiring are fetched with backoff, then RetriesExceededError', async () => {
+    const { clock, fake, reader, events } = setup(10, { maxAttempts: 4 });
+    fake.failNext('GetRecords', 'expired', 100);
+    const err = await driveUntil(clock, reader.next().catch((e: unknown) => e));
+    expect(err).toBeInstanceOf(RetriesExceededError);
+    expect((err as Error).message).toMatch(/iterators keep expiring/);
+    expect(events.filter((e) => e.event === 'iterator:refresh')).toHaveLength(4);
+    const gets = fake.calls.filter((c) => c.operation === 'GetRecords').map((c) => c.at);
+    expect(gets[1]! - gets[0]!).toBe(0); // the first expiry is recovered at once
+    expect(gets[2]! - gets[1]!).toBeGreaterThan(0); // then backoff
+  });
+
   it('trimmed position: emits records:trimmed with the gap, then continues at TRIM_HORIZON (default policy)', async () => {
     const clock = new ManualClock();
     const fake = new FakeStreams(clock);
