@@ -71,20 +71,14 @@ describe('stream simulator: schedules', () => {
   });
 });
 
-describe('stream simulator: throughput', () => {
-  it('serves at least 10,000 records/s through GetRecords to the SDK client', async () => {
+describe('stream simulator: bulk reads', () => {
+  // How fast is measured by `npm run bench` (scripts/bench-simulator.mjs), never by a test.
+  it('serves 40,000 records across 4 shards to the SDK client, none lost', async () => {
     const sim = await fx.sim({ shards: 4 });
     for (let i = 0; i < 40_000; i++) sim.put(`key-${i % 1000}`, { i, payload: 'x'.repeat(100) });
     const client = fx.client(sim);
-    const started = performance.now();
     let total = 0;
     for (const shardId of sim.openShardIds()) total += (await drain(client, await iterator(client, sim, shardId))).records.length;
-    const seconds = (performance.now() - started) / 1000;
     expect(total).toBe(40_000);
-    const rate = Math.round(total / seconds);
-    console.log(`simulator GetRecords throughput: ${rate} records/s (${total} records in ${seconds.toFixed(2)} s)`);
-    // The bar is 10,000/s (measured: 30,000-45,000 on 2 cores, the SDK's parsing included);
-    // the floor leaves room for a machine shared with other test runs (4,700/s seen at load 18).
-    expect(rate).toBeGreaterThan(1_500);
   });
 });
