@@ -223,6 +223,56 @@ describe('ShardReader on the stream simulator', () => {
     expect(retries.every((r) => r.error instanceof TransientError)).toBe(true);
   });
 
+  it('live lineage: scheduled traffic, rollovers and splits, 10% throttling; readers follow children as parents end; audit clean', async () => {
+    const { clock, sim, client } = await simulator({ shards: 2 });
+    const schedule = sim.schedule({ writesPerSecond: 20, keys: 40, rolloverEveryMs: 20_000, splitEveryMs: 30_000, maxOpenShards: 6 });
+    sim.faults.throttle({ rate: 0.1, operations: ['GetRecords', 'DescribeStream'] });
+    const stop = new AbortController();
+    const deliveries: Array<{ shardId: string; sequenceNumber: string }> = [];
+    const started = new Set<string>();
+    const finished = new Set<string>();
+    const running: Promise<void>[] = [];
+    let throttles = 0;
+
+    const start = (shardId: string) => {
+      if (started.has(shardId)) return;
+      started.add(shardId);
+      running.push(
+        (async () => {
+          const reader = makeReader(sim, client, clock, shardId, { signal: stop.signal, limit: 50 });
+          reader.events.on('throttled', () => throttles++);
+          for await (const batch of reader) {
+            deliveries.push(...delivered(batch.records, shardId));
+            if (batch.shardEnd) {
+              finished.add(shardId);
+              // As a worker does: the children become eligible as soon as the parent ends.
+              for (const child of await listChildShards(client, sim.streamArn, shardId, { clock, signal: stop.signal })) start(child.shardId);
+            }
+          }
+        })(),
+      );
+    };
+
+    const scenario = (async () => {
+      const graph = ShardGraph.fromShards(await listShards(client, sim.streamArn, { clock }));
+      for (const shard of graph.readyShards((id) => finished.has(id))) start(shard.shardId);
+      while (schedule.written < 2_000) await clock.sleep(1_000);
+      await schedule.stop();
+      while (deliveries.length < sim.manifest().length) await clock.sleep(500);
+      stop.abort();
+      await Promise.all(running);
+    })();
+    await drive(clock, scenario, 60_000);
+
+    const lineage = sim.shards();
+    expect(lineage.length).toBeGreaterThan(6); // rollovers and splits happened
+    expect(lineage.filter((s) => lineage.filter((c) => c.parentShardId === s.shardId).length === 2).length).toBeGreaterThan(0);
+    const report = audit(sim.manifest(), deliveries, lineage);
+    expect(report).toMatchObject({ ok: true, lost: [], orderViolations: [], childBeforeParent: [], duplicates: [] });
+    expect(deliveries.length).toBeGreaterThanOrEqual(2_000);
+    expect(throttles).toBeGreaterThan(0);
+  });
+
   it('retries are bounded: a shard that keeps failing ends in RetriesExceededError', async () => {
     const { clock, sim, client } = await simulator();
     const [shardId] = sim.openShardIds();
