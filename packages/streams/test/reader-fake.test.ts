@@ -253,6 +253,21 @@ describe('ShardReader (fake client, fake clock)', () => {
     expect(rest.records.at(-1)!.dynamodb!.SequenceNumber).toBe(seqs(written).at(-1));
   });
 
+  it('an idle shard keeps polling while the consumer is away (empty batches coalesced): LATEST never needs a refresh', async () => {
+    const { clock, fake, reader, events } = setup(5, { start: { type: 'LATEST' } });
+    const first = await driveUntil(clock, reader.next());
+    expect(first.value!.records).toEqual([]);
+    await clock.advance(30 * MIN); // the consumer is away; the shard stays idle
+    expect(fake.count('GetRecords')).toBeGreaterThan(30 * 4 * 60 - 10);
+    expect(events).toEqual([]); // each poll's fresh iterator: no refresh, no expiry
+    const fresh = fake.put(SHARD, 3);
+    await clock.advance(300);
+    // Only the newest empty batch was kept, and the records made it stale: the data comes next.
+    const next = await reader.next();
+    expect(seqs(next.value!.records)).toEqual(seqs(fresh));
+    await reader.close();
+  });
+
   it('abort is prompt: the in-flight request is cancelled, waiting next() ends, nothing left pending', async () => {
     const controller = new AbortController();
     const { clock, fake, reader } = setup(0, { signal: controller.signal });
