@@ -29,6 +29,7 @@ export class StreamResourceNotFoundError extends ConfigError {
 const THROTTLING = new Set([
   'LimitExceededException',
   'ProvisionedThroughputExceededException',
+  'ProvisionedThroughputExceeded',
   'ThrottlingException',
   'Throttling',
   'RequestLimitExceeded',
@@ -56,6 +57,8 @@ interface SdkLikeError {
   message?: unknown;
   $fault?: unknown;
   $metadata?: { httpStatusCode?: unknown };
+  /** The SDK's own classification; `throttling: true` on throttling errors of any name. */
+  $retryable?: { throttling?: unknown };
   cause?: unknown;
 }
 
@@ -74,7 +77,7 @@ export function translateStreamsError(err: unknown, context: StreamsErrorContext
   if (name === 'AbortError') return new AbortedError(`${context.operation} aborted`, { cause: err });
   if (name === 'ExpiredIteratorException') return new IteratorExpiredError(context.shardId ?? 'unknown shard', { cause: err });
   if (name === 'TrimmedDataAccessException') return new TrimmedDataError(context.shardId ?? 'unknown shard', context.sequenceNumber, { cause: err });
-  if (THROTTLING.has(name)) return new ThrottledError(`${where} was throttled (${name}): ${message}`, { cause: err });
+  if (THROTTLING.has(name) || e.$retryable?.throttling === true) return new ThrottledError(`${where} was throttled (${name}): ${message}`, { cause: err });
   if (name === 'ResourceNotFoundException') return new StreamResourceNotFoundError(`${where}: not found (${message})`, context, { cause: err });
   if (name === 'ValidationException') return new ConfigError(`${where} was refused: ${message}`, { cause: err });
   if (isTransient(e, name)) return new TransientError(`${where} failed transiently (${name || errorCode(e) || 'error'}): ${message}`, { cause: err });
