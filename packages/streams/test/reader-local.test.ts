@@ -70,6 +70,20 @@ describe('ShardReader on DynamoDB Local', () => {
     expect(records[2]!.dynamodb!.NewImage).toBeUndefined();
   });
 
+  it('aborting stops at once, even in the middle of a 10 s idle wait, and leaves no timer behind', async () => {
+    const { streamArn, shardId } = await streamWith([]);
+    const controller = new AbortController();
+    const r = new ShardReader({ client: db.streams, streamArn, shardId, start: { type: 'TRIM_HORIZON' }, idleIntervalMs: 10_000, signal: controller.signal });
+    expect((await r.next()).value).toMatchObject({ records: [], shardEnd: false });
+    const waiting = r.next();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const started = performance.now();
+    controller.abort();
+    expect(await waiting).toEqual({ value: undefined, done: true });
+    await r.close();
+    expect(performance.now() - started).toBeLessThan(500);
+  });
+
   it('bad sequence numbers: a clear ConfigError before any call to the service', async () => {
     const { streamArn, shardId } = await streamWith([]);
     let sent = 0;
