@@ -11,6 +11,7 @@
 //
 //   npm run bench:leases                     (builds first; imports the built packages)
 //   BENCH_STEADY_S=60 node scripts/bench-leases.mjs
+//   BENCH_ONLY=3 BENCH_ROUNDS=5 node scripts/bench-leases.mjs   (one part; rounds for part 3)
 import { performance } from 'node:perf_hooks';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
@@ -18,6 +19,9 @@ import { LeaseCoordinator } from '@shardline/leases';
 import { startDynamoDBLocal, startStreamSimulator } from '@shardline/testkit';
 
 const STEADY_S = Number(process.env.BENCH_STEADY_S ?? 30);
+const ONLY = process.env.BENCH_ONLY ? Number(process.env.BENCH_ONLY) : undefined;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const part = (n) => ONLY === undefined || ONLY === n;
 const KCL_WRITES_PER_MIN = 4_640;
 const LEASE_MS = 10_000;
 const STREAM_ARN = 'arn:aws:dynamodb:us-east-1:000000000000:table/bench/stream/2026-01-01T00:00:00.000';
@@ -80,7 +84,7 @@ try {
   console.log(`DynamoDB Local ${local.endpoint}; lease duration ${LEASE_MS} ms, defaults otherwise\n`);
 
   // (1) steady-state writes
-  {
+  if (part(1)) {
     const f = fleet(4, `bench-steady-${Date.now()}`, { shardLister: plainLister(256) });
     await Promise.all(f.coordinators.map((c) => c.start()));
     await waitUntil(() => sum(f.held()) === 256 && spread(f.held()) <= 1, 60_000, '256 leases balanced');
@@ -99,7 +103,7 @@ try {
   }
 
   // (2) 1,000 shards, 10 coordinators, shards from the stream simulator
-  {
+  if (part(2)) {
     const sim = await startStreamSimulator({ shards: 1000 });
     const streams = new DynamoDBStreamsClient({ endpoint: sim.endpoint, region: 'us-east-1', credentials });
     try {
@@ -121,23 +125,29 @@ try {
     }
   }
 
-  // (3) failover: kill one of 4 coordinators
-  {
-    const f = fleet(4, `bench-failover-${Date.now()}`, { shardLister: plainLister(64) });
-    await Promise.all(f.coordinators.map((c) => c.start()));
-    await waitUntil(() => sum(f.held()) === 64 && spread(f.held()) <= 1, 60_000, '64 leases balanced');
-    await new Promise((resolve) => setTimeout(resolve, 1_000 + Math.random() * 2_000)); // random phase against the heartbeat
-    const victim = f.coordinators.find((c) => !c.isLeader());
-    const orphans = victim.heldLeases().map((l) => l.shardId);
-    const others = f.coordinators.filter((c) => c !== victim);
-    const t0 = performance.now();
-    await victim.abandon();
-    await waitUntil(() => orphans.every((s) => others.some((c) => c.heldLeases().some((l) => l.shardId === s))), 60_000, 'orphans re-owned');
-    const seconds = (performance.now() - t0) / 1000;
+  // (3) failover: kill one of 4 coordinators, a few times (the kill falls at a random phase
+  // of the victim's heartbeat, so the figure varies by up to one heartbeat interval)
+  if (part(3)) {
     console.log('(3) one of 4 coordinators killed (64 shards)');
-    console.log(`    its ${orphans.length} leases owned again after ${seconds.toFixed(2)} s   (goal <= ${(LEASE_MS / 1000 + 2).toFixed(0)} s; floor: lease duration + 1 s takeover margin)`);
-    console.log(`    leases per surviving worker: ${others.map((c) => c.heldLeases().length).join(' / ')}\n`);
-    await f.close();
+    const results = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const f = fleet(4, `bench-failover-${Date.now()}`, { shardLister: plainLister(64) });
+      await Promise.all(f.coordinators.map((c) => c.start()));
+      await waitUntil(() => sum(f.held()) === 64 && spread(f.held()) <= 1, 60_000, '64 leases balanced');
+      await new Promise((resolve) => setTimeout(resolve, 1_000 + Math.random() * 2_000));
+      const victim = f.coordinators.find((c) => !c.isLeader());
+      const orphans = victim.heldLeases().map((l) => l.shardId);
+      const others = f.coordinators.filter((c) => c !== victim);
+      const t0 = performance.now();
+      await victim.abandon();
+      await waitUntil(() => orphans.every((s) => others.some((c) => c.heldLeases().some((l) => l.shardId === s))), 60_000, 'orphans re-owned');
+      const seconds = (performance.now() - t0) / 1000;
+      results.push(seconds);
+      console.log(`    round ${round + 1}: its ${orphans.length} leases owned again after ${seconds.toFixed(2)} s; survivors hold ${others.map((c) => c.heldLeases().length).join(' / ')}`);
+      await f.close();
+    }
+    const sorted = [...results].sort((a, b) => a - b);
+    console.log(`    median ${sorted[Math.floor(sorted.length / 2)].toFixed(2)} s, worst ${sorted.at(-1).toFixed(2)} s   (goal <= ${(LEASE_MS / 1000 + 2).toFixed(0)} s; floor: lease duration + 1 s takeover margin after the last heartbeat)\n`);
   }
 } finally {
   await local.stop();

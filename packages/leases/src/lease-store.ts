@@ -1,4 +1,5 @@
 import {
+  BatchGetItemCommand,
   CreateTableCommand,
   DeleteItemCommand,
   DescribeTableCommand,
@@ -7,6 +8,7 @@ import {
   ScanCommand,
   UpdateItemCommand,
   type AttributeValue,
+  type BatchGetItemCommandOutput,
   type GetItemCommandOutput,
   type ScanCommandOutput,
   type UpdateItemCommandOutput,
@@ -20,6 +22,7 @@ import {
   classifyItems,
   LEADER_KEY,
   leaseItemSchema,
+  workerItemSchema,
   workerKey,
   type LeaderItem,
   type LeaseItem,
@@ -113,6 +116,29 @@ export class LeaseStore {
     if (!out.Item) return undefined;
     const parsed = leaseItemSchema.safeParse(unmarshall(out.Item));
     return parsed.success ? parsed.data : undefined;
+  }
+
+  /**
+   * The heartbeat items of these workers (strongly consistent, 100 keys a request): the
+   * leader's cheap way to see heartbeats change sooner than a full read would. Items missing or
+   * invalid are left out; unprocessed keys are simply read next time.
+   */
+  async getWorkers(workerIds: readonly string[], signal?: AbortSignal): Promise<WorkerItem[]> {
+    const out: WorkerItem[] = [];
+    for (let i = 0; i < workerIds.length; i += 100) {
+      const keys = workerIds.slice(i, i + 100).map((id) => key(workerKey(id)));
+      const answer = await this.#send<BatchGetItemCommandOutput>(
+        'BatchGetItem',
+        undefined,
+        new BatchGetItemCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }),
+        signal,
+      );
+      for (const item of answer.Responses?.[this.tableName] ?? []) {
+        const parsed = workerItemSchema.safeParse(unmarshall(item));
+        if (parsed.success) out.push(parsed.data);
+      }
+    }
+    return out;
   }
 
   /** Writes this worker's heartbeat; a new session overwrites an old incarnation's item. */

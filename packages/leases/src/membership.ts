@@ -55,6 +55,31 @@ export class Membership {
     return { joined, left };
   }
 
+  /**
+   * Feeds a partial read (some workers' items only): refines when their heartbeats changed,
+   * without judging anyone or forgetting workers left out.
+   */
+  observeSome(workers: WorkerItem[], now: number): void {
+    for (const worker of workers) {
+      const prev = this.#seen.get(worker.workerId);
+      if (!prev) continue;
+      if (prev.heartbeat !== worker.heartbeat || prev.sessionId !== worker.sessionId) {
+        this.#seen.set(worker.workerId, { sessionId: worker.sessionId, draining: worker.draining === true, heartbeat: worker.heartbeat, changedAt: now });
+      }
+    }
+  }
+
+  /** Workers seen (alive or not), sorted. */
+  known(): string[] {
+    return [...this.#seen.keys()].sort();
+  }
+
+  /** Whether some live worker has missed a heartbeat (silent for `silentMs`): a death may be near. */
+  hasSuspect(now: number, silentMs: number): boolean {
+    for (const [id, obs] of this.#seen) if (this.#alive.has(id) && now - obs.changedAt > silentMs) return true;
+    return this.#ghosts.size > 0;
+  }
+
   isAlive(workerId: string): boolean {
     return this.#alive.has(workerId);
   }
