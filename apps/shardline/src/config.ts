@@ -33,6 +33,7 @@ export const runSettingsSchema = z
     healthHost: z.string().min(1).optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     checkpointMode: z.enum(['auto', 'manual']).optional(),
+    checkpointIntervalMs: z.coerce.number().int().min(0).optional(),
     keyConcurrency: positive.optional(),
     batchSize: z.coerce.number().int().min(1).max(1000).optional(),
     idleIntervalMs: positive.optional(),

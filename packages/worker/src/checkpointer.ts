@@ -18,6 +18,10 @@ export interface ShardCheckpointerOptions {
   maxAttempts?: number;
   onCheckpoint?: (checkpoint: string) => void;
   onFailure?: (err: unknown) => void;
+  /** A background (checkpointSoon) write failed for good: the consumer must stop. */
+  onBackgroundFailure?: (err: unknown) => void;
+  /** checkpointSoon writes at most once per this many ms (0: after every batch). @defaultValue 0 */
+  intervalMs?: number;
 }
 
 /**
@@ -34,6 +38,12 @@ export class ShardCheckpointer implements Checkpointer {
   /** A checkpoint asked for past the limit: written as the limit catches up (`flushPending`). */
   #pending: string | undefined;
   #chain: Promise<void> = Promise.resolve();
+  /** Coalescing background writes (auto mode): the newest target, and whether a write is queued. */
+  #soonTarget: string | undefined;
+  #soonQueued = false;
+  #soonError: unknown;
+  #lastSoonWriteAt = Number.NEGATIVE_INFINITY;
+  #soonTimer: AbortController | undefined;
 
   constructor(options: ShardCheckpointerOptions) {
     this.#options = options;
@@ -109,8 +119,74 @@ export class ShardCheckpointer implements Checkpointer {
     return this.#write(target);
   }
 
-  #write(target: string): Promise<void> {
+  /**
+   * Auto mode: checkpoint `sequenceNumber` without waiting. At most one write is in flight and
+   * one queued per shard; a queued write takes the newest target when it starts, so a fast
+   * shard writes fewer checkpoints instead of queueing them, and reading never waits on the
+   * lease table. A failure is kept and thrown by `throwIfFailed()` / `flush()`.
+   */
+  checkpointSoon(sequenceNumber: string): void {
+    const target = this.#target(sequenceNumber);
+    if (target === undefined) return;
+    this.#soonTarget = target;
+    if (this.#soonQueued || this.#soonTimer) return;
+    const { clock } = this.#options;
+    const waitMs = this.#lastSoonWriteAt + (this.#options.intervalMs ?? 0) - clock.now();
+    if (waitMs > 0) {
+      // Too soon after the last write: write the newest position when the interval is up.
+      const timer = new AbortController();
+      this.#soonTimer = timer;
+      clock.sleep(waitMs, timer.signal).then(
+        () => {
+          this.#soonTimer = undefined;
+          this.#queueSoon();
+        },
+        () => undefined,
+      );
+      return;
+    }
+    this.#queueSoon();
+  }
+
+  #queueSoon(): void {
+    if (this.#soonQueued) return;
+    this.#soonQueued = true;
+    this.#write(() => {
+      this.#lastSoonWriteAt = this.#options.clock.now();
+      this.#soonQueued = false;
+      return this.#soonTarget!;
+    }).catch((err: unknown) => {
+      if (this.#soonError !== undefined) return;
+      this.#soonError = err;
+      this.#options.onBackgroundFailure?.(err);
+    });
+  }
+
+  /** Throws the error of a failed background checkpoint (e.g. LeaseLostError), if any. */
+  throwIfFailed(): void {
+    if (this.#soonError !== undefined) throw this.#soonError;
+  }
+
+  /** Writes a position held back by the interval now, waits for every queued write; throws the first background failure. */
+  async flush(): Promise<void> {
+    if (this.#soonTimer) {
+      this.#soonTimer.abort();
+      this.#soonTimer = undefined;
+      this.#queueSoon();
+    }
+    await this.#chain;
+    this.throwIfFailed();
+  }
+
+  /** Drops a position held back by the interval (the lease is gone, or the consumer is done). */
+  close(): void {
+    this.#soonTimer?.abort();
+    this.#soonTimer = undefined;
+  }
+
+  #write(targetOrGetter: string | (() => string)): Promise<void> {
     const run = async () => {
+      const target = typeof targetOrGetter === 'function' ? targetOrGetter() : targetOrGetter;
       // Re-checked inside the chain: an earlier queued write may have moved past `target`.
       if (this.#last === 'SHARD_END') return;
       if (target !== 'SHARD_END' && this.#last !== 'LATEST' && compareCheckpoints(target, this.#last) <= 0) return;

@@ -8,6 +8,7 @@ import {
   INITIAL_POSITIONS,
   integerInRange,
   nonEmptyString,
+  nonNegativeInteger as nonNegative,
   oneOf,
   positiveInteger,
   rejectUnknownKeys,
@@ -80,6 +81,15 @@ export interface WorkerOptions<T = Record<string, unknown>> {
   initialPosition?: InitialPosition;
   /** @defaultValue 'auto' (after each batch resolves) */
   checkpointMode?: 'auto' | 'manual';
+  /**
+   * Auto mode: a shard's checkpoint is written at most once per this interval, with the newest
+   * completed position (never one whose batch has not resolved). Writes are off the read path
+   * either way; this bounds their number while a shard catches up (each costs a write unit).
+   * Always flushed at shard end, hand-off and shutdown. A crash re-delivers at most this much
+   * more. 0 writes after every batch.
+   * @defaultValue 1_000
+   */
+  checkpointIntervalMs?: number;
   /** Records of different keys of one shard processed concurrently, up to this many key groups. @defaultValue 1 (off) */
   keyConcurrency?: number;
   /** GetRecords Limit. @defaultValue 1000 */
@@ -90,7 +100,11 @@ export interface WorkerOptions<T = Record<string, unknown>> {
   prefetch?: number;
   /** @defaultValue 10_000 */
   leaseDurationMs?: number;
-  /** @defaultValue leaseDurationMs / 5 (leases default) */
+  /**
+   * Each worker writes its heartbeat and reads the lease table once per interval; a worker named
+   * as successor in a hand-off picks the lease up at its next read, so this bounds hand-off time.
+   * @defaultValue leaseDurationMs / 10 (1 s)
+   */
   heartbeatIntervalMs?: number;
   /** @defaultValue the leases default */
   assignmentIntervalMs?: number;
@@ -122,6 +136,7 @@ export interface WorkerOptions<T = Record<string, unknown>> {
 export const DEFAULTS = {
   initialPosition: 'TRIM_HORIZON',
   checkpointMode: 'auto',
+  checkpointIntervalMs: 1_000,
   keyConcurrency: 1,
   batchSize: 1000,
   idleIntervalMs: 200,
@@ -147,12 +162,13 @@ export interface ResolvedWorkerOptions<T> {
   credentials: AwsCredentialIdentity | undefined;
   initialPosition: InitialPosition;
   checkpointMode: 'auto' | 'manual';
+  checkpointIntervalMs: number;
   keyConcurrency: number;
   batchSize: number;
   idleIntervalMs: number;
   prefetch: number;
   leaseDurationMs: number;
-  heartbeatIntervalMs: number | undefined;
+  heartbeatIntervalMs: number;
   assignmentIntervalMs: number | undefined;
   handOffTimeoutMs: number | undefined;
   maxLeasesPerWorker: number | undefined;
@@ -171,7 +187,7 @@ export interface ResolvedWorkerOptions<T> {
 const KNOWN: readonly (keyof WorkerOptions)[] = [
   'processor', 'tableName', 'streamArn', 'applicationName', 'leaseTableName', 'workerId', 'dynamodb', 'streams', 'endpoint',
   'dynamodbEndpoint', 'streamsEndpoint', 'region', 'credentials', 'initialPosition', 'checkpointMode', 'keyConcurrency', 'batchSize',
-  'idleIntervalMs', 'prefetch', 'leaseDurationMs', 'heartbeatIntervalMs', 'assignmentIntervalMs', 'handOffTimeoutMs',
+  'idleIntervalMs', 'prefetch', 'checkpointIntervalMs', 'leaseDurationMs', 'heartbeatIntervalMs', 'assignmentIntervalMs', 'handOffTimeoutMs',
   'maxLeasesPerWorker', 'failurePolicy', 'shutdownTimeoutMs', 'healthPort', 'healthHost', 'processMetrics', 'logger', 'clock',
   'random', 'coordinator', 'readerFactory',
 ];
@@ -209,10 +225,7 @@ export function resolveWorkerOptions<T>(options: WorkerOptions<T>): ResolvedWork
   const shutdownTimeoutMs = positiveInteger('shutdownTimeoutMs', options.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs);
   const leaseDurationMs = positiveInteger('leaseDurationMs', options.leaseDurationMs ?? DEFAULTS.leaseDurationMs);
   const optionalPositive = (name: string, value: number | undefined) => (value === undefined ? undefined : positiveInteger(name, value));
-  const heartbeatIntervalMs = optionalPositive('heartbeatIntervalMs', options.heartbeatIntervalMs);
-  if (heartbeatIntervalMs !== undefined) {
-    requireThat(heartbeatIntervalMs < leaseDurationMs, `heartbeatIntervalMs (${heartbeatIntervalMs}) must be below leaseDurationMs (${leaseDurationMs}); a third of it or less is safe`);
-  }
+  const heartbeatIntervalMs = positiveInteger('heartbeatIntervalMs', options.heartbeatIntervalMs ?? Math.max(1, Math.floor(leaseDurationMs / 10)));
   return {
     processorFactory,
     tableName,
@@ -228,6 +241,7 @@ export function resolveWorkerOptions<T>(options: WorkerOptions<T>): ResolvedWork
     credentials: options.credentials,
     initialPosition: oneOf('initialPosition', options.initialPosition ?? DEFAULTS.initialPosition, INITIAL_POSITIONS),
     checkpointMode: oneOf('checkpointMode', options.checkpointMode ?? DEFAULTS.checkpointMode, ['auto', 'manual'] as const),
+    checkpointIntervalMs: nonNegative('checkpointIntervalMs', options.checkpointIntervalMs ?? DEFAULTS.checkpointIntervalMs),
     keyConcurrency: integerInRange('keyConcurrency', options.keyConcurrency ?? DEFAULTS.keyConcurrency, 1, 1000),
     batchSize: integerInRange('batchSize', options.batchSize ?? DEFAULTS.batchSize, 1, 1000),
     idleIntervalMs: positiveInteger('idleIntervalMs', options.idleIntervalMs ?? DEFAULTS.idleIntervalMs),

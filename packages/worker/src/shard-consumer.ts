@@ -18,6 +18,8 @@ export interface ShardConsumerOptions<T> {
   readerFactory: ReaderFactory;
   store: CheckpointStore;
   checkpointMode: 'auto' | 'manual';
+  /** Auto mode: at most one checkpoint write per this many ms per shard (0: every batch). */
+  checkpointIntervalMs?: number;
   /** 1 = one batch at a time, in order; more = per-key concurrency. */
   keyConcurrency: number;
   policy: ResolvedFailurePolicy;
@@ -78,7 +80,12 @@ export class ShardConsumer<T = Record<string, unknown>> {
       initial: options.checkpoint,
       clock: options.clock,
       logger: options.logger,
+      intervalMs: options.checkpointIntervalMs ?? 0,
       onCheckpoint: (checkpoint) => options.events.emit('checkpoint', { shardId: options.shardId, checkpoint }),
+      onBackgroundFailure: (err) => {
+        if (err instanceof LeaseLostError) this.leaseLost('checkpoint refused: another worker owns the lease');
+        else this.#fetch.abort(err);
+      },
       onFailure: (err) => {
         this.#metrics.checkpointFailed();
         options.events.emit('checkpoint:failed', { shardId: options.shardId, error: toError(err) });
@@ -171,6 +178,7 @@ export class ShardConsumer<T = Record<string, unknown>> {
       }
     }
     this.#fetch.abort(new AbortedError(`shard ${shardId} shut down`));
+    this.#checkpointer.close();
     this.#state.set(ShardState.SHUT_DOWN);
     this.#metrics.shardClosed(shardId);
     const result: ShardConsumerResult = { reason, checkpoint: this.#checkpointer.lastCheckpoint, ...(error ? { error } : {}) };
@@ -196,6 +204,7 @@ export class ShardConsumer<T = Record<string, unknown>> {
       for await (const batch of reader) {
         // A batch fetched after a stop request is not delivered: its records stay after the checkpoint.
         if (this.#fetch.signal.aborted) break;
+        this.#checkpointer.throwIfFailed();
         this.#metrics.lag(shardId, batch.millisBehindLatest);
         if (batch.records.length > 0) {
           const outcome = await this.#processBatch(batch);
@@ -210,11 +219,13 @@ export class ShardConsumer<T = Record<string, unknown>> {
       if (this.#fetch.signal.aborted && this.#leaseLost === undefined && this.#stopReason) return this.#stopReason;
       throw err;
     }
+    this.#checkpointer.throwIfFailed();
     this.#throwIfStopped();
     if (!reachedEnd) {
       if (this.#stopReason) return this.#stopReason;
       throw new Error(`reader of ${shardId} ended without reaching the shard end`);
     }
+    await this.#checkpointer.flush();
     this.#state.set(ShardState.SHARD_END);
     await processor.shardEnded?.({ shardId, streamArn, logger: this.#log });
     // Written by the runtime so that the children of this shard can never stall on it.
@@ -266,7 +277,14 @@ export class ShardConsumer<T = Record<string, unknown>> {
     });
     const completed = outcome.status === 'processed' ? last : outcome.processedThrough;
     if (completed !== undefined) this.#completed = completed;
-    if (this.#o.checkpointMode === 'auto' && completed !== undefined) await this.#checkpointer.checkpoint(completed);
+    if (this.#o.checkpointMode === 'auto' && completed !== undefined) {
+      // A stopped shard waits for its last checkpoint; otherwise reading goes on while it is written.
+      if (outcome.status === 'stopped') {
+        await this.#checkpointer.flush();
+        await this.#checkpointer.checkpoint(completed);
+      }
+      else this.#checkpointer.checkpointSoon(completed);
+    }
     return outcome;
   }
 
@@ -275,6 +293,7 @@ export class ShardConsumer<T = Record<string, unknown>> {
     // Every completed batch was checkpointed when it resolved; this only catches a write that
     // was refused transiently. Never `lastDelivered`: a batch cut short by a forced stop is not done.
     try {
+      await this.#checkpointer.flush().catch(() => undefined);
       await this.#checkpointer.checkpoint(this.#completed);
     } catch (err) {
       this.#log.warn({ err, shardId: this.shardId }, 'final checkpoint failed; the next owner re-reads from the last one');

@@ -172,6 +172,7 @@ export class Worker<T = Record<string, unknown>> {
       readerFactory,
       store: coordinator,
       checkpointMode: o.checkpointMode,
+      checkpointIntervalMs: o.checkpointIntervalMs,
       keyConcurrency: o.keyConcurrency,
       policy: o.failurePolicy,
       clock: o.clock,

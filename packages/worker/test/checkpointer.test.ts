@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LeaseLostError, silentLogger, systemClock } from '@shardline/core';
+import { LeaseLostError, ManualClock, silentLogger, systemClock } from '@shardline/core';
 import { ShardCheckpointer } from '../src/checkpointer.js';
 import { MemoryStore, seq } from './fakes.js';
 
@@ -79,5 +79,74 @@ describe('ShardCheckpointer', () => {
     await checkpointer.checkpoint();
     await checkpointer.checkpoint(seq(9));
     expect(store.writes.map((w) => w.checkpoint)).toEqual([seq(4)]);
+  });
+});
+
+describe('ShardCheckpointer.checkpointSoon (auto mode)', () => {
+  it('coalesces: one write in flight, one queued with the newest target; flush waits for the last', async () => {
+    const writes: string[] = [];
+    let release: (() => void) | undefined;
+    const store = {
+      checkpoint: (_shardId: string, checkpoint: string) =>
+        new Promise<void>((resolve) => {
+          writes.push(checkpoint);
+          release = resolve;
+        }),
+    };
+    const checkpointer = new ShardCheckpointer({ shardId: 's1', store, initial: 'TRIM_HORIZON', clock: systemClock, logger: silentLogger() });
+    for (let i = 1; i <= 5; i++) {
+      checkpointer.delivered(seq(i));
+      checkpointer.checkpointSoon(seq(i));
+      await Promise.resolve();
+    }
+    expect(writes).toEqual([seq(1)]);
+    release!();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(writes).toEqual([seq(1), seq(5)]);
+    const flushed = checkpointer.flush();
+    release!();
+    await flushed;
+    expect(checkpointer.lastCheckpoint).toBe(seq(5));
+  });
+
+  it('reports a lost lease from a background write', async () => {
+    const failures: unknown[] = [];
+    const checkpointer = new ShardCheckpointer({
+      shardId: 's1',
+      store: { checkpoint: () => Promise.reject(new LeaseLostError('s1')) },
+      initial: 'TRIM_HORIZON',
+      clock: systemClock,
+      logger: silentLogger(),
+      onBackgroundFailure: (err) => failures.push(err),
+    });
+    checkpointer.delivered(seq(1));
+    checkpointer.checkpointSoon(seq(1));
+    await expect(checkpointer.flush()).rejects.toBeInstanceOf(LeaseLostError);
+    expect(failures).toHaveLength(1);
+    expect(() => checkpointer.throwIfFailed()).toThrow(LeaseLostError);
+  });
+});
+
+describe('ShardCheckpointer interval (auto mode)', () => {
+  it('writes at most once per interval with the newest position, and flush writes the held one at once', async () => {
+    const clock = new ManualClock();
+    const store = new MemoryStore();
+    const checkpointer = new ShardCheckpointer({ shardId: 's1', store, initial: 'TRIM_HORIZON', clock, logger: silentLogger(), intervalMs: 1_000 });
+    const deliver = async (i: number) => {
+      checkpointer.delivered(seq(i));
+      checkpointer.checkpointSoon(seq(i));
+      await clock.advance(0);
+    };
+    await deliver(1);
+    expect(store.writes.map((w) => w.checkpoint)).toEqual([seq(1)]);
+    await deliver(2);
+    await deliver(3);
+    expect(store.writes).toHaveLength(1);
+    await clock.advance(1_000);
+    expect(store.writes.map((w) => w.checkpoint)).toEqual([seq(1), seq(3)]);
+    await deliver(4);
+    await checkpointer.flush();
+    expect(store.writes.map((w) => w.checkpoint)).toEqual([seq(1), seq(3), seq(4)]);
+    checkpointer.close();
   });
 });

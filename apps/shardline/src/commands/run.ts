@@ -30,6 +30,7 @@ export function registerRun(program: Command): void {
     .option('--health-host <host>', 'address for the health server (default 127.0.0.1)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .option('--checkpoint-mode <mode>', 'auto (after each batch) or manual (the processor calls ctx.checkpointer)')
+    .option('--checkpoint-interval-ms <ms>', 'auto mode: at most one checkpoint write per shard per interval (default 1000; 0 = every batch)')
     .option('--key-concurrency <n>', 'process up to n item keys of a shard concurrently (default 1)')
     .option('--batch-size <n>', 'GetRecords limit, 1-1000 (default 1000)')
     .option('--idle-interval-ms <ms>', 'wait after an empty read of an open shard (default 200)')
@@ -83,6 +84,7 @@ export function toWorkerOptions(settings: RunSettings, processor: WorkerOptions[
       healthPort: settings.healthPort,
       healthHost: settings.healthHost,
       checkpointMode: settings.checkpointMode,
+      checkpointIntervalMs: settings.checkpointIntervalMs,
       keyConcurrency: settings.keyConcurrency,
       batchSize: settings.batchSize,
       idleIntervalMs: settings.idleIntervalMs,

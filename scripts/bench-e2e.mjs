@@ -1,0 +1,274 @@
+#!/usr/bin/env node
+// End-to-end benchmark of the worker runtime on DynamoDB Local (prints figures, asserts nothing).
+//   1. throughput: one Worker (default settings, auto checkpoints) draining ≥ 20,000 records,
+//      against a bare GetRecords loop over the same stream in the same run (goal ≥ 0.9);
+//   2. latency: put → processRecords at a steady 100 writes/s, timed with a timestamp written
+//      into each item (goal p50 ≤ 150 ms, p99 ≤ 400 ms with default settings);
+//   3. SIGTERM hand-off between two `shardline run` processes under traffic: time until the
+//      other worker processes records, duplicates (goal ≤ 2 s, zero duplicates), peak RSS.
+// Run with `npm run bench:e2e` (builds first). RECORDS=50000 to change the volume.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BatchWriteItemCommand, CreateTableCommand, DynamoDBClient, PutItemCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
+import { listShards } from '@shardline/streams';
+import { startDynamoDBLocal } from '@shardline/testkit';
+import { Worker, WORKER_DEFAULTS } from '@shardline/worker';
+
+const RECORDS = Number(process.env.RECORDS ?? 20_000);
+const LATENCY_SECONDS = Number(process.env.LATENCY_SECONDS ?? 20);
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const region = 'us-east-1';
+// DynamoDB Local keeps one database per access key, and its stream writes slow down as earlier
+// streams' records pile up in a database: each phase gets a database of its own.
+let credentials;
+let dynamodb;
+let streams;
+function freshDatabase(phase) {
+  dynamodb?.destroy();
+  streams?.destroy();
+  credentials = { accessKeyId: `bench${phase}${Date.now()}`, secretAccessKey: 'bench' };
+  dynamodb = new DynamoDBClient({ endpoint: local.endpoint, region, credentials });
+  streams = new DynamoDBStreamsClient({ endpoint: local.endpoint, region, credentials });
+}
+let peakRss = 0;
+const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
+
+const local = await startDynamoDBLocal({ heap: '1g' });
+const dir = mkdtempSync(join(tmpdir(), 'shardline-bench-e2e-'));
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+let tableCount = 0;
+
+async function createTable() {
+  const TableName = `bench-${++tableCount}-${Date.now()}`;
+  const out = await dynamodb.send(
+    new CreateTableCommand({
+      TableName,
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+      StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
+    }),
+  );
+  await waitUntilTableExists({ client: dynamodb, maxWaitTime: 30 }, { TableName });
+  return { tableName: TableName, streamArn: out.TableDescription.LatestStreamArn };
+}
+
+async function fill(tableName, count) {
+  const payload = 'x'.repeat(200);
+  let next = 0;
+  const writer = async () => {
+    while (next < count) {
+      const from = next;
+      next = Math.min(count, next + 25);
+      let items = [];
+      for (let i = from; i < next; i++) items.push({ PutRequest: { Item: { pk: { S: `k${i}` }, n: { N: String(i) }, payload: { S: payload } } } });
+      while (items.length > 0) {
+        const out = await dynamodb.send(new BatchWriteItemCommand({ RequestItems: { [tableName]: items } }));
+        items = out.UnprocessedItems?.[tableName] ?? [];
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, writer));
+}
+
+/** A bare GetRecords(Limit 1000) loop from TRIM_HORIZON until `count` records were read. */
+async function bareLoop(streamArn, count) {
+  const [shard] = await listShards(streams, streamArn);
+  const started = performance.now();
+  let iterator = (await streams.send(new GetShardIteratorCommand({ StreamArn: streamArn, ShardId: shard.shardId, ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator;
+  let read = 0;
+  while (read < count && iterator) {
+    const out = await streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
+    read += out.Records?.length ?? 0;
+    iterator = out.NextShardIterator;
+  }
+  return { ms: performance.now() - started, read };
+}
+
+async function workerDrain(tableName, count, round) {
+  let processed = 0;
+  let first;
+  let last;
+  let checkpoints = 0;
+  let done;
+  const finished = new Promise((resolve) => (done = resolve));
+  const worker = new Worker({
+    tableName,
+    applicationName: `drain-${round}`,
+    dynamodb,
+    streams,
+    processor: {
+      processRecords: ({ records }) => {
+        first ??= performance.now();
+        processed += records.length;
+        if (processed >= count) {
+          last = performance.now();
+          done();
+        }
+      },
+    },
+  });
+  worker.events.on('checkpoint', () => checkpoints++);
+  const started = performance.now();
+  await worker.start();
+  await finished;
+  const total = performance.now() - started;
+  await worker.stop();
+  return { steadyMs: last - first, totalMs: total, processed, checkpoints };
+}
+
+console.log(`DynamoDB Local ${local.endpoint}; ${RECORDS} records`);
+
+// 1. Throughput. DynamoDB Local's JVM warms up over the first reads, so two warm-up passes
+// come first, then three rounds of (bare loop, Worker with a new application); medians.
+{
+  freshDatabase(1);
+  const { tableName, streamArn } = await createTable();
+  const fillStart = performance.now();
+  await fill(tableName, RECORDS);
+  console.log(`filled ${RECORDS} items in ${((performance.now() - fillStart) / 1000).toFixed(1)} s`);
+  await bareLoop(streamArn, RECORDS);
+  await bareLoop(streamArn, RECORDS);
+  const bare = [];
+  const workers = [];
+  for (let round = 0; round < 3; round++) {
+    bare.push((await bareLoop(streamArn, RECORDS)).ms);
+    workers.push(await workerDrain(tableName, RECORDS, round));
+  }
+  const median = (values) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)];
+  const bareMs = median(bare);
+  const steadyMs = median(workers.map((w) => w.steadyMs));
+  const totalMs = median(workers.map((w) => w.totalMs));
+  const rate = (ms) => Math.round((RECORDS / ms) * 1000);
+  console.log('\n1. throughput (one shard, Limit 1000; medians of 3 rounds after warm-up)');
+  console.log(`   bare GetRecords loop   ${rate(bareMs)} records/s (${bare.map((ms) => ms.toFixed(0)).join(', ')} ms)`);
+  console.log(`   Worker, first→last     ${rate(steadyMs)} records/s (${workers.map((w) => w.steadyMs.toFixed(0)).join(', ')} ms; checkpoints ${workers.map((w) => w.checkpoints).join(', ')})`);
+  console.log(`   Worker, incl. start-up ${rate(totalMs)} records/s (${workers.map((w) => w.totalMs.toFixed(0)).join(', ')} ms: lease table, leader, first lease)`);
+  console.log(`   ratio worker/bare      ${(bareMs / steadyMs).toFixed(2)} (goal ≥ 0.9); with start-up ${(bareMs / totalMs).toFixed(2)}`);
+}
+
+// 2. Latency at a steady 100 writes/s, default settings.
+{
+  freshDatabase(2);
+  const { tableName } = await createTable();
+  const latencies = [];
+  const worker = new Worker({
+    tableName,
+    dynamodb,
+    streams,
+    processor: {
+      processRecords: ({ records }) => {
+        const now = Date.now();
+        for (const r of records) latencies.push(now - r.newItem.writtenAt);
+      },
+    },
+  });
+  const started = worker.events.waitFor('shard:start');
+  await worker.start();
+  await started;
+  const total = LATENCY_SECONDS * 100;
+  const t0 = Date.now();
+  for (let i = 0; i < total; i++) {
+    const due = t0 + i * 10;
+    const wait = due - Date.now();
+    if (wait > 0) await sleep(wait);
+    void dynamodb.send(new PutItemCommand({ TableName: tableName, Item: { pk: { S: `k${i % 500}` }, writtenAt: { N: String(Date.now()) } } }));
+  }
+  const deadline = Date.now() + 10_000;
+  while (latencies.length < total && Date.now() < deadline) await sleep(50);
+  await worker.stop();
+  latencies.sort((a, b) => a - b);
+  console.log(`\n2. latency put → processor at 100 writes/s for ${LATENCY_SECONDS} s (default settings: idleIntervalMs ${WORKER_DEFAULTS.idleIntervalMs} ms)`);
+  console.log(`   received ${latencies.length}/${total}; p50 ${pct(latencies, 50)} ms, p90 ${pct(latencies, 90)} ms, p99 ${pct(latencies, 99)} ms, max ${latencies.at(-1)} ms (goal p50 ≤ 150, p99 ≤ 400)`);
+}
+
+// 3. SIGTERM hand-off between two `shardline run` processes under 100 writes/s.
+{
+  freshDatabase(3);
+  const { tableName } = await createTable();
+  const output = join(dir, 'handoff.jsonl');
+  const cli = join(ROOT, 'apps/shardline/dist/cli.js');
+  const processor = join(ROOT, 'test/fixtures/record-processor.mjs');
+  const spawnWorker = (name) => {
+    const child = spawn(process.execPath, [cli, 'run', '--table', tableName, '--processor', processor, '--endpoint', local.endpoint, '--region', region, '--worker-id', name, '--log-level', 'warn'], {
+      env: { ...process.env, AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey, E2E_OUTPUT: output, E2E_WORKER: name, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+    return { name, child, exited };
+  };
+  const seen = () =>
+    existsSync(output)
+      ? readFileSync(output, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l))
+      : [];
+  const childPeak = (pid) => {
+    try {
+      const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+      return kb ? Number(kb) * 1024 : NaN;
+    } catch {
+      return NaN;
+    }
+  };
+  const a = spawnWorker('a');
+  const b = spawnWorker('b');
+  let writing = true;
+  let n = 0;
+  const writer = (async () => {
+    const t0 = Date.now();
+    while (writing) {
+      const due = t0 + n * 10;
+      const wait = due - Date.now();
+      if (wait > 0) await sleep(wait);
+      await dynamodb.send(new PutItemCommand({ TableName: tableName, Item: { pk: { S: `h${n}` }, writtenAt: { N: String(Date.now()) } } }));
+      n++;
+    }
+  })();
+  const until = async (predicate, ms) => {
+    const deadline = Date.now() + ms;
+    while (!predicate() && Date.now() < deadline) await sleep(20);
+    return predicate();
+  };
+  await until(() => seen().length >= 300, 60_000);
+  const owner = seen().at(-1).worker === 'a' ? a : b;
+  const other = owner === a ? b : a;
+  const ownerPeak = childPeak(owner.child.pid);
+  const termAt = Date.now();
+  owner.child.kill('SIGTERM');
+  const exitCode = await owner.exited;
+  const exitMs = Date.now() - termAt;
+  const tookOver = await until(() => seen().some((r) => r.worker === other.name), 30_000);
+  const firstOther = seen().find((r) => r.worker === other.name);
+  const lastOwner = seen().filter((r) => r.worker === owner.name).at(-1);
+  await sleep(1_000);
+  writing = false;
+  await writer;
+  await until(() => new Set(seen().map((r) => r.key)).size >= n, 20_000);
+  const otherPeak = childPeak(other.child.pid);
+  other.child.kill('SIGTERM');
+  await other.exited;
+  const records = seen();
+  const counts = new Map();
+  for (const r of records) counts.set(r.sequenceNumber, (counts.get(r.sequenceNumber) ?? 0) + 1);
+  const duplicates = [...counts.values()].filter((c) => c > 1).length;
+  const lost = n - new Set(records.map((r) => r.key)).size;
+  console.log('\n3. SIGTERM hand-off (two `shardline run` processes, 100 writes/s)');
+  console.log(`   owner exited ${exitCode} after ${exitMs} ms; other worker's first record ${tookOver ? `${firstOther.at - termAt} ms after SIGTERM` : 'never (30 s)'}`);
+  console.log(`   gap between the owner's last and the successor's first record: ${tookOver && lastOwner ? `${firstOther.at - lastOwner.at} ms` : 'n/a'} (goal ≤ 2 s)`);
+  console.log(`   records written ${n}, delivered ${records.length}, duplicates ${duplicates}, lost ${lost} (goal 0 duplicates)`);
+  console.log(`   peak RSS of a \`shardline run\` process: ${(ownerPeak / 2 ** 20).toFixed(0)} MiB (owner), ${(otherPeak / 2 ** 20).toFixed(0)} MiB (successor)`);
+}
+
+clearInterval(rssTimer);
+console.log(`\npeak RSS of this benchmark process (in-process Worker + load generator): ${(Math.max(peakRss, process.resourceUsage().maxRSS * 1024) / 2 ** 20).toFixed(0)} MiB`);
+dynamodb.destroy();
+streams.destroy();
+await local.stop();
+rmSync(dir, { recursive: true, force: true });
