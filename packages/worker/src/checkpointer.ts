@@ -1,4 +1,4 @@
-import { LeaseLostError, assertSequenceNumber, compareCheckpoints, compareSequenceNumbers, retry, type Clock, type Logger } from '@shardline/core';
+import { LeaseLostError, assertSequenceNumber, compareCheckpoints, compareSequenceNumbers, retry, toError, type Clock, type Logger } from '@shardline/core';
 import type { Checkpointer } from './processor.js';
 
 /** Where checkpoints go: the lease coordinator in production, a plain object in tests. */
@@ -41,7 +41,7 @@ export class ShardCheckpointer implements Checkpointer {
   /** Coalescing background writes (auto mode): the newest target, and whether a write is queued. */
   #soonTarget: string | undefined;
   #soonQueued = false;
-  #soonError: unknown;
+  #soonError: Error | undefined;
   #lastSoonWriteAt = Number.NEGATIVE_INFINITY;
   #soonTimer: AbortController | undefined;
 
@@ -157,7 +157,7 @@ export class ShardCheckpointer implements Checkpointer {
       return this.#soonTarget!;
     }).catch((err: unknown) => {
       if (this.#soonError !== undefined) return;
-      this.#soonError = err;
+      this.#soonError = toError(err);
       this.#options.onBackgroundFailure?.(err);
     });
   }
