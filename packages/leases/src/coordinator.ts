@@ -84,6 +84,7 @@ export class LeaseCoordinator {
 
   #state: 'new' | 'starting' | 'running' | 'draining' | 'stopped' = 'new';
   #stopPromise: Promise<void> | undefined;
+  #starting: Promise<void> | undefined;
   #loop: Promise<void> | undefined;
   #heartbeatLoop: Promise<void> | undefined;
   #heartbeatPoke = new AbortController();
@@ -144,9 +145,14 @@ export class LeaseCoordinator {
   }
 
   /** Creates or checks the lease table, writes the first heartbeat, then polls in the background. */
-  async start(): Promise<void> {
-    if (this.#state !== 'new') throw new ShardlineError(`lease coordinator ${this.workerId} was already started`);
+  start(): Promise<void> {
+    if (this.#state !== 'new') return Promise.reject(new ShardlineError(`lease coordinator ${this.workerId} was already started or stopped; create a new one`));
     this.#state = 'starting';
+    this.#starting = this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
     try {
       await this.#store.ensureTable({ signal: this.#lifetime.signal });
       this.#startedAt = this.#clock.now();
@@ -667,6 +673,8 @@ export class LeaseCoordinator {
   // ---------------------------------------------------------------- stop
 
   async #stop(handOff: boolean): Promise<void> {
+    // A stop during start waits for it: the table and heartbeat item may be half set up.
+    await this.#starting?.catch(() => undefined);
     if (this.#state === 'new' || this.#state === 'stopped') {
       this.#state = 'stopped';
       return;
@@ -703,6 +711,7 @@ export class LeaseCoordinator {
       }
     }
     await Promise.allSettled([...this.#background]);
+    await this.#releaseUnheld();
     this.#state = 'stopped';
     this.#lifetime.abort();
     this.#fenceTimer?.abort();
@@ -711,6 +720,22 @@ export class LeaseCoordinator {
     await Promise.all([this.#loop, this.#heartbeatLoop, this.#watchLoop]);
     await this.#store.deleteWorker(this.workerId, this.#sessionId).catch((err: unknown) => this.#log.warn({ err }, 'deleting the heartbeat item failed'));
     this.#log.info({}, 'lease coordinator stopped');
+  }
+
+  /**
+   * Leases assigned to this worker just before the leader saw it draining were never picked up:
+   * give them back, or they would wait a lease duration once the heartbeat item is gone.
+   */
+  async #releaseUnheld(): Promise<void> {
+    try {
+      const snapshot = await this.#store.scan();
+      for (const row of snapshot.leases) {
+        if (row.leaseOwner !== this.workerId || this.#held.has(row.shardId) || row.checkpoint === 'SHARD_END') continue;
+        await this.#store.transfer(row, undefined).catch((err: unknown) => this.#log.debug({ shardId: row.shardId, err }, 'giving back an unheld lease failed'));
+      }
+    } catch (err) {
+      this.#log.warn({ err }, 'could not check for leases assigned while stopping');
+    }
   }
 
   /** Live, non-draining workers other than this one, least loaded first, one per lease. */

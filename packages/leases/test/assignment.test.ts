@@ -103,4 +103,48 @@ describe('assignment', () => {
     await fleet.until(() => fleet!.holders.size === 7 && spread(fleet!.counts().values()) <= 1, 4 * HEARTBEAT_MS);
     expect([...fleet.counts().values()].sort()).toEqual([2, 2, 3]);
   });
+
+  it('forces a hand-off the owner does not answer: stops the shard first, then moves it', async () => {
+    fleet = new Fleet(db, new PlainLister(rootShards(4)), { handOffTimeoutMs: 5_000 });
+    fleet.add('w1');
+    await fleet.start('w1');
+    await fleet.until(() => fleet!.holders.size === 4, 2 * HEARTBEAT_MS);
+    fleet.releaseOnHandOff = false; // a worker stuck in its batch
+    const w1 = fleet.get('w1');
+    const asked: string[] = [];
+    w1.coordinator.events.on('lease:handoff', ({ shardId }) => asked.push(shardId));
+    fleet.add('w2');
+    await fleet.start('w2');
+    await fleet.until(() => asked.length === 2, 2 * HEARTBEAT_MS);
+    await fleet.advance(4_000);
+    expect(fleet.get('w2').coordinator.heldLeases()).toHaveLength(0);
+    await fleet.until(() => fleet!.get('w2').coordinator.heldLeases().length === 2, 3 * HEARTBEAT_MS);
+    expect(w1.lost.map((l) => [l.shardId, l.reason]).sort()).toEqual(asked.sort().map((s) => [s, 'handoff-timeout']));
+    expect(fleet.overlaps).toEqual([]);
+  });
+
+  it('stop without hand-off drops the leases, and the others take them at once (no lease-duration wait)', async () => {
+    fleet = new Fleet(db, new PlainLister(rootShards(6)));
+    fleet.add('w1');
+    fleet.add('w2');
+    await fleet.start('w1', 'w2');
+    await fleet.until(() => fleet!.holders.size === 6, 3 * HEARTBEAT_MS);
+    const leaving = fleet.get('w2');
+    const theirs = leaving.coordinator.heldLeases().map((l) => l.shardId).sort();
+    const stopping = leaving.coordinator.stop({ handOff: false });
+    expect(leaving.coordinator.stop()).toBe(stopping); // idempotent: the same promise
+    await stopping;
+    expect(leaving.lost.map((l) => l.shardId).sort()).toEqual(theirs);
+    expect(leaving.lost.every((l) => l.reason === 'stopped')).toBe(true);
+    const took = await fleet.until(() => fleet!.get('w1').coordinator.heldLeases().length === 6, 2 * LEASE_MS);
+    expect(took).toBeLessThanOrEqual(2 * HEARTBEAT_MS);
+    await leaving.coordinator.stop();
+  });
+
+  it('stop before start is a no-op, and start twice is refused', async () => {
+    fleet = new Fleet(db, new PlainLister(rootShards(1)));
+    const member = fleet.add('w1');
+    await member.coordinator.stop();
+    await expect(member.coordinator.start()).rejects.toThrow(/already started/);
+  });
 });
