@@ -73,14 +73,17 @@ export function planAssignment(input: AssignmentInput): AssignmentAction[] {
     target.set(id, Math.min(want, input.maxLeasesPerWorker));
   }
 
-  // Leases to move off over-target workers: only settled ones (re-targeting an in-flight
-  // hand-off would restart it), newest keys first so long-held shards stay put.
+  // Leases to move off over-target workers: only settled ones (re-targeting a live hand-off
+  // would restart it), newest keys first so long-held shards stay put.
   const surplus: LeaseItem[] = [];
   for (const id of order) {
     const list = holdings.get(id)!;
     const over = list.length - target.get(id)!;
     if (over <= 0) continue;
-    const settled = list.filter((l) => l.pendingOwner === undefined && l.leaseOwner === id).sort((a, b) => b.leaseKey.localeCompare(a.leaseKey));
+    // A hand-off towards a worker that has died since counts as settled: it is re-targeted.
+    const settled = list
+      .filter((l) => l.leaseOwner === id && (l.pendingOwner === undefined || !aliveSet.has(l.pendingOwner)))
+      .sort((a, b) => Number(a.pendingOwner !== undefined) - Number(b.pendingOwner !== undefined) || b.leaseKey.localeCompare(a.leaseKey));
     surplus.push(...settled.slice(0, over));
   }
 

@@ -94,6 +94,8 @@ export class LeaseCoordinator {
   #nextPollAt = 0;
   /** Read often until then: a worker just died and its leases are about to be reassigned. */
   #fastPollUntil = 0;
+  /** Hand-off requests seen by this leader, by shard + counter + target: when first seen. */
+  readonly #pendingSince = new Map<string, number>();
   #leaderWork: Promise<void> | undefined;
   readonly #lifetime = new AbortController();
   #poke = new AbortController();
@@ -247,7 +249,9 @@ export class LeaseCoordinator {
     if (!held) return;
     held.handOff?.timer.abort();
     this.#held.delete(shardId);
-    const task = this.#transferOut(held, held.handOff?.to ?? held.row.pendingOwner);
+    // The table's pendingOwner wins over the one announced: the leader may have re-targeted a
+    // hand-off whose first target died.
+    const task = this.#transferOut(held, held.row.pendingOwner ?? held.handOff?.to);
     this.#inBackground(task);
     await task;
   }
@@ -568,9 +572,41 @@ export class LeaseCoordinator {
     if (this.isLeader() && (this.#assignmentRequested || now >= this.#lastAssignmentAt + this.options.assignmentIntervalMs)) {
       this.#assignmentRequested = false;
       this.#lastAssignmentAt = now;
+      await this.#forceStuckHandOffs(current, now);
       const result = await runAssignment(ctx, current, this.#membership, hooks);
       if (result.taken + result.handOffs > 0) this.#log.info(result, 'assignment cycle');
     }
+  }
+
+  /**
+   * Backstop for a hand-off its live owner never completes (its own timer moves the lease after
+   * handOffTimeoutMs; this only fires if that did not happen a lease duration later, e.g. a
+   * wedged event loop that still heartbeats). Measured on the leader's clock from when it first
+   * saw the request.
+   */
+  async #forceStuckHandOffs(snapshot: TableSnapshot, now: number): Promise<void> {
+    const limit = this.options.handOffTimeoutMs + this.options.leaseDurationMs + this.options.takeoverMarginMs;
+    const seen = new Set<string>();
+    for (const row of snapshot.leases) {
+      if (row.pendingOwner === undefined || row.leaseOwner === undefined) continue;
+      const key = `${row.shardId}\u0000${row.leaseCounter}\u0000${row.pendingOwner}`;
+      seen.add(key);
+      const since = this.#pendingSince.get(key);
+      if (since === undefined) {
+        this.#pendingSince.set(key, now);
+        continue;
+      }
+      if (now < since + limit) continue;
+      const session = this.#membership.sessionOf(row.pendingOwner);
+      const fields = { shardId: row.shardId, leaseOwner: row.leaseOwner, leaseCounter: row.leaseCounter, to: row.pendingOwner };
+      try {
+        await this.#store.transfer(row, session ? { workerId: row.pendingOwner, sessionId: session } : undefined);
+        this.#log.warn(fields, 'hand-off never completed by its live owner; moved by the leader');
+      } catch (err) {
+        this.#log.debug({ ...fields, err }, 'forcing a stuck hand-off lost a race');
+      }
+    }
+    for (const key of [...this.#pendingSince.keys()]) if (!seen.has(key)) this.#pendingSince.delete(key);
   }
 
   #becomeLeader(item: LeaderItem): void {
@@ -608,6 +644,8 @@ export class LeaseCoordinator {
   /** Moves a lease no longer held locally to `to` (when alive) or to nobody. */
   async #transferOut(held: Held, to: string | undefined): Promise<void> {
     const { row } = held;
+    // Never hand a lease to a worker we believe dead: it would sit there a lease duration.
+    if (to !== undefined && this.#membership.known().includes(to) && !this.#membership.isAlive(to)) to = undefined;
     const session =
       to === undefined || to === this.workerId
         ? undefined
