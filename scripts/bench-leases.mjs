@@ -97,7 +97,7 @@ try {
     const readsPerMin = (counters.reads - before.reads) / minutes;
     console.log('(1) steady state, 256 shards / 4 workers');
     console.log(`    lease-table writes: ${writesPerMin.toFixed(0)}/min   (KCL ~${KCL_WRITES_PER_MIN}/min: ${(writesPerMin / KCL_WRITES_PER_MIN).toFixed(3)} of it; goal <= 0.1)`);
-    console.log(`    lease-table reads:  ${readsPerMin.toFixed(0)} requests/min (one consistent Scan per worker per heartbeat)`);
+    console.log(`    lease-table reads:  ${readsPerMin.toFixed(0)} requests/min (a consistent Scan per worker per heartbeat + the leader's heartbeat BatchGet every 0.5 s)`);
     console.log(`    leases per worker:  ${f.held().join(' / ')}\n`);
     await f.close();
   }

@@ -13,44 +13,15 @@ import {
 } from '@shardline/core';
 import { parentsFinished } from './assignment.js';
 import { LeaseConflictError } from './errors.js';
+import type { LeaseCoordinatorEvents, LeaseLostReason } from './events.js';
 import { toLease, workerKey, type LeaderItem, type Lease, type LeaseItem, type TableSnapshot } from './items.js';
-import { runAssignment, runShardSync, type LeaderContext } from './leader.js';
+import { forceStuckHandOffs, runAssignment, runShardSync, type LeaderContext } from './leader.js';
 import { LeaseStore } from './lease-store.js';
+import { Heartbeater } from './heartbeater.js';
 import { Membership } from './membership.js';
 import { resolveLeaseOptions, type LeaseCoordinatorOptions, type ResolvedLeaseOptions, type ShardLister } from './options.js';
 import { newLeaseItem } from './shard-sync.js';
 import { streamsShardLister } from './shard-lister.js';
-
-/** Why a worker must stop a shard at once. */
-export type LeaseLostReason =
-  /** No heartbeat got through for a lease duration: others may take the lease now. */
-  | 'fenced'
-  /** The table names another owner or counter (taken after this worker was judged dead). */
-  | 'taken'
-  /** The lease row is gone (shard trimmed from the stream, or deleted by hand). */
-  | 'deleted'
-  /** A checkpoint failed its owner/counter condition. */
-  | 'checkpoint-conflict'
-  /** A requested hand-off was not released within handOffTimeoutMs; the lease moved anyway. */
-  | 'handoff-timeout'
-  /** stop({ handOff: false }). */
-  | 'stopped';
-
-export interface LeaseCoordinatorEvents extends Record<string, unknown> {
-  /** This worker owns the lease now: start the shard from `lease.checkpoint`. */
-  'lease:acquired': { lease: Lease };
-  /** Stop the shard at once: another worker may own it already. */
-  'lease:lost': { shardId: string; reason: LeaseLostReason };
-  /** Finish the batch in flight, checkpoint, then call `release(shardId)`. */
-  'lease:handoff': { shardId: string; to?: string | undefined };
-  /** The lease left this worker cleanly (released, or finished with SHARD_END). */
-  'lease:released': { shardId: string; to?: string | undefined };
-  /** This worker became the leader (shard sync and assignment). */
-  'leader:elected': { workerId: string };
-  'shardsync:done': { created: number; deleted: number; shards: number };
-  'worker:joined': { workerId: string };
-  'worker:left': { workerId: string };
-}
 
 interface Held {
   row: LeaseItem;
@@ -86,9 +57,6 @@ export class LeaseCoordinator {
   #stopPromise: Promise<void> | undefined;
   #starting: Promise<void> | undefined;
   #loop: Promise<void> | undefined;
-  #heartbeatLoop: Promise<void> | undefined;
-  #heartbeatPoke = new AbortController();
-  #heartbeatBusy = false;
   #watchLoop: Promise<void> | undefined;
   #watchBusy = false;
   #nextPollAt = 0;
@@ -103,12 +71,8 @@ export class LeaseCoordinator {
   #busy = false;
   #acquireSeq = 0;
 
-  #heartbeat = 0;
+  readonly #heartbeater: Heartbeater;
   #heartbeatWritten = false;
-  #lastHeartbeatOkAt = 0;
-  #nextHeartbeatAt = 0;
-  #fenceTimer: AbortController | undefined;
-  #fenced = false;
   #startedAt = 0;
 
   #leader: LeaderItem | undefined;
@@ -126,6 +90,15 @@ export class LeaseCoordinator {
     this.#store = new LeaseStore(options.dynamodb, this.options.leaseTableName, this.#clock);
     this.#lister = options.shardLister ?? streamsShardLister(options.streams!, this.options.streamArn, { clock: this.#clock, logger: this.#log });
     this.#membership = new Membership(this.options.leaseDurationMs + this.options.takeoverMarginMs);
+    this.#heartbeater = new Heartbeater({
+      clock: this.#clock,
+      leaseDurationMs: this.options.leaseDurationMs,
+      intervalMs: this.options.heartbeatIntervalMs,
+      log: this.#log,
+      write: (beat, signal) => this.#writeHeartbeat(beat, signal),
+      onFence: (lastOkAt) => this.#fence(lastOkAt),
+      onRecover: () => this.#log.warn({}, 'heartbeat got through again; leases still ours will be re-taken'),
+    });
   }
 
   get workerId(): string {
@@ -138,12 +111,12 @@ export class LeaseCoordinator {
   }
 
   isLeader(): boolean {
-    return this.#leader !== undefined && !this.#fenced;
+    return this.#leader !== undefined && !this.#heartbeater.fenced;
   }
 
   /** True while no poll or background write is in flight (tests drive a fake clock with it). */
   get idle(): boolean {
-    return !this.#busy && !this.#heartbeatBusy && !this.#watchBusy && this.#background.size === 0 && this.#state !== 'starting';
+    return !this.#busy && !this.#heartbeater.busy && !this.#watchBusy && this.#background.size === 0 && this.#state !== 'starting';
   }
 
   /** Creates or checks the lease table, writes the first heartbeat, then polls in the background. */
@@ -158,17 +131,16 @@ export class LeaseCoordinator {
     try {
       await this.#store.ensureTable({ signal: this.#lifetime.signal });
       this.#startedAt = this.#clock.now();
-      await this.#writeHeartbeat();
+      await this.#heartbeater.start();
       this.#state = 'running';
       await this.#tick();
     } catch (err) {
       this.#state = 'stopped';
-      this.#fenceTimer?.abort();
+      await this.#heartbeater.stop();
       this.#lifetime.abort();
       throw err;
     }
     this.#loop = this.#run();
-    this.#heartbeatLoop = this.#runHeartbeats();
     this.#watchLoop = this.#runWatch();
   }
 
@@ -191,10 +163,8 @@ export class LeaseCoordinator {
     this.#state = 'stopped';
     this.#stopPromise ??= Promise.resolve();
     this.#lifetime.abort();
-    this.#fenceTimer?.abort();
     this.#poke.abort();
-    this.#heartbeatPoke.abort();
-    await Promise.all([this.#loop, this.#heartbeatLoop, this.#watchLoop]);
+    await Promise.all([this.#heartbeater.stop(), this.#loop, this.#watchLoop]);
     this.#held.clear();
     this.#leader = undefined;
   }
@@ -208,9 +178,8 @@ export class LeaseCoordinator {
     if (!isSequenceNumber(checkpoint) && checkpoint !== 'SHARD_END') {
       throw new TypeError(`checkpoint must be a sequence number or 'SHARD_END', got ${JSON.stringify(checkpoint)}`);
     }
-    this.#checkFence();
     const held = this.#held.get(shardId);
-    if (!held || this.#fenced) throw new LeaseLostError(shardId);
+    if (!held || this.#heartbeater.checkFence()) throw new LeaseLostError(shardId);
     const current = held.row.checkpoint;
     if (current !== 'LATEST' && compareCheckpoints(checkpoint, current) < 0) {
       throw new ShardlineError(`checkpoint of ${shardId} would move backwards (${current} → ${checkpoint}); checkpoints are monotonic`);
@@ -284,27 +253,6 @@ export class LeaseCoordinator {
   }
 
   /**
-   * Heartbeats run in a loop of their own, so that nothing the poll does (a slow read, a
-   * leader's shard sync over thousands of shards) can delay one and fence a healthy worker.
-   */
-  async #runHeartbeats(): Promise<void> {
-    const signal = this.#lifetime.signal;
-    while (!signal.aborted) {
-      this.#heartbeatPoke = new AbortController();
-      const wait = Math.max(0, this.#nextHeartbeatAt - this.#clock.now());
-      await this.#clock.sleep(wait, AbortSignal.any([signal, this.#heartbeatPoke.signal])).catch(() => undefined);
-      if (signal.aborted) break;
-      this.#heartbeatBusy = true;
-      try {
-        this.#checkFence();
-        await this.#writeHeartbeat().catch(() => undefined);
-      } finally {
-        this.#heartbeatBusy = false;
-      }
-    }
-  }
-
-  /**
    * The leader reads just the heartbeat items several times per interval (one cheap BatchGet),
    * so it sees each heartbeat land within a quarter interval, not a whole one: a dead worker is
    * then judged dead that much sooner, with the same lease duration and margin.
@@ -334,7 +282,7 @@ export class LeaseCoordinator {
     this.#busy = true;
     this.#nextPollAt = this.#clock.now() + this.options.heartbeatIntervalMs;
     try {
-      this.#checkFence();
+      this.#heartbeater.checkFence();
       const seqAtRead = this.#acquireSeq;
       let snapshot: TableSnapshot;
       try {
@@ -343,7 +291,7 @@ export class LeaseCoordinator {
         this.#log.warn({ err }, 'lease table read failed');
         return;
       }
-      this.#checkFence();
+      this.#heartbeater.checkFence();
       await this.#reconcile(snapshot, seqAtRead);
     } catch (err) {
       this.#log.error({ err }, 'lease coordinator poll failed; trying again next interval');
@@ -352,9 +300,8 @@ export class LeaseCoordinator {
     }
   }
 
-  async #writeHeartbeat(): Promise<void> {
-    const sentAt = this.#clock.now();
-    const now = new Date(sentAt).toISOString();
+  async #writeHeartbeat(beat: number, signal: AbortSignal): Promise<void> {
+    const now = new Date(this.#clock.now()).toISOString();
     try {
       await this.#store.heartbeat(
         {
@@ -362,18 +309,17 @@ export class LeaseCoordinator {
           itemType: 'worker',
           workerId: this.workerId,
           sessionId: this.#sessionId,
-          heartbeat: this.#heartbeat + 1,
+          heartbeat: beat,
           leaseCount: this.#held.size,
           draining: this.#state === 'draining' ? true : undefined,
           startedAt: new Date(this.#startedAt).toISOString(),
           updatedAt: now,
         },
         this.#heartbeatWritten ? this.#sessionId : undefined,
-        AbortSignal.timeout(Math.max(2_000, this.options.heartbeatIntervalMs * 2)),
+        signal,
       );
+      this.#heartbeatWritten = true;
     } catch (err) {
-      // Retry well inside the interval: a throttled table must not cost us the lease.
-      this.#nextHeartbeatAt = this.#clock.now() + Math.max(1, Math.min(250, Math.floor(this.options.heartbeatIntervalMs / 4)));
       const sameIdElsewhere = err instanceof LeaseConflictError;
       this.#log[sameIdElsewhere ? 'error' : 'warn'](
         { err },
@@ -381,37 +327,11 @@ export class LeaseCoordinator {
       );
       throw err;
     }
-    this.#heartbeat++;
-    this.#heartbeatWritten = true;
-    this.#lastHeartbeatOkAt = sentAt;
-    this.#nextHeartbeatAt = sentAt + this.options.heartbeatIntervalMs;
-    if (this.#fenced) {
-      this.#fenced = false;
-      this.#log.warn({}, 'heartbeat got through again; leases still ours will be re-taken');
-    }
-    this.#armFence(sentAt + this.options.leaseDurationMs);
   }
 
-  /**
-   * Self-fencing: `leaseDurationMs` after the start of the last successful heartbeat, stop every
-   * shard. Others wait that long plus a margin after they last saw the heartbeat change, and they
-   * saw it only after it was sent, so this always fires first.
-   */
-  #armFence(at: number): void {
-    this.#fenceTimer?.abort();
-    const timer = new AbortController();
-    this.#fenceTimer = timer;
-    this.#clock
-      .sleep(Math.max(0, at - this.#clock.now()), AbortSignal.any([timer.signal, this.#lifetime.signal]))
-      .then(() => this.#checkFence())
-      .catch(() => undefined);
-  }
-
-  #checkFence(): void {
-    if (this.#fenced || this.#state === 'starting' || this.#state === 'stopped') return;
-    if (this.#clock.now() < this.#lastHeartbeatOkAt + this.options.leaseDurationMs) return;
-    this.#fenced = true;
-    this.#log.error({ leases: this.#held.size, lastHeartbeatOkAt: new Date(this.#lastHeartbeatOkAt).toISOString() }, 'no heartbeat for a lease duration: stopping every shard');
+  /** The heartbeater's verdict: no heartbeat for a lease duration. Others may take our leases now. */
+  #fence(lastOkAt: number): void {
+    this.#log.error({ leases: this.#held.size, lastHeartbeatOkAt: new Date(lastOkAt).toISOString() }, 'no heartbeat for a lease duration: stopping every shard');
     for (const shardId of [...this.#held.keys()]) this.#drop(shardId, 'fenced');
     if (this.#leader) this.#log.warn({}, 'fenced: acting as leader no more');
     this.#leader = undefined;
@@ -446,7 +366,7 @@ export class LeaseCoordinator {
     if (change.left.length > 0 || change.joined.length > 0) this.#assignmentRequested = true;
     if (change.left.length > 0) this.#fastPollUntil = now + 2 * this.options.heartbeatIntervalMs;
     this.#reportInvalid(snapshot);
-    if (this.#fenced || this.#state === 'stopped') return;
+    if (this.#heartbeater.fenced || this.#state === 'stopped') return;
 
     const rows = new Map(snapshot.leases.filter((l) => l.streamArn === this.options.streamArn).map((l) => [l.shardId, l]));
     for (const [shardId, held] of [...this.#held]) {
@@ -544,7 +464,7 @@ export class LeaseCoordinator {
     const ctx: LeaderContext = { store: this.#store, lister: this.#lister, options: this.options, clock: this.#clock, log: this.#log };
     const hooks = {
       acquiredByMe: (lease: LeaseItem) => {
-        if (this.#state === 'running' && !this.#fenced && !this.#held.has(lease.shardId)) this.#acquire(lease);
+        if (this.#state === 'running' && !this.#heartbeater.fenced && !this.#held.has(lease.shardId)) this.#acquire(lease);
       },
       handOffFromMe: (lease: LeaseItem, to: string) => {
         const held = this.#held.get(lease.shardId);
@@ -572,41 +492,10 @@ export class LeaseCoordinator {
     if (this.isLeader() && (this.#assignmentRequested || now >= this.#lastAssignmentAt + this.options.assignmentIntervalMs)) {
       this.#assignmentRequested = false;
       this.#lastAssignmentAt = now;
-      await this.#forceStuckHandOffs(current, now);
+      await forceStuckHandOffs(ctx, current, this.#membership, this.#pendingSince, now);
       const result = await runAssignment(ctx, current, this.#membership, hooks);
       if (result.taken + result.handOffs > 0) this.#log.info(result, 'assignment cycle');
     }
-  }
-
-  /**
-   * Backstop for a hand-off its live owner never completes (its own timer moves the lease after
-   * handOffTimeoutMs; this only fires if that did not happen a lease duration later, e.g. a
-   * wedged event loop that still heartbeats). Measured on the leader's clock from when it first
-   * saw the request.
-   */
-  async #forceStuckHandOffs(snapshot: TableSnapshot, now: number): Promise<void> {
-    const limit = this.options.handOffTimeoutMs + this.options.leaseDurationMs + this.options.takeoverMarginMs;
-    const seen = new Set<string>();
-    for (const row of snapshot.leases) {
-      if (row.pendingOwner === undefined || row.leaseOwner === undefined) continue;
-      const key = `${row.shardId}\u0000${row.leaseCounter}\u0000${row.pendingOwner}`;
-      seen.add(key);
-      const since = this.#pendingSince.get(key);
-      if (since === undefined) {
-        this.#pendingSince.set(key, now);
-        continue;
-      }
-      if (now < since + limit) continue;
-      const session = this.#membership.sessionOf(row.pendingOwner);
-      const fields = { shardId: row.shardId, leaseOwner: row.leaseOwner, leaseCounter: row.leaseCounter, to: row.pendingOwner };
-      try {
-        await this.#store.transfer(row, session ? { workerId: row.pendingOwner, sessionId: session } : undefined);
-        this.#log.warn(fields, 'hand-off never completed by its live owner; moved by the leader');
-      } catch (err) {
-        this.#log.debug({ ...fields, err }, 'forcing a stuck hand-off lost a race');
-      }
-    }
-    for (const key of [...this.#pendingSince.keys()]) if (!seen.has(key)) this.#pendingSince.delete(key);
   }
 
   #becomeLeader(item: LeaderItem): void {
@@ -678,7 +567,7 @@ export class LeaseCoordinator {
       await this.#store.setChildren(parent, children.map((c) => c.shardId)).catch((err: unknown) => this.#log.debug({ ...fields, err }, 'recording children failed'));
       const now = new Date(this.#clock.now()).toISOString();
       for (const child of children) await this.#store.createLease(newLeaseItem(this.options.streamArn, child, 'TRIM_HORIZON', now));
-      if (this.#state !== 'running' || this.#fenced) return;
+      if (this.#state !== 'running' || this.#heartbeater.fenced) return;
       // Claim one child (the shard this worker just finished is replaced one for one; a split's
       // other child goes through the leader, which is poked when that is us).
       if (this.#held.size < this.options.maxLeasesPerWorker) {
@@ -720,8 +609,7 @@ export class LeaseCoordinator {
     this.#state = 'draining';
     // Keep heartbeating while draining (so nobody takes our leases as a dead worker's), but
     // announce that we take no new ones, and give up the leader item at once.
-    this.#nextHeartbeatAt = this.#clock.now();
-    this.#heartbeatPoke.abort();
+    this.#heartbeater.beatNow();
     if (this.#leader) {
       const leader = this.#leader;
       this.#leader = undefined;
@@ -733,7 +621,7 @@ export class LeaseCoordinator {
       const targets = this.#handOffTargets(heldNow.length);
       heldNow.forEach((shardId, i) => this.#beginHandOff(shardId, targets[i]));
       const deadline = this.#clock.now() + this.options.handOffTimeoutMs + this.options.heartbeatIntervalMs;
-      while (this.#held.size > 0 && this.#clock.now() < deadline && !this.#fenced) {
+      while (this.#held.size > 0 && this.#clock.now() < deadline && !this.#heartbeater.fenced) {
         await Promise.race([
           this.events.waitFor('lease:released', () => true, this.#lifetime.signal).catch(() => undefined),
           this.events.waitFor('lease:lost', () => true, this.#lifetime.signal).catch(() => undefined),
@@ -752,10 +640,8 @@ export class LeaseCoordinator {
     await this.#releaseUnheld();
     this.#state = 'stopped';
     this.#lifetime.abort();
-    this.#fenceTimer?.abort();
     this.#poke.abort();
-    this.#heartbeatPoke.abort();
-    await Promise.all([this.#loop, this.#heartbeatLoop, this.#watchLoop]);
+    await Promise.all([this.#heartbeater.stop(), this.#loop, this.#watchLoop]);
     await this.#store.deleteWorker(this.workerId, this.#sessionId).catch((err: unknown) => this.#log.warn({ err }, 'deleting the heartbeat item failed'));
     this.#log.info({}, 'lease coordinator stopped');
   }

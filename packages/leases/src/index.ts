@@ -1,4 +1,6 @@
-export { LeaseCoordinator, type LeaseCoordinatorEvents, type LeaseLostReason } from './coordinator.js';
+export { LeaseCoordinator } from './coordinator.js';
+export type { LeaseCoordinatorEvents, LeaseLostReason } from './events.js';
+export { Heartbeater, type HeartbeaterOptions } from './heartbeater.js';
 export {
   resolveLeaseOptions,
   LEASE_DEFAULTS,

@@ -162,3 +162,40 @@ export async function runAssignment(
   });
   return result;
 }
+
+/**
+ * Backstop for a hand-off its live owner never completes (its own timer moves the lease after
+ * handOffTimeoutMs; this only fires if that did not happen a lease duration later, e.g. a wedged
+ * event loop that still heartbeats). Measured on the leader's clock from when it first saw the
+ * request; `pendingSince` is the leader's memory of those sightings.
+ */
+export async function forceStuckHandOffs(
+  ctx: LeaderContext,
+  snapshot: TableSnapshot,
+  membership: Membership,
+  pendingSince: Map<string, number>,
+  now: number,
+): Promise<void> {
+  const limit = ctx.options.handOffTimeoutMs + ctx.options.leaseDurationMs + ctx.options.takeoverMarginMs;
+  const seen = new Set<string>();
+  for (const row of snapshot.leases) {
+    if (row.pendingOwner === undefined || row.leaseOwner === undefined) continue;
+    const key = `${row.shardId}\u0000${row.leaseCounter}\u0000${row.pendingOwner}`;
+    seen.add(key);
+    const since = pendingSince.get(key);
+    if (since === undefined) {
+      pendingSince.set(key, now);
+      continue;
+    }
+    if (now < since + limit) continue;
+    const session = membership.sessionOf(row.pendingOwner);
+    const fields = { shardId: row.shardId, leaseOwner: row.leaseOwner, leaseCounter: row.leaseCounter, to: row.pendingOwner };
+    try {
+      await ctx.store.transfer(row, session ? { workerId: row.pendingOwner, sessionId: session } : undefined);
+      ctx.log.warn(fields, 'hand-off never completed by its live owner; moved by the leader');
+    } catch (err) {
+      ctx.log.debug({ ...fields, err }, 'forcing a stuck hand-off lost a race');
+    }
+  }
+  for (const key of [...pendingSince.keys()]) if (!seen.has(key)) pendingSince.delete(key);
+}

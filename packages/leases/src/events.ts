@@ -1,0 +1,32 @@
+import type { Lease } from './items.js';
+
+/** Why a worker must stop a shard at once. */
+export type LeaseLostReason =
+  /** No heartbeat got through for a lease duration: others may take the lease now. */
+  | 'fenced'
+  /** The table names another owner or counter (taken after this worker was judged dead). */
+  | 'taken'
+  /** The lease row is gone (shard trimmed from the stream, or deleted by hand). */
+  | 'deleted'
+  /** A checkpoint failed its owner/counter condition. */
+  | 'checkpoint-conflict'
+  /** A requested hand-off was not released within handOffTimeoutMs; the lease moved anyway. */
+  | 'handoff-timeout'
+  /** stop({ handOff: false }). */
+  | 'stopped';
+
+export interface LeaseCoordinatorEvents extends Record<string, unknown> {
+  /** This worker owns the lease now: start the shard from `lease.checkpoint`. */
+  'lease:acquired': { lease: Lease };
+  /** Stop the shard at once: another worker may own it already. */
+  'lease:lost': { shardId: string; reason: LeaseLostReason };
+  /** Finish the batch in flight, checkpoint, then call `release(shardId)`. */
+  'lease:handoff': { shardId: string; to?: string | undefined };
+  /** The lease left this worker cleanly (released, or finished with SHARD_END). */
+  'lease:released': { shardId: string; to?: string | undefined };
+  /** This worker became the leader (shard sync and assignment). */
+  'leader:elected': { workerId: string };
+  'shardsync:done': { created: number; deleted: number; shards: number };
+  'worker:joined': { workerId: string };
+  'worker:left': { workerId: string };
+}

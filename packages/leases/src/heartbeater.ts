@@ -1,0 +1,134 @@
+import type { Clock, Logger } from '@shardline/core';
+
+export interface HeartbeaterOptions {
+  clock: Clock;
+  /** Without a successful heartbeat for this long, the worker fences itself. */
+  leaseDurationMs: number;
+  intervalMs: number;
+  /** Writes heartbeat number `beat`; rejects when it did not get through. */
+  write: (beat: number, signal: AbortSignal) => Promise<void>;
+  /** Called once when the fence falls: stop every shard now. */
+  onFence: (lastOkAt: number) => void;
+  /** Called when a heartbeat gets through again after a fence. */
+  onRecover: () => void;
+  log: Logger;
+}
+
+/**
+ * A worker's heartbeat and self-fencing, apart from everything else the coordinator does so
+ * that no slow read or long shard sync can delay a heartbeat. Testable with a plain `write`.
+ *
+ * Fencing rule: `leaseDurationMs` after the *start* of the last heartbeat that got through, the
+ * worker is fenced (`onFence`). Observers judge it dead only `leaseDurationMs + margin` after they
+ * first *saw* that heartbeat, which was after it was sent, so the fence always falls first.
+ * A failed heartbeat is retried within the interval (a throttled table costs no lease).
+ */
+export class Heartbeater {
+  readonly #o: HeartbeaterOptions;
+  readonly #lifetime = new AbortController();
+  #poke = new AbortController();
+  #fenceTimer: AbortController | undefined;
+  #loop: Promise<void> | undefined;
+  #beat = 0;
+  #lastOkAt = 0;
+  #nextAt = 0;
+  #fenced = false;
+  #busy = false;
+  #armed = false;
+
+  constructor(options: HeartbeaterOptions) {
+    this.#o = options;
+  }
+
+  get fenced(): boolean {
+    return this.#fenced;
+  }
+
+  get busy(): boolean {
+    return this.#busy;
+  }
+
+  /** Start of the last heartbeat that got through, on this worker's clock. */
+  get lastOkAt(): number {
+    return this.#lastOkAt;
+  }
+
+  /** Writes the first heartbeat (its failure is the caller's), then beats in the background. */
+  async start(): Promise<void> {
+    await this.#beatOnce();
+    this.#armed = true;
+    this.#loop = this.#run();
+  }
+
+  /** Beat as soon as possible (e.g. to announce draining). */
+  beatNow(): void {
+    this.#nextAt = this.#o.clock.now();
+    this.#poke.abort();
+  }
+
+  /**
+   * Fences now if the lease duration has passed since the last heartbeat that got through.
+   * Called before anything that acts on leases: a process resumed after a long pause must not
+   * act before its timers catch up.
+   */
+  checkFence(): boolean {
+    if (this.#fenced || !this.#armed) return this.#fenced;
+    if (this.#o.clock.now() < this.#lastOkAt + this.#o.leaseDurationMs) return false;
+    this.#fenced = true;
+    this.#o.onFence(this.#lastOkAt);
+    return true;
+  }
+
+  async stop(): Promise<void> {
+    this.#armed = false;
+    this.#lifetime.abort();
+    this.#fenceTimer?.abort();
+    this.#poke.abort();
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#lifetime.signal;
+    while (!signal.aborted) {
+      this.#poke = new AbortController();
+      const wait = Math.max(0, this.#nextAt - this.#o.clock.now());
+      await this.#o.clock.sleep(wait, AbortSignal.any([signal, this.#poke.signal])).catch(() => undefined);
+      if (signal.aborted) break;
+      this.#busy = true;
+      try {
+        this.checkFence();
+        await this.#beatOnce().catch(() => undefined);
+      } finally {
+        this.#busy = false;
+      }
+    }
+  }
+
+  async #beatOnce(): Promise<void> {
+    const sentAt = this.#o.clock.now();
+    try {
+      await this.#o.write(this.#beat + 1, AbortSignal.timeout(Math.max(2_000, this.#o.intervalMs * 2)));
+    } catch (err) {
+      this.#nextAt = this.#o.clock.now() + Math.max(1, Math.min(250, Math.floor(this.#o.intervalMs / 4)));
+      throw err;
+    }
+    this.#beat++;
+    this.#lastOkAt = sentAt;
+    this.#nextAt = sentAt + this.#o.intervalMs;
+    if (this.#fenced) {
+      this.#fenced = false;
+      this.#o.onRecover();
+    }
+    this.#armFence(sentAt + this.#o.leaseDurationMs);
+  }
+
+  #armFence(at: number): void {
+    this.#fenceTimer?.abort();
+    const timer = new AbortController();
+    this.#fenceTimer = timer;
+    this.#o.clock
+      .sleep(Math.max(0, at - this.#o.clock.now()), AbortSignal.any([timer.signal, this.#lifetime.signal]))
+      .then(() => this.checkFence())
+      .catch(() => undefined);
+  }
+}
