@@ -461,7 +461,14 @@ export class LeaseCoordinator {
     // A worker that just started has not yet seen the heartbeats of those started with it: a
     // first assignment then would give it everything and rebalance right after.
     if (now < this.#startedAt + this.options.heartbeatIntervalMs) return;
-    const ctx: LeaderContext = { store: this.#store, lister: this.#lister, options: this.options, clock: this.#clock, log: this.#log };
+    const ctx: LeaderContext = {
+      store: this.#store,
+      lister: this.#lister,
+      options: this.options,
+      clock: this.#clock,
+      log: this.#log,
+      stillLeader: () => this.isLeader() && this.#state === 'running' && !this.#heartbeater.checkFence(),
+    };
     const hooks = {
       acquiredByMe: (lease: LeaseItem) => {
         if (this.#state === 'running' && !this.#heartbeater.fenced && !this.#held.has(lease.shardId)) this.#acquire(lease);

@@ -18,6 +18,11 @@ export interface LeaderContext {
   options: ResolvedLeaseOptions;
   clock: Clock;
   log: Logger;
+  /**
+   * Checked before each write: a leader that was paused and fenced meanwhile stops writing
+   * plans made before the pause (they would only lose their conditional races, but churn).
+   */
+  stillLeader: () => boolean;
 }
 
 export interface ShardSyncResult {
@@ -70,13 +75,14 @@ export async function runShardSync(
   let created = 0;
   for (const generation of generations(toCreate)) {
     await forEachLimit(generation, WRITE_CONCURRENCY, async (item) => {
-      if (!(await ctx.store.createLease(item))) return;
+      if (!ctx.stillLeader() || !(await ctx.store.createLease(item))) return;
       created++;
       if (item.leaseOwner === ctx.options.workerId) assign?.hooks.acquiredByMe(item);
     });
   }
   let deleted = 0;
   await forEachLimit(plan.delete, WRITE_CONCURRENCY, async (lease) => {
+    if (!ctx.stillLeader()) return;
     try {
       await ctx.store.deleteLease(lease);
       deleted++;
@@ -140,7 +146,7 @@ export async function runAssignment(
     const { lease, to } = action;
     const fields = { shardId: lease.shardId, leaseOwner: lease.leaseOwner, leaseCounter: lease.leaseCounter, to };
     const sessionId = membership.sessionOf(to);
-    if (!sessionId) return;
+    if (!sessionId || !ctx.stillLeader()) return;
     try {
       if (action.kind === 'take') {
         const row = await ctx.store.transfer(lease, { workerId: to, sessionId });
@@ -187,7 +193,7 @@ export async function forceStuckHandOffs(
       pendingSince.set(key, now);
       continue;
     }
-    if (now < since + limit) continue;
+    if (now < since + limit || !ctx.stillLeader()) continue;
     const session = membership.sessionOf(row.pendingOwner);
     const fields = { shardId: row.shardId, leaseOwner: row.leaseOwner, leaseCounter: row.leaseCounter, to: row.pendingOwner };
     try {
