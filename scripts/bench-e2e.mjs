@@ -38,6 +38,18 @@ let peakRss = 0;
 const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
 
 const local = await startDynamoDBLocal({ heap: '1g' });
+// Child processes of phase 3: never left behind, whatever happens.
+const children = new Set();
+const killChildren = () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+};
+process.on('exit', killChildren);
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    killChildren();
+    void local.stop().finally(() => process.exit(130));
+  });
+}
 const dir = mkdtempSync(join(tmpdir(), 'shardline-bench-e2e-'));
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
@@ -197,8 +209,9 @@ console.log(`DynamoDB Local ${local.endpoint}; ${RECORDS} records`);
   const spawnWorker = (name) => {
     const child = spawn(process.execPath, [cli, 'run', '--table', tableName, '--processor', processor, '--endpoint', local.endpoint, '--region', region, '--worker-id', name, '--log-level', 'warn'], {
       env: { ...process.env, AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey, E2E_OUTPUT: output, E2E_WORKER: name, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-      stdio: ['ignore', 'inherit', 'inherit'],
+      stdio: ['ignore', 'ignore', 'inherit'],
     });
+    children.add(child);
     const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
     return { name, child, exited };
   };
