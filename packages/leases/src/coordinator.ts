@@ -18,7 +18,7 @@ import { toLease, workerKey, type LeaderItem, type Lease, type LeaseItem, type T
 import { forceStuckHandOffs, runAssignment, runShardSync, type LeaderContext } from './leader.js';
 import { LeaseStore } from './lease-store.js';
 import { Heartbeater } from './heartbeater.js';
-import { Membership } from './membership.js';
+import { Membership, type MembershipChange } from './membership.js';
 import { resolveLeaseOptions, type LeaseCoordinatorOptions, type ResolvedLeaseOptions, type ShardLister } from './options.js';
 import { newLeaseItem } from './shard-sync.js';
 import { streamsShardLister } from './shard-lister.js';
@@ -62,6 +62,11 @@ export class LeaseCoordinator {
   #nextPollAt = 0;
   /** Read often until then: a worker just died and its leases are about to be reassigned. */
   #fastPollUntil = 0;
+  #lastFullReadAt = Number.NEGATIVE_INFINITY;
+  /** A full read is due then, whatever the epoch says (a previous incarnation's rows to adopt). */
+  #fullReadDueAt: number | undefined;
+  /** The leader item as of the last full read: a light read compares against it. */
+  #leaderSeen: LeaderItem | undefined;
   /** Hand-off requests seen by this leader, by shard + counter + target: when first seen. */
   readonly #pendingSince = new Map<string, number>();
   #leaderWork: Promise<void> | undefined;
@@ -280,9 +285,11 @@ export class LeaseCoordinator {
 
   async #tick(): Promise<void> {
     this.#busy = true;
-    this.#nextPollAt = this.#clock.now() + this.options.heartbeatIntervalMs;
+    const startedAt = this.#clock.now();
+    this.#nextPollAt = startedAt + this.options.heartbeatIntervalMs;
     try {
       this.#heartbeater.checkFence();
+      if (this.#canReadLight(startedAt) && !(await this.#readLight())) return;
       const seqAtRead = this.#acquireSeq;
       let snapshot: TableSnapshot;
       try {
@@ -292,12 +299,57 @@ export class LeaseCoordinator {
         return;
       }
       this.#heartbeater.checkFence();
+      this.#lastFullReadAt = startedAt;
+      this.#fullReadDueAt = undefined;
+      this.#leaderSeen = snapshot.leader;
       await this.#reconcile(snapshot, seqAtRead);
     } catch (err) {
       this.#log.error({ err }, 'lease coordinator poll failed; trying again next interval');
     } finally {
       this.#busy = false;
     }
+  }
+
+  /**
+   * Workers other than the leader read the whole table only when something they must act on
+   * may have changed: the leader item's `epoch` (bumped with every assignment, hand-off request,
+   * release to a worker and deletion), a new or vacant leader, or the safety-net interval.
+   * Otherwise a poll is one BatchGet of the leader and heartbeat items: read cost grows with the
+   * number of workers, not shards (KCL workers scan the whole lease table).
+   */
+  #canReadLight(now: number): boolean {
+    return (
+      this.#state === 'running' &&
+      !this.isLeader() &&
+      this.#leaderSeen !== undefined &&
+      !this.#heartbeater.fenced &&
+      now < this.#lastFullReadAt + this.options.shardSyncIntervalMs &&
+      (this.#fullReadDueAt === undefined || now < this.#fullReadDueAt)
+    );
+  }
+
+  /** One light read; true when a full read must follow now. */
+  async #readLight(): Promise<boolean> {
+    let answer: Awaited<ReturnType<LeaseStore['getLeaderAndWorkers']>>;
+    try {
+      answer = await this.#store.getLeaderAndWorkers(this.#membership.known(), AbortSignal.timeout(Math.max(2_000, this.options.heartbeatIntervalMs * 2)));
+    } catch (err) {
+      this.#log.warn({ err }, 'lease table read failed');
+      return false;
+    }
+    const now = this.#clock.now();
+    this.#observe(this.#membership.observe(answer.workers, now, { partial: true }), now);
+    const seen = this.#leaderSeen;
+    const leader = answer.leader;
+    const moved =
+      seen === undefined ||
+      leader === undefined ||
+      leader.leaseOwner !== seen.leaseOwner ||
+      leader.ownerSession !== seen.ownerSession ||
+      leader.leaseCounter !== seen.leaseCounter ||
+      leader.epoch !== seen.epoch;
+    this.#scheduleExpiryWake();
+    return moved || this.#membership.isGone(leader.leaseOwner, now);
   }
 
   async #writeHeartbeat(beat: number, signal: AbortSignal): Promise<void> {
@@ -333,6 +385,8 @@ export class LeaseCoordinator {
   #fence(lastOkAt: number): void {
     this.#log.error({ leases: this.#held.size, lastHeartbeatOkAt: new Date(lastOkAt).toISOString() }, 'no heartbeat for a lease duration: stopping every shard');
     for (const shardId of [...this.#held.keys()]) this.#drop(shardId, 'fenced');
+    // Once heartbeats get through again, the leases still ours are re-taken at the first full read.
+    this.#fullReadDueAt = Number.NEGATIVE_INFINITY;
     if (this.#leader) this.#log.warn({}, 'fenced: acting as leader no more');
     this.#leader = undefined;
   }
@@ -360,11 +414,7 @@ export class LeaseCoordinator {
   async #reconcile(snapshot: TableSnapshot, seqAtRead: number): Promise<void> {
     const now = this.#clock.now();
     this.#snapshot = snapshot;
-    const change = this.#membership.observe(snapshot.workers, now);
-    for (const workerId of change.joined) this.events.emit('worker:joined', { workerId });
-    for (const workerId of change.left) this.events.emit('worker:left', { workerId });
-    if (change.left.length > 0 || change.joined.length > 0) this.#assignmentRequested = true;
-    if (change.left.length > 0) this.#fastPollUntil = now + 2 * this.options.heartbeatIntervalMs;
+    this.#observe(this.#membership.observe(snapshot.workers, now), now);
     this.#reportInvalid(snapshot);
     if (this.#heartbeater.fenced || this.#state === 'stopped') return;
 
@@ -382,9 +432,22 @@ export class LeaseCoordinator {
     if (this.#state === 'running') await this.#takeRowsNamingMe([...rows.values()], now);
     await this.#leaderDuties(snapshot, now);
 
+    this.#scheduleExpiryWake();
+  }
+
+  #observe(change: MembershipChange, now: number): void {
+    for (const workerId of change.joined) this.events.emit('worker:joined', { workerId });
+    for (const workerId of change.left) this.events.emit('worker:left', { workerId });
+    if (change.left.length > 0 || change.joined.length > 0) this.#assignmentRequested = true;
+    if (change.left.length > 0) this.#fastPollUntil = now + 2 * this.options.heartbeatIntervalMs;
+  }
+
+  /**
+   * Wake exactly when a silent worker is judged dead: the leader to reassign, the others a
+   * moment later to pick up what was assigned to them.
+   */
+  #scheduleExpiryWake(): void {
     const expiry = this.#membership.nextExpiry();
-    // Wake exactly when a silent worker is judged dead: the leader to reassign, the others a
-    // moment later to pick up what was assigned to them.
     this.#extraWakeAt = expiry === undefined ? undefined : expiry + 1 + (this.isLeader() ? 0 : Math.min(250, this.options.heartbeatIntervalMs / 4));
   }
 
@@ -399,7 +462,11 @@ export class LeaseCoordinator {
       // A row of a previous incarnation of this worker id (a restart) is taken only once that
       // incarnation must have fenced itself; a row we dropped ourselves is re-taken with a bump,
       // so a leader moving it at the same time cannot both succeed.
-      if (row.ownerSession !== this.#sessionId && now < this.#startedAt + this.options.leaseDurationMs + this.options.takeoverMarginMs) continue;
+      const adoptAt = this.#startedAt + this.options.leaseDurationMs + this.options.takeoverMarginMs;
+      if (row.ownerSession !== this.#sessionId && now < adoptAt) {
+        this.#fullReadDueAt = Math.min(this.#fullReadDueAt ?? adoptAt, adoptAt);
+        continue;
+      }
       try {
         this.#acquire(await this.#store.transfer(row, { workerId: this.workerId, sessionId: this.#sessionId }));
       } catch (err) {
@@ -432,12 +499,12 @@ export class LeaseCoordinator {
       if (this.#state !== 'running') return;
       // A leader row of this worker id but another session is a previous incarnation's: it is
       // vacant once that incarnation must have fenced itself.
-      const vacant =
-        row === undefined ||
-        (row.leaseOwner === this.workerId
-          ? now >= this.#startedAt + this.options.leaseDurationMs + this.options.takeoverMarginMs
-          : this.#membership.isGone(row.leaseOwner, now));
-      if (!vacant) return;
+      const adoptAt = this.#startedAt + this.options.leaseDurationMs + this.options.takeoverMarginMs;
+      const vacant = row === undefined || (row.leaseOwner === this.workerId ? now >= adoptAt : this.#membership.isGone(row.leaseOwner, now));
+      if (!vacant) {
+        if (row.leaseOwner === this.workerId) this.#fullReadDueAt = Math.min(this.#fullReadDueAt ?? adoptAt, adoptAt);
+        return;
+      }
       try {
         const item = await this.#store.acquireLeader({ workerId: this.workerId, sessionId: this.#sessionId }, row);
         this.#leader = item;
@@ -556,6 +623,7 @@ export class LeaseCoordinator {
       await this.#store.transfer(row, target, { lostOnConflict: true });
       this.#log.info(fields, 'lease released');
       this.events.emit('lease:released', { shardId: row.shardId, to: target?.workerId });
+      if (target) await this.#store.bumpEpoch().catch((err: unknown) => this.#log.debug({ err }, 'epoch bump failed; the target finds the lease at its next full read'));
     } catch (err) {
       this.#log.warn({ ...fields, err }, 'releasing lease failed; the leader reassigns it');
     } finally {

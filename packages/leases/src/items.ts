@@ -65,6 +65,12 @@ export const leaderItemSchema = z.object({
   leaseOwner: nonEmpty,
   ownerSession: nonEmpty,
   leaseCounter: counter,
+  /**
+   * Bumped by whoever changes leases other workers must notice (the leader's assignments,
+   * hand-off requests and deletions; a hand-off's release): workers that are not the leader
+   * read the whole table only when it moved.
+   */
+  epoch: counter.default(0),
   electedAt: z.string().optional(),
   updatedAt: z.string().optional(),
 });

@@ -91,6 +91,7 @@ export async function runShardSync(
       if (!(err instanceof LeaseConflictError)) throw err;
     }
   });
+  if (created > 0 || deleted > 0) await bumpEpoch(ctx);
   if (plan.newApplication && created > 0) {
     ctx.log.info({ created, initialPosition: ctx.options.initialPosition }, 'new application: created the first leases');
   }
@@ -166,6 +167,7 @@ export async function runAssignment(
       } else ctx.log.warn({ ...fields, err }, 'assignment write failed');
     }
   });
+  if (result.taken + result.handOffs > 0) await bumpEpoch(ctx);
   return result;
 }
 
@@ -184,6 +186,7 @@ export async function forceStuckHandOffs(
 ): Promise<void> {
   const limit = ctx.options.handOffTimeoutMs + ctx.options.leaseDurationMs + ctx.options.takeoverMarginMs;
   const seen = new Set<string>();
+  let forced = 0;
   for (const row of snapshot.leases) {
     if (row.pendingOwner === undefined || row.leaseOwner === undefined) continue;
     const key = `${row.shardId}\u0000${row.leaseCounter}\u0000${row.pendingOwner}`;
@@ -199,9 +202,16 @@ export async function forceStuckHandOffs(
     try {
       await ctx.store.transfer(row, session ? { workerId: row.pendingOwner, sessionId: session } : undefined);
       ctx.log.warn(fields, 'hand-off never completed by its live owner; moved by the leader');
+      forced++;
     } catch (err) {
       ctx.log.debug({ ...fields, err }, 'forcing a stuck hand-off lost a race');
     }
   }
   for (const key of [...pendingSince.keys()]) if (!seen.has(key)) pendingSince.delete(key);
+  if (forced > 0) await bumpEpoch(ctx);
+}
+
+/** Lets the other workers know leases changed; failing only delays them to their next full read. */
+async function bumpEpoch(ctx: LeaderContext): Promise<void> {
+  await ctx.store.bumpEpoch().catch((err: unknown) => ctx.log.warn({ err }, 'epoch bump failed; workers notice at their next full read'));
 }

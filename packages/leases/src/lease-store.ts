@@ -16,7 +16,7 @@ import {
   type TableDescription,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { ConfigError, systemClock, type Clock } from '@shardline/core';
+import { ConfigError, TransientError, systemClock, type Clock } from '@shardline/core';
 import { LeaseConflictError, translateLeaseError } from './errors.js';
 import {
   classifyItems,
@@ -116,6 +116,49 @@ export class LeaseStore {
     if (!out.Item) return undefined;
     const parsed = leaseItemSchema.safeParse(unmarshall(out.Item));
     return parsed.success ? parsed.data : undefined;
+  }
+
+  /** The leader item and the given workers' heartbeat items, in one strongly consistent BatchGet. */
+  async getLeaderAndWorkers(workerIds: readonly string[], signal?: AbortSignal): Promise<{ leader: LeaderItem | undefined; workers: WorkerItem[] }> {
+    const keys = [LEADER_KEY, ...workerIds.map(workerKey)];
+    const rows: Array<Record<string, unknown>> = [];
+    for (let i = 0; i < keys.length; i += 100) {
+      let request: Record<string, AttributeValue>[] = keys.slice(i, i + 100).map(key);
+      // Unprocessed keys are asked again: a missing leader item would look like a vacancy.
+      for (let attempt = 0; request.length > 0 && attempt < 3; attempt++) {
+        const answer = await this.#send<BatchGetItemCommandOutput>(
+          'BatchGetItem',
+          undefined,
+          new BatchGetItemCommand({ RequestItems: { [this.tableName]: { Keys: request, ConsistentRead: true } } }),
+          signal,
+        );
+        for (const item of answer.Responses?.[this.tableName] ?? []) rows.push(unmarshall(item));
+        request = answer.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
+      }
+      if (request.length > 0) throw new TransientError(`BatchGetItem on lease table ${this.tableName} left keys unprocessed`);
+    }
+    const snapshot = classifyItems(rows);
+    return { leader: snapshot.leader, workers: snapshot.workers };
+  }
+
+  /** Tells the other workers that leases changed (see `epoch` on the leader item). */
+  async bumpEpoch(): Promise<void> {
+    try {
+      await this.#send(
+        'bumpEpoch',
+        LEADER_KEY,
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: key(LEADER_KEY),
+          UpdateExpression: 'ADD epoch :one',
+          ConditionExpression: 'attribute_exists(leaseKey)',
+          ExpressionAttributeValues: marshall({ ':one': 1 }),
+        }),
+      );
+    } catch (err) {
+      // No leader item: the next leader's first full read finds everything anyway.
+      if (!(err instanceof LeaseConflictError)) throw err;
+    }
   }
 
   /**
@@ -312,6 +355,7 @@ export class LeaseStore {
       leaseOwner: me.workerId,
       ownerSession: me.sessionId,
       leaseCounter: previous ? previous.leaseCounter + 1 : 0,
+      epoch: previous ? previous.epoch + 1 : 0,
       electedAt: now,
       updatedAt: now,
     };

@@ -34,8 +34,11 @@ export class Membership {
     this.#deadAfterMs = deadAfterMs;
   }
 
-  /** Feeds one table read; returns who joined and who left since the previous one. */
-  observe(workers: WorkerItem[], now: number): MembershipChange {
+  /**
+   * Feeds one read; returns who joined and who left since the previous one. A `partial` read
+   * (some heartbeat items only) forgets nobody it left out.
+   */
+  observe(workers: WorkerItem[], now: number, options: { partial?: boolean } = {}): MembershipChange {
     const present = new Set<string>();
     for (const worker of workers) {
       present.add(worker.workerId);
@@ -46,7 +49,7 @@ export class Membership {
       this.#ghosts.delete(worker.workerId);
     }
     // A deleted heartbeat item means a graceful stop (its leases were handed over first).
-    for (const id of [...this.#seen.keys()]) if (!present.has(id)) this.#seen.delete(id);
+    if (!options.partial) for (const id of [...this.#seen.keys()]) if (!present.has(id)) this.#seen.delete(id);
     const alive = new Set<string>();
     for (const [id, obs] of this.#seen) if (now < obs.changedAt + this.#deadAfterMs) alive.add(id);
     const joined = [...alive].filter((id) => !this.#alive.has(id)).sort();
