@@ -14,12 +14,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BatchWriteItemCommand, CreateTableCommand, DynamoDBClient, PutItemCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
-import { listShards } from '@shardline/streams';
+import { listShards, ShardReader } from '@shardline/streams';
 import { startDynamoDBLocal } from '@shardline/testkit';
 import { Worker, WORKER_DEFAULTS } from '@shardline/worker';
 
 const RECORDS = Number(process.env.RECORDS ?? 20_000);
 const LATENCY_SECONDS = Number(process.env.LATENCY_SECONDS ?? 20);
+const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const region = 'us-east-1';
 // DynamoDB Local keeps one database per access key, and its stream writes slow down as earlier
@@ -102,6 +103,21 @@ async function bareLoop(streamArn, count) {
   return { ms: performance.now() - started, read };
 }
 
+/** The ShardReader alone (defaults, prefetch 2), for attribution: reader cost vs worker cost. */
+async function readerOnly(streamArn, count) {
+  const [shard] = await listShards(streams, streamArn);
+  const abort = new AbortController();
+  const started = performance.now();
+  const reader = new ShardReader({ client: streams, streamArn, shardId: shard.shardId, start: { type: 'TRIM_HORIZON' }, signal: abort.signal });
+  let read = 0;
+  for await (const batch of reader) {
+    read += batch.records.length;
+    if (read >= count) break;
+  }
+  abort.abort();
+  return performance.now() - started;
+}
+
 async function workerDrain(tableName, count, round) {
   let processed = 0;
   let first;
@@ -147,9 +163,11 @@ console.log(`DynamoDB Local ${local.endpoint}; ${RECORDS} records`);
   await bareLoop(streamArn, RECORDS);
   await bareLoop(streamArn, RECORDS);
   const bare = [];
+  const readers = [];
   const workers = [];
-  for (let round = 0; round < 3; round++) {
+  for (let round = 0; round < ROUNDS; round++) {
     bare.push((await bareLoop(streamArn, RECORDS)).ms);
+    readers.push(await readerOnly(streamArn, RECORDS));
     workers.push(await workerDrain(tableName, RECORDS, round));
   }
   const median = (values) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)];
@@ -157,11 +175,13 @@ console.log(`DynamoDB Local ${local.endpoint}; ${RECORDS} records`);
   const steadyMs = median(workers.map((w) => w.steadyMs));
   const totalMs = median(workers.map((w) => w.totalMs));
   const rate = (ms) => Math.round((RECORDS / ms) * 1000);
-  console.log('\n1. throughput (one shard, Limit 1000; medians of 3 rounds after warm-up)');
+  const ratios = workers.map((w, i) => bare[i] / w.steadyMs);
+  console.log(`\n1. throughput (one shard, Limit 1000; medians of ${ROUNDS} interleaved rounds after warm-up)`);
   console.log(`   bare GetRecords loop   ${rate(bareMs)} records/s (${bare.map((ms) => ms.toFixed(0)).join(', ')} ms)`);
+  console.log(`   ShardReader alone      ${rate(median(readers))} records/s (${readers.map((ms) => ms.toFixed(0)).join(', ')} ms)`);
   console.log(`   Worker, first→last     ${rate(steadyMs)} records/s (${workers.map((w) => w.steadyMs.toFixed(0)).join(', ')} ms; checkpoints ${workers.map((w) => w.checkpoints).join(', ')})`);
   console.log(`   Worker, incl. start-up ${rate(totalMs)} records/s (${workers.map((w) => w.totalMs.toFixed(0)).join(', ')} ms: lease table, leader, first lease)`);
-  console.log(`   ratio worker/bare      ${(bareMs / steadyMs).toFixed(2)} (goal ≥ 0.9); with start-up ${(bareMs / totalMs).toFixed(2)}`);
+  console.log(`   ratio worker/bare      ${(bareMs / steadyMs).toFixed(2)} of medians, ${median(ratios).toFixed(2)} median of per-round ratios (goal ≥ 0.9); with start-up ${(bareMs / totalMs).toFixed(2)}; worker/reader ${(median(readers) / steadyMs).toFixed(2)}`);
 }
 
 // 2. Latency at a steady 100 writes/s, default settings.

@@ -127,4 +127,32 @@ describe('Worker', () => {
     await until(() => worker.shardIds.length === 0, 2_000, 'consumer end');
     expect(coordinator.checkpoints).toEqual([]);
   });
+
+  it('restarts a shard whose consumer failed unexpectedly, from its last checkpoint, while the lease is held', async () => {
+    const coordinator = new FakeCoordinator();
+    const reader = new ScriptedReader([batch('s1', 1, 2)]);
+    let opened = 0;
+    const worker = makeWorker({
+      coordinator,
+      reader,
+      readerFactory: (input) => {
+        opened++;
+        if (opened === 2) return { [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error('reader broke')) }) };
+        return reader.factory(input);
+      },
+      processor: { processRecords: () => undefined },
+    });
+    await worker.start();
+    coordinator.acquire('s1');
+    await until(() => coordinator.checkpoints.length === 1, 2_000, 'first checkpoint');
+    // Simulate a consumer crash: lose nothing, restart from the checkpoint.
+    coordinator.events.emit('lease:handoff', { shardId: 's1' });
+    await until(() => !coordinator.held.has('s1'), 2_000, 'released');
+    coordinator.acquire('s1', seq(2));
+    const errorEnd = await worker.events.waitFor('shard:end', (e) => e.reason === 'error');
+    expect(errorEnd.error?.message).toBe('reader broke');
+    reader.push(batch('s1', 3, 3));
+    await until(() => coordinator.checkpoints.some((c) => c.checkpoint === seq(3)), 5_000, 'restarted consumer checkpoints');
+    expect(reader.starts.at(-1)).toEqual({ type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: seq(2) });
+  });
 });
