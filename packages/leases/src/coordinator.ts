@@ -599,7 +599,7 @@ export class LeaseCoordinator {
       .then(() => {
         if (this.#held.get(shardId) !== held) return;
         this.#drop(shardId, 'handoff-timeout');
-        this.#inBackground(this.#transferOut(held, to));
+        this.#inBackground(this.#transferOut(held, held.row.pendingOwner ?? to));
       })
       .catch(() => undefined);
   }
