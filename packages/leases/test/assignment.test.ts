@@ -147,4 +147,21 @@ describe('assignment', () => {
     await member.coordinator.stop();
     await expect(member.coordinator.start()).rejects.toThrow(/already started/);
   });
+
+  it('steady state: one write per worker per heartbeat whatever the shard count, and only the leader scans', async () => {
+    fleet = new Fleet(db, new PlainLister(rootShards(60)));
+    for (const id of ['w1', 'w2', 'w3']) fleet.add(id);
+    await fleet.start('w1', 'w2', 'w3');
+    await fleet.until(() => fleet!.holders.size === 60, 3 * HEARTBEAT_MS);
+    await fleet.advance(HEARTBEAT_MS);
+    const writesBefore = fleet.writes;
+    const scansBefore = new Map([...fleet.members].map(([id, m]) => [id, m.calls.get('ScanCommand') ?? 0]));
+    await fleet.advance(10 * HEARTBEAT_MS, 250);
+    expect(fleet.writes - writesBefore).toBe(3 * 10);
+    for (const [id, m] of fleet.members) {
+      const scans = (m.calls.get('ScanCommand') ?? 0) - scansBefore.get(id)!;
+      if (m.coordinator.isLeader()) expect(scans).toBe(10);
+      else expect(scans).toBe(0);
+    }
+  });
 });

@@ -54,6 +54,8 @@ export interface Member {
   faults: Faults;
   client: DynamoDBClient;
   lost: Array<{ shardId: string; reason: LeaseLostReason; at: number }>;
+  /** Requests sent by this member's client, by command name. */
+  calls: Map<string, number>;
   acquiredAt: Map<string, number>;
 }
 
@@ -108,7 +110,9 @@ export class Fleet {
         if (faults.throttled) {
           throw Object.assign(new Error('Throughput exceeds the current capacity of your table'), { name: 'ProvisionedThroughputExceededException', $metadata: { httpStatusCode: 400 } });
         }
-        if (WRITES.has(context.commandName ?? '')) this.writes++;
+        const name = context.commandName ?? '?';
+        if (WRITES.has(name)) this.writes++;
+        member.calls.set(name, (member.calls.get(name) ?? 0) + 1);
         return next(args);
       },
       { step: 'initialize', name: 'testFaults' },
@@ -128,7 +132,7 @@ export class Fleet {
       ...this.defaults,
       ...options,
     });
-    const member: Member = { coordinator, faults, client, lost: [], acquiredAt: new Map() };
+    const member: Member = { coordinator, faults, client, lost: [], acquiredAt: new Map(), calls: new Map() };
     coordinator.events.on('lease:acquired', ({ lease }) => {
       const other = this.holders.get(lease.shardId);
       if (other !== undefined && other !== workerId) this.overlaps.push(`${lease.shardId}: ${workerId} acquired while ${other} held it`);
