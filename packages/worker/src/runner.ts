@@ -35,6 +35,8 @@ export class Runner<T> {
   /** Shards stopped by the failure policy: held (so nobody else loops on them) but not read. */
   readonly #stalled = new Set<string>();
   readonly #restarts = new Map<string, number>();
+  /** Leases (re)acquired while the previous consumer of that shard was still shutting down. */
+  readonly #pending = new Map<string, LeaseLike>();
   readonly #stop = new AbortController();
   readonly #handlers: { [K in keyof LeaseEvents]?: (payload: LeaseEvents[K]) => void } = {};
   #accepting = false;
@@ -107,7 +109,13 @@ export class Runner<T> {
   #onAcquired(lease: LeaseLike, checkpoint: string): void {
     const { shardId } = lease;
     if (!this.#accepting) return; // the coordinator releases it when it stops
-    if (this.#running.has(shardId) || this.#stalled.has(shardId)) return;
+    if (this.#stalled.has(shardId)) return;
+    if (this.#running.has(shardId)) {
+      // Lost (or handed off) and taken back before the old consumer finished: start the new one
+      // when the old one is SHUT_DOWN, so one shard never has two readers in this process.
+      this.#pending.set(shardId, lease);
+      return;
+    }
     const consumer = this.#o.createConsumer(lease, checkpoint);
     const done = consumer.run();
     this.#running.set(shardId, { consumer, done, lease });
@@ -140,6 +148,15 @@ export class Runner<T> {
     const { shardId } = lease;
     if (this.#running.get(shardId)?.consumer === consumer) this.#running.delete(shardId);
     this.#o.onLeaseCountChange?.(this.#running.size);
+    const pending = this.#pending.get(shardId);
+    if (pending) {
+      this.#pending.delete(shardId);
+      const held = this.#o.coordinator.heldLeases().find((l) => l.shardId === shardId);
+      if (held && this.#accepting) {
+        this.#onAcquired(held, held.checkpoint);
+        return;
+      }
+    }
     if (result.reason === 'failed') {
       this.#stalled.add(shardId);
       return;

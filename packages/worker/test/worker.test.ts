@@ -155,4 +155,35 @@ describe('Worker', () => {
     await until(() => coordinator.checkpoints.some((c) => c.checkpoint === seq(3)), 5_000, 'restarted consumer checkpoints');
     expect(reader.starts.at(-1)).toEqual({ type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: seq(2) });
   });
+
+  it('a lease re-acquired while its old consumer is still stopping starts once that one is SHUT_DOWN', async () => {
+    const coordinator = new FakeCoordinator();
+    const reader = new ScriptedReader([batch('s1', 1, 1)]);
+    const inFlight = deferred();
+    const release = deferred();
+    let calls = 0;
+    const worker = makeWorker({
+      coordinator,
+      reader,
+      processor: {
+        processRecords: async () => {
+          if (++calls > 1) return;
+          inFlight.resolve();
+          await release.promise; // ignores ctx.signal: the old consumer stays busy for a while
+        },
+      },
+    });
+    await worker.start();
+    coordinator.acquire('s1');
+    await inFlight.promise;
+    coordinator.held.delete('s1');
+    coordinator.events.emit('lease:lost', { shardId: 's1', reason: 'taken' });
+    coordinator.acquire('s1'); // taken back at once
+    const starts = () => reader.starts.length;
+    expect(starts()).toBe(1);
+    release.resolve();
+    reader.push(batch('s1', 2, 2));
+    await until(() => starts() === 2, 2_000, 'second consumer');
+    await until(() => coordinator.checkpoints.some((c) => c.checkpoint === seq(2)), 2_000, 'new consumer checkpoints');
+  });
 });
