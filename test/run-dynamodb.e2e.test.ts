@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
@@ -113,6 +113,22 @@ describe('shardline run on DynamoDB Local', () => {
     expect(keysOf(output).has('k30')).toBe(true);
     worker.child.kill('SIGTERM');
     expect(await worker.exited).toBe(0);
+  });
+
+  it('a second SIGTERM forces the exit (1) while a batch is still in flight', async () => {
+    const { tableName } = await db.createStreamTable();
+    const output = join(dir, `${tableName}.jsonl`);
+    await put(tableName, 1, 1);
+    const worker = startWorker('slow', tableName, output, ['--shutdown-timeout-ms', '60000', '--log-level', 'info'], { E2E_DELAY_MS: '60000' });
+    await waitFor(() => existsSync(`${output}.started`), 30_000, () => `a batch in flight\n${worker.output()}`);
+    worker.child.kill('SIGTERM');
+    // The graceful stop waits for the batch; the second signal must not.
+    await waitFor(() => worker.output().includes('shutting down gracefully'), 10_000, () => worker.output());
+    const forcedAt = Date.now();
+    worker.child.kill('SIGTERM');
+    expect(await worker.exited).toBe(1);
+    expect(Date.now() - forcedAt).toBeLessThan(5_000);
+    expect(readSeen(output)).toEqual([]);
   });
 
   it('bad input exits 2 with one line: missing processor export, table without a stream, unreachable endpoint', async () => {

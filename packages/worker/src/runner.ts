@@ -157,6 +157,7 @@ export class Runner<T> {
         return;
       }
     }
+    if (result.reason !== 'error') this.#restarts.delete(shardId);
     if (result.reason === 'failed') {
       this.#stalled.add(shardId);
       return;
