@@ -115,6 +115,15 @@ export class LeaseCoordinator {
     return [...this.#held.values()].map((held) => toLease(held.row));
   }
 
+  /**
+   * When (on the injected clock) the last heartbeat that got through was sent; undefined before
+   * the first. Health checks compare it with the lease duration: older means this worker is
+   * fencing itself and others may already be taking its leases.
+   */
+  lastHeartbeatAt(): number | undefined {
+    return this.#heartbeater.lastOkAtIfAny;
+  }
+
   isLeader(): boolean {
     return this.#leader !== undefined && !this.#heartbeater.fenced;
   }

@@ -48,9 +48,14 @@ export class Heartbeater {
     return this.#busy;
   }
 
-  /** Start of the last heartbeat that got through, on this worker's clock. */
+  /** Start of the last heartbeat that got through, on this worker's clock (0 before the first). */
   get lastOkAt(): number {
     return this.#lastOkAt;
+  }
+
+  /** Like `lastOkAt`, but undefined until a heartbeat got through (a clock may start at 0). */
+  get lastOkAtIfAny(): number | undefined {
+    return this.#beat > 0 ? this.#lastOkAt : undefined;
   }
 
   /** Writes the first heartbeat (its failure is the caller's), then beats in the background. */

@@ -53,6 +53,11 @@ export interface CoordinatorLike {
   heldLeases(): LeaseLike[];
   checkpoint(shardId: string, checkpoint: string): Promise<void>;
   release(shardId: string): Promise<void>;
+  /**
+   * When the last heartbeat that got through was sent (worker clock), undefined before the
+   * first. Optional: without it, /healthz cannot judge heartbeat freshness.
+   */
+  lastHeartbeatAt?(): number | undefined;
 }
 
 /** Lease checkpoint → where the reader starts. A sequence number resumes just after it. */

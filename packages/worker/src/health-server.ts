@@ -21,7 +21,8 @@ export interface HealthServerOptions {
 }
 
 /**
- * `/healthz` (liveness: the event loop turns and the lease heartbeat is fresh), `/readyz`
+ * `/healthz` (liveness: the event loop turns and the lease heartbeat is fresh; JSON
+ * `{ status: 'ok' }` or 503 `{ status: 'unhealthy', reason }`), `/readyz`
  * (started and lease assignment settled), `/metrics` (Prometheus). Binds 127.0.0.1 unless told
  * otherwise: metrics name tables and shards, which is nobody else's business by default.
  */
@@ -84,7 +85,7 @@ export class HealthServer {
       case '/healthz': {
         const lag = Date.now() - this.#lastTick;
         const problem = lag > (this.#o.maxEventLoopLagMs ?? 5_000) ? `event loop blocked for ${lag} ms` : this.#o.source.liveness();
-        return text(res, problem ? 503 : 200, problem ?? 'ok');
+        return json(res, problem ? 503 : 200, problem ? { status: 'unhealthy', reason: problem } : { status: 'ok' });
       }
       case '/readyz': {
         const problem = this.#o.source.readiness();
@@ -100,6 +101,11 @@ export class HealthServer {
         return text(res, 404, 'not found: try /healthz, /readyz or /metrics');
     }
   }
+}
+
+function json(res: ServerResponse, status: number, body: Record<string, unknown>): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+  res.end(`${JSON.stringify(body)}\n`);
 }
 
 function text(res: ServerResponse, status: number, body: string): void {

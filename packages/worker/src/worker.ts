@@ -270,7 +270,9 @@ export class Worker<T = Record<string, unknown>> {
     return {
       liveness: (): string | null => {
         if (this.#state === 'stopped') return 'worker stopped';
-        const heartbeat = (this.#coordinator as { lastHeartbeatAt?: () => number | undefined } | undefined)?.lastHeartbeatAt?.();
+        // Older than a lease duration: the coordinator has fenced itself (no shard runs) and
+        // others may take its leases; a restart is the way out if it does not recover.
+        const heartbeat = this.#coordinator?.lastHeartbeatAt?.();
         if (this.#state === 'running' && heartbeat !== undefined) {
           const age = this.#o.clock.now() - heartbeat;
           if (age > this.#o.leaseDurationMs) return `lease heartbeat is ${age} ms old (lease duration ${this.#o.leaseDurationMs} ms)`;

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '@shardline/core';
+import { ManualClock, silentLogger } from '@shardline/core';
 import { HealthServer } from '../src/health-server.js';
 import { WorkerMetrics } from '../src/metrics.js';
 import { Worker } from '../src/worker.js';
@@ -34,6 +34,44 @@ describe('HealthServer', () => {
     expect(body).toMatch(/shardline_records_processed_total 5/);
     expect(body).toMatch(/shardline_batch_processing_seconds_bucket/);
     expect((await fetch(`${base}/nope`)).status).toBe(404);
+  });
+
+  it('/healthz is 503 with a JSON reason once the last heartbeat that got through is older than the lease duration', async () => {
+    const clock = new ManualClock(1_000_000);
+    let lastHeartbeatAt: number | undefined = clock.now();
+    const coordinator = Object.assign(new FakeCoordinator(), { lastHeartbeatAt: () => lastHeartbeatAt });
+    const worker = new Worker({
+      streamArn: 'arn:aws:dynamodb:us-east-1:000000000000:table/orders/stream/x',
+      region: 'us-east-1',
+      processor: { processRecords: () => undefined },
+      coordinator,
+      readerFactory: new ScriptedReader([]).factory,
+      healthPort: 0,
+      leaseDurationMs: 10_000,
+      heartbeatIntervalMs: 2_000,
+      clock,
+    });
+    closers.push(() => worker.stop());
+    await worker.start();
+    const healthz = async () => {
+      const res = await fetch(`http://127.0.0.1:${worker.healthPort}/healthz`);
+      return { status: res.status, type: res.headers.get('content-type'), body: (await res.json()) as { status: string; reason?: string } };
+    };
+
+    expect(await healthz()).toEqual({ status: 200, type: expect.stringMatching(/^application\/json/) as unknown, body: { status: 'ok' } });
+    await clock.advance(10_000); // exactly a lease duration old: not yet fenced
+    expect((await healthz()).status).toBe(200);
+    await clock.advance(1);
+    const stale = await healthz();
+    expect(stale.status).toBe(503);
+    expect(stale.body.status).toBe('unhealthy');
+    expect(stale.body.reason).toMatch(/heartbeat is 10001 ms old \(lease duration 10000 ms\)/);
+
+    lastHeartbeatAt = clock.now(); // a heartbeat got through again
+    expect((await healthz()).status).toBe(200);
+    lastHeartbeatAt = undefined; // a coordinator that has not beaten yet is not judged
+    await clock.advance(60_000);
+    expect((await healthz()).status).toBe(200);
   });
 
   it('a Worker with healthPort reports ready once assignment settled, and per-shard lag and counts in /metrics', async () => {
