@@ -40,6 +40,8 @@ export const runSettingsSchema = z
     leaseDurationMs: positive.optional(),
     heartbeatIntervalMs: positive.optional(),
     shutdownTimeoutMs: positive.optional(),
+    requestTimeoutMs: positive.optional(),
+    connectionTimeoutMs: positive.optional(),
     maxRetries: z.coerce.number().int().min(0).optional(),
     bisectOnError: bool.optional(),
     onFailure: z.enum(['destination', 'stop']).optional(),

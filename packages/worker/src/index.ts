@@ -1,5 +1,13 @@
 export { Worker } from './worker.js';
 export {
+  createDynamoDBClient,
+  createDynamoDBStreamsClient,
+  resolveClientOptions,
+  CLIENT_DEFAULTS,
+  type ClientOptions,
+  type ResolvedClientOptions,
+} from './clients.js';
+export {
   DEFAULTS as WORKER_DEFAULTS,
   resolveWorkerOptions,
   resolveFailurePolicy,

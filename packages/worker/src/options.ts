@@ -19,6 +19,7 @@ import {
   type InitialPosition,
   type Logger,
 } from '@shardline/core';
+import { CLIENT_DEFAULTS, resolveClientOptions } from './clients.js';
 import type { CoordinatorLike, ReaderFactory } from './contracts.js';
 import { DynamoDBTableDestination, JsonlFileDestination, type FailureDestination } from './destinations.js';
 import type { ResolvedFailurePolicy } from './failure-policy.js';
@@ -63,9 +64,13 @@ export interface WorkerOptions<T = Record<string, unknown>> {
   leaseTableName?: string;
   /** Unique per process. @defaultValue `<hostname>-<pid>-<random>` */
   workerId?: string;
-  /** A client for the table and the lease table; created from endpoint/region when absent (and destroyed on stop). */
+  /**
+   * A client for the table and the lease table; created from endpoint/region when absent (and
+   * destroyed on stop). Give yours a request timeout (`createDynamoDBClient` does): the SDK has
+   * none by default, so a hung request would stall a shard or the lease heartbeat.
+   */
   dynamodb?: DynamoDBClient;
-  /** A DynamoDB Streams client; created when absent. */
+  /** A DynamoDB Streams client; created when absent. Same advice as `dynamodb` on timeouts. */
   streams?: DynamoDBStreamsClient;
   /** One endpoint for both services (DynamoDB Local). @defaultValue the AWS endpoint of `region` */
   endpoint?: string;
@@ -77,6 +82,14 @@ export interface WorkerOptions<T = Record<string, unknown>> {
   region?: string;
   /** @defaultValue the SDK's default credential chain */
   credentials?: AwsCredentialIdentity;
+  /**
+   * Per-attempt request timeout of the clients the worker creates (not of ones you pass in): a
+   * GetRecords or lease write with no full answer by then fails and is retried.
+   * @defaultValue 10_000
+   */
+  requestTimeoutMs?: number;
+  /** Connection timeout of the clients the worker creates. @defaultValue 3_000, or requestTimeoutMs when smaller */
+  connectionTimeoutMs?: number;
   /** Where root shards of a new application start. @defaultValue 'TRIM_HORIZON' */
   initialPosition?: InitialPosition;
   /** @defaultValue 'auto' (after each batch resolves) */
@@ -144,6 +157,8 @@ export const DEFAULTS = {
   leaseDurationMs: 10_000,
   shutdownTimeoutMs: 20_000,
   healthHost: '127.0.0.1',
+  requestTimeoutMs: CLIENT_DEFAULTS.requestTimeoutMs,
+  connectionTimeoutMs: CLIENT_DEFAULTS.connectionTimeoutMs,
   failurePolicy: { maxRetries: 3, retryBaseMs: 100, retryCapMs: 5_000, bisectOnError: false, processorTimeoutMs: 60_000 },
 } as const satisfies Partial<Omit<ResolvedWorkerOptions<unknown>, 'failurePolicy'>> & { failurePolicy: Partial<ResolvedFailurePolicy> };
 
@@ -160,6 +175,8 @@ export interface ResolvedWorkerOptions<T> {
   streamsEndpoint: string | undefined;
   region: string | undefined;
   credentials: AwsCredentialIdentity | undefined;
+  requestTimeoutMs: number;
+  connectionTimeoutMs: number;
   initialPosition: InitialPosition;
   checkpointMode: 'auto' | 'manual';
   checkpointIntervalMs: number;
@@ -186,7 +203,7 @@ export interface ResolvedWorkerOptions<T> {
 
 const KNOWN: readonly (keyof WorkerOptions)[] = [
   'processor', 'tableName', 'streamArn', 'applicationName', 'leaseTableName', 'workerId', 'dynamodb', 'streams', 'endpoint',
-  'dynamodbEndpoint', 'streamsEndpoint', 'region', 'credentials', 'initialPosition', 'checkpointMode', 'keyConcurrency', 'batchSize',
+  'dynamodbEndpoint', 'streamsEndpoint', 'region', 'credentials', 'requestTimeoutMs', 'connectionTimeoutMs', 'initialPosition', 'checkpointMode', 'keyConcurrency', 'batchSize',
   'idleIntervalMs', 'prefetch', 'checkpointIntervalMs', 'leaseDurationMs', 'heartbeatIntervalMs', 'assignmentIntervalMs', 'handOffTimeoutMs',
   'maxLeasesPerWorker', 'failurePolicy', 'shutdownTimeoutMs', 'healthPort', 'healthHost', 'processMetrics', 'logger', 'clock',
   'random', 'coordinator', 'readerFactory',
@@ -225,6 +242,10 @@ export function resolveWorkerOptions<T>(options: WorkerOptions<T>): ResolvedWork
   const shutdownTimeoutMs = positiveInteger('shutdownTimeoutMs', options.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs);
   const leaseDurationMs = positiveInteger('leaseDurationMs', options.leaseDurationMs ?? DEFAULTS.leaseDurationMs);
   const optionalPositive = (name: string, value: number | undefined) => (value === undefined ? undefined : positiveInteger(name, value));
+  const client = resolveClientOptions({
+    requestTimeoutMs: options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
+    connectionTimeoutMs: options.connectionTimeoutMs,
+  });
   const heartbeatIntervalMs = positiveInteger('heartbeatIntervalMs', options.heartbeatIntervalMs ?? Math.max(1, Math.floor(leaseDurationMs / 10)));
   return {
     processorFactory,
@@ -239,6 +260,8 @@ export function resolveWorkerOptions<T>(options: WorkerOptions<T>): ResolvedWork
     streamsEndpoint: options.streamsEndpoint ?? options.endpoint,
     region: options.region,
     credentials: options.credentials,
+    requestTimeoutMs: client.requestTimeoutMs,
+    connectionTimeoutMs: client.connectionTimeoutMs,
     initialPosition: oneOf('initialPosition', options.initialPosition ?? DEFAULTS.initialPosition, INITIAL_POSITIONS),
     checkpointMode: oneOf('checkpointMode', options.checkpointMode ?? DEFAULTS.checkpointMode, ['auto', 'manual'] as const),
     checkpointIntervalMs: nonNegative('checkpointIntervalMs', options.checkpointIntervalMs ?? DEFAULTS.checkpointIntervalMs),

@@ -1,6 +1,5 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { SafeEmitter, toError, type Logger } from '@shardline/core';
+import { createDynamoDBClient, createDynamoDBStreamsClient } from './clients.js';
 import type { CoordinatorLike, LeaseEvents, LeaseLike, ReaderFactory } from './contracts.js';
 import { createDefaultCoordinator, createDefaultReaderFactory, resolveStreamArn } from './defaults.js';
 import type { WorkerEvents } from './events.js';
@@ -98,9 +97,10 @@ export class Worker<T = Record<string, unknown>> {
 
   async #start(): Promise<void> {
     const o = this.#o;
-    const dynamodb = o.dynamodb ?? this.#own(new DynamoDBClient({ endpoint: o.dynamodbEndpoint, region: o.region, credentials: o.credentials }));
+    const clientOptions = { region: o.region, credentials: o.credentials, requestTimeoutMs: o.requestTimeoutMs, connectionTimeoutMs: o.connectionTimeoutMs };
+    const dynamodb = o.dynamodb ?? this.#own(createDynamoDBClient({ ...clientOptions, endpoint: o.dynamodbEndpoint }));
     const needsStreams = !o.coordinator || !o.readerFactory || !o.streamArn;
-    const streams = o.streams ?? (needsStreams ? this.#own(new DynamoDBStreamsClient({ endpoint: o.streamsEndpoint, region: o.region, credentials: o.credentials })) : undefined);
+    const streams = o.streams ?? (needsStreams ? this.#own(createDynamoDBStreamsClient({ ...clientOptions, endpoint: o.streamsEndpoint })) : undefined);
     bindTableDestination(o.failurePolicy.destination, dynamodb);
     const streamArn = o.streamArn ?? (await resolveStreamArn({ streams: streams!, dynamodb, tableName: o.tableName!, logger: this.#log }));
     this.#streamArn = streamArn;

@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
-import { CreateTableCommand, DynamoDBClient, PutItemCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
-import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { CreateTableCommand, PutItemCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
 import { createLogger, silentLogger, type Logger } from '@shardline/core';
 import { startDynamoDBLocal } from '@shardline/testkit';
-import { defineProcessor, Worker } from '@shardline/worker';
+import { createDynamoDBClient, createDynamoDBStreamsClient, defineProcessor, Worker } from '@shardline/worker';
 import { loadSettings } from '../config.js';
 import { handleShutdownSignals } from '../signals.js';
 
@@ -52,8 +51,8 @@ async function runDemo(settings: DemoSettings): Promise<number> {
   out.write('Starting DynamoDB Local (the real jar, in memory)…\n');
   const local = await startDynamoDBLocal({});
   const clientConfig = { endpoint: local.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'demo', secretAccessKey: 'demo' } };
-  const dynamodb = new DynamoDBClient(clientConfig);
-  const streams = new DynamoDBStreamsClient(clientConfig);
+  const dynamodb = createDynamoDBClient(clientConfig);
+  const streams = createDynamoDBStreamsClient(clientConfig);
   const tableName = 'shardline-demo-orders';
   const workers: Worker<DemoItem>[] = [];
   const seen = new Map<string, string[]>(); // worker → keys#version, in delivery order

@@ -37,6 +37,8 @@ export function registerRun(program: Command): void {
     .option('--lease-duration-ms <ms>', 'lease duration (default 10000)')
     .option('--heartbeat-interval-ms <ms>', 'heartbeat interval (default lease duration / 5)')
     .option('--shutdown-timeout-ms <ms>', 'graceful shutdown deadline (default 20000)')
+    .option('--request-timeout-ms <ms>', 'AWS request timeout per attempt; a hung request fails and is retried (default 10000)')
+    .option('--connection-timeout-ms <ms>', 'AWS connection timeout (default 3000)')
     .option('--max-retries <n>', 'retries of a failing batch (default 3)')
     .option('--bisect-on-error [bool]', 'split a failing batch to isolate the bad record')
     .option('--on-failure <action>', 'destination (store and move on) or stop (stall the shard and alert)')
@@ -91,6 +93,8 @@ export function toWorkerOptions(settings: RunSettings, processor: WorkerOptions[
       leaseDurationMs: settings.leaseDurationMs,
       heartbeatIntervalMs: settings.heartbeatIntervalMs,
       shutdownTimeoutMs: settings.shutdownTimeoutMs,
+      requestTimeoutMs: settings.requestTimeoutMs,
+      connectionTimeoutMs: settings.connectionTimeoutMs,
     }),
     ...(Object.keys(failurePolicy).length > 0 ? { failurePolicy } : {}),
     processMetrics: settings.healthPort !== undefined,

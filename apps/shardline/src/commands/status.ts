@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand, type GetShardIteratorCommandInput } from '@aws-sdk/client-dynamodb-streams';
+import { GetRecordsCommand, GetShardIteratorCommand, type DynamoDBStreamsClient, type GetShardIteratorCommandInput } from '@aws-sdk/client-dynamodb-streams';
 import { z } from 'zod';
 import { readLeaseTable, type LeaseTableLease, type LeaseTableView } from '@shardline/leases';
+import { createDynamoDBClient, createDynamoDBStreamsClient } from '@shardline/worker';
 import { explainStartupError } from '../aws-errors.js';
 import { loadSettings } from '../config.js';
 import { UsageError } from '../usage-error.js';
@@ -53,8 +53,8 @@ export function registerStatus(program: Command): void {
       const settings = loadSettings(statusSchema, flags);
       const dynamodbEndpoint = settings.dynamodbEndpoint ?? settings.endpoint;
       const streamsEndpoint = settings.streamsEndpoint ?? settings.endpoint;
-      const dynamodb = new DynamoDBClient({ endpoint: dynamodbEndpoint, region: settings.region });
-      const streams = new DynamoDBStreamsClient({ endpoint: streamsEndpoint, region: settings.region });
+      const dynamodb = createDynamoDBClient({ endpoint: dynamodbEndpoint, region: settings.region });
+      const streams = createDynamoDBStreamsClient({ endpoint: streamsEndpoint, region: settings.region });
       const tableName = settings.leaseTable ?? `shardline-${settings.app}`;
       try {
         let view: LeaseTableView;
