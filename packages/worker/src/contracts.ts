@@ -38,7 +38,8 @@ export type LeaseEvents = {
   'lease:acquired': { lease: LeaseLike };
   'lease:lost': { shardId: string; reason: string };
   'lease:handoff': { shardId: string; to?: string | undefined };
-  'lease:released': { shardId: string };
+  /** `to`: the worker the lease was moved to (a hand-off), absent when released to nobody. */
+  'lease:released': { shardId: string; to?: string | undefined };
   'leader:elected': { workerId: string };
   'shardsync:done': { created: number; deleted: number; shards: number };
   'worker:joined': { workerId: string };

@@ -1,5 +1,6 @@
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { readLeaseTable } from '@shardline/leases';
 import { connectTestDynamoDB } from '@shardline/testkit';
 import { Worker } from '../src/worker.js';
 import { defineProcessor } from '../src/processor.js';
@@ -43,19 +44,29 @@ describe('Worker on DynamoDB Local', () => {
     const { tableName } = await db.createStreamTable();
     const seen: Array<{ worker: string; n: number }> = [];
     const a = startWorker(tableName, seen, 'a');
+    const released: Array<{ shardId: string; to?: string | undefined }> = [];
+    a.events.on('lease:released', (event) => released.push(event));
+    const aKnows = new Set<string>();
+    a.events.on('worker:joined', ({ workerId }) => aKnows.add(workerId));
     await a.start();
     await put(tableName, 1, 20);
     await until(() => seen.length >= 20, 20_000, 'first 20 records');
     const b = startWorker(tableName, seen, 'b');
     await b.start();
-    const stopStarted = Date.now();
+    // a names its successor only once it has seen b's heartbeat.
+    await until(() => aKnows.has('b'), 20_000, 'a sees b join');
+    const [shardId] = a.shardIds;
+    expect(shardId).toBeDefined();
     await a.stop();
-    const stopMs = Date.now() - stopStarted;
+    // The graceful stop moved the lease to b itself (no waiting for it to expire): a says so,
+    // and the lease row names b as owner the moment stop() resolves.
+    expect(released).toContainEqual({ shardId, to: 'b' });
+    const leases = (await readLeaseTable(db.dynamodb, a.leaseTableName)).leases;
+    expect(leases.find((l) => l.shardId === shardId)?.owner).toBe('b');
     await put(tableName, 21, 40);
     await until(() => seen.filter((s) => s.worker === 'b').length >= 20, 20_000, 'worker b takes over');
     const numbers = seen.map((s) => s.n).sort((x, y) => x - y);
     expect(numbers).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
     expect(seen.filter((s) => s.worker === 'b').every((s) => s.n > 20)).toBe(true);
-    expect(stopMs).toBeLessThan(5_000);
   });
 });
