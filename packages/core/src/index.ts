@@ -38,4 +38,5 @@ export {
   describe as describeValue,
 } from './options.js';
 export { SafeEmitter } from './events.js';
+export { classifyAwsError, type AwsErrorKind } from './aws-errors.js';
 export { INITIAL_POSITIONS, type InitialPosition, type ShardInfo, type Milliseconds } from './types.js';

@@ -1,4 +1,4 @@
-import { ConfigError, LeaseLostError, ShardlineError, ThrottledError, TransientError } from '@shardline/core';
+import { ConfigError, classifyAwsError, LeaseLostError, ShardlineError, ThrottledError, TransientError } from '@shardline/core';
 
 /**
  * A conditional write lost a race: the item changed since the writer read it (another
@@ -13,30 +13,9 @@ export class LeaseConflictError extends ShardlineError {
   }
 }
 
-const THROTTLES = new Set([
-  'ProvisionedThroughputExceededException',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-  'LimitExceededException',
-  'TooManyRequestsException',
-]);
-const TRANSIENT = new Set([
-  'InternalServerError',
-  'InternalFailure',
-  'ServiceUnavailable',
-  'ServiceUnavailableException',
-  'TimeoutError',
-  'RequestTimeout',
-  'RequestTimeoutException',
-  'TransactionConflictException',
-]);
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH']);
-
 interface AwsLikeError {
   name?: string;
-  code?: string;
   message?: string;
-  $metadata?: { httpStatusCode?: number };
 }
 
 /**
@@ -56,15 +35,15 @@ export function translateLeaseError(
     const key = context.leaseKey ?? '(unknown)';
     return context.lostOnConflict ? new LeaseLostError(key, undefined, { cause: err }) : new LeaseConflictError(key, context.operation, { cause: err });
   }
-  if (THROTTLES.has(name)) return new ThrottledError(`${where} was throttled (${name})`, { cause: err });
+  const kind = classifyAwsError(err);
+  if (kind === 'throttled') return new ThrottledError(`${where} was throttled (${name})`, { cause: err });
   if (name === 'ResourceNotFoundException') {
     return new ConfigError(`lease table ${context.tableName} does not exist (${where}); was it deleted while workers ran?`, { cause: err });
   }
   if (name === 'AccessDeniedException' || name === 'UnrecognizedClientException') {
     return new ConfigError(`${where} was refused (${name}): check the credentials and the IAM policy for the lease table`, { cause: err });
   }
-  const status = e.$metadata?.httpStatusCode ?? 0;
-  if (TRANSIENT.has(name) || status >= 500 || (e.code !== undefined && NETWORK_CODES.has(e.code)) || NETWORK_CODES.has(name)) {
+  if (kind === 'transient') {
     return new TransientError(`${where} failed: ${e.message ?? name}`, { cause: err });
   }
   return new ShardlineError(`${where} failed: ${e.message ?? String(err)}`, { cause: err, retryable: false });

@@ -1,4 +1,4 @@
-import { AbortedError, ConfigError, IteratorExpiredError, ShardlineError, ThrottledError, TransientError, TrimmedDataError } from '@shardline/core';
+import { AbortedError, ConfigError, classifyAwsError, IteratorExpiredError, ShardlineError, ThrottledError, TransientError, TrimmedDataError } from '@shardline/core';
 
 /** What the failed call was doing: names the operation and position in the translated message. */
 export interface StreamsErrorContext {
@@ -26,40 +26,10 @@ export class StreamResourceNotFoundError extends ConfigError {
   }
 }
 
-const THROTTLING = new Set([
-  'LimitExceededException',
-  'ProvisionedThroughputExceededException',
-  'ProvisionedThroughputExceeded',
-  'ThrottlingException',
-  'Throttling',
-  'RequestLimitExceeded',
-  'TooManyRequestsException',
-  'RequestThrottled',
-  'RequestThrottledException',
-]);
-
-const TRANSIENT_NAMES = new Set([
-  'InternalServerError',
-  'InternalFailure',
-  'ServiceUnavailable',
-  'ServiceUnavailableException',
-  'TimeoutError',
-  'RequestTimeout',
-  'RequestTimeoutException',
-  'NetworkingError',
-]);
-
-const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET']);
-
 interface SdkLikeError {
   name?: unknown;
   code?: unknown;
   message?: unknown;
-  $fault?: unknown;
-  $metadata?: { httpStatusCode?: unknown };
-  /** The SDK's own classification; `throttling: true` on throttling errors of any name. */
-  $retryable?: { throttling?: unknown };
-  cause?: unknown;
 }
 
 /**
@@ -77,30 +47,15 @@ export function translateStreamsError(err: unknown, context: StreamsErrorContext
   if (name === 'AbortError') return new AbortedError(`${context.operation} aborted`, { cause: err });
   if (name === 'ExpiredIteratorException') return new IteratorExpiredError(context.shardId ?? 'unknown shard', { cause: err });
   if (name === 'TrimmedDataAccessException') return new TrimmedDataError(context.shardId ?? 'unknown shard', context.sequenceNumber, { cause: err });
-  if (THROTTLING.has(name) || e.$retryable?.throttling === true) return new ThrottledError(`${where} was throttled (${name}): ${message}`, { cause: err });
+  const kind = classifyAwsError(err);
+  if (kind === 'throttled') return new ThrottledError(`${where} was throttled (${name}): ${message}`, { cause: err });
   if (name === 'ResourceNotFoundException') return new StreamResourceNotFoundError(`${where}: not found (${message})`, context, { cause: err });
   if (name === 'ValidationException') return new ConfigError(`${where} was refused: ${message}`, { cause: err });
-  if (isTransient(e, name)) return new TransientError(`${where} failed transiently (${name || errorCode(e) || 'error'}): ${message}`, { cause: err });
+  if (kind === 'transient') return new TransientError(`${where} failed transiently (${name || errorCode(e) || 'error'}): ${message}`, { cause: err });
   if (name === 'AccessDeniedException' || name === 'UnrecognizedClientException' || name === 'InvalidSignatureException') {
     return new ConfigError(`${where} was denied (${name}): ${message}; check the credentials and IAM policy`, { cause: err });
   }
   return new ShardlineError(`${where} failed (${name || 'error'}): ${message}`, { cause: err, retryable: false });
-}
-
-function isTransient(e: SdkLikeError, name: string): boolean {
-  if (TRANSIENT_NAMES.has(name)) return true;
-  const status = e.$metadata?.httpStatusCode;
-  if (typeof status === 'number' && status >= 500) return true;
-  if (e.$fault === 'server') return true;
-  // Socket failures reach us as plain Errors with a `code`, sometimes wrapped once.
-  for (let cur: unknown = e, depth = 0; cur && depth < 3; depth++) {
-    const code = errorCode(cur);
-    if (code && TRANSIENT_CODES.has(code)) return true;
-    const msg = (cur as SdkLikeError).message;
-    if (typeof msg === 'string' && /socket hang up|ECONNRESET/.test(msg)) return true;
-    cur = (cur as SdkLikeError).cause;
-  }
-  return false;
 }
 
 function errorCode(e: SdkLikeError): string | undefined {
