@@ -1,14 +1,13 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { CreateTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { freePort } from '@shardline/testkit';
+import { cliRunner } from './cli-process.js';
 
-const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'shardline-local-'));
 const children = new Set<ChildProcessWithoutNullStreams>();
 afterAll(() => {
@@ -16,32 +15,7 @@ afterAll(() => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-/** The CLI as a user runs it, from the TypeScript sources. */
-function cli(args: string[]) {
-  const child = spawn(process.execPath, ['--conditions=@shardline/source', '--import', 'tsx', 'apps/shardline/src/cli.ts', ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, SHARDLINE_LOG_LEVEL: '' },
-  });
-  children.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exit = new Promise<number | null>((resolve) =>
-    child.once('close', (code) => {
-      children.delete(child);
-      resolve(code);
-    }),
-  );
-  const until = async (predicate: () => boolean, what: string, timeoutMs = 90_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!predicate()) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no ${what}; stdout: ${stdout} stderr: ${stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  };
-  return { child, exit, until, stdout: () => stdout, stderr: () => stderr };
-}
+const cli = cliRunner(children, 90_000);
 
 function alive(pid: number): boolean {
   try {

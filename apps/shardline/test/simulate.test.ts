@@ -1,9 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   DescribeStreamCommand,
   DynamoDBStreamsClient,
@@ -14,8 +13,8 @@ import {
   type GetRecordsCommandOutput,
 } from '@aws-sdk/client-dynamodb-streams';
 import { audit, freePort, type ManifestEntry } from '@shardline/testkit';
+import { cliRunner } from './cli-process.js';
 
-const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'shardline-simulate-'));
 const children = new Set<ChildProcessWithoutNullStreams>();
 const clients: DynamoDBStreamsClient[] = [];
@@ -25,32 +24,7 @@ afterAll(() => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-/** The CLI as a user runs it, from the TypeScript sources. */
-function cli(args: string[]) {
-  const child = spawn(process.execPath, ['--conditions=@shardline/source', '--import', 'tsx', 'apps/shardline/src/cli.ts', ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, SHARDLINE_LOG_LEVEL: '' },
-  });
-  children.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exit = new Promise<number | null>((resolve) =>
-    child.once('close', (code) => {
-      children.delete(child);
-      resolve(code);
-    }),
-  );
-  const until = async (predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await predicate())) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no ${what}; stdout: ${stdout} stderr: ${stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  };
-  return { child, exit, until, stdout: () => stdout, stderr: () => stderr };
-}
+const cli = cliRunner(children);
 
 function streamsClient(endpoint: string, maxAttempts?: number): DynamoDBStreamsClient {
   const client = new DynamoDBStreamsClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, ...(maxAttempts ? { maxAttempts } : {}) });
