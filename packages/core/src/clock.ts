@@ -11,8 +11,15 @@ export interface Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
+/**
+ * Real time. `now()` is monotonic: the wall-clock time at process start plus a monotonic
+ * elapsed time (`performance.now()`), so an NTP step or a manual clock change can neither cut a
+ * lease short nor stretch a fence (KCL times leases with `System.nanoTime()` for the same
+ * reason). Its readings stay within the clock adjustments since start of the wall clock, which
+ * is all the ISO timestamps and lag figures derived from it need.
+ */
 export const systemClock: Clock = {
-  now: () => Date.now(),
+  now: () => Math.floor(performance.timeOrigin + performance.now()),
   sleep: (ms, signal) =>
     new Promise<void>((resolve, reject) => {
       if (signal?.aborted) return reject(abortReason(signal));

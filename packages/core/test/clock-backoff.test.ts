@@ -98,3 +98,21 @@ describe('retry', () => {
     expect((err as RetriesExceededError).cause).toBe(last);
   });
 });
+
+describe('systemClock.now', () => {
+  it('reads close to the wall time (not a bare monotonic counter)', () => {
+    const now = systemClock.now();
+    expect(Math.abs(now - Date.now())).toBeLessThan(60_000);
+  });
+
+  it('does not follow a wall-clock step', () => {
+    const realNow = Date.now;
+    const before = systemClock.now();
+    try {
+      Date.now = () => realNow() - 3_600_000; // an NTP step back by an hour
+      expect(systemClock.now()).toBeGreaterThanOrEqual(before);
+    } finally {
+      Date.now = realNow;
+    }
+  });
+});
