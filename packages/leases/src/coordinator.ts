@@ -213,8 +213,12 @@ export class LeaseCoordinator {
       throw err;
     }
     if (this.#held.get(shardId) !== held) throw new LeaseLostError(shardId);
+    const counterBefore = held.row.leaseCounter;
     held.row = row;
     if (checkpoint === 'SHARD_END') {
+      // A table read started before this write still shows the lease as ours at the old
+      // counter: re-taken, the finished shard would be read again after its children.
+      this.#dropped.set(shardId, counterBefore);
       this.#held.delete(shardId);
       held.handOff?.timer.abort();
       this.#log.info(fields, 'shard finished; lease given up');

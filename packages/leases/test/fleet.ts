@@ -45,6 +45,8 @@ export interface Faults {
   partitioned: boolean;
   /** Every call is throttled. */
   throttled: boolean;
+  /** Awaited after a call's response arrived and before the caller sees it (delays a read past other writes). */
+  afterResponse?: ((commandName: string) => Promise<void> | undefined) | undefined;
 }
 
 const WRITES = new Set(['PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand']);
@@ -113,7 +115,9 @@ export class Fleet {
         const name = context.commandName ?? '?';
         if (WRITES.has(name)) this.writes++;
         member.calls.set(name, (member.calls.get(name) ?? 0) + 1);
-        return next(args);
+        const out = await next(args);
+        await faults.afterResponse?.(name);
+        return out;
       },
       { step: 'initialize', name: 'testFaults' },
     );

@@ -1,0 +1,57 @@
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { connectTestDynamoDB } from '@shardline/testkit';
+import { Fleet, HEARTBEAT_MS, PlainLister, rootShards } from './fleet.js';
+
+// Races found in review, each forced deterministically with a fault hook on one client.
+const db = connectTestDynamoDB();
+afterAll(() => db.close());
+
+let fleet: Fleet | undefined;
+afterEach(async (context) => {
+  if (context.task.result?.state === 'fail') console.log(fleet?.logs.join('\n'));
+  await fleet?.close();
+  fleet = undefined;
+});
+
+/** Waits (real time, bounded) for a condition the test cannot drive with the clock. */
+async function eventually(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise<void>((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe('races', () => {
+  it('a table read started before checkpoint(SHARD_END) does not re-acquire the finished shard', async () => {
+    fleet = new Fleet(db, new PlainLister(rootShards(1)));
+    const w1 = fleet.add('w1');
+    await fleet.start('w1');
+    const shard = 'shardId-00000';
+    await fleet.until(() => fleet!.holders.has(shard), 3 * HEARTBEAT_MS);
+    let acquired = 0;
+    w1.coordinator.events.on('lease:acquired', ({ lease }) => {
+      if (lease.shardId === shard) acquired++;
+    });
+
+    // The next scan's answer (the lease still ours, not finished) is held back until the shard is finished.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let scanHeld = false;
+    w1.faults.afterResponse = (name) => {
+      if (name !== 'ScanCommand' || scanHeld) return undefined;
+      scanHeld = true;
+      return gate;
+    };
+    void fleet.clock.advance(HEARTBEAT_MS);
+    await eventually(() => scanHeld, 'the held scan');
+    await w1.coordinator.checkpoint(shard, 'SHARD_END');
+    w1.faults.afterResponse = undefined;
+    release();
+    await fleet.settle();
+    await fleet.advance(2 * HEARTBEAT_MS);
+    expect(acquired).toBe(0);
+    expect(w1.coordinator.heldLeases()).toEqual([]);
+    expect((await fleet.table()).leases.find((l) => l.shardId === shard)).toMatchObject({ checkpoint: 'SHARD_END' });
+  });
+});
