@@ -237,7 +237,8 @@ export class LeaseStore {
 
   /**
    * Moves a lease to `to` (or to nobody) with a counter bump, conditional on the counter and
-   * owner the caller read. Clears any pending hand-off.
+   * owner the caller read. Clears any pending hand-off. A lease that had an owner and is still
+   * at LATEST moves at TRIM_HORIZON.
    */
   async transfer(lease: LeaseItem, to: OwnerRef | undefined, options: { lostOnConflict?: boolean } = {}): Promise<LeaseItem> {
     const values: Record<string, unknown> = { ':expected': lease.leaseCounter, ':next': lease.leaseCounter + 1, ':one': 1, ':zero': 0, ':now': this.#iso() };
@@ -254,6 +255,15 @@ export class LeaseStore {
       values[':owner'] = to.workerId;
       values[':session'] = to.sessionId;
     } else remove += ', leaseOwner, ownerSession';
+    // LATEST is where the first owner started reading, at a moment only it knows: a later owner
+    // asking for LATEST again would skip what arrived in between. History is read again instead
+    // (duplicates, never loss), conditional on the checkpoint not having moved meanwhile.
+    if (lease.checkpoint === 'LATEST' && (lease.leaseOwner !== undefined || lease.ownerSwitchesSinceCheckpoint > 0)) {
+      condition += ' AND checkpoint = :latest';
+      update += ', checkpoint = :trimHorizon';
+      values[':latest'] = 'LATEST';
+      values[':trimHorizon'] = 'TRIM_HORIZON';
+    }
     const out = await this.#send<UpdateItemCommandOutput>(
       'transfer',
       lease.leaseKey,

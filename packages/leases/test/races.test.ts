@@ -1,6 +1,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { connectTestDynamoDB } from '@shardline/testkit';
-import { Fleet, HEARTBEAT_MS, PlainLister, rootShards } from './fleet.js';
+import { LeaseStore } from '@shardline/leases';
+import { Fleet, HEARTBEAT_MS, PlainLister, rootShards, STREAM_ARN } from './fleet.js';
 
 // Races found in review, each forced deterministically with a fault hook on one client.
 const db = connectTestDynamoDB();
@@ -53,5 +54,28 @@ describe('races', () => {
     expect(acquired).toBe(0);
     expect(w1.coordinator.heldLeases()).toEqual([]);
     expect((await fleet.table()).leases.find((l) => l.shardId === shard)).toMatchObject({ checkpoint: 'SHARD_END' });
+  });
+
+  it('a lease still at LATEST that changes owner moves at TRIM_HORIZON, so nothing written meanwhile is lost', async () => {
+    const store = new LeaseStore(db.dynamodb, db.uniqueName('leases'));
+    await store.ensureTable();
+    const base = { itemType: 'lease' as const, streamArn: STREAM_ARN, parentShardIds: [], checkpoint: 'LATEST', leaseCounter: 0, ownerSwitchesSinceCheckpoint: 0 };
+    await store.createLease({ ...base, leaseKey: 's-fresh', shardId: 's-fresh' });
+    // The first owner of a new application's lease starts at LATEST as asked …
+    const first = await store.transfer((await store.getLease('s-fresh'))!, { workerId: 'w1', sessionId: 'a' });
+    expect(first.checkpoint).toBe('LATEST');
+    // … every later owner (taken over, handed off, released and re-taken) from TRIM_HORIZON.
+    const second = await store.transfer(first, { workerId: 'w2', sessionId: 'b' });
+    expect(second).toMatchObject({ leaseOwner: 'w2', checkpoint: 'TRIM_HORIZON' });
+    const released = await store.transfer(
+      await store.transfer((await store.getLease('s-fresh'))!, undefined).then(async () => (await store.getLease('s-fresh'))!),
+      { workerId: 'w3', sessionId: 'c' },
+    );
+    expect(released.checkpoint).toBe('TRIM_HORIZON');
+
+    // Created with its owner set (a new application), released to nobody while still at LATEST.
+    await store.createLease({ ...base, leaseKey: 's-owned', shardId: 's-owned', leaseOwner: 'w1', ownerSession: 'a', leaseCounter: 1, ownerSwitchesSinceCheckpoint: 1 });
+    const toNobody = await store.transfer((await store.getLease('s-owned'))!, undefined);
+    expect(toNobody.checkpoint).toBe('TRIM_HORIZON');
   });
 });
