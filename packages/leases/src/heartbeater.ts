@@ -5,7 +5,7 @@ export interface HeartbeaterOptions {
   /** Without a successful heartbeat for this long, the worker fences itself. */
   leaseDurationMs: number;
   intervalMs: number;
-  /** Writes heartbeat number `beat`; rejects when it did not get through. */
+  /** Writes heartbeat value `beat` (larger on every attempt); rejects when it did not get through. */
   write: (beat: number, signal: AbortSignal) => Promise<void>;
   /** Called once when the fence falls: stop every shard now. */
   onFence: (lastOkAt: number) => void;
@@ -30,6 +30,12 @@ export class Heartbeater {
   #fenceTimer: AbortController | undefined;
   #loop: Promise<void> | undefined;
   #beat = 0;
+  /**
+   * Value of the last write attempt. Every attempt, retries included, carries a new one: a retry
+   * of a write that landed with its answer lost must still look like a change to observers, who
+   * otherwise start our death clock at the first attempt and judge us dead before we fence.
+   */
+  #attempt = 0;
   #lastOkAt = 0;
   #nextAt = 0;
   #fenced = false;
@@ -112,7 +118,7 @@ export class Heartbeater {
   async #beatOnce(): Promise<void> {
     const sentAt = this.#o.clock.now();
     try {
-      await this.#o.write(this.#beat + 1, AbortSignal.timeout(Math.max(2_000, this.#o.intervalMs * 2)));
+      await this.#o.write(++this.#attempt, AbortSignal.timeout(Math.max(2_000, this.#o.intervalMs * 2)));
     } catch (err) {
       this.#nextAt = this.#o.clock.now() + Math.max(1, Math.min(250, Math.floor(this.#o.intervalMs / 4)));
       throw err;

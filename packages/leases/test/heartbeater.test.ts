@@ -70,6 +70,36 @@ describe('Heartbeater', () => {
     expect(state.fencedAt).toEqual([]);
   });
 
+  it('gives every attempt a new value, so a retry of a write that landed is still a change to observers', async () => {
+    const clock = new ManualClock(0);
+    const attempts: number[] = [];
+    let loseAnswers = 0;
+    const hb = new Heartbeater({
+      clock,
+      leaseDurationMs: LEASE,
+      intervalMs: INTERVAL,
+      log: silentLogger(),
+      write: (beat) => {
+        attempts.push(beat);
+        // The write lands (observers see `beat`) but its answer is lost.
+        if (loseAnswers > 0) {
+          loseAnswers--;
+          return Promise.reject(new Error('socket hang up'));
+        }
+        return Promise.resolve();
+      },
+      onFence: () => undefined,
+      onRecover: () => undefined,
+    });
+    stops.push(() => hb.stop());
+    await hb.start();
+    loseAnswers = 3;
+    await clock.advance(INTERVAL + 1_000);
+    expect(attempts.length).toBeGreaterThanOrEqual(5);
+    expect(new Set(attempts).size).toBe(attempts.length);
+    expect(attempts).toEqual([...attempts].sort((a, b) => a - b));
+  });
+
   it('checkFence() fences a worker resumed after a pause before any timer runs', async () => {
     const { clock, hb, state } = setup();
     await hb.start();
