@@ -14,7 +14,7 @@ import {
 import { parentsFinished } from './assignment.js';
 import { LeaseConflictError } from './errors.js';
 import type { LeaseCoordinatorEvents, LeaseLostReason } from './events.js';
-import { toLease, workerKey, type LeaderItem, type Lease, type LeaseItem, type TableSnapshot } from './items.js';
+import { LEADER_KEY, toLease, workerKey, type LeaderItem, type Lease, type LeaseItem, type TableSnapshot } from './items.js';
 import { forceStuckHandOffs, runAssignment, runShardSync, type LeaderContext } from './leader.js';
 import { LeaseStore } from './lease-store.js';
 import { Heartbeater } from './heartbeater.js';
@@ -81,6 +81,8 @@ export class LeaseCoordinator {
   #startedAt = 0;
 
   #leader: LeaderItem | undefined;
+  /** A leader item failing its schema, as first seen (raw values) and when, on our clock. */
+  #invalidLeader: { signature: string; since: number } | undefined;
   #lastAssignmentAt = Number.NEGATIVE_INFINITY;
   #lastSyncAt = Number.NEGATIVE_INFINITY;
   #assignmentRequested = false;
@@ -502,6 +504,8 @@ export class LeaseCoordinator {
 
   async #leaderDuties(snapshot: TableSnapshot, now: number): Promise<void> {
     const row = snapshot.leader;
+    if (row === undefined && snapshot.invalid.some((r) => r.leaseKey === LEADER_KEY)) await this.#replaceInvalidLeader(now);
+    else this.#invalidLeader = undefined;
     const mine = row !== undefined && row.leaseOwner === this.workerId && row.ownerSession === this.#sessionId;
     if (mine) {
       if (this.#leader?.leaseCounter !== row.leaseCounter) this.#becomeLeader(row);
@@ -582,6 +586,33 @@ export class LeaseCoordinator {
       await forceStuckHandOffs(ctx, current, this.#membership, this.#pendingSince, now);
       const result = await runAssignment(ctx, current, this.#membership, hooks);
       if (result.taken + result.handOffs > 0) this.#log.info(result, 'assignment cycle');
+    }
+  }
+
+  /**
+   * A garbage leader item would block every election (the vacancy write needs the item absent)
+   * and with it shard sync and assignment, for good. Once it has stayed the same for as long as
+   * a silent worker takes to be judged dead, it is deleted, conditional on the values read.
+   */
+  async #replaceInvalidLeader(now: number): Promise<void> {
+    if (this.#state !== 'running' || this.#heartbeater.fenced) return;
+    const deadAfterMs = this.options.leaseDurationMs + this.options.takeoverMarginMs;
+    try {
+      const raw = await this.#store.getRaw(LEADER_KEY);
+      if (!raw) return;
+      const signature = JSON.stringify(Object.entries(raw).sort(([a], [b]) => a.localeCompare(b)));
+      if (this.#invalidLeader?.signature !== signature) {
+        this.#invalidLeader = { signature, since: now };
+        this.#log.error({ leaseKey: LEADER_KEY, deadAfterMs }, 'the leader item is invalid: no leader can be elected (no shard sync, no assignment); it is replaced if it stays unchanged');
+        return;
+      }
+      if (now < this.#invalidLeader.since + deadAfterMs) return;
+      await this.#store.deleteIfUnchanged(LEADER_KEY, raw);
+      this.#invalidLeader = undefined;
+      this.#log.error({ leaseKey: LEADER_KEY, item: signature }, 'deleted the invalid leader item, unchanged for the dead-after time; electing a leader');
+    } catch (err) {
+      if (err instanceof LeaseConflictError) this.#log.info({ leaseKey: LEADER_KEY }, 'the invalid leader item changed before it could be replaced');
+      else this.#log.warn({ err, leaseKey: LEADER_KEY }, 'replacing the invalid leader item failed');
     }
   }
 

@@ -383,6 +383,40 @@ export class LeaseStore {
     return item;
   }
 
+  /** A row as stored, unvalidated (to replace a garbage row only if it is still what we saw). */
+  async getRaw(leaseKey: string): Promise<Record<string, AttributeValue> | undefined> {
+    const out = await this.#send<GetItemCommandOutput>('GetItem', leaseKey, new GetItemCommand({ TableName: this.tableName, Key: key(leaseKey), ConsistentRead: true }));
+    return out.Item;
+  }
+
+  /**
+   * Deletes a row only if it still holds the values read (scalars compared, other attributes
+   * required to exist): a row someone fixed meanwhile is left alone (LeaseConflictError).
+   */
+  async deleteIfUnchanged(leaseKey: string, raw: Record<string, AttributeValue>): Promise<void> {
+    const names: Record<string, string> = {};
+    const values: Record<string, AttributeValue> = {};
+    const terms: string[] = [];
+    Object.entries(raw).forEach(([name, value], i) => {
+      names[`#a${i}`] = name;
+      if ('S' in value || 'N' in value || 'B' in value || 'BOOL' in value) {
+        values[`:v${i}`] = value;
+        terms.push(`#a${i} = :v${i}`);
+      } else terms.push(`attribute_exists(#a${i})`);
+    });
+    await this.#send(
+      'deleteIfUnchanged',
+      leaseKey,
+      new DeleteItemCommand({
+        TableName: this.tableName,
+        Key: key(leaseKey),
+        ConditionExpression: terms.join(' AND '),
+        ExpressionAttributeNames: names,
+        ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
+      }),
+    );
+  }
+
   async releaseLeader(held: LeaderItem): Promise<void> {
     await this.#send(
       'releaseLeader',

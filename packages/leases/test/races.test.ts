@@ -1,7 +1,8 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { connectTestDynamoDB } from '@shardline/testkit';
 import { LeaseStore } from '@shardline/leases';
-import { Fleet, HEARTBEAT_MS, PlainLister, rootShards, STREAM_ARN } from './fleet.js';
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { Fleet, HEARTBEAT_MS, LEASE_MS, MARGIN_MS, PlainLister, rootShards, STREAM_ARN } from './fleet.js';
 
 // Races found in review, each forced deterministically with a fault hook on one client.
 const db = connectTestDynamoDB();
@@ -77,5 +78,20 @@ describe('races', () => {
     await store.createLease({ ...base, leaseKey: 's-owned', shardId: 's-owned', leaseOwner: 'w1', ownerSession: 'a', leaseCounter: 1, ownerSwitchesSinceCheckpoint: 1 });
     const toNobody = await store.transfer((await store.getLease('s-owned'))!, undefined);
     expect(toNobody.checkpoint).toBe('TRIM_HORIZON');
+  });
+
+  it('replaces a garbage leader item left unchanged for the dead-after time, so election resumes', async () => {
+    fleet = new Fleet(db, new PlainLister(rootShards(2)));
+    await new LeaseStore(db.dynamodb, fleet.leaseTableName).ensureTable();
+    await db.dynamodb.send(
+      new PutItemCommand({ TableName: fleet.leaseTableName, Item: { leaseKey: { S: '_leader' }, itemType: { S: 'leader' }, leaseOwner: { N: '42' }, note: { L: [{ S: 'hand-edited' }] } } }),
+    );
+    const w1 = fleet.add('w1');
+    await fleet.start('w1');
+    const took = await fleet.until(() => w1.coordinator.isLeader(), LEASE_MS + MARGIN_MS + 3 * HEARTBEAT_MS);
+    expect(took).toBeGreaterThanOrEqual(LEASE_MS + MARGIN_MS);
+    await fleet.until(() => fleet!.holders.size === 2, 3 * HEARTBEAT_MS);
+    expect(fleet.logs.some((line) => line.includes('the leader item is invalid'))).toBe(true);
+    expect((await fleet.table()).invalid).toEqual([]);
   });
 });
