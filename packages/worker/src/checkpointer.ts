@@ -1,4 +1,4 @@
-import { LeaseLostError, assertSequenceNumber, compareCheckpoints, compareSequenceNumbers, retry, toError, type Clock, type Logger } from '@shardline/core';
+import { AbortedError, LeaseLostError, assertSequenceNumber, compareCheckpoints, compareSequenceNumbers, retry, toError, type Clock, type Logger } from '@shardline/core';
 import type { Checkpointer } from './processor.js';
 
 /** Where checkpoints go: the lease coordinator in production, a plain object in tests. */
@@ -44,6 +44,8 @@ export class ShardCheckpointer implements Checkpointer {
   #soonError: Error | undefined;
   #lastSoonWriteAt = Number.NEGATIVE_INFINITY;
   #soonTimer: AbortController | undefined;
+  /** Aborted by `settle()`: no write starts or retries after the consumer exits. */
+  readonly #settled = new AbortController();
 
   constructor(options: ShardCheckpointerOptions) {
     this.#options = options;
@@ -63,6 +65,23 @@ export class ShardCheckpointer implements Checkpointer {
   delivered(sequenceNumber: string): void {
     assertSequenceNumber(sequenceNumber, 'delivered sequence number');
     if (this.#delivered === undefined || compareSequenceNumbers(sequenceNumber, this.#delivered) > 0) this.#delivered = sequenceNumber;
+  }
+
+  /**
+   * A batch that did not complete (aborted, failed): nothing past `completed` may be
+   * checkpointed any more, not even by a late call of the cut-short processor.
+   */
+  retractDelivered(completed: string | undefined): void {
+    this.#delivered = completed;
+  }
+
+  /**
+   * The view given to one `processRecords` call: `checkpoint()` defaults to the end of the
+   * records of that call (a bisected half, a key group), not of the whole batch, and refuses a
+   * position past it, so a failing half or a timed-out attempt cannot checkpoint what it never got.
+   */
+  bounded(end: string): Checkpointer {
+    return new BoundedCheckpointer(this, end, this.#options.shardId);
   }
 
   /** With per-key concurrency: the highest position below every unfinished record. */
@@ -184,8 +203,20 @@ export class ShardCheckpointer implements Checkpointer {
     this.#soonTimer = undefined;
   }
 
+  /**
+   * The consumer is exiting: queued writes are dropped and the one in flight stops retrying;
+   * resolves once it settled, so no write of this lease lands after SHUT_DOWN (its failure,
+   * e.g. LeaseLostError, was reported to its caller).
+   */
+  async settle(): Promise<void> {
+    this.close();
+    this.#settled.abort(new AbortedError(`checkpointer of ${this.#options.shardId} closed`));
+    await this.#chain;
+  }
+
   #write(targetOrGetter: string | (() => string)): Promise<void> {
     const run = async () => {
+      if (this.#settled.signal.aborted) throw this.#settled.signal.reason;
       const target = typeof targetOrGetter === 'function' ? targetOrGetter() : targetOrGetter;
       // Re-checked inside the chain: an earlier queued write may have moved past `target`.
       if (this.#last === 'SHARD_END') return;
@@ -197,6 +228,7 @@ export class ShardCheckpointer implements Checkpointer {
           baseMs: 100,
           capMs: 2_000,
           clock,
+          signal: this.#settled.signal,
           shouldRetry: (err) => !(err instanceof LeaseLostError) && !(err instanceof TypeError),
           onRetry: ({ err, attempt, delayMs }) => {
             this.#options.onFailure?.(err);
@@ -204,7 +236,7 @@ export class ShardCheckpointer implements Checkpointer {
           },
         });
       } catch (err) {
-        this.#options.onFailure?.(err);
+        if (!this.#settled.signal.aborted) this.#options.onFailure?.(err);
         throw err instanceof Error && 'cause' in err && err.cause instanceof LeaseLostError ? err.cause : err;
       }
       this.#last = target;
@@ -213,5 +245,32 @@ export class ShardCheckpointer implements Checkpointer {
     const next = this.#chain.then(run);
     this.#chain = next.catch(() => undefined);
     return next;
+  }
+}
+
+class BoundedCheckpointer implements Checkpointer {
+  readonly #shared: ShardCheckpointer;
+  readonly #end: string;
+  readonly #shardId: string;
+
+  constructor(shared: ShardCheckpointer, end: string, shardId: string) {
+    this.#shared = shared;
+    this.#end = end;
+    this.#shardId = shardId;
+  }
+
+  get lastCheckpoint(): string {
+    return this.#shared.lastCheckpoint;
+  }
+
+  checkpoint(sequenceNumber?: string): Promise<void> {
+    if (sequenceNumber === undefined) return this.#shared.checkpoint(this.#end);
+    assertSequenceNumber(sequenceNumber, 'checkpoint(sequenceNumber)');
+    if (compareSequenceNumbers(sequenceNumber, this.#end) > 0) {
+      throw new RangeError(
+        `checkpoint(${sequenceNumber}) on ${this.#shardId} is past the last record of this processRecords call (${this.#end}); a checkpoint there would skip records`,
+      );
+    }
+    return this.#shared.checkpoint(sequenceNumber);
   }
 }

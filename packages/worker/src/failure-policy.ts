@@ -47,7 +47,8 @@ export interface BatchExecutorOptions {
   onShardFailed?: (info: { error: Error; sequenceNumber: string }) => void;
 }
 
-type Call<T> = (records: StreamRecord<T>[]) => Promise<void>;
+/** `signal`: the attempt's (the shard's signal, also aborted when this attempt timed out). */
+type Call<T> = (records: StreamRecord<T>[], signal: AbortSignal) => Promise<void>;
 
 /** Runs a batch (or a sub-batch of one key) through the processor under the failure policy. */
 export class BatchExecutor<T> {
@@ -111,7 +112,7 @@ export class BatchExecutor<T> {
         await this.#withTimeout(records, call, signal);
         return { ok: true };
       } catch (thrown) {
-        if (signal.aborted) throw new AbortedError(`processing of ${this.#o.shardId} aborted`, { cause: thrown });
+        if (signal.aborted) throw thrown instanceof AbortedError ? thrown : new AbortedError(`processing of ${this.#o.shardId} aborted`, { cause: thrown });
         const error = toError(thrown);
         const willRetry = attempt < maxRetries;
         this.#o.onProcessorError?.({
@@ -131,17 +132,29 @@ export class BatchExecutor<T> {
     }
   }
 
+  /**
+   * Settles when the processor does, when the timeout fires (the attempt's signal is aborted so
+   * the abandoned call can stop before the retry runs), or at once when the shard's signal is
+   * aborted: a processor that ignores its signal cannot hang the shard's shutdown.
+   */
   async #withTimeout(records: StreamRecord<T>[], call: Call<T>, signal: AbortSignal): Promise<void> {
-    const timer = new AbortController();
-    const onAbort = () => timer.abort();
-    signal.addEventListener('abort', onAbort, { once: true });
     const timeoutMs = this.#o.policy.processorTimeoutMs;
+    const attempt = new AbortController();
+    const timer = new AbortController();
+    let onAbort = (): void => undefined;
+    const aborted = new Promise<never>((_resolve, reject) => {
+      onAbort = () => reject(new AbortedError(`processing of ${this.#o.shardId} aborted`, { cause: signal.reason }));
+    });
+    signal.addEventListener('abort', onAbort, { once: true });
     try {
       await Promise.race([
-        call(records),
+        call(records, AbortSignal.any([signal, attempt.signal])),
+        aborted,
         this.#o.clock.sleep(timeoutMs, timer.signal).then(
           () => {
-            throw new ProcessorError(this.#o.shardId, `processRecords did not settle within processorTimeoutMs (${timeoutMs} ms)`);
+            const error = new ProcessorError(this.#o.shardId, `processRecords did not settle within processorTimeoutMs (${timeoutMs} ms)`);
+            attempt.abort(error);
+            throw error;
           },
           () => new Promise<never>(() => undefined),
         ),

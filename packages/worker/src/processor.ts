@@ -29,9 +29,10 @@ export interface ProcessorBatch<T = Record<string, unknown>> {
 
 export interface Checkpointer {
   /**
-   * Records that every record up to `sequenceNumber` (default: the last record delivered) is
-   * done with. Monotonic: an earlier or equal position is a no-op. A position past the last
-   * record delivered is refused with a RangeError; a malformed one with a TypeError.
+   * Records that every record up to `sequenceNumber` is done with. Default, and upper bound (a
+   * position past it is refused with a RangeError): in `processRecords`, the last record of that
+   * call (a bisected half, a key group); elsewhere, the last record completed. Monotonic: an
+   * earlier or equal position is a no-op. A malformed one is refused with a TypeError.
    * Rejects with LeaseLostError when this worker no longer owns the shard.
    */
   checkpoint(sequenceNumber?: string): Promise<void>;
@@ -44,7 +45,7 @@ export interface ProcessorContext {
   streamArn: string;
   /** A pino child scoped by `{ component: 'processor', workerId, shardId }`. */
   logger: Logger;
-  /** Aborted when the lease is lost or the worker shuts down: stop long work early. */
+  /** Aborted when the lease is lost, the worker's shutdown runs out of time, or this attempt timed out (`processorTimeoutMs`): stop long work early. */
   signal: AbortSignal;
   millisBehindLatest: number;
   checkpointer: Checkpointer;

@@ -109,7 +109,12 @@ export class Runner<T> {
   #onAcquired(lease: LeaseLike, checkpoint: string): void {
     const { shardId } = lease;
     if (!this.#accepting) return; // the coordinator releases it when it stops
-    if (this.#stalled.has(shardId)) return;
+    if (this.#stalled.has(shardId)) {
+      // A lease newly taken (after a loss or a release) starts fresh: its records may be fixed by
+      // now, and a held lease nobody reads would stall the shard silently.
+      this.#o.logger.warn({ shardId }, 'lease of a shard stopped by the failure policy acquired again: reading it afresh');
+      this.#stalled.delete(shardId);
+    }
     if (this.#running.has(shardId)) {
       // Lost (or handed off) and taken back before the old consumer finished: start the new one
       // when the old one is SHUT_DOWN, so one shard never has two readers in this process.
@@ -142,6 +147,8 @@ export class Runner<T> {
     } catch (err) {
       this.#o.logger.warn({ err, shardId }, 'release after hand-off failed; the lease will be taken over when it expires');
     }
+    // The consumer may have ended 'failed' meanwhile: a stall mark only holds while we hold the lease.
+    this.#stalled.delete(shardId);
   }
 
   #onEnded(lease: LeaseLike, consumer: ShardConsumer<T>, result: ShardConsumerResult): void {

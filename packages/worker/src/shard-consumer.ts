@@ -168,6 +168,9 @@ export class ShardConsumer<T = Record<string, unknown>> {
         this.#log.error({ err, shardId }, 'shard consumer failed; the shard will be restarted from its checkpoint');
       }
     }
+    // A batch cut short (aborted, failed) is not done: neither shutdownRequested nor a late call
+    // of its processor may checkpoint past the last completed record.
+    this.#checkpointer.retractDelivered(this.#completed);
     if (this.#state.state !== ShardState.SHUTTING_DOWN) this.#state.set(ShardState.SHUTTING_DOWN);
     if ((reason === 'shutdown' || reason === 'handoff') && this.#processor) {
       await this.#finalCheckpoint();
@@ -178,7 +181,8 @@ export class ShardConsumer<T = Record<string, unknown>> {
       }
     }
     this.#fetch.abort(new AbortedError(`shard ${shardId} shut down`));
-    this.#checkpointer.close();
+    // On every path (a lost lease too): no write of this lease may land after SHUT_DOWN.
+    await this.#checkpointer.settle();
     this.#state.set(ShardState.SHUT_DOWN);
     this.#metrics.shardClosed(shardId);
     const result: ShardConsumerResult = { reason, checkpoint: this.#checkpointer.lastCheckpoint, ...(error ? { error } : {}) };
@@ -216,7 +220,8 @@ export class ShardConsumer<T = Record<string, unknown>> {
         }
       }
     } catch (err) {
-      if (this.#fetch.signal.aborted && this.#leaseLost === undefined && this.#stopReason) return this.#stopReason;
+      // Only the stop itself ends the shard quietly; any other error is logged and surfaced by #run.
+      if (err instanceof AbortedError && this.#fetch.signal.aborted && this.#leaseLost === undefined && this.#stopReason) return this.#stopReason;
       throw err;
     }
     this.#checkpointer.throwIfFailed();
@@ -242,15 +247,17 @@ export class ShardConsumer<T = Record<string, unknown>> {
     this.#o.events.emit('batch:start', { shardId, records: records.length, firstSequenceNumber: first, lastSequenceNumber: last, millisBehindLatest: batch.millisBehindLatest });
     this.#checkpointer.delivered(last);
     const processor = this.#processor!;
-    const ctx: ProcessorContext = {
-      shardId,
-      streamArn,
-      logger: this.#log,
-      signal: this.#processing.signal,
-      millisBehindLatest: batch.millisBehindLatest,
-      checkpointer: this.#checkpointer,
-    };
-    const call = async (subset: StreamRecord<T>[]) => {
+    const call = async (subset: StreamRecord<T>[], signal: AbortSignal) => {
+      // One context per call: its signal is the attempt's, and its checkpointer stops at the end
+      // of `subset` (a bisected half must not checkpoint the records of the other half).
+      const ctx: ProcessorContext = {
+        shardId,
+        streamArn,
+        logger: this.#log,
+        signal,
+        millisBehindLatest: batch.millisBehindLatest,
+        checkpointer: this.#checkpointer.bounded(subset.at(-1)!.sequenceNumber),
+      };
       await processor.processRecords({ shardId, records: subset, millisBehindLatest: batch.millisBehindLatest }, ctx);
     };
     const outcome =

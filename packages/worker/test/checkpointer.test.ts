@@ -30,6 +30,16 @@ describe('ShardCheckpointer', () => {
     expect(store.writes).toEqual([]);
   });
 
+  it('a bounded view (one processRecords call) defaults to its end and refuses a position past it', async () => {
+    const { store, checkpointer } = make();
+    checkpointer.delivered(seq(8));
+    const half = checkpointer.bounded(seq(4));
+    expect(() => half.checkpoint(seq(5))).toThrow(/past the last record of this processRecords call/);
+    await half.checkpoint();
+    expect(store.writes.map((w) => w.checkpoint)).toEqual([seq(4)]);
+    expect(half.lastCheckpoint).toBe(seq(4));
+  });
+
   it('compares as integers: a longer sequence number is later even when it sorts first as text', async () => {
     const { store, checkpointer } = make();
     checkpointer.delivered('900000000000000000000');

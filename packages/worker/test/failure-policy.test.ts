@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from '@shardline/core';
 import { JsonlFileDestination } from '../src/destinations.js';
 import { resolveFailurePolicy } from '../src/options.js';
-import { batch, makeConsumer, MemoryDestination, seq } from './fakes.js';
+import { batch, deferred, makeConsumer, MemoryDestination, seq } from './fakes.js';
 
 describe('failure policy', () => {
   it('retries a failing batch with backoff, then succeeds; processor:error tells willRetry', async () => {
@@ -139,6 +139,55 @@ describe('failure policy', () => {
     expect(result.reason).toBe('shard-end');
     expect(calls).toBe(2);
     expect(messages[0]).toMatch(/processorTimeoutMs \(1000 ms\)/);
+  });
+
+  it("a timed-out attempt's ctx.signal is aborted before the retry runs; the retry gets a fresh one", async () => {
+    const clock = new ManualClock();
+    const signals: AbortSignal[] = [];
+    const h = makeConsumer({
+      clock,
+      batches: [batch('shard-1', 1, 1, true)],
+      policy: { maxRetries: 1, processorTimeoutMs: 1_000, retryBaseMs: 1, retryCapMs: 1 },
+      processor: {
+        processRecords: (_input, ctx) => {
+          signals.push(ctx.signal);
+          if (signals.length === 1) return new Promise<void>(() => undefined);
+        },
+      },
+    });
+    const run = h.consumer.run();
+    while (signals.length === 0) await clock.advance(0);
+    await clock.advance(1_000);
+    expect(signals[0]!.aborted).toBe(true);
+    expect((signals[0]!.reason as Error).message).toMatch(/processorTimeoutMs/);
+    await clock.advance(10);
+    const result = await run;
+    expect(result.reason).toBe('shard-end');
+    expect(signals).toHaveLength(2);
+    expect(signals[1]!.aborted).toBe(false);
+  });
+
+  it('a forced stop ends a processor that ignores its signal at once (no hang until it settles)', async () => {
+    const clock = new ManualClock();
+    const inFlight = deferred();
+    const h = makeConsumer({
+      clock,
+      batches: [batch('shard-1', 1, 2)],
+      processor: {
+        processRecords: () => {
+          inFlight.resolve();
+          return new Promise<void>(() => undefined);
+        },
+      },
+    });
+    const run = h.consumer.run();
+    await inFlight.promise;
+    void h.consumer.requestShutdown('shutdown');
+    h.consumer.abort();
+    const result = await run;
+    expect(result.reason).toBe('shutdown');
+    expect(h.consumer.state).toBe('SHUT_DOWN');
+    expect(h.store.writes).toEqual([]);
   });
 
   it('records older than maxRecordAgeMs go to the destination unprocessed', async () => {

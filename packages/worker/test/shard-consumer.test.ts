@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { ManualClock } from '@shardline/core';
 import { defineProcessor, type StreamRecord } from '../src/processor.js';
 import { ShardState } from '../src/shard-state.js';
-import { batch, deferred, makeConsumer, seq } from './fakes.js';
+import { batch, deferred, makeConsumer, seq, until } from './fakes.js';
 
 type Item = { pk: string; n: number };
 
@@ -193,5 +194,95 @@ describe('ShardConsumer events', () => {
     for (const name of ['shard:start', 'batch:start', 'batch:end', 'checkpoint', 'shard:end'] as const) h.events.on(name, () => names.push(name));
     await h.consumer.run();
     expect(names).toEqual(['shard:start', 'batch:start', 'batch:end', 'checkpoint', 'checkpoint', 'shard:end']);
+  });
+});
+
+describe('ShardConsumer checkpoint bounds (manual mode)', () => {
+  it('with bisection, checkpoint() in a half stops at the end of that half, never past the bad record', async () => {
+    const h = makeConsumer({
+      checkpointMode: 'manual',
+      batches: [batch('shard-1', 1, 8)],
+      policy: { maxRetries: 0, bisectOnError: true, onFailure: 'stop' },
+      processor: {
+        processRecords: async ({ records }, ctx) => {
+          if (records.some((r) => r.sequenceNumber === seq(6))) throw new Error('record 6 is bad');
+          await ctx.checkpointer.checkpoint();
+        },
+      },
+    });
+    const result = await h.consumer.run();
+    expect(result.reason).toBe('failed');
+    // Halves 1-4 and 5 succeeded; 6 stopped the shard, so 6-8 must be read again after a restart.
+    expect(h.store.writes.map((w) => w.checkpoint)).toEqual([seq(4), seq(5)]);
+  });
+
+  it('after a forced stop, checkpoint() in shutdownRequested stops at the last completed batch', async () => {
+    const inFlight = deferred();
+    const h = makeConsumer({
+      checkpointMode: 'manual',
+      batches: [batch('shard-1', 1, 1), batch('shard-1', 2, 3)],
+      processor: {
+        processRecords: async ({ records }, ctx) => {
+          if (records[0]!.sequenceNumber !== seq(2)) return;
+          inFlight.resolve();
+          await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('aborted'))));
+        },
+        shutdownRequested: async ({ checkpointer }) => {
+          await checkpointer.checkpoint();
+        },
+      },
+    });
+    const run = h.consumer.run();
+    await inFlight.promise;
+    void h.consumer.requestShutdown('shutdown');
+    h.consumer.abort();
+    const result = await run;
+    expect(result.reason).toBe('shutdown');
+    expect(h.store.writes.map((w) => w.checkpoint)).toEqual([seq(1)]);
+  });
+});
+
+describe('ShardConsumer exit paths', () => {
+  it('an error other than the stop itself, thrown while stopping, is surfaced (reason error), not taken for the stop', async () => {
+    const h = makeConsumer({
+      processor: { processRecords: () => undefined },
+      readerFactory: ({ signal }) => ({
+        [Symbol.asyncIterator]: () => ({
+          next: () => new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new TypeError('reader bug')), { once: true })),
+        }),
+      }),
+    });
+    const run = h.consumer.run();
+    await until(() => h.states.includes('PROCESSING'), 2_000, 'PROCESSING');
+    const result = await h.consumer.requestShutdown('shutdown');
+    await run;
+    expect(result.reason).toBe('error');
+    expect(result.error).toBeInstanceOf(TypeError);
+    expect(result.error?.message).toBe('reader bug');
+  });
+
+  it('on lease loss, a checkpoint write still retrying is settled before SHUT_DOWN and never lands later', async () => {
+    const clock = new ManualClock();
+    const inFlight = deferred();
+    const h = makeConsumer({
+      clock,
+      batches: [batch('shard-1', 1, 1), batch('shard-1', 2, 2)],
+      processor: {
+        processRecords: async ({ records }, ctx) => {
+          if (records[0]!.sequenceNumber !== seq(2)) return;
+          inFlight.resolve();
+          await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('aborted'))));
+        },
+      },
+    });
+    h.store.failNext = 1; // the background write of seq(1) fails once and waits to retry
+    const run = h.consumer.run();
+    await inFlight.promise;
+    await until(() => h.store.failNext === 0, 2_000, 'first write attempt');
+    h.consumer.leaseLost('taken by w2');
+    const result = await run;
+    expect(result.reason).toBe('lease-lost');
+    await clock.advance(60_000); // a retry still pending would now write under a lease we no longer hold
+    expect(h.store.writes).toEqual([]);
   });
 });

@@ -128,6 +128,36 @@ describe('Worker', () => {
     expect(coordinator.checkpoints).toEqual([]);
   });
 
+  it('a shard that failed during a hand-off is read afresh when its lease comes back', async () => {
+    const coordinator = new FakeCoordinator();
+    const reader = new ScriptedReader([batch('s1', 1, 1)]);
+    const inFlight = deferred();
+    const fail = deferred();
+    let calls = 0;
+    const worker = makeWorker({
+      coordinator,
+      reader,
+      failurePolicy: { maxRetries: 0, onFailure: 'stop' },
+      processor: {
+        processRecords: async () => {
+          if (++calls > 1) return;
+          inFlight.resolve();
+          await fail.promise;
+          throw new Error('nope');
+        },
+      },
+    });
+    await worker.start();
+    coordinator.acquire('s1');
+    await inFlight.promise;
+    coordinator.events.emit('lease:handoff', { shardId: 's1' });
+    fail.resolve();
+    await until(() => !coordinator.held.has('s1'), 2_000, 'released');
+    coordinator.acquire('s1');
+    await until(() => reader.starts.length === 2, 2_000, 'a consumer for the re-acquired lease');
+    expect(worker.shardIds).toEqual(['s1']);
+  });
+
   it('restarts a shard whose consumer failed unexpectedly, from its last checkpoint, while the lease is held', async () => {
     const coordinator = new FakeCoordinator();
     const reader = new ScriptedReader([batch('s1', 1, 2)]);
