@@ -22,18 +22,23 @@ export interface AssignmentInput {
   /** Whether a non-live owner may have its leases taken (waited long enough). */
   isGone: (workerId: string) => boolean;
   maxLeasesPerWorker: number;
+  /**
+   * Keys of rows that fail the schema and whose shard may still be in the stream: such a parent
+   * may have records unread, so its children wait (an invalid row is not a finished one).
+   */
+  unfinishedKeys?: ReadonlySet<string> | undefined;
 }
 
-/** Finished, or eligible: every parent lease is SHARD_END or gone from the table. */
-export function eligibleLeases(leases: readonly LeaseItem[]): LeaseItem[] {
+/** Eligible: not finished, and every parent lease is SHARD_END or gone from the table (not merely invalid). */
+export function eligibleLeases(leases: readonly LeaseItem[], unfinishedKeys: ReadonlySet<string> = new Set()): LeaseItem[] {
   const byShard = new Map(leases.map((lease) => [lease.shardId, lease]));
-  return leases.filter((lease) => lease.checkpoint !== 'SHARD_END' && parentsFinished(lease, byShard));
+  return leases.filter((lease) => lease.checkpoint !== 'SHARD_END' && parentsFinished(lease, byShard, unfinishedKeys));
 }
 
-export function parentsFinished(lease: LeaseItem, byShard: ReadonlyMap<string, LeaseItem>): boolean {
+export function parentsFinished(lease: LeaseItem, byShard: ReadonlyMap<string, LeaseItem>, unfinishedKeys: ReadonlySet<string> = new Set()): boolean {
   return lease.parentShardIds.every((parentId) => {
     const parent = byShard.get(parentId);
-    return parent === undefined || parent.checkpoint === 'SHARD_END';
+    return parent === undefined ? !unfinishedKeys.has(parentId) : parent.checkpoint === 'SHARD_END';
   });
 }
 
@@ -44,7 +49,7 @@ export function planAssignment(input: AssignmentInput): AssignmentAction[] {
   const holdings = new Map<string, LeaseItem[]>(alive.map((id) => [id, []]));
   const free: LeaseItem[] = [];
 
-  for (const lease of eligibleLeases(input.leases)) {
+  for (const lease of eligibleLeases(input.leases, input.unfinishedKeys)) {
     const owner = lease.leaseOwner;
     if (owner === undefined) {
       free.push(lease);

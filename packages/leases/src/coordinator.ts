@@ -88,6 +88,8 @@ export class LeaseCoordinator {
   #assignmentRequested = false;
   #extraWakeAt: number | undefined;
   #snapshot: TableSnapshot | undefined;
+  /** Shard ids of the leader's last listing of the stream. */
+  #listedShards: Set<string> | undefined;
 
   constructor(options: LeaseCoordinatorOptions) {
     this.options = resolveLeaseOptions(options);
@@ -547,7 +549,15 @@ export class LeaseCoordinator {
     if (now < this.#startedAt + this.options.heartbeatIntervalMs) return;
     const ctx: LeaderContext = {
       store: this.#store,
-      lister: this.#lister,
+      lister: {
+        listShards: async () => {
+          const shards = await this.#lister.listShards();
+          this.#listedShards = new Set(shards.map((s) => s.shardId));
+          return shards;
+        },
+        listChildShards: (parentId) => this.#lister.listChildShards(parentId),
+      },
+      listedShards: () => this.#listedShards,
       options: this.options,
       clock: this.#clock,
       log: this.#log,
@@ -693,9 +703,12 @@ export class LeaseCoordinator {
         for (const child of children) {
           const row = await this.#store.getLease(child.shardId);
           if (!row || row.leaseOwner !== undefined || row.checkpoint === 'SHARD_END') continue;
-          const parents = await Promise.all(row.parentShardIds.map((id) => this.#store.getLease(id)));
-          const byShard = new Map(parents.filter((p): p is LeaseItem => p !== undefined).map((p) => [p.shardId, p]));
-          if (!parentsFinished(row, byShard)) continue;
+          const parents = await Promise.all(row.parentShardIds.map(async (id) => ({ id, lease: await this.#store.getLease(id) })));
+          const byShard = new Map(parents.flatMap(({ lease }) => (lease ? [[lease.shardId, lease] as const] : [])));
+          // A parent row that exists but fails its schema is not finished: the leader decides once its shard left the stream.
+          const invalid = new Set<string>();
+          for (const { id, lease } of parents) if (!lease && (await this.#store.getRaw(id))) invalid.add(id);
+          if (!parentsFinished(row, byShard, invalid)) continue;
           try {
             this.#acquire(await this.#store.transfer(row, { workerId: this.workerId, sessionId: this.#sessionId }));
             break;

@@ -23,6 +23,8 @@ export interface LeaderContext {
    * plans made before the pause (they would only lose their conditional races, but churn).
    */
   stillLeader: () => boolean;
+  /** Shard ids of the stream's last listing (undefined before the first): invalid rows of shards gone from it block nothing. */
+  listedShards?: () => ReadonlySet<string> | undefined;
 }
 
 export interface ShardSyncResult {
@@ -60,6 +62,7 @@ export async function runShardSync(
     const owners = new Map<string, string>();
     for (const action of planAssignment({
       leases: [...leases, ...toCreate],
+      unfinishedKeys: unfinishedKeys(snapshot, new Set(shards.map((s) => s.shardId))),
       alive: assign.membership.assignable(),
       isGone: (workerId) => assign.membership.isGone(workerId, now),
       maxLeasesPerWorker: ctx.options.maxLeasesPerWorker,
@@ -96,6 +99,12 @@ export async function runShardSync(
     ctx.log.info({ created, initialPosition: ctx.options.initialPosition }, 'new application: created the first leases');
   }
   return { created, deleted, shards: shards.length };
+}
+
+/** Invalid rows that still hold their children back: all, unless the stream's listing no longer has their shard. */
+export function unfinishedKeys(snapshot: TableSnapshot, listed: ReadonlySet<string> | undefined): Set<string> {
+  const known = listed !== undefined && listed.size > 0;
+  return new Set(snapshot.invalid.map((row) => row.leaseKey).filter((key) => !known || listed.has(key)));
 }
 
 function generations(items: LeaseItem[]): LeaseItem[][] {
@@ -138,6 +147,7 @@ export async function runAssignment(
   const me = ctx.options.workerId;
   const actions = planAssignment({
     leases: snapshot.leases.filter((lease) => lease.streamArn === ctx.options.streamArn),
+    unfinishedKeys: unfinishedKeys(snapshot, ctx.listedShards?.()),
     alive: membership.assignable(),
     isGone: (workerId) => membership.isGone(workerId, now),
     maxLeasesPerWorker: ctx.options.maxLeasesPerWorker,

@@ -38,7 +38,8 @@ export function planShardSync(input: ShardSyncInput): ShardSyncPlan {
   const hasLeasedDescendant = new Set<string>();
   for (const shard of [...graph.shards()].reverse()) {
     const children = graph.childrenOf(shard.shardId);
-    if (children.some((c) => leases.has(c.shardId) || hasLeasedDescendant.has(c.shardId))) hasLeasedDescendant.add(shard.shardId);
+    // An invalid row counts as a lease: it may be a started child someone hand-edited.
+    if (children.some((c) => leases.has(c.shardId) || input.invalidKeys.has(c.shardId) || hasLeasedDescendant.has(c.shardId))) hasLeasedDescendant.add(shard.shardId);
   }
 
   const create: LeaseItem[] = [];

@@ -27,6 +27,26 @@ function counts(leases: LeaseItem[], actions: ReturnType<typeof planAssignment>,
   return out;
 }
 
+describe('invalid rows in lineage', () => {
+  it('an invalid parent key is not a finished parent; an invalid child key keeps its ancestors from being recreated', () => {
+    const child = lease('c', { parentShardIds: ['p'] });
+    expect(planAssignment({ leases: [child], alive: ['w1'], isGone: () => false, maxLeasesPerWorker: Infinity, unfinishedKeys: new Set(['p']) })).toEqual([]);
+    expect(planAssignment({ leases: [child], alive: ['w1'], isGone: () => false, maxLeasesPerWorker: Infinity })).toHaveLength(1);
+    const plan = planShardSync({
+      streamArn: ARN,
+      shards: [
+        { shardId: 'p', startingSequenceNumber: '1', endingSequenceNumber: '2' },
+        { shardId: 'c', parentShardId: 'p', startingSequenceNumber: '3' },
+      ],
+      leases: [],
+      invalidKeys: new Set(['c']),
+      initialPosition: 'TRIM_HORIZON',
+      now: new Date(0).toISOString(),
+    });
+    expect(plan.create).toEqual([]);
+  });
+});
+
 describe('planAssignment', () => {
   it('places every unowned lease in one cycle, balanced within one', () => {
     const leases = Array.from({ length: 1000 }, (_, i) => lease(`shard-${String(i).padStart(4, '0')}`));

@@ -94,4 +94,30 @@ describe('races', () => {
     expect(fleet.logs.some((line) => line.includes('the leader item is invalid'))).toBe(true);
     expect((await fleet.table()).invalid).toEqual([]);
   });
+
+  it('a garbage parent row holds its children back until its shard left the stream, and is never recreated', async () => {
+    const parent = 'shardId-00000';
+    const child = 'shardId-00000-c0';
+    const lister = new PlainLister([
+      { shardId: parent, startingSequenceNumber: '1000', endingSequenceNumber: '1999' },
+      { shardId: child, parentShardId: parent, startingSequenceNumber: '2000' },
+    ]);
+    fleet = new Fleet(db, lister, { shardSyncIntervalMs: 2 * HEARTBEAT_MS });
+    await new LeaseStore(db.dynamodb, fleet.leaseTableName).ensureTable();
+    await db.dynamodb.send(
+      new PutItemCommand({ TableName: fleet.leaseTableName, Item: { leaseKey: { S: parent }, itemType: { S: 'lease' }, shardId: { S: parent }, checkpoint: { S: 'half-done?' } } }),
+    );
+    fleet.add('w1');
+    await fleet.start('w1');
+    await fleet.advance(4 * HEARTBEAT_MS);
+    let table = await fleet.table();
+    expect(table.leases.find((l) => l.shardId === child)).toMatchObject({ parentShardIds: [parent] });
+    expect(fleet.holders.has(child)).toBe(false);
+    expect(table.invalid.map((r) => r.leaseKey)).toEqual([parent]);
+    // The parent's shard is trimmed from the stream: nothing is left to read, the child starts.
+    lister.shards = lister.shards.filter((s) => s.shardId !== parent);
+    await fleet.until(() => fleet!.holders.has(child), 3 * HEARTBEAT_MS);
+    table = await fleet.table();
+    expect(table.invalid.map((r) => r.leaseKey)).toEqual([parent]);
+  });
 });
