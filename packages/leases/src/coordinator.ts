@@ -77,6 +77,8 @@ export class LeaseCoordinator {
   #acquireSeq = 0;
 
   readonly #heartbeater: Heartbeater;
+  /** Another process took over this worker id's heartbeat item: fenced for the rest of this process. */
+  #superseded = false;
   #heartbeatWritten = false;
   #startedAt = 0;
 
@@ -129,7 +131,7 @@ export class LeaseCoordinator {
   }
 
   isLeader(): boolean {
-    return this.#leader !== undefined && !this.#heartbeater.fenced;
+    return this.#leader !== undefined && !this.#fenced;
   }
 
   /** True while no poll or background write is in flight (tests drive a fake clock with it). */
@@ -197,7 +199,7 @@ export class LeaseCoordinator {
       throw new TypeError(`checkpoint must be a sequence number or 'SHARD_END', got ${JSON.stringify(checkpoint)}`);
     }
     const held = this.#held.get(shardId);
-    if (!held || this.#heartbeater.checkFence()) throw new LeaseLostError(shardId);
+    if (!held || this.#checkFence()) throw new LeaseLostError(shardId);
     const current = held.row.checkpoint;
     if (current !== 'LATEST' && compareCheckpoints(checkpoint, current) < 0) {
       throw new ShardlineError(`checkpoint of ${shardId} would move backwards (${current} → ${checkpoint}); checkpoints are monotonic`);
@@ -205,7 +207,7 @@ export class LeaseCoordinator {
     const fields = { shardId, leaseOwner: this.workerId, leaseCounter: held.row.leaseCounter, sequenceNumber: checkpoint };
     let row: LeaseItem;
     try {
-      row = await retry('checkpoint', () => this.#store.checkpoint(shardId, this.workerId, held.row.leaseCounter, checkpoint), {
+      row = await retry('checkpoint', () => this.#store.checkpoint(shardId, this.workerId, held.row.leaseCounter, checkpoint, held.row.ownerSession), {
         maxAttempts: 4,
         baseMs: 50,
         capMs: 1_000,
@@ -305,7 +307,7 @@ export class LeaseCoordinator {
     const startedAt = this.#clock.now();
     this.#nextPollAt = startedAt + this.options.heartbeatIntervalMs;
     try {
-      this.#heartbeater.checkFence();
+      this.#checkFence();
       if (this.#canReadLight(startedAt) && !(await this.#readLight())) return;
       const seqAtRead = this.#acquireSeq;
       let snapshot: TableSnapshot;
@@ -315,7 +317,7 @@ export class LeaseCoordinator {
         this.#log.warn({ err }, 'lease table read failed');
         return;
       }
-      this.#heartbeater.checkFence();
+      this.#checkFence();
       this.#lastFullReadAt = startedAt;
       this.#fullReadDueAt = undefined;
       this.#leaderSeen = snapshot.leader;
@@ -339,7 +341,7 @@ export class LeaseCoordinator {
       this.#state === 'running' &&
       !this.isLeader() &&
       this.#leaderSeen !== undefined &&
-      !this.#heartbeater.fenced &&
+      !this.#fenced &&
       now < this.#lastFullReadAt + this.options.shardSyncIntervalMs &&
       (this.#fullReadDueAt === undefined || now < this.#fullReadDueAt)
     );
@@ -369,7 +371,19 @@ export class LeaseCoordinator {
     return moved || this.#membership.isGone(leader.leaseOwner, now);
   }
 
+  get #fenced(): boolean {
+    return this.#superseded || this.#heartbeater.fenced;
+  }
+
+  /** The fence check before acting on leases (see Heartbeater.checkFence). */
+  #checkFence(): boolean {
+    return this.#heartbeater.checkFence() || this.#superseded;
+  }
+
   async #writeHeartbeat(beat: number, signal: AbortSignal): Promise<void> {
+    // Never again once superseded: the other process's item must not be overwritten, and a
+    // heartbeat getting through (after it deleted its item) must not un-fence us.
+    if (this.#superseded) throw new LeaseConflictError(workerKey(this.workerId), 'heartbeat (superseded by another process with this worker id)');
     const now = new Date(this.#clock.now()).toISOString();
     try {
       await this.#store.heartbeat(
@@ -392,8 +406,14 @@ export class LeaseCoordinator {
       const sameIdElsewhere = err instanceof LeaseConflictError;
       this.#log[sameIdElsewhere ? 'error' : 'warn'](
         { err },
-        sameIdElsewhere ? `another process took over the heartbeat of worker ${this.workerId}: worker ids must be unique` : 'heartbeat failed',
+        sameIdElsewhere ? `another process took over the heartbeat of worker ${this.workerId}: worker ids must be unique; stopping every shard for good` : 'heartbeat failed',
       );
+      // A restart while this process still runs: the new one adopts our leases once it thinks
+      // we fenced, which it may judge from its own start, not our last heartbeat. Fence now.
+      if (sameIdElsewhere && !this.#superseded) {
+        this.#superseded = true;
+        this.#fence(this.#heartbeater.lastOkAt);
+      }
       throw err;
     }
   }
@@ -419,6 +439,13 @@ export class LeaseCoordinator {
   }
 
   #acquire(row: LeaseItem): void {
+    // Callers awaited a write: the fence may have fallen meanwhile, and only a row naming this
+    // very process (not a previous or later incarnation of the worker id) is ours.
+    if (this.#checkFence() || row.leaseOwner !== this.workerId || row.ownerSession !== this.#sessionId) {
+      this.#dropped.set(row.shardId, row.leaseCounter);
+      this.#log.warn({ shardId: row.shardId, leaseOwner: row.leaseOwner, leaseCounter: row.leaseCounter, fenced: this.#fenced }, 'lease not taken up: fenced, or the row names another process');
+      return;
+    }
     this.#dropped.delete(row.shardId);
     this.#held.set(row.shardId, { row, seq: ++this.#acquireSeq });
     this.#log.info({ shardId: row.shardId, leaseOwner: row.leaseOwner, leaseCounter: row.leaseCounter, checkpoint: row.checkpoint }, 'lease acquired');
@@ -433,7 +460,7 @@ export class LeaseCoordinator {
     this.#snapshot = snapshot;
     this.#observe(this.#membership.observe(snapshot.workers, now), now);
     this.#reportInvalid(snapshot);
-    if (this.#heartbeater.fenced || this.#state === 'stopped') return;
+    if (this.#fenced || this.#state === 'stopped') return;
 
     const rows = new Map(snapshot.leases.filter((l) => l.streamArn === this.options.streamArn).map((l) => [l.shardId, l]));
     for (const [shardId, held] of [...this.#held]) {
@@ -561,11 +588,11 @@ export class LeaseCoordinator {
       options: this.options,
       clock: this.#clock,
       log: this.#log,
-      stillLeader: () => this.isLeader() && this.#state === 'running' && !this.#heartbeater.checkFence(),
+      stillLeader: () => this.isLeader() && this.#state === 'running' && !this.#checkFence(),
     };
     const hooks = {
       acquiredByMe: (lease: LeaseItem) => {
-        if (this.#state === 'running' && !this.#heartbeater.fenced && !this.#held.has(lease.shardId)) this.#acquire(lease);
+        if (this.#state === 'running' && !this.#fenced && !this.#held.has(lease.shardId) && lease.ownerSession === this.#sessionId) this.#acquire(lease);
       },
       handOffFromMe: (lease: LeaseItem, to: string) => {
         const held = this.#held.get(lease.shardId);
@@ -605,7 +632,7 @@ export class LeaseCoordinator {
    * a silent worker takes to be judged dead, it is deleted, conditional on the values read.
    */
   async #replaceInvalidLeader(now: number): Promise<void> {
-    if (this.#state !== 'running' || this.#heartbeater.fenced) return;
+    if (this.#state !== 'running' || this.#fenced) return;
     const deadAfterMs = this.options.leaseDurationMs + this.options.takeoverMarginMs;
     try {
       const raw = await this.#store.getRaw(LEADER_KEY);
@@ -696,7 +723,7 @@ export class LeaseCoordinator {
       await this.#store.setChildren(parent, children.map((c) => c.shardId)).catch((err: unknown) => this.#log.debug({ ...fields, err }, 'recording children failed'));
       const now = new Date(this.#clock.now()).toISOString();
       for (const child of children) await this.#store.createLease(newLeaseItem(this.options.streamArn, child, 'TRIM_HORIZON', now));
-      if (this.#state !== 'running' || this.#heartbeater.fenced) return;
+      if (this.#state !== 'running' || this.#fenced) return;
       // Claim one child (the shard this worker just finished is replaced one for one; a split's
       // other child goes through the leader, which is poked when that is us).
       if (this.#held.size < this.options.maxLeasesPerWorker) {
@@ -753,7 +780,7 @@ export class LeaseCoordinator {
       const targets = this.#handOffTargets(heldNow.length);
       heldNow.forEach((shardId, i) => this.#beginHandOff(shardId, targets[i]));
       const deadline = this.#clock.now() + this.options.handOffTimeoutMs + this.options.heartbeatIntervalMs;
-      while (this.#held.size > 0 && this.#clock.now() < deadline && !this.#heartbeater.fenced) {
+      while (this.#held.size > 0 && this.#clock.now() < deadline && !this.#fenced) {
         await Promise.race([
           this.events.waitFor('lease:released', () => true, this.#lifetime.signal).catch(() => undefined),
           this.events.waitFor('lease:lost', () => true, this.#lifetime.signal).catch(() => undefined),

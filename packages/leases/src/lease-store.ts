@@ -301,13 +301,14 @@ export class LeaseStore {
    * Records a checkpoint, fenced on owner and counter (LeaseLostError otherwise). SHARD_END
    * also gives the lease up (owner removed, counter bumped): a finished shard is nobody's work.
    */
-  async checkpoint(leaseKey: string, owner: string, counter: number, checkpoint: string): Promise<LeaseItem> {
+  async checkpoint(leaseKey: string, owner: string, counter: number, checkpoint: string, session?: string): Promise<LeaseItem> {
     const finished = checkpoint === 'SHARD_END';
     const update = finished
       ? 'SET checkpoint = :cp, ownerSwitchesSinceCheckpoint = :zero, updatedAt = :now, leaseCounter = :next REMOVE leaseOwner, ownerSession, pendingOwner, pendingOwnerSession, handOffRequestedAt'
       : 'SET checkpoint = :cp, ownerSwitchesSinceCheckpoint = :zero, updatedAt = :now';
     const values: Record<string, unknown> = { ':cp': checkpoint, ':zero': 0, ':now': this.#iso(), ':owner': owner, ':expected': counter };
     if (finished) values[':next'] = counter + 1;
+    if (session !== undefined) values[':session'] = session;
     const out = await this.#send<UpdateItemCommandOutput>(
       'checkpoint',
       leaseKey,
@@ -315,7 +316,7 @@ export class LeaseStore {
         TableName: this.tableName,
         Key: key(leaseKey),
         UpdateExpression: update,
-        ConditionExpression: 'leaseOwner = :owner AND leaseCounter = :expected',
+        ConditionExpression: `leaseOwner = :owner AND leaseCounter = :expected${session === undefined ? '' : ' AND ownerSession = :session'}`,
         ExpressionAttributeValues: marshall(values),
         ReturnValues: 'ALL_NEW',
       }),

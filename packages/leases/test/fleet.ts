@@ -46,7 +46,7 @@ export interface Faults {
   /** Every call is throttled. */
   throttled: boolean;
   /** Awaited after a call's response arrived and before the caller sees it (delays a read past other writes). */
-  afterResponse?: ((commandName: string) => Promise<void> | undefined) | undefined;
+  afterResponse?: ((commandName: string, input: Record<string, unknown>) => Promise<void> | undefined) | undefined;
 }
 
 const WRITES = new Set(['PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand']);
@@ -116,7 +116,7 @@ export class Fleet {
         if (WRITES.has(name)) this.writes++;
         member.calls.set(name, (member.calls.get(name) ?? 0) + 1);
         const out = await next(args);
-        await faults.afterResponse?.(name);
+        await faults.afterResponse?.(name, args.input as Record<string, unknown>);
         return out;
       },
       { step: 'initialize', name: 'testFaults' },

@@ -1,7 +1,8 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { connectTestDynamoDB } from '@shardline/testkit';
+import { LeaseLostError } from '@shardline/core';
 import { LeaseStore } from '@shardline/leases';
-import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { Fleet, HEARTBEAT_MS, LEASE_MS, MARGIN_MS, PlainLister, rootShards, STREAM_ARN } from './fleet.js';
 
 // Races found in review, each forced deterministically with a fault hook on one client.
@@ -119,5 +120,71 @@ describe('races', () => {
     await fleet.until(() => fleet!.holders.has(child), 3 * HEARTBEAT_MS);
     table = await fleet.table();
     expect(table.invalid.map((r) => r.leaseKey)).toEqual([parent]);
+  });
+
+  it('a heartbeat overwritten by another process with the same worker id fences this one at once and for good', async () => {
+    fleet = new Fleet(db, new PlainLister(rootShards(2)));
+    const w1 = fleet.add('w1');
+    await fleet.start('w1');
+    await fleet.until(() => fleet!.holders.size === 2, 3 * HEARTBEAT_MS);
+    let acquired = 0;
+    w1.coordinator.events.on('lease:acquired', () => acquired++);
+    // A restarted process with the same id writes its heartbeat item while this one still runs.
+    const key = { leaseKey: { S: '_worker#w1' } };
+    const { Item } = await db.dynamodb.send(new GetItemCommand({ TableName: fleet.leaseTableName, Key: key, ConsistentRead: true }));
+    await db.dynamodb.send(new PutItemCommand({ TableName: fleet.leaseTableName, Item: { ...Item!, sessionId: { S: 'a-newer-process' } } }));
+    const at = fleet.clock.now();
+    await fleet.until(() => w1.lost.length === 2, HEARTBEAT_MS + 500);
+    expect(w1.lost.every((l) => l.reason === 'fenced' && l.at - at <= HEARTBEAT_MS + 500)).toBe(true);
+    expect(w1.coordinator.heldLeases()).toEqual([]);
+    // The other process goes away (its item deleted): this one stays fenced and takes nothing.
+    await db.dynamodb.send(new DeleteItemCommand({ TableName: fleet.leaseTableName, Key: key }));
+    await fleet.advance(2 * (LEASE_MS + MARGIN_MS));
+    expect(acquired).toBe(0);
+    expect(w1.coordinator.heldLeases()).toEqual([]);
+    expect(w1.coordinator.isLeader()).toBe(false);
+  });
+
+  it('a lease whose take-over write returns after the fence fell is not taken up', async () => {
+    const lister = new PlainLister(rootShards(1));
+    fleet = new Fleet(db, lister, { shardSyncIntervalMs: 2 * HEARTBEAT_MS });
+    const w1 = fleet.add('w1');
+    await fleet.start('w1');
+    const parent = 'shardId-00000';
+    await fleet.until(() => fleet!.holders.has(parent), 3 * HEARTBEAT_MS);
+    const [child] = lister.split(parent, 1) as [string];
+    await fleet.until(async () => (await fleet!.table()).leases.some((l) => l.shardId === child), 4 * HEARTBEAT_MS);
+    const acquired: string[] = [];
+    w1.coordinator.events.on('lease:acquired', ({ lease }) => acquired.push(lease.shardId));
+
+    // The finisher claims the child at once; that write's answer is held back while the process
+    // is cut off for longer than a lease duration.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let held = false;
+    w1.faults.afterResponse = (name, input) => {
+      const target = (input.Key as { leaseKey?: { S?: string } } | undefined)?.leaseKey?.S;
+      if (name !== 'UpdateItemCommand' || target !== child || held) return undefined;
+      held = true;
+      w1.faults.partitioned = true;
+      return gate;
+    };
+    await w1.coordinator.checkpoint(parent, 'SHARD_END');
+    await eventually(() => held, 'the held take-over');
+    await fleet.clock.advance(LEASE_MS + HEARTBEAT_MS);
+    expect(w1.lost.length).toBe(0); // nothing held to lose meanwhile
+    release();
+    await fleet.settle();
+    expect(acquired).toEqual([]);
+    expect(w1.coordinator.heldLeases()).toEqual([]);
+  });
+
+  it('a checkpoint is conditional on the owner session too (a previous incarnation of the worker id cannot write one)', async () => {
+    const store = new LeaseStore(db.dynamodb, db.uniqueName('leases'));
+    await store.ensureTable();
+    const row = { itemType: 'lease' as const, streamArn: STREAM_ARN, parentShardIds: [], checkpoint: 'TRIM_HORIZON', leaseKey: 's', shardId: 's', leaseOwner: 'w1', ownerSession: 'new', leaseCounter: 3, ownerSwitchesSinceCheckpoint: 1 };
+    await store.createLease(row);
+    await expect(store.checkpoint('s', 'w1', 3, '100', 'old')).rejects.toBeInstanceOf(LeaseLostError);
+    await expect(store.checkpoint('s', 'w1', 3, '100', 'new')).resolves.toMatchObject({ checkpoint: '100' });
   });
 });
