@@ -810,10 +810,12 @@ export class LeaseCoordinator {
    * give them back, or they would wait a lease duration once the heartbeat item is gone.
    */
   async #releaseUnheld(): Promise<void> {
+    // Superseded: rows naming this worker id are the newer process's now.
+    if (this.#superseded) return;
     try {
       const snapshot = await this.#store.scan();
       for (const row of snapshot.leases) {
-        if (row.leaseOwner !== this.workerId || this.#held.has(row.shardId) || row.checkpoint === 'SHARD_END') continue;
+        if (row.leaseOwner !== this.workerId || row.ownerSession !== this.#sessionId || this.#held.has(row.shardId) || row.checkpoint === 'SHARD_END') continue;
         await this.#store.transfer(row, undefined).catch((err: unknown) => this.#log.debug({ shardId: row.shardId, err }, 'giving back an unheld lease failed'));
       }
     } catch (err) {

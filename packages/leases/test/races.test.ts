@@ -143,6 +143,12 @@ describe('races', () => {
     expect(acquired).toBe(0);
     expect(w1.coordinator.heldLeases()).toEqual([]);
     expect(w1.coordinator.isLeader()).toBe(false);
+    // The newer process owns a lease under the same worker id: stopping this one leaves it alone.
+    const store = new LeaseStore(db.dynamodb, fleet.leaseTableName);
+    const row = (await store.getLease('shardId-00000'))!;
+    await store.transfer(row, { workerId: 'w1', sessionId: 'a-newer-process' });
+    await w1.coordinator.stop({ handOff: false });
+    expect(await store.getLease('shardId-00000')).toMatchObject({ leaseOwner: 'w1', ownerSession: 'a-newer-process' });
   });
 
   it('a lease whose take-over write returns after the fence fell is not taken up', async () => {
