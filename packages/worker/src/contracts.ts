@@ -1,4 +1,4 @@
-import type { _Record } from '@aws-sdk/client-dynamodb-streams';
+import type { RecordBatch, StartPosition } from '@shardline/streams';
 import type { SafeEmitter } from '@shardline/core';
 
 /**
@@ -6,19 +6,10 @@ import type { SafeEmitter } from '@shardline/core';
  * `ShardReader` and `LeaseCoordinator` satisfy them; unit tests pass plain objects.
  */
 
-export type StartPosition =
-  | { type: 'TRIM_HORIZON' }
-  | { type: 'LATEST' }
-  | { type: 'AT_SEQUENCE_NUMBER'; sequenceNumber: string }
-  | { type: 'AFTER_SEQUENCE_NUMBER'; sequenceNumber: string };
-
-export interface RecordBatch {
-  shardId: string;
-  records: _Record[];
-  shardEnd: boolean;
-  millisBehindLatest: number;
-  lastSequenceNumber?: string | undefined;
-}
+// The reader's shapes and the checkpoint → position mapping are @shardline/streams' own.
+export type { RecordBatch, StartPosition } from '@shardline/streams';
+/** Lease checkpoint → where the reader starts: a sequence number resumes just after it. */
+export { startPositionFromCheckpoint as startFromCheckpoint } from '@shardline/streams';
 
 /** One reader per shard consumer; iteration ends after the shardEnd batch or on abort. */
 export type ReaderFactory = (input: { shardId: string; start: StartPosition; signal: AbortSignal }) => AsyncIterable<RecordBatch>;
@@ -59,12 +50,4 @@ export interface CoordinatorLike {
    * first. Optional: without it, /healthz cannot judge heartbeat freshness.
    */
   lastHeartbeatAt?(): number | undefined;
-}
-
-/** Lease checkpoint → where the reader starts. A sequence number resumes just after it. */
-export function startFromCheckpoint(checkpoint: string): StartPosition | 'SHARD_END' {
-  if (checkpoint === 'SHARD_END') return 'SHARD_END';
-  if (checkpoint === 'TRIM_HORIZON') return { type: 'TRIM_HORIZON' };
-  if (checkpoint === 'LATEST') return { type: 'LATEST' };
-  return { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: checkpoint };
 }
