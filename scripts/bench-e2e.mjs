@@ -12,10 +12,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BatchWriteItemCommand, CreateTableCommand, DynamoDBClient, PutItemCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
+import { BatchWriteItemCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
 import { listShards, ShardReader } from '@shardline/streams';
-import { startDynamoDBLocal } from '@shardline/testkit';
+import { createStreamTable, startDynamoDBLocal } from '@shardline/testkit';
 import { Worker, WORKER_DEFAULTS } from '@shardline/worker';
 
 const RECORDS = Number(process.env.RECORDS ?? 20_000);
@@ -56,19 +56,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 let tableCount = 0;
 
-async function createTable() {
-  const TableName = `bench-${++tableCount}-${Date.now()}`;
-  const out = await dynamodb.send(
-    new CreateTableCommand({
-      TableName,
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-      StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
-    }),
-  );
-  await waitUntilTableExists({ client: dynamodb, maxWaitTime: 30 }, { TableName });
-  return { tableName: TableName, streamArn: out.TableDescription.LatestStreamArn };
+function createTable() {
+  return createStreamTable(dynamodb, `bench-${++tableCount}-${Date.now()}`);
 }
 
 async function fill(tableName, count) {

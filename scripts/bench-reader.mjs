@@ -8,10 +8,10 @@
 //   npm run bench:reader                      (builds first; imports the built packages)
 //   BENCH_RECORDS=50000 BENCH_ROUNDS=5 node scripts/bench-reader.mjs
 import { performance } from 'node:perf_hooks';
-import { BatchWriteItemCommand, CreateTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
+import { BatchWriteItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
 import { listShards, ShardReader } from '@shardline/streams';
-import { startDynamoDBLocal } from '@shardline/testkit';
+import { createStreamTable, startDynamoDBLocal } from '@shardline/testkit';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 20_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -26,17 +26,7 @@ const streams = new DynamoDBStreamsClient(config);
 try {
   console.log(`DynamoDB Local ${local.endpoint} (up in ${local.startupMs} ms); ${RECORDS} records, ${ROUNDS} rounds each after a warm-up`);
   const tableName = `bench-reader-${Date.now()}`;
-  const created = await dynamodb.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-      StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
-    }),
-  );
-  await waitUntilTableExists({ client: dynamodb, maxWaitTime: 60 }, { TableName: tableName });
-  const streamArn = created.TableDescription.LatestStreamArn;
+  const { streamArn } = await createStreamTable(dynamodb, tableName);
 
   const loadStart = performance.now();
   await load(tableName);

@@ -23,3 +23,4 @@ export {
   type StreamStatus,
 } from './simulator/index.js';
 export { audit, type AuditReport, type DeliveredRecord, type DuplicateDelivery, type OrderViolation, type ChildBeforeParent } from './audit.js';
+export { createStreamTable, type CreateStreamTableOptions } from './stream-table.js';

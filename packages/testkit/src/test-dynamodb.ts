@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { DynamoDBClient, CreateTableCommand, DeleteTableCommand, waitUntilTableExists, type StreamViewType } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, DeleteTableCommand, type StreamViewType } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { createStreamTable } from './stream-table.js';
 
 /** The environment variable through which the Vitest global setup hands out its endpoint. */
 export const TEST_ENDPOINT_ENV = 'SHARDLINE_TEST_ENDPOINT';
@@ -40,20 +41,9 @@ export function connectTestDynamoDB(endpoint = process.env[TEST_ENDPOINT_ENV]): 
     uniqueName: (prefix = 't') => `${prefix}-${randomUUID().slice(0, 8)}`,
     async createStreamTable(options = {}) {
       const tableName = options.name ?? `t-${randomUUID().slice(0, 8)}`;
-      const out = await dynamodb.send(
-        new CreateTableCommand({
-          TableName: tableName,
-          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-          BillingMode: 'PAY_PER_REQUEST',
-          StreamSpecification: { StreamEnabled: true, StreamViewType: options.viewType ?? 'NEW_AND_OLD_IMAGES' },
-        }),
-      );
+      const table = await createStreamTable(dynamodb, tableName, { viewType: options.viewType ?? 'NEW_AND_OLD_IMAGES', maxWaitSeconds: 30 });
       created.push(tableName);
-      await waitUntilTableExists({ client: dynamodb, maxWaitTime: 30 }, { TableName: tableName });
-      const streamArn = out.TableDescription?.LatestStreamArn;
-      if (!streamArn) throw new Error(`table ${tableName} has no stream ARN`);
-      return { tableName, streamArn };
+      return table;
     },
     async close() {
       for (const name of created.splice(0)) {

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { CreateTableCommand, PutItemCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
 import { createLogger, silentLogger, type Logger } from '@shardline/core';
-import { startDynamoDBLocal } from '@shardline/testkit';
+import { createStreamTable, startDynamoDBLocal } from '@shardline/testkit';
 import { createDynamoDBClient, createDynamoDBStreamsClient, defineProcessor, Worker } from '@shardline/worker';
 import { loadSettings } from '../config.js';
 import { handleShutdownSignals } from '../signals.js';
@@ -63,16 +63,7 @@ async function runDemo(settings: DemoSettings): Promise<number> {
   const writes: string[] = [];
 
   try {
-    await dynamodb.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-        BillingMode: 'PAY_PER_REQUEST',
-        StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
-      }),
-    );
-    await waitUntilTableExists({ client: dynamodb, maxWaitTime: 30 }, { TableName: tableName });
+    await createStreamTable(dynamodb, tableName, { maxWaitSeconds: 30 });
 
     let nextWorker = 1;
     const startWorker = async () => {
