@@ -1,17 +1,13 @@
 import { LeaseLostError } from '@shardline/core';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { connectTestDynamoDB } from '@shardline/testkit';
-import { Fleet, HEARTBEAT_MS, LEASE_MS, MARGIN_MS, PlainLister, rootShards, spread } from './fleet.js';
+import { closeFleetsAfterEach, Fleet, HEARTBEAT_MS, LEASE_MS, MARGIN_MS, PlainLister, rootShards, spread } from './fleet.js';
 
 const db = connectTestDynamoDB();
 afterAll(() => db.close());
 
 let fleet: Fleet | undefined;
-afterEach(async (context) => {
-  if (context.task.result?.state === 'fail') console.log(fleet?.logs.join('\n'));
-  await fleet?.close();
-  fleet = undefined;
-});
+closeFleetsAfterEach();
 
 async function balancedFleet(workers: string[], shards: number): Promise<Fleet> {
   const f = new Fleet(db, new PlainLister(rootShards(shards)));

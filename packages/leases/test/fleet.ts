@@ -1,3 +1,4 @@
+import { afterEach } from 'vitest';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ManualClock, type ShardInfo } from '@shardline/core';
 import { LeaseCoordinator, readLeaseTable, type LeaseCoordinatorOptions, type LeaseLostReason, type ShardLister } from '@shardline/leases';
@@ -66,6 +67,19 @@ export interface Member {
  * (so faults hit one of them only), and an ownership ledger built from their events that fails
  * the moment two of them hold one shard.
  */
+/** Fleets not yet closed, for `closeFleetsAfterEach`. */
+const openFleets = new Set<Fleet>();
+
+/** Registers an afterEach that closes every fleet the test made, printing its logs when the test failed. */
+export function closeFleetsAfterEach(): void {
+  afterEach(async (context) => {
+    for (const fleet of [...openFleets]) {
+      if (context.task.result?.state === 'fail') console.log(fleet.logs.join('\n'));
+      await fleet.close();
+    }
+  });
+}
+
 export class Fleet {
   readonly clock = new ManualClock(Date.UTC(2026, 0, 1));
   readonly members = new Map<string, Member>();
@@ -85,6 +99,7 @@ export class Fleet {
     readonly defaults: Partial<LeaseCoordinatorOptions> = {},
   ) {
     this.leaseTableName = db.uniqueName('leases');
+    openFleets.add(this);
     const t0 = this.clock.now();
     this.logger = pino(
       { level: 'info' },
@@ -223,6 +238,7 @@ export class Fleet {
   }
 
   async close(): Promise<void> {
+    openFleets.delete(this);
     // Stopping needs the clock to move (hand-off waits), so stop without hand-off here.
     await Promise.all(this.coordinators().map((c) => c.abandon()));
     for (const m of this.members.values()) m.client.destroy();

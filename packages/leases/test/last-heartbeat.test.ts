@@ -1,16 +1,13 @@
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { connectTestDynamoDB } from '@shardline/testkit';
-import { Fleet, HEARTBEAT_MS, LEASE_MS, PlainLister, rootShards } from './fleet.js';
+import { closeFleetsAfterEach, Fleet, HEARTBEAT_MS, LEASE_MS, PlainLister, rootShards } from './fleet.js';
 
 // `lastHeartbeatAt()` feeds the worker's /healthz: it must move only when a heartbeat gets through.
 const db = connectTestDynamoDB();
 afterAll(() => db.close());
 
 let fleet: Fleet | undefined;
-afterEach(async () => {
-  await fleet?.close();
-  fleet = undefined;
-});
+closeFleetsAfterEach();
 
 describe('LeaseCoordinator.lastHeartbeatAt', () => {
   it('is undefined before start, advances with each heartbeat, and stands still while writes fail', async () => {

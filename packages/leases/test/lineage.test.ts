@@ -1,16 +1,12 @@
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { connectTestDynamoDB } from '@shardline/testkit';
-import { Fleet, HEARTBEAT_MS, PlainLister, rootShards, spread } from './fleet.js';
+import { closeFleetsAfterEach, Fleet, HEARTBEAT_MS, PlainLister, rootShards, spread } from './fleet.js';
 
 const db = connectTestDynamoDB();
 afterAll(() => db.close());
 
 let fleet: Fleet | undefined;
-afterEach(async (context) => {
-  if (context.task.result?.state === 'fail') console.log(fleet?.logs.join('\n'));
-  await fleet?.close();
-  fleet = undefined;
-});
+closeFleetsAfterEach();
 
 const SYNC_MS = 4_000;
 

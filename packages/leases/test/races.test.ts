@@ -1,20 +1,16 @@
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { connectTestDynamoDB } from '@shardline/testkit';
 import { LeaseLostError } from '@shardline/core';
 import { LeaseStore } from '@shardline/leases';
 import { DeleteItemCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { Fleet, HEARTBEAT_MS, LEASE_MS, MARGIN_MS, PlainLister, rootShards, STREAM_ARN } from './fleet.js';
+import { closeFleetsAfterEach, Fleet, HEARTBEAT_MS, LEASE_MS, MARGIN_MS, PlainLister, rootShards, STREAM_ARN } from './fleet.js';
 
 // Races found in review, each forced deterministically with a fault hook on one client.
 const db = connectTestDynamoDB();
 afterAll(() => db.close());
 
 let fleet: Fleet | undefined;
-afterEach(async (context) => {
-  if (context.task.result?.state === 'fail') console.log(fleet?.logs.join('\n'));
-  await fleet?.close();
-  fleet = undefined;
-});
+closeFleetsAfterEach();
 
 /** Waits (real time, bounded) for a condition the test cannot drive with the clock. */
 async function eventually(condition: () => boolean, what: string): Promise<void> {

@@ -1,7 +1,7 @@
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { connectTestDynamoDB, startStreamSimulator, type StreamSimulator } from '@shardline/testkit';
-import { Fleet, HEARTBEAT_MS, PlainLister, spread } from './fleet.js';
+import { closeFleetsAfterEach, Fleet, HEARTBEAT_MS, PlainLister, spread } from './fleet.js';
 
 const db = connectTestDynamoDB();
 afterAll(() => db.close());
@@ -9,15 +9,14 @@ afterAll(() => db.close());
 let fleet: Fleet | undefined;
 let sim: StreamSimulator | undefined;
 let streams: DynamoDBStreamsClient | undefined;
-afterEach(async (context) => {
-  if (context.task.result?.state === 'fail') console.log(fleet?.logs.join('\n'));
-  await fleet?.close();
+afterEach(async () => {
   streams?.destroy();
   await sim?.stop();
-  fleet = undefined;
   sim = undefined;
   streams = undefined;
 });
+// Registered last, so it runs first: the fleet stops before the simulator it reads from.
+closeFleetsAfterEach();
 
 describe('on the stream simulator (DescribeStream through @shardline/streams)', () => {
   it('shares the shards of a stream and follows a split as soon as the parent ends', async () => {

@@ -1,20 +1,16 @@
 import { CreateTableCommand, DescribeTableCommand, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { ConfigError } from '@shardline/core';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { connectTestDynamoDB } from '@shardline/testkit';
 import { LeaseStore, readLeaseTable } from '@shardline/leases';
-import { Fleet, HEARTBEAT_MS, LEASE_MS, MARGIN_MS, PlainLister, rootShards, STREAM_ARN } from './fleet.js';
+import { closeFleetsAfterEach, Fleet, HEARTBEAT_MS, LEASE_MS, MARGIN_MS, PlainLister, rootShards, STREAM_ARN } from './fleet.js';
 
 const db = connectTestDynamoDB();
 afterAll(() => db.close());
 
 let fleet: Fleet | undefined;
-afterEach(async (context) => {
-  if (context.task.result?.state === 'fail') console.log(fleet?.logs.join('\n'));
-  await fleet?.close();
-  fleet = undefined;
-});
+closeFleetsAfterEach();
 
 describe('lease table', () => {
   it('is created on demand, on demand billing, keyed by leaseKey, and readable by humans', async () => {
