@@ -6,7 +6,10 @@ import { defineConfig } from 'vitest/config';
 // Workspace packages resolve to their TypeScript sources, so tests never run stale builds.
 const packages = ['core', 'streams', 'leases', 'worker', 'testkit'];
 const alias = Object.fromEntries(
-  packages.map((name) => [`@shardline/${name}`, fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url))]),
+  packages.map((name) => [
+    `@shardline/${name}`,
+    fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url)),
+  ]),
 );
 
 export default defineConfig({

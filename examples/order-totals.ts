@@ -21,7 +21,8 @@ const factory: ProcessorFactory<Order> = ({ shardId }) => {
       }
       await ctx.checkpointer.checkpoint(); // only needed with checkpointMode: 'manual'
     },
-    shardEnded: ({ logger }) => logger.info({ shardId, customers: totals.size }, 'shard finished (SHARD_END is written for you)'),
+    shardEnded: ({ logger }) =>
+      logger.info({ shardId, customers: totals.size }, 'shard finished (SHARD_END is written for you)'),
     shutdownRequested: async ({ checkpointer }) => checkpointer.checkpoint(),
   });
 };

@@ -4,7 +4,10 @@
 export default {
   async processRecords(batch, ctx) {
     for (const record of batch.records) {
-      ctx.logger.info({ event: record.eventName, keys: record.keys, newItem: record.newItem, sequenceNumber: record.sequenceNumber }, 'change');
+      ctx.logger.info(
+        { event: record.eventName, keys: record.keys, newItem: record.newItem, sequenceNumber: record.sequenceNumber },
+        'change',
+      );
     }
     // Auto checkpoint mode (the default) checkpoints when this promise resolves.
   },

@@ -1,11 +1,20 @@
 // Traffic for docker-compose (and for trying shardline by hand): creates the table with a
 // stream if it is missing, then writes PRODUCER_RATE orders per second until stopped.
 //   DYNAMODB_ENDPOINT=http://localhost:8000 AWS_REGION=us-east-1 node examples/producer.mjs
-import { CreateTableCommand, DynamoDBClient, PutItemCommand, ResourceInUseException, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DynamoDBClient,
+  PutItemCommand,
+  ResourceInUseException,
+  waitUntilTableExists,
+} from '@aws-sdk/client-dynamodb';
 
 const tableName = process.env.PRODUCER_TABLE ?? 'orders';
 const rate = Number(process.env.PRODUCER_RATE ?? '5');
-const client = new DynamoDBClient({ endpoint: process.env.DYNAMODB_ENDPOINT, region: process.env.AWS_REGION ?? 'us-east-1' });
+const client = new DynamoDBClient({
+  endpoint: process.env.DYNAMODB_ENDPOINT,
+  region: process.env.AWS_REGION ?? 'us-east-1',
+});
 
 try {
   await client.send(
@@ -34,7 +43,12 @@ while (!stopped) {
     await client.send(
       new PutItemCommand({
         TableName: tableName,
-        Item: { pk: { S: `order-${n % 200}` }, customer: { S: customer }, total: { N: String((n % 97) + 1) }, writtenAt: { N: String(Date.now()) } },
+        Item: {
+          pk: { S: `order-${n % 200}` },
+          customer: { S: customer },
+          total: { N: String((n % 97) + 1) },
+          writtenAt: { N: String(Date.now()) },
+        },
       }),
     );
   }

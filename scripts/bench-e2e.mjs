@@ -68,7 +68,8 @@ async function fill(tableName, count) {
       const from = next;
       next = Math.min(count, next + 25);
       let items = [];
-      for (let i = from; i < next; i++) items.push({ PutRequest: { Item: { pk: { S: `k${i}` }, n: { N: String(i) }, payload: { S: payload } } } });
+      for (let i = from; i < next; i++)
+        items.push({ PutRequest: { Item: { pk: { S: `k${i}` }, n: { N: String(i) }, payload: { S: payload } } } });
       while (items.length > 0) {
         const out = await dynamodb.send(new BatchWriteItemCommand({ RequestItems: { [tableName]: items } }));
         items = out.UnprocessedItems?.[tableName] ?? [];
@@ -82,7 +83,11 @@ async function fill(tableName, count) {
 async function bareLoop(streamArn, count) {
   const [shard] = await listShards(streams, streamArn);
   const started = performance.now();
-  let iterator = (await streams.send(new GetShardIteratorCommand({ StreamArn: streamArn, ShardId: shard.shardId, ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator;
+  let iterator = (
+    await streams.send(
+      new GetShardIteratorCommand({ StreamArn: streamArn, ShardId: shard.shardId, ShardIteratorType: 'TRIM_HORIZON' }),
+    )
+  ).ShardIterator;
   let read = 0;
   while (read < count && iterator) {
     const out = await streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
@@ -97,7 +102,13 @@ async function readerOnly(streamArn, count) {
   const [shard] = await listShards(streams, streamArn);
   const abort = new AbortController();
   const started = performance.now();
-  const reader = new ShardReader({ client: streams, streamArn, shardId: shard.shardId, start: { type: 'TRIM_HORIZON' }, signal: abort.signal });
+  const reader = new ShardReader({
+    client: streams,
+    streamArn,
+    shardId: shard.shardId,
+    start: { type: 'TRIM_HORIZON' },
+    signal: abort.signal,
+  });
   let read = 0;
   for await (const batch of reader) {
     read += batch.records.length;
@@ -167,10 +178,18 @@ console.log(`DynamoDB Local ${local.endpoint}; ${RECORDS} records`);
   const ratios = workers.map((w, i) => bare[i] / w.steadyMs);
   console.log(`\n1. throughput (one shard, Limit 1000; medians of ${ROUNDS} interleaved rounds after warm-up)`);
   console.log(`   bare GetRecords loop   ${rate(bareMs)} records/s (${bare.map((ms) => ms.toFixed(0)).join(', ')} ms)`);
-  console.log(`   ShardReader alone      ${rate(median(readers))} records/s (${readers.map((ms) => ms.toFixed(0)).join(', ')} ms)`);
-  console.log(`   Worker, first→last     ${rate(steadyMs)} records/s (${workers.map((w) => w.steadyMs.toFixed(0)).join(', ')} ms; checkpoints ${workers.map((w) => w.checkpoints).join(', ')})`);
-  console.log(`   Worker, incl. start-up ${rate(totalMs)} records/s (${workers.map((w) => w.totalMs.toFixed(0)).join(', ')} ms: lease table, leader, first lease)`);
-  console.log(`   ratio worker/bare      ${(bareMs / steadyMs).toFixed(2)} of medians, ${median(ratios).toFixed(2)} median of per-round ratios (goal ≥ 0.9); with start-up ${(bareMs / totalMs).toFixed(2)}; worker/reader ${(median(readers) / steadyMs).toFixed(2)}`);
+  console.log(
+    `   ShardReader alone      ${rate(median(readers))} records/s (${readers.map((ms) => ms.toFixed(0)).join(', ')} ms)`,
+  );
+  console.log(
+    `   Worker, first→last     ${rate(steadyMs)} records/s (${workers.map((w) => w.steadyMs.toFixed(0)).join(', ')} ms; checkpoints ${workers.map((w) => w.checkpoints).join(', ')})`,
+  );
+  console.log(
+    `   Worker, incl. start-up ${rate(totalMs)} records/s (${workers.map((w) => w.totalMs.toFixed(0)).join(', ')} ms: lease table, leader, first lease)`,
+  );
+  console.log(
+    `   ratio worker/bare      ${(bareMs / steadyMs).toFixed(2)} of medians, ${median(ratios).toFixed(2)} median of per-round ratios (goal ≥ 0.9); with start-up ${(bareMs / totalMs).toFixed(2)}; worker/reader ${(median(readers) / steadyMs).toFixed(2)}`,
+  );
 }
 
 // 2. Latency at a steady 100 writes/s, default settings.
@@ -198,14 +217,23 @@ console.log(`DynamoDB Local ${local.endpoint}; ${RECORDS} records`);
     const due = t0 + i * 10;
     const wait = due - Date.now();
     if (wait > 0) await sleep(wait);
-    void dynamodb.send(new PutItemCommand({ TableName: tableName, Item: { pk: { S: `k${i % 500}` }, writtenAt: { N: String(Date.now()) } } }));
+    void dynamodb.send(
+      new PutItemCommand({
+        TableName: tableName,
+        Item: { pk: { S: `k${i % 500}` }, writtenAt: { N: String(Date.now()) } },
+      }),
+    );
   }
   const deadline = Date.now() + 10_000;
   while (latencies.length < total && Date.now() < deadline) await sleep(50);
   await worker.stop();
   latencies.sort((a, b) => a - b);
-  console.log(`\n2. latency put → processor at 100 writes/s for ${LATENCY_SECONDS} s (default settings: idleIntervalMs ${WORKER_DEFAULTS.idleIntervalMs} ms)`);
-  console.log(`   received ${latencies.length}/${total}; p50 ${pct(latencies, 50)} ms, p90 ${pct(latencies, 90)} ms, p99 ${pct(latencies, 99)} ms, max ${latencies.at(-1)} ms (goal p50 ≤ 150, p99 ≤ 400)`);
+  console.log(
+    `\n2. latency put → processor at 100 writes/s for ${LATENCY_SECONDS} s (default settings: idleIntervalMs ${WORKER_DEFAULTS.idleIntervalMs} ms)`,
+  );
+  console.log(
+    `   received ${latencies.length}/${total}; p50 ${pct(latencies, 50)} ms, p90 ${pct(latencies, 90)} ms, p99 ${pct(latencies, 99)} ms, max ${latencies.at(-1)} ms (goal p50 ≤ 150, p99 ≤ 400)`,
+  );
 }
 
 // 3. SIGTERM hand-off between two `shardline run` processes under 100 writes/s.
@@ -216,10 +244,36 @@ console.log(`DynamoDB Local ${local.endpoint}; ${RECORDS} records`);
   const cli = join(ROOT, 'apps/shardline/dist/cli.js');
   const processor = join(ROOT, 'test/fixtures/record-processor.mjs');
   const spawnWorker = (name) => {
-    const child = spawn(process.execPath, [cli, 'run', '--table', tableName, '--processor', processor, '--endpoint', local.endpoint, '--region', region, '--worker-id', name, '--log-level', 'warn'], {
-      env: { ...process.env, AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey, E2E_OUTPUT: output, E2E_WORKER: name, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        cli,
+        'run',
+        '--table',
+        tableName,
+        '--processor',
+        processor,
+        '--endpoint',
+        local.endpoint,
+        '--region',
+        region,
+        '--worker-id',
+        name,
+        '--log-level',
+        'warn',
+      ],
+      {
+        env: {
+          ...process.env,
+          AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+          E2E_OUTPUT: output,
+          E2E_WORKER: name,
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
     children.add(child);
     const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
     return { name, child, exited };
@@ -249,7 +303,12 @@ console.log(`DynamoDB Local ${local.endpoint}; ${RECORDS} records`);
       const due = t0 + n * 10;
       const wait = due - Date.now();
       if (wait > 0) await sleep(wait);
-      await dynamodb.send(new PutItemCommand({ TableName: tableName, Item: { pk: { S: `h${n}` }, writtenAt: { N: String(Date.now()) } } }));
+      await dynamodb.send(
+        new PutItemCommand({
+          TableName: tableName,
+          Item: { pk: { S: `h${n}` }, writtenAt: { N: String(Date.now()) } },
+        }),
+      );
       n++;
     }
   })();
@@ -268,7 +327,9 @@ console.log(`DynamoDB Local ${local.endpoint}; ${RECORDS} records`);
   const exitMs = Date.now() - termAt;
   const tookOver = await until(() => seen().some((r) => r.worker === other.name), 30_000);
   const firstOther = seen().find((r) => r.worker === other.name);
-  const lastOwner = seen().filter((r) => r.worker === owner.name).at(-1);
+  const lastOwner = seen()
+    .filter((r) => r.worker === owner.name)
+    .at(-1);
   await sleep(1_000);
   writing = false;
   await writer;
@@ -282,14 +343,24 @@ console.log(`DynamoDB Local ${local.endpoint}; ${RECORDS} records`);
   const duplicates = [...counts.values()].filter((c) => c > 1).length;
   const lost = n - new Set(records.map((r) => r.key)).size;
   console.log('\n3. SIGTERM hand-off (two `shardline run` processes, 100 writes/s)');
-  console.log(`   owner exited ${exitCode} after ${exitMs} ms; other worker's first record ${tookOver ? `${firstOther.at - termAt} ms after SIGTERM` : 'never (30 s)'}`);
-  console.log(`   gap between the owner's last and the successor's first record: ${tookOver && lastOwner ? `${firstOther.at - lastOwner.at} ms` : 'n/a'} (goal ≤ 2 s)`);
-  console.log(`   records written ${n}, delivered ${records.length}, duplicates ${duplicates}, lost ${lost} (goal 0 duplicates)`);
-  console.log(`   peak RSS of a \`shardline run\` process: ${(ownerPeak / 2 ** 20).toFixed(0)} MiB (owner), ${(otherPeak / 2 ** 20).toFixed(0)} MiB (successor)`);
+  console.log(
+    `   owner exited ${exitCode} after ${exitMs} ms; other worker's first record ${tookOver ? `${firstOther.at - termAt} ms after SIGTERM` : 'never (30 s)'}`,
+  );
+  console.log(
+    `   gap between the owner's last and the successor's first record: ${tookOver && lastOwner ? `${firstOther.at - lastOwner.at} ms` : 'n/a'} (goal ≤ 2 s)`,
+  );
+  console.log(
+    `   records written ${n}, delivered ${records.length}, duplicates ${duplicates}, lost ${lost} (goal 0 duplicates)`,
+  );
+  console.log(
+    `   peak RSS of a \`shardline run\` process: ${(ownerPeak / 2 ** 20).toFixed(0)} MiB (owner), ${(otherPeak / 2 ** 20).toFixed(0)} MiB (successor)`,
+  );
 }
 
 clearInterval(rssTimer);
-console.log(`\npeak RSS of this benchmark process (in-process Worker + load generator): ${(Math.max(peakRss, process.resourceUsage().maxRSS * 1024) / 2 ** 20).toFixed(0)} MiB`);
+console.log(
+  `\npeak RSS of this benchmark process (in-process Worker + load generator): ${(Math.max(peakRss, process.resourceUsage().maxRSS * 1024) / 2 ** 20).toFixed(0)} MiB`,
+);
 dynamodb.destroy();
 streams.destroy();
 await local.stop();

@@ -25,7 +25,13 @@ const part = (n) => ONLY === undefined || ONLY === n;
 const KCL_WRITES_PER_MIN = 4_640;
 const LEASE_MS = 10_000;
 const STREAM_ARN = 'arn:aws:dynamodb:us-east-1:000000000000:table/bench/stream/2026-01-01T00:00:00.000';
-const WRITE_COMMANDS = new Set(['PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand', 'BatchWriteItemCommand', 'TransactWriteItemsCommand']);
+const WRITE_COMMANDS = new Set([
+  'PutItemCommand',
+  'UpdateItemCommand',
+  'DeleteItemCommand',
+  'BatchWriteItemCommand',
+  'TransactWriteItemsCommand',
+]);
 
 const local = await startDynamoDBLocal({ heap: '512m' });
 const credentials = { accessKeyId: 'benchleases', secretAccessKey: 'bench' };
@@ -40,7 +46,8 @@ function leaseClient() {
       const result = await next(args);
       const out = result.output ?? {};
       if (typeof out.Count === 'number') counters.itemsRead += out.Count;
-      else if (out.Responses) counters.itemsRead += Object.values(out.Responses).reduce((n, items) => n + items.length, 0);
+      else if (out.Responses)
+        counters.itemsRead += Object.values(out.Responses).reduce((n, items) => n + items.length, 0);
       else if (out.Item) counters.itemsRead += 1;
       return result;
     },
@@ -50,7 +57,10 @@ function leaseClient() {
 }
 
 function plainLister(count) {
-  const shards = Array.from({ length: count }, (_, i) => ({ shardId: `shardId-${String(i).padStart(5, '0')}`, startingSequenceNumber: String(1000 + i) }));
+  const shards = Array.from({ length: count }, (_, i) => ({
+    shardId: `shardId-${String(i).padStart(5, '0')}`,
+    startingSequenceNumber: String(1000 + i),
+  }));
   return { listShards: async () => shards, listChildShards: async () => [] };
 }
 
@@ -68,7 +78,13 @@ function fleet(count, table, options) {
   const coordinators = Array.from({ length: count }, (_, i) => {
     const dynamodb = leaseClient();
     clients.push(dynamodb);
-    const c = new LeaseCoordinator({ dynamodb, streamArn: STREAM_ARN, leaseTableName: table, workerId: `worker-${i + 1}`, ...options });
+    const c = new LeaseCoordinator({
+      dynamodb,
+      streamArn: STREAM_ARN,
+      leaseTableName: table,
+      workerId: `worker-${i + 1}`,
+      ...options,
+    });
     c.events.on('lease:handoff', ({ shardId }) => void c.release(shardId));
     return c;
   });
@@ -102,8 +118,12 @@ try {
     const readsPerMin = (counters.reads - before.reads) / minutes;
     const itemsPerMin = (counters.itemsRead - before.itemsRead) / minutes;
     console.log('(1) steady state, 256 shards / 4 workers');
-    console.log(`    lease-table writes: ${writesPerMin.toFixed(0)}/min   (KCL ~${KCL_WRITES_PER_MIN}/min: ${(writesPerMin / KCL_WRITES_PER_MIN).toFixed(3)} of it; goal <= 0.1)`);
-    console.log(`    lease-table reads:  ${readsPerMin.toFixed(0)} requests/min, ${itemsPerMin.toFixed(0)} items/min (the leader: a Scan per heartbeat + a heartbeat BatchGet every 0.5 s; the others: a BatchGet of leader + heartbeat items per heartbeat, a Scan only when the epoch moves or every 30 s; KCL: every worker scans the table)`);
+    console.log(
+      `    lease-table writes: ${writesPerMin.toFixed(0)}/min   (KCL ~${KCL_WRITES_PER_MIN}/min: ${(writesPerMin / KCL_WRITES_PER_MIN).toFixed(3)} of it; goal <= 0.1)`,
+    );
+    console.log(
+      `    lease-table reads:  ${readsPerMin.toFixed(0)} requests/min, ${itemsPerMin.toFixed(0)} items/min (the leader: a Scan per heartbeat + a heartbeat BatchGet every 0.5 s; the others: a BatchGet of leader + heartbeat items per heartbeat, a Scan only when the epoch moves or every 30 s; KCL: every worker scans the table)`,
+    );
     console.log(`    leases per worker:  ${f.held().join(' / ')}\n`);
     await f.close();
   }
@@ -122,7 +142,9 @@ try {
       await waitUntil(() => spread(f.held()) <= 1, 60_000, 'balance within one');
       const balanced = (performance.now() - t0) / 1000;
       console.log('(2) 1,000 shards (simulator), 10 coordinators started together');
-      console.log(`    every shard owned after ${allOwned.toFixed(1)} s (max-min ${spreadAtOwned}); balanced (max-min ${spread(f.held())}) after ${balanced.toFixed(1)} s   (goal <= 30 s, <= 1)`);
+      console.log(
+        `    every shard owned after ${allOwned.toFixed(1)} s (max-min ${spreadAtOwned}); balanced (max-min ${spread(f.held())}) after ${balanced.toFixed(1)} s   (goal <= 30 s, <= 1)`,
+      );
       console.log(`    leases per worker: ${f.held().join(' / ')}\n`);
       await f.close();
     } finally {
@@ -146,14 +168,22 @@ try {
       const others = f.coordinators.filter((c) => c !== victim);
       const t0 = performance.now();
       await victim.abandon();
-      await waitUntil(() => orphans.every((s) => others.some((c) => c.heldLeases().some((l) => l.shardId === s))), 60_000, 'orphans re-owned');
+      await waitUntil(
+        () => orphans.every((s) => others.some((c) => c.heldLeases().some((l) => l.shardId === s))),
+        60_000,
+        'orphans re-owned',
+      );
       const seconds = (performance.now() - t0) / 1000;
       results.push(seconds);
-      console.log(`    round ${round + 1}: its ${orphans.length} leases owned again after ${seconds.toFixed(2)} s; survivors hold ${others.map((c) => c.heldLeases().length).join(' / ')}`);
+      console.log(
+        `    round ${round + 1}: its ${orphans.length} leases owned again after ${seconds.toFixed(2)} s; survivors hold ${others.map((c) => c.heldLeases().length).join(' / ')}`,
+      );
       await f.close();
     }
     const sorted = [...results].sort((a, b) => a - b);
-    console.log(`    median ${sorted[Math.floor(sorted.length / 2)].toFixed(2)} s, worst ${sorted.at(-1).toFixed(2)} s   (goal <= ${(LEASE_MS / 1000 + 2).toFixed(0)} s; floor: lease duration + 1 s takeover margin after the last heartbeat)\n`);
+    console.log(
+      `    median ${sorted[Math.floor(sorted.length / 2)].toFixed(2)} s, worst ${sorted.at(-1).toFixed(2)} s   (goal <= ${(LEASE_MS / 1000 + 2).toFixed(0)} s; floor: lease duration + 1 s takeover margin after the last heartbeat)\n`,
+    );
   }
 } finally {
   await local.stop();

@@ -19,19 +19,27 @@ const WRITERS = 4;
 const BATCH = 25;
 
 const local = await startDynamoDBLocal();
-const config = { endpoint: local.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } };
+const config = {
+  endpoint: local.endpoint,
+  region: 'us-east-1',
+  credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
+};
 const dynamodb = new DynamoDBClient(config);
 const streams = new DynamoDBStreamsClient(config);
 
 try {
-  console.log(`DynamoDB Local ${local.endpoint} (up in ${local.startupMs} ms); ${RECORDS} records, ${ROUNDS} rounds each after a warm-up`);
+  console.log(
+    `DynamoDB Local ${local.endpoint} (up in ${local.startupMs} ms); ${RECORDS} records, ${ROUNDS} rounds each after a warm-up`,
+  );
   const tableName = `bench-reader-${Date.now()}`;
   const { streamArn } = await createStreamTable(dynamodb, tableName);
 
   const loadStart = performance.now();
   await load(tableName);
   const loadSeconds = (performance.now() - loadStart) / 1000;
-  console.log(`loaded ${RECORDS} items with BatchWriteItem (${BATCH} a call, ${WRITERS} writers): ${rate(RECORDS, loadSeconds)} items/s`);
+  console.log(
+    `loaded ${RECORDS} items with BatchWriteItem (${BATCH} a call, ${WRITERS} writers): ${rate(RECORDS, loadSeconds)} items/s`,
+  );
 
   const [shard] = await listShards(streams, streamArn);
   const runs = { bare: [], reader: [] };
@@ -55,7 +63,9 @@ try {
         cpus[name].push(cpuMs);
       }
       const label = round === 0 ? 'warm-up' : `round ${round}`;
-      console.log(`  ${label.padEnd(8)} ${name.padEnd(6)} ${rate(count, seconds).padStart(8)} records/s  (${count} records, ${(bytes / 1e6).toFixed(1)} MB in ${seconds.toFixed(2)} s, client CPU ${cpuMs.toFixed(0)} ms)`);
+      console.log(
+        `  ${label.padEnd(8)} ${name.padEnd(6)} ${rate(count, seconds).padStart(8)} records/s  (${count} records, ${(bytes / 1e6).toFixed(1)} MB in ${seconds.toFixed(2)} s, client CPU ${cpuMs.toFixed(0)} ms)`,
+      );
     }
   }
   const best = (xs) => Math.max(...xs);
@@ -65,10 +75,18 @@ try {
     return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
   };
   console.log('');
-  console.log(`bare GetRecords loop  best ${best(runs.bare).toFixed(0)} records/s, median ${median(runs.bare).toFixed(0)}`);
-  console.log(`ShardReader           best ${best(runs.reader).toFixed(0)} records/s, median ${median(runs.reader).toFixed(0)}`);
-  console.log(`client CPU per run    bare median ${median(cpus.bare).toFixed(0)} ms, reader median ${median(cpus.reader).toFixed(0)} ms`);
-  console.log(`ratio reader/bare     best ${(best(runs.reader) / best(runs.bare)).toFixed(3)}, median ${(median(runs.reader) / median(runs.bare)).toFixed(3)}  (goal >= 0.95)`);
+  console.log(
+    `bare GetRecords loop  best ${best(runs.bare).toFixed(0)} records/s, median ${median(runs.bare).toFixed(0)}`,
+  );
+  console.log(
+    `ShardReader           best ${best(runs.reader).toFixed(0)} records/s, median ${median(runs.reader).toFixed(0)}`,
+  );
+  console.log(
+    `client CPU per run    bare median ${median(cpus.bare).toFixed(0)} ms, reader median ${median(cpus.reader).toFixed(0)} ms`,
+  );
+  console.log(
+    `ratio reader/bare     best ${(best(runs.reader) / best(runs.bare)).toFixed(3)}, median ${(median(runs.reader) / median(runs.bare)).toFixed(3)}  (goal >= 0.95)`,
+  );
 } finally {
   dynamodb.destroy();
   streams.destroy();
@@ -85,7 +103,11 @@ async function load(tableName) {
       next = Math.min(RECORDS, from + BATCH);
       let requests = [];
       for (let i = from; i < next; i++) {
-        requests.push({ PutRequest: { Item: { pk: { S: `k${String(i).padStart(7, '0')}` }, n: { N: String(i) }, payload: { S: payload } } } });
+        requests.push({
+          PutRequest: {
+            Item: { pk: { S: `k${String(i).padStart(7, '0')}` }, n: { N: String(i) }, payload: { S: payload } },
+          },
+        });
       }
       while (requests.length > 0) {
         const out = await dynamodb.send(new BatchWriteItemCommand({ RequestItems: { [tableName]: requests } }));
@@ -98,7 +120,9 @@ async function load(tableName) {
 
 /** What a hand-written consumer does: one iterator, GetRecords(Limit 1000) until caught up. */
 async function bareLoop(streamArn, shardId) {
-  const first = await streams.send(new GetShardIteratorCommand({ StreamArn: streamArn, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }));
+  const first = await streams.send(
+    new GetShardIteratorCommand({ StreamArn: streamArn, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }),
+  );
   let iterator = first.ShardIterator;
   let count = 0;
   let bytes = 0;

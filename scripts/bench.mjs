@@ -14,7 +14,10 @@ for (const name of benches) {
     continue;
   }
   console.log(`\n== ${name}`);
-  const run = spawnSync(process.execPath, [path], { stdio: 'inherit', env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } });
+  const run = spawnSync(process.execPath, [path], {
+    stdio: 'inherit',
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+  });
   if (run.status !== 0) {
     failed++;
     console.log(`== ${name} exited with ${run.status ?? run.signal}`);

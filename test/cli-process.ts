@@ -29,15 +29,26 @@ const live = new Set<CliProcess>();
 
 /** Spawns `shardline <args>` from the TypeScript sources (no build needed). */
 export function spawnCli(name: string, args: string[], env: Record<string, string>): CliProcess {
-  const child = spawn(process.execPath, ['--conditions=@shardline/source', '--import', 'tsx', 'apps/shardline/src/cli.ts', ...args], {
-    cwd: ROOT,
-    env: { ...process.env, SHARDLINE_LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'warn', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@shardline/source', '--import', 'tsx', 'apps/shardline/src/cli.ts', ...args],
+    {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        SHARDLINE_LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'warn',
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
+  );
   const proc: CliProcess = { name, child, exited, output: () => out };
   live.add(proc);
   void exited.then(() => live.delete(proc));
@@ -68,7 +79,11 @@ export async function waitFor(predicate: () => boolean, ms: number, describe: ()
   }
 }
 
-export async function waitForAsync(predicate: () => Promise<boolean>, ms: number, describe: () => string): Promise<void> {
+export async function waitForAsync(
+  predicate: () => Promise<boolean>,
+  ms: number,
+  describe: () => string,
+): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${describe()}`);

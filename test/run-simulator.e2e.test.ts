@@ -33,10 +33,34 @@ describe('shardline run on the stream simulator', () => {
     const start = (name: string) =>
       spawnCli(
         name,
-        ['run', '--stream-arn', sim.streamArn, '--processor', FIXTURE_PROCESSOR, '--app', app, '--worker-id', name,
-          '--dynamodb-endpoint', db.endpoint, '--streams-endpoint', sim.endpoint,
-          '--lease-duration-ms', '3000', '--idle-interval-ms', '50', '--shutdown-timeout-ms', '8000'],
-        { AWS_ACCESS_KEY_ID: db.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: db.credentials.secretAccessKey, AWS_REGION: db.region, E2E_OUTPUT: output, E2E_WORKER: name },
+        [
+          'run',
+          '--stream-arn',
+          sim.streamArn,
+          '--processor',
+          FIXTURE_PROCESSOR,
+          '--app',
+          app,
+          '--worker-id',
+          name,
+          '--dynamodb-endpoint',
+          db.endpoint,
+          '--streams-endpoint',
+          sim.endpoint,
+          '--lease-duration-ms',
+          '3000',
+          '--idle-interval-ms',
+          '50',
+          '--shutdown-timeout-ms',
+          '8000',
+        ],
+        {
+          AWS_ACCESS_KEY_ID: db.credentials.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: db.credentials.secretAccessKey,
+          AWS_REGION: db.region,
+          E2E_OUTPUT: output,
+          E2E_WORKER: name,
+        },
       );
     const workers = [start('w1'), start('w2'), start('w3')];
     let n = 0;
@@ -44,7 +68,8 @@ describe('shardline run on the stream simulator', () => {
       for (let i = 0; i < count; i++, n++) sim.put(`key-${n % 40}`, { pk: `key-${n % 40}`, n });
     };
     const seenCount = () => new Set(readSeen(output).map((r) => `${r.shardId}/${r.sequenceNumber}`)).size;
-    const describe = () => `seen ${seenCount()} of ${sim.manifest().length}\n${workers.map((w) => `${w.name}: ${w.output().slice(-2000)}`).join('\n')}`;
+    const describe = () =>
+      `seen ${seenCount()} of ${sim.manifest().length}\n${workers.map((w) => `${w.name}: ${w.output().slice(-2000)}`).join('\n')}`;
 
     write(150);
     await waitFor(() => seenCount() >= 150, 40_000, describe);

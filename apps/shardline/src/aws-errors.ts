@@ -1,7 +1,16 @@
 import { ConfigError } from '@shardline/core';
 import { UsageError } from './usage-error.js';
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
 
 function* causes(err: unknown): Generator<Record<string, unknown>> {
   let current: unknown = err;
@@ -16,23 +25,39 @@ function* causes(err: unknown): Generator<Record<string, unknown>> {
  * region, table without a stream) become one-line UsageErrors naming what was tried; anything
  * else is returned unchanged.
  */
-export function explainStartupError(err: unknown, tried: { dynamodbEndpoint?: string | undefined; streamsEndpoint?: string | undefined; region?: string | undefined }): unknown {
+export function explainStartupError(
+  err: unknown,
+  tried: { dynamodbEndpoint?: string | undefined; streamsEndpoint?: string | undefined; region?: string | undefined },
+): unknown {
   if (err instanceof ConfigError || err instanceof UsageError) return err;
   const region = tried.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
-  const where = (endpoint: string | undefined, service: string) => endpoint ?? `the AWS ${service} endpoint of region ${region ?? '(none set)'}`;
+  const where = (endpoint: string | undefined, service: string) =>
+    endpoint ?? `the AWS ${service} endpoint of region ${region ?? '(none set)'}`;
   for (const c of causes(err)) {
     const code = typeof c.code === 'string' ? c.code : typeof c.errno === 'string' ? c.errno : undefined;
     const name = typeof c.name === 'string' ? c.name : '';
     const message = typeof c.message === 'string' ? c.message : '';
     if ((code && NETWORK_CODES.has(code)) || name === 'TimeoutError') {
-      const endpoints = [...new Set([where(tried.dynamodbEndpoint, 'DynamoDB'), where(tried.streamsEndpoint, 'DynamoDB Streams')])].join(' and ');
-      return new UsageError(`cannot reach ${endpoints} (${code ?? name}); check --endpoint / --region and that the service is running`);
+      const endpoints = [
+        ...new Set([where(tried.dynamodbEndpoint, 'DynamoDB'), where(tried.streamsEndpoint, 'DynamoDB Streams')]),
+      ].join(' and ');
+      return new UsageError(
+        `cannot reach ${endpoints} (${code ?? name}); check --endpoint / --region and that the service is running`,
+      );
     }
     if (/Region is missing/i.test(message)) return new UsageError('no AWS region: pass --region or set AWS_REGION');
-    if (name === 'UnrecognizedClientException' || name === 'InvalidSignatureException' || name === 'CredentialsProviderError' || name === 'ExpiredTokenException') {
-      return new UsageError(`AWS rejected the credentials (${name}) at ${where(tried.dynamodbEndpoint, 'DynamoDB')}: ${message}`);
+    if (
+      name === 'UnrecognizedClientException' ||
+      name === 'InvalidSignatureException' ||
+      name === 'CredentialsProviderError' ||
+      name === 'ExpiredTokenException'
+    ) {
+      return new UsageError(
+        `AWS rejected the credentials (${name}) at ${where(tried.dynamodbEndpoint, 'DynamoDB')}: ${message}`,
+      );
     }
-    if (name === 'AccessDeniedException') return new UsageError(`access denied: ${message} (see docs/iam-policy.json for the permissions shardline needs)`);
+    if (name === 'AccessDeniedException')
+      return new UsageError(`access denied: ${message} (see docs/iam-policy.json for the permissions shardline needs)`);
   }
   return err;
 }

@@ -54,7 +54,11 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const isEntryPoint = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/shardline') || process.argv[1]?.endsWith('cli.js') || process.argv[1]?.endsWith('cli.ts');
+const isEntryPoint =
+  import.meta.url === `file://${process.argv[1]}` ||
+  process.argv[1]?.endsWith('/shardline') ||
+  process.argv[1]?.endsWith('cli.js') ||
+  process.argv[1]?.endsWith('cli.ts');
 if (isEntryPoint) {
   main(process.argv.slice(2)).then(
     (code) => {

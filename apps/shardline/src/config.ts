@@ -16,7 +16,10 @@ const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform
 export const runSettingsSchema = z
   .object({
     table: z.string().min(1).optional(),
-    streamArn: z.string().startsWith('arn:', 'must be a stream ARN (arn:aws:dynamodb:…:table/NAME/stream/LABEL)').optional(),
+    streamArn: z
+      .string()
+      .startsWith('arn:', 'must be a stream ARN (arn:aws:dynamodb:…:table/NAME/stream/LABEL)')
+      .optional(),
     processor: z.string().min(1),
     app: z.string().min(1).optional(),
     endpoint: z.url().optional(),
@@ -80,7 +83,9 @@ export function loadSettings<S extends z.ZodObject>(
   const keys = Object.keys(schema.shape);
   const merged: Record<string, unknown> = {};
   const sources: Record<string, string> = {};
-  const configPath = options.configPath ?? (typeof env.SHARDLINE_CONFIG === 'string' && env.SHARDLINE_CONFIG !== '' ? env.SHARDLINE_CONFIG : undefined);
+  const configPath =
+    options.configPath ??
+    (typeof env.SHARDLINE_CONFIG === 'string' && env.SHARDLINE_CONFIG !== '' ? env.SHARDLINE_CONFIG : undefined);
   if (configPath) {
     const file = readConfigFile(resolve(options.cwd ?? process.cwd(), configPath));
     for (const [key, value] of Object.entries(file)) {
@@ -104,11 +109,16 @@ export function loadSettings<S extends z.ZodObject>(
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     if (issue.code === 'unrecognized_keys') {
-      throw new UsageError(`unknown setting${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')} in ${describeSource('config')}${configPath ? ` ${configPath}` : ''} (known: ${keys.join(', ')})`);
+      throw new UsageError(
+        `unknown setting${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')} in ${describeSource('config')}${configPath ? ` ${configPath}` : ''} (known: ${keys.join(', ')})`,
+      );
     }
     const key = String(issue.path[0] ?? '');
     const given = sources[key];
-    const what = given === undefined ? `${flagName(key)} is required (or ${envName(key)}, or "${key}" in --config)` : `${flagName(key)}${given === flagName(key) ? '' : ` (from ${given})`}: ${issue.message}`;
+    const what =
+      given === undefined
+        ? `${flagName(key)} is required (or ${envName(key)}, or "${key}" in --config)`
+        : `${flagName(key)}${given === flagName(key) ? '' : ` (from ${given})`}: ${issue.message}`;
     throw new UsageError(given === undefined ? what : `${what}, got ${JSON.stringify(merged[key])}`);
   }
   return parsed.data;
@@ -123,7 +133,9 @@ function readConfigFile(path: string): Record<string, unknown> {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new UsageError(`cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new UsageError(
+      `cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   let value: unknown;
   try {
@@ -131,17 +143,20 @@ function readConfigFile(path: string): Record<string, unknown> {
   } catch (err) {
     throw new UsageError(`config file ${path} is not valid JSON: ${(err as Error).message}`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new UsageError(`config file ${path} must hold a JSON object of settings`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new UsageError(`config file ${path} must hold a JSON object of settings`);
   return value as Record<string, unknown>;
 }
 
 /** Cross-field rules of `run`, after validation. */
 export function checkRunSettings(settings: RunSettings): void {
-  if (!settings.table && !settings.streamArn) throw new UsageError('give --table NAME or --stream-arn ARN (or SHARDLINE_TABLE / SHARDLINE_STREAM_ARN)');
+  if (!settings.table && !settings.streamArn)
+    throw new UsageError('give --table NAME or --stream-arn ARN (or SHARDLINE_TABLE / SHARDLINE_STREAM_ARN)');
   if (settings.endpoint && (settings.dynamodbEndpoint || settings.streamsEndpoint)) {
     throw new UsageError('give either --endpoint or --dynamodb-endpoint/--streams-endpoint, not both');
   }
-  if (settings.failureJsonl && settings.failureTable) throw new UsageError('give one of --failure-jsonl and --failure-table');
+  if (settings.failureJsonl && settings.failureTable)
+    throw new UsageError('give one of --failure-jsonl and --failure-table');
   if (settings.onFailure === 'destination' && !settings.failureJsonl && !settings.failureTable) {
     throw new UsageError('--on-failure destination needs --failure-jsonl PATH or --failure-table NAME');
   }

@@ -16,7 +16,9 @@ export async function loadProcessor(path: string, cwd = process.cwd()): Promise<
   try {
     mod = (await import(pathToFileURL(absolute).href)) as Record<string, unknown>;
   } catch (err) {
-    throw new UsageError(`could not load processor ${absolute}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+    throw new UsageError(
+      `could not load processor ${absolute}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`,
+    );
   }
   // CommonJS: `module.exports = …` arrives as `default`; transpiled ESM (`exports.default = …`)
   // as `default.default`.
@@ -26,5 +28,7 @@ export async function loadProcessor(path: string, cwd = process.cwd()): Promise<
     if (typeof candidate === 'function') return candidate as ProcessorFactory;
   }
   const got = mod.default === undefined ? 'no default export' : `a default export of type ${typeof mod.default}`;
-  throw new UsageError(`${absolute} exports no processor (${got}): export default an object with processRecords(batch, ctx), or a factory function returning one`);
+  throw new UsageError(
+    `${absolute} exports no processor (${got}): export default an object with processRecords(batch, ctx), or a factory function returning one`,
+  );
 }

@@ -2,7 +2,10 @@
  * First SIGTERM/SIGINT: graceful shutdown (with the worker's deadline). Second: force. As
  * graphile-worker's `registerSignalHandlers`, but scoped: the returned function removes them.
  */
-export function handleShutdownSignals(handlers: { graceful: (signal: NodeJS.Signals) => void; force: (signal: NodeJS.Signals) => void }): () => void {
+export function handleShutdownSignals(handlers: {
+  graceful: (signal: NodeJS.Signals) => void;
+  force: (signal: NodeJS.Signals) => void;
+}): () => void {
   let count = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     count++;

@@ -17,12 +17,19 @@ export interface CliProcess {
  * Spawns the `shardline` CLI as a user runs it, from the TypeScript sources. Every process
  * started here is tracked in `children`, so a file's afterAll can kill what a failed test left.
  */
-export function cliRunner(children: Set<ChildProcessWithoutNullStreams>, defaultTimeoutMs = 20_000): (args: string[]) => CliProcess {
+export function cliRunner(
+  children: Set<ChildProcessWithoutNullStreams>,
+  defaultTimeoutMs = 20_000,
+): (args: string[]) => CliProcess {
   return (args) => {
-    const child = spawn(process.execPath, ['--conditions=@shardline/source', '--import', 'tsx', 'apps/shardline/src/cli.ts', ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, SHARDLINE_LOG_LEVEL: '' },
-    });
+    const child = spawn(
+      process.execPath,
+      ['--conditions=@shardline/source', '--import', 'tsx', 'apps/shardline/src/cli.ts', ...args],
+      {
+        cwd: repoRoot,
+        env: { ...process.env, SHARDLINE_LOG_LEVEL: '' },
+      },
+    );
     children.add(child);
     let stdout = '';
     let stderr = '';
@@ -37,7 +44,8 @@ export function cliRunner(children: Set<ChildProcessWithoutNullStreams>, default
     const until = async (predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = defaultTimeoutMs) => {
       const deadline = Date.now() + timeoutMs;
       while (!(await predicate())) {
-        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no ${what}; stdout: ${stdout} stderr: ${stderr}`);
+        if (Date.now() > deadline || child.exitCode !== null)
+          throw new Error(`no ${what}; stdout: ${stdout} stderr: ${stderr}`);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     };

@@ -8,7 +8,13 @@ describe('shardline demo audit', () => {
       ['w1', ['a#1', 'b#1']],
       ['w2', ['b#1', 'a#2']],
     ]);
-    expect(auditDemo(writes, seen)).toEqual({ processed: 3, deliveries: 4, duplicates: 1, lost: ['c#1'], outOfOrder: 0 });
+    expect(auditDemo(writes, seen)).toEqual({
+      processed: 3,
+      deliveries: 4,
+      duplicates: 1,
+      lost: ['c#1'],
+      outOfOrder: 0,
+    });
     expect(auditDemo(['a#1', 'a#2'], new Map([['w1', ['a#2', 'a#1']]])).outOfOrder).toBe(1);
   });
 });

@@ -47,8 +47,16 @@ describe('shardline local', { timeout: 240_000 }, () => {
     expect(alive(jvmPid)).toBe(true);
 
     // -sharedDb: a table created with one credential and region is seen from another.
-    const writer = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
-    const reader = new DynamoDBClient({ endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'someoneElse', secretAccessKey: 'x' } });
+    const writer = new DynamoDBClient({
+      endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    const reader = new DynamoDBClient({
+      endpoint,
+      region: 'eu-west-1',
+      credentials: { accessKeyId: 'someoneElse', secretAccessKey: 'x' },
+    });
     try {
       await writer.send(
         new CreateTableCommand({
@@ -74,7 +82,12 @@ describe('shardline local', { timeout: 240_000 }, () => {
     const dbPath = join(scratch, 'data');
     const port = await freePort();
     const endpoint = `http://127.0.0.1:${port}`;
-    const client = () => new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    const client = () =>
+      new DynamoDBClient({
+        endpoint,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      });
 
     const first = cli(['local', '--port', String(port), '--db-path', dbPath]);
     await first.until(() => first.stdout().includes('Press Ctrl-C to stop.'), 'ready banner');
@@ -119,7 +132,10 @@ describe('shardline local', { timeout: 240_000 }, () => {
         [['local', '--port', 'eighty'], /--port must be an integer from 1 to 65535, got "eighty"/],
         [['local', '--port', '70000'], /--port must be an integer from 1 to 65535/],
         [['local', '--port', String(busyPort)], new RegExp(`port ${busyPort} is already in use`)],
-        [['local', '--port', String(busyPort + 1), '--db-path', join(file, 'db')], /database directory .*a-file\/db is not writable/],
+        [
+          ['local', '--port', String(busyPort + 1), '--db-path', join(file, 'db')],
+          /database directory .*a-file\/db is not writable/,
+        ],
         [['local', '--log-level', 'loud'], /--log-level must be one of/],
       ];
       const runs = cases.map(([args]) => cli(args));

@@ -22,34 +22,59 @@ describe('run settings', () => {
 
   it('merges config file < environment < flags, and coerces types', () => {
     const config = join(dir, 'shardline.json');
-    writeFileSync(config, JSON.stringify({ table: 'from-file', processor: 'p.mjs', healthPort: 9000, region: 'eu-west-1' }));
-    const settings = loadSettings(runSettingsSchema, { region: 'us-east-2' }, { configPath: config, env: { SHARDLINE_HEALTH_PORT: '9100', SHARDLINE_INITIAL_POSITION: 'latest' } });
-    expect(settings).toMatchObject({ table: 'from-file', processor: 'p.mjs', healthPort: 9100, region: 'us-east-2', initialPosition: 'LATEST', logLevel: 'info' });
+    writeFileSync(
+      config,
+      JSON.stringify({ table: 'from-file', processor: 'p.mjs', healthPort: 9000, region: 'eu-west-1' }),
+    );
+    const settings = loadSettings(
+      runSettingsSchema,
+      { region: 'us-east-2' },
+      { configPath: config, env: { SHARDLINE_HEALTH_PORT: '9100', SHARDLINE_INITIAL_POSITION: 'latest' } },
+    );
+    expect(settings).toMatchObject({
+      table: 'from-file',
+      processor: 'p.mjs',
+      healthPort: 9100,
+      region: 'us-east-2',
+      initialPosition: 'LATEST',
+      logLevel: 'info',
+    });
   });
 
   it('reads SHARDLINE_CONFIG when --config is absent', () => {
     const config = join(dir, 'env-config.json');
-    writeFileSync(config, JSON.stringify({ streamArn: 'arn:aws:dynamodb:us-east-1:1:table/t/stream/x', processor: 'p.mjs' }));
+    writeFileSync(
+      config,
+      JSON.stringify({ streamArn: 'arn:aws:dynamodb:us-east-1:1:table/t/stream/x', processor: 'p.mjs' }),
+    );
     expect(loadSettings(runSettingsSchema, {}, { env: { SHARDLINE_CONFIG: config } }).streamArn).toMatch(/^arn:/);
   });
 
   it('says which flag is wrong and where the value came from', () => {
-    expect(() => loadSettings(runSettingsSchema, { processor: 'p' }, { env: { SHARDLINE_HEALTH_PORT: 'abc' } })).toThrow(/--health-port \(from SHARDLINE_HEALTH_PORT\)/);
+    expect(() =>
+      loadSettings(runSettingsSchema, { processor: 'p' }, { env: { SHARDLINE_HEALTH_PORT: 'abc' } }),
+    ).toThrow(/--health-port \(from SHARDLINE_HEALTH_PORT\)/);
     expect(() => loadSettings(runSettingsSchema, {}, { env: {} })).toThrow(/--processor is required/);
-    expect(() => loadSettings(runSettingsSchema, { processor: 'p', initialPosition: 'middle' }, { env: {} })).toThrow(UsageError);
+    expect(() => loadSettings(runSettingsSchema, { processor: 'p', initialPosition: 'middle' }, { env: {} })).toThrow(
+      UsageError,
+    );
     const config = join(dir, 'typo.json');
     writeFileSync(config, JSON.stringify({ processor: 'p', tabel: 'x' }));
     expect(() => loadSettings(runSettingsSchema, {}, { configPath: config, env: {} })).toThrow(/unknown setting tabel/);
     const broken = join(dir, 'broken.json');
     writeFileSync(broken, '{ nope');
     expect(() => loadSettings(runSettingsSchema, {}, { configPath: broken, env: {} })).toThrow(/not valid JSON/);
-    expect(() => loadSettings(runSettingsSchema, {}, { configPath: join(dir, 'absent.json'), env: {} })).toThrow(/cannot read config file/);
+    expect(() => loadSettings(runSettingsSchema, {}, { configPath: join(dir, 'absent.json'), env: {} })).toThrow(
+      /cannot read config file/,
+    );
   });
 
   it('cross-field rules: a stream to read, one endpoint style, a destination for onFailure destination', () => {
     const base = loadSettings(runSettingsSchema, { processor: 'p' }, { env: {} });
     expect(() => checkRunSettings(base)).toThrow(/--table NAME or --stream-arn ARN/);
-    expect(() => checkRunSettings({ ...base, table: 't', endpoint: 'http://a', streamsEndpoint: 'http://b' })).toThrow(/not both/);
+    expect(() => checkRunSettings({ ...base, table: 't', endpoint: 'http://a', streamsEndpoint: 'http://b' })).toThrow(
+      /not both/,
+    );
     expect(() => checkRunSettings({ ...base, table: 't', onFailure: 'destination' })).toThrow(/--failure-jsonl/);
     expect(() => checkRunSettings({ ...base, table: 't' })).not.toThrow();
   });
@@ -57,11 +82,24 @@ describe('run settings', () => {
   it('builds Worker options: separate endpoints, failure policy, only what was set', () => {
     const settings = loadSettings(
       runSettingsSchema,
-      { table: 't', processor: 'p', dynamodbEndpoint: 'http://localhost:8000', streamsEndpoint: 'http://localhost:9000', maxRetries: '2', bisectOnError: true, failureJsonl: 'failed.jsonl' },
+      {
+        table: 't',
+        processor: 'p',
+        dynamodbEndpoint: 'http://localhost:8000',
+        streamsEndpoint: 'http://localhost:9000',
+        maxRetries: '2',
+        bisectOnError: true,
+        failureJsonl: 'failed.jsonl',
+      },
       { env: {} },
     );
     const options = toWorkerOptions(settings, { processRecords: () => undefined }, silentLogger());
-    expect(options).toMatchObject({ tableName: 't', dynamodbEndpoint: 'http://localhost:8000', streamsEndpoint: 'http://localhost:9000', failurePolicy: { maxRetries: 2, bisectOnError: true, destination: { type: 'jsonl' } } });
+    expect(options).toMatchObject({
+      tableName: 't',
+      dynamodbEndpoint: 'http://localhost:8000',
+      streamsEndpoint: 'http://localhost:9000',
+      failurePolicy: { maxRetries: 2, bisectOnError: true, destination: { type: 'jsonl' } },
+    });
     expect(options).not.toHaveProperty('healthPort');
   });
 });
@@ -76,7 +114,11 @@ describe('processor loading', () => {
   it('refuses a missing file, a module without a processor, a module that throws — each in one line', async () => {
     await expect(loadProcessor(join(fixtures, 'absent.mjs'))).rejects.toThrow(/processor file not found/);
     await expect(loadProcessor(fixtures)).rejects.toThrow(/not a file/);
-    await expect(loadProcessor(join(fixtures, 'nothing.mjs'))).rejects.toThrow(/exports no processor \(no default export\)/);
-    await expect(loadProcessor(join(fixtures, 'throws.mjs'))).rejects.toThrow(/could not load processor .*cannot initialize/);
+    await expect(loadProcessor(join(fixtures, 'nothing.mjs'))).rejects.toThrow(
+      /exports no processor \(no default export\)/,
+    );
+    await expect(loadProcessor(join(fixtures, 'throws.mjs'))).rejects.toThrow(
+      /could not load processor .*cannot initialize/,
+    );
   });
 });

@@ -27,7 +27,12 @@ afterAll(() => {
 const cli = cliRunner(children);
 
 function streamsClient(endpoint: string, maxAttempts?: number): DynamoDBStreamsClient {
-  const client = new DynamoDBStreamsClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, ...(maxAttempts ? { maxAttempts } : {}) });
+  const client = new DynamoDBStreamsClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+    ...(maxAttempts ? { maxAttempts } : {}),
+  });
   clients.push(client);
   return client;
 }
@@ -42,7 +47,25 @@ describe('shardline simulate', () => {
   it('serves a stream with traffic, rollovers and splits, and writes the manifest on SIGTERM', async () => {
     const port = await freePort();
     const manifestPath = join(scratch, 'manifest.jsonl');
-    const run = cli(['simulate', '--port', String(port), '--table', 'orders', '--shards', '2', '--rate', '200', '--keys', '20', '--split-every', '0.5', '--rollover-every', '1', '--manifest', manifestPath]);
+    const run = cli([
+      'simulate',
+      '--port',
+      String(port),
+      '--table',
+      'orders',
+      '--shards',
+      '2',
+      '--rate',
+      '200',
+      '--keys',
+      '20',
+      '--split-every',
+      '0.5',
+      '--rollover-every',
+      '1',
+      '--manifest',
+      manifestPath,
+    ]);
     await run.until(() => run.stdout().includes('Press Ctrl-C to stop.'), 'ready banner');
     const endpoint = line(run.stdout(), 'endpoint');
     const streamArn = line(run.stdout(), 'streamArn');
@@ -52,8 +75,11 @@ describe('shardline simulate', () => {
     expect(run.stdout()).toContain(`export SHARDLINE_STREAMS_ENDPOINT=${endpoint}`);
 
     const client = streamsClient(endpoint);
-    expect((await client.send(new ListStreamsCommand({ TableName: 'orders' }))).Streams?.[0]?.StreamArn).toBe(streamArn);
-    const describe = async () => (await client.send(new DescribeStreamCommand({ StreamArn: streamArn }))).StreamDescription?.Shards ?? [];
+    expect((await client.send(new ListStreamsCommand({ TableName: 'orders' }))).Streams?.[0]?.StreamArn).toBe(
+      streamArn,
+    );
+    const describe = async () =>
+      (await client.send(new DescribeStreamCommand({ StreamArn: streamArn }))).StreamDescription?.Shards ?? [];
     // Wait for a rollover (a parent with one child), a split (a parent with two) and a closed
     // child (lineage three deep).
     const childCounts = (shards: Awaited<ReturnType<typeof describe>>) => {
@@ -64,7 +90,11 @@ describe('shardline simulate', () => {
     await run.until(async () => {
       const shards = await describe();
       const counts = childCounts(shards);
-      return counts.includes(1) && counts.includes(2) && shards.some((s) => s.ParentShardId && s.SequenceNumberRange?.EndingSequenceNumber);
+      return (
+        counts.includes(1) &&
+        counts.includes(2) &&
+        shards.some((s) => s.ParentShardId && s.SequenceNumberRange?.EndingSequenceNumber)
+      );
     }, 'rollover, split and a closed child');
 
     // Read every closed shard, parents first, as a worker would.
@@ -72,11 +102,18 @@ describe('shardline simulate', () => {
     const closed = shards.filter((s) => s.SequenceNumberRange?.EndingSequenceNumber);
     const delivered: Array<{ shardId: string; sequenceNumber: string }> = [];
     for (const shard of closed) {
-      const it = await client.send(new GetShardIteratorCommand({ StreamArn: streamArn, ShardId: shard.ShardId, ShardIteratorType: 'TRIM_HORIZON' }));
+      const it = await client.send(
+        new GetShardIteratorCommand({
+          StreamArn: streamArn,
+          ShardId: shard.ShardId,
+          ShardIteratorType: 'TRIM_HORIZON',
+        }),
+      );
       let next = it.ShardIterator;
       while (next) {
         const out: GetRecordsCommandOutput = await client.send(new GetRecordsCommand({ ShardIterator: next }));
-        for (const r of out.Records ?? []) delivered.push({ shardId: shard.ShardId!, sequenceNumber: r.dynamodb!.SequenceNumber! });
+        for (const r of out.Records ?? [])
+          delivered.push({ shardId: shard.ShardId!, sequenceNumber: r.dynamodb!.SequenceNumber! });
         next = out.NextShardIterator;
       }
     }

@@ -25,7 +25,14 @@ describe('shardline status', () => {
     vi.stubEnv('AWS_ACCESS_KEY_ID', db.credentials.accessKeyId);
     vi.stubEnv('AWS_SECRET_ACCESS_KEY', db.credentials.secretAccessKey);
     const { tableName } = await db.createStreamTable();
-    const worker = new Worker({ tableName, workerId: 'status-w1', dynamodb: db.dynamodb, streams: db.streams, idleIntervalMs: 50, processor: { processRecords: () => undefined } });
+    const worker = new Worker({
+      tableName,
+      workerId: 'status-w1',
+      dynamodb: db.dynamodb,
+      streams: db.streams,
+      idleIntervalMs: 50,
+      processor: { processRecords: () => undefined },
+    });
     try {
       const acquired = worker.events.waitFor('lease:acquired');
       await worker.start();
@@ -34,8 +41,21 @@ describe('shardline status', () => {
       expect(text.code).toBe(0);
       expect(text.stdout).toMatch(/SHARD\s+PARENT\s+OWNER\s+STATE\s+CHECKPOINT\s+LAG/);
       expect(text.stdout).toMatch(/status-w1\s+processing\s+TRIM_HORIZON/);
-      const json = await capture(['status', '--app', tableName, '--endpoint', db.endpoint, '--region', db.region, '--json']);
-      const parsed = JSON.parse(json.stdout) as { leaseTable: string; shards: Array<{ owner: string; state: string; lagMs: number | null }>; workers: Array<{ workerId: string }> };
+      const json = await capture([
+        'status',
+        '--app',
+        tableName,
+        '--endpoint',
+        db.endpoint,
+        '--region',
+        db.region,
+        '--json',
+      ]);
+      const parsed = JSON.parse(json.stdout) as {
+        leaseTable: string;
+        shards: Array<{ owner: string; state: string; lagMs: number | null }>;
+        workers: Array<{ workerId: string }>;
+      };
       expect(parsed.leaseTable).toBe(`shardline-${tableName}`);
       expect(parsed.shards).toEqual([expect.objectContaining({ owner: 'status-w1', state: 'processing', lagMs: 0 })]);
       expect(parsed.workers.map((w) => w.workerId)).toEqual(['status-w1']);
@@ -51,7 +71,9 @@ describe('shardline status', () => {
     try {
       const result = await capture(['status', '--app', 'never-ran', '--endpoint', db.endpoint, '--region', db.region]);
       expect(result.code).toBe(2);
-      expect(result.stderr.trim().split('\n')).toEqual([expect.stringMatching(/lease table shardline-never-ran not found/)]);
+      expect(result.stderr.trim().split('\n')).toEqual([
+        expect.stringMatching(/lease table shardline-never-ran not found/),
+      ]);
     } finally {
       vi.unstubAllEnvs();
     }

@@ -35,7 +35,11 @@ export interface RetryOptions extends BackoffPolicy {
  * (then `RetriesExceededError` with the last error as cause). TypeError and friends are never
  * retried: they are bugs.
  */
-export async function retry<T>(operation: string, fn: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
+export async function retry<T>(
+  operation: string,
+  fn: (attempt: number) => Promise<T>,
+  options: RetryOptions,
+): Promise<T> {
   const clock = options.clock ?? systemClock;
   const shouldRetry = options.shouldRetry ?? ((err: unknown) => isRetryable(err));
   for (let attempt = 0; ; attempt++) {
@@ -45,7 +49,8 @@ export async function retry<T>(operation: string, fn: (attempt: number) => Promi
     } catch (err) {
       if (err instanceof AbortedError) throw err;
       if (!shouldRetry(err, attempt)) throw err;
-      if (attempt + 1 >= options.maxAttempts) throw new RetriesExceededError(operation, attempt + 1, { cause: toError(err) });
+      if (attempt + 1 >= options.maxAttempts)
+        throw new RetriesExceededError(operation, attempt + 1, { cause: toError(err) });
       const delayMs = fullJitterDelay(attempt, options, options.random);
       options.onRetry?.({ err, attempt, delayMs });
       await clock.sleep(delayMs, options.signal);

@@ -27,7 +27,11 @@ export class ShardlineError extends Error {
     this.name = new.target.name;
     this.retryable = options.retryable ?? false;
     const brands: string[] = [];
-    for (let proto: unknown = new.target.prototype; proto && proto !== Error.prototype; proto = Object.getPrototypeOf(proto)) {
+    for (
+      let proto: unknown = new.target.prototype;
+      proto && proto !== Error.prototype;
+      proto = Object.getPrototypeOf(proto)
+    ) {
       const ctor = (proto as { constructor?: { name?: string } }).constructor;
       if (ctor?.name) brands.push(ctor.name);
     }
@@ -52,7 +56,11 @@ export class ConfigError extends ShardlineError {
 /** This worker no longer owns the lease (a conditional write failed): stop the shard. */
 export class LeaseLostError extends ShardlineError {
   readonly leaseKey: string;
-  constructor(leaseKey: string, message = `lease ${leaseKey} is no longer held by this worker`, options: { cause?: unknown } = {}) {
+  constructor(
+    leaseKey: string,
+    message = `lease ${leaseKey} is no longer held by this worker`,
+    options: { cause?: unknown } = {},
+  ) {
     super(message, { ...options, retryable: false });
     this.leaseKey = leaseKey;
   }
@@ -123,7 +131,12 @@ export class AbortedError extends ShardlineError {
 }
 
 /** JavaScript programming errors: retrying them only hides the bug. */
-const NEVER_RETRIED: ReadonlyArray<new (...args: never[]) => Error> = [TypeError, RangeError, ReferenceError, SyntaxError];
+const NEVER_RETRIED: ReadonlyArray<new (...args: never[]) => Error> = [
+  TypeError,
+  RangeError,
+  ReferenceError,
+  SyntaxError,
+];
 
 /** Whether an error may be retried: shardline errors say so; programming errors never. */
 export function isRetryable(err: unknown): boolean {

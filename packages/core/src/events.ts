@@ -42,7 +42,11 @@ export class SafeEmitter<Events extends EventMap> {
   }
 
   /** Resolves with the next payload of `event` for which `predicate` holds. */
-  waitFor<K extends keyof Events & string>(event: K, predicate: (payload: Events[K]) => boolean = () => true, signal?: AbortSignal): Promise<Events[K]> {
+  waitFor<K extends keyof Events & string>(
+    event: K,
+    predicate: (payload: Events[K]) => boolean = () => true,
+    signal?: AbortSignal,
+  ): Promise<Events[K]> {
     return new Promise((resolve, reject) => {
       const onEvent = (payload: Events[K]) => {
         if (!predicate(payload)) return;

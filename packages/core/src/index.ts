@@ -26,7 +26,15 @@ export {
   CheckpointSentinel,
   type Checkpoint,
 } from './sequence.js';
-export { createLogger, silentLogger, isLogLevel, LOG_LEVELS, type Logger, type LogLevel, type CreateLoggerOptions } from './logger.js';
+export {
+  createLogger,
+  silentLogger,
+  isLogLevel,
+  LOG_LEVELS,
+  type Logger,
+  type LogLevel,
+  type CreateLoggerOptions,
+} from './logger.js';
 export {
   positiveInteger,
   nonNegativeInteger,

@@ -50,13 +50,16 @@ export function requireThat(condition: boolean, message: string): void {
 export function rejectUnknownKeys(what: string, given: object, known: readonly string[]): void {
   const unknown = Object.keys(given).filter((key) => !known.includes(key));
   if (unknown.length > 0) {
-    throw new ConfigError(`unknown ${what} option${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')} (known: ${known.join(', ')})`);
+    throw new ConfigError(
+      `unknown ${what} option${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')} (known: ${known.join(', ')})`,
+    );
   }
 }
 
 export function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined)
+    return String(value);
   try {
     return JSON.stringify(value);
   } catch {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { classifyAwsError } from '../src/index.js';
 
-const sdkError = (name: string, extra: Record<string, unknown> = {}) => Object.assign(new Error(`${name} happened`), { name, ...extra });
+const sdkError = (name: string, extra: Record<string, unknown> = {}) =>
+  Object.assign(new Error(`${name} happened`), { name, ...extra });
 
 describe('classifyAwsError', () => {
   it('knows throttling by name and by the SDK’s own flag', () => {
@@ -16,12 +17,16 @@ describe('classifyAwsError', () => {
     expect(classifyAwsError(sdkError('Weird', { $fault: 'server' }))).toBe('transient');
     expect(classifyAwsError(sdkError('TimeoutError'))).toBe('transient');
     expect(classifyAwsError(Object.assign(new Error('read'), { code: 'ECONNRESET' }))).toBe('transient');
-    expect(classifyAwsError(new Error('request failed', { cause: Object.assign(new Error('x'), { code: 'EPIPE' }) }))).toBe('transient');
+    expect(
+      classifyAwsError(new Error('request failed', { cause: Object.assign(new Error('x'), { code: 'EPIPE' }) })),
+    ).toBe('transient');
     expect(classifyAwsError(new Error('socket hang up'))).toBe('transient');
   });
 
   it('leaves everything else to the caller', () => {
-    expect(classifyAwsError(sdkError('ConditionalCheckFailedException', { $metadata: { httpStatusCode: 400 } }))).toBeUndefined();
+    expect(
+      classifyAwsError(sdkError('ConditionalCheckFailedException', { $metadata: { httpStatusCode: 400 } })),
+    ).toBeUndefined();
     expect(classifyAwsError(sdkError('ValidationException'))).toBeUndefined();
     expect(classifyAwsError(new TypeError('bug'))).toBeUndefined();
     expect(classifyAwsError('a string')).toBeUndefined();

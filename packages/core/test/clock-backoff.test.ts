@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { AbortedError, ManualClock, RetriesExceededError, ThrottledError, fullJitterDelay, retry, systemClock } from '../src/index.js';
+import {
+  AbortedError,
+  ManualClock,
+  RetriesExceededError,
+  ThrottledError,
+  fullJitterDelay,
+  retry,
+  systemClock,
+} from '../src/index.js';
 
 describe('ManualClock', () => {
   it('wakes sleepers in due order and only when time reaches them', async () => {
@@ -71,7 +79,14 @@ describe('retry', () => {
         if (calls < 3) return Promise.reject(new ThrottledError('slow down'));
         return Promise.resolve('ok');
       },
-      { maxAttempts: 5, baseMs: 100, capMs: 1000, clock, random: () => 0.5, onRetry: ({ delayMs }) => waits.push(delayMs) },
+      {
+        maxAttempts: 5,
+        baseMs: 100,
+        capMs: 1000,
+        clock,
+        random: () => 0.5,
+        onRetry: ({ delayMs }) => waits.push(delayMs),
+      },
     );
     await clock.advance(1000);
     await expect(result).resolves.toBe('ok');
@@ -82,17 +97,25 @@ describe('retry', () => {
   it('never retries a TypeError', async () => {
     let calls = 0;
     await expect(
-      retry('x', () => {
-        calls++;
-        return Promise.reject(new TypeError('bug'));
-      }, { maxAttempts: 5, baseMs: 1, capMs: 1 }),
+      retry(
+        'x',
+        () => {
+          calls++;
+          return Promise.reject(new TypeError('bug'));
+        },
+        { maxAttempts: 5, baseMs: 1, capMs: 1 },
+      ),
     ).rejects.toBeInstanceOf(TypeError);
     expect(calls).toBe(1);
   });
 
   it('gives up with RetriesExceededError carrying the last error', async () => {
     const last = new ThrottledError('still throttled');
-    const err = await retry('DescribeStream', () => Promise.reject(last), { maxAttempts: 3, baseMs: 0, capMs: 0 }).catch((e: unknown) => e);
+    const err = await retry('DescribeStream', () => Promise.reject(last), {
+      maxAttempts: 3,
+      baseMs: 0,
+      capMs: 0,
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RetriesExceededError);
     expect((err as RetriesExceededError).attempts).toBe(3);
     expect((err as RetriesExceededError).cause).toBe(last);

@@ -1,6 +1,13 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, SafeEmitter, createLogger, positiveInteger, rejectUnknownKeys, requireThat } from '../src/index.js';
+import {
+  ConfigError,
+  SafeEmitter,
+  createLogger,
+  positiveInteger,
+  rejectUnknownKeys,
+  requireThat,
+} from '../src/index.js';
 
 describe('SafeEmitter', () => {
   it('keeps calling listeners after one throws, and logs the failure', () => {

@@ -37,7 +37,8 @@ describe('compareSequenceNumbers', () => {
     fc.assert(
       fc.property(fc.array(sequenceNumber, { maxLength: 30 }), (values) => {
         const sorted = [...values].sort(compareSequenceNumbers);
-        for (let i = 1; i < sorted.length; i++) expect(compareSequenceNumbers(sorted[i - 1]!, sorted[i]!)).toBeLessThanOrEqual(0);
+        for (let i = 1; i < sorted.length; i++)
+          expect(compareSequenceNumbers(sorted[i - 1]!, sorted[i]!)).toBeLessThanOrEqual(0);
       }),
     );
   });

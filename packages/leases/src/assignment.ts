@@ -30,12 +30,19 @@ export interface AssignmentInput {
 }
 
 /** Eligible: not finished, and every parent lease is SHARD_END or gone from the table (not merely invalid). */
-export function eligibleLeases(leases: readonly LeaseItem[], unfinishedKeys: ReadonlySet<string> = new Set()): LeaseItem[] {
+export function eligibleLeases(
+  leases: readonly LeaseItem[],
+  unfinishedKeys: ReadonlySet<string> = new Set(),
+): LeaseItem[] {
   const byShard = new Map(leases.map((lease) => [lease.shardId, lease]));
   return leases.filter((lease) => lease.checkpoint !== 'SHARD_END' && parentsFinished(lease, byShard, unfinishedKeys));
 }
 
-export function parentsFinished(lease: LeaseItem, byShard: ReadonlyMap<string, LeaseItem>, unfinishedKeys: ReadonlySet<string> = new Set()): boolean {
+export function parentsFinished(
+  lease: LeaseItem,
+  byShard: ReadonlyMap<string, LeaseItem>,
+  unfinishedKeys: ReadonlySet<string> = new Set(),
+): boolean {
   return lease.parentShardIds.every((parentId) => {
     const parent = byShard.get(parentId);
     return parent === undefined ? !unfinishedKeys.has(parentId) : parent.checkpoint === 'SHARD_END';
@@ -88,7 +95,11 @@ export function planAssignment(input: AssignmentInput): AssignmentAction[] {
     // A hand-off towards a worker that has died since counts as settled: it is re-targeted.
     const settled = list
       .filter((l) => l.leaseOwner === id && (l.pendingOwner === undefined || !aliveSet.has(l.pendingOwner)))
-      .sort((a, b) => Number(a.pendingOwner !== undefined) - Number(b.pendingOwner !== undefined) || b.leaseKey.localeCompare(a.leaseKey));
+      .sort(
+        (a, b) =>
+          Number(a.pendingOwner !== undefined) - Number(b.pendingOwner !== undefined) ||
+          b.leaseKey.localeCompare(a.leaseKey),
+      );
     surplus.push(...settled.slice(0, over));
   }
 

@@ -14,12 +14,25 @@ import {
 import { parentsFinished } from './assignment.js';
 import { LeaseConflictError } from './errors.js';
 import type { LeaseCoordinatorEvents, LeaseLostReason } from './events.js';
-import { LEADER_KEY, toLease, workerKey, type LeaderItem, type Lease, type LeaseItem, type TableSnapshot } from './items.js';
+import {
+  LEADER_KEY,
+  toLease,
+  workerKey,
+  type LeaderItem,
+  type Lease,
+  type LeaseItem,
+  type TableSnapshot,
+} from './items.js';
 import { forceStuckHandOffs, runAssignment, runShardSync, type LeaderContext } from './leader.js';
 import { LeaseStore } from './lease-store.js';
 import { Heartbeater } from './heartbeater.js';
 import { Membership, type MembershipChange } from './membership.js';
-import { resolveLeaseOptions, type LeaseCoordinatorOptions, type ResolvedLeaseOptions, type ShardLister } from './options.js';
+import {
+  resolveLeaseOptions,
+  type LeaseCoordinatorOptions,
+  type ResolvedLeaseOptions,
+  type ShardLister,
+} from './options.js';
 import { newLeaseItem } from './shard-sync.js';
 import { streamsShardLister } from './shard-lister.js';
 
@@ -96,10 +109,15 @@ export class LeaseCoordinator {
   constructor(options: LeaseCoordinatorOptions) {
     this.options = resolveLeaseOptions(options);
     this.#clock = options.clock ?? systemClock;
-    this.#log = (options.logger ?? silentLogger()).child({ component: 'lease-coordinator', workerId: this.options.workerId });
+    this.#log = (options.logger ?? silentLogger()).child({
+      component: 'lease-coordinator',
+      workerId: this.options.workerId,
+    });
     this.events = new SafeEmitter(() => this.#log);
     this.#store = new LeaseStore(options.dynamodb, this.options.leaseTableName, this.#clock);
-    this.#lister = options.shardLister ?? streamsShardLister(options.streams!, this.options.streamArn, { clock: this.#clock, logger: this.#log });
+    this.#lister =
+      options.shardLister ??
+      streamsShardLister(options.streams!, this.options.streamArn, { clock: this.#clock, logger: this.#log });
     this.#membership = new Membership(this.options.leaseDurationMs + this.options.takeoverMarginMs);
     this.#heartbeater = new Heartbeater({
       clock: this.#clock,
@@ -136,12 +154,21 @@ export class LeaseCoordinator {
 
   /** True while no poll or background write is in flight (tests drive a fake clock with it). */
   get idle(): boolean {
-    return !this.#busy && !this.#heartbeater.busy && !this.#watchBusy && this.#background.size === 0 && this.#state !== 'starting';
+    return (
+      !this.#busy &&
+      !this.#heartbeater.busy &&
+      !this.#watchBusy &&
+      this.#background.size === 0 &&
+      this.#state !== 'starting'
+    );
   }
 
   /** Creates or checks the lease table, writes the first heartbeat, then polls in the background. */
   start(): Promise<void> {
-    if (this.#state !== 'new') return Promise.reject(new ShardlineError(`lease coordinator ${this.workerId} was already started or stopped; create a new one`));
+    if (this.#state !== 'new')
+      return Promise.reject(
+        new ShardlineError(`lease coordinator ${this.workerId} was already started or stopped; create a new one`),
+      );
     this.#state = 'starting';
     this.#starting = this.#start();
     return this.#starting;
@@ -202,18 +229,29 @@ export class LeaseCoordinator {
     if (!held || this.#checkFence()) throw new LeaseLostError(shardId);
     const current = held.row.checkpoint;
     if (current !== 'LATEST' && compareCheckpoints(checkpoint, current) < 0) {
-      throw new ShardlineError(`checkpoint of ${shardId} would move backwards (${current} → ${checkpoint}); checkpoints are monotonic`);
+      throw new ShardlineError(
+        `checkpoint of ${shardId} would move backwards (${current} → ${checkpoint}); checkpoints are monotonic`,
+      );
     }
-    const fields = { shardId, leaseOwner: this.workerId, leaseCounter: held.row.leaseCounter, sequenceNumber: checkpoint };
+    const fields = {
+      shardId,
+      leaseOwner: this.workerId,
+      leaseCounter: held.row.leaseCounter,
+      sequenceNumber: checkpoint,
+    };
     let row: LeaseItem;
     try {
-      row = await retry('checkpoint', () => this.#store.checkpoint(shardId, this.workerId, held.row.leaseCounter, checkpoint, held.row.ownerSession), {
-        maxAttempts: 4,
-        baseMs: 50,
-        capMs: 1_000,
-        clock: this.#clock,
-        onRetry: ({ err, attempt }) => this.#log.warn({ ...fields, err, attempt }, 'checkpoint failed; retrying'),
-      });
+      row = await retry(
+        'checkpoint',
+        () => this.#store.checkpoint(shardId, this.workerId, held.row.leaseCounter, checkpoint, held.row.ownerSession),
+        {
+          maxAttempts: 4,
+          baseMs: 50,
+          capMs: 1_000,
+          clock: this.#clock,
+          onRetry: ({ err, attempt }) => this.#log.warn({ ...fields, err, attempt }, 'checkpoint failed; retrying'),
+        },
+      );
     } catch (err) {
       if (err instanceof LeaseLostError && this.#held.get(shardId) === held) this.#drop(shardId, 'checkpoint-conflict');
       throw err;
@@ -259,11 +297,14 @@ export class LeaseCoordinator {
       // While some worker is silent, read more often: the leader may reassign its leases any
       // moment, and picking them up a poll interval late would be lag for nothing.
       const h = this.options.heartbeatIntervalMs;
-      if (!this.isLeader() && (now < this.#fastPollUntil || this.#membership.hasSuspect(now, h + h / 2))) wakeAt = Math.min(wakeAt, now + Math.max(50, Math.floor(h / 8)));
+      if (!this.isLeader() && (now < this.#fastPollUntil || this.#membership.hasSuspect(now, h + h / 2)))
+        wakeAt = Math.min(wakeAt, now + Math.max(50, Math.floor(h / 8)));
       if (this.#extraWakeAt !== undefined && this.#extraWakeAt > now) wakeAt = Math.min(wakeAt, this.#extraWakeAt);
       if (!this.#pokeRequested) {
         this.#poke = new AbortController();
-        await this.#clock.sleep(Math.max(0, wakeAt - now), AbortSignal.any([signal, this.#poke.signal])).catch(() => undefined);
+        await this.#clock
+          .sleep(Math.max(0, wakeAt - now), AbortSignal.any([signal, this.#poke.signal]))
+          .catch(() => undefined);
       }
       this.#pokeRequested = false;
       if (signal.aborted) break;
@@ -292,7 +333,10 @@ export class LeaseCoordinator {
       if (others.length === 0) continue;
       this.#watchBusy = true;
       try {
-        const workers = await this.#store.getWorkers(others, AbortSignal.timeout(Math.max(2_000, this.options.heartbeatIntervalMs)));
+        const workers = await this.#store.getWorkers(
+          others,
+          AbortSignal.timeout(Math.max(2_000, this.options.heartbeatIntervalMs)),
+        );
         this.#membership.observeSome(workers, this.#clock.now());
       } catch (err) {
         this.#log.debug({ err }, 'heartbeat watch read failed');
@@ -351,7 +395,10 @@ export class LeaseCoordinator {
   async #readLight(): Promise<boolean> {
     let answer: Awaited<ReturnType<LeaseStore['getLeaderAndWorkers']>>;
     try {
-      answer = await this.#store.getLeaderAndWorkers(this.#membership.known(), AbortSignal.timeout(Math.max(2_000, this.options.heartbeatIntervalMs * 2)));
+      answer = await this.#store.getLeaderAndWorkers(
+        this.#membership.known(),
+        AbortSignal.timeout(Math.max(2_000, this.options.heartbeatIntervalMs * 2)),
+      );
     } catch (err) {
       this.#log.warn({ err }, 'lease table read failed');
       return false;
@@ -383,7 +430,11 @@ export class LeaseCoordinator {
   async #writeHeartbeat(beat: number, signal: AbortSignal): Promise<void> {
     // Never again once superseded: the other process's item must not be overwritten, and a
     // heartbeat getting through (after it deleted its item) must not un-fence us.
-    if (this.#superseded) throw new LeaseConflictError(workerKey(this.workerId), 'heartbeat (superseded by another process with this worker id)');
+    if (this.#superseded)
+      throw new LeaseConflictError(
+        workerKey(this.workerId),
+        'heartbeat (superseded by another process with this worker id)',
+      );
     const now = new Date(this.#clock.now()).toISOString();
     try {
       await this.#store.heartbeat(
@@ -406,7 +457,9 @@ export class LeaseCoordinator {
       const sameIdElsewhere = err instanceof LeaseConflictError;
       this.#log[sameIdElsewhere ? 'error' : 'warn'](
         { err },
-        sameIdElsewhere ? `another process took over the heartbeat of worker ${this.workerId}: worker ids must be unique; stopping every shard for good` : 'heartbeat failed',
+        sameIdElsewhere
+          ? `another process took over the heartbeat of worker ${this.workerId}: worker ids must be unique; stopping every shard for good`
+          : 'heartbeat failed',
       );
       // A restart while this process still runs: the new one adopts our leases once it thinks
       // we fenced, which it may judge from its own start, not our last heartbeat. Fence now.
@@ -420,7 +473,10 @@ export class LeaseCoordinator {
 
   /** The heartbeater's verdict: no heartbeat for a lease duration. Others may take our leases now. */
   #fence(lastOkAt: number): void {
-    this.#log.error({ leases: this.#held.size, lastHeartbeatOkAt: new Date(lastOkAt).toISOString() }, 'no heartbeat for a lease duration: stopping every shard');
+    this.#log.error(
+      { leases: this.#held.size, lastHeartbeatOkAt: new Date(lastOkAt).toISOString() },
+      'no heartbeat for a lease duration: stopping every shard',
+    );
     for (const shardId of [...this.#held.keys()]) this.#drop(shardId, 'fenced');
     // Once heartbeats get through again, the leases still ours are re-taken at the first full read.
     this.#fullReadDueAt = Number.NEGATIVE_INFINITY;
@@ -434,7 +490,10 @@ export class LeaseCoordinator {
     this.#held.delete(shardId);
     held.handOff?.timer.abort();
     this.#dropped.set(shardId, held.row.leaseCounter);
-    this.#log.warn({ shardId, leaseOwner: held.row.leaseOwner, leaseCounter: held.row.leaseCounter, reason }, 'lease lost');
+    this.#log.warn(
+      { shardId, leaseOwner: held.row.leaseOwner, leaseCounter: held.row.leaseCounter, reason },
+      'lease lost',
+    );
     this.events.emit('lease:lost', { shardId, reason });
   }
 
@@ -443,12 +502,18 @@ export class LeaseCoordinator {
     // very process (not a previous or later incarnation of the worker id) is ours.
     if (this.#checkFence() || row.leaseOwner !== this.workerId || row.ownerSession !== this.#sessionId) {
       this.#dropped.set(row.shardId, row.leaseCounter);
-      this.#log.warn({ shardId: row.shardId, leaseOwner: row.leaseOwner, leaseCounter: row.leaseCounter, fenced: this.#fenced }, 'lease not taken up: fenced, or the row names another process');
+      this.#log.warn(
+        { shardId: row.shardId, leaseOwner: row.leaseOwner, leaseCounter: row.leaseCounter, fenced: this.#fenced },
+        'lease not taken up: fenced, or the row names another process',
+      );
       return;
     }
     this.#dropped.delete(row.shardId);
     this.#held.set(row.shardId, { row, seq: ++this.#acquireSeq });
-    this.#log.info({ shardId: row.shardId, leaseOwner: row.leaseOwner, leaseCounter: row.leaseCounter, checkpoint: row.checkpoint }, 'lease acquired');
+    this.#log.info(
+      { shardId: row.shardId, leaseOwner: row.leaseOwner, leaseCounter: row.leaseCounter, checkpoint: row.checkpoint },
+      'lease acquired',
+    );
     this.events.emit('lease:acquired', { lease: toLease(row) });
     if (row.pendingOwner !== undefined && this.#state !== 'draining') this.#beginHandOff(row.shardId, row.pendingOwner);
   }
@@ -462,15 +527,23 @@ export class LeaseCoordinator {
     this.#reportInvalid(snapshot);
     if (this.#fenced || this.#state === 'stopped') return;
 
-    const rows = new Map(snapshot.leases.filter((l) => l.streamArn === this.options.streamArn).map((l) => [l.shardId, l]));
+    const rows = new Map(
+      snapshot.leases.filter((l) => l.streamArn === this.options.streamArn).map((l) => [l.shardId, l]),
+    );
     for (const [shardId, held] of [...this.#held]) {
       if (held.seq > seqAtRead) continue;
       const row = rows.get(shardId);
       if (!row) this.#drop(shardId, 'deleted');
-      else if (row.leaseOwner !== this.workerId || row.ownerSession !== this.#sessionId || row.leaseCounter !== held.row.leaseCounter) this.#drop(shardId, 'taken');
+      else if (
+        row.leaseOwner !== this.workerId ||
+        row.ownerSession !== this.#sessionId ||
+        row.leaseCounter !== held.row.leaseCounter
+      )
+        this.#drop(shardId, 'taken');
       else {
         held.row = row;
-        if (row.pendingOwner !== undefined && !held.handOff && this.#state === 'running') this.#beginHandOff(shardId, row.pendingOwner);
+        if (row.pendingOwner !== undefined && !held.handOff && this.#state === 'running')
+          this.#beginHandOff(shardId, row.pendingOwner);
       }
     }
     if (this.#state === 'running') await this.#takeRowsNamingMe([...rows.values()], now);
@@ -492,12 +565,21 @@ export class LeaseCoordinator {
    */
   #scheduleExpiryWake(): void {
     const expiry = this.#membership.nextExpiry();
-    this.#extraWakeAt = expiry === undefined ? undefined : expiry + 1 + (this.isLeader() ? 0 : Math.min(250, this.options.heartbeatIntervalMs / 4));
+    this.#extraWakeAt =
+      expiry === undefined
+        ? undefined
+        : expiry + 1 + (this.isLeader() ? 0 : Math.min(250, this.options.heartbeatIntervalMs / 4));
   }
 
   async #takeRowsNamingMe(rows: LeaseItem[], now: number): Promise<void> {
     for (const row of rows) {
-      if (row.leaseOwner !== this.workerId || this.#held.has(row.shardId) || this.#releasing.has(row.shardId) || row.checkpoint === 'SHARD_END') continue;
+      if (
+        row.leaseOwner !== this.workerId ||
+        this.#held.has(row.shardId) ||
+        this.#releasing.has(row.shardId) ||
+        row.checkpoint === 'SHARD_END'
+      )
+        continue;
       const fields = { shardId: row.shardId, leaseOwner: row.leaseOwner, leaseCounter: row.leaseCounter };
       if (row.ownerSession === this.#sessionId && this.#dropped.get(row.shardId) !== row.leaseCounter) {
         this.#acquire(row);
@@ -525,7 +607,10 @@ export class LeaseCoordinator {
       const key = `${row.leaseKey}\u0000${row.problem}`;
       if (this.#reportedInvalid.has(key)) continue;
       this.#reportedInvalid.add(key);
-      this.#log.error({ leaseKey: row.leaseKey, problem: row.problem }, 'lease table row is invalid and is skipped; fix or delete it');
+      this.#log.error(
+        { leaseKey: row.leaseKey, problem: row.problem },
+        'lease table row is invalid and is skipped; fix or delete it',
+      );
     }
   }
 
@@ -533,7 +618,8 @@ export class LeaseCoordinator {
 
   async #leaderDuties(snapshot: TableSnapshot, now: number): Promise<void> {
     const row = snapshot.leader;
-    if (row === undefined && snapshot.invalid.some((r) => r.leaseKey === LEADER_KEY)) await this.#replaceInvalidLeader(now);
+    if (row === undefined && snapshot.invalid.some((r) => r.leaseKey === LEADER_KEY))
+      await this.#replaceInvalidLeader(now);
     else this.#invalidLeader = undefined;
     const mine = row !== undefined && row.leaseOwner === this.workerId && row.ownerSession === this.#sessionId;
     if (mine) {
@@ -546,7 +632,9 @@ export class LeaseCoordinator {
       // A leader row of this worker id but another session is a previous incarnation's: it is
       // vacant once that incarnation must have fenced itself.
       const adoptAt = this.#startedAt + this.options.leaseDurationMs + this.options.takeoverMarginMs;
-      const vacant = row === undefined || (row.leaseOwner === this.workerId ? now >= adoptAt : this.#membership.isGone(row.leaseOwner, now));
+      const vacant =
+        row === undefined ||
+        (row.leaseOwner === this.workerId ? now >= adoptAt : this.#membership.isGone(row.leaseOwner, now));
       if (!vacant) {
         if (row.leaseOwner === this.workerId) this.#fullReadDueAt = Math.min(this.#fullReadDueAt ?? adoptAt, adoptAt);
         return;
@@ -592,7 +680,13 @@ export class LeaseCoordinator {
     };
     const hooks = {
       acquiredByMe: (lease: LeaseItem) => {
-        if (this.#state === 'running' && !this.#fenced && !this.#held.has(lease.shardId) && lease.ownerSession === this.#sessionId) this.#acquire(lease);
+        if (
+          this.#state === 'running' &&
+          !this.#fenced &&
+          !this.#held.has(lease.shardId) &&
+          lease.ownerSession === this.#sessionId
+        )
+          this.#acquire(lease);
       },
       handOffFromMe: (lease: LeaseItem, to: string) => {
         const held = this.#held.get(lease.shardId);
@@ -617,7 +711,10 @@ export class LeaseCoordinator {
         this.#lastSyncAt = now - this.options.shardSyncIntervalMs + this.options.heartbeatIntervalMs;
       }
     }
-    if (this.isLeader() && (this.#assignmentRequested || now >= this.#lastAssignmentAt + this.options.assignmentIntervalMs)) {
+    if (
+      this.isLeader() &&
+      (this.#assignmentRequested || now >= this.#lastAssignmentAt + this.options.assignmentIntervalMs)
+    ) {
       this.#assignmentRequested = false;
       this.#lastAssignmentAt = now;
       await forceStuckHandOffs(ctx, current, this.#membership, this.#pendingSince, now);
@@ -640,15 +737,22 @@ export class LeaseCoordinator {
       const signature = JSON.stringify(Object.entries(raw).sort(([a], [b]) => a.localeCompare(b)));
       if (this.#invalidLeader?.signature !== signature) {
         this.#invalidLeader = { signature, since: now };
-        this.#log.error({ leaseKey: LEADER_KEY, deadAfterMs }, 'the leader item is invalid: no leader can be elected (no shard sync, no assignment); it is replaced if it stays unchanged');
+        this.#log.error(
+          { leaseKey: LEADER_KEY, deadAfterMs },
+          'the leader item is invalid: no leader can be elected (no shard sync, no assignment); it is replaced if it stays unchanged',
+        );
         return;
       }
       if (now < this.#invalidLeader.since + deadAfterMs) return;
       await this.#store.deleteIfUnchanged(LEADER_KEY, raw);
       this.#invalidLeader = undefined;
-      this.#log.error({ leaseKey: LEADER_KEY, item: signature }, 'deleted the invalid leader item, unchanged for the dead-after time; electing a leader');
+      this.#log.error(
+        { leaseKey: LEADER_KEY, item: signature },
+        'deleted the invalid leader item, unchanged for the dead-after time; electing a leader',
+      );
     } catch (err) {
-      if (err instanceof LeaseConflictError) this.#log.info({ leaseKey: LEADER_KEY }, 'the invalid leader item changed before it could be replaced');
+      if (err instanceof LeaseConflictError)
+        this.#log.info({ leaseKey: LEADER_KEY }, 'the invalid leader item changed before it could be replaced');
       else this.#log.warn({ err, leaseKey: LEADER_KEY }, 'replacing the invalid leader item failed');
     }
   }
@@ -667,7 +771,10 @@ export class LeaseCoordinator {
     if (!held || held.handOff) return;
     const timer = new AbortController();
     held.handOff = { to, timer };
-    this.#log.info({ shardId, leaseOwner: this.workerId, leaseCounter: held.row.leaseCounter, to }, 'hand-off requested');
+    this.#log.info(
+      { shardId, leaseOwner: this.workerId, leaseCounter: held.row.leaseCounter, to },
+      'hand-off requested',
+    );
     if (this.events.listenerCount('lease:handoff') === 0) {
       // Nobody consumes this shard: there is no batch to finish.
       void this.release(shardId);
@@ -697,14 +804,24 @@ export class LeaseCoordinator {
           ? row.pendingOwnerSession
           : this.#membership.sessionOf(to);
     const target = to !== undefined && session !== undefined ? { workerId: to, sessionId: session } : undefined;
-    const fields = { shardId: row.shardId, leaseOwner: this.workerId, leaseCounter: row.leaseCounter, to: target?.workerId ?? null };
+    const fields = {
+      shardId: row.shardId,
+      leaseOwner: this.workerId,
+      leaseCounter: row.leaseCounter,
+      to: target?.workerId ?? null,
+    };
     this.#dropped.set(row.shardId, row.leaseCounter);
     this.#releasing.add(row.shardId);
     try {
       await this.#store.transfer(row, target, { lostOnConflict: true });
       this.#log.info(fields, 'lease released');
       this.events.emit('lease:released', { shardId: row.shardId, to: target?.workerId });
-      if (target) await this.#store.bumpEpoch().catch((err: unknown) => this.#log.debug({ err }, 'epoch bump failed; the target finds the lease at its next full read'));
+      if (target)
+        await this.#store
+          .bumpEpoch()
+          .catch((err: unknown) =>
+            this.#log.debug({ err }, 'epoch bump failed; the target finds the lease at its next full read'),
+          );
     } catch (err) {
       this.#log.warn({ ...fields, err }, 'releasing lease failed; the leader reassigns it');
     } finally {
@@ -718,11 +835,19 @@ export class LeaseCoordinator {
   async #onShardEnd(parent: LeaseItem): Promise<void> {
     const fields = { shardId: parent.shardId, leaseOwner: this.workerId };
     try {
-      const children = (await this.#lister.listChildShards(parent.shardId)).sort((a, b) => a.shardId.localeCompare(b.shardId));
+      const children = (await this.#lister.listChildShards(parent.shardId)).sort((a, b) =>
+        a.shardId.localeCompare(b.shardId),
+      );
       if (children.length === 0) return;
-      await this.#store.setChildren(parent, children.map((c) => c.shardId)).catch((err: unknown) => this.#log.debug({ ...fields, err }, 'recording children failed'));
+      await this.#store
+        .setChildren(
+          parent,
+          children.map((c) => c.shardId),
+        )
+        .catch((err: unknown) => this.#log.debug({ ...fields, err }, 'recording children failed'));
       const now = new Date(this.#clock.now()).toISOString();
-      for (const child of children) await this.#store.createLease(newLeaseItem(this.options.streamArn, child, 'TRIM_HORIZON', now));
+      for (const child of children)
+        await this.#store.createLease(newLeaseItem(this.options.streamArn, child, 'TRIM_HORIZON', now));
       if (this.#state !== 'running' || this.#fenced) return;
       // Claim one child (the shard this worker just finished is replaced one for one; a split's
       // other child goes through the leader, which is poked when that is us).
@@ -730,7 +855,9 @@ export class LeaseCoordinator {
         for (const child of children) {
           const row = await this.#store.getLease(child.shardId);
           if (!row || row.leaseOwner !== undefined || row.checkpoint === 'SHARD_END') continue;
-          const parents = await Promise.all(row.parentShardIds.map(async (id) => ({ id, lease: await this.#store.getLease(id) })));
+          const parents = await Promise.all(
+            row.parentShardIds.map(async (id) => ({ id, lease: await this.#store.getLease(id) })),
+          );
           const byShard = new Map(parents.flatMap(({ lease }) => (lease ? [[lease.shardId, lease] as const] : [])));
           // A parent row that exists but fails its schema is not finished: the leader decides once its shard left the stream.
           const invalid = new Set<string>();
@@ -752,7 +879,9 @@ export class LeaseCoordinator {
   }
 
   #inBackground(task: Promise<void>): void {
-    const tracked = task.catch((err: unknown) => this.#log.error({ err }, 'background lease task failed')).finally(() => this.#background.delete(tracked));
+    const tracked = task
+      .catch((err: unknown) => this.#log.error({ err }, 'background lease task failed'))
+      .finally(() => this.#background.delete(tracked));
     this.#background.add(tracked);
   }
 
@@ -772,7 +901,9 @@ export class LeaseCoordinator {
     if (this.#leader) {
       const leader = this.#leader;
       this.#leader = undefined;
-      await this.#store.releaseLeader(leader).catch((err: unknown) => this.#log.warn({ err }, 'releasing the leader item failed'));
+      await this.#store
+        .releaseLeader(leader)
+        .catch((err: unknown) => this.#log.warn({ err }, 'releasing the leader item failed'));
     }
     this.#wake();
     const heldNow = [...this.#held.keys()];
@@ -801,7 +932,9 @@ export class LeaseCoordinator {
     this.#lifetime.abort();
     this.#poke.abort();
     await Promise.all([this.#heartbeater.stop(), this.#loop, this.#watchLoop]);
-    await this.#store.deleteWorker(this.workerId, this.#sessionId).catch((err: unknown) => this.#log.warn({ err }, 'deleting the heartbeat item failed'));
+    await this.#store
+      .deleteWorker(this.workerId, this.#sessionId)
+      .catch((err: unknown) => this.#log.warn({ err }, 'deleting the heartbeat item failed'));
     this.#log.info({}, 'lease coordinator stopped');
   }
 
@@ -815,8 +948,18 @@ export class LeaseCoordinator {
     try {
       const snapshot = await this.#store.scan();
       for (const row of snapshot.leases) {
-        if (row.leaseOwner !== this.workerId || row.ownerSession !== this.#sessionId || this.#held.has(row.shardId) || row.checkpoint === 'SHARD_END') continue;
-        await this.#store.transfer(row, undefined).catch((err: unknown) => this.#log.debug({ shardId: row.shardId, err }, 'giving back an unheld lease failed'));
+        if (
+          row.leaseOwner !== this.workerId ||
+          row.ownerSession !== this.#sessionId ||
+          this.#held.has(row.shardId) ||
+          row.checkpoint === 'SHARD_END'
+        )
+          continue;
+        await this.#store
+          .transfer(row, undefined)
+          .catch((err: unknown) =>
+            this.#log.debug({ shardId: row.shardId, err }, 'giving back an unheld lease failed'),
+          );
       }
     } catch (err) {
       this.#log.warn({ err }, 'could not check for leases assigned while stopping');
@@ -830,7 +973,8 @@ export class LeaseCoordinator {
     const load = new Map(others.map((id) => [id, 0]));
     for (const row of this.#snapshot?.leases ?? []) {
       const owner = row.pendingOwner ?? row.leaseOwner;
-      if (owner !== undefined && load.has(owner) && row.checkpoint !== 'SHARD_END') load.set(owner, load.get(owner)! + 1);
+      if (owner !== undefined && load.has(owner) && row.checkpoint !== 'SHARD_END')
+        load.set(owner, load.get(owner)! + 1);
     }
     const out: string[] = [];
     for (let i = 0; i < count; i++) {
@@ -842,4 +986,3 @@ export class LeaseCoordinator {
     return out;
   }
 }
-

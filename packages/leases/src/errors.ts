@@ -1,4 +1,11 @@
-import { ConfigError, classifyAwsError, LeaseLostError, ShardlineError, ThrottledError, TransientError } from '@shardline/core';
+import {
+  ConfigError,
+  classifyAwsError,
+  LeaseLostError,
+  ShardlineError,
+  ThrottledError,
+  TransientError,
+} from '@shardline/core';
 
 /**
  * A conditional write lost a race: the item changed since the writer read it (another
@@ -8,7 +15,10 @@ import { ConfigError, classifyAwsError, LeaseLostError, ShardlineError, Throttle
 export class LeaseConflictError extends ShardlineError {
   readonly leaseKey: string;
   constructor(leaseKey: string, operation: string, options: { cause?: unknown } = {}) {
-    super(`${operation} of ${leaseKey} lost a race: the item changed since it was read`, { ...options, retryable: false });
+    super(`${operation} of ${leaseKey} lost a race: the item changed since it was read`, {
+      ...options,
+      retryable: false,
+    });
     this.leaseKey = leaseKey;
   }
 }
@@ -33,15 +43,23 @@ export function translateLeaseError(
   const where = `${context.operation}${context.leaseKey ? ` of ${context.leaseKey}` : ''} on lease table ${context.tableName}`;
   if (name === 'ConditionalCheckFailedException') {
     const key = context.leaseKey ?? '(unknown)';
-    return context.lostOnConflict ? new LeaseLostError(key, undefined, { cause: err }) : new LeaseConflictError(key, context.operation, { cause: err });
+    return context.lostOnConflict
+      ? new LeaseLostError(key, undefined, { cause: err })
+      : new LeaseConflictError(key, context.operation, { cause: err });
   }
   const kind = classifyAwsError(err);
   if (kind === 'throttled') return new ThrottledError(`${where} was throttled (${name})`, { cause: err });
   if (name === 'ResourceNotFoundException') {
-    return new ConfigError(`lease table ${context.tableName} does not exist (${where}); was it deleted while workers ran?`, { cause: err });
+    return new ConfigError(
+      `lease table ${context.tableName} does not exist (${where}); was it deleted while workers ran?`,
+      { cause: err },
+    );
   }
   if (name === 'AccessDeniedException' || name === 'UnrecognizedClientException') {
-    return new ConfigError(`${where} was refused (${name}): check the credentials and the IAM policy for the lease table`, { cause: err });
+    return new ConfigError(
+      `${where} was refused (${name}): check the credentials and the IAM policy for the lease table`,
+      { cause: err },
+    );
   }
   if (kind === 'transient') {
     return new TransientError(`${where} failed: ${e.message ?? name}`, { cause: err });

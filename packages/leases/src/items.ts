@@ -125,7 +125,8 @@ export function classifyItems(rows: Array<Record<string, unknown>>): TableSnapsh
   const snapshot: TableSnapshot = { leases: [], workers: [], leader: undefined, invalid: [] };
   for (const row of rows) {
     const leaseKey = typeof row.leaseKey === 'string' ? row.leaseKey : JSON.stringify(row.leaseKey);
-    const schema = row.itemType === 'worker' ? workerItemSchema : row.itemType === 'leader' ? leaderItemSchema : leaseItemSchema;
+    const schema =
+      row.itemType === 'worker' ? workerItemSchema : row.itemType === 'leader' ? leaderItemSchema : leaseItemSchema;
     const parsed = schema.safeParse(row);
     if (!parsed.success) {
       snapshot.invalid.push({ leaseKey, problem: describeIssues(parsed.error) });
@@ -137,7 +138,8 @@ export function classifyItems(rows: Array<Record<string, unknown>>): TableSnapsh
         snapshot.invalid.push({ leaseKey, problem: `worker item key does not match workerId ${item.workerId}` });
       } else snapshot.workers.push(item);
     } else if (item.itemType === 'leader') snapshot.leader = item;
-    else if (item.leaseKey.startsWith('_')) snapshot.invalid.push({ leaseKey, problem: 'lease keys may not start with "_"' });
+    else if (item.leaseKey.startsWith('_'))
+      snapshot.invalid.push({ leaseKey, problem: 'lease keys may not start with "_"' });
     else snapshot.leases.push(item);
   }
   return snapshot;

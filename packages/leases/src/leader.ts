@@ -72,7 +72,9 @@ export async function runShardSync(
     toCreate = toCreate.map((item) => {
       const to = owners.get(item.shardId);
       const sessionId = to === undefined ? undefined : assign.membership.sessionOf(to);
-      return to !== undefined && sessionId !== undefined ? { ...item, leaseOwner: to, ownerSession: sessionId, leaseCounter: 1, ownerSwitchesSinceCheckpoint: 1 } : item;
+      return to !== undefined && sessionId !== undefined
+        ? { ...item, leaseOwner: to, ownerSession: sessionId, leaseCounter: 1, ownerSwitchesSinceCheckpoint: 1 }
+        : item;
     });
   }
   let created = 0;
@@ -89,14 +91,25 @@ export async function runShardSync(
     try {
       await ctx.store.deleteLease(lease);
       deleted++;
-      ctx.log.info({ shardId: lease.shardId, leaseOwner: lease.leaseOwner, leaseCounter: lease.leaseCounter, checkpoint: lease.checkpoint }, 'deleted finished lease');
+      ctx.log.info(
+        {
+          shardId: lease.shardId,
+          leaseOwner: lease.leaseOwner,
+          leaseCounter: lease.leaseCounter,
+          checkpoint: lease.checkpoint,
+        },
+        'deleted finished lease',
+      );
     } catch (err) {
       if (!(err instanceof LeaseConflictError)) throw err;
     }
   });
   if (created > 0 || deleted > 0) await bumpEpoch(ctx);
   if (plan.newApplication && created > 0) {
-    ctx.log.info({ created, initialPosition: ctx.options.initialPosition }, 'new application: created the first leases');
+    ctx.log.info(
+      { created, initialPosition: ctx.options.initialPosition },
+      'new application: created the first leases',
+    );
   }
   return { created, deleted, shards: shards.length };
 }
@@ -162,13 +175,17 @@ export async function runAssignment(
       if (action.kind === 'take') {
         const row = await ctx.store.transfer(lease, { workerId: to, sessionId });
         result.taken++;
-        ctx.log.info({ ...fields, leaseCounter: row.leaseCounter, previousOwner: lease.leaseOwner ?? null }, 'assigned lease');
+        ctx.log.info(
+          { ...fields, leaseCounter: row.leaseCounter, previousOwner: lease.leaseOwner ?? null },
+          'assigned lease',
+        );
         if (to === me) hooks.acquiredByMe(row);
       } else {
         await ctx.store.requestHandOff(lease, { workerId: to, sessionId });
         result.handOffs++;
         ctx.log.info(fields, 'requested hand-off for rebalance');
-        if (lease.leaseOwner === me) hooks.handOffFromMe({ ...lease, pendingOwner: to, pendingOwnerSession: sessionId }, to);
+        if (lease.leaseOwner === me)
+          hooks.handOffFromMe({ ...lease, pendingOwner: to, pendingOwnerSession: sessionId }, to);
       }
     } catch (err) {
       if (err instanceof LeaseConflictError) {
@@ -208,7 +225,12 @@ export async function forceStuckHandOffs(
     }
     if (now < since + limit || !ctx.stillLeader()) continue;
     const session = membership.sessionOf(row.pendingOwner);
-    const fields = { shardId: row.shardId, leaseOwner: row.leaseOwner, leaseCounter: row.leaseCounter, to: row.pendingOwner };
+    const fields = {
+      shardId: row.shardId,
+      leaseOwner: row.leaseOwner,
+      leaseCounter: row.leaseCounter,
+      to: row.pendingOwner,
+    };
     try {
       await ctx.store.transfer(row, session ? { workerId: row.pendingOwner, sessionId: session } : undefined);
       ctx.log.warn(fields, 'hand-off never completed by its live owner; moved by the leader');
@@ -223,5 +245,7 @@ export async function forceStuckHandOffs(
 
 /** Lets the other workers know leases changed; failing only delays them to their next full read. */
 async function bumpEpoch(ctx: LeaderContext): Promise<void> {
-  await ctx.store.bumpEpoch().catch((err: unknown) => ctx.log.warn({ err }, 'epoch bump failed; workers notice at their next full read'));
+  await ctx.store
+    .bumpEpoch()
+    .catch((err: unknown) => ctx.log.warn({ err }, 'epoch bump failed; workers notice at their next full read'));
 }

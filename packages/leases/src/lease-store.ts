@@ -82,8 +82,12 @@ export class LeaseStore {
       if (!table) throw new ConfigError(`lease table ${this.tableName} vanished while it was being created`);
       checkKeySchema(this.tableName, table);
       if (table.TableStatus === 'ACTIVE') return;
-      if (table.TableStatus === 'DELETING') throw new ConfigError(`lease table ${this.tableName} is being deleted; wait and start again`);
-      if (this.#clock.now() >= deadline) throw new ConfigError(`lease table ${this.tableName} did not become ACTIVE in time (status ${table.TableStatus})`);
+      if (table.TableStatus === 'DELETING')
+        throw new ConfigError(`lease table ${this.tableName} is being deleted; wait and start again`);
+      if (this.#clock.now() >= deadline)
+        throw new ConfigError(
+          `lease table ${this.tableName} did not become ACTIVE in time (status ${table.TableStatus})`,
+        );
       await this.#clock.sleep(500, options.signal);
       table = await this.#describe();
     }
@@ -104,7 +108,12 @@ export class LeaseStore {
     const rows: Array<Record<string, unknown>> = [];
     let start: Record<string, AttributeValue> | undefined;
     do {
-      const out = await this.#send<ScanCommandOutput>('Scan', undefined, new ScanCommand({ TableName: this.tableName, ConsistentRead: true, ExclusiveStartKey: start }), signal);
+      const out = await this.#send<ScanCommandOutput>(
+        'Scan',
+        undefined,
+        new ScanCommand({ TableName: this.tableName, ConsistentRead: true, ExclusiveStartKey: start }),
+        signal,
+      );
       for (const item of out.Items ?? []) rows.push(unmarshall(item));
       start = out.LastEvaluatedKey;
     } while (start);
@@ -112,14 +121,21 @@ export class LeaseStore {
   }
 
   async getLease(leaseKey: string): Promise<LeaseItem | undefined> {
-    const out = await this.#send<GetItemCommandOutput>('GetItem', leaseKey, new GetItemCommand({ TableName: this.tableName, Key: key(leaseKey), ConsistentRead: true }));
+    const out = await this.#send<GetItemCommandOutput>(
+      'GetItem',
+      leaseKey,
+      new GetItemCommand({ TableName: this.tableName, Key: key(leaseKey), ConsistentRead: true }),
+    );
     if (!out.Item) return undefined;
     const parsed = leaseItemSchema.safeParse(unmarshall(out.Item));
     return parsed.success ? parsed.data : undefined;
   }
 
   /** The leader item and the given workers' heartbeat items, in one strongly consistent BatchGet. */
-  async getLeaderAndWorkers(workerIds: readonly string[], signal?: AbortSignal): Promise<{ leader: LeaderItem | undefined; workers: WorkerItem[] }> {
+  async getLeaderAndWorkers(
+    workerIds: readonly string[],
+    signal?: AbortSignal,
+  ): Promise<{ leader: LeaderItem | undefined; workers: WorkerItem[] }> {
     const keys = [LEADER_KEY, ...workerIds.map(workerKey)];
     const rows: Array<Record<string, unknown>> = [];
     for (let i = 0; i < keys.length; i += 100) {
@@ -135,7 +151,8 @@ export class LeaseStore {
         for (const item of answer.Responses?.[this.tableName] ?? []) rows.push(unmarshall(item));
         request = answer.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
       }
-      if (request.length > 0) throw new TransientError(`BatchGetItem on lease table ${this.tableName} left keys unprocessed`);
+      if (request.length > 0)
+        throw new TransientError(`BatchGetItem on lease table ${this.tableName} left keys unprocessed`);
     }
     const snapshot = classifyItems(rows);
     return { leader: snapshot.leader, workers: snapshot.workers };
@@ -240,15 +257,26 @@ export class LeaseStore {
    * owner the caller read. Clears any pending hand-off. A lease that had an owner and is still
    * at LATEST moves at TRIM_HORIZON.
    */
-  async transfer(lease: LeaseItem, to: OwnerRef | undefined, options: { lostOnConflict?: boolean } = {}): Promise<LeaseItem> {
-    const values: Record<string, unknown> = { ':expected': lease.leaseCounter, ':next': lease.leaseCounter + 1, ':one': 1, ':zero': 0, ':now': this.#iso() };
+  async transfer(
+    lease: LeaseItem,
+    to: OwnerRef | undefined,
+    options: { lostOnConflict?: boolean } = {},
+  ): Promise<LeaseItem> {
+    const values: Record<string, unknown> = {
+      ':expected': lease.leaseCounter,
+      ':next': lease.leaseCounter + 1,
+      ':one': 1,
+      ':zero': 0,
+      ':now': this.#iso(),
+    };
     let condition = 'leaseCounter = :expected';
     if (lease.leaseOwner === undefined) condition += ' AND attribute_not_exists(leaseOwner)';
     else {
       condition += ' AND leaseOwner = :previous';
       values[':previous'] = lease.leaseOwner;
     }
-    let update = 'SET leaseCounter = :next, updatedAt = :now, ownerSwitchesSinceCheckpoint = if_not_exists(ownerSwitchesSinceCheckpoint, :zero) + :one';
+    let update =
+      'SET leaseCounter = :next, updatedAt = :now, ownerSwitchesSinceCheckpoint = if_not_exists(ownerSwitchesSinceCheckpoint, :zero) + :one';
     let remove = 'REMOVE pendingOwner, pendingOwnerSession, handOffRequestedAt';
     if (to) {
       update += ', leaseOwner = :owner, ownerSession = :session';
@@ -290,9 +318,16 @@ export class LeaseStore {
       new UpdateItemCommand({
         TableName: this.tableName,
         Key: key(lease.leaseKey),
-        UpdateExpression: 'SET pendingOwner = :to, pendingOwnerSession = :session, handOffRequestedAt = :now, updatedAt = :now',
+        UpdateExpression:
+          'SET pendingOwner = :to, pendingOwnerSession = :session, handOffRequestedAt = :now, updatedAt = :now',
         ConditionExpression: 'leaseCounter = :expected AND leaseOwner = :owner',
-        ExpressionAttributeValues: marshall({ ':to': to.workerId, ':session': to.sessionId, ':now': this.#iso(), ':expected': lease.leaseCounter, ':owner': lease.leaseOwner }),
+        ExpressionAttributeValues: marshall({
+          ':to': to.workerId,
+          ':session': to.sessionId,
+          ':now': this.#iso(),
+          ':expected': lease.leaseCounter,
+          ':owner': lease.leaseOwner,
+        }),
       }),
     );
   }
@@ -301,12 +336,24 @@ export class LeaseStore {
    * Records a checkpoint, fenced on owner and counter (LeaseLostError otherwise). SHARD_END
    * also gives the lease up (owner removed, counter bumped): a finished shard is nobody's work.
    */
-  async checkpoint(leaseKey: string, owner: string, counter: number, checkpoint: string, session?: string): Promise<LeaseItem> {
+  async checkpoint(
+    leaseKey: string,
+    owner: string,
+    counter: number,
+    checkpoint: string,
+    session?: string,
+  ): Promise<LeaseItem> {
     const finished = checkpoint === 'SHARD_END';
     const update = finished
       ? 'SET checkpoint = :cp, ownerSwitchesSinceCheckpoint = :zero, updatedAt = :now, leaseCounter = :next REMOVE leaseOwner, ownerSession, pendingOwner, pendingOwnerSession, handOffRequestedAt'
       : 'SET checkpoint = :cp, ownerSwitchesSinceCheckpoint = :zero, updatedAt = :now';
-    const values: Record<string, unknown> = { ':cp': checkpoint, ':zero': 0, ':now': this.#iso(), ':owner': owner, ':expected': counter };
+    const values: Record<string, unknown> = {
+      ':cp': checkpoint,
+      ':zero': 0,
+      ':now': this.#iso(),
+      ':owner': owner,
+      ':expected': counter,
+    };
     if (finished) values[':next'] = counter + 1;
     if (session !== undefined) values[':session'] = session;
     const out = await this.#send<UpdateItemCommandOutput>(
@@ -377,7 +424,13 @@ export class LeaseStore {
         TableName: this.tableName,
         Item: marshall(item),
         ...(previous
-          ? { ConditionExpression: 'leaseCounter = :expected AND ownerSession = :session', ExpressionAttributeValues: marshall({ ':expected': previous.leaseCounter, ':session': previous.ownerSession }) }
+          ? {
+              ConditionExpression: 'leaseCounter = :expected AND ownerSession = :session',
+              ExpressionAttributeValues: marshall({
+                ':expected': previous.leaseCounter,
+                ':session': previous.ownerSession,
+              }),
+            }
           : { ConditionExpression: 'attribute_not_exists(leaseKey)' }),
       }),
     );
@@ -386,7 +439,11 @@ export class LeaseStore {
 
   /** A row as stored, unvalidated (to replace a garbage row only if it is still what we saw). */
   async getRaw(leaseKey: string): Promise<Record<string, AttributeValue> | undefined> {
-    const out = await this.#send<GetItemCommandOutput>('GetItem', leaseKey, new GetItemCommand({ TableName: this.tableName, Key: key(leaseKey), ConsistentRead: true }));
+    const out = await this.#send<GetItemCommandOutput>(
+      'GetItem',
+      leaseKey,
+      new GetItemCommand({ TableName: this.tableName, Key: key(leaseKey), ConsistentRead: true }),
+    );
     return out.Item;
   }
 
@@ -431,10 +488,19 @@ export class LeaseStore {
     );
   }
 
-  async #send<T = unknown>(operation: string, leaseKey: string | undefined, command: { input: unknown }, signal?: AbortSignal, lostOnConflict = false): Promise<T> {
+  async #send<T = unknown>(
+    operation: string,
+    leaseKey: string | undefined,
+    command: { input: unknown },
+    signal?: AbortSignal,
+    lostOnConflict = false,
+  ): Promise<T> {
     try {
       // The SDK's send is overloaded per command; one cast here keeps the call sites typed.
-      const send = this.#client.send.bind(this.#client) as (c: unknown, o?: { abortSignal?: AbortSignal }) => Promise<T>;
+      const send = this.#client.send.bind(this.#client) as (
+        c: unknown,
+        o?: { abortSignal?: AbortSignal },
+      ) => Promise<T>;
       return await send(command, signal ? { abortSignal: signal } : undefined);
     } catch (err) {
       throw translateLeaseError(err, { operation, leaseKey, tableName: this.tableName, lostOnConflict });

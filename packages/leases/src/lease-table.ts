@@ -35,7 +35,9 @@ export interface LeaseTableView {
 export async function readLeaseTable(dynamodb: DynamoDBClient, tableName: string): Promise<LeaseTableView> {
   const snapshot = await new LeaseStore(dynamodb, tableName).scan();
   return {
-    leases: snapshot.leases.map((item) => ({ ...toLease(item), updatedAt: item.updatedAt })).sort((a, b) => a.shardId.localeCompare(b.shardId)),
+    leases: snapshot.leases
+      .map((item) => ({ ...toLease(item), updatedAt: item.updatedAt }))
+      .sort((a, b) => a.shardId.localeCompare(b.shardId)),
     workers: snapshot.workers
       .map((w) => ({
         workerId: w.workerId,
@@ -47,7 +49,13 @@ export async function readLeaseTable(dynamodb: DynamoDBClient, tableName: string
         updatedAt: w.updatedAt,
       }))
       .sort((a, b) => a.workerId.localeCompare(b.workerId)),
-    leader: snapshot.leader ? { workerId: snapshot.leader.leaseOwner, leaseCounter: snapshot.leader.leaseCounter, electedAt: snapshot.leader.electedAt } : undefined,
+    leader: snapshot.leader
+      ? {
+          workerId: snapshot.leader.leaseOwner,
+          leaseCounter: snapshot.leader.leaseCounter,
+          electedAt: snapshot.leader.electedAt,
+        }
+      : undefined,
     invalid: snapshot.invalid,
   };
 }

@@ -44,7 +44,12 @@ export class Membership {
       present.add(worker.workerId);
       const prev = this.#seen.get(worker.workerId);
       if (!prev || prev.heartbeat !== worker.heartbeat || prev.sessionId !== worker.sessionId) {
-        this.#seen.set(worker.workerId, { sessionId: worker.sessionId, draining: worker.draining === true, heartbeat: worker.heartbeat, changedAt: now });
+        this.#seen.set(worker.workerId, {
+          sessionId: worker.sessionId,
+          draining: worker.draining === true,
+          heartbeat: worker.heartbeat,
+          changedAt: now,
+        });
       }
       this.#ghosts.delete(worker.workerId);
     }
@@ -67,7 +72,12 @@ export class Membership {
       const prev = this.#seen.get(worker.workerId);
       if (!prev) continue;
       if (prev.heartbeat !== worker.heartbeat || prev.sessionId !== worker.sessionId) {
-        this.#seen.set(worker.workerId, { sessionId: worker.sessionId, draining: worker.draining === true, heartbeat: worker.heartbeat, changedAt: now });
+        this.#seen.set(worker.workerId, {
+          sessionId: worker.sessionId,
+          draining: worker.draining === true,
+          heartbeat: worker.heartbeat,
+          changedAt: now,
+        });
       }
     }
   }

@@ -134,22 +134,46 @@ export function resolveLeaseOptions(options: LeaseCoordinatorOptions): ResolvedL
   }
   const streamArn = nonEmptyString('streamArn', options.streamArn);
   const leaseTableName = nonEmptyString('leaseTableName', options.leaseTableName);
-  requireThat(/^[A-Za-z0-9_.-]{3,255}$/.test(leaseTableName), `leaseTableName ${JSON.stringify(leaseTableName)} is not a valid DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)`);
+  requireThat(
+    /^[A-Za-z0-9_.-]{3,255}$/.test(leaseTableName),
+    `leaseTableName ${JSON.stringify(leaseTableName)} is not a valid DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)`,
+  );
   const workerId = nonEmptyString('workerId', options.workerId);
-  requireThat(!RESERVED.test(workerId), `workerId ${JSON.stringify(workerId)} may not start with "_" (reserved for the lease table's own items)`);
-  const initialPosition = oneOf('initialPosition', options.initialPosition ?? LEASE_DEFAULTS.initialPosition, INITIAL_POSITIONS);
+  requireThat(
+    !RESERVED.test(workerId),
+    `workerId ${JSON.stringify(workerId)} may not start with "_" (reserved for the lease table's own items)`,
+  );
+  const initialPosition = oneOf(
+    'initialPosition',
+    options.initialPosition ?? LEASE_DEFAULTS.initialPosition,
+    INITIAL_POSITIONS,
+  );
 
   const leaseDurationMs = positiveInteger('leaseDurationMs', options.leaseDurationMs ?? LEASE_DEFAULTS.leaseDurationMs);
-  const heartbeatIntervalMs = positiveInteger('heartbeatIntervalMs', options.heartbeatIntervalMs ?? Math.max(1, Math.floor(leaseDurationMs / 5)));
-  const assignmentIntervalMs = positiveInteger('assignmentIntervalMs', options.assignmentIntervalMs ?? heartbeatIntervalMs);
-  const shardSyncIntervalMs = positiveInteger('shardSyncIntervalMs', options.shardSyncIntervalMs ?? LEASE_DEFAULTS.shardSyncIntervalMs);
-  const handOffTimeoutMs = positiveInteger('handOffTimeoutMs', options.handOffTimeoutMs ?? LEASE_DEFAULTS.handOffTimeoutMs);
+  const heartbeatIntervalMs = positiveInteger(
+    'heartbeatIntervalMs',
+    options.heartbeatIntervalMs ?? Math.max(1, Math.floor(leaseDurationMs / 5)),
+  );
+  const assignmentIntervalMs = positiveInteger(
+    'assignmentIntervalMs',
+    options.assignmentIntervalMs ?? heartbeatIntervalMs,
+  );
+  const shardSyncIntervalMs = positiveInteger(
+    'shardSyncIntervalMs',
+    options.shardSyncIntervalMs ?? LEASE_DEFAULTS.shardSyncIntervalMs,
+  );
+  const handOffTimeoutMs = positiveInteger(
+    'handOffTimeoutMs',
+    options.handOffTimeoutMs ?? LEASE_DEFAULTS.handOffTimeoutMs,
+  );
   const takeoverMarginMs = options.takeoverMarginMs ?? LEASE_DEFAULTS.takeoverMarginMs;
   if (!Number.isInteger(takeoverMarginMs) || takeoverMarginMs < 0) {
     throw new ConfigError(`takeoverMarginMs must be an integer >= 0, got ${String(takeoverMarginMs)}`);
   }
   const maxLeasesPerWorker =
-    options.maxLeasesPerWorker === undefined ? LEASE_DEFAULTS.maxLeasesPerWorker : positiveInteger('maxLeasesPerWorker', options.maxLeasesPerWorker);
+    options.maxLeasesPerWorker === undefined
+      ? LEASE_DEFAULTS.maxLeasesPerWorker
+      : positiveInteger('maxLeasesPerWorker', options.maxLeasesPerWorker);
 
   // A worker must get at least two heartbeats through per lease duration, or one lost
   // request fences it (kafkajs refuses heartbeatInterval >= sessionTimeout for the same reason).

@@ -3,7 +3,11 @@ import { listChildShards, listShards, type StreamsClient } from '@shardline/stre
 import type { ShardLister } from './options.js';
 
 /** The default shard lister: DescribeStream through `@shardline/streams` (paged, rate limited, retried). */
-export function streamsShardLister(streams: StreamsClient, streamArn: string, options: { clock?: Clock; logger?: Logger } = {}): ShardLister {
+export function streamsShardLister(
+  streams: StreamsClient,
+  streamArn: string,
+  options: { clock?: Clock; logger?: Logger } = {},
+): ShardLister {
   return {
     listShards: () => listShards(streams, streamArn, options),
     listChildShards: (parentShardId) => listChildShards(streams, streamArn, parentShardId, options),

@@ -39,12 +39,18 @@ export function planShardSync(input: ShardSyncInput): ShardSyncPlan {
   for (const shard of [...graph.shards()].reverse()) {
     const children = graph.childrenOf(shard.shardId);
     // An invalid row counts as a lease: it may be a started child someone hand-edited.
-    if (children.some((c) => leases.has(c.shardId) || input.invalidKeys.has(c.shardId) || hasLeasedDescendant.has(c.shardId))) hasLeasedDescendant.add(shard.shardId);
+    if (
+      children.some(
+        (c) => leases.has(c.shardId) || input.invalidKeys.has(c.shardId) || hasLeasedDescendant.has(c.shardId),
+      )
+    )
+      hasLeasedDescendant.add(shard.shardId);
   }
 
   const create: LeaseItem[] = [];
   for (const shard of graph.shards()) {
-    if (leases.has(shard.shardId) || input.invalidKeys.has(shard.shardId) || hasLeasedDescendant.has(shard.shardId)) continue;
+    if (leases.has(shard.shardId) || input.invalidKeys.has(shard.shardId) || hasLeasedDescendant.has(shard.shardId))
+      continue;
     // LATEST (new application only) reads what arrives from now on: history, i.e. closed
     // shards, counts as done so their open descendants are not held back behind them.
     const checkpoint = latest ? (graph.isClosed(shard.shardId) ? 'SHARD_END' : 'LATEST') : 'TRIM_HORIZON';
@@ -65,7 +71,10 @@ export function planShardSync(input: ShardSyncInput): ShardSyncPlan {
       const started = (child: ShardInfo) => {
         const childLease = leases.get(child.shardId);
         if (!childLease) return hasLeasedDescendant.has(child.shardId);
-        return childLease.leaseOwner !== undefined || (childLease.checkpoint !== 'TRIM_HORIZON' && childLease.checkpoint !== 'LATEST');
+        return (
+          childLease.leaseOwner !== undefined ||
+          (childLease.checkpoint !== 'TRIM_HORIZON' && childLease.checkpoint !== 'LATEST')
+        );
       };
       if (children.length > 0 && children.every(started)) deletions.push(lease);
     }

@@ -22,20 +22,18 @@ const table = fc
   .map(({ alive, leases, max }) => ({
     alive,
     max: max ?? Number.POSITIVE_INFINITY,
-    leases: leases.map(
-      (l, i): LeaseItem => ({
-        leaseKey: `s${String(i).padStart(2, '0')}`,
-        itemType: 'lease',
-        shardId: `s${String(i).padStart(2, '0')}`,
-        streamArn: 'arn',
-        leaseCounter: 1,
-        checkpoint: l.finished ? 'SHARD_END' : 'TRIM_HORIZON',
-        parentShardIds: l.parent !== undefined && l.parent < i ? [`s${String(l.parent).padStart(2, '0')}`] : [],
-        ownerSwitchesSinceCheckpoint: 0,
-        leaseOwner: l.finished ? undefined : l.owner,
-        pendingOwner: l.owner !== undefined && !l.finished && l.pending !== l.owner ? l.pending : undefined,
-      }),
-    ),
+    leases: leases.map((l, i): LeaseItem => ({
+      leaseKey: `s${String(i).padStart(2, '0')}`,
+      itemType: 'lease',
+      shardId: `s${String(i).padStart(2, '0')}`,
+      streamArn: 'arn',
+      leaseCounter: 1,
+      checkpoint: l.finished ? 'SHARD_END' : 'TRIM_HORIZON',
+      parentShardIds: l.parent !== undefined && l.parent < i ? [`s${String(l.parent).padStart(2, '0')}`] : [],
+      ownerSwitchesSinceCheckpoint: 0,
+      leaseOwner: l.finished ? undefined : l.owner,
+      pendingOwner: l.owner !== undefined && !l.finished && l.pending !== l.owner ? l.pending : undefined,
+    })),
   }));
 
 describe('planAssignment properties', () => {
@@ -62,7 +60,15 @@ describe('planAssignment properties', () => {
           return rows.map((row) => {
             const a = byKey.get(row.shardId);
             const pending = a?.kind === 'handoff' ? a.to : row.pendingOwner;
-            const owner = a?.kind === 'take' ? a.to : pending !== undefined && alive.includes(pending) && row.leaseOwner !== undefined && alive.includes(row.leaseOwner) ? pending : row.leaseOwner;
+            const owner =
+              a?.kind === 'take'
+                ? a.to
+                : pending !== undefined &&
+                    alive.includes(pending) &&
+                    row.leaseOwner !== undefined &&
+                    alive.includes(row.leaseOwner)
+                  ? pending
+                  : row.leaseOwner;
             return { ...row, leaseOwner: owner, pendingOwner: undefined };
           });
         };

@@ -1,6 +1,15 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectTestDynamoDB } from '@shardline/testkit';
-import { closeFleetsAfterEach, Fleet, HEARTBEAT_MS, LEASE_MS, MARGIN_MS, PlainLister, rootShards, spread } from './fleet.js';
+import {
+  closeFleetsAfterEach,
+  Fleet,
+  HEARTBEAT_MS,
+  LEASE_MS,
+  MARGIN_MS,
+  PlainLister,
+  rootShards,
+  spread,
+} from './fleet.js';
 
 const db = connectTestDynamoDB();
 afterAll(() => db.close());
@@ -53,12 +62,17 @@ describe('assignment', () => {
   it('rebalances to ±1 through hand-offs when a coordinator joins, never two holders at once', async () => {
     fleet = new Fleet(db, new PlainLister(rootShards(13)));
     const handOffs: string[] = [];
-    for (const id of ['w1', 'w2']) fleet.add(id).coordinator.events.on('lease:handoff', ({ shardId }) => handOffs.push(shardId));
+    for (const id of ['w1', 'w2'])
+      fleet.add(id).coordinator.events.on('lease:handoff', ({ shardId }) => handOffs.push(shardId));
     await fleet.start('w1', 'w2');
     await fleet.until(() => fleet!.holders.size === 13, 3 * HEARTBEAT_MS);
     fleet.add('w3');
     await fleet.start('w3');
-    const took = await fleet.until(() => fleet!.holders.size === 13 && spread(fleet!.counts().values()) <= 1, 5 * HEARTBEAT_MS, 50);
+    const took = await fleet.until(
+      () => fleet!.holders.size === 13 && spread(fleet!.counts().values()) <= 1,
+      5 * HEARTBEAT_MS,
+      50,
+    );
     expect(took).toBeLessThanOrEqual(3 * HEARTBEAT_MS);
     expect(fleet.get('w3').coordinator.heldLeases()).toHaveLength(4);
     expect(handOffs).toHaveLength(4);
@@ -74,11 +88,19 @@ describe('assignment', () => {
     const leaving = fleet.get('w2').coordinator;
     const released: string[] = [];
     leaving.events.on('lease:released', ({ shardId }) => released.push(shardId));
-    const held = leaving.heldLeases().map((l) => l.shardId).sort();
+    const held = leaving
+      .heldLeases()
+      .map((l) => l.shardId)
+      .sort();
     await leaving.stop();
     expect(released.sort()).toEqual(held);
     const table = await fleet.table();
-    expect(table.leases.filter((l) => held.includes(l.shardId)).map((l) => l.owner).every((o) => o === 'w1' || o === 'w3')).toBe(true);
+    expect(
+      table.leases
+        .filter((l) => held.includes(l.shardId))
+        .map((l) => l.owner)
+        .every((o) => o === 'w1' || o === 'w3'),
+    ).toBe(true);
     expect(table.workers.map((w) => w.workerId)).toEqual(['w1', 'w3']);
     await fleet.until(() => fleet!.holders.size === 12, 2 * HEARTBEAT_MS);
     expect(fleet.get('w1').coordinator.heldLeases().length + fleet.get('w3').coordinator.heldLeases().length).toBe(12);
@@ -126,7 +148,10 @@ describe('assignment', () => {
     await fleet.start('w1', 'w2');
     await fleet.until(() => fleet!.holders.size === 6, 3 * HEARTBEAT_MS);
     const leaving = fleet.get('w2');
-    const theirs = leaving.coordinator.heldLeases().map((l) => l.shardId).sort();
+    const theirs = leaving.coordinator
+      .heldLeases()
+      .map((l) => l.shardId)
+      .sort();
     const stopping = leaving.coordinator.stop({ handOff: false });
     expect(leaving.coordinator.stop()).toBe(stopping); // idempotent: the same promise
     await stopping;

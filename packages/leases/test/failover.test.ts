@@ -1,7 +1,16 @@
 import { LeaseLostError } from '@shardline/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectTestDynamoDB } from '@shardline/testkit';
-import { closeFleetsAfterEach, Fleet, HEARTBEAT_MS, LEASE_MS, MARGIN_MS, PlainLister, rootShards, spread } from './fleet.js';
+import {
+  closeFleetsAfterEach,
+  Fleet,
+  HEARTBEAT_MS,
+  LEASE_MS,
+  MARGIN_MS,
+  PlainLister,
+  rootShards,
+  spread,
+} from './fleet.js';
 
 const db = connectTestDynamoDB();
 afterAll(() => db.close());
@@ -33,27 +42,48 @@ describe('failures', () => {
     await expect(victim.checkpoint(theirs[0]!, '12345')).rejects.toBeInstanceOf(LeaseLostError);
 
     const others = fleet.coordinators().filter((c) => c !== victim);
-    await fleet.until(() => theirs.every((s) => others.some((c) => c.heldLeases().some((l) => l.shardId === s))), LEASE_MS + MARGIN_MS + 2 * HEARTBEAT_MS);
-    const takenAt = Math.min(...others.flatMap((c) => theirs.map((s) => fleet!.get(c.workerId).acquiredAt.get(s) ?? Infinity)));
+    await fleet.until(
+      () => theirs.every((s) => others.some((c) => c.heldLeases().some((l) => l.shardId === s))),
+      LEASE_MS + MARGIN_MS + 2 * HEARTBEAT_MS,
+    );
+    const takenAt = Math.min(
+      ...others.flatMap((c) => theirs.map((s) => fleet!.get(c.workerId).acquiredAt.get(s) ?? Infinity)),
+    );
     expect(takenAt).toBeGreaterThan(fencedAt);
     expect(takenAt - fencedAt).toBeGreaterThanOrEqual(MARGIN_MS);
 
     // The partition heals: the worker heartbeats again, is seen alive and gets its share back.
     member.faults.partitioned = false;
-    await fleet.until(() => victim.heldLeases().length === 4 && spread(fleet!.counts().values()) === 0, 4 * HEARTBEAT_MS);
+    await fleet.until(
+      () => victim.heldLeases().length === 4 && spread(fleet!.counts().values()) === 0,
+      4 * HEARTBEAT_MS,
+    );
     expect(fleet.overlaps).toEqual([]);
   });
 
   it('loses no lease while the lease table is throttled for less than a lease duration', async () => {
     fleet = await balancedFleet(['w1', 'w2', 'w3'], 9);
-    const before = new Map([...fleet.members].map(([id, m]) => [id, m.coordinator.heldLeases().map((l) => l.shardId).sort()]));
+    const before = new Map(
+      [...fleet.members].map(([id, m]) => [
+        id,
+        m.coordinator
+          .heldLeases()
+          .map((l) => l.shardId)
+          .sort(),
+      ]),
+    );
     for (const m of fleet.members.values()) m.faults.throttled = true;
     await fleet.advance(0.7 * LEASE_MS);
     for (const m of fleet.members.values()) m.faults.throttled = false;
     await fleet.advance(LEASE_MS + MARGIN_MS);
     for (const [id, m] of fleet.members) {
       expect(m.lost).toEqual([]);
-      expect(m.coordinator.heldLeases().map((l) => l.shardId).sort()).toEqual(before.get(id));
+      expect(
+        m.coordinator
+          .heldLeases()
+          .map((l) => l.shardId)
+          .sort(),
+      ).toEqual(before.get(id));
     }
   });
 
@@ -82,7 +112,10 @@ describe('failures', () => {
   it('a restarted worker id waits out its previous incarnation before re-taking its leases', async () => {
     fleet = await balancedFleet(['w1', 'w2'], 6);
     const old = fleet.get('w1').coordinator;
-    const mine = old.heldLeases().map((l) => l.shardId).sort();
+    const mine = old
+      .heldLeases()
+      .map((l) => l.shardId)
+      .sort();
     await old.abandon();
     for (const s of mine) fleet.holders.delete(s);
     fleet.members.delete('w1');
@@ -90,7 +123,9 @@ describe('failures', () => {
     const startedAt = fleet.clock.now();
     await fleet.start('w1');
     await fleet.until(() => mine.every((s) => fleet!.holders.has(s)), LEASE_MS + MARGIN_MS + 2 * HEARTBEAT_MS);
-    const firstTake = Math.min(...[...restarted.acquiredAt.values(), ...mine.map((s) => fleet!.get('w2').acquiredAt.get(s) ?? Infinity)]);
+    const firstTake = Math.min(
+      ...[...restarted.acquiredAt.values(), ...mine.map((s) => fleet!.get('w2').acquiredAt.get(s) ?? Infinity)],
+    );
     expect(firstTake - startedAt).toBeGreaterThanOrEqual(LEASE_MS + MARGIN_MS);
     expect(fleet.overlaps).toEqual([]);
   });
@@ -100,7 +135,8 @@ describe('leader', () => {
   it('elects exactly one leader among candidates starting together', async () => {
     fleet = new Fleet(db, new PlainLister(rootShards(10)));
     const elected: string[] = [];
-    for (const id of ['a', 'b', 'c', 'd', 'e']) fleet.add(id).coordinator.events.on('leader:elected', ({ workerId }) => elected.push(workerId));
+    for (const id of ['a', 'b', 'c', 'd', 'e'])
+      fleet.add(id).coordinator.events.on('leader:elected', ({ workerId }) => elected.push(workerId));
     await fleet.start('a', 'b', 'c', 'd', 'e');
     await fleet.advance(3 * HEARTBEAT_MS);
     const leaders = fleet.coordinators().filter((c) => c.isLeader());
@@ -129,7 +165,10 @@ describe('leader', () => {
     fleet = await balancedFleet(['w1', 'w2'], 4);
     const leader = fleet.coordinators().find((c) => c.isLeader())!;
     await leader.stop();
-    const took = await fleet.until(() => fleet!.coordinators().some((c) => c !== leader && c.isLeader()), 2 * HEARTBEAT_MS);
+    const took = await fleet.until(
+      () => fleet!.coordinators().some((c) => c !== leader && c.isLeader()),
+      2 * HEARTBEAT_MS,
+    );
     expect(took).toBeLessThanOrEqual(HEARTBEAT_MS);
     await fleet.until(() => fleet!.holders.size === 4, HEARTBEAT_MS);
   });

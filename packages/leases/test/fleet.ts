@@ -1,7 +1,13 @@
 import { afterEach } from 'vitest';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ManualClock, type ShardInfo } from '@shardline/core';
-import { LeaseCoordinator, readLeaseTable, type LeaseCoordinatorOptions, type LeaseLostReason, type ShardLister } from '@shardline/leases';
+import {
+  LeaseCoordinator,
+  readLeaseTable,
+  type LeaseCoordinatorOptions,
+  type LeaseLostReason,
+  type ShardLister,
+} from '@shardline/leases';
 import type { TestDynamoDB } from '@shardline/testkit';
 import { pino, type Logger } from 'pino';
 
@@ -12,7 +18,10 @@ export const MARGIN_MS = 1_000;
 
 /** Open root shards `shardId-000…` in DescribeStream's shape. */
 export function rootShards(count: number, prefix = 'shardId-'): ShardInfo[] {
-  return Array.from({ length: count }, (_, i) => ({ shardId: `${prefix}${String(i).padStart(5, '0')}`, startingSequenceNumber: String(1000 + i) }));
+  return Array.from({ length: count }, (_, i) => ({
+    shardId: `${prefix}${String(i).padStart(5, '0')}`,
+    startingSequenceNumber: String(1000 + i),
+  }));
 }
 
 /** A shard lister backed by plain data the test edits (reshards, trims). */
@@ -105,7 +114,16 @@ export class Fleet {
       { level: 'info' },
       {
         write: (line: string) => {
-          const { level: _l, time: _t, pid: _p, hostname: _h, component: _c, msg, workerId, ...rest } = JSON.parse(line) as Record<string, unknown>;
+          const {
+            level: _l,
+            time: _t,
+            pid: _p,
+            hostname: _h,
+            component: _c,
+            msg,
+            workerId,
+            ...rest
+          } = JSON.parse(line) as Record<string, unknown>;
           if (rest.err) rest.err = (rest.err as { message?: string }).message;
           this.logs.push(`${this.clock.now() - t0} ${String(workerId)} ${String(msg)} ${JSON.stringify(rest)}`);
         },
@@ -120,12 +138,24 @@ export class Fleet {
 
   add(workerId: string, options: Partial<LeaseCoordinatorOptions> = {}): Member {
     const faults: Faults = { partitioned: false, throttled: false };
-    const client = new DynamoDBClient({ endpoint: this.db.endpoint, region: this.db.region, credentials: this.db.credentials, maxAttempts: 1 });
+    const client = new DynamoDBClient({
+      endpoint: this.db.endpoint,
+      region: this.db.region,
+      credentials: this.db.credentials,
+      maxAttempts: 1,
+    });
     client.middlewareStack.add(
       (next, context) => async (args) => {
-        if (faults.partitioned) throw Object.assign(new Error('connect ETIMEDOUT (partitioned by the test)'), { name: 'TimeoutError', code: 'ETIMEDOUT' });
+        if (faults.partitioned)
+          throw Object.assign(new Error('connect ETIMEDOUT (partitioned by the test)'), {
+            name: 'TimeoutError',
+            code: 'ETIMEDOUT',
+          });
         if (faults.throttled) {
-          throw Object.assign(new Error('Throughput exceeds the current capacity of your table'), { name: 'ProvisionedThroughputExceededException', $metadata: { httpStatusCode: 400 } });
+          throw Object.assign(new Error('Throughput exceeds the current capacity of your table'), {
+            name: 'ProvisionedThroughputExceededException',
+            $metadata: { httpStatusCode: 400 },
+          });
         }
         const name = context.commandName ?? '?';
         if (WRITES.has(name)) this.writes++;
@@ -154,7 +184,8 @@ export class Fleet {
     const member: Member = { coordinator, faults, client, lost: [], acquiredAt: new Map(), calls: new Map() };
     coordinator.events.on('lease:acquired', ({ lease }) => {
       const other = this.holders.get(lease.shardId);
-      if (other !== undefined && other !== workerId) this.overlaps.push(`${lease.shardId}: ${workerId} acquired while ${other} held it`);
+      if (other !== undefined && other !== workerId)
+        this.overlaps.push(`${lease.shardId}: ${workerId} acquired while ${other} held it`);
       this.holders.set(lease.shardId, workerId);
       member.acquiredAt.set(lease.shardId, this.clock.now());
     });

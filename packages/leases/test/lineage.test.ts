@@ -47,7 +47,10 @@ describe('lineage', () => {
     expect(children.filter((c) => fleet!.holders.has(c)).length).toBeGreaterThanOrEqual(owner.isLeader() ? 2 : 1);
     expect(children.some((c) => ownerOf(fleet!, c) === owner)).toBe(true);
     table = await fleet.table();
-    expect(table.leases.find((l) => l.shardId === parent)).toMatchObject({ checkpoint: 'SHARD_END', childShardIds: children });
+    expect(table.leases.find((l) => l.shardId === parent)).toMatchObject({
+      checkpoint: 'SHARD_END',
+      childShardIds: children,
+    });
     // … otherwise the leader places it at its next cycle.
     const took = await fleet.until(() => children.every((c) => fleet!.holders.has(c)), 3 * HEARTBEAT_MS);
     expect(took).toBeLessThanOrEqual(2 * HEARTBEAT_MS);
@@ -63,7 +66,10 @@ describe('lineage', () => {
     await owner.checkpoint(parent, 'SHARD_END');
     await fleet.settle();
     expect(ownerOf(fleet, child!)).toBe(owner);
-    expect(owner.heldLeases().find((l) => l.shardId === child)).toMatchObject({ checkpoint: 'TRIM_HORIZON', parentShardIds: [parent] });
+    expect(owner.heldLeases().find((l) => l.shardId === child)).toMatchObject({
+      checkpoint: 'TRIM_HORIZON',
+      parentShardIds: [parent],
+    });
   });
 
   it('deletes a finished lease once its children started, and never recreates it', async () => {
@@ -89,7 +95,9 @@ describe('lineage', () => {
     // 24 h later the parent is gone from DescribeStream without ever having been finished.
     fleet.lister.shards = fleet.lister.shards.filter((s) => s.shardId !== parent);
     await fleet.until(() => fleet!.holders.has(child!) && !fleet!.holders.has(parent), SYNC_MS + 2 * HEARTBEAT_MS);
-    expect(fleet.members.get('w1')!.lost.concat(fleet.members.get('w2')!.lost)).toEqual([expect.objectContaining({ shardId: parent, reason: 'deleted' })]);
+    expect(fleet.members.get('w1')!.lost.concat(fleet.members.get('w2')!.lost)).toEqual([
+      expect.objectContaining({ shardId: parent, reason: 'deleted' }),
+    ]);
   });
 
   it('starts a brand-new application at LATEST on open shards only, and children at TRIM_HORIZON', async () => {
@@ -101,10 +109,14 @@ describe('lineage', () => {
     fleet.add('w1');
     await fleet.start('w1');
     await fleet.until(() => fleet!.holders.has('open'), 2 * HEARTBEAT_MS);
-    expect(fleet.get('w1').coordinator.heldLeases()).toEqual([expect.objectContaining({ shardId: 'open', checkpoint: 'LATEST' })]);
+    expect(fleet.get('w1').coordinator.heldLeases()).toEqual([
+      expect.objectContaining({ shardId: 'open', checkpoint: 'LATEST' }),
+    ]);
     const [child] = lister.split('open', 1);
     await fleet.get('w1').coordinator.checkpoint('open', 'SHARD_END');
     await fleet.settle();
-    expect(fleet.get('w1').coordinator.heldLeases()).toEqual([expect.objectContaining({ shardId: child, checkpoint: 'TRIM_HORIZON' })]);
+    expect(fleet.get('w1').coordinator.heldLeases()).toEqual([
+      expect.objectContaining({ shardId: child, checkpoint: 'TRIM_HORIZON' }),
+    ]);
   });
 });

@@ -19,7 +19,11 @@ function lease(shardId: string, fields: Partial<LeaseItem> = {}): LeaseItem {
   };
 }
 
-function counts(leases: LeaseItem[], actions: ReturnType<typeof planAssignment>, workers: string[]): Map<string, number> {
+function counts(
+  leases: LeaseItem[],
+  actions: ReturnType<typeof planAssignment>,
+  workers: string[],
+): Map<string, number> {
   const owner = new Map(leases.map((l) => [l.leaseKey, l.pendingOwner ?? l.leaseOwner]));
   for (const a of actions) owner.set(a.lease.leaseKey, a.to);
   const out = new Map(workers.map((w) => [w, 0]));
@@ -30,8 +34,18 @@ function counts(leases: LeaseItem[], actions: ReturnType<typeof planAssignment>,
 describe('invalid rows in lineage', () => {
   it('an invalid parent key is not a finished parent; an invalid child key keeps its ancestors from being recreated', () => {
     const child = lease('c', { parentShardIds: ['p'] });
-    expect(planAssignment({ leases: [child], alive: ['w1'], isGone: () => false, maxLeasesPerWorker: Infinity, unfinishedKeys: new Set(['p']) })).toEqual([]);
-    expect(planAssignment({ leases: [child], alive: ['w1'], isGone: () => false, maxLeasesPerWorker: Infinity })).toHaveLength(1);
+    expect(
+      planAssignment({
+        leases: [child],
+        alive: ['w1'],
+        isGone: () => false,
+        maxLeasesPerWorker: Infinity,
+        unfinishedKeys: new Set(['p']),
+      }),
+    ).toEqual([]);
+    expect(
+      planAssignment({ leases: [child], alive: ['w1'], isGone: () => false, maxLeasesPerWorker: Infinity }),
+    ).toHaveLength(1);
     const plan = planShardSync({
       streamArn: ARN,
       shards: [
@@ -59,8 +73,15 @@ describe('planAssignment', () => {
   });
 
   it('moves leases off live workers only through hand-offs, and only as many as needed', () => {
-    const leases = Array.from({ length: 12 }, (_, i) => lease(`s${String(i).padStart(2, '0')}`, { leaseOwner: i < 6 ? 'a' : 'b' }));
-    const actions = planAssignment({ leases, alive: ['a', 'b', 'c'], isGone: () => false, maxLeasesPerWorker: Infinity });
+    const leases = Array.from({ length: 12 }, (_, i) =>
+      lease(`s${String(i).padStart(2, '0')}`, { leaseOwner: i < 6 ? 'a' : 'b' }),
+    );
+    const actions = planAssignment({
+      leases,
+      alive: ['a', 'b', 'c'],
+      isGone: () => false,
+      maxLeasesPerWorker: Infinity,
+    });
     expect(actions).toHaveLength(4);
     expect(actions.every((a) => a.kind === 'handoff' && a.to === 'c')).toBe(true);
     expect([...counts(leases, actions, ['a', 'b', 'c']).values()]).toEqual([4, 4, 4]);
@@ -68,21 +89,40 @@ describe('planAssignment', () => {
 
   it('counts a lease in hand-off for its new owner and does not move it again', () => {
     const leases = [lease('s1', { leaseOwner: 'a', pendingOwner: 'b' }), lease('s2', { leaseOwner: 'a' })];
-    expect(planAssignment({ leases, alive: ['a', 'b'], isGone: () => false, maxLeasesPerWorker: Infinity })).toEqual([]);
+    expect(planAssignment({ leases, alive: ['a', 'b'], isGone: () => false, maxLeasesPerWorker: Infinity })).toEqual(
+      [],
+    );
   });
 
   it('takes the leases of a gone owner, keeps those of an owner not yet judged gone', () => {
-    const leases = [lease('s1', { leaseOwner: 'dead' }), lease('s2', { leaseOwner: 'silent' }), lease('s3', { leaseOwner: 'a' })];
-    const actions = planAssignment({ leases, alive: ['a', 'b'], isGone: (id) => id === 'dead', maxLeasesPerWorker: Infinity });
+    const leases = [
+      lease('s1', { leaseOwner: 'dead' }),
+      lease('s2', { leaseOwner: 'silent' }),
+      lease('s3', { leaseOwner: 'a' }),
+    ];
+    const actions = planAssignment({
+      leases,
+      alive: ['a', 'b'],
+      isGone: (id) => id === 'dead',
+      maxLeasesPerWorker: Infinity,
+    });
     expect(actions.map((a) => [a.kind, a.lease.shardId, a.to])).toEqual([['take', 's1', 'b']]);
   });
 
   it('assigns a child only after every parent is SHARD_END or gone', () => {
-    const leases = [lease('p', { leaseOwner: 'a', checkpoint: '100' }), lease('c1', { parentShardIds: ['p'] }), lease('c2', { parentShardIds: ['gone'] })];
+    const leases = [
+      lease('p', { leaseOwner: 'a', checkpoint: '100' }),
+      lease('c1', { parentShardIds: ['p'] }),
+      lease('c2', { parentShardIds: ['gone'] }),
+    ];
     const actions = planAssignment({ leases, alive: ['a', 'b'], isGone: () => false, maxLeasesPerWorker: Infinity });
     expect(actions.map((a) => a.lease.shardId)).toEqual(['c2']);
     const finished = [lease('p', { checkpoint: 'SHARD_END' }), lease('c1', { parentShardIds: ['p'] })];
-    expect(planAssignment({ leases: finished, alive: ['a'], isGone: () => false, maxLeasesPerWorker: Infinity }).map((a) => a.lease.shardId)).toEqual(['c1']);
+    expect(
+      planAssignment({ leases: finished, alive: ['a'], isGone: () => false, maxLeasesPerWorker: Infinity }).map(
+        (a) => a.lease.shardId,
+      ),
+    ).toEqual(['c1']);
   });
 
   it('respects maxLeasesPerWorker and leaves the rest unowned', () => {
@@ -93,7 +133,9 @@ describe('planAssignment', () => {
   });
 
   it('does nothing without live workers', () => {
-    expect(planAssignment({ leases: [lease('s1')], alive: [], isGone: () => true, maxLeasesPerWorker: Infinity })).toEqual([]);
+    expect(
+      planAssignment({ leases: [lease('s1')], alive: [], isGone: () => true, maxLeasesPerWorker: Infinity }),
+    ).toEqual([]);
   });
 });
 
@@ -122,7 +164,12 @@ describe('planShardSync', () => {
       ['left', 'LATEST'],
       ['right', 'LATEST'],
     ]);
-    const later = planShardSync({ ...base, shards, leases: [lease('root', { checkpoint: '150' })], initialPosition: 'LATEST' });
+    const later = planShardSync({
+      ...base,
+      shards,
+      leases: [lease('root', { checkpoint: '150' })],
+      initialPosition: 'LATEST',
+    });
     expect(later.create.map((l) => [l.shardId, l.checkpoint])).toEqual([
       ['left', 'TRIM_HORIZON'],
       ['right', 'TRIM_HORIZON'],
@@ -130,7 +177,13 @@ describe('planShardSync', () => {
   });
 
   it('never recreates a finished shard whose descendants have leases, nor overwrites an invalid row', () => {
-    const plan = planShardSync({ ...base, shards, leases: [lease('left'), lease('right')], invalidKeys: new Set(['right']), initialPosition: 'TRIM_HORIZON' });
+    const plan = planShardSync({
+      ...base,
+      shards,
+      leases: [lease('left'), lease('right')],
+      invalidKeys: new Set(['right']),
+      initialPosition: 'TRIM_HORIZON',
+    });
     expect(plan.create).toEqual([]);
   });
 
@@ -138,26 +191,51 @@ describe('planShardSync', () => {
     const waiting = planShardSync({
       ...base,
       shards,
-      leases: [lease('root', { checkpoint: 'SHARD_END' }), lease('left', { leaseOwner: 'a' }), lease('right', { parentShardIds: ['root'] })],
+      leases: [
+        lease('root', { checkpoint: 'SHARD_END' }),
+        lease('left', { leaseOwner: 'a' }),
+        lease('right', { parentShardIds: ['root'] }),
+      ],
       initialPosition: 'TRIM_HORIZON',
     });
     expect(waiting.delete).toEqual([]);
     const started = planShardSync({
       ...base,
       shards,
-      leases: [lease('root', { checkpoint: 'SHARD_END' }), lease('left', { leaseOwner: 'a' }), lease('right', { checkpoint: '300' })],
+      leases: [
+        lease('root', { checkpoint: 'SHARD_END' }),
+        lease('left', { leaseOwner: 'a' }),
+        lease('right', { checkpoint: '300' }),
+      ],
       initialPosition: 'TRIM_HORIZON',
     });
     expect(started.delete.map((l) => l.shardId)).toEqual(['root']);
-    const trimmed = planShardSync({ ...base, shards: shards.slice(1), leases: [lease('root', { checkpoint: '150' }), lease('left')], initialPosition: 'TRIM_HORIZON' });
+    const trimmed = planShardSync({
+      ...base,
+      shards: shards.slice(1),
+      leases: [lease('root', { checkpoint: '150' }), lease('left')],
+      initialPosition: 'TRIM_HORIZON',
+    });
     expect(trimmed.delete.map((l) => l.shardId)).toEqual(['root']);
-    const emptyListing = planShardSync({ ...base, shards: [], leases: [lease('left')], initialPosition: 'TRIM_HORIZON' });
+    const emptyListing = planShardSync({
+      ...base,
+      shards: [],
+      leases: [lease('left')],
+      initialPosition: 'TRIM_HORIZON',
+    });
     expect(emptyListing.delete).toEqual([]);
   });
 });
 
 describe('Membership', () => {
-  const worker = (workerId: string, heartbeat: number, sessionId = 's1') => ({ leaseKey: `_worker#${workerId}`, itemType: 'worker' as const, workerId, sessionId, heartbeat, leaseCount: 0 });
+  const worker = (workerId: string, heartbeat: number, sessionId = 's1') => ({
+    leaseKey: `_worker#${workerId}`,
+    itemType: 'worker' as const,
+    workerId,
+    sessionId,
+    heartbeat,
+    leaseCount: 0,
+  });
 
   it('judges death on the observer clock only, from the first sighting of the current heartbeat', () => {
     const m = new Membership(11_000);
@@ -179,10 +257,21 @@ describe('Membership', () => {
 });
 
 describe('resolveLeaseOptions', () => {
-  const required = { dynamodb: {} as DynamoDBClient, streamArn: ARN, leaseTableName: 'leases', workerId: 'w1', shardLister: { listShards: () => Promise.resolve([]), listChildShards: () => Promise.resolve([]) } };
+  const required = {
+    dynamodb: {} as DynamoDBClient,
+    streamArn: ARN,
+    leaseTableName: 'leases',
+    workerId: 'w1',
+    shardLister: { listShards: () => Promise.resolve([]), listChildShards: () => Promise.resolve([]) },
+  };
 
   it('fills documented defaults', () => {
-    expect(resolveLeaseOptions(required)).toMatchObject({ leaseDurationMs: 10_000, heartbeatIntervalMs: 2_000, assignmentIntervalMs: 2_000, initialPosition: 'TRIM_HORIZON' });
+    expect(resolveLeaseOptions(required)).toMatchObject({
+      leaseDurationMs: 10_000,
+      heartbeatIntervalMs: 2_000,
+      assignmentIntervalMs: 2_000,
+      initialPosition: 'TRIM_HORIZON',
+    });
   });
 
   it('refuses a heartbeat interval of half the lease duration or more, with advice', () => {
@@ -191,7 +280,9 @@ describe('resolveLeaseOptions', () => {
   });
 
   it('refuses unknown keys, reserved worker ids and bad table names', () => {
-    expect(() => resolveLeaseOptions({ ...required, leaseDuration: 5 } as never)).toThrow(/unknown lease coordinator option/);
+    expect(() => resolveLeaseOptions({ ...required, leaseDuration: 5 } as never)).toThrow(
+      /unknown lease coordinator option/,
+    );
     expect(() => resolveLeaseOptions({ ...required, workerId: '_leader' })).toThrow(ConfigError);
     expect(() => resolveLeaseOptions({ ...required, leaseTableName: 'a b' })).toThrow(ConfigError);
     expect(() => resolveLeaseOptions({ ...required, shardLister: undefined })).toThrow(/streams/);

@@ -3,7 +3,16 @@ import { connectTestDynamoDB } from '@shardline/testkit';
 import { LeaseLostError } from '@shardline/core';
 import { LeaseStore } from '@shardline/leases';
 import { DeleteItemCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { closeFleetsAfterEach, Fleet, HEARTBEAT_MS, LEASE_MS, MARGIN_MS, PlainLister, rootShards, STREAM_ARN } from './fleet.js';
+import {
+  closeFleetsAfterEach,
+  Fleet,
+  HEARTBEAT_MS,
+  LEASE_MS,
+  MARGIN_MS,
+  PlainLister,
+  rootShards,
+  STREAM_ARN,
+} from './fleet.js';
 
 // Races found in review, each forced deterministically with a fault hook on one client.
 const db = connectTestDynamoDB();
@@ -57,7 +66,14 @@ describe('races', () => {
   it('a lease still at LATEST that changes owner moves at TRIM_HORIZON, so nothing written meanwhile is lost', async () => {
     const store = new LeaseStore(db.dynamodb, db.uniqueName('leases'));
     await store.ensureTable();
-    const base = { itemType: 'lease' as const, streamArn: STREAM_ARN, parentShardIds: [], checkpoint: 'LATEST', leaseCounter: 0, ownerSwitchesSinceCheckpoint: 0 };
+    const base = {
+      itemType: 'lease' as const,
+      streamArn: STREAM_ARN,
+      parentShardIds: [],
+      checkpoint: 'LATEST',
+      leaseCounter: 0,
+      ownerSwitchesSinceCheckpoint: 0,
+    };
     await store.createLease({ ...base, leaseKey: 's-fresh', shardId: 's-fresh' });
     // The first owner of a new application's lease starts at LATEST as asked …
     const first = await store.transfer((await store.getLease('s-fresh'))!, { workerId: 'w1', sessionId: 'a' });
@@ -66,13 +82,23 @@ describe('races', () => {
     const second = await store.transfer(first, { workerId: 'w2', sessionId: 'b' });
     expect(second).toMatchObject({ leaseOwner: 'w2', checkpoint: 'TRIM_HORIZON' });
     const released = await store.transfer(
-      await store.transfer((await store.getLease('s-fresh'))!, undefined).then(async () => (await store.getLease('s-fresh'))!),
+      await store
+        .transfer((await store.getLease('s-fresh'))!, undefined)
+        .then(async () => (await store.getLease('s-fresh'))!),
       { workerId: 'w3', sessionId: 'c' },
     );
     expect(released.checkpoint).toBe('TRIM_HORIZON');
 
     // Created with its owner set (a new application), released to nobody while still at LATEST.
-    await store.createLease({ ...base, leaseKey: 's-owned', shardId: 's-owned', leaseOwner: 'w1', ownerSession: 'a', leaseCounter: 1, ownerSwitchesSinceCheckpoint: 1 });
+    await store.createLease({
+      ...base,
+      leaseKey: 's-owned',
+      shardId: 's-owned',
+      leaseOwner: 'w1',
+      ownerSession: 'a',
+      leaseCounter: 1,
+      ownerSwitchesSinceCheckpoint: 1,
+    });
     const toNobody = await store.transfer((await store.getLease('s-owned'))!, undefined);
     expect(toNobody.checkpoint).toBe('TRIM_HORIZON');
   });
@@ -81,7 +107,15 @@ describe('races', () => {
     fleet = new Fleet(db, new PlainLister(rootShards(2)));
     await new LeaseStore(db.dynamodb, fleet.leaseTableName).ensureTable();
     await db.dynamodb.send(
-      new PutItemCommand({ TableName: fleet.leaseTableName, Item: { leaseKey: { S: '_leader' }, itemType: { S: 'leader' }, leaseOwner: { N: '42' }, note: { L: [{ S: 'hand-edited' }] } } }),
+      new PutItemCommand({
+        TableName: fleet.leaseTableName,
+        Item: {
+          leaseKey: { S: '_leader' },
+          itemType: { S: 'leader' },
+          leaseOwner: { N: '42' },
+          note: { L: [{ S: 'hand-edited' }] },
+        },
+      }),
     );
     const w1 = fleet.add('w1');
     await fleet.start('w1');
@@ -102,7 +136,15 @@ describe('races', () => {
     fleet = new Fleet(db, lister, { shardSyncIntervalMs: 2 * HEARTBEAT_MS });
     await new LeaseStore(db.dynamodb, fleet.leaseTableName).ensureTable();
     await db.dynamodb.send(
-      new PutItemCommand({ TableName: fleet.leaseTableName, Item: { leaseKey: { S: parent }, itemType: { S: 'lease' }, shardId: { S: parent }, checkpoint: { S: 'half-done?' } } }),
+      new PutItemCommand({
+        TableName: fleet.leaseTableName,
+        Item: {
+          leaseKey: { S: parent },
+          itemType: { S: 'lease' },
+          shardId: { S: parent },
+          checkpoint: { S: 'half-done?' },
+        },
+      }),
     );
     fleet.add('w1');
     await fleet.start('w1');
@@ -127,8 +169,12 @@ describe('races', () => {
     w1.coordinator.events.on('lease:acquired', () => acquired++);
     // A restarted process with the same id writes its heartbeat item while this one still runs.
     const key = { leaseKey: { S: '_worker#w1' } };
-    const { Item } = await db.dynamodb.send(new GetItemCommand({ TableName: fleet.leaseTableName, Key: key, ConsistentRead: true }));
-    await db.dynamodb.send(new PutItemCommand({ TableName: fleet.leaseTableName, Item: { ...Item!, sessionId: { S: 'a-newer-process' } } }));
+    const { Item } = await db.dynamodb.send(
+      new GetItemCommand({ TableName: fleet.leaseTableName, Key: key, ConsistentRead: true }),
+    );
+    await db.dynamodb.send(
+      new PutItemCommand({ TableName: fleet.leaseTableName, Item: { ...Item!, sessionId: { S: 'a-newer-process' } } }),
+    );
     const at = fleet.clock.now();
     await fleet.until(() => w1.lost.length === 2, HEARTBEAT_MS + 500);
     expect(w1.lost.every((l) => l.reason === 'fenced' && l.at - at <= HEARTBEAT_MS + 500)).toBe(true);
@@ -184,7 +230,18 @@ describe('races', () => {
   it('a checkpoint is conditional on the owner session too (a previous incarnation of the worker id cannot write one)', async () => {
     const store = new LeaseStore(db.dynamodb, db.uniqueName('leases'));
     await store.ensureTable();
-    const row = { itemType: 'lease' as const, streamArn: STREAM_ARN, parentShardIds: [], checkpoint: 'TRIM_HORIZON', leaseKey: 's', shardId: 's', leaseOwner: 'w1', ownerSession: 'new', leaseCounter: 3, ownerSwitchesSinceCheckpoint: 1 };
+    const row = {
+      itemType: 'lease' as const,
+      streamArn: STREAM_ARN,
+      parentShardIds: [],
+      checkpoint: 'TRIM_HORIZON',
+      leaseKey: 's',
+      shardId: 's',
+      leaseOwner: 'w1',
+      ownerSession: 'new',
+      leaseCounter: 3,
+      ownerSwitchesSinceCheckpoint: 1,
+    };
     await store.createLease(row);
     await expect(store.checkpoint('s', 'w1', 3, '100', 'old')).rejects.toBeInstanceOf(LeaseLostError);
     await expect(store.checkpoint('s', 'w1', 3, '100', 'new')).resolves.toMatchObject({ checkpoint: '100' });

@@ -22,7 +22,11 @@ describe('on the stream simulator (DescribeStream through @shardline/streams)', 
   it('shares the shards of a stream and follows a split as soon as the parent ends', async () => {
     fleet = new Fleet(db, new PlainLister([]));
     sim = await startStreamSimulator({ clock: fleet.clock, shards: 6 });
-    streams = new DynamoDBStreamsClient({ endpoint: sim.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'sim', secretAccessKey: 'sim' } });
+    streams = new DynamoDBStreamsClient({
+      endpoint: sim.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'sim', secretAccessKey: 'sim' },
+    });
     for (const id of ['w1', 'w2', 'w3']) fleet.add(id, { shardLister: undefined, streams, streamArn: sim.streamArn });
     await fleet.start('w1', 'w2', 'w3');
     await fleet.until(() => fleet!.holders.size === 6, 3 * HEARTBEAT_MS);
@@ -34,7 +38,11 @@ describe('on the stream simulator (DescribeStream through @shardline/streams)', 
     await owner.checkpoint(parent, 'SHARD_END');
     await fleet.until(() => children.every((c) => fleet!.holders.has(c)), 3 * HEARTBEAT_MS);
     const table = await fleet.table();
-    for (const child of children) expect(table.leases.find((l) => l.shardId === child)).toMatchObject({ parentShardIds: [parent], checkpoint: 'TRIM_HORIZON' });
+    for (const child of children)
+      expect(table.leases.find((l) => l.shardId === child)).toMatchObject({
+        parentShardIds: [parent],
+        checkpoint: 'TRIM_HORIZON',
+      });
     expect(spread(fleet.counts().values())).toBeLessThanOrEqual(1);
     expect(fleet.overlaps).toEqual([]);
   });

@@ -4,7 +4,16 @@ import { ConfigError } from '@shardline/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectTestDynamoDB } from '@shardline/testkit';
 import { LeaseStore, readLeaseTable } from '@shardline/leases';
-import { closeFleetsAfterEach, Fleet, HEARTBEAT_MS, LEASE_MS, MARGIN_MS, PlainLister, rootShards, STREAM_ARN } from './fleet.js';
+import {
+  closeFleetsAfterEach,
+  Fleet,
+  HEARTBEAT_MS,
+  LEASE_MS,
+  MARGIN_MS,
+  PlainLister,
+  rootShards,
+  STREAM_ARN,
+} from './fleet.js';
 
 const db = connectTestDynamoDB();
 afterAll(() => db.close());
@@ -22,7 +31,12 @@ describe('lease table', () => {
     expect(Table?.KeySchema).toEqual([{ AttributeName: 'leaseKey', KeyType: 'HASH' }]);
     expect(Table?.BillingModeSummary?.BillingMode).toBe('PAY_PER_REQUEST');
     const view = await readLeaseTable(db.dynamodb, fleet.leaseTableName);
-    expect(view.leases[0]).toMatchObject({ shardId: 'shardId-00000', owner: 'w1', checkpoint: 'TRIM_HORIZON', streamArn: STREAM_ARN });
+    expect(view.leases[0]).toMatchObject({
+      shardId: 'shardId-00000',
+      owner: 'w1',
+      checkpoint: 'TRIM_HORIZON',
+      streamArn: STREAM_ARN,
+    });
     expect(view.leases[0]?.updatedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
     expect(view.workers).toEqual([expect.objectContaining({ workerId: 'w1', draining: false })]);
     expect(view.workers[0]?.leaseCount).toBeGreaterThanOrEqual(0);
@@ -52,8 +66,17 @@ describe('lease table', () => {
   it('skips garbage and hand-edited rows with a clear report, and takes stale leases of unknown owners after a lease duration', async () => {
     fleet = new Fleet(db, new PlainLister(rootShards(4)));
     await new LeaseStore(db.dynamodb, fleet.leaseTableName).ensureTable();
-    const put = (item: Record<string, unknown>) => db.dynamodb.send(new PutItemCommand({ TableName: fleet!.leaseTableName, Item: marshall(item) }));
-    const lease = (shardId: string) => ({ leaseKey: shardId, itemType: 'lease', shardId, streamArn: STREAM_ARN, leaseCounter: 3, checkpoint: 'TRIM_HORIZON', parentShardIds: [] });
+    const put = (item: Record<string, unknown>) =>
+      db.dynamodb.send(new PutItemCommand({ TableName: fleet!.leaseTableName, Item: marshall(item) }));
+    const lease = (shardId: string) => ({
+      leaseKey: shardId,
+      itemType: 'lease',
+      shardId,
+      streamArn: STREAM_ARN,
+      leaseCounter: 3,
+      checkpoint: 'TRIM_HORIZON',
+      parentShardIds: [],
+    });
     await put({ ...lease('shardId-00000'), checkpoint: 'banana' }); // hand-edited
     await put({ leaseKey: 'shardId-00001', owner: 'someone', counter: 'x' }); // garbage
     await put({ ...lease('shardId-00002'), leaseOwner: 'ghost', ownerSession: 'gone' }); // stale owner, no heartbeat
@@ -64,7 +87,9 @@ describe('lease table', () => {
     await fleet.until(() => fleet!.holders.has('shardId-00003'), 2 * HEARTBEAT_MS);
     const view = await readLeaseTable(db.dynamodb, fleet.leaseTableName);
     expect(view.invalid.map((r) => r.leaseKey).sort()).toEqual(['_worker#broken', 'shardId-00000', 'shardId-00001']);
-    expect(view.invalid.find((r) => r.leaseKey === 'shardId-00000')?.problem).toMatch(/checkpoint must be a sequence number/);
+    expect(view.invalid.find((r) => r.leaseKey === 'shardId-00000')?.problem).toMatch(
+      /checkpoint must be a sequence number/,
+    );
     expect(fleet.holders.has('shardId-00002')).toBe(false);
     const took = await fleet.until(() => fleet!.holders.has('shardId-00002'), 2 * LEASE_MS);
     expect(took).toBeGreaterThanOrEqual(LEASE_MS + MARGIN_MS - 2 * HEARTBEAT_MS);

@@ -50,7 +50,10 @@ export async function callStreams<T>(
       ...(options.signal ? { signal: options.signal } : {}),
       onRetry: ({ err, attempt, delayMs }) => {
         const level = err instanceof ThrottledError ? 'info' : 'warn';
-        log[level]({ err, operation: context.operation, streamArn: context.streamArn, attempt, delayMs }, 'streams call failed; retrying');
+        log[level](
+          { err, operation: context.operation, streamArn: context.streamArn, attempt, delayMs },
+          'streams call failed; retrying',
+        );
       },
     },
   );

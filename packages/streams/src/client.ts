@@ -27,18 +27,34 @@ export interface StreamsClient {
 
 const opts = (signal: AbortSignal | undefined) => (signal ? { abortSignal: signal } : undefined);
 
-export async function describeStreamCall(client: StreamsClient, input: DescribeStreamCommandInput, signal?: AbortSignal): Promise<DescribeStreamCommandOutput> {
+export async function describeStreamCall(
+  client: StreamsClient,
+  input: DescribeStreamCommandInput,
+  signal?: AbortSignal,
+): Promise<DescribeStreamCommandOutput> {
   return (await client.send(new DescribeStreamCommand(input), opts(signal))) as DescribeStreamCommandOutput;
 }
 
-export async function listStreamsCall(client: StreamsClient, input: ListStreamsCommandInput, signal?: AbortSignal): Promise<ListStreamsCommandOutput> {
+export async function listStreamsCall(
+  client: StreamsClient,
+  input: ListStreamsCommandInput,
+  signal?: AbortSignal,
+): Promise<ListStreamsCommandOutput> {
   return (await client.send(new ListStreamsCommand(input), opts(signal))) as ListStreamsCommandOutput;
 }
 
-export async function getShardIteratorCall(client: StreamsClient, input: GetShardIteratorCommandInput, signal?: AbortSignal): Promise<GetShardIteratorCommandOutput> {
+export async function getShardIteratorCall(
+  client: StreamsClient,
+  input: GetShardIteratorCommandInput,
+  signal?: AbortSignal,
+): Promise<GetShardIteratorCommandOutput> {
   return (await client.send(new GetShardIteratorCommand(input), opts(signal))) as GetShardIteratorCommandOutput;
 }
 
-export async function getRecordsCall(client: StreamsClient, input: GetRecordsCommandInput, signal?: AbortSignal): Promise<GetRecordsCommandOutput> {
+export async function getRecordsCall(
+  client: StreamsClient,
+  input: GetRecordsCommandInput,
+  signal?: AbortSignal,
+): Promise<GetRecordsCommandOutput> {
   return (await client.send(new GetRecordsCommand(input), opts(signal))) as GetRecordsCommandOutput;
 }

@@ -45,7 +45,8 @@ export async function describeStreamAllPages(
   options: ListShardsOptions & { shardFilter?: { Type: 'CHILD_SHARDS'; ShardId: string } } = {},
 ): Promise<DescribedStream> {
   const limit = options.pageSize ?? DESCRIBE_PAGE_LIMIT;
-  if (!Number.isInteger(limit) || limit < 1 || limit > DESCRIBE_PAGE_LIMIT) throw new RangeError(`pageSize must be 1..${DESCRIBE_PAGE_LIMIT}, got ${limit}`);
+  if (!Number.isInteger(limit) || limit < 1 || limit > DESCRIBE_PAGE_LIMIT)
+    throw new RangeError(`pageSize must be 1..${DESCRIBE_PAGE_LIMIT}, got ${limit}`);
   const byId = new Map<string, ShardInfo>();
   const usedStarts = new Set<string>();
   let description: StreamDescription | undefined;
@@ -68,7 +69,11 @@ export async function describeStreamAllPages(
       options,
     );
     const desc = page.StreamDescription;
-    if (!desc) throw translateStreamsError(new Error('DescribeStream answered without a StreamDescription'), { operation: 'DescribeStream', streamArn });
+    if (!desc)
+      throw translateStreamsError(new Error('DescribeStream answered without a StreamDescription'), {
+        operation: 'DescribeStream',
+        streamArn,
+      });
     description ??= desc;
     const shards = desc.Shards ?? [];
     for (const raw of shards) {
@@ -93,7 +98,11 @@ export async function describeStreamAllPages(
 }
 
 /** Every shard of the stream, all pages, deduplicated (see `describeStreamAllPages`). */
-export async function listShards(streams: StreamsClient, streamArn: string, options: ListShardsOptions = {}): Promise<ShardInfo[]> {
+export async function listShards(
+  streams: StreamsClient,
+  streamArn: string,
+  options: ListShardsOptions = {},
+): Promise<ShardInfo[]> {
   return (await describeStreamAllPages(streams, streamArn, options)).shards;
 }
 
@@ -110,7 +119,10 @@ export async function listChildShards(
 ): Promise<ShardInfo[]> {
   let children: ShardInfo[] = [];
   try {
-    const filtered = await describeStreamAllPages(streams, streamArn, { ...options, shardFilter: { Type: 'CHILD_SHARDS', ShardId: parentShardId } });
+    const filtered = await describeStreamAllPages(streams, streamArn, {
+      ...options,
+      shardFilter: { Type: 'CHILD_SHARDS', ShardId: parentShardId },
+    });
     children = filtered.shards.filter((shard) => shard.parentShardId === parentShardId);
   } catch (err) {
     // An endpoint that predates ShardFilter refuses it (ValidationException): describe in full.

@@ -1,4 +1,13 @@
-import { AbortedError, ConfigError, classifyAwsError, IteratorExpiredError, ShardlineError, ThrottledError, TransientError, TrimmedDataError } from '@shardline/core';
+import {
+  AbortedError,
+  ConfigError,
+  classifyAwsError,
+  IteratorExpiredError,
+  ShardlineError,
+  ThrottledError,
+  TransientError,
+  TrimmedDataError,
+} from '@shardline/core';
 
 /** What the failed call was doing: names the operation and position in the translated message. */
 export interface StreamsErrorContext {
@@ -45,15 +54,27 @@ export function translateStreamsError(err: unknown, context: StreamsErrorContext
   const where = describeContext(context);
 
   if (name === 'AbortError') return new AbortedError(`${context.operation} aborted`, { cause: err });
-  if (name === 'ExpiredIteratorException') return new IteratorExpiredError(context.shardId ?? 'unknown shard', { cause: err });
-  if (name === 'TrimmedDataAccessException') return new TrimmedDataError(context.shardId ?? 'unknown shard', context.sequenceNumber, { cause: err });
+  if (name === 'ExpiredIteratorException')
+    return new IteratorExpiredError(context.shardId ?? 'unknown shard', { cause: err });
+  if (name === 'TrimmedDataAccessException')
+    return new TrimmedDataError(context.shardId ?? 'unknown shard', context.sequenceNumber, { cause: err });
   const kind = classifyAwsError(err);
   if (kind === 'throttled') return new ThrottledError(`${where} was throttled (${name}): ${message}`, { cause: err });
-  if (name === 'ResourceNotFoundException') return new StreamResourceNotFoundError(`${where}: not found (${message})`, context, { cause: err });
+  if (name === 'ResourceNotFoundException')
+    return new StreamResourceNotFoundError(`${where}: not found (${message})`, context, { cause: err });
   if (name === 'ValidationException') return new ConfigError(`${where} was refused: ${message}`, { cause: err });
-  if (kind === 'transient') return new TransientError(`${where} failed transiently (${name || errorCode(e) || 'error'}): ${message}`, { cause: err });
-  if (name === 'AccessDeniedException' || name === 'UnrecognizedClientException' || name === 'InvalidSignatureException') {
-    return new ConfigError(`${where} was denied (${name}): ${message}; check the credentials and IAM policy`, { cause: err });
+  if (kind === 'transient')
+    return new TransientError(`${where} failed transiently (${name || errorCode(e) || 'error'}): ${message}`, {
+      cause: err,
+    });
+  if (
+    name === 'AccessDeniedException' ||
+    name === 'UnrecognizedClientException' ||
+    name === 'InvalidSignatureException'
+  ) {
+    return new ConfigError(`${where} was denied (${name}): ${message}; check the credentials and IAM policy`, {
+      cause: err,
+    });
   }
   return new ShardlineError(`${where} failed (${name || 'error'}): ${message}`, { cause: err, retryable: false });
 }

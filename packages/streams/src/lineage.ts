@@ -23,7 +23,8 @@ export class ShardGraph {
   private constructor(shards: Iterable<ShardInfo>) {
     for (const shard of shards) {
       const known = this.#shards.get(shard.shardId);
-      if (!known || (!known.endingSequenceNumber && shard.endingSequenceNumber)) this.#shards.set(shard.shardId, { ...shard });
+      if (!known || (!known.endingSequenceNumber && shard.endingSequenceNumber))
+        this.#shards.set(shard.shardId, { ...shard });
     }
     for (const shard of this.#shards.values()) {
       const parent = shard.parentShardId;

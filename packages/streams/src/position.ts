@@ -34,7 +34,9 @@ export function assertStreamSequenceNumber(value: unknown, what = 'sequence numb
 /** Validates a start position given by a caller; returns a fresh copy with only the known fields. */
 export function validateStartPosition(value: unknown, what = 'start'): StartPosition {
   if (typeof value !== 'object' || value === null) {
-    throw new ConfigError(`${what} must be a start position such as { type: 'TRIM_HORIZON' }, got ${describeValue(value)}`);
+    throw new ConfigError(
+      `${what} must be a start position such as { type: 'TRIM_HORIZON' }, got ${describeValue(value)}`,
+    );
   }
   const { type, sequenceNumber } = value as { type?: unknown; sequenceNumber?: unknown };
   switch (type) {
@@ -46,7 +48,9 @@ export function validateStartPosition(value: unknown, what = 'start'): StartPosi
       assertStreamSequenceNumber(sequenceNumber, `${what}.sequenceNumber`);
       return { type, sequenceNumber };
     default:
-      throw new ConfigError(`${what}.type must be one of ${START_POSITION_TYPES.join(', ')}, got ${describeValue(type)}`);
+      throw new ConfigError(
+        `${what}.type must be one of ${START_POSITION_TYPES.join(', ')}, got ${describeValue(type)}`,
+      );
   }
 }
 
@@ -68,7 +72,11 @@ export function startPositionFromCheckpoint(checkpoint: Checkpoint): StartPositi
 }
 
 /** The GetShardIterator request for `position`. */
-export function shardIteratorInput(streamArn: string, shardId: string, position: StartPosition): GetShardIteratorCommandInput {
+export function shardIteratorInput(
+  streamArn: string,
+  shardId: string,
+  position: StartPosition,
+): GetShardIteratorCommandInput {
   return {
     StreamArn: streamArn,
     ShardId: shardId,

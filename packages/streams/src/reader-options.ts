@@ -118,7 +118,8 @@ const KNOWN: readonly (keyof ShardReaderOptions)[] = [
 
 export function resolveShardReaderOptions(options: ShardReaderOptions): ResolvedShardReaderOptions {
   rejectUnknownKeys('ShardReader', options, KNOWN);
-  if (typeof options.client?.send !== 'function') throw new ConfigError('ShardReader needs a client with send() (a DynamoDBStreamsClient)');
+  if (typeof options.client?.send !== 'function')
+    throw new ConfigError('ShardReader needs a client with send() (a DynamoDBStreamsClient)');
   const resolved: ResolvedShardReaderOptions = {
     client: options.client,
     streamArn: nonEmptyString('streamArn', options.streamArn),
@@ -126,9 +127,15 @@ export function resolveShardReaderOptions(options: ShardReaderOptions): Resolved
     start: validateStartPosition(options.start, 'start'),
     limit: integerInRange('limit', options.limit ?? SHARD_READER_DEFAULTS.limit, 1, GET_RECORDS_MAX_LIMIT),
     idleIntervalMs: positiveInteger('idleIntervalMs', options.idleIntervalMs ?? SHARD_READER_DEFAULTS.idleIntervalMs),
-    iteratorRefreshMs: positiveInteger('iteratorRefreshMs', options.iteratorRefreshMs ?? SHARD_READER_DEFAULTS.iteratorRefreshMs),
+    iteratorRefreshMs: positiveInteger(
+      'iteratorRefreshMs',
+      options.iteratorRefreshMs ?? SHARD_READER_DEFAULTS.iteratorRefreshMs,
+    ),
     prefetch: nonNegativeInteger('prefetch', options.prefetch ?? SHARD_READER_DEFAULTS.prefetch),
-    onTrimmed: oneOf('onTrimmed', options.onTrimmed ?? SHARD_READER_DEFAULTS.onTrimmed, ['TRIM_HORIZON', 'stop'] as const),
+    onTrimmed: oneOf('onTrimmed', options.onTrimmed ?? SHARD_READER_DEFAULTS.onTrimmed, [
+      'TRIM_HORIZON',
+      'stop',
+    ] as const),
     maxAttempts: positiveInteger('maxAttempts', options.maxAttempts ?? SHARD_READER_DEFAULTS.maxAttempts),
     backoffBaseMs: positiveInteger('backoffBaseMs', options.backoffBaseMs ?? SHARD_READER_DEFAULTS.backoffBaseMs),
     backoffCapMs: positiveInteger('backoffCapMs', options.backoffCapMs ?? SHARD_READER_DEFAULTS.backoffCapMs),

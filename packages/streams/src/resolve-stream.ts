@@ -86,11 +86,15 @@ export async function resolveStream(options: ResolveStreamOptions): Promise<Reso
   const actualTable = description.TableName ?? tableName;
   if (!actualTable) throw new ConfigError(`stream ${currentArn} did not name its table`);
   if (tableName && description.TableName && description.TableName !== tableName) {
-    throw new ConfigError(`stream ${currentArn} belongs to table ${description.TableName}, not ${tableName}; give one of the two or make them agree`);
+    throw new ConfigError(
+      `stream ${currentArn} belongs to table ${description.TableName}, not ${tableName}; give one of the two or make them agree`,
+    );
   }
   const status = description.StreamStatus ?? 'UNKNOWN';
   if (status === 'DISABLED' && !options.allowDisabled) {
-    throw new ConfigError(`stream ${currentArn} is DISABLED (records stay readable for 24 h); ${enableAdvice(actualTable)}`);
+    throw new ConfigError(
+      `stream ${currentArn} is DISABLED (records stay readable for 24 h); ${enableAdvice(actualTable)}`,
+    );
   }
   const viewType = oneOf('StreamViewType of the stream', description.StreamViewType, STREAM_VIEW_TYPES);
   const required = options.requiredViewType;
@@ -111,7 +115,11 @@ export async function resolveStream(options: ResolveStreamOptions): Promise<Reso
 }
 
 /** Every stream of `tableName`, all ListStreams pages, oldest first (by stream label). */
-export async function listTableStreams(streams: StreamsClient, tableName: string, options: StreamsCallOptions = {}): Promise<SdkStream[]> {
+export async function listTableStreams(
+  streams: StreamsClient,
+  tableName: string,
+  options: StreamsCallOptions = {},
+): Promise<SdkStream[]> {
   const byArn = new Map<string, SdkStream>();
   const usedStarts = new Set<string>();
   let exclusiveStart: string | undefined;
@@ -122,7 +130,11 @@ export async function listTableStreams(streams: StreamsClient, tableName: string
       (signal) =>
         listStreamsCall(
           streams,
-          { TableName: tableName, Limit: LIST_STREAMS_PAGE_LIMIT, ...(exclusiveStart ? { ExclusiveStartStreamArn: exclusiveStart } : {}) },
+          {
+            TableName: tableName,
+            Limit: LIST_STREAMS_PAGE_LIMIT,
+            ...(exclusiveStart ? { ExclusiveStartStreamArn: exclusiveStart } : {}),
+          },
           signal,
         ),
       options,
@@ -150,18 +162,29 @@ async function describeStreamHead(streams: StreamsClient, streamArn: string, opt
     return out.StreamDescription;
   } catch (err) {
     if (err instanceof StreamResourceNotFoundError) {
-      throw new ConfigError(`stream ${streamArn} not found (check the ARN, region and endpoint; a disabled stream disappears after 24 h)`, { cause: err });
+      throw new ConfigError(
+        `stream ${streamArn} not found (check the ARN, region and endpoint; a disabled stream disappears after 24 h)`,
+        { cause: err },
+      );
     }
     throw err;
   }
 }
 
-async function describeTable(dynamodb: DynamoDBTableClient, tableName: string, options: StreamsCallOptions): Promise<DescribeTableCommandOutput> {
+async function describeTable(
+  dynamodb: DynamoDBTableClient,
+  tableName: string,
+  options: StreamsCallOptions,
+): Promise<DescribeTableCommandOutput> {
   try {
     return await callStreams(
       { operation: 'DescribeTable' },
       undefined,
-      async (signal) => (await dynamodb.send(new DescribeTableCommand({ TableName: tableName }), signal ? { abortSignal: signal } : undefined)) as DescribeTableCommandOutput,
+      async (signal) =>
+        (await dynamodb.send(
+          new DescribeTableCommand({ TableName: tableName }),
+          signal ? { abortSignal: signal } : undefined,
+        )) as DescribeTableCommandOutput,
       options,
     );
   } catch (err) {

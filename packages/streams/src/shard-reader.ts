@@ -17,7 +17,11 @@ import {
 import { getRecordsCall, getShardIteratorCall } from './client.js';
 import { translateStreamsError, type StreamsErrorContext } from './errors.js';
 import { formatStartPosition, shardIteratorInput, type StartPosition } from './position.js';
-import { resolveShardReaderOptions, type ResolvedShardReaderOptions, type ShardReaderOptions } from './reader-options.js';
+import {
+  resolveShardReaderOptions,
+  type ResolvedShardReaderOptions,
+  type ShardReaderOptions,
+} from './reader-options.js';
 
 /** One GetRecords answer, as the consumer sees it. */
 export interface RecordBatch {
@@ -165,7 +169,9 @@ export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined
       throw failure;
     }
     if (this.#finished) return { value: undefined, done: true };
-    const result = new Promise<IteratorResult<RecordBatch, undefined>>((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    const result = new Promise<IteratorResult<RecordBatch, undefined>>((resolve, reject) =>
+      this.#waiters.push({ resolve, reject }),
+    );
     this.#loop ??= this.#run();
     this.#wake();
     return result;
@@ -188,7 +194,10 @@ export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined
       await this.#readShard();
     } catch (err) {
       if (!this.#abort.signal.aborted) {
-        this.#log.error({ err, shardId: this.shardId, sequenceNumber: this.#lastSequenceNumber }, 'shard reader stopped on an error');
+        this.#log.error(
+          { err, shardId: this.shardId, sequenceNumber: this.#lastSequenceNumber },
+          'shard reader stopped on an error',
+        );
         this.#fail(toError(err));
       }
     } finally {
@@ -205,7 +214,10 @@ export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined
       this.#throwIfAborted();
       if (this.#o.clock.now() - this.#iteratorIssuedAt >= this.#o.iteratorRefreshMs) {
         this.#stats.iteratorRefreshes++;
-        this.#log.debug({ shardId: this.shardId, position: formatStartPosition(this.#position) }, 'refreshing an aging shard iterator');
+        this.#log.debug(
+          { shardId: this.shardId, position: formatStartPosition(this.#position) },
+          'refreshing an aging shard iterator',
+        );
         this.events.emit('iterator:refresh', { shardId: this.shardId, reason: 'age' });
         iterator = await this.#openIterator();
         continue;
@@ -231,7 +243,8 @@ export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined
       this.#iteratorIssuedAt = this.#o.clock.now();
       const records = out.Records ?? [];
       this.#deliver(records, iterator === undefined);
-      if (iterator !== undefined && records.length === 0) await this.#o.clock.sleep(this.#o.idleIntervalMs, this.#abort.signal);
+      if (iterator !== undefined && records.length === 0)
+        await this.#o.clock.sleep(this.#o.idleIntervalMs, this.#abort.signal);
     }
   }
 
@@ -263,11 +276,21 @@ export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined
   async #afterExpiry(err: IteratorExpiredError): Promise<void> {
     this.#stats.iteratorExpirations++;
     const repeats = this.#consecutiveExpirations++;
-    this.#log.warn({ err, shardId: this.shardId, position: formatStartPosition(this.#position), repeats }, 'shard iterator expired; getting a new one');
+    this.#log.warn(
+      { err, shardId: this.shardId, position: formatStartPosition(this.#position), repeats },
+      'shard iterator expired; getting a new one',
+    );
     this.events.emit('iterator:refresh', { shardId: this.shardId, reason: 'expired' });
     if (repeats === 0) return;
-    if (repeats + 1 >= this.#o.maxAttempts) throw new RetriesExceededError(`GetRecords on shard ${this.shardId} (its iterators keep expiring)`, repeats + 1, { cause: err });
-    const delayMs = fullJitterDelay(repeats - 1, { baseMs: this.#o.backoffBaseMs, capMs: this.#o.backoffCapMs }, this.#o.random);
+    if (repeats + 1 >= this.#o.maxAttempts)
+      throw new RetriesExceededError(`GetRecords on shard ${this.shardId} (its iterators keep expiring)`, repeats + 1, {
+        cause: err,
+      });
+    const delayMs = fullJitterDelay(
+      repeats - 1,
+      { baseMs: this.#o.backoffBaseMs, capMs: this.#o.backoffCapMs },
+      this.#o.random,
+    );
     await this.#o.clock.sleep(delayMs, this.#abort.signal);
   }
 
@@ -324,11 +347,17 @@ export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined
           const error = toError(err);
           if (err instanceof ThrottledError) {
             this.#stats.throttles++;
-            this.#log.info({ err: error, shardId: this.shardId, operation, attempt, delayMs }, 'throttled; backing off');
+            this.#log.info(
+              { err: error, shardId: this.shardId, operation, attempt, delayMs },
+              'throttled; backing off',
+            );
             this.events.emit('throttled', { shardId: this.shardId, operation, attempt, delayMs });
           } else {
             this.#stats.retries++;
-            this.#log.warn({ err: error, shardId: this.shardId, operation, attempt, delayMs }, 'transient failure; retrying');
+            this.#log.warn(
+              { err: error, shardId: this.shardId, operation, attempt, delayMs },
+              'transient failure; retrying',
+            );
             this.events.emit('retry', { shardId: this.shardId, operation, attempt, delayMs, error });
           }
         },
@@ -381,19 +410,24 @@ export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined
   #dropRepeats(records: _Record[]): _Record[] {
     const last = this.#lastSequenceNumber;
     const first = records[0]?.dynamodb?.SequenceNumber;
-    if (!last || !isSequenceNumber(first) || !isSequenceNumber(last) || compareSequenceNumbers(first, last) > 0) return records;
+    if (!last || !isSequenceNumber(first) || !isSequenceNumber(last) || compareSequenceNumbers(first, last) > 0)
+      return records;
     const fresh = records.filter((r) => {
       const seq = r.dynamodb?.SequenceNumber;
       return !isSequenceNumber(seq) || compareSequenceNumbers(seq, last) > 0;
     });
-    this.#log.warn({ shardId: this.shardId, sequenceNumber: last, dropped: records.length - fresh.length }, 'the service returned records already received; dropped them');
+    this.#log.warn(
+      { shardId: this.shardId, sequenceNumber: last, dropped: records.length - fresh.length },
+      'the service returned records already received; dropped them',
+    );
     return fresh;
   }
 
   #millisBehind(record: _Record): number {
     const created = record.dynamodb?.ApproximateCreationDateTime as Date | number | string | undefined;
     if (created === undefined) return 0;
-    const ms = created instanceof Date ? created.getTime() : typeof created === 'number' ? created * 1000 : Date.parse(created);
+    const ms =
+      created instanceof Date ? created.getTime() : typeof created === 'number' ? created * 1000 : Date.parse(created);
     return Number.isFinite(ms) ? Math.max(0, this.#o.clock.now() - ms) : 0;
   }
 

@@ -8,7 +8,8 @@ const db = connectTestDynamoDB();
 afterAll(() => db.close());
 // Scoped to this file's database: the hooks act on one database, not on other files' tables.
 const controls = testDynamoDBControls({ credentials: db.credentials, region: db.region });
-const keys = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(4, '0')}`);
+const keys = (n: number, prefix: string) =>
+  Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(4, '0')}`);
 
 describe.skipIf(!controls)('ShardReader on DynamoDB Local driven through its test hooks', () => {
   it('rollover: the parent ends with shardEnd, the child is found through the ParentShardId fallback, nothing lost', async () => {
@@ -26,11 +27,26 @@ describe.skipIf(!controls)('ShardReader on DynamoDB Local driven through its tes
     const children = await listChildShards(db.streams, streamArn, parent!.shardId);
     expect(children.map((s) => s.shardId)).toEqual(graph.childrenOf(parent!.shardId).map((s) => s.shardId));
 
-    const first = await readRecords(new ShardReader({ client: db.streams, streamArn, shardId: parent!.shardId, start: { type: 'TRIM_HORIZON' }, limit: 7 }), Infinity);
+    const first = await readRecords(
+      new ShardReader({
+        client: db.streams,
+        streamArn,
+        shardId: parent!.shardId,
+        start: { type: 'TRIM_HORIZON' },
+        limit: 7,
+      }),
+      Infinity,
+    );
     expect(first.records.map(keyOf)).toEqual(before);
     expect(first.batches.at(-1)!.shardEnd).toBe(true);
     const second = await readRecords(
-      new ShardReader({ client: db.streams, streamArn, shardId: children[0]!.shardId, start: { type: 'TRIM_HORIZON' }, idleIntervalMs: 25 }),
+      new ShardReader({
+        client: db.streams,
+        streamArn,
+        shardId: children[0]!.shardId,
+        start: { type: 'TRIM_HORIZON' },
+        idleIntervalMs: 25,
+      }),
       after.length,
     );
     expect(second.records.map(keyOf)).toEqual(after);
@@ -41,14 +57,22 @@ describe.skipIf(!controls)('ShardReader on DynamoDB Local driven through its tes
     const written = keys(30, 'k');
     await writeItems(db.dynamodb, tableName, written);
     const [shard] = await listShards(db.streams, streamArn);
-    const reader = new ShardReader({ client: db.streams, streamArn, shardId: shard!.shardId, start: { type: 'TRIM_HORIZON' }, limit: 10, prefetch: 1, idleIntervalMs: 25 });
+    const reader = new ShardReader({
+      client: db.streams,
+      streamArn,
+      shardId: shard!.shardId,
+      start: { type: 'TRIM_HORIZON' },
+      limit: 10,
+      prefetch: 1,
+      idleIntervalMs: 25,
+    });
     const refreshes: ShardReaderEvents['iterator:refresh'][] = [];
     reader.events.on('iterator:refresh', (e) => refreshes.push(e));
     const first = await reader.next();
     expect(first.value!.records.map(keyOf)).toEqual(written.slice(0, 10));
     // Wait until the loop holds its next iterator (one batch prefetched), then age the events:
     // DynamoDB Local then refuses every iterator issued before.
-    for (const deadline = Date.now() + 10_000; reader.stats().batches < 2; ) {
+    for (const deadline = Date.now() + 10_000; reader.stats().batches < 2;) {
       if (Date.now() > deadline) throw new Error('the reader did not prefetch');
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
@@ -66,16 +90,33 @@ describe.skipIf(!controls)('ShardReader on DynamoDB Local past the 24 h retentio
     const old = keys(5, 'old');
     await writeItems(db.dynamodb, tableName, old);
     const [shard] = await listShards(db.streams, streamArn);
-    const seen = await readRecords(new ShardReader({ client: db.streams, streamArn, shardId: shard!.shardId, start: { type: 'TRIM_HORIZON' }, idleIntervalMs: 25 }), 5);
+    const seen = await readRecords(
+      new ShardReader({
+        client: db.streams,
+        streamArn,
+        shardId: shard!.shardId,
+        start: { type: 'TRIM_HORIZON' },
+        idleIntervalMs: 25,
+      }),
+      5,
+    );
     const gapStart = seen.records[1]!.dynamodb!.SequenceNumber!;
     await controls!.advanceTime(25 * 60 * 60_000); // ages every record past retention (and rolls the shard over)
     const fresh = keys(3, 'new');
     await writeItems(db.dynamodb, tableName, fresh);
 
-    const reader = new ShardReader({ client: db.streams, streamArn, shardId: shard!.shardId, start: { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: gapStart }, idleIntervalMs: 25 });
+    const reader = new ShardReader({
+      client: db.streams,
+      streamArn,
+      shardId: shard!.shardId,
+      start: { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: gapStart },
+      idleIntervalMs: 25,
+    });
     const trimmed: ShardReaderEvents['records:trimmed'][] = [];
     reader.events.on('records:trimmed', (e) => trimmed.push(e));
-    const outcome: Awaited<ReturnType<typeof readRecords>> | Error = await readRecords(reader, Infinity).catch((err: unknown) => err as Error);
+    const outcome: Awaited<ReturnType<typeof readRecords>> | Error = await readRecords(reader, Infinity).catch(
+      (err: unknown) => err as Error,
+    );
     // DynamoDB Local refuses even TRIM_HORIZON of the old shard: the reader stops with the typed
     // error; had the service kept later records, they would have been read. Either way nothing
     // from the trimmed range reaches the consumer, and the gap is named.
@@ -84,7 +125,16 @@ describe.skipIf(!controls)('ShardReader on DynamoDB Local past the 24 h retentio
     expect(trimmed[0]).toMatchObject({ shardId: shard!.shardId, requestedSequenceNumber: gapStart });
 
     const child = (await listChildShards(db.streams, streamArn, shard!.shardId))[0]!;
-    const next = await readRecords(new ShardReader({ client: db.streams, streamArn, shardId: child.shardId, start: { type: 'TRIM_HORIZON' }, idleIntervalMs: 25 }), fresh.length);
+    const next = await readRecords(
+      new ShardReader({
+        client: db.streams,
+        streamArn,
+        shardId: child.shardId,
+        start: { type: 'TRIM_HORIZON' },
+        idleIntervalMs: 25,
+      }),
+      fresh.length,
+    );
     expect(next.records.map(keyOf)).toEqual(fresh);
   });
 });

@@ -69,7 +69,10 @@ describe('listShards paging (recorded pages, fake client)', () => {
     const fake = new FakeStreams(clock);
     fake.addShard('shardId-1');
     fake.failNext('DescribeStream', 'throttle', 100);
-    const err = await driveUntil(clock, listShards(fake, FAKE_ARN, { clock, random: zero, maxAttempts: 4 }).catch((e: unknown) => e));
+    const err = await driveUntil(
+      clock,
+      listShards(fake, FAKE_ARN, { clock, random: zero, maxAttempts: 4 }).catch((e: unknown) => e),
+    );
     expect(err).toBeInstanceOf(RetriesExceededError);
     expect((err as RetriesExceededError).cause).toBeInstanceOf(ThrottledError);
     expect(fake.count('DescribeStream')).toBe(4);
@@ -147,9 +150,20 @@ describe('listChildShards', () => {
 
 describe('resolveStream with a fake client', () => {
   const arn = (label: string) => `arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/${label}`;
-  const describeOf = (label: string, status: StreamStatus = 'ENABLED', viewType: StreamViewType = 'NEW_AND_OLD_IMAGES') => ({
+  const describeOf = (
+    label: string,
+    status: StreamStatus = 'ENABLED',
+    viewType: StreamViewType = 'NEW_AND_OLD_IMAGES',
+  ) => ({
     $metadata: {},
-    StreamDescription: { StreamArn: arn(label), StreamLabel: label, StreamStatus: status, StreamViewType: viewType, TableName: 'orders', Shards: [] },
+    StreamDescription: {
+      StreamArn: arn(label),
+      StreamLabel: label,
+      StreamStatus: status,
+      StreamViewType: viewType,
+      TableName: 'orders',
+      Shards: [],
+    },
   });
 
   it('pages ListStreams (trailing LastEvaluatedStreamArn, empty page) and lists older streams oldest first', async () => {
@@ -164,7 +178,10 @@ describe('resolveStream with a fake client', () => {
     ];
     fake.describeScript = [describeOf(labels[2]!)];
     fake.failNext('ListStreams', 'throttle', 1);
-    const resolved = await driveUntil(clock, resolveStream({ streams: fake, tableName: 'orders', clock, random: zero }));
+    const resolved = await driveUntil(
+      clock,
+      resolveStream({ streams: fake, tableName: 'orders', clock, random: zero }),
+    );
     expect(resolved).toEqual({
       streamArn: arn(labels[2]!),
       tableName: 'orders',
@@ -181,10 +198,20 @@ describe('resolveStream with a fake client', () => {
     const fake = new FakeStreams(clock);
     fake.describeScript = [describeOf('2026-11-24T00:00:00.000', 'ENABLED', 'NEW_IMAGE')];
     await expect(
-      driveUntil(clock, resolveStream({ streams: fake, streamArn: arn('2026-11-24T00:00:00.000'), requiredViewType: 'OLD_IMAGE', clock })),
+      driveUntil(
+        clock,
+        resolveStream({
+          streams: fake,
+          streamArn: arn('2026-11-24T00:00:00.000'),
+          requiredViewType: 'OLD_IMAGE',
+          clock,
+        }),
+      ),
     ).rejects.toThrow(/view type NEW_IMAGE.*OLD_IMAGE/);
     fake.describeScript = [describeOf('2026-11-24T00:00:00.000', 'DISABLED')];
-    await expect(driveUntil(clock, resolveStream({ streams: fake, streamArn: arn('2026-11-24T00:00:00.000'), clock }))).rejects.toThrow(/DISABLED/);
+    await expect(
+      driveUntil(clock, resolveStream({ streams: fake, streamArn: arn('2026-11-24T00:00:00.000'), clock })),
+    ).rejects.toThrow(/DISABLED/);
     await expect(resolveStream({ streams: fake })).rejects.toThrow(/table name or a stream ARN/);
   });
 });

@@ -15,25 +15,61 @@ import {
   TransientError,
   TrimmedDataError,
 } from '@shardline/core';
-import { StreamResourceNotFoundError, shardIteratorInput, startPositionFromCheckpoint, translateStreamsError, validateStartPosition } from '@shardline/streams';
+import {
+  StreamResourceNotFoundError,
+  shardIteratorInput,
+  startPositionFromCheckpoint,
+  translateStreamsError,
+  validateStartPosition,
+} from '@shardline/streams';
 
 const meta = { $metadata: { httpStatusCode: 400 } };
-const context = { operation: 'GetRecords', streamArn: 'arn:x', shardId: 'shardId-1', sequenceNumber: '100000000000000000042' };
+const context = {
+  operation: 'GetRecords',
+  streamArn: 'arn:x',
+  shardId: 'shardId-1',
+  sequenceNumber: '100000000000000000042',
+};
 const named = (name: string, extra: object = {}) => Object.assign(new Error(`${name} happened`), { name, ...extra });
 
 describe('translateStreamsError', () => {
   it.each([
-    ['ExpiredIteratorException', new ExpiredIteratorException({ message: 'expired', ...meta }), IteratorExpiredError, true],
-    ['TrimmedDataAccessException', new TrimmedDataAccessException({ message: 'trimmed', ...meta }), TrimmedDataError, false],
+    [
+      'ExpiredIteratorException',
+      new ExpiredIteratorException({ message: 'expired', ...meta }),
+      IteratorExpiredError,
+      true,
+    ],
+    [
+      'TrimmedDataAccessException',
+      new TrimmedDataAccessException({ message: 'trimmed', ...meta }),
+      TrimmedDataError,
+      false,
+    ],
     ['LimitExceededException', new LimitExceededException({ message: 'slow down', ...meta }), ThrottledError, true],
     ['ProvisionedThroughputExceededException', named('ProvisionedThroughputExceededException'), ThrottledError, true],
     ['ThrottlingException', named('ThrottlingException'), ThrottledError, true],
-    ['ResourceNotFoundException', new ResourceNotFoundException({ message: 'Shard does not exist', ...meta }), StreamResourceNotFoundError, false],
+    [
+      'ResourceNotFoundException',
+      new ResourceNotFoundException({ message: 'Shard does not exist', ...meta }),
+      StreamResourceNotFoundError,
+      false,
+    ],
     ['ValidationException', named('ValidationException'), ConfigError, false],
-    ['InternalServerError', new InternalServerError({ message: 'boom', $metadata: { httpStatusCode: 500 } }), TransientError, true],
+    [
+      'InternalServerError',
+      new InternalServerError({ message: 'boom', $metadata: { httpStatusCode: 500 } }),
+      TransientError,
+      true,
+    ],
     ['a 503 of any name', named('ServiceUnavailable', { $metadata: { httpStatusCode: 503 } }), TransientError, true],
     ['ECONNRESET', named('Error', { code: 'ECONNRESET' }), TransientError, true],
-    ['ECONNRESET as a cause', Object.assign(new Error('request failed'), { cause: named('Error', { code: 'ECONNRESET' }) }), TransientError, true],
+    [
+      'ECONNRESET as a cause',
+      Object.assign(new Error('request failed'), { cause: named('Error', { code: 'ECONNRESET' }) }),
+      TransientError,
+      true,
+    ],
     ['TimeoutError', named('TimeoutError'), TransientError, true],
     ['AbortError', named('AbortError'), AbortedError, false],
     ['anything else', named('WeirdException'), ShardlineError, false],
@@ -45,10 +81,16 @@ describe('translateStreamsError', () => {
   });
 
   it('names the shard and the gap, and passes shardline errors through unchanged', () => {
-    const trimmed = translateStreamsError(new TrimmedDataAccessException({ message: 'trimmed', ...meta }), context) as TrimmedDataError;
+    const trimmed = translateStreamsError(
+      new TrimmedDataAccessException({ message: 'trimmed', ...meta }),
+      context,
+    ) as TrimmedDataError;
     expect(trimmed.shardId).toBe('shardId-1');
     expect(trimmed.requestedSequenceNumber).toBe('100000000000000000042');
-    const validation = translateStreamsError(named('ValidationException', { message: 'Invalid ShardIterator' }), context);
+    const validation = translateStreamsError(
+      named('ValidationException', { message: 'Invalid ShardIterator' }),
+      context,
+    );
     expect(validation.message).toBe('GetRecords on shard shardId-1 was refused: Invalid ShardIterator');
     const already = new ThrottledError('x');
     expect(translateStreamsError(already, context)).toBe(already);
@@ -64,11 +106,16 @@ describe('start positions', () => {
     expect(startPositionFromCheckpoint('SHARD_END')).toBe('SHARD_END');
     expect(startPositionFromCheckpoint(seq)).toEqual({ type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: seq });
     expect(() => startPositionFromCheckpoint('12')).toThrow(ConfigError);
-    expect(() => startPositionFromCheckpoint('garbage')).toThrow(/checkpoint must be a DynamoDB Streams sequence number/);
+    expect(() => startPositionFromCheckpoint('garbage')).toThrow(
+      /checkpoint must be a DynamoDB Streams sequence number/,
+    );
   });
 
   it('validates and builds GetShardIterator input', () => {
-    expect(validateStartPosition({ type: 'AT_SEQUENCE_NUMBER', sequenceNumber: seq, extra: 1 })).toEqual({ type: 'AT_SEQUENCE_NUMBER', sequenceNumber: seq });
+    expect(validateStartPosition({ type: 'AT_SEQUENCE_NUMBER', sequenceNumber: seq, extra: 1 })).toEqual({
+      type: 'AT_SEQUENCE_NUMBER',
+      sequenceNumber: seq,
+    });
     expect(() => validateStartPosition('TRIM_HORIZON')).toThrow(/start must be a start position/);
     expect(shardIteratorInput('arn', 's', { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: seq })).toEqual({
       StreamArn: 'arn',
@@ -76,6 +123,10 @@ describe('start positions', () => {
       ShardIteratorType: 'AFTER_SEQUENCE_NUMBER',
       SequenceNumber: seq,
     });
-    expect(shardIteratorInput('arn', 's', { type: 'LATEST' })).toEqual({ StreamArn: 'arn', ShardId: 's', ShardIteratorType: 'LATEST' });
+    expect(shardIteratorInput('arn', 's', { type: 'LATEST' })).toEqual({
+      StreamArn: 'arn',
+      ShardId: 's',
+      ShardIteratorType: 'LATEST',
+    });
   });
 });

@@ -94,7 +94,9 @@ describe('ShardGraph on recorded DescribeStream pages', () => {
     const graph = ShardGraph.fromShards(shardsOf(loadFixture('deep-history')));
     const roots = graph.roots();
     for (let i = 1; i < roots.length; i++) {
-      expect(compareSequenceNumbers(roots[i - 1]!.startingSequenceNumber!, roots[i]!.startingSequenceNumber!)).toBeLessThan(0);
+      expect(
+        compareSequenceNumbers(roots[i - 1]!.startingSequenceNumber!, roots[i]!.startingSequenceNumber!),
+      ).toBeLessThan(0);
     }
     const lengths = new Set(graph.shards().map((s) => s.startingSequenceNumber!.length));
     expect(lengths).toEqual(new Set([21, 22]));

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { _Record } from '@aws-sdk/client-dynamodb-streams';
-import { ConfigError, ManualClock, RetriesExceededError, ThrottledError, TrimmedDataError, TransientError } from '@shardline/core';
+import {
+  ConfigError,
+  ManualClock,
+  RetriesExceededError,
+  ThrottledError,
+  TrimmedDataError,
+  TransientError,
+} from '@shardline/core';
 import { ShardReader, type RecordBatch, type ShardReaderEvents, type ShardReaderOptions } from '@shardline/streams';
 import { FakeStreams, FAKE_ARN, driveUntil } from './helpers/fake-streams.js';
 
@@ -12,7 +19,15 @@ function setup(records = 0, options: Partial<ShardReaderOptions> = {}) {
   const fake = new FakeStreams(clock);
   fake.addShard(SHARD);
   const written = records > 0 ? fake.put(SHARD, records) : [];
-  const reader = new ShardReader({ client: fake, streamArn: FAKE_ARN, shardId: SHARD, start: { type: 'TRIM_HORIZON' }, clock, random: () => 0.5, ...options });
+  const reader = new ShardReader({
+    client: fake,
+    streamArn: FAKE_ARN,
+    shardId: SHARD,
+    start: { type: 'TRIM_HORIZON' },
+    clock,
+    random: () => 0.5,
+    ...options,
+  });
   const events: Array<{ event: keyof ShardReaderEvents; payload: unknown }> = [];
   for (const event of ['iterator:refresh', 'records:trimmed', 'throttled', 'retry'] as const) {
     reader.events.on(event, (payload) => events.push({ event, payload }));
@@ -23,7 +38,11 @@ function setup(records = 0, options: Partial<ShardReaderOptions> = {}) {
 const seqs = (records: _Record[]) => records.map((r) => r.dynamodb!.SequenceNumber!);
 
 /** Consumes until `done(delivered)` holds or the shard ends, driving the fake clock meanwhile. */
-async function consume(reader: ShardReader, clock: ManualClock, done: (records: _Record[], batches: RecordBatch[]) => boolean = () => false) {
+async function consume(
+  reader: ShardReader,
+  clock: ManualClock,
+  done: (records: _Record[], batches: RecordBatch[]) => boolean = () => false,
+) {
   const batches: RecordBatch[] = [];
   const records: _Record[] = [];
   const loop = (async () => {
@@ -56,7 +75,13 @@ describe('ShardReader (fake client, fake clock)', () => {
     expect(seqs(first.records)).toEqual(seqs(written));
     // A second reader on the now closed shard, after its records: one empty shardEnd batch.
     fake.close(SHARD);
-    const after = new ShardReader({ client: fake, streamArn: FAKE_ARN, shardId: SHARD, start: { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: seqs(written)[2]! }, clock });
+    const after = new ShardReader({
+      client: fake,
+      streamArn: FAKE_ARN,
+      shardId: SHARD,
+      start: { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: seqs(written)[2]! },
+      clock,
+    });
     const { batches } = await consume(after, clock);
     expect(batches).toEqual([{ shardId: SHARD, records: [], shardEnd: true, millisBehindLatest: 0 }]);
   });
@@ -97,10 +122,15 @@ describe('ShardReader (fake client, fake clock)', () => {
     expect(fake.count('GetRecords')).toBe(2); // one ahead (prefetch 1), then it waits
     const { records } = await consume(reader, clock, (r) => r.length === 20);
     expect(seqs(records)).toEqual(seqs(written.slice(10)));
-    expect(events.filter((e) => e.event === 'iterator:refresh')).toEqual([{ event: 'iterator:refresh', payload: { shardId: SHARD, reason: 'age' } }]);
+    expect(events.filter((e) => e.event === 'iterator:refresh')).toEqual([
+      { event: 'iterator:refresh', payload: { shardId: SHARD, reason: 'age' } },
+    ]);
     expect(reader.stats().iteratorExpirations).toBe(0);
     const refresh = fake.calls.filter((c) => c.operation === 'GetShardIterator')[1]!;
-    expect(refresh.input).toMatchObject({ ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: seqs(written)[19] });
+    expect(refresh.input).toMatchObject({
+      ShardIteratorType: 'AFTER_SEQUENCE_NUMBER',
+      SequenceNumber: seqs(written)[19],
+    });
   });
 
   it('refreshes at iteratorRefreshMs, while the old iterator would still work', async () => {
@@ -135,7 +165,10 @@ describe('ShardReader (fake client, fake clock)', () => {
     expect(events).toEqual([{ event: 'iterator:refresh', payload: { shardId: SHARD, reason: 'expired' } }]);
     expect(reader.stats().iteratorExpirations).toBe(1);
     const iterators = fake.calls.filter((c) => c.operation === 'GetShardIterator').map((c) => c.input);
-    expect(iterators[1]).toMatchObject({ ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: seqs(written)[9] });
+    expect(iterators[1]).toMatchObject({
+      ShardIteratorType: 'AFTER_SEQUENCE_NUMBER',
+      SequenceNumber: seqs(written)[9],
+    });
   });
 
   it('recovers an expiry before any record from the original start position', async () => {
@@ -157,7 +190,10 @@ describe('ShardReader (fake client, fake clock)', () => {
   it('iterators that keep expiring are fetched with backoff, then RetriesExceededError', async () => {
     const { clock, fake, reader, events } = setup(10, { maxAttempts: 4 });
     fake.failNext('GetRecords', 'expired', 100);
-    const err = await driveUntil(clock, reader.next().catch((e: unknown) => e));
+    const err = await driveUntil(
+      clock,
+      reader.next().catch((e: unknown) => e),
+    );
     expect(err).toBeInstanceOf(RetriesExceededError);
     expect((err as Error).message).toMatch(/iterators keep expiring/);
     expect(events.filter((e) => e.event === 'iterator:refresh')).toHaveLength(4);
@@ -211,7 +247,9 @@ describe('ShardReader (fake client, fake clock)', () => {
     fake.failNext('GetRecords', 'throttle', 6);
     const { records } = await consume(reader, clock);
     expect(seqs(records)).toEqual(seqs(written));
-    const throttled = events.filter((e) => e.event === 'throttled').map((e) => e.payload as ShardReaderEvents['throttled']);
+    const throttled = events
+      .filter((e) => e.event === 'throttled')
+      .map((e) => e.payload as ShardReaderEvents['throttled']);
     expect(throttled.map((t) => t.attempt)).toEqual([0, 1, 2, 3, 4, 5]);
     expect(throttled.map((t) => t.delayMs)).toEqual([50, 100, 200, 400, 800, 1600]); // random 0.5 × ceilings
     expect(throttled.every((t) => t.operation === 'GetRecords' && t.shardId === SHARD)).toBe(true);
@@ -221,7 +259,10 @@ describe('ShardReader (fake client, fake clock)', () => {
   it('bounded: a storm longer than maxAttempts ends in RetriesExceededError', async () => {
     const { clock, fake, reader } = setup(10, { maxAttempts: 3 });
     fake.failNext('GetRecords', 'throttle', 10);
-    const err = await driveUntil(clock, reader.next().catch((e: unknown) => e));
+    const err = await driveUntil(
+      clock,
+      reader.next().catch((e: unknown) => e),
+    );
     expect(err).toBeInstanceOf(RetriesExceededError);
     expect((err as RetriesExceededError).cause).toBeInstanceOf(ThrottledError);
     expect(fake.count('GetRecords')).toBe(3);
@@ -236,7 +277,13 @@ describe('ShardReader (fake client, fake clock)', () => {
     const { records } = await consume(reader, clock);
     expect(seqs(records)).toEqual(seqs(written));
     const retries = events.filter((e) => e.event === 'retry').map((e) => e.payload as ShardReaderEvents['retry']);
-    expect(retries.map((r) => r.operation)).toEqual(['GetShardIterator', 'GetShardIterator', 'GetRecords', 'GetRecords', 'GetRecords']);
+    expect(retries.map((r) => r.operation)).toEqual([
+      'GetShardIterator',
+      'GetShardIterator',
+      'GetRecords',
+      'GetRecords',
+      'GetRecords',
+    ]);
     expect(retries.every((r) => r.error instanceof TransientError)).toBe(true);
   });
 
@@ -322,7 +369,8 @@ describe('ShardReader (fake client, fake clock)', () => {
     fake.send = async (command, options) => {
       const out = (await send(command, options)) as { Records?: _Record[] };
       // The third GetRecords answers with the last 5 records of the second batch again, then the third batch.
-      if (command.constructor.name === 'GetRecordsCommand' && ++n === 3 && out.Records) out.Records = [...written.slice(15, 20), ...out.Records];
+      if (command.constructor.name === 'GetRecordsCommand' && ++n === 3 && out.Records)
+        out.Records = [...written.slice(15, 20), ...out.Records];
       return out;
     };
     const { records } = await consume(reader, clock);
@@ -334,13 +382,23 @@ describe('ShardReader (fake client, fake clock)', () => {
     const fake = new FakeStreams(clock);
     const base = { client: fake, streamArn: FAKE_ARN, shardId: SHARD, clock };
     for (const sequenceNumber of ['123', 'abc', '00000000000000000000x1', '1'.repeat(41), '']) {
-      expect(() => new ShardReader({ ...base, start: { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber } })).toThrow(ConfigError);
+      expect(() => new ShardReader({ ...base, start: { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber } })).toThrow(
+        ConfigError,
+      );
     }
-    expect(() => new ShardReader({ ...base, start: { type: 'AT_SEQUENCE_NUMBER', sequenceNumber: '12' } })).toThrow(/21 to 40 decimal digits/);
-    expect(() => new ShardReader({ ...base, start: { type: 'FROM_HERE' } as never })).toThrow(/start.type must be one of/);
-    expect(() => new ShardReader({ ...base, start: { type: 'LATEST' }, iteratorRefreshMs: 15 * MIN })).toThrow(/below the 15-minute/);
+    expect(() => new ShardReader({ ...base, start: { type: 'AT_SEQUENCE_NUMBER', sequenceNumber: '12' } })).toThrow(
+      /21 to 40 decimal digits/,
+    );
+    expect(() => new ShardReader({ ...base, start: { type: 'FROM_HERE' } as never })).toThrow(
+      /start.type must be one of/,
+    );
+    expect(() => new ShardReader({ ...base, start: { type: 'LATEST' }, iteratorRefreshMs: 15 * MIN })).toThrow(
+      /below the 15-minute/,
+    );
     expect(() => new ShardReader({ ...base, start: { type: 'LATEST' }, limit: 1001 })).toThrow(/limit/);
-    expect(() => new ShardReader({ ...base, start: { type: 'LATEST' }, idelIntervalMs: 5 } as never)).toThrow(/unknown ShardReader option: idelIntervalMs/);
+    expect(() => new ShardReader({ ...base, start: { type: 'LATEST' }, idelIntervalMs: 5 } as never)).toThrow(
+      /unknown ShardReader option: idelIntervalMs/,
+    );
     expect(fake.calls).toEqual([]);
   });
 });

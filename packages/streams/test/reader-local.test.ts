@@ -25,7 +25,10 @@ describe('ShardReader on DynamoDB Local', () => {
   it('TRIM_HORIZON: every record exactly once, in write order, sequence numbers increasing', async () => {
     const written = keys(1234);
     const { streamArn, shardId } = await streamWith(written);
-    const { records, batches } = await readRecords(reader(streamArn, shardId, { type: 'TRIM_HORIZON' }, 500), written.length);
+    const { records, batches } = await readRecords(
+      reader(streamArn, shardId, { type: 'TRIM_HORIZON' }, 500),
+      written.length,
+    );
     expect(records.map(keyOf)).toEqual(written);
     const seqs = records.map((r) => r.dynamodb!.SequenceNumber!);
     for (let i = 1; i < seqs.length; i++) expect(compareSequenceNumbers(seqs[i - 1]!, seqs[i]!)).toBe(-1);
@@ -52,9 +55,15 @@ describe('ShardReader on DynamoDB Local', () => {
     const { streamArn, shardId } = await streamWith(written);
     const all = await readRecords(reader(streamArn, shardId, { type: 'TRIM_HORIZON' }), written.length);
     const pivot = all.records[17]!.dynamodb!.SequenceNumber!;
-    const at = await readRecords(reader(streamArn, shardId, { type: 'AT_SEQUENCE_NUMBER', sequenceNumber: pivot }), 40 - 17);
+    const at = await readRecords(
+      reader(streamArn, shardId, { type: 'AT_SEQUENCE_NUMBER', sequenceNumber: pivot }),
+      40 - 17,
+    );
     expect(at.records.map(keyOf)).toEqual(written.slice(17));
-    const after = await readRecords(reader(streamArn, shardId, { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: pivot }), 40 - 18);
+    const after = await readRecords(
+      reader(streamArn, shardId, { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: pivot }),
+      40 - 18,
+    );
     expect(after.records.map(keyOf)).toEqual(written.slice(18));
   });
 
@@ -76,7 +85,15 @@ describe('ShardReader on DynamoDB Local', () => {
     // A clock that never moves: the idle wait can only end through the abort, so this proves
     // the mechanism without timing a machine that may be slow.
     const clock = new ManualClock();
-    const r = new ShardReader({ client: db.streams, streamArn, shardId, start: { type: 'TRIM_HORIZON' }, idleIntervalMs: 10_000, clock, signal: controller.signal });
+    const r = new ShardReader({
+      client: db.streams,
+      streamArn,
+      shardId,
+      start: { type: 'TRIM_HORIZON' },
+      idleIntervalMs: 10_000,
+      clock,
+      signal: controller.signal,
+    });
     expect((await r.next()).value).toMatchObject({ records: [], shardEnd: false });
     const waiting = r.next();
     const deadline = Date.now() + 10_000;
@@ -86,7 +103,9 @@ describe('ShardReader on DynamoDB Local', () => {
     }
     controller.abort();
     let timer: NodeJS.Timeout | undefined;
-    const hung = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('the abort did not end the idle wait')), 10_000)));
+    const hung = new Promise(
+      (_, reject) => (timer = setTimeout(() => reject(new Error('the abort did not end the idle wait')), 10_000)),
+    );
     try {
       expect(await Promise.race([waiting, hung])).toEqual({ value: undefined, done: true });
     } finally {
@@ -107,7 +126,13 @@ describe('ShardReader on DynamoDB Local', () => {
       },
     };
     for (const sequenceNumber of ['42', 'not-a-number', '-100000000000000000001', '1e21', ' 100000000000000000001']) {
-      const make = () => new ShardReader({ client: counting, streamArn, shardId, start: { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber } });
+      const make = () =>
+        new ShardReader({
+          client: counting,
+          streamArn,
+          shardId,
+          start: { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber },
+        });
       expect(make).toThrow(ConfigError);
       expect(make).toThrow(/must be a DynamoDB Streams sequence number \(21 to 40 decimal digits/);
     }
@@ -120,6 +145,8 @@ describe('ShardReader on DynamoDB Local', () => {
     const err = await r.next().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as Error).name).toBe('StreamResourceNotFoundError');
-    expect((err as Error).message).toMatch(/GetShardIterator on shard shardId-00000000000000000000-00000000: not found/);
+    expect((err as Error).message).toMatch(
+      /GetShardIterator on shard shardId-00000000000000000000-00000000: not found/,
+    );
   });
 });

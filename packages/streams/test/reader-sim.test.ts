@@ -2,7 +2,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DynamoDBStreamsClient, type _Record } from '@aws-sdk/client-dynamodb-streams';
 import { ManualClock, RetriesExceededError, TransientError, TrimmedDataError } from '@shardline/core';
 import { audit, startStreamSimulator, type StreamSimulator, type StreamSimulatorOptions } from '@shardline/testkit';
-import { listChildShards, listShards, ShardGraph, ShardReader, type RecordBatch, type ShardReaderEvents, type ShardReaderOptions } from '@shardline/streams';
+import {
+  listChildShards,
+  listShards,
+  ShardGraph,
+  ShardReader,
+  type RecordBatch,
+  type ShardReaderEvents,
+  type ShardReaderOptions,
+} from '@shardline/streams';
 
 const MIN = 60_000;
 const opened: Array<{ stop(): Promise<void> } | { destroy(): void }> = [];
@@ -19,7 +27,12 @@ async function simulator(options: StreamSimulatorOptions = {}) {
   const sim = await startStreamSimulator({ clock, ...options });
   opened.push(sim);
   // SDK retries off: the reader's own backoff (on the fake clock) must do the work.
-  const client = new DynamoDBStreamsClient({ endpoint: sim.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, maxAttempts: 1 });
+  const client = new DynamoDBStreamsClient({
+    endpoint: sim.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+    maxAttempts: 1,
+  });
   opened.push(client);
   return { clock, sim, client };
 }
@@ -55,13 +68,28 @@ interface ReadResult {
   events: Array<{ event: string; payload: unknown }>;
 }
 
-function makeReader(sim: StreamSimulator, client: DynamoDBStreamsClient, clock: ManualClock, shardId: string, options: Partial<ShardReaderOptions> = {}) {
-  return new ShardReader({ client, streamArn: sim.streamArn, shardId, start: { type: 'TRIM_HORIZON' }, clock, random: () => 0.5, ...options });
+function makeReader(
+  sim: StreamSimulator,
+  client: DynamoDBStreamsClient,
+  clock: ManualClock,
+  shardId: string,
+  options: Partial<ShardReaderOptions> = {},
+) {
+  return new ShardReader({
+    client,
+    streamArn: sim.streamArn,
+    shardId,
+    start: { type: 'TRIM_HORIZON' },
+    clock,
+    random: () => 0.5,
+    ...options,
+  });
 }
 
 function record(reader: ShardReader): ReadResult['events'] {
   const events: ReadResult['events'] = [];
-  for (const event of ['iterator:refresh', 'records:trimmed', 'throttled', 'retry'] as const) reader.events.on(event, (payload) => events.push({ event, payload }));
+  for (const event of ['iterator:refresh', 'records:trimmed', 'throttled', 'retry'] as const)
+    reader.events.on(event, (payload) => events.push({ event, payload }));
   return events;
 }
 
@@ -83,16 +111,23 @@ async function read(reader: ShardReader, clock: ManualClock, count = Infinity): 
   return { records, batches, events };
 }
 
-const delivered = (records: _Record[], shardId: string) => records.map((r) => ({ shardId, sequenceNumber: r.dynamodb!.SequenceNumber! }));
+const delivered = (records: _Record[], shardId: string) =>
+  records.map((r) => ({ shardId, sequenceNumber: r.dynamodb!.SequenceNumber! }));
 
 /** Reads a whole stream lineage-first (parents before children), as a worker would. */
 async function readStream(sim: StreamSimulator, client: DynamoDBStreamsClient, clock: ManualClock) {
   const graph = ShardGraph.fromShards(await drive(clock, listShards(client, sim.streamArn, { clock })));
   const finished = new Set<string>();
   const out: Array<{ shardId: string; sequenceNumber: string }> = [];
-  for (let ready = graph.readyShards((id) => finished.has(id)); ready.length > 0; ready = graph.readyShards((id) => finished.has(id))) {
+  for (
+    let ready = graph.readyShards((id) => finished.has(id));
+    ready.length > 0;
+    ready = graph.readyShards((id) => finished.has(id))
+  ) {
     for (const shard of ready) {
-      const count = graph.isClosed(shard.shardId) ? Infinity : sim.manifest().filter((m) => m.shardId === shard.shardId).length;
+      const count = graph.isClosed(shard.shardId)
+        ? Infinity
+        : sim.manifest().filter((m) => m.shardId === shard.shardId).length;
       const { records } = await read(makeReader(sim, client, clock, shard.shardId), clock, count);
       out.push(...delivered(records, shard.shardId));
       finished.add(shard.shardId);
@@ -116,7 +151,11 @@ describe('ShardReader on the stream simulator', () => {
     expect(children.map((s) => s.shardId)).toEqual([child.shardId]);
     const second = await read(makeReader(sim, client, clock, child.shardId), clock, 20);
 
-    const report = audit(sim.manifest(), [...delivered(first.records, parent!), ...delivered(second.records, child.shardId)], sim.shards());
+    const report = audit(
+      sim.manifest(),
+      [...delivered(first.records, parent!), ...delivered(second.records, child.shardId)],
+      sim.shards(),
+    );
     expect(report).toMatchObject({ ok: true, lost: [], duplicates: [], orderViolations: [], childBeforeParent: [] });
   });
 
@@ -154,7 +193,11 @@ describe('ShardReader on the stream simulator', () => {
     got.push(...rest.records);
     expect(audit(sim.manifest(), delivered(got, shardId!)).ok).toBe(true);
     expect(reader.stats().iteratorExpirations).toBe(0);
-    expect(events.filter((e) => e.event === 'iterator:refresh').map((e) => (e.payload as ShardReaderEvents['iterator:refresh']).reason)).toEqual(['age', 'age', 'age']);
+    expect(
+      events
+        .filter((e) => e.event === 'iterator:refresh')
+        .map((e) => (e.payload as ShardReaderEvents['iterator:refresh']).reason),
+    ).toEqual(['age', 'age', 'age']);
   });
 
   it('a forced ExpiredIteratorException is recovered after the last record received', async () => {
@@ -167,7 +210,12 @@ describe('ShardReader on the stream simulator', () => {
     sim.faults.failNext('GetRecords', 2, 'expired');
     const rest = await read(reader, clock);
     const all = [...first.value!.records, ...rest.records];
-    expect(audit(sim.manifest().filter((m) => m.shardId === shardId), delivered(all, shardId!)).ok).toBe(true);
+    expect(
+      audit(
+        sim.manifest().filter((m) => m.shardId === shardId),
+        delivered(all, shardId!),
+      ).ok,
+    ).toBe(true);
     expect(all).toHaveLength(40);
     expect(reader.stats().iteratorExpirations).toBe(2);
   });
@@ -183,7 +231,9 @@ describe('ShardReader on the stream simulator', () => {
     const reader = makeReader(sim, client, clock, shardId!, { start });
     const { records, events } = await read(reader, clock, 5);
     expect(records.map((r) => r.dynamodb!.SequenceNumber)).toEqual(fresh.map((m) => m.sequenceNumber));
-    const trimmed = events.filter((e) => e.event === 'records:trimmed').map((e) => e.payload as ShardReaderEvents['records:trimmed']);
+    const trimmed = events
+      .filter((e) => e.event === 'records:trimmed')
+      .map((e) => e.payload as ShardReaderEvents['records:trimmed']);
     expect(trimmed).toHaveLength(1);
     expect(trimmed[0]).toMatchObject({ shardId, requestedSequenceNumber: old[3]!.sequenceNumber });
     expect(trimmed[0]!.error).toBeInstanceOf(TrimmedDataError);
@@ -201,9 +251,16 @@ describe('ShardReader on the stream simulator', () => {
     sim.faults.failNext('GetRecords', 6, 'throttle');
     sim.faults.throttle({ rate: 0.5, operations: ['GetRecords'], count: 20 });
     const { records, events } = await read(makeReader(sim, client, clock, shardId!, { limit: 25 }), clock);
-    expect(audit(sim.manifest().filter((m) => m.shardId === shardId), delivered(records, shardId!)).ok).toBe(true);
+    expect(
+      audit(
+        sim.manifest().filter((m) => m.shardId === shardId),
+        delivered(records, shardId!),
+      ).ok,
+    ).toBe(true);
     expect(records).toHaveLength(300);
-    const throttled = events.filter((e) => e.event === 'throttled').map((e) => e.payload as ShardReaderEvents['throttled']);
+    const throttled = events
+      .filter((e) => e.event === 'throttled')
+      .map((e) => e.payload as ShardReaderEvents['throttled']);
     expect(throttled.length).toBeGreaterThanOrEqual(6);
     expect(throttled.slice(0, 6).map((t) => t.attempt)).toEqual([0, 1, 2, 3, 4, 5]);
   });
@@ -217,15 +274,32 @@ describe('ShardReader on the stream simulator', () => {
     sim.faults.failNext('GetRecords', 2, 'reset');
     sim.faults.failNext('GetRecords', 2, '500');
     const { records, events } = await read(makeReader(sim, client, clock, shardId!, { limit: 40 }), clock);
-    expect(audit(sim.manifest().filter((m) => m.shardId === shardId), delivered(records, shardId!)).ok).toBe(true);
+    expect(
+      audit(
+        sim.manifest().filter((m) => m.shardId === shardId),
+        delivered(records, shardId!),
+      ).ok,
+    ).toBe(true);
     const retries = events.filter((e) => e.event === 'retry').map((e) => e.payload as ShardReaderEvents['retry']);
-    expect(retries.map((r) => r.operation)).toEqual(['GetShardIterator', 'GetRecords', 'GetRecords', 'GetRecords', 'GetRecords']);
+    expect(retries.map((r) => r.operation)).toEqual([
+      'GetShardIterator',
+      'GetRecords',
+      'GetRecords',
+      'GetRecords',
+      'GetRecords',
+    ]);
     expect(retries.every((r) => r.error instanceof TransientError)).toBe(true);
   });
 
   it('live lineage: scheduled traffic, rollovers and splits, 10% throttling; readers follow children as parents end; audit clean', async () => {
     const { clock, sim, client } = await simulator({ shards: 2 });
-    const schedule = sim.schedule({ writesPerSecond: 20, keys: 40, rolloverEveryMs: 20_000, splitEveryMs: 30_000, maxOpenShards: 6 });
+    const schedule = sim.schedule({
+      writesPerSecond: 20,
+      keys: 40,
+      rolloverEveryMs: 20_000,
+      splitEveryMs: 30_000,
+      maxOpenShards: 6,
+    });
     sim.faults.throttle({ rate: 0.1, operations: ['GetRecords', 'DescribeStream'] });
     const stop = new AbortController();
     const deliveries: Array<{ shardId: string; sequenceNumber: string }> = [];
@@ -246,7 +320,8 @@ describe('ShardReader on the stream simulator', () => {
             if (batch.shardEnd) {
               finished.add(shardId);
               // As a worker does: the children become eligible as soon as the parent ends.
-              for (const child of await listChildShards(client, sim.streamArn, shardId, { clock, signal: stop.signal })) start(child.shardId);
+              for (const child of await listChildShards(client, sim.streamArn, shardId, { clock, signal: stop.signal }))
+                start(child.shardId);
             }
           }
         })(),
@@ -266,7 +341,9 @@ describe('ShardReader on the stream simulator', () => {
 
     const lineage = sim.shards();
     expect(lineage.length).toBeGreaterThan(6); // rollovers and splits happened
-    expect(lineage.filter((s) => lineage.filter((c) => c.parentShardId === s.shardId).length === 2).length).toBeGreaterThan(0);
+    expect(
+      lineage.filter((s) => lineage.filter((c) => c.parentShardId === s.shardId).length === 2).length,
+    ).toBeGreaterThan(0);
     const report = audit(sim.manifest(), deliveries, lineage);
     expect(report).toMatchObject({ ok: true, lost: [], orderViolations: [], childBeforeParent: [], duplicates: [] });
     expect(deliveries.length).toBeGreaterThanOrEqual(2_000);

@@ -58,7 +58,11 @@ export interface AuditReport {
  *   passes the rule on to its own parents.
  * Sequence numbers are compared as integers (BigInt). O(n log n) in the number of records.
  */
-export function audit(manifest: readonly ManifestEntry[], delivered: readonly DeliveredRecord[], lineage?: readonly ShardInfo[]): AuditReport {
+export function audit(
+  manifest: readonly ManifestEntry[],
+  delivered: readonly DeliveredRecord[],
+  lineage?: readonly ShardInfo[],
+): AuditReport {
   // shard → sequence number → deliveries; nested maps, so no composite string keys.
   const tracked = new Map<string, Map<string, Tracked>>();
   const track = (shardId: string, sequenceNumber: string, entry: ManifestEntry | undefined): Tracked => {
@@ -86,7 +90,12 @@ export function audit(manifest: readonly ManifestEntry[], delivered: readonly De
     const seq = BigInt(delivery.sequenceNumber);
     const top = highest.get(delivery.shardId);
     if (top && seq < top.seq) {
-      orderViolations.push({ shardId: delivery.shardId, sequenceNumber: delivery.sequenceNumber, deliveredAfter: top.sequenceNumber, index });
+      orderViolations.push({
+        shardId: delivery.shardId,
+        sequenceNumber: delivery.sequenceNumber,
+        deliveredAfter: top.sequenceNumber,
+        index,
+      });
     } else {
       highest.set(delivery.shardId, { seq, sequenceNumber: delivery.sequenceNumber });
     }
@@ -97,10 +106,14 @@ export function audit(manifest: readonly ManifestEntry[], delivered: readonly De
   const seen = new Set<Tracked>();
   for (const record of [...manifestRecords, ...extra]) {
     if (record.entry && record.first < 0 && !seen.has(record)) lost.push(record.entry);
-    if (record.count > 1 && !seen.has(record)) duplicates.push({ shardId: record.shardId, sequenceNumber: record.sequenceNumber, count: record.count });
+    if (record.count > 1 && !seen.has(record))
+      duplicates.push({ shardId: record.shardId, sequenceNumber: record.sequenceNumber, count: record.count });
     seen.add(record);
   }
-  duplicates.sort((a, b) => (tracked.get(a.shardId)!.get(a.sequenceNumber)!.first - tracked.get(b.shardId)!.get(b.sequenceNumber)!.first));
+  duplicates.sort(
+    (a, b) =>
+      tracked.get(a.shardId)!.get(a.sequenceNumber)!.first - tracked.get(b.shardId)!.get(b.sequenceNumber)!.first,
+  );
 
   const firstIndex = (shardId: string, sequenceNumber: string): number | undefined => {
     const first = tracked.get(shardId)?.get(sequenceNumber)?.first;
@@ -174,7 +187,13 @@ function checkLineage(
     if (firstIndex(record.shardId, record.sequenceNumber) !== index) return;
     if (finishedAt(parent) > index) {
       reported.add(record.shardId);
-      violations.push({ shardId: record.shardId, sequenceNumber: record.sequenceNumber, parentShardId: parent, parentLastSequenceNumber: last.get(parent)?.sequenceNumber, index });
+      violations.push({
+        shardId: record.shardId,
+        sequenceNumber: record.sequenceNumber,
+        parentShardId: parent,
+        parentLastSequenceNumber: last.get(parent)?.sequenceNumber,
+        index,
+      });
     }
   });
   return violations;

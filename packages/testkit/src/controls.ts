@@ -38,13 +38,22 @@ export function databaseKey(target: ControlTarget): string {
 
 /** A client for the control port at `url` (e.g. `http://127.0.0.1:40123`). */
 export function controlsClient(url: string): DynamoDBLocalControls {
-  const call = async (method: 'GET' | 'POST', path: string, params: Record<string, string> = {}): Promise<{ databases: string[] }> => {
+  const call = async (
+    method: 'GET' | 'POST',
+    path: string,
+    params: Record<string, string> = {},
+  ): Promise<{ databases: string[] }> => {
     const query = new URLSearchParams(params).toString();
     let response: Response;
     try {
-      response = await fetch(`${url}${path}${query ? `?${query}` : ''}`, { method, signal: AbortSignal.timeout(30_000) });
+      response = await fetch(`${url}${path}${query ? `?${query}` : ''}`, {
+        method,
+        signal: AbortSignal.timeout(30_000),
+      });
     } catch (err) {
-      throw new ConfigError(`DynamoDB Local controls at ${url} did not answer: is the server still running?`, { cause: err });
+      throw new ConfigError(`DynamoDB Local controls at ${url} did not answer: is the server still running?`, {
+        cause: err,
+      });
     }
     const body = (await response.json()) as { databases?: string[]; error?: string };
     if (!response.ok) throw new ConfigError(`DynamoDB Local control ${path} failed: ${body.error ?? response.status}`);
@@ -56,7 +65,8 @@ export function controlsClient(url: string): DynamoDBLocalControls {
       await call('POST', '/rollover', scope(target));
     },
     async advanceTime(ms, target) {
-      if (!Number.isSafeInteger(ms) || ms <= 0) throw new ConfigError(`advanceTime(ms) needs a positive integer, got ${String(ms)}`);
+      if (!Number.isSafeInteger(ms) || ms <= 0)
+        throw new ConfigError(`advanceTime(ms) needs a positive integer, got ${String(ms)}`);
       await call('POST', '/advance-time', { ms: String(ms), ...scope(target) });
     },
     async databases() {

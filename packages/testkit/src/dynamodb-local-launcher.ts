@@ -75,12 +75,18 @@ async function runJavac(javac: string, args: string[]): Promise<void> {
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     child.once('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT' || err.code === 'EACCES') reject(new JdkMissingError(`javac ("${javac}") was not found: ${JDK_ADVICE}`, { cause: err }));
+      if (err.code === 'ENOENT' || err.code === 'EACCES')
+        reject(new JdkMissingError(`javac ("${javac}") was not found: ${JDK_ADVICE}`, { cause: err }));
       else reject(err);
     });
     child.once('exit', (code) => {
       if (code === 0) resolve();
-      else reject(new ConfigError(`javac failed to compile the DynamoDB Local controls launcher (exit ${code}): ${output.trim().split('\n').slice(0, 5).join(' | ')}`));
+      else
+        reject(
+          new ConfigError(
+            `javac failed to compile the DynamoDB Local controls launcher (exit ${code}): ${output.trim().split('\n').slice(0, 5).join(' | ')}`,
+          ),
+        );
     });
   });
 }

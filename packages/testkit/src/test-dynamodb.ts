@@ -15,7 +15,10 @@ export interface TestDynamoDB {
   /** A unique table name with a readable prefix. */
   uniqueName(prefix?: string): string;
   /** Creates a `pk` (string) keyed table with a stream and waits for it; returns name and stream ARN. */
-  createStreamTable(options?: { name?: string; viewType?: StreamViewType }): Promise<{ tableName: string; streamArn: string }>;
+  createStreamTable(options?: {
+    name?: string;
+    viewType?: StreamViewType;
+  }): Promise<{ tableName: string; streamArn: string }>;
   /** Deletes the tables created here and closes the clients. */
   close(): Promise<void>;
 }
@@ -26,7 +29,10 @@ export interface TestDynamoDB {
  * in one database, so every call gets a fresh alphanumeric access key.
  */
 export function connectTestDynamoDB(endpoint = process.env[TEST_ENDPOINT_ENV]): TestDynamoDB {
-  if (!endpoint) throw new Error(`${TEST_ENDPOINT_ENV} is not set: run the tests through vitest (the global setup starts DynamoDB Local)`);
+  if (!endpoint)
+    throw new Error(
+      `${TEST_ENDPOINT_ENV} is not set: run the tests through vitest (the global setup starts DynamoDB Local)`,
+    );
   const region = 'us-east-1';
   const credentials = { accessKeyId: `t${randomBytes(8).toString('hex')}`, secretAccessKey: 'local' };
   const dynamodb = new DynamoDBClient({ endpoint, region, credentials });
@@ -41,7 +47,10 @@ export function connectTestDynamoDB(endpoint = process.env[TEST_ENDPOINT_ENV]): 
     uniqueName: (prefix = 't') => `${prefix}-${randomUUID().slice(0, 8)}`,
     async createStreamTable(options = {}) {
       const tableName = options.name ?? `t-${randomUUID().slice(0, 8)}`;
-      const table = await createStreamTable(dynamodb, tableName, { viewType: options.viewType ?? 'NEW_AND_OLD_IMAGES', maxWaitSeconds: 30 });
+      const table = await createStreamTable(dynamodb, tableName, {
+        viewType: options.viewType ?? 'NEW_AND_OLD_IMAGES',
+        maxWaitSeconds: 30,
+      });
       created.push(tableName);
       return table;
     },

@@ -15,7 +15,12 @@ const lineage: ShardInfo[] = [
   { shardId: A2, parentShardId: A },
   { shardId: A3, parentShardId: A2 },
 ];
-const entry = (shardId: string, sequenceNumber: string): ManifestEntry => ({ shardId, sequenceNumber, key: 'k', eventName: 'INSERT' });
+const entry = (shardId: string, sequenceNumber: string): ManifestEntry => ({
+  shardId,
+  sequenceNumber,
+  key: 'k',
+  eventName: 'INSERT',
+});
 // Sequence numbers of different lengths: compared as integers, "9…" < "10…".
 const manifest: ManifestEntry[] = [
   entry(P, '900000000000000000000'),
@@ -26,12 +31,26 @@ const manifest: ManifestEntry[] = [
   entry(A3, '1000000000000000000300'),
 ];
 const d = (e: ManifestEntry) => ({ shardId: e.shardId, sequenceNumber: e.sequenceNumber });
-const [p1, p2, a1, b1, a2, a31] = manifest.map(d) as [ReturnType<typeof d>, ReturnType<typeof d>, ReturnType<typeof d>, ReturnType<typeof d>, ReturnType<typeof d>, ReturnType<typeof d>];
+const [p1, p2, a1, b1, a2, a31] = manifest.map(d) as [
+  ReturnType<typeof d>,
+  ReturnType<typeof d>,
+  ReturnType<typeof d>,
+  ReturnType<typeof d>,
+  ReturnType<typeof d>,
+  ReturnType<typeof d>,
+];
 
 describe('audit', () => {
   it('passes a clean delivery, in any interleaving of independent shards', () => {
     const report = audit(manifest, [p1, p2, b1, a1, a2, a31], lineage);
-    expect(report).toEqual({ ok: true, lost: [], duplicates: [], orderViolations: [], childBeforeParent: [], unknown: [] });
+    expect(report).toEqual({
+      ok: true,
+      lost: [],
+      duplicates: [],
+      orderViolations: [],
+      childBeforeParent: [],
+      unknown: [],
+    });
   });
 
   it('reports lost records', () => {
@@ -57,7 +76,9 @@ describe('audit', () => {
     const report = audit(manifest, [p2, p1, a1, b1, a2, a31], lineage);
     expect(report.ok).toBe(false);
     // As strings "9…" > "1…"; as numbers p1 < p2, so p1 after p2 is the violation.
-    expect(report.orderViolations).toEqual([{ shardId: P, sequenceNumber: p1.sequenceNumber, deliveredAfter: p2.sequenceNumber, index: 1 }]);
+    expect(report.orderViolations).toEqual([
+      { shardId: P, sequenceNumber: p1.sequenceNumber, deliveredAfter: p2.sequenceNumber, index: 1 },
+    ]);
     expect(report.lost).toEqual([]);
   });
 
@@ -65,7 +86,13 @@ describe('audit', () => {
     const report = audit(manifest, [p1, b1, p2, a1, a2, a31], lineage);
     expect(report.ok).toBe(false);
     expect(report.childBeforeParent).toEqual([
-      { shardId: B, sequenceNumber: b1.sequenceNumber, parentShardId: P, parentLastSequenceNumber: p2.sequenceNumber, index: 1 },
+      {
+        shardId: B,
+        sequenceNumber: b1.sequenceNumber,
+        parentShardId: P,
+        parentLastSequenceNumber: p2.sequenceNumber,
+        index: 1,
+      },
     ]);
     expect(report.orderViolations).toEqual([]);
   });
@@ -73,7 +100,13 @@ describe('audit', () => {
   it('looks through an empty parent to the grandparent', () => {
     const report = audit(manifest, [p1, p2, a1, b1, a31, a2], lineage);
     expect(report.childBeforeParent).toEqual([
-      { shardId: A3, sequenceNumber: a31.sequenceNumber, parentShardId: A2, parentLastSequenceNumber: undefined, index: 4 },
+      {
+        shardId: A3,
+        sequenceNumber: a31.sequenceNumber,
+        parentShardId: A2,
+        parentLastSequenceNumber: undefined,
+        index: 4,
+      },
     ]);
   });
 

@@ -27,9 +27,14 @@ async function setup() {
   if (!controls) throw new Error('no controls');
   const { tableName, streamArn } = await db.createStreamTable();
   const put = (key: string) => db.dynamodb.send(new PutItemCommand({ TableName: tableName, Item: { pk: { S: key } } }));
-  const shards = async (): Promise<Shard[]> => (await db.streams.send(new DescribeStreamCommand({ StreamArn: streamArn }))).StreamDescription?.Shards ?? [];
+  const shards = async (): Promise<Shard[]> =>
+    (await db.streams.send(new DescribeStreamCommand({ StreamArn: streamArn }))).StreamDescription?.Shards ?? [];
   const iterator = async (shardId: string, type: 'TRIM_HORIZON' | 'LATEST' = 'TRIM_HORIZON') =>
-    (await db.streams.send(new GetShardIteratorCommand({ StreamArn: streamArn, ShardId: shardId, ShardIteratorType: type }))).ShardIterator;
+    (
+      await db.streams.send(
+        new GetShardIteratorCommand({ StreamArn: streamArn, ShardId: shardId, ShardIteratorType: type }),
+      )
+    ).ShardIterator;
   const read = async (shardIterator: string | undefined) => {
     const out = await db.streams.send(new GetRecordsCommand({ ShardIterator: shardIterator }));
     return { keys: (out.Records ?? []).map((r) => r.dynamodb?.Keys?.pk?.S), next: out.NextShardIterator };

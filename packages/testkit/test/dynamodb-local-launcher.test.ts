@@ -9,7 +9,13 @@ import { execFileSync } from 'node:child_process';
 import { ConfigError } from '@shardline/core';
 import { CreateTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeStreamCommand, DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { freePort, resolveDynamoDBLocalOptions, startDynamoDBLocal, controlsClient, TEST_CONTROLS_ENV } from '../src/index.js';
+import {
+  freePort,
+  resolveDynamoDBLocalOptions,
+  startDynamoDBLocal,
+  controlsClient,
+  TEST_CONTROLS_ENV,
+} from '../src/index.js';
 import { processAlive } from '../src/dynamodb-local-process.js';
 import { JdkMissingError } from '../src/dynamodb-local-launcher.js';
 
@@ -29,7 +35,11 @@ async function waitFor(condition: () => boolean, timeoutMs: number): Promise<boo
 }
 
 async function listTables(endpoint: string): Promise<string[]> {
-  const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'probe', secretAccessKey: 'x' } });
+  const client = new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'probe', secretAccessKey: 'x' },
+  });
   try {
     return (await client.send(new ListTablesCommand({}))).TableNames ?? [];
   } finally {
@@ -82,8 +92,16 @@ describe('startDynamoDBLocal', { timeout: 180_000 }, () => {
 
   it('controls on a -sharedDb instance act on its single database', async () => {
     const local = await startDynamoDBLocal({ controls: true, sharedDb: true });
-    const client = new DynamoDBClient({ endpoint: local.endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'anyone', secretAccessKey: 'x' } });
-    const streams = new DynamoDBStreamsClient({ endpoint: local.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'someoneElse', secretAccessKey: 'x' } });
+    const client = new DynamoDBClient({
+      endpoint: local.endpoint,
+      region: 'eu-west-1',
+      credentials: { accessKeyId: 'anyone', secretAccessKey: 'x' },
+    });
+    const streams = new DynamoDBStreamsClient({
+      endpoint: local.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'someoneElse', secretAccessKey: 'x' },
+    });
     try {
       const created = await client.send(
         new CreateTableCommand({
@@ -96,7 +114,9 @@ describe('startDynamoDBLocal', { timeout: 180_000 }, () => {
       );
       expect(await controlsClient(local.controlUrl ?? '').databases()).toEqual(['shared-local-instance']);
       await local.rollover?.();
-      const described = await streams.send(new DescribeStreamCommand({ StreamArn: created.TableDescription?.LatestStreamArn }));
+      const described = await streams.send(
+        new DescribeStreamCommand({ StreamArn: created.TableDescription?.LatestStreamArn }),
+      );
       const shards = described.StreamDescription?.Shards ?? [];
       expect(shards).toHaveLength(2);
       expect(shards[1]?.ParentShardId).toBe(shards[0]?.ShardId);
@@ -123,7 +143,9 @@ describe('startDynamoDBLocal', { timeout: 180_000 }, () => {
   it('says clearly when the database directory is not writable', async () => {
     const file = join(scratch, 'a-file');
     writeFileSync(file, 'not a directory');
-    await expect(startDynamoDBLocal({ dbPath: join(file, 'db') })).rejects.toThrow(/database directory .*a-file\/db is not writable/);
+    await expect(startDynamoDBLocal({ dbPath: join(file, 'db') })).rejects.toThrow(
+      /database directory .*a-file\/db is not writable/,
+    );
   });
 
   it('says java is required, and how to install it, when there is no java', async () => {
@@ -135,7 +157,10 @@ describe('startDynamoDBLocal', { timeout: 180_000 }, () => {
   it('without javac, controls fail with a clear message and the plain jar still works', async () => {
     const jre = join(scratch, 'jre-only');
     mkdirSync(join(jre, 'bin'), { recursive: true });
-    symlinkSync(realpathSync(execFileSync('sh', ['-c', 'command -v java'], { encoding: 'utf8' }).trim()), join(jre, 'bin', 'java'));
+    symlinkSync(
+      realpathSync(execFileSync('sh', ['-c', 'command -v java'], { encoding: 'utf8' }).trim()),
+      join(jre, 'bin', 'java'),
+    );
     const withControls = startDynamoDBLocal({ javaHome: jre, controls: true });
     await expect(withControls).rejects.toBeInstanceOf(JdkMissingError);
     await expect(withControls).rejects.toThrow(/javac .*was not found: controls need a JDK/);
@@ -159,7 +184,9 @@ describe.skipIf(!process.env[TEST_CONTROLS_ENV])('control port', () => {
   const controls = controlsClient(process.env[TEST_CONTROLS_ENV] ?? '');
 
   it('refuses to act on a database that does not exist, and bad durations', async () => {
-    await expect(controls.rollover({ credentials: { accessKeyId: 'nobodyUsesThis' }, region: 'us-east-1' })).rejects.toThrow(/no database nobodyUsesThis_us-east-1/);
+    await expect(
+      controls.rollover({ credentials: { accessKeyId: 'nobodyUsesThis' }, region: 'us-east-1' }),
+    ).rejects.toThrow(/no database nobodyUsesThis_us-east-1/);
     await expect(controls.advanceTime(0)).rejects.toThrow(/positive integer/);
   });
 

@@ -13,7 +13,9 @@ describe('DynamoDB Local round trip', () => {
     const described = await db.streams.send(new DescribeStreamCommand({ StreamArn: streamArn }));
     const shardId = described.StreamDescription?.Shards?.[0]?.ShardId;
     expect(shardId).toBeDefined();
-    const it0 = await db.streams.send(new GetShardIteratorCommand({ StreamArn: streamArn, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }));
+    const it0 = await db.streams.send(
+      new GetShardIteratorCommand({ StreamArn: streamArn, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }),
+    );
     const out = await db.streams.send(new GetRecordsCommand({ ShardIterator: it0.ShardIterator }));
     expect(out.Records?.map((r) => [r.eventName, r.dynamodb?.Keys?.pk?.S])).toEqual([['INSERT', 'a']]);
   });

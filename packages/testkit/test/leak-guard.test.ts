@@ -7,7 +7,9 @@ import { describeLeaks, findLeaks, settledLeaks, snapshotResources } from '../sr
 
 describe('leak guard checker', () => {
   it('reports what is alive at the end beyond the baseline, per type', () => {
-    expect(findLeaks(['Timeout', 'PipeWrap'], ['Timeout', 'PipeWrap', 'Timeout', 'TCPServerWrap', 'ProcessWrap'])).toEqual([
+    expect(
+      findLeaks(['Timeout', 'PipeWrap'], ['Timeout', 'PipeWrap', 'Timeout', 'TCPServerWrap', 'ProcessWrap']),
+    ).toEqual([
       { type: 'ProcessWrap', count: 1 },
       { type: 'TCPServerWrap', count: 1 },
       { type: 'Timeout', count: 1 },
@@ -15,7 +17,9 @@ describe('leak guard checker', () => {
   });
 
   it('is clean when everything opened was closed, and ignores transient requests', () => {
-    expect(findLeaks(['Timeout', 'PipeWrap'], ['PipeWrap', 'Timeout', 'FSReqCallback', 'GetAddrInfoReqWrap', 'CloseReq'])).toEqual([]);
+    expect(
+      findLeaks(['Timeout', 'PipeWrap'], ['PipeWrap', 'Timeout', 'FSReqCallback', 'GetAddrInfoReqWrap', 'CloseReq']),
+    ).toEqual([]);
     expect(findLeaks(['Timeout', 'Timeout'], ['Timeout'])).toEqual([]);
   });
 
@@ -70,16 +74,27 @@ describe('leak guard in the Vitest setup', () => {
   it('fails a test file that leaves a server and a timer running', { timeout: 120_000 }, async () => {
     const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
     // An external endpoint that is never called: the nested run starts no DynamoDB Local.
-    const env: NodeJS.ProcessEnv = { ...process.env, SHARDLINE_LEAK_FIXTURE: '1', SHARDLINE_TEST_ENDPOINT: 'http://127.0.0.1:9' };
-    for (const key of ['SHARDLINE_TEST_CONTROLS', 'VITEST', 'VITEST_WORKER_ID', 'VITEST_POOL_ID', 'NODE_OPTIONS']) delete env[key];
-    const child = spawn(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', 'packages/testkit/test/leak-guard-fixture.test.ts'], { cwd: repoRoot, env });
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      SHARDLINE_LEAK_FIXTURE: '1',
+      SHARDLINE_TEST_ENDPOINT: 'http://127.0.0.1:9',
+    };
+    for (const key of ['SHARDLINE_TEST_CONTROLS', 'VITEST', 'VITEST_WORKER_ID', 'VITEST_POOL_ID', 'NODE_OPTIONS'])
+      delete env[key];
+    const child = spawn(
+      process.execPath,
+      ['node_modules/vitest/vitest.mjs', 'run', 'packages/testkit/test/leak-guard-fixture.test.ts'],
+      { cwd: repoRoot, env },
+    );
     let output = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     const code = await new Promise((resolve) => child.once('close', resolve));
     output = stripVTControlCharacters(output);
     expect(code).toBe(1);
-    expect(output).toMatch(/leak guard: left running after afterAll: 1 × server \(TCPServerWrap\), 1 × timer \(Timeout\) \[server on .*127\.0\.0\.1/);
+    expect(output).toMatch(
+      /leak guard: left running after afterAll: 1 × server \(TCPServerWrap\), 1 × timer \(Timeout\) \[server on .*127\.0\.0\.1/,
+    );
     // The test itself passed: the file fails because of the guard alone.
     expect(output).toMatch(/Tests\s+1 passed/);
   });

@@ -80,8 +80,12 @@ describe('stream simulator: faults', () => {
     const start = await iterator(client, sim, shardId);
     sim.faults.failNext('GetRecords', 2, 'expired');
     sim.faults.failNext('*', 1, 'trimmed');
-    expect(await failure(client.send(new GetRecordsCommand({ ShardIterator: start })))).toBeInstanceOf(ExpiredIteratorException);
-    expect(await failure(client.send(new GetRecordsCommand({ ShardIterator: start })))).toBeInstanceOf(ExpiredIteratorException);
+    expect(await failure(client.send(new GetRecordsCommand({ ShardIterator: start })))).toBeInstanceOf(
+      ExpiredIteratorException,
+    );
+    expect(await failure(client.send(new GetRecordsCommand({ ShardIterator: start })))).toBeInstanceOf(
+      ExpiredIteratorException,
+    );
     expect(await failure(iterator(client, sim, shardId))).toBeInstanceOf(TrimmedDataAccessException);
     expect((await drain(client, start)).records).toHaveLength(1);
     expect(() => sim.faults.failNext('Nope' as 'GetRecords', 1, '500')).toThrow(RangeError);
@@ -116,14 +120,19 @@ describe('stream simulator: faults', () => {
     const client = fx.client(sim, { maxAttempts: 1 });
     const [itA, itB] = [await iterator(client, sim, a), await iterator(client, sim, b)];
     sim.faults.limits(SERVICE_RATE_LIMITS);
-    const outcome = async (call: Promise<unknown>) => call.then(() => 'ok', (err: Error) => err.name);
+    const outcome = async (call: Promise<unknown>) =>
+      call.then(
+        () => 'ok',
+        (err: Error) => err.name,
+      );
     const listCalls = [];
     for (let i = 0; i < 11; i++) listCalls.push(await outcome(client.send(new ListStreamsCommand({}))));
     expect(listCalls.filter((o) => o === 'ok')).toHaveLength(5);
     expect(listCalls.slice(5).every((o) => o === 'LimitExceededException')).toBe(true);
     const reads = async (it: string) => {
       const results = [];
-      for (let i = 0; i < 6; i++) results.push(await outcome(client.send(new GetRecordsCommand({ ShardIterator: it }))));
+      for (let i = 0; i < 6; i++)
+        results.push(await outcome(client.send(new GetRecordsCommand({ ShardIterator: it }))));
       return results;
     };
     expect(await reads(itA)).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'LimitExceededException']);

@@ -47,18 +47,31 @@ export async function iterator(
   type: ShardIteratorType = 'TRIM_HORIZON',
   sequenceNumber?: string,
 ): Promise<string> {
-  const out = await client.send(new GetShardIteratorCommand({ StreamArn: sim.streamArn, ShardId: shardId, ShardIteratorType: type, SequenceNumber: sequenceNumber }));
+  const out = await client.send(
+    new GetShardIteratorCommand({
+      StreamArn: sim.streamArn,
+      ShardId: shardId,
+      ShardIteratorType: type,
+      SequenceNumber: sequenceNumber,
+    }),
+  );
   if (!out.ShardIterator) throw new Error('no iterator');
   return out.ShardIterator;
 }
 
 /** Reads a shard from an iterator until the shard ends (closed) or a poll comes back empty (open). */
-export async function drain(client: DynamoDBStreamsClient, start: string, limit = 1000): Promise<{ records: _Record[]; ended: boolean; calls: number }> {
+export async function drain(
+  client: DynamoDBStreamsClient,
+  start: string,
+  limit = 1000,
+): Promise<{ records: _Record[]; ended: boolean; calls: number }> {
   const records: _Record[] = [];
   let next: string | undefined = start;
   let calls = 0;
   while (next) {
-    const out: GetRecordsCommandOutput = await client.send(new GetRecordsCommand({ ShardIterator: next, Limit: limit }));
+    const out: GetRecordsCommandOutput = await client.send(
+      new GetRecordsCommand({ ShardIterator: next, Limit: limit }),
+    );
     calls++;
     records.push(...(out.Records ?? []));
     next = out.NextShardIterator;
@@ -67,12 +80,18 @@ export async function drain(client: DynamoDBStreamsClient, start: string, limit 
   return { records, ended: true, calls };
 }
 
-export async function describeAll(client: DynamoDBStreamsClient, streamArn: string, limit = 100): Promise<{ shards: ShardInfo[]; pages: number }> {
+export async function describeAll(
+  client: DynamoDBStreamsClient,
+  streamArn: string,
+  limit = 100,
+): Promise<{ shards: ShardInfo[]; pages: number }> {
   const shards: ShardInfo[] = [];
   let exclusiveStartShardId: string | undefined;
   let pages = 0;
   do {
-    const out = await client.send(new DescribeStreamCommand({ StreamArn: streamArn, Limit: limit, ExclusiveStartShardId: exclusiveStartShardId }));
+    const out = await client.send(
+      new DescribeStreamCommand({ StreamArn: streamArn, Limit: limit, ExclusiveStartShardId: exclusiveStartShardId }),
+    );
     pages++;
     for (const shard of out.StreamDescription?.Shards ?? []) {
       shards.push({
@@ -90,7 +109,9 @@ export async function describeAll(client: DynamoDBStreamsClient, streamArn: stri
 export const seqOf = (record: _Record): string => record.dynamodb!.SequenceNumber!;
 
 /** Rejection of a promise, for asserting on error names and fields. */
-export async function failure(promise: Promise<unknown>): Promise<Error & { $fault?: string; $metadata?: { httpStatusCode?: number }; code?: string }> {
+export async function failure(
+  promise: Promise<unknown>,
+): Promise<Error & { $fault?: string; $metadata?: { httpStatusCode?: number }; code?: string }> {
   try {
     await promise;
   } catch (err) {

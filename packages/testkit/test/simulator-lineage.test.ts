@@ -31,7 +31,12 @@ describe('stream simulator: lineage', () => {
     const { shards } = await describeAll(client, sim.streamArn);
     const closed = shards.find((s) => s.shardId === parent)!;
     expect(closed.endingSequenceNumber).toBe(before[2]!.sequenceNumber);
-    expect(compareSequenceNumbers(shards.find((s) => s.shardId === child.shardId)!.startingSequenceNumber!, closed.endingSequenceNumber!)).toBe(1);
+    expect(
+      compareSequenceNumbers(
+        shards.find((s) => s.shardId === child.shardId)!.startingSequenceNumber!,
+        closed.endingSequenceNumber!,
+      ),
+    ).toBe(1);
     const fromParent = await drain(client, await iterator(client, sim, parent));
     expect(fromParent.ended).toBe(true);
     expect(fromParent.records.map(seqOf)).toEqual(before.map((e) => e.sequenceNumber));
@@ -52,7 +57,8 @@ describe('stream simulator: lineage', () => {
     for (const key of keys) sim.put(key, { key });
 
     const byShard = new Map<string, Set<string>>();
-    for (const entry of sim.manifest()) byShard.set(entry.shardId, (byShard.get(entry.shardId) ?? new Set()).add(entry.key));
+    for (const entry of sim.manifest())
+      byShard.set(entry.shardId, (byShard.get(entry.shardId) ?? new Set()).add(entry.key));
     expect(byShard.has(left)).toBe(false); // nothing lands on a closed shard
     const a = byShard.get(children[0].shardId)!;
     const b = byShard.get(children[1].shardId)!;
@@ -62,10 +68,17 @@ describe('stream simulator: lineage', () => {
     expect([...byShard.get(right)!].every((k) => !leftKeys.includes(k))).toBe(true);
 
     const client = fx.client(sim);
-    const filtered = await client.send(new DescribeStreamCommand({ StreamArn: sim.streamArn, ShardFilter: { Type: 'CHILD_SHARDS', ShardId: left } }));
+    const filtered = await client.send(
+      new DescribeStreamCommand({ StreamArn: sim.streamArn, ShardFilter: { Type: 'CHILD_SHARDS', ShardId: left } }),
+    );
     expect(filtered.StreamDescription?.Shards?.map((s) => s.ShardId)).toEqual(children.map((c) => c.shardId));
     const read = await drain(client, await iterator(client, sim, children[1].shardId));
-    expect(read.records.map((r) => r.dynamodb?.Keys?.pk?.S)).toEqual(sim.manifest().filter((e) => e.shardId === children[1].shardId).map((e) => e.key));
+    expect(read.records.map((r) => r.dynamodb?.Keys?.pk?.S)).toEqual(
+      sim
+        .manifest()
+        .filter((e) => e.shardId === children[1].shardId)
+        .map((e) => e.key),
+    );
   });
 
   it('a reader following lineage delivers every record, parents first (audit clean)', async () => {
@@ -80,7 +93,8 @@ describe('stream simulator: lineage', () => {
     write(100);
     sim.rollover(b);
     write(100);
-    for (const id of sim.openShardIds()) if (sim.shards().some((s) => s.parentShardId === a && s.shardId === id)) sim.rollover(id);
+    for (const id of sim.openShardIds())
+      if (sim.shards().some((s) => s.parentShardId === a && s.shardId === id)) sim.rollover(id);
     write(100);
 
     const client = fx.client(sim);
@@ -97,7 +111,14 @@ describe('stream simulator: lineage', () => {
       }
     }
     const report = audit(sim.manifest(), delivered, shards);
-    expect(report).toMatchObject({ ok: true, lost: [], duplicates: [], orderViolations: [], childBeforeParent: [], unknown: [] });
+    expect(report).toMatchObject({
+      ok: true,
+      lost: [],
+      duplicates: [],
+      orderViolations: [],
+      childBeforeParent: [],
+      unknown: [],
+    });
     expect(delivered).toHaveLength(400);
   });
 });
@@ -120,7 +141,9 @@ describe('stream simulator: a stream disabled and enabled again', () => {
     expect(listed.Streams?.map((s) => s.StreamArn)).toEqual([oldArn, newArn]); // oldest first
     const page = await client.send(new ListStreamsCommand({ TableName: 'orders', Limit: 1 }));
     expect(page.LastEvaluatedStreamArn).toBe(oldArn);
-    const next = await client.send(new ListStreamsCommand({ TableName: 'orders', Limit: 1, ExclusiveStartStreamArn: oldArn }));
+    const next = await client.send(
+      new ListStreamsCommand({ TableName: 'orders', Limit: 1, ExclusiveStartStreamArn: oldArn }),
+    );
     expect(next.Streams?.map((s) => s.StreamArn)).toEqual([newArn]);
 
     const old = await client.send(new DescribeStreamCommand({ StreamArn: oldArn }));
@@ -131,7 +154,9 @@ describe('stream simulator: a stream disabled and enabled again', () => {
     // The old stream's records are still there to read, to its shards' ends.
     const oldRecords: string[] = [];
     for (const shard of old.StreamDescription!.Shards!) {
-      const it = await client.send(new GetShardIteratorCommand({ StreamArn: oldArn, ShardId: shard.ShardId, ShardIteratorType: 'TRIM_HORIZON' }));
+      const it = await client.send(
+        new GetShardIteratorCommand({ StreamArn: oldArn, ShardId: shard.ShardId, ShardIteratorType: 'TRIM_HORIZON' }),
+      );
       const read = await drain(client, it.ShardIterator!);
       expect(read.ended).toBe(true);
       oldRecords.push(...read.records.map(seqOf));
@@ -141,7 +166,9 @@ describe('stream simulator: a stream disabled and enabled again', () => {
 
     await clock.advance(60 * MINUTE); // retention after disabling: the old stream is gone
     expect(sim.streams().map((s) => s.streamArn)).toEqual([newArn]);
-    expect((await failure(client.send(new DescribeStreamCommand({ StreamArn: oldArn })))).name).toBe('ResourceNotFoundException');
+    expect((await failure(client.send(new DescribeStreamCommand({ StreamArn: oldArn })))).name).toBe(
+      'ResourceNotFoundException',
+    );
   });
 });
 
@@ -164,7 +191,9 @@ describe('stream simulator: time', () => {
     await clock.advance(15 * MINUTE - 2);
     expect((await client.send(new GetRecordsCommand({ ShardIterator: out.NextShardIterator! }))).Records).toEqual([]);
     await clock.advance(2);
-    expect(await failure(client.send(new GetRecordsCommand({ ShardIterator: out.NextShardIterator! })))).toBeInstanceOf(ExpiredIteratorException);
+    expect(await failure(client.send(new GetRecordsCommand({ ShardIterator: out.NextShardIterator! })))).toBeInstanceOf(
+      ExpiredIteratorException,
+    );
   });
 
   it('trims records past retention and removes closed shards once all of them are gone', async () => {
@@ -181,7 +210,9 @@ describe('stream simulator: time', () => {
     const parentStart = await iterator(client, sim, parent); // fresh, but its records are a minute from retention
     await clock.advance(1 * MINUTE); // the parent's records reach retention; the closed parent stays listed
     const late = [6, 7].map((i) => sim.put(`k${i}`, { i }).sequenceNumber);
-    expect(await failure(client.send(new GetRecordsCommand({ ShardIterator: parentStart })))).toBeInstanceOf(TrimmedDataAccessException);
+    expect(await failure(client.send(new GetRecordsCommand({ ShardIterator: parentStart })))).toBeInstanceOf(
+      TrimmedDataAccessException,
+    );
     expect(await drain(client, await iterator(client, sim, parent))).toMatchObject({ records: [], ended: true });
     expect((await describeAll(client, sim.streamArn)).shards.map((s) => s.shardId)).toEqual([parent, child]);
 
@@ -194,8 +225,12 @@ describe('stream simulator: time', () => {
     expect((await failure(iterator(client, sim, parent))).name).toBe('ResourceNotFoundException');
     const trimmed = await failure(client.send(new GetRecordsCommand({ ShardIterator: staleTrimHorizon })));
     expect(trimmed).toBeInstanceOf(TrimmedDataAccessException);
-    expect(await failure(iterator(client, sim, child, 'AT_SEQUENCE_NUMBER', early[0]))).toBeInstanceOf(TrimmedDataAccessException);
-    expect((await drain(client, await iterator(client, sim, child, 'AFTER_SEQUENCE_NUMBER', early[1]))).records.map(seqOf)).toEqual(late);
+    expect(await failure(iterator(client, sim, child, 'AT_SEQUENCE_NUMBER', early[0]))).toBeInstanceOf(
+      TrimmedDataAccessException,
+    );
+    expect(
+      (await drain(client, await iterator(client, sim, child, 'AFTER_SEQUENCE_NUMBER', early[1]))).records.map(seqOf),
+    ).toEqual(late);
     expect((await drain(client, await iterator(client, sim, child))).records.map(seqOf)).toEqual(late);
     // The manifest keeps every record ever written, trimmed ones included.
     expect(sim.manifest().map((e) => e.sequenceNumber)).toEqual([...old, ...early, ...late]);

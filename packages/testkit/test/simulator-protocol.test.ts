@@ -19,11 +19,15 @@ describe('stream simulator: the four operations through the real SDK client', ()
     const client = fx.client(sim);
     const all = await client.send(new ListStreamsCommand({}));
     expect(all.Streams).toEqual([{ StreamArn: sim.streamArn, TableName: 'orders', StreamLabel: sim.streamLabel }]);
-    expect(sim.streamArn).toMatch(/^arn:aws:dynamodb:us-east-1:000000000000:table\/orders\/stream\/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}$/);
+    expect(sim.streamArn).toMatch(
+      /^arn:aws:dynamodb:us-east-1:000000000000:table\/orders\/stream\/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}$/,
+    );
     expect((await client.send(new ListStreamsCommand({ TableName: 'other' }))).Streams).toEqual([]);
     const page = await client.send(new ListStreamsCommand({ TableName: 'orders', Limit: 1 }));
     expect(page.LastEvaluatedStreamArn).toBe(sim.streamArn);
-    const after = await client.send(new ListStreamsCommand({ TableName: 'orders', ExclusiveStartStreamArn: sim.streamArn }));
+    const after = await client.send(
+      new ListStreamsCommand({ TableName: 'orders', ExclusiveStartStreamArn: sim.streamArn }),
+    );
     expect(after.Streams).toEqual([]);
     expect(after.LastEvaluatedStreamArn).toBeUndefined();
   });
@@ -64,7 +68,9 @@ describe('stream simulator: the four operations through the real SDK client', ()
     const small = await describeAll(client, sim.streamArn, 7);
     expect(small.pages).toBe(Math.ceil(200 / 7));
     expect(small.shards).toEqual(shards);
-    await expect(client.send(new DescribeStreamCommand({ StreamArn: sim.streamArn, Limit: 101 }))).rejects.toMatchObject({ name: 'ValidationException' });
+    await expect(
+      client.send(new DescribeStreamCommand({ StreamArn: sim.streamArn, Limit: 101 })),
+    ).rejects.toMatchObject({ name: 'ValidationException' });
   });
 
   it('answers ShardFilter CHILD_SHARDS with the children of one shard only', async () => {
@@ -73,12 +79,21 @@ describe('stream simulator: the four operations through the real SDK client', ()
     const children = sim.split(a);
     const child = sim.rollover(b);
     const client = fx.client(sim);
-    const ofA = await client.send(new DescribeStreamCommand({ StreamArn: sim.streamArn, ShardFilter: { Type: 'CHILD_SHARDS', ShardId: a } }));
+    const ofA = await client.send(
+      new DescribeStreamCommand({ StreamArn: sim.streamArn, ShardFilter: { Type: 'CHILD_SHARDS', ShardId: a } }),
+    );
     expect(ofA.StreamDescription?.Shards?.map((s) => s.ShardId).sort()).toEqual(children.map((c) => c.shardId).sort());
     for (const shard of ofA.StreamDescription!.Shards!) expect(shard.ParentShardId).toBe(a);
-    const ofB = await client.send(new DescribeStreamCommand({ StreamArn: sim.streamArn, ShardFilter: { Type: 'CHILD_SHARDS', ShardId: b } }));
+    const ofB = await client.send(
+      new DescribeStreamCommand({ StreamArn: sim.streamArn, ShardFilter: { Type: 'CHILD_SHARDS', ShardId: b } }),
+    );
     expect(ofB.StreamDescription?.Shards?.map((s) => s.ShardId)).toEqual([child.shardId]);
-    const none = await client.send(new DescribeStreamCommand({ StreamArn: sim.streamArn, ShardFilter: { Type: 'CHILD_SHARDS', ShardId: child.shardId } }));
+    const none = await client.send(
+      new DescribeStreamCommand({
+        StreamArn: sim.streamArn,
+        ShardFilter: { Type: 'CHILD_SHARDS', ShardId: child.shardId },
+      }),
+    );
     expect(none.StreamDescription?.Shards).toEqual([]);
   });
 
@@ -100,7 +115,12 @@ describe('stream simulator: the four operations through the real SDK client', ()
     expect(insert.eventID).toMatch(/^[0-9a-f]{32}$/);
     expect(insert.dynamodb?.ApproximateCreationDateTime).toEqual(new Date(1_700_000_000_000));
     expect(insert.dynamodb?.Keys).toEqual({ pk: { S: 'a' } });
-    expect(unmarshall(insert.dynamodb!.NewImage!)).toEqual({ pk: 'a', n: 1, tags: new Set(['x']), nested: { ok: true } });
+    expect(unmarshall(insert.dynamodb!.NewImage!)).toEqual({
+      pk: 'a',
+      n: 1,
+      tags: new Set(['x']),
+      nested: { ok: true },
+    });
     expect(insert.dynamodb?.OldImage).toBeUndefined();
     expect(insert.dynamodb?.StreamViewType).toBe('NEW_AND_OLD_IMAGES');
     expect(insert.dynamodb?.SizeBytes).toBeGreaterThan(0);
@@ -113,7 +133,9 @@ describe('stream simulator: the four operations through the real SDK client', ()
     for (const seq of seqs) expect(seq).toMatch(/^\d{21,}$/);
     expect(compareSequenceNumbers(seqs[0]!, seqs[1]!)).toBe(-1);
     expect(compareSequenceNumbers(seqs[1]!, seqs[2]!)).toBe(-1);
-    expect(sim.manifest()).toEqual(records.map((r) => ({ shardId, sequenceNumber: seqOf(r), key: 'a', eventName: r.eventName })));
+    expect(sim.manifest()).toEqual(
+      records.map((r) => ({ shardId, sequenceNumber: seqOf(r), key: 'a', eventName: r.eventName })),
+    );
   });
 
   it('marks Time to Live deletes with the service identity', async () => {
@@ -150,7 +172,8 @@ describe('stream simulator: the four operations through the real SDK client', ()
     const shardId = sim.openShardIds()[0]!;
     const written = [1, 2, 3, 4, 5].map((n) => sim.put(`k${n}`, { n }).sequenceNumber);
     const client = fx.client(sim);
-    const read = async (type: Parameters<typeof iterator>[3], seq?: string) => (await drain(client, await iterator(client, sim, shardId, type, seq))).records.map(seqOf);
+    const read = async (type: Parameters<typeof iterator>[3], seq?: string) =>
+      (await drain(client, await iterator(client, sim, shardId, type, seq))).records.map(seqOf);
     expect(await read('TRIM_HORIZON')).toEqual(written);
     expect(await read('AT_SEQUENCE_NUMBER', written[2])).toEqual(written.slice(2));
     expect(await read('AFTER_SEQUENCE_NUMBER', written[2])).toEqual(written.slice(3));
@@ -166,12 +189,21 @@ describe('stream simulator: the four operations through the real SDK client', ()
     const shardId = sim.openShardIds()[0]!;
     for (let i = 0; i < 25; i++) sim.put(`k${i}`, { i });
     const client = fx.client(sim);
-    const first = await client.send(new GetRecordsCommand({ ShardIterator: await iterator(client, sim, shardId), Limit: 10 }));
+    const first = await client.send(
+      new GetRecordsCommand({ ShardIterator: await iterator(client, sim, shardId), Limit: 10 }),
+    );
     expect(first.Records).toHaveLength(10);
     const { records, calls } = await drain(client, first.NextShardIterator!, 10);
-    expect(records.map(seqOf)).toEqual(sim.manifest().slice(10).map((e) => e.sequenceNumber));
+    expect(records.map(seqOf)).toEqual(
+      sim
+        .manifest()
+        .slice(10)
+        .map((e) => e.sequenceNumber),
+    );
     expect(calls).toBe(3); // 10 + 5 + the empty poll of an open shard
-    await expect(client.send(new GetRecordsCommand({ ShardIterator: first.NextShardIterator!, Limit: 1001 }))).rejects.toMatchObject({ name: 'ValidationException' });
+    await expect(
+      client.send(new GetRecordsCommand({ ShardIterator: first.NextShardIterator!, Limit: 1001 })),
+    ).rejects.toMatchObject({ name: 'ValidationException' });
   });
 
   it('caps a GetRecords answer at 1 MB', async () => {
@@ -179,7 +211,9 @@ describe('stream simulator: the four operations through the real SDK client', ()
     const blob = 'x'.repeat(100_000);
     for (let i = 0; i < 25; i++) sim.put(`k${i}`, { blob });
     const client = fx.client(sim);
-    const out = await client.send(new GetRecordsCommand({ ShardIterator: await iterator(client, sim, sim.openShardIds()[0]!) }));
+    const out = await client.send(
+      new GetRecordsCommand({ ShardIterator: await iterator(client, sim, sim.openShardIds()[0]!) }),
+    );
     const count = out.Records!.length;
     expect(count).toBeGreaterThanOrEqual(9);
     expect(count).toBeLessThan(11);
@@ -192,13 +226,17 @@ describe('stream simulator: the four operations through the real SDK client', ()
     const shardId = sim.openShardIds()[0]!;
     for (let i = 0; i < 5; i++) sim.put(`k${i}`, { i });
     const client = fx.client(sim);
-    const it3 = await client.send(new GetRecordsCommand({ ShardIterator: await iterator(client, sim, shardId), Limit: 3 }));
+    const it3 = await client.send(
+      new GetRecordsCommand({ ShardIterator: await iterator(client, sim, shardId), Limit: 3 }),
+    );
     sim.rollover(shardId);
     const last = await client.send(new GetRecordsCommand({ ShardIterator: it3.NextShardIterator!, Limit: 3 }));
     expect(last.Records).toHaveLength(2);
     expect(last.NextShardIterator).toBeUndefined();
     // LATEST of a closed shard: nothing to read, and the shard ends at once.
-    const latest = await client.send(new GetRecordsCommand({ ShardIterator: await iterator(client, sim, shardId, 'LATEST') }));
+    const latest = await client.send(
+      new GetRecordsCommand({ ShardIterator: await iterator(client, sim, shardId, 'LATEST') }),
+    );
     expect(latest.Records).toEqual([]);
     expect(latest.NextShardIterator).toBeUndefined();
   });
@@ -221,11 +259,19 @@ describe('stream simulator: the four operations through the real SDK client', ()
     }
     expect((await failure(iterator(client, sim, shardId, 'AFTER_SEQUENCE_NUMBER'))).name).toBe('ValidationException');
     const badType = await failure(
-      client.send(new GetShardIteratorCommand({ StreamArn: sim.streamArn, ShardId: shardId, ShardIteratorType: 'SOMEWHERE' as 'LATEST' })),
+      client.send(
+        new GetShardIteratorCommand({
+          StreamArn: sim.streamArn,
+          ShardId: shardId,
+          ShardIteratorType: 'SOMEWHERE' as 'LATEST',
+        }),
+      ),
     );
     expect(badType.name).toBe('ValidationException');
     for (const token of ['garbage', Buffer.from('1|x|y|at|5|0').toString('base64url')]) {
-      expect((await failure(client.send(new GetRecordsCommand({ ShardIterator: token })))).name).toBe('ValidationException');
+      expect((await failure(client.send(new GetRecordsCommand({ ShardIterator: token })))).name).toBe(
+        'ValidationException',
+      );
     }
   });
 });

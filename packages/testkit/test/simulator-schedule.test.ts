@@ -78,7 +78,8 @@ describe('stream simulator: bulk reads', () => {
     for (let i = 0; i < 40_000; i++) sim.put(`key-${i % 1000}`, { i, payload: 'x'.repeat(100) });
     const client = fx.client(sim);
     let total = 0;
-    for (const shardId of sim.openShardIds()) total += (await drain(client, await iterator(client, sim, shardId))).records.length;
+    for (const shardId of sim.openShardIds())
+      total += (await drain(client, await iterator(client, sim, shardId))).records.length;
     expect(total).toBe(40_000);
   });
 });

@@ -1,4 +1,14 @@
-import { AbortedError, LeaseLostError, assertSequenceNumber, compareCheckpoints, compareSequenceNumbers, retry, toError, type Clock, type Logger } from '@shardline/core';
+import {
+  AbortedError,
+  LeaseLostError,
+  assertSequenceNumber,
+  compareCheckpoints,
+  compareSequenceNumbers,
+  retry,
+  toError,
+  type Clock,
+  type Logger,
+} from '@shardline/core';
 import type { Checkpointer } from './processor.js';
 
 /** Where checkpoints go: the lease coordinator in production, a plain object in tests. */
@@ -64,7 +74,8 @@ export class ShardCheckpointer implements Checkpointer {
   /** Called by the consumer before a batch goes to the processor. */
   delivered(sequenceNumber: string): void {
     assertSequenceNumber(sequenceNumber, 'delivered sequence number');
-    if (this.#delivered === undefined || compareSequenceNumbers(sequenceNumber, this.#delivered) > 0) this.#delivered = sequenceNumber;
+    if (this.#delivered === undefined || compareSequenceNumbers(sequenceNumber, this.#delivered) > 0)
+      this.#delivered = sequenceNumber;
   }
 
   /**
@@ -105,7 +116,9 @@ export class ShardCheckpointer implements Checkpointer {
     const delivered = this.#delivered;
     if (delivered === undefined) {
       if (sequenceNumber === undefined) return undefined;
-      throw new RangeError(`checkpoint(${sequenceNumber}) on ${this.#options.shardId}: no record has been delivered yet`);
+      throw new RangeError(
+        `checkpoint(${sequenceNumber}) on ${this.#options.shardId}: no record has been delivered yet`,
+      );
     }
     if (sequenceNumber !== undefined && compareSequenceNumbers(sequenceNumber, delivered) > 0) {
       throw new RangeError(

@@ -36,12 +36,25 @@ export const CLIENT_DEFAULTS = {
   connectionTimeoutMs: 3_000,
 } as const satisfies Partial<ResolvedClientOptions>;
 
-const KNOWN: readonly (keyof ClientOptions)[] = ['region', 'endpoint', 'credentials', 'requestTimeoutMs', 'connectionTimeoutMs', 'maxAttempts'];
+const KNOWN: readonly (keyof ClientOptions)[] = [
+  'region',
+  'endpoint',
+  'credentials',
+  'requestTimeoutMs',
+  'connectionTimeoutMs',
+  'maxAttempts',
+];
 
 export function resolveClientOptions(options: ClientOptions = {}): ResolvedClientOptions {
   rejectUnknownKeys('client', options, KNOWN);
-  const requestTimeoutMs = positiveInteger('requestTimeoutMs', options.requestTimeoutMs ?? CLIENT_DEFAULTS.requestTimeoutMs);
-  const connectionTimeoutMs = positiveInteger('connectionTimeoutMs', options.connectionTimeoutMs ?? Math.min(CLIENT_DEFAULTS.connectionTimeoutMs, requestTimeoutMs));
+  const requestTimeoutMs = positiveInteger(
+    'requestTimeoutMs',
+    options.requestTimeoutMs ?? CLIENT_DEFAULTS.requestTimeoutMs,
+  );
+  const connectionTimeoutMs = positiveInteger(
+    'connectionTimeoutMs',
+    options.connectionTimeoutMs ?? Math.min(CLIENT_DEFAULTS.connectionTimeoutMs, requestTimeoutMs),
+  );
   requireThat(
     connectionTimeoutMs <= requestTimeoutMs,
     `connectionTimeoutMs (${connectionTimeoutMs}) exceeds requestTimeoutMs (${requestTimeoutMs}): the request timeout would fire first; lower connectionTimeoutMs`,

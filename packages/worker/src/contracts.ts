@@ -12,7 +12,11 @@ export type { RecordBatch, StartPosition } from '@shardline/streams';
 export { startPositionFromCheckpoint as startFromCheckpoint } from '@shardline/streams';
 
 /** One reader per shard consumer; iteration ends after the shardEnd batch or on abort. */
-export type ReaderFactory = (input: { shardId: string; start: StartPosition; signal: AbortSignal }) => AsyncIterable<RecordBatch>;
+export type ReaderFactory = (input: {
+  shardId: string;
+  start: StartPosition;
+  signal: AbortSignal;
+}) => AsyncIterable<RecordBatch>;
 
 export interface LeaseLike {
   leaseKey: string;

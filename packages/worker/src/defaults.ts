@@ -8,9 +8,21 @@ import type { WorkerMetrics } from './metrics.js';
 
 /** The production wiring: @shardline/streams readers and the @shardline/leases coordinator. */
 
-export async function resolveStreamArn(input: { streams: DynamoDBStreamsClient; dynamodb: DynamoDBClient; tableName: string; logger: Logger }): Promise<string> {
-  const resolved = await resolveStream({ streams: input.streams, dynamodb: input.dynamodb, tableName: input.tableName });
-  input.logger.info({ tableName: resolved.tableName, streamArn: resolved.streamArn, viewType: resolved.viewType }, 'stream resolved');
+export async function resolveStreamArn(input: {
+  streams: DynamoDBStreamsClient;
+  dynamodb: DynamoDBClient;
+  tableName: string;
+  logger: Logger;
+}): Promise<string> {
+  const resolved = await resolveStream({
+    streams: input.streams,
+    dynamodb: input.dynamodb,
+    tableName: input.tableName,
+  });
+  input.logger.info(
+    { tableName: resolved.tableName, streamArn: resolved.streamArn, viewType: resolved.viewType },
+    'stream resolved',
+  );
   return resolved.streamArn;
 }
 
@@ -31,7 +43,8 @@ export interface DefaultCoordinatorInput {
 }
 
 export function createDefaultCoordinator(input: DefaultCoordinatorInput): CoordinatorLike {
-  const optional = <K extends string, V>(key: K, value: V | undefined) => (value === undefined ? {} : ({ [key]: value } as Record<K, V>));
+  const optional = <K extends string, V>(key: K, value: V | undefined) =>
+    value === undefined ? {} : ({ [key]: value } as Record<K, V>);
   return new LeaseCoordinator({
     dynamodb: input.dynamodb,
     streams: input.streams,
@@ -79,7 +92,11 @@ export function createDefaultReaderFactory(input: DefaultReaderInput): ReaderFac
     reader.events.on('throttled', () => input.metrics.throttles.inc());
     reader.events.on('records:trimmed', (event) => {
       input.metrics.trimmed.inc();
-      input.onTrimmed({ shardId: event.shardId, requestedSequenceNumber: event.requestedSequenceNumber, error: toError(event.error) });
+      input.onTrimmed({
+        shardId: event.shardId,
+        requestedSequenceNumber: event.requestedSequenceNumber,
+        error: toError(event.error),
+      });
     });
     return reader;
   };

@@ -25,11 +25,32 @@ export type WorkerEvents = LeaseEvents & {
   'shard:stateChange': { shardId: string; from: ShardState; to: ShardState };
   /** The failure policy stopped a shard: page someone. */
   'shard:failed': { shardId: string; sequenceNumber: string; error: Error };
-  'batch:start': { shardId: string; records: number; firstSequenceNumber: string; lastSequenceNumber: string; millisBehindLatest: number };
-  'batch:end': { shardId: string; records: number; lastSequenceNumber: string; durationMs: number; status: 'processed' | 'stopped'; sentToDestination: number };
+  'batch:start': {
+    shardId: string;
+    records: number;
+    firstSequenceNumber: string;
+    lastSequenceNumber: string;
+    millisBehindLatest: number;
+  };
+  'batch:end': {
+    shardId: string;
+    records: number;
+    lastSequenceNumber: string;
+    durationMs: number;
+    status: 'processed' | 'stopped';
+    sentToDestination: number;
+  };
   checkpoint: { shardId: string; checkpoint: string };
   'checkpoint:failed': { shardId: string; error: Error };
   'records:trimmed': { shardId: string; requestedSequenceNumber?: string | undefined; error: Error };
-  'processor:error': { shardId: string; error: Error; attempt: number; willRetry: boolean; firstSequenceNumber: string; lastSequenceNumber: string; records: number };
+  'processor:error': {
+    shardId: string;
+    error: Error;
+    attempt: number;
+    willRetry: boolean;
+    firstSequenceNumber: string;
+    lastSequenceNumber: string;
+    records: number;
+  };
   'records:failed': { shardId: string; destination: string; records: FailedRecord[] };
 };

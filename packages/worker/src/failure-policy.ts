@@ -1,4 +1,12 @@
-import { AbortedError, ProcessorError, fullJitterDelay, retry, toError, type Clock, type Logger } from '@shardline/core';
+import {
+  AbortedError,
+  ProcessorError,
+  fullJitterDelay,
+  retry,
+  toError,
+  type Clock,
+  type Logger,
+} from '@shardline/core';
 import type { FailedRecord, FailureDestination } from './destinations.js';
 import type { StreamRecord } from './processor.js';
 
@@ -76,7 +84,9 @@ export class BatchExecutor<T> {
       let cut = 0;
       while (cut < rest.length && tooOld(rest[cut]!)) cut++;
       if (cut > 0) {
-        const error = new ProcessorError(this.#o.shardId, `record older than maxRecordAgeMs (${maxRecordAgeMs} ms)`, { retryable: false });
+        const error = new ProcessorError(this.#o.shardId, `record older than maxRecordAgeMs (${maxRecordAgeMs} ms)`, {
+          retryable: false,
+        });
         const outcome = await this.#giveUp(rest.slice(0, cut), error, 0, 'max-record-age', undefined);
         if (outcome.status === 'stopped') return outcome;
         sent += outcome.sentToDestination;
@@ -85,16 +95,25 @@ export class BatchExecutor<T> {
     }
     if (rest.length === 0) return { status: 'processed', sentToDestination: sent };
     const outcome = await this.#run(rest, call, signal, undefined);
-    if (outcome.status === 'processed') return { status: 'processed', sentToDestination: sent + outcome.sentToDestination };
+    if (outcome.status === 'processed')
+      return { status: 'processed', sentToDestination: sent + outcome.sentToDestination };
     return outcome;
   }
 
-  async #run(records: StreamRecord<T>[], call: Call<T>, signal: AbortSignal, before: string | undefined): Promise<BatchOutcome> {
+  async #run(
+    records: StreamRecord<T>[],
+    call: Call<T>,
+    signal: AbortSignal,
+    before: string | undefined,
+  ): Promise<BatchOutcome> {
     const result = await this.#attempts(records, call, signal);
     if (result.ok) return { status: 'processed', sentToDestination: 0 };
     if (this.#o.policy.bisectOnError && records.length > 1) {
       const middle = Math.ceil(records.length / 2);
-      this.#o.logger.warn({ shardId: this.#o.shardId, records: records.length }, 'batch keeps failing; bisecting it to isolate the bad record');
+      this.#o.logger.warn(
+        { shardId: this.#o.shardId, records: records.length },
+        'batch keeps failing; bisecting it to isolate the bad record',
+      );
       const left = await this.#run(records.slice(0, middle), call, signal, before);
       if (left.status === 'stopped') return left;
       const right = await this.#run(records.slice(middle), call, signal, records[middle - 1]!.sequenceNumber);
@@ -104,7 +123,11 @@ export class BatchExecutor<T> {
     return this.#giveUp(records, result.error, result.attempts, 'retries-exhausted', before);
   }
 
-  async #attempts(records: StreamRecord<T>[], call: Call<T>, signal: AbortSignal): Promise<{ ok: true } | { ok: false; error: Error; attempts: number }> {
+  async #attempts(
+    records: StreamRecord<T>[],
+    call: Call<T>,
+    signal: AbortSignal,
+  ): Promise<{ ok: true } | { ok: false; error: Error; attempts: number }> {
     const { maxRetries, retryBaseMs, retryCapMs } = this.#o.policy;
     for (let attempt = 0; ; attempt++) {
       if (signal.aborted) throw new AbortedError(`processing of ${this.#o.shardId} aborted`, { cause: signal.reason });
@@ -112,7 +135,10 @@ export class BatchExecutor<T> {
         await this.#withTimeout(records, call, signal);
         return { ok: true };
       } catch (thrown) {
-        if (signal.aborted) throw thrown instanceof AbortedError ? thrown : new AbortedError(`processing of ${this.#o.shardId} aborted`, { cause: thrown });
+        if (signal.aborted)
+          throw thrown instanceof AbortedError
+            ? thrown
+            : new AbortedError(`processing of ${this.#o.shardId} aborted`, { cause: thrown });
         const error = toError(thrown);
         const willRetry = attempt < maxRetries;
         this.#o.onProcessorError?.({
@@ -123,11 +149,26 @@ export class BatchExecutor<T> {
           lastSequenceNumber: records.at(-1)!.sequenceNumber,
           records: records.length,
         });
-        this.#o.logger.warn({ err: error, shardId: this.#o.shardId, attempt, willRetry, records: records.length, firstSequenceNumber: records[0]!.sequenceNumber }, 'processRecords failed');
+        this.#o.logger.warn(
+          {
+            err: error,
+            shardId: this.#o.shardId,
+            attempt,
+            willRetry,
+            records: records.length,
+            firstSequenceNumber: records[0]!.sequenceNumber,
+          },
+          'processRecords failed',
+        );
         if (!willRetry) return { ok: false, error, attempts: attempt + 1 };
-        await this.#o.clock.sleep(Math.max(1, fullJitterDelay(attempt, { baseMs: retryBaseMs, capMs: retryCapMs }, this.#o.random)), signal).catch((err: unknown) => {
-          throw new AbortedError(`processing of ${this.#o.shardId} aborted`, { cause: err });
-        });
+        await this.#o.clock
+          .sleep(
+            Math.max(1, fullJitterDelay(attempt, { baseMs: retryBaseMs, capMs: retryCapMs }, this.#o.random)),
+            signal,
+          )
+          .catch((err: unknown) => {
+            throw new AbortedError(`processing of ${this.#o.shardId} aborted`, { cause: err });
+          });
       }
     }
   }
@@ -152,7 +193,10 @@ export class BatchExecutor<T> {
         aborted,
         this.#o.clock.sleep(timeoutMs, timer.signal).then(
           () => {
-            const error = new ProcessorError(this.#o.shardId, `processRecords did not settle within processorTimeoutMs (${timeoutMs} ms)`);
+            const error = new ProcessorError(
+              this.#o.shardId,
+              `processRecords did not settle within processorTimeoutMs (${timeoutMs} ms)`,
+            );
             attempt.abort(error);
             throw error;
           },
@@ -165,11 +209,20 @@ export class BatchExecutor<T> {
     }
   }
 
-  async #giveUp(records: StreamRecord<T>[], error: Error, attempts: number, reason: FailedRecord['reason'], before: string | undefined): Promise<BatchOutcome> {
+  async #giveUp(
+    records: StreamRecord<T>[],
+    error: Error,
+    attempts: number,
+    reason: FailedRecord['reason'],
+    before: string | undefined,
+  ): Promise<BatchOutcome> {
     const { policy, shardId, streamArn, workerId, logger } = this.#o;
     const first = records[0]!.sequenceNumber;
     if (policy.onFailure === 'stop' || !policy.destination) {
-      logger.error({ err: error, shardId, sequenceNumber: first, records: records.length, reason }, 'giving up on records: stopping the shard (onFailure: stop); it stays stalled until fixed');
+      logger.error(
+        { err: error, shardId, sequenceNumber: first, records: records.length, reason },
+        'giving up on records: stopping the shard (onFailure: stop); it stays stalled until fixed',
+      );
       this.#o.onShardFailed?.({ error, sequenceNumber: first });
       return { status: 'stopped', error, processedThrough: before };
     }
@@ -198,11 +251,17 @@ export class BatchExecutor<T> {
       });
     } catch (err) {
       const sendError = toError(err);
-      logger.error({ err: sendError, shardId, sequenceNumber: first, destination: destination.name }, 'could not store failed records in the destination: stopping the shard');
+      logger.error(
+        { err: sendError, shardId, sequenceNumber: first, destination: destination.name },
+        'could not store failed records in the destination: stopping the shard',
+      );
       this.#o.onShardFailed?.({ error: sendError, sequenceNumber: first });
       return { status: 'stopped', error: sendError, processedThrough: before };
     }
-    logger.error({ err: error, shardId, sequenceNumber: first, records: records.length, destination: destination.name, reason }, 'records sent to the failure destination; moving on');
+    logger.error(
+      { err: error, shardId, sequenceNumber: first, records: records.length, destination: destination.name, reason },
+      'records sent to the failure destination; moving on',
+    );
     this.#o.onRecordsFailed?.({ records: failed, destination: destination.name });
     return { status: 'processed', sentToDestination: records.length };
   }

@@ -84,7 +84,8 @@ export class HealthServer {
     switch (path) {
       case '/healthz': {
         const lag = Date.now() - this.#lastTick;
-        const problem = lag > (this.#o.maxEventLoopLagMs ?? 5_000) ? `event loop blocked for ${lag} ms` : this.#o.source.liveness();
+        const problem =
+          lag > (this.#o.maxEventLoopLagMs ?? 5_000) ? `event loop blocked for ${lag} ms` : this.#o.source.liveness();
         return json(res, problem ? 503 : 200, problem ? { status: 'unhealthy', reason: problem } : { status: 'ok' });
       }
       case '/readyz': {

@@ -37,11 +37,30 @@ export {
 export { ShardCheckpointer, type CheckpointStore, type ShardCheckpointerOptions } from './checkpointer.js';
 export { ShardConsumer, type ShardConsumerOptions, type ShardConsumerResult } from './shard-consumer.js';
 export { ShardState, ShardStateMachine, IllegalTransitionError, canTransition } from './shard-state.js';
-export { BatchExecutor, type BatchOutcome, type ResolvedFailurePolicy, type ProcessorErrorInfo } from './failure-policy.js';
-export { JsonlFileDestination, DynamoDBTableDestination, type FailureDestination, type FailedRecord, type DynamoDBTableDestinationOptions } from './destinations.js';
+export {
+  BatchExecutor,
+  type BatchOutcome,
+  type ResolvedFailurePolicy,
+  type ProcessorErrorInfo,
+} from './failure-policy.js';
+export {
+  JsonlFileDestination,
+  DynamoDBTableDestination,
+  type FailureDestination,
+  type FailedRecord,
+  type DynamoDBTableDestinationOptions,
+} from './destinations.js';
 export { ProgressTracker, groupByKey, runKeyGroups } from './key-scheduler.js';
 export { HealthServer, type HealthSource, type HealthServerOptions } from './health-server.js';
 export { WorkerMetrics, noopMetrics, type ConsumerMetrics } from './metrics.js';
 export { Runner, type RunnerOptions } from './runner.js';
-export { startFromCheckpoint, type CoordinatorLike, type LeaseLike, type LeaseEvents, type ReaderFactory, type RecordBatch, type StartPosition } from './contracts.js';
+export {
+  startFromCheckpoint,
+  type CoordinatorLike,
+  type LeaseLike,
+  type LeaseEvents,
+  type ReaderFactory,
+  type RecordBatch,
+  type StartPosition,
+} from './contracts.js';
 export type { WorkerEvents, ShardEndReason } from './events.js';

@@ -39,7 +39,11 @@ export class WorkerMetrics implements ConsumerMetrics {
   constructor(options: { defaultMetrics?: boolean; labels?: Record<string, string> } = {}) {
     if (options.labels) this.registry.setDefaultLabels(options.labels);
     const registers = [this.registry];
-    this.#records = new Counter({ name: 'shardline_records_processed_total', help: 'Stream records processed', registers });
+    this.#records = new Counter({
+      name: 'shardline_records_processed_total',
+      help: 'Stream records processed',
+      registers,
+    });
     this.#batches = new Counter({ name: 'shardline_batches_processed_total', help: 'Batches processed', registers });
     this.#duration = new Histogram({
       name: 'shardline_batch_processing_seconds',
@@ -47,14 +51,40 @@ export class WorkerMetrics implements ConsumerMetrics {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
-    this.#lag = new Gauge({ name: 'shardline_millis_behind_latest', help: 'MillisBehindLatest of the last read, per shard', labelNames: ['shard_id'], registers });
+    this.#lag = new Gauge({
+      name: 'shardline_millis_behind_latest',
+      help: 'MillisBehindLatest of the last read, per shard',
+      labelNames: ['shard_id'],
+      registers,
+    });
     this.leasesHeld = new Gauge({ name: 'shardline_leases_held', help: 'Leases this worker holds', registers });
-    this.leasesLost = new Counter({ name: 'shardline_leases_lost_total', help: 'Leases lost to other workers or expiry', registers });
-    this.iteratorRefreshes = new Counter({ name: 'shardline_iterator_refreshes_total', help: 'Shard iterators refreshed (age or expiry)', labelNames: ['reason'], registers });
+    this.leasesLost = new Counter({
+      name: 'shardline_leases_lost_total',
+      help: 'Leases lost to other workers or expiry',
+      registers,
+    });
+    this.iteratorRefreshes = new Counter({
+      name: 'shardline_iterator_refreshes_total',
+      help: 'Shard iterators refreshed (age or expiry)',
+      labelNames: ['reason'],
+      registers,
+    });
     this.throttles = new Counter({ name: 'shardline_throttles_total', help: 'Throttled Streams calls', registers });
-    this.trimmed = new Counter({ name: 'shardline_trimmed_data_events_total', help: 'TrimmedDataAccessException events (records lost to retention)', registers });
-    this.#checkpointFailures = new Counter({ name: 'shardline_checkpoint_failures_total', help: 'Failed checkpoint writes', registers });
-    this.#failedSent = new Counter({ name: 'shardline_failed_records_sent_total', help: 'Records sent to the failure destination', registers });
+    this.trimmed = new Counter({
+      name: 'shardline_trimmed_data_events_total',
+      help: 'TrimmedDataAccessException events (records lost to retention)',
+      registers,
+    });
+    this.#checkpointFailures = new Counter({
+      name: 'shardline_checkpoint_failures_total',
+      help: 'Failed checkpoint writes',
+      registers,
+    });
+    this.#failedSent = new Counter({
+      name: 'shardline_failed_records_sent_total',
+      help: 'Records sent to the failure destination',
+      registers,
+    });
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
   }
 

@@ -25,7 +25,8 @@ import { DynamoDBTableDestination, JsonlFileDestination, type FailureDestination
 import type { ResolvedFailurePolicy } from './failure-policy.js';
 import { toProcessorFactory, type ProcessorFactory, type RecordProcessor } from './processor.js';
 
-export type DestinationOption = FailureDestination | { type: 'jsonl'; path: string } | { type: 'dynamodb'; tableName: string; keyAttribute?: string };
+export type DestinationOption =
+  FailureDestination | { type: 'jsonl'; path: string } | { type: 'dynamodb'; tableName: string; keyAttribute?: string };
 
 export interface FailurePolicyOptions {
   /** Retries after the first failed attempt of a batch. @defaultValue 3 */
@@ -159,8 +160,16 @@ export const DEFAULTS = {
   healthHost: '127.0.0.1',
   requestTimeoutMs: CLIENT_DEFAULTS.requestTimeoutMs,
   connectionTimeoutMs: CLIENT_DEFAULTS.connectionTimeoutMs,
-  failurePolicy: { maxRetries: 3, retryBaseMs: 100, retryCapMs: 5_000, bisectOnError: false, processorTimeoutMs: 60_000 },
-} as const satisfies Partial<Omit<ResolvedWorkerOptions<unknown>, 'failurePolicy'>> & { failurePolicy: Partial<ResolvedFailurePolicy> };
+  failurePolicy: {
+    maxRetries: 3,
+    retryBaseMs: 100,
+    retryCapMs: 5_000,
+    bisectOnError: false,
+    processorTimeoutMs: 60_000,
+  },
+} as const satisfies Partial<Omit<ResolvedWorkerOptions<unknown>, 'failurePolicy'>> & {
+  failurePolicy: Partial<ResolvedFailurePolicy>;
+};
 
 export interface ResolvedWorkerOptions<T> {
   processorFactory: ProcessorFactory<T>;
@@ -202,14 +211,53 @@ export interface ResolvedWorkerOptions<T> {
 }
 
 const KNOWN: readonly (keyof WorkerOptions)[] = [
-  'processor', 'tableName', 'streamArn', 'applicationName', 'leaseTableName', 'workerId', 'dynamodb', 'streams', 'endpoint',
-  'dynamodbEndpoint', 'streamsEndpoint', 'region', 'credentials', 'requestTimeoutMs', 'connectionTimeoutMs', 'initialPosition', 'checkpointMode', 'keyConcurrency', 'batchSize',
-  'idleIntervalMs', 'prefetch', 'checkpointIntervalMs', 'leaseDurationMs', 'heartbeatIntervalMs', 'assignmentIntervalMs', 'handOffTimeoutMs',
-  'maxLeasesPerWorker', 'failurePolicy', 'shutdownTimeoutMs', 'healthPort', 'healthHost', 'processMetrics', 'logger', 'clock',
-  'random', 'coordinator', 'readerFactory',
+  'processor',
+  'tableName',
+  'streamArn',
+  'applicationName',
+  'leaseTableName',
+  'workerId',
+  'dynamodb',
+  'streams',
+  'endpoint',
+  'dynamodbEndpoint',
+  'streamsEndpoint',
+  'region',
+  'credentials',
+  'requestTimeoutMs',
+  'connectionTimeoutMs',
+  'initialPosition',
+  'checkpointMode',
+  'keyConcurrency',
+  'batchSize',
+  'idleIntervalMs',
+  'prefetch',
+  'checkpointIntervalMs',
+  'leaseDurationMs',
+  'heartbeatIntervalMs',
+  'assignmentIntervalMs',
+  'handOffTimeoutMs',
+  'maxLeasesPerWorker',
+  'failurePolicy',
+  'shutdownTimeoutMs',
+  'healthPort',
+  'healthHost',
+  'processMetrics',
+  'logger',
+  'clock',
+  'random',
+  'coordinator',
+  'readerFactory',
 ];
 const KNOWN_POLICY: readonly (keyof FailurePolicyOptions)[] = [
-  'maxRetries', 'retryBaseMs', 'retryCapMs', 'bisectOnError', 'onFailure', 'destination', 'maxRecordAgeMs', 'processorTimeoutMs',
+  'maxRetries',
+  'retryBaseMs',
+  'retryCapMs',
+  'bisectOnError',
+  'onFailure',
+  'destination',
+  'maxRecordAgeMs',
+  'processorTimeoutMs',
 ];
 
 /** Table name from `arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>`. */
@@ -223,7 +271,8 @@ const TABLE_NAME = /^[a-zA-Z0-9_.-]{3,255}$/;
 export function resolveWorkerOptions<T>(options: WorkerOptions<T>): ResolvedWorkerOptions<T> {
   if (typeof options !== 'object' || options === null) throw new ConfigError('Worker options must be an object');
   rejectUnknownKeys('Worker', options, KNOWN);
-  if (options.processor === undefined) throw new ConfigError('Worker needs a processor: an object with processRecords, or a factory returning one');
+  if (options.processor === undefined)
+    throw new ConfigError('Worker needs a processor: an object with processRecords, or a factory returning one');
   let processorFactory: ProcessorFactory<T>;
   try {
     processorFactory = toProcessorFactory(options.processor);
@@ -232,28 +281,46 @@ export function resolveWorkerOptions<T>(options: WorkerOptions<T>): ResolvedWork
   }
   const tableName = options.tableName === undefined ? undefined : nonEmptyString('tableName', options.tableName);
   const streamArn = options.streamArn === undefined ? undefined : nonEmptyString('streamArn', options.streamArn);
-  requireThat(tableName !== undefined || streamArn !== undefined, 'Worker needs tableName or streamArn: which stream should it consume?');
-  const applicationName = options.applicationName ?? tableName ?? (streamArn ? tableNameFromStreamArn(streamArn) : undefined);
-  if (applicationName === undefined) throw new ConfigError(`cannot derive applicationName from streamArn ${streamArn}; set applicationName`);
+  requireThat(
+    tableName !== undefined || streamArn !== undefined,
+    'Worker needs tableName or streamArn: which stream should it consume?',
+  );
+  const applicationName =
+    options.applicationName ?? tableName ?? (streamArn ? tableNameFromStreamArn(streamArn) : undefined);
+  if (applicationName === undefined)
+    throw new ConfigError(`cannot derive applicationName from streamArn ${streamArn}; set applicationName`);
   nonEmptyString('applicationName', applicationName);
   const leaseTableName = options.leaseTableName ?? `shardline-${applicationName}`;
-  requireThat(TABLE_NAME.test(leaseTableName), `lease table name ${JSON.stringify(leaseTableName)} is not a valid DynamoDB table name (3-255 of a-z A-Z 0-9 _ . -); set applicationName or leaseTableName`);
+  requireThat(
+    TABLE_NAME.test(leaseTableName),
+    `lease table name ${JSON.stringify(leaseTableName)} is not a valid DynamoDB table name (3-255 of a-z A-Z 0-9 _ . -); set applicationName or leaseTableName`,
+  );
   const policy = resolveFailurePolicy(options.failurePolicy ?? {});
-  const shutdownTimeoutMs = positiveInteger('shutdownTimeoutMs', options.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs);
+  const shutdownTimeoutMs = positiveInteger(
+    'shutdownTimeoutMs',
+    options.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs,
+  );
   const leaseDurationMs = positiveInteger('leaseDurationMs', options.leaseDurationMs ?? DEFAULTS.leaseDurationMs);
-  const optionalPositive = (name: string, value: number | undefined) => (value === undefined ? undefined : positiveInteger(name, value));
+  const optionalPositive = (name: string, value: number | undefined) =>
+    value === undefined ? undefined : positiveInteger(name, value);
   const client = resolveClientOptions({
     requestTimeoutMs: options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
     connectionTimeoutMs: options.connectionTimeoutMs,
   });
-  const heartbeatIntervalMs = positiveInteger('heartbeatIntervalMs', options.heartbeatIntervalMs ?? Math.max(1, Math.floor(leaseDurationMs / 10)));
+  const heartbeatIntervalMs = positiveInteger(
+    'heartbeatIntervalMs',
+    options.heartbeatIntervalMs ?? Math.max(1, Math.floor(leaseDurationMs / 10)),
+  );
   return {
     processorFactory,
     tableName,
     streamArn,
     applicationName,
     leaseTableName,
-    workerId: options.workerId === undefined ? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}` : nonEmptyString('workerId', options.workerId),
+    workerId:
+      options.workerId === undefined
+        ? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
+        : nonEmptyString('workerId', options.workerId),
     dynamodb: options.dynamodb,
     streams: options.streams,
     dynamodbEndpoint: options.dynamodbEndpoint ?? options.endpoint,
@@ -263,8 +330,14 @@ export function resolveWorkerOptions<T>(options: WorkerOptions<T>): ResolvedWork
     requestTimeoutMs: client.requestTimeoutMs,
     connectionTimeoutMs: client.connectionTimeoutMs,
     initialPosition: oneOf('initialPosition', options.initialPosition ?? DEFAULTS.initialPosition, INITIAL_POSITIONS),
-    checkpointMode: oneOf('checkpointMode', options.checkpointMode ?? DEFAULTS.checkpointMode, ['auto', 'manual'] as const),
-    checkpointIntervalMs: nonNegative('checkpointIntervalMs', options.checkpointIntervalMs ?? DEFAULTS.checkpointIntervalMs),
+    checkpointMode: oneOf('checkpointMode', options.checkpointMode ?? DEFAULTS.checkpointMode, [
+      'auto',
+      'manual',
+    ] as const),
+    checkpointIntervalMs: nonNegative(
+      'checkpointIntervalMs',
+      options.checkpointIntervalMs ?? DEFAULTS.checkpointIntervalMs,
+    ),
     keyConcurrency: integerInRange('keyConcurrency', options.keyConcurrency ?? DEFAULTS.keyConcurrency, 1, 1000),
     batchSize: integerInRange('batchSize', options.batchSize ?? DEFAULTS.batchSize, 1, 1000),
     idleIntervalMs: positiveInteger('idleIntervalMs', options.idleIntervalMs ?? DEFAULTS.idleIntervalMs),
@@ -276,7 +349,8 @@ export function resolveWorkerOptions<T>(options: WorkerOptions<T>): ResolvedWork
     maxLeasesPerWorker: optionalPositive('maxLeasesPerWorker', options.maxLeasesPerWorker),
     failurePolicy: policy,
     shutdownTimeoutMs,
-    healthPort: options.healthPort === undefined ? undefined : integerInRange('healthPort', options.healthPort, 0, 65_535),
+    healthPort:
+      options.healthPort === undefined ? undefined : integerInRange('healthPort', options.healthPort, 0, 65_535),
     healthHost: options.healthHost ?? DEFAULTS.healthHost,
     processMetrics: options.processMetrics ?? false,
     logger: options.logger ?? silentLogger(),
@@ -291,11 +365,20 @@ export function resolveFailurePolicy(options: FailurePolicyOptions): ResolvedFai
   rejectUnknownKeys('failurePolicy', options, KNOWN_POLICY);
   const d = DEFAULTS.failurePolicy;
   const destination = options.destination === undefined ? undefined : toDestination(options.destination);
-  const onFailure = oneOf('failurePolicy.onFailure', options.onFailure ?? (destination ? 'destination' : 'stop'), ['destination', 'stop'] as const);
-  requireThat(onFailure !== 'destination' || destination !== undefined, "failurePolicy.onFailure is 'destination' but no failurePolicy.destination is set: give one ({ type: 'jsonl', path }) or use onFailure: 'stop'");
+  const onFailure = oneOf('failurePolicy.onFailure', options.onFailure ?? (destination ? 'destination' : 'stop'), [
+    'destination',
+    'stop',
+  ] as const);
+  requireThat(
+    onFailure !== 'destination' || destination !== undefined,
+    "failurePolicy.onFailure is 'destination' but no failurePolicy.destination is set: give one ({ type: 'jsonl', path }) or use onFailure: 'stop'",
+  );
   const retryBaseMs = positiveInteger('failurePolicy.retryBaseMs', options.retryBaseMs ?? d.retryBaseMs);
   const retryCapMs = positiveInteger('failurePolicy.retryCapMs', options.retryCapMs ?? d.retryCapMs);
-  requireThat(retryBaseMs <= retryCapMs, `failurePolicy.retryBaseMs (${retryBaseMs}) must not exceed retryCapMs (${retryCapMs})`);
+  requireThat(
+    retryBaseMs <= retryCapMs,
+    `failurePolicy.retryBaseMs (${retryBaseMs}) must not exceed retryCapMs (${retryCapMs})`,
+  );
   return {
     maxRetries: integerInRange('failurePolicy.maxRetries', options.maxRetries ?? d.maxRetries, 0, 1000),
     retryBaseMs,
@@ -303,8 +386,14 @@ export function resolveFailurePolicy(options: FailurePolicyOptions): ResolvedFai
     bisectOnError: options.bisectOnError ?? d.bisectOnError,
     onFailure,
     destination,
-    maxRecordAgeMs: options.maxRecordAgeMs === undefined ? undefined : positiveInteger('failurePolicy.maxRecordAgeMs', options.maxRecordAgeMs),
-    processorTimeoutMs: positiveInteger('failurePolicy.processorTimeoutMs', options.processorTimeoutMs ?? d.processorTimeoutMs),
+    maxRecordAgeMs:
+      options.maxRecordAgeMs === undefined
+        ? undefined
+        : positiveInteger('failurePolicy.maxRecordAgeMs', options.maxRecordAgeMs),
+    processorTimeoutMs: positiveInteger(
+      'failurePolicy.processorTimeoutMs',
+      options.processorTimeoutMs ?? d.processorTimeoutMs,
+    ),
   };
 }
 
@@ -312,27 +401,41 @@ export function resolveFailurePolicy(options: FailurePolicyOptions): ResolvedFai
 class PendingTableDestination implements FailureDestination {
   readonly name: string;
   inner: FailureDestination | undefined;
-  constructor(readonly tableName: string, readonly keyAttribute: string) {
+  constructor(
+    readonly tableName: string,
+    readonly keyAttribute: string,
+  ) {
     this.name = `dynamodb:${tableName}`;
   }
   send(records: Parameters<FailureDestination['send']>[0]): Promise<void> {
-    if (!this.inner) return Promise.reject(new ConfigError(`failure destination ${this.name} used before the worker started`));
+    if (!this.inner)
+      return Promise.reject(new ConfigError(`failure destination ${this.name} used before the worker started`));
     return this.inner.send(records);
   }
 }
 
 function toDestination(option: DestinationOption): FailureDestination {
   if ('send' in option && typeof option.send === 'function') return option;
-  if ('type' in option && option.type === 'jsonl') return new JsonlFileDestination(nonEmptyString('failurePolicy.destination.path', option.path));
+  if ('type' in option && option.type === 'jsonl')
+    return new JsonlFileDestination(nonEmptyString('failurePolicy.destination.path', option.path));
   if ('type' in option && option.type === 'dynamodb') {
-    return new PendingTableDestination(nonEmptyString('failurePolicy.destination.tableName', option.tableName), option.keyAttribute ?? 'id');
+    return new PendingTableDestination(
+      nonEmptyString('failurePolicy.destination.tableName', option.tableName),
+      option.keyAttribute ?? 'id',
+    );
   }
-  throw new ConfigError("failurePolicy.destination must be { type: 'jsonl', path }, { type: 'dynamodb', tableName } or an object with send(records)");
+  throw new ConfigError(
+    "failurePolicy.destination must be { type: 'jsonl', path }, { type: 'dynamodb', tableName } or an object with send(records)",
+  );
 }
 
 /** Gives a `{ type: 'dynamodb' }` destination the worker's client. */
 export function bindTableDestination(destination: FailureDestination | undefined, client: DynamoDBClient): void {
   if (destination instanceof PendingTableDestination) {
-    destination.inner = new DynamoDBTableDestination({ client, tableName: destination.tableName, keyAttribute: destination.keyAttribute });
+    destination.inner = new DynamoDBTableDestination({
+      client,
+      tableName: destination.tableName,
+      keyAttribute: destination.keyAttribute,
+    });
   }
 }

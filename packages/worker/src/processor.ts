@@ -96,16 +96,24 @@ export interface RecordProcessor<T = Record<string, unknown>> {
   shutdownRequested?(input: ShutdownRequestedInput): Promise<void> | void;
 }
 
-export type ProcessorFactory<T = Record<string, unknown>> = (shard: { shardId: string; streamArn: string }) => RecordProcessor<T> | Promise<RecordProcessor<T>>;
+export type ProcessorFactory<T = Record<string, unknown>> = (shard: {
+  shardId: string;
+  streamArn: string;
+}) => RecordProcessor<T> | Promise<RecordProcessor<T>>;
 
 /** Identity with types: `export default defineProcessor<Order>({ async processRecords(batch) {…} })`. */
 export function defineProcessor<T = Record<string, unknown>>(processor: RecordProcessor<T>): RecordProcessor<T> {
-  if (!isRecordProcessor(processor)) throw new TypeError('defineProcessor needs an object with a processRecords function');
+  if (!isRecordProcessor(processor))
+    throw new TypeError('defineProcessor needs an object with a processRecords function');
   return processor;
 }
 
 export function isRecordProcessor(value: unknown): value is RecordProcessor<never> {
-  return typeof value === 'object' && value !== null && typeof (value as { processRecords?: unknown }).processRecords === 'function';
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { processRecords?: unknown }).processRecords === 'function'
+  );
 }
 
 /** Turns a processor or a factory into a factory, checking what the factory returns. */
@@ -114,7 +122,10 @@ export function toProcessorFactory<T>(source: RecordProcessor<T> | ProcessorFact
   if (typeof source === 'function') {
     return async (shard) => {
       const made: unknown = await source(shard);
-      if (!isRecordProcessor(made)) throw new TypeError(`the processor factory returned ${typeof made} for ${shard.shardId}, not an object with processRecords`);
+      if (!isRecordProcessor(made))
+        throw new TypeError(
+          `the processor factory returned ${typeof made} for ${shard.shardId}, not an object with processRecords`,
+        );
       return made;
     };
   }
@@ -144,7 +155,8 @@ export function toStreamRecord<T>(record: _Record): StreamRecord<T> {
 }
 
 /** The `_Record` fields `toStreamRecord` copies; a field the SDK adds fails to compile below. */
-type CopiedRecordField = 'eventID' | 'eventName' | 'eventVersion' | 'eventSource' | 'awsRegion' | 'dynamodb' | 'userIdentity';
+type CopiedRecordField =
+  'eventID' | 'eventName' | 'eventVersion' | 'eventSource' | 'awsRegion' | 'dynamodb' | 'userIdentity';
 const _everyRecordFieldCopied: [Exclude<keyof _Record, CopiedRecordField>] extends [never] ? true : never = true;
 
 /** A stable string for a record's item key (for per-key ordering). */

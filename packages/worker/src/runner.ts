@@ -88,7 +88,13 @@ export class Runner<T> {
     const running = [...this.#running.values()];
     const all = Promise.allSettled(running.map((r) => r.consumer.requestShutdown('shutdown')));
     const timer = new AbortController();
-    const inTime = await Promise.race([all.then(() => true), this.#o.clock.sleep(deadlineMs, timer.signal).then(() => false, () => true)]);
+    const inTime = await Promise.race([
+      all.then(() => true),
+      this.#o.clock.sleep(deadlineMs, timer.signal).then(
+        () => false,
+        () => true,
+      ),
+    ]);
     timer.abort();
     if (inTime) return { forced: [] };
     const forced = running.filter((r) => this.#running.has(r.consumer.shardId)).map((r) => r.consumer.shardId);
@@ -112,7 +118,10 @@ export class Runner<T> {
     if (this.#stalled.has(shardId)) {
       // A lease newly taken (after a loss or a release) starts fresh: its records may be fixed by
       // now, and a held lease nobody reads would stall the shard silently.
-      this.#o.logger.warn({ shardId }, 'lease of a shard stopped by the failure policy acquired again: reading it afresh');
+      this.#o.logger.warn(
+        { shardId },
+        'lease of a shard stopped by the failure policy acquired again: reading it afresh',
+      );
       this.#stalled.delete(shardId);
     }
     if (this.#running.has(shardId)) {
@@ -145,7 +154,10 @@ export class Runner<T> {
     try {
       await this.#o.coordinator.release(shardId);
     } catch (err) {
-      this.#o.logger.warn({ err, shardId }, 'release after hand-off failed; the lease will be taken over when it expires');
+      this.#o.logger.warn(
+        { err, shardId },
+        'release after hand-off failed; the lease will be taken over when it expires',
+      );
     }
     // The consumer may have ended 'failed' meanwhile: a stall mark only holds while we hold the lease.
     this.#stalled.delete(shardId);
@@ -175,10 +187,14 @@ export class Runner<T> {
     const attempt = this.#restarts.get(shardId) ?? 0;
     this.#restarts.set(shardId, attempt + 1);
     const delayMs = Math.min(RESTART_CAP_MS, (this.#o.restartBaseMs ?? 1_000) * 2 ** attempt);
-    this.#o.logger.warn({ shardId, delayMs, attempt, err: result.error }, 'restarting shard consumer from its checkpoint');
+    this.#o.logger.warn(
+      { shardId, delayMs, attempt, err: result.error },
+      'restarting shard consumer from its checkpoint',
+    );
     this.#o.clock.sleep(delayMs, this.#stop.signal).then(
       () => {
-        if (this.#o.coordinator.heldLeases().some((l) => l.shardId === shardId)) this.#onAcquired(lease, result.checkpoint);
+        if (this.#o.coordinator.heldLeases().some((l) => l.shardId === shardId))
+          this.#onAcquired(lease, result.checkpoint);
       },
       () => undefined,
     );

@@ -5,7 +5,13 @@ import type { ShardEndReason, WorkerEvents } from './events.js';
 import { BatchExecutor, type BatchOutcome, type ResolvedFailurePolicy } from './failure-policy.js';
 import { ProgressTracker, runKeyGroups } from './key-scheduler.js';
 import { noopMetrics, type ConsumerMetrics } from './metrics.js';
-import { toStreamRecord, type ProcessorContext, type ProcessorFactory, type RecordProcessor, type StreamRecord } from './processor.js';
+import {
+  toStreamRecord,
+  type ProcessorContext,
+  type ProcessorFactory,
+  type RecordProcessor,
+  type StreamRecord,
+} from './processor.js';
 import { ShardState, ShardStateMachine } from './shard-state.js';
 
 export interface ShardConsumerOptions<T> {
@@ -105,7 +111,8 @@ export class ShardConsumer<T = Record<string, unknown>> {
         this.#metrics.failedRecordsSent(records.length);
         options.events.emit('records:failed', { shardId: options.shardId, destination, records });
       },
-      onShardFailed: ({ error, sequenceNumber }) => options.events.emit('shard:failed', { shardId: options.shardId, sequenceNumber, error }),
+      onShardFailed: ({ error, sequenceNumber }) =>
+        options.events.emit('shard:failed', { shardId: options.shardId, sequenceNumber, error }),
     });
   }
 
@@ -175,7 +182,12 @@ export class ShardConsumer<T = Record<string, unknown>> {
     if ((reason === 'shutdown' || reason === 'handoff') && this.#processor) {
       await this.#finalCheckpoint();
       try {
-        await this.#processor.shutdownRequested?.({ shardId, streamArn, logger: this.#log, checkpointer: this.#checkpointer });
+        await this.#processor.shutdownRequested?.({
+          shardId,
+          streamArn,
+          logger: this.#log,
+          checkpointer: this.#checkpointer,
+        });
       } catch (err) {
         this.#log.error({ err, shardId }, 'shutdownRequested threw');
       }
@@ -185,7 +197,11 @@ export class ShardConsumer<T = Record<string, unknown>> {
     await this.#checkpointer.settle();
     this.#state.set(ShardState.SHUT_DOWN);
     this.#metrics.shardClosed(shardId);
-    const result: ShardConsumerResult = { reason, checkpoint: this.#checkpointer.lastCheckpoint, ...(error ? { error } : {}) };
+    const result: ShardConsumerResult = {
+      reason,
+      checkpoint: this.#checkpointer.lastCheckpoint,
+      ...(error ? { error } : {}),
+    };
     this.#o.events.emit('shard:end', { shardId, reason, checkpoint: result.checkpoint, error });
     return result;
   }
@@ -221,7 +237,13 @@ export class ShardConsumer<T = Record<string, unknown>> {
       }
     } catch (err) {
       // Only the stop itself ends the shard quietly; any other error is logged and surfaced by #run.
-      if (err instanceof AbortedError && this.#fetch.signal.aborted && this.#leaseLost === undefined && this.#stopReason) return this.#stopReason;
+      if (
+        err instanceof AbortedError &&
+        this.#fetch.signal.aborted &&
+        this.#leaseLost === undefined &&
+        this.#stopReason
+      )
+        return this.#stopReason;
       throw err;
     }
     this.#checkpointer.throwIfFailed();
@@ -244,7 +266,13 @@ export class ShardConsumer<T = Record<string, unknown>> {
     const first = records[0]!.sequenceNumber;
     const last = records.at(-1)!.sequenceNumber;
     const started = performance.now();
-    this.#o.events.emit('batch:start', { shardId, records: records.length, firstSequenceNumber: first, lastSequenceNumber: last, millisBehindLatest: batch.millisBehindLatest });
+    this.#o.events.emit('batch:start', {
+      shardId,
+      records: records.length,
+      firstSequenceNumber: first,
+      lastSequenceNumber: last,
+      millisBehindLatest: batch.millisBehindLatest,
+    });
     this.#checkpointer.delivered(last);
     const processor = this.#processor!;
     const call = async (subset: StreamRecord<T>[], signal: AbortSignal) => {
@@ -268,7 +296,9 @@ export class ShardConsumer<T = Record<string, unknown>> {
             this.#tracker,
             (group) => this.#executor.execute(group, call, this.#processing.signal),
             () => {
-              this.#checkpointer.flushPending().catch((err: unknown) => this.#log.warn({ err, shardId }, 'deferred checkpoint failed'));
+              this.#checkpointer
+                .flushPending()
+                .catch((err: unknown) => this.#log.warn({ err, shardId }, 'deferred checkpoint failed'));
             },
           )
         : await this.#executor.execute(records, call, this.#processing.signal);
@@ -289,8 +319,7 @@ export class ShardConsumer<T = Record<string, unknown>> {
       if (outcome.status === 'stopped') {
         await this.#checkpointer.flush();
         await this.#checkpointer.checkpoint(completed);
-      }
-      else this.#checkpointer.checkpointSoon(completed);
+      } else this.#checkpointer.checkpointSoon(completed);
     }
     return outcome;
   }
@@ -303,7 +332,10 @@ export class ShardConsumer<T = Record<string, unknown>> {
       await this.#checkpointer.flush().catch(() => undefined);
       await this.#checkpointer.checkpoint(this.#completed);
     } catch (err) {
-      this.#log.warn({ err, shardId: this.shardId }, 'final checkpoint failed; the next owner re-reads from the last one');
+      this.#log.warn(
+        { err, shardId: this.shardId },
+        'final checkpoint failed; the next owner re-reads from the last one',
+      );
     }
   }
 
@@ -312,7 +344,12 @@ export class ShardConsumer<T = Record<string, unknown>> {
     if (this.#state.state !== ShardState.LEASE_LOST) this.#state.set(ShardState.LEASE_LOST);
     this.#log.warn({ shardId: this.shardId, reason }, 'lease lost; shard stopped without checkpointing');
     try {
-      await this.#processor?.leaseLost?.({ shardId: this.shardId, streamArn: this.#o.streamArn, logger: this.#log, reason });
+      await this.#processor?.leaseLost?.({
+        shardId: this.shardId,
+        streamArn: this.#o.streamArn,
+        logger: this.#log,
+        reason,
+      });
     } catch (err) {
       this.#log.error({ err, shardId: this.shardId }, 'leaseLost threw');
     }

@@ -5,7 +5,12 @@ import { createDefaultCoordinator, createDefaultReaderFactory, resolveStreamArn 
 import type { WorkerEvents } from './events.js';
 import { HealthServer } from './health-server.js';
 import { WorkerMetrics } from './metrics.js';
-import { bindTableDestination, resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
+import {
+  bindTableDestination,
+  resolveWorkerOptions,
+  type ResolvedWorkerOptions,
+  type WorkerOptions,
+} from './options.js';
 import { Runner } from './runner.js';
 import { ShardConsumer } from './shard-consumer.js';
 
@@ -97,12 +102,23 @@ export class Worker<T = Record<string, unknown>> {
 
   async #start(): Promise<void> {
     const o = this.#o;
-    const clientOptions = { region: o.region, credentials: o.credentials, requestTimeoutMs: o.requestTimeoutMs, connectionTimeoutMs: o.connectionTimeoutMs };
+    const clientOptions = {
+      region: o.region,
+      credentials: o.credentials,
+      requestTimeoutMs: o.requestTimeoutMs,
+      connectionTimeoutMs: o.connectionTimeoutMs,
+    };
     const dynamodb = o.dynamodb ?? this.#own(createDynamoDBClient({ ...clientOptions, endpoint: o.dynamodbEndpoint }));
     const needsStreams = !o.coordinator || !o.readerFactory || !o.streamArn;
-    const streams = o.streams ?? (needsStreams ? this.#own(createDynamoDBStreamsClient({ ...clientOptions, endpoint: o.streamsEndpoint })) : undefined);
+    const streams =
+      o.streams ??
+      (needsStreams
+        ? this.#own(createDynamoDBStreamsClient({ ...clientOptions, endpoint: o.streamsEndpoint }))
+        : undefined);
     bindTableDestination(o.failurePolicy.destination, dynamodb);
-    const streamArn = o.streamArn ?? (await resolveStreamArn({ streams: streams!, dynamodb, tableName: o.tableName!, logger: this.#log }));
+    const streamArn =
+      o.streamArn ??
+      (await resolveStreamArn({ streams: streams!, dynamodb, tableName: o.tableName!, logger: this.#log }));
     this.#streamArn = streamArn;
     if (this.#state !== 'starting') return;
     const coordinator =
@@ -142,14 +158,20 @@ export class Worker<T = Record<string, unknown>> {
       events: this.events,
       clock: o.clock,
       logger: this.#log,
-      createConsumer: (lease, checkpoint) => this.#createConsumer(lease, checkpoint, streamArn, readerFactory, coordinator),
+      createConsumer: (lease, checkpoint) =>
+        this.#createConsumer(lease, checkpoint, streamArn, readerFactory, coordinator),
       onLeaseCountChange: (held) => this.metrics.leasesHeld.set(held),
       onLeaseLost: () => this.metrics.leasesLost.inc(),
     });
     this.#runner = runner;
     runner.attach();
     if (o.healthPort !== undefined) {
-      const health = new HealthServer({ port: o.healthPort, host: o.healthHost, logger: this.#log, source: this.#healthSource() });
+      const health = new HealthServer({
+        port: o.healthPort,
+        host: o.healthHost,
+        logger: this.#log,
+        source: this.#healthSource(),
+      });
       this.#health = health;
       await health.start();
     }
@@ -161,7 +183,13 @@ export class Worker<T = Record<string, unknown>> {
     this.events.emit('worker:started', { workerId: o.workerId });
   }
 
-  #createConsumer(lease: LeaseLike, checkpoint: string, streamArn: string, readerFactory: ReaderFactory, coordinator: CoordinatorLike): ShardConsumer<T> {
+  #createConsumer(
+    lease: LeaseLike,
+    checkpoint: string,
+    streamArn: string,
+    readerFactory: ReaderFactory,
+    coordinator: CoordinatorLike,
+  ): ShardConsumer<T> {
     const o = this.#o;
     return new ShardConsumer<T>({
       shardId: lease.shardId,
@@ -246,7 +274,10 @@ export class Worker<T = Record<string, unknown>> {
     });
     this.metrics.leasesHeld.set(0);
     this.#state = 'stopped';
-    this.#log[previous === 'running' ? 'info' : 'debug']({ durationMs: o.clock.now() - started, errors: errors.length }, 'worker stopped');
+    this.#log[previous === 'running' ? 'info' : 'debug'](
+      { durationMs: o.clock.now() - started, errors: errors.length },
+      'worker stopped',
+    );
     this.events.emit('worker:stopped', { workerId: o.workerId, errors });
   }
 
@@ -275,7 +306,8 @@ export class Worker<T = Record<string, unknown>> {
         const heartbeat = this.#coordinator?.lastHeartbeatAt?.();
         if (this.#state === 'running' && heartbeat !== undefined) {
           const age = this.#o.clock.now() - heartbeat;
-          if (age > this.#o.leaseDurationMs) return `lease heartbeat is ${age} ms old (lease duration ${this.#o.leaseDurationMs} ms)`;
+          if (age > this.#o.leaseDurationMs)
+            return `lease heartbeat is ${age} ms old (lease duration ${this.#o.leaseDurationMs} ms)`;
         }
         return null;
       },
@@ -283,7 +315,8 @@ export class Worker<T = Record<string, unknown>> {
         if (this.#state !== 'running') return `worker ${this.#state}`;
         // Settled: the coordinator assigned something, or one lease duration passed without
         // (an idle stream, or more workers than shards).
-        if (!this.#settled && this.#o.clock.now() - this.#startedAt < this.#o.leaseDurationMs) return 'lease assignment not settled yet';
+        if (!this.#settled && this.#o.clock.now() - this.#startedAt < this.#o.leaseDurationMs)
+          return 'lease assignment not settled yet';
         return null;
       },
       metrics: () => this.metrics.metrics(),

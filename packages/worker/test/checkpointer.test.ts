@@ -6,7 +6,14 @@ import { MemoryStore, seq } from './fakes.js';
 function make(initial = 'TRIM_HORIZON') {
   const store = new MemoryStore();
   const failures: unknown[] = [];
-  const checkpointer = new ShardCheckpointer({ shardId: 's1', store, initial, clock: systemClock, logger: silentLogger(), onFailure: (err) => failures.push(err) });
+  const checkpointer = new ShardCheckpointer({
+    shardId: 's1',
+    store,
+    initial,
+    clock: systemClock,
+    logger: silentLogger(),
+    onFailure: (err) => failures.push(err),
+  });
   return { store, checkpointer, failures };
 }
 
@@ -52,7 +59,12 @@ describe('ShardCheckpointer', () => {
   it('is monotonic even for concurrent calls (an older write never lands last)', async () => {
     const { store, checkpointer } = make(seq(2));
     checkpointer.delivered(seq(8));
-    await Promise.all([checkpointer.checkpoint(seq(7)), checkpointer.checkpoint(seq(3)), checkpointer.checkpoint(seq(2)), checkpointer.checkpoint(seq(8))]);
+    await Promise.all([
+      checkpointer.checkpoint(seq(7)),
+      checkpointer.checkpoint(seq(3)),
+      checkpointer.checkpoint(seq(2)),
+      checkpointer.checkpoint(seq(8)),
+    ]);
     expect(store.writes.map((w) => w.checkpoint)).toEqual([seq(7), seq(8)]);
   });
 
@@ -103,7 +115,13 @@ describe('ShardCheckpointer.checkpointSoon (auto mode)', () => {
           release = resolve;
         }),
     };
-    const checkpointer = new ShardCheckpointer({ shardId: 's1', store, initial: 'TRIM_HORIZON', clock: systemClock, logger: silentLogger() });
+    const checkpointer = new ShardCheckpointer({
+      shardId: 's1',
+      store,
+      initial: 'TRIM_HORIZON',
+      clock: systemClock,
+      logger: silentLogger(),
+    });
     for (let i = 1; i <= 5; i++) {
       checkpointer.delivered(seq(i));
       checkpointer.checkpointSoon(seq(i));
@@ -141,7 +159,14 @@ describe('ShardCheckpointer interval (auto mode)', () => {
   it('writes at most once per interval with the newest position, and flush writes the held one at once', async () => {
     const clock = new ManualClock();
     const store = new MemoryStore();
-    const checkpointer = new ShardCheckpointer({ shardId: 's1', store, initial: 'TRIM_HORIZON', clock, logger: silentLogger(), intervalMs: 1_000 });
+    const checkpointer = new ShardCheckpointer({
+      shardId: 's1',
+      store,
+      initial: 'TRIM_HORIZON',
+      clock,
+      logger: silentLogger(),
+      intervalMs: 1_000,
+    });
     const deliver = async (i: number) => {
       checkpointer.delivered(seq(i));
       checkpointer.checkpointSoon(seq(i));

@@ -3,7 +3,12 @@ import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { ListStreamsCommand } from '@aws-sdk/client-dynamodb-streams';
 import { ConfigError } from '@shardline/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLIENT_DEFAULTS, createDynamoDBClient, createDynamoDBStreamsClient, resolveClientOptions } from '../src/clients.js';
+import {
+  CLIENT_DEFAULTS,
+  createDynamoDBClient,
+  createDynamoDBStreamsClient,
+  resolveClientOptions,
+} from '../src/clients.js';
 import { resolveWorkerOptions } from '../src/options.js';
 
 /** A TCP server that accepts connections and never answers: a hung request. */
@@ -53,24 +58,39 @@ describe('client helpers', () => {
   it.each([
     ['DynamoDB', () => createDynamoDBClient, () => new ListTablesCommand({})],
     ['DynamoDB Streams', () => createDynamoDBStreamsClient, () => new ListStreamsCommand({})],
-  ] as const)('a %s request to a server that never answers fails with a TimeoutError', async (_name, factory, command) => {
-    const hole = await blackHole();
-    closers.push(() => hole.close());
-    const client = factory()({ endpoint: hole.endpoint, region: 'us-east-1', credentials, requestTimeoutMs: 200, maxAttempts: 1 });
-    closers.push(() => client.destroy());
+  ] as const)(
+    'a %s request to a server that never answers fails with a TimeoutError',
+    async (_name, factory, command) => {
+      const hole = await blackHole();
+      closers.push(() => hole.close());
+      const client = factory()({
+        endpoint: hole.endpoint,
+        region: 'us-east-1',
+        credentials,
+        requestTimeoutMs: 200,
+        maxAttempts: 1,
+      });
+      closers.push(() => client.destroy());
 
-    const result = await within((client.send as (c: unknown) => Promise<unknown>)(command()), 10_000);
-    expect(result.status).toBe('rejected');
-    const error = (result as PromiseRejectedResult).reason as Error;
-    expect(error.name).toBe('TimeoutError');
-    expect(error.message).toMatch(/200 ms requestTimeout/);
-    expect(hole.connections()).toBe(1); // it did connect: the request itself hung
-  });
+      const result = await within((client.send as (c: unknown) => Promise<unknown>)(command()), 10_000);
+      expect(result.status).toBe('rejected');
+      const error = (result as PromiseRejectedResult).reason as Error;
+      expect(error.name).toBe('TimeoutError');
+      expect(error.message).toMatch(/200 ms requestTimeout/);
+      expect(hole.connections()).toBe(1); // it did connect: the request itself hung
+    },
+  );
 
   it('retries a timed-out attempt (the SDK treats a TimeoutError as transient)', async () => {
     const hole = await blackHole();
     closers.push(() => hole.close());
-    const client = createDynamoDBClient({ endpoint: hole.endpoint, region: 'us-east-1', credentials, requestTimeoutMs: 200, maxAttempts: 2 });
+    const client = createDynamoDBClient({
+      endpoint: hole.endpoint,
+      region: 'us-east-1',
+      credentials,
+      requestTimeoutMs: 200,
+      maxAttempts: 2,
+    });
     closers.push(() => client.destroy());
     const result = await within(client.send(new ListTablesCommand({})), 10_000);
     expect(result.status).toBe('rejected');
@@ -83,11 +103,18 @@ describe('client helpers', () => {
     expect(CLIENT_DEFAULTS).toEqual({ requestTimeoutMs: 10_000, connectionTimeoutMs: 3_000 });
     expect(resolveClientOptions({ requestTimeoutMs: 200 }).connectionTimeoutMs).toBe(200);
     expect(() => resolveClientOptions({ requestTimeoutMs: 0 })).toThrow(ConfigError);
-    expect(() => resolveClientOptions({ requestTimeoutMs: 1_000, connectionTimeoutMs: 2_000 })).toThrow(/lower connectionTimeoutMs/);
+    expect(() => resolveClientOptions({ requestTimeoutMs: 1_000, connectionTimeoutMs: 2_000 })).toThrow(
+      /lower connectionTimeoutMs/,
+    );
     expect(() => resolveClientOptions({ requestTimeout: 5 } as never)).toThrow(ConfigError);
     const worker = { processor: { processRecords: () => undefined }, tableName: 'orders' };
     expect(resolveWorkerOptions(worker)).toMatchObject({ requestTimeoutMs: 10_000, connectionTimeoutMs: 3_000 });
-    expect(resolveWorkerOptions({ ...worker, requestTimeoutMs: 1_500 })).toMatchObject({ requestTimeoutMs: 1_500, connectionTimeoutMs: 1_500 });
-    expect(() => resolveWorkerOptions({ ...worker, requestTimeoutMs: 1_000, connectionTimeoutMs: 5_000 })).toThrow(ConfigError);
+    expect(resolveWorkerOptions({ ...worker, requestTimeoutMs: 1_500 })).toMatchObject({
+      requestTimeoutMs: 1_500,
+      connectionTimeoutMs: 1_500,
+    });
+    expect(() => resolveWorkerOptions({ ...worker, requestTimeoutMs: 1_000, connectionTimeoutMs: 5_000 })).toThrow(
+      ConfigError,
+    );
   });
 });

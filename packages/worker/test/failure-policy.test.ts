@@ -46,7 +46,12 @@ describe('failure policy', () => {
     const result = await h.consumer.run();
     expect(result.reason).toBe('shard-end');
     expect(destination.received.map((r) => r.sequenceNumber)).toEqual([seq(6)]);
-    expect(destination.received[0]).toMatchObject({ shardId: 'shard-1', reason: 'retries-exhausted', attempts: 2, error: { message: 'poison 6' } });
+    expect(destination.received[0]).toMatchObject({
+      shardId: 'shard-1',
+      reason: 'retries-exhausted',
+      attempts: 2,
+      error: { message: 'poison 6' },
+    });
     expect(destination.received[0]!.record.dynamodb?.SequenceNumber).toBe(seq(6));
     expect(processed.sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 7, 8, 9]);
     expect(failedEvents).toEqual([1]);
@@ -67,7 +72,10 @@ describe('failure policy', () => {
         },
       });
       await h.consumer.run();
-      const lines = (await readFile(path, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { sequenceNumber: string; error: { message: string } });
+      const lines = (await readFile(path, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { sequenceNumber: string; error: { message: string } });
       expect(lines.map((l) => l.sequenceNumber)).toEqual([seq(1), seq(2), seq(3)]);
       expect(lines[0]!.error.message).toBe('always');
       expect(h.store.writes.map((w) => w.checkpoint)).toEqual([seq(3), 'SHARD_END']);

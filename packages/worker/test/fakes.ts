@@ -1,7 +1,14 @@
 import type { _Record } from '@aws-sdk/client-dynamodb-streams';
 import { AbortedError, LeaseLostError, SafeEmitter, silentLogger, systemClock, type Clock } from '@shardline/core';
 import type { CheckpointStore } from '../src/checkpointer.js';
-import type { CoordinatorLike, LeaseEvents, LeaseLike, ReaderFactory, RecordBatch, StartPosition } from '../src/contracts.js';
+import type {
+  CoordinatorLike,
+  LeaseEvents,
+  LeaseLike,
+  ReaderFactory,
+  RecordBatch,
+  StartPosition,
+} from '../src/contracts.js';
 import type { FailedRecord, FailureDestination } from '../src/destinations.js';
 import type { WorkerEvents } from '../src/events.js';
 import { resolveFailurePolicy } from '../src/options.js';
@@ -24,10 +31,22 @@ export function rec(i: number, key = `k${i}`, extra: Record<string, unknown> = {
   };
 }
 
-export function batch(shardId: string, from: number, to: number, shardEnd = false, key?: (i: number) => string): RecordBatch {
+export function batch(
+  shardId: string,
+  from: number,
+  to: number,
+  shardEnd = false,
+  key?: (i: number) => string,
+): RecordBatch {
   const records: _Record[] = [];
   for (let i = from; i <= to; i++) records.push(rec(i, key ? key(i) : `k${i}`));
-  return { shardId, records, shardEnd, millisBehindLatest: 0, lastSequenceNumber: records.at(-1)?.dynamodb?.SequenceNumber };
+  return {
+    shardId,
+    records,
+    shardEnd,
+    millisBehindLatest: 0,
+    lastSequenceNumber: records.at(-1)?.dynamodb?.SequenceNumber,
+  };
 }
 
 /**
@@ -197,7 +216,11 @@ export async function until(predicate: () => boolean, ms = 5_000, what = 'condit
   }
 }
 
-export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (err: unknown) => void } {
+export function deferred<T = void>(): {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (err: unknown) => void;
+} {
   let resolve!: (value: T) => void;
   let reject!: (err: unknown) => void;
   const promise = new Promise<T>((res, rej) => {

@@ -19,7 +19,12 @@ describe('HealthServer', () => {
       port: 0,
       host: '127.0.0.1',
       logger: silentLogger(),
-      source: { liveness: () => null, readiness: () => ready, metrics: () => metrics.metrics(), metricsContentType: metrics.registry.contentType },
+      source: {
+        liveness: () => null,
+        readiness: () => ready,
+        metrics: () => metrics.metrics(),
+        metricsContentType: metrics.registry.contentType,
+      },
     });
     await server.start();
     closers.push(() => server.close());
@@ -55,10 +60,18 @@ describe('HealthServer', () => {
     await worker.start();
     const healthz = async () => {
       const res = await fetch(`http://127.0.0.1:${worker.healthPort}/healthz`);
-      return { status: res.status, type: res.headers.get('content-type'), body: (await res.json()) as { status: string; reason?: string } };
+      return {
+        status: res.status,
+        type: res.headers.get('content-type'),
+        body: (await res.json()) as { status: string; reason?: string },
+      };
     };
 
-    expect(await healthz()).toEqual({ status: 200, type: expect.stringMatching(/^application\/json/) as unknown, body: { status: 'ok' } });
+    expect(await healthz()).toEqual({
+      status: 200,
+      type: expect.stringMatching(/^application\/json/) as unknown,
+      body: { status: 'ok' },
+    });
     await clock.advance(10_000); // exactly a lease duration old: not yet fenced
     expect((await healthz()).status).toBe(200);
     await clock.advance(1);

@@ -19,14 +19,22 @@ describe('ShardConsumer lifecycle', () => {
           order.push(`batch:${records.length}`);
         },
         shardEnded: () => {
-          order.push(`shardEnded(last checkpoint ${h.store.last === seq(6) ? 'at last record' : String(h.store.last)})`);
+          order.push(
+            `shardEnded(last checkpoint ${h.store.last === seq(6) ? 'at last record' : String(h.store.last)})`,
+          );
         },
       }),
     });
     const result = await h.consumer.run();
     expect(result.reason).toBe('shard-end');
     expect(seen).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(order).toEqual(['initialize:TRIM_HORIZON', 'batch:3', 'batch:1', 'batch:2', 'shardEnded(last checkpoint at last record)']);
+    expect(order).toEqual([
+      'initialize:TRIM_HORIZON',
+      'batch:3',
+      'batch:1',
+      'batch:2',
+      'shardEnded(last checkpoint at last record)',
+    ]);
     expect(h.store.writes.map((w) => w.checkpoint)).toEqual([seq(3), seq(4), seq(6), 'SHARD_END']);
     expect(h.states).toEqual(['INITIALIZING', 'PROCESSING', 'SHARD_END', 'SHUTTING_DOWN', 'SHUT_DOWN']);
     expect(h.consumer.state).toBe(ShardState.SHUT_DOWN);
@@ -46,7 +54,11 @@ describe('ShardConsumer lifecycle', () => {
   });
 
   it('resumes after the lease checkpoint and treats a SHARD_END lease as done without reading', async () => {
-    const h = makeConsumer({ batches: [batch('shard-1', 5, 5, true)], checkpoint: seq(4), processor: { processRecords: () => undefined } });
+    const h = makeConsumer({
+      batches: [batch('shard-1', 5, 5, true)],
+      checkpoint: seq(4),
+      processor: { processRecords: () => undefined },
+    });
     await h.consumer.run();
     expect(h.reader.starts).toEqual([{ type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: seq(4) }]);
 
@@ -75,7 +87,11 @@ describe('ShardConsumer lifecycle', () => {
 
   it('waits for parents before initializing', async () => {
     const parents = deferred();
-    const h = makeConsumer({ batches: [batch('shard-1', 1, 1, true)], waitForParents: () => parents.promise, processor: { processRecords: () => undefined } });
+    const h = makeConsumer({
+      batches: [batch('shard-1', 1, 1, true)],
+      waitForParents: () => parents.promise,
+      processor: { processRecords: () => undefined },
+    });
     const run = h.consumer.run();
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(h.consumer.state).toBe(ShardState.WAITING_ON_PARENTS);
@@ -98,7 +114,9 @@ describe('ShardConsumer stopping', () => {
           if (records[0]!.sequenceNumber === seq(2)) {
             signal = ctx.signal;
             inFlight.resolve();
-            await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error)));
+            await new Promise((_, reject) =>
+              ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error)),
+            );
           }
         },
         leaseLost: ({ reason }) => void (lostReason = reason),
@@ -191,7 +209,8 @@ describe('ShardConsumer events', () => {
   it('emits shard:start, batch:start/end, checkpoint, shard:end', async () => {
     const h = makeConsumer({ batches: [batch('shard-1', 1, 2, true)], processor: { processRecords: () => undefined } });
     const names: string[] = [];
-    for (const name of ['shard:start', 'batch:start', 'batch:end', 'checkpoint', 'shard:end'] as const) h.events.on(name, () => names.push(name));
+    for (const name of ['shard:start', 'batch:start', 'batch:end', 'checkpoint', 'shard:end'] as const)
+      h.events.on(name, () => names.push(name));
     await h.consumer.run();
     expect(names).toEqual(['shard:start', 'batch:start', 'batch:end', 'checkpoint', 'checkpoint', 'shard:end']);
   });
@@ -248,7 +267,10 @@ describe('ShardConsumer exit paths', () => {
       processor: { processRecords: () => undefined },
       readerFactory: ({ signal }) => ({
         [Symbol.asyncIterator]: () => ({
-          next: () => new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new TypeError('reader bug')), { once: true })),
+          next: () =>
+            new Promise<never>((_, reject) =>
+              signal.addEventListener('abort', () => reject(new TypeError('reader bug')), { once: true }),
+            ),
         }),
       }),
     });

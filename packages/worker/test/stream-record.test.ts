@@ -34,7 +34,11 @@ describe('toStreamRecord', () => {
   });
 
   it('leaves images absent when the view type or the event has none', () => {
-    const record = toStreamRecord({ ...raw, eventName: 'REMOVE', dynamodb: { Keys: raw.dynamodb!.Keys, SequenceNumber: '7', StreamViewType: 'KEYS_ONLY' } });
+    const record = toStreamRecord({
+      ...raw,
+      eventName: 'REMOVE',
+      dynamodb: { Keys: raw.dynamodb!.Keys, SequenceNumber: '7', StreamViewType: 'KEYS_ONLY' },
+    });
     expect(record.newItem).toBeUndefined();
     expect(record.oldItem).toBeUndefined();
     expect(record.keys).toEqual({ pk: 'order-1' });

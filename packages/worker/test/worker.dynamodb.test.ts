@@ -15,7 +15,9 @@ afterAll(() => db.close());
 
 async function put(tableName: string, from: number, to: number): Promise<void> {
   for (let i = from; i <= to; i++) {
-    await db.dynamodb.send(new PutItemCommand({ TableName: tableName, Item: { pk: { S: `k${i}` }, n: { N: String(i) } } }));
+    await db.dynamodb.send(
+      new PutItemCommand({ TableName: tableName, Item: { pk: { S: `k${i}` }, n: { N: String(i) } } }),
+    );
   }
 }
 

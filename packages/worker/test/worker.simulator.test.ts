@@ -28,7 +28,12 @@ describe('Worker on the stream simulator', () => {
   it('counts throttles, iterator refreshes and trimmed-data events; sends a poison record to a DynamoDB table', async () => {
     const failures = db.uniqueName('failures');
     await db.dynamodb.send(
-      new CreateTableCommand({ TableName: failures, AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }], KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }], BillingMode: 'PAY_PER_REQUEST' }),
+      new CreateTableCommand({
+        TableName: failures,
+        AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
     );
     await waitUntilTableExists({ client: db.dynamodb, maxWaitTime: 30 }, { TableName: failures });
     const seen: string[] = [];
@@ -38,7 +43,13 @@ describe('Worker on the stream simulator', () => {
       dynamodb: db.dynamodb,
       streams,
       idleIntervalMs: 20,
-      failurePolicy: { maxRetries: 1, retryBaseMs: 1, retryCapMs: 2, bisectOnError: true, destination: { type: 'dynamodb', tableName: failures } },
+      failurePolicy: {
+        maxRetries: 1,
+        retryBaseMs: 1,
+        retryCapMs: 2,
+        bisectOnError: true,
+        destination: { type: 'dynamodb', tableName: failures },
+      },
       processor: {
         processRecords: ({ records }) => {
           if (records.some((r) => r.keys.pk === 'poison')) throw new Error('poison');
@@ -68,7 +79,9 @@ describe('Worker on the stream simulator', () => {
       expect(metrics).toMatch(/shardline_failed_records_sent_total 1/);
       expect(trimmed.length).toBeGreaterThanOrEqual(1);
       const poison = sim.manifest().find((e) => e.key === 'poison')!;
-      const stored = await db.dynamodb.send(new GetItemCommand({ TableName: failures, Key: { id: { S: `${poison.shardId}:${poison.sequenceNumber}` } } }));
+      const stored = await db.dynamodb.send(
+        new GetItemCommand({ TableName: failures, Key: { id: { S: `${poison.shardId}:${poison.sequenceNumber}` } } }),
+      );
       expect(stored.Item?.errorMessage?.S).toBe('poison');
       expect(stored.Item?.reason?.S).toBe('retries-exhausted');
     } finally {

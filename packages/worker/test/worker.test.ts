@@ -30,10 +30,16 @@ describe('Worker', () => {
     const coordinator = new FakeCoordinator();
     const worker = makeWorker({ coordinator, reader: new ScriptedReader() });
     expect(worker.leaseTableName).toBe('shardline-orders');
-    expect(new Worker({ tableName: 't1', applicationName: 'billing', processor: { processRecords: () => undefined } }).leaseTableName).toBe('shardline-billing');
+    expect(
+      new Worker({ tableName: 't1', applicationName: 'billing', processor: { processRecords: () => undefined } })
+        .leaseTableName,
+    ).toBe('shardline-billing');
     expect(() => new Worker({ processor: { processRecords: () => undefined } })).toThrow(/tableName or streamArn/);
     expect(() => new Worker({ tableName: 't', processor: {} as never })).toThrow(ConfigError);
-    expect(() => new Worker({ tableName: 't', processor: { processRecords: () => undefined }, shutdownTimoutMs: 5 } as never)).toThrow(/unknown Worker option: shutdownTimoutMs/);
+    expect(
+      () =>
+        new Worker({ tableName: 't', processor: { processRecords: () => undefined }, shutdownTimoutMs: 5 } as never),
+    ).toThrow(/unknown Worker option: shutdownTimoutMs/);
   });
 
   it('starts a consumer per acquired lease, re-emits lease events, and checkpoints through the coordinator', async () => {
@@ -71,7 +77,9 @@ describe('Worker', () => {
     const stopping = worker.stop();
     expect(worker.stop()).toBe(stopping);
     // a lease announced while stopping is not started
-    coordinator.events.emit('lease:acquired', { lease: { leaseKey: 's2', shardId: 's2', checkpoint: 'TRIM_HORIZON', parentShardIds: [] } });
+    coordinator.events.emit('lease:acquired', {
+      lease: { leaseKey: 's2', shardId: 's2', checkpoint: 'TRIM_HORIZON', parentShardIds: [] },
+    });
     expect(worker.shardIds).toEqual(['s1']);
     setTimeout(() => release.resolve(), 20);
     await stopping;
@@ -90,7 +98,9 @@ describe('Worker', () => {
     coordinator.events.emit('lease:handoff', { shardId: 's1', to: 'w2' });
     expect((await ended).reason).toBe('handoff');
     await until(() => coordinator.calls.includes('release(s1)'), 2_000, 'release');
-    expect(coordinator.calls.indexOf(`checkpoint(s1,${seq(1)})`)).toBeLessThan(coordinator.calls.indexOf('release(s1)'));
+    expect(coordinator.calls.indexOf(`checkpoint(s1,${seq(1)})`)).toBeLessThan(
+      coordinator.calls.indexOf('release(s1)'),
+    );
   });
 
   it('lease:lost aborts the consumer; the leases-lost metric counts it', async () => {
@@ -167,7 +177,8 @@ describe('Worker', () => {
       reader,
       readerFactory: (input) => {
         opened++;
-        if (opened === 2) return { [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error('reader broke')) }) };
+        if (opened === 2)
+          return { [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error('reader broke')) }) };
         return reader.factory(input);
       },
       processor: { processRecords: () => undefined },
@@ -182,7 +193,11 @@ describe('Worker', () => {
     const errorEnd = await worker.events.waitFor('shard:end', (e) => e.reason === 'error');
     expect(errorEnd.error?.message).toBe('reader broke');
     reader.push(batch('s1', 3, 3));
-    await until(() => coordinator.checkpoints.some((c) => c.checkpoint === seq(3)), 5_000, 'restarted consumer checkpoints');
+    await until(
+      () => coordinator.checkpoints.some((c) => c.checkpoint === seq(3)),
+      5_000,
+      'restarted consumer checkpoints',
+    );
     expect(reader.starts.at(-1)).toEqual({ type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: seq(2) });
   });
 

@@ -50,7 +50,11 @@ async function runDemo(settings: DemoSettings): Promise<number> {
   const logger = settings.logLevel === 'silent' ? silentLogger() : createLogger({ level: settings.logLevel });
   out.write('Starting DynamoDB Local (the real jar, in memory)…\n');
   const local = await startDynamoDBLocal({});
-  const clientConfig = { endpoint: local.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'demo', secretAccessKey: 'demo' } };
+  const clientConfig = {
+    endpoint: local.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'demo', secretAccessKey: 'demo' },
+  };
   const dynamodb = createDynamoDBClient(clientConfig);
   const streams = createDynamoDBStreamsClient(clientConfig);
   const tableName = 'shardline-demo-orders';
@@ -102,7 +106,9 @@ async function runDemo(settings: DemoSettings): Promise<number> {
     };
     await startWorker();
     await startWorker();
-    out.write(`Table ${tableName} on ${local.endpoint}; 2 workers started; writing ${settings.rate}/s${settings.duration > 0 ? ` for ${settings.duration} s` : ' until Ctrl-C'}.\n`);
+    out.write(
+      `Table ${tableName} on ${local.endpoint}; 2 workers started; writing ${settings.rate}/s${settings.duration > 0 ? ` for ${settings.duration} s` : ' until Ctrl-C'}.\n`,
+    );
 
     // Traffic: `rate` writes per second over `keys` keys, each with an increasing version.
     const versions = new Map<string, number>();
@@ -114,11 +120,14 @@ async function runDemo(settings: DemoSettings): Promise<number> {
     const started = Date.now();
     const durationMs = settings.duration * 1_000;
     let handedOff = false;
-    const progress = setInterval(() => {
-      const line = progressLine(written, firstSeen.size, lastLatency, workers);
-      if (tty) out.write(`\r\x1b[2K${line}`);
-      else out.write(`${line}\n`);
-    }, tty ? 250 : 2_000);
+    const progress = setInterval(
+      () => {
+        const line = progressLine(written, firstSeen.size, lastLatency, workers);
+        if (tty) out.write(`\r\x1b[2K${line}`);
+        else out.write(`${line}\n`);
+      },
+      tty ? 250 : 2_000,
+    );
     try {
       while (!stop.signal.aborted && (durationMs === 0 || Date.now() - started < durationMs)) {
         const tickStart = Date.now();
@@ -131,7 +140,12 @@ async function runDemo(settings: DemoSettings): Promise<number> {
             const version = (versions.get(pk) ?? 0) + 1;
             versions.set(pk, version);
             writes.push(`${pk}#${version}`);
-            await dynamodb.send(new PutItemCommand({ TableName: tableName, Item: { pk: { S: pk }, version: { N: String(version) }, writtenAt: { N: String(Date.now()) } } }));
+            await dynamodb.send(
+              new PutItemCommand({
+                TableName: tableName,
+                Item: { pk: { S: pk }, version: { N: String(version) }, writtenAt: { N: String(Date.now()) } },
+              }),
+            );
             written++;
           }),
         );
@@ -141,7 +155,9 @@ async function runDemo(settings: DemoSettings): Promise<number> {
           const owner = workers.find((w) => w.state === 'running' && w.shardIds.length > 0);
           if (owner) {
             if (tty) out.write('\n');
-            out.write(`Rolling deploy: stopping ${owner.workerId} gracefully (its shard is handed off), starting a new worker.\n`);
+            out.write(
+              `Rolling deploy: stopping ${owner.workerId} gracefully (its shard is handed off), starting a new worker.\n`,
+            );
             void owner.stop();
             await startWorker();
           }
@@ -150,7 +166,8 @@ async function runDemo(settings: DemoSettings): Promise<number> {
       }
       // Let the workers catch up (bounded), then stop them.
       const catchUpUntil = Date.now() + 30_000;
-      while (firstSeen.size < new Set(writes).size && Date.now() < catchUpUntil && !stop.signal.aborted) await sleep(100);
+      while (firstSeen.size < new Set(writes).size && Date.now() < catchUpUntil && !stop.signal.aborted)
+        await sleep(100);
     } finally {
       clearInterval(progress);
       removeSignals();
@@ -171,7 +188,9 @@ async function runDemo(settings: DemoSettings): Promise<number> {
         `  out of order ${report.outOfOrder}`,
         `  latency     p50 ${pct(50)} ms, p99 ${pct(99)} ms (write → processor)`,
         `  per worker  ${[...seen].map(([name, log]) => `${name}: ${log.length}`).join(', ')}`,
-        report.lost.length === 0 && report.outOfOrder === 0 ? 'Audit passed: every write was processed, each key in order.' : 'AUDIT FAILED',
+        report.lost.length === 0 && report.outOfOrder === 0
+          ? 'Audit passed: every write was processed, each key in order.'
+          : 'AUDIT FAILED',
         '',
       ].join('\n'),
     );
@@ -185,12 +204,17 @@ async function runDemo(settings: DemoSettings): Promise<number> {
 }
 
 function progressLine(written: number, processed: number, lagMs: number, workers: Worker<DemoItem>[]): string {
-  const leases = workers.map((w) => `${w.workerId}${w.state === 'running' ? '' : `(${w.state})`}=${w.shardIds.length}`).join(' ');
+  const leases = workers
+    .map((w) => `${w.workerId}${w.state === 'running' ? '' : `(${w.state})`}=${w.shardIds.length}`)
+    .join(' ');
   return `written ${written}  processed ${processed}  lag ${lagMs} ms  leases ${leases}`;
 }
 
 /** Every write seen at least once, and each key's versions first seen in increasing order. */
-export function auditDemo(writes: string[], seen: Map<string, string[]>): { processed: number; deliveries: number; duplicates: number; lost: string[]; outOfOrder: number } {
+export function auditDemo(
+  writes: string[],
+  seen: Map<string, string[]>,
+): { processed: number; deliveries: number; duplicates: number; lost: string[]; outOfOrder: number } {
   const delivered = new Set<string>();
   let deliveries = 0;
   let outOfOrder = 0;

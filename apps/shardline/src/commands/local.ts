@@ -22,7 +22,11 @@ export function registerLocal(program: Command): void {
     .description('Run DynamoDB Local (the real Amazon jar, with streams) in the foreground')
     .option('--port <port>', 'port to listen on', '8000')
     .option('--db-path <dir>', 'keep the data in this directory (default: in memory, lost on exit)')
-    .option('--log-level <level>', `one of ${LOG_LEVELS.join(', ')}; debug also shows DynamoDB Local's own output`, 'info')
+    .option(
+      '--log-level <level>',
+      `one of ${LOG_LEVELS.join(', ')}; debug also shows DynamoDB Local's own output`,
+      'info',
+    )
     .action(async (flags: LocalFlags) => {
       await runLocal(parseFlags(flags));
     });
@@ -38,14 +42,19 @@ function parseFlags(flags: LocalFlags): LocalOptions {
   if (!/^\d+$/.test(flags.port) || Number(flags.port) < 1 || Number(flags.port) > 65_535) {
     throw new UsageError(`--port must be an integer from 1 to 65535, got "${flags.port}"`);
   }
-  if (!isLogLevel(flags.logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${flags.logLevel}"`);
+  if (!isLogLevel(flags.logLevel))
+    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${flags.logLevel}"`);
   if (flags.dbPath === '') throw new UsageError('--db-path needs a directory');
   return { port: Number(flags.port), dbPath: flags.dbPath, logLevel: flags.logLevel };
 }
 
 async function runLocal(options: LocalOptions): Promise<void> {
   // Logs go to stderr: stdout carries the lines a user copies.
-  const log = createLogger({ level: options.logLevel, base: { component: 'local' }, destination: pino.destination({ fd: 2, sync: true }) });
+  const log = createLogger({
+    level: options.logLevel,
+    base: { component: 'local' },
+    destination: pino.destination({ fd: 2, sync: true }),
+  });
   const debug = options.logLevel === 'debug' || options.logLevel === 'trace';
   const local = await startDynamoDBLocal({
     port: options.port,
@@ -91,6 +100,7 @@ async function runLocal(options: LocalOptions): Promise<void> {
   });
   await stopped;
   await local.stop();
-  if (!stopRequested) throw new Error('DynamoDB Local exited unexpectedly; run with --log-level debug to see its output');
+  if (!stopRequested)
+    throw new Error('DynamoDB Local exited unexpectedly; run with --log-level debug to see its output');
   process.stdout.write('DynamoDB Local stopped.\n');
 }

@@ -15,7 +15,9 @@ import { handleShutdownSignals } from '../signals.js';
 export function registerRun(program: Command): void {
   program
     .command('run')
-    .description('Consume a table\'s stream with a record processor, sharing shards with other `run` processes of the same --app')
+    .description(
+      "Consume a table's stream with a record processor, sharing shards with other `run` processes of the same --app",
+    )
     .option('--table <name>', 'table whose (latest) stream to consume')
     .option('--stream-arn <arn>', 'stream ARN to consume (instead of --table)')
     .option('--processor <path>', 'ES module or CommonJS file whose default export is a processor or a factory')
@@ -25,25 +27,37 @@ export function registerRun(program: Command): void {
     .option('--streams-endpoint <url>', 'DynamoDB Streams endpoint (e.g. the stream simulator)')
     .option('--region <region>', 'AWS region (default: AWS_REGION)')
     .option('--worker-id <id>', 'unique worker name (default: <hostname>-<pid>-<random>)')
-    .option('--initial-position <position>', 'trim_horizon or latest: where a new application starts (default trim_horizon)')
+    .option(
+      '--initial-position <position>',
+      'trim_horizon or latest: where a new application starts (default trim_horizon)',
+    )
     .option('--health-port <port>', 'serve /healthz, /readyz, /metrics on this port')
     .option('--health-host <host>', 'address for the health server (default 127.0.0.1)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .option('--checkpoint-mode <mode>', 'auto (after each batch) or manual (the processor calls ctx.checkpointer)')
-    .option('--checkpoint-interval-ms <ms>', 'auto mode: at most one checkpoint write per shard per interval (default 1000; 0 = every batch)')
+    .option(
+      '--checkpoint-interval-ms <ms>',
+      'auto mode: at most one checkpoint write per shard per interval (default 1000; 0 = every batch)',
+    )
     .option('--key-concurrency <n>', 'process up to n item keys of a shard concurrently (default 1)')
     .option('--batch-size <n>', 'GetRecords limit, 1-1000 (default 1000)')
     .option('--idle-interval-ms <ms>', 'wait after an empty read of an open shard (default 200)')
     .option('--lease-duration-ms <ms>', 'lease duration (default 10000)')
     .option('--heartbeat-interval-ms <ms>', 'heartbeat interval (default lease duration / 5)')
     .option('--shutdown-timeout-ms <ms>', 'graceful shutdown deadline (default 20000)')
-    .option('--request-timeout-ms <ms>', 'AWS request timeout per attempt; a hung request fails and is retried (default 10000)')
+    .option(
+      '--request-timeout-ms <ms>',
+      'AWS request timeout per attempt; a hung request fails and is retried (default 10000)',
+    )
     .option('--connection-timeout-ms <ms>', 'AWS connection timeout (default 3000)')
     .option('--max-retries <n>', 'retries of a failing batch (default 3)')
     .option('--bisect-on-error [bool]', 'split a failing batch to isolate the bad record')
     .option('--on-failure <action>', 'destination (store and move on) or stop (stall the shard and alert)')
     .option('--failure-jsonl <path>', 'failure destination: append failed records to this JSONL file')
-    .option('--failure-table <name>', 'failure destination: put failed records into this DynamoDB table (string key "id")')
+    .option(
+      '--failure-table <name>',
+      'failure destination: put failed records into this DynamoDB table (string key "id")',
+    )
     .option('--processor-timeout-ms <ms>', 'an attempt of processRecords fails after this (default 60000)')
     .option('--max-record-age-ms <ms>', 'records older than this go to the failure action unprocessed')
     .option('--config <path>', 'JSON file with any of these settings (camelCase keys); flags and SHARDLINE_* env win')
@@ -55,13 +69,18 @@ export function registerRun(program: Command): void {
     });
 }
 
-export function toWorkerOptions(settings: RunSettings, processor: WorkerOptions['processor'], logger: Logger): WorkerOptions {
+export function toWorkerOptions(
+  settings: RunSettings,
+  processor: WorkerOptions['processor'],
+  logger: Logger,
+): WorkerOptions {
   const destination = settings.failureJsonl
     ? { type: 'jsonl' as const, path: resolve(settings.failureJsonl) }
     : settings.failureTable
       ? { type: 'dynamodb' as const, tableName: settings.failureTable }
       : undefined;
-  const defined = <T extends object>(value: T): Partial<T> => Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+  const defined = <T extends object>(value: T): Partial<T> =>
+    Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
   const failurePolicy = defined({
     maxRetries: settings.maxRetries,
     bisectOnError: settings.bisectOnError,
@@ -129,7 +148,10 @@ async function run(settings: RunSettings): Promise<void> {
         region: settings.region,
       });
     }
-    log.info({ streamArn: worker.streamArn, leaseTable: worker.leaseTableName, healthPort: worker.healthPort }, 'worker running; SIGTERM or Ctrl-C to stop');
+    log.info(
+      { streamArn: worker.streamArn, leaseTable: worker.leaseTableName, healthPort: worker.healthPort },
+      'worker running; SIGTERM or Ctrl-C to stop',
+    );
     // Resolves when a signal's graceful stop (or a stop from elsewhere) completes.
     await stopped;
     await stopping;

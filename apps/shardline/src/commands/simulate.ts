@@ -59,7 +59,10 @@ export function registerSimulate(program: Command): void {
     .option('--rollover-every <seconds>', 'roll every open shard over once it is this old')
     .option('--split-every <seconds>', 'split the open shard with the widest key range this often')
     .option('--throttle-rate <fraction>', 'answer this fraction of calls (0 to 1) with LimitExceededException')
-    .option('--service-limits', 'throttle beyond the service call rates: ListStreams 5/s, DescribeStream 10/s, GetRecords 5/s per shard')
+    .option(
+      '--service-limits',
+      'throttle beyond the service call rates: ListStreams 5/s, DescribeStream 10/s, GetRecords 5/s per shard',
+    )
     .option('--view-type <type>', `stream view type: ${VIEW_TYPES.join(', ')}`, 'NEW_AND_OLD_IMAGES')
     .option('--manifest <file>', 'on exit, write every record written to this file as JSON lines')
     .option('--seed <n>', 'seed for shard ids, keys and faults', '1')
@@ -75,7 +78,8 @@ export function parseSimulateFlags(flags: SimulateFlags): SimulateOptions {
     throw new UsageError(`--table must be a DynamoDB table name (3-255 of a-z A-Z 0-9 _ - .), got "${flags.table}"`);
   }
   const throttleRate = flags.throttleRate === undefined ? undefined : decimal('--throttle-rate', flags.throttleRate);
-  if (throttleRate !== undefined && throttleRate > 1) throw new UsageError(`--throttle-rate must be a fraction from 0 to 1, got "${flags.throttleRate}"`);
+  if (throttleRate !== undefined && throttleRate > 1)
+    throw new UsageError(`--throttle-rate must be a fraction from 0 to 1, got "${flags.throttleRate}"`);
   const seconds = (name: string, value: string | undefined) => {
     if (value === undefined) return undefined;
     const parsed = decimal(name, value);
@@ -85,13 +89,15 @@ export function parseSimulateFlags(flags: SimulateFlags): SimulateOptions {
   if (!(VIEW_TYPES as readonly string[]).includes(flags.viewType)) {
     throw new UsageError(`--view-type must be one of ${VIEW_TYPES.join(', ')}, got "${flags.viewType}"`);
   }
-  if (!isLogLevel(flags.logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${flags.logLevel}"`);
+  if (!isLogLevel(flags.logLevel))
+    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${flags.logLevel}"`);
   let manifestPath: string | undefined;
   if (flags.manifest !== undefined) {
     if (flags.manifest === '') throw new UsageError('--manifest needs a file path');
     manifestPath = resolve(flags.manifest);
     const dir = dirname(manifestPath);
-    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--manifest: directory ${dir} does not exist`);
+    if (!existsSync(dir) || !statSync(dir).isDirectory())
+      throw new UsageError(`--manifest: directory ${dir} does not exist`);
   }
   return {
     port,
@@ -124,7 +130,11 @@ function decimal(name: string, value: string): number {
 
 async function runSimulate(options: SimulateOptions): Promise<void> {
   // Logs go to stderr: stdout carries the lines a user copies.
-  const log = createLogger({ level: options.logLevel, base: { component: 'simulate' }, destination: pino.destination({ fd: 2, sync: true }) });
+  const log = createLogger({
+    level: options.logLevel,
+    base: { component: 'simulate' },
+    destination: pino.destination({ fd: 2, sync: true }),
+  });
   const sim = await startStreamSimulator({
     port: options.port,
     tableName: options.table,
@@ -132,7 +142,8 @@ async function runSimulate(options: SimulateOptions): Promise<void> {
     viewType: options.viewType,
     seed: options.seed,
   }).catch((err: unknown) => {
-    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new UsageError(`--port ${options.port} is already in use`);
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE')
+      throw new UsageError(`--port ${options.port} is already in use`);
     throw err;
   });
   if (options.throttleRate !== undefined) sim.faults.throttle({ rate: options.throttleRate });

@@ -1,5 +1,10 @@
 import type { Command } from 'commander';
-import { GetRecordsCommand, GetShardIteratorCommand, type DynamoDBStreamsClient, type GetShardIteratorCommandInput } from '@aws-sdk/client-dynamodb-streams';
+import {
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  type DynamoDBStreamsClient,
+  type GetShardIteratorCommandInput,
+} from '@aws-sdk/client-dynamodb-streams';
 import { z } from 'zod';
 import { readLeaseTable, type LeaseTableLease, type LeaseTableView } from '@shardline/leases';
 import { createDynamoDBClient, createDynamoDBStreamsClient } from '@shardline/worker';
@@ -62,12 +67,17 @@ export function registerStatus(program: Command): void {
           view = await readLeaseTable(dynamodb, tableName);
         } catch (err) {
           if (hasName(err, 'ResourceNotFoundException')) {
-            throw new UsageError(`lease table ${tableName} not found at ${dynamodbEndpoint ?? `region ${settings.region ?? process.env.AWS_REGION ?? '(none)'}`}: has \`shardline run --app ${settings.app}\` run against it?`);
+            throw new UsageError(
+              `lease table ${tableName} not found at ${dynamodbEndpoint ?? `region ${settings.region ?? process.env.AWS_REGION ?? '(none)'}`}: has \`shardline run --app ${settings.app}\` run against it?`,
+            );
           }
           throw explainStartupError(err, { dynamodbEndpoint, streamsEndpoint, region: settings.region });
         }
         const shards = await shardStatuses(view, settings.lag === false ? undefined : streams);
-        if (settings.json) process.stdout.write(`${JSON.stringify({ leaseTable: tableName, leader: view.leader ?? null, workers: view.workers, shards, invalid: view.invalid.length }, null, 2)}\n`);
+        if (settings.json)
+          process.stdout.write(
+            `${JSON.stringify({ leaseTable: tableName, leader: view.leader ?? null, workers: view.workers, shards, invalid: view.invalid.length }, null, 2)}\n`,
+          );
         else process.stdout.write(render(tableName, view, shards));
       } finally {
         dynamodb.destroy();
@@ -76,7 +86,10 @@ export function registerStatus(program: Command): void {
     });
 }
 
-export async function shardStatuses(view: LeaseTableView, streams: DynamoDBStreamsClient | undefined): Promise<ShardStatus[]> {
+export async function shardStatuses(
+  view: LeaseTableView,
+  streams: DynamoDBStreamsClient | undefined,
+): Promise<ShardStatus[]> {
   const byShard = new Map(view.leases.map((l) => [l.shardId, l]));
   return Promise.all(
     view.leases.map(async (lease) => {
@@ -85,20 +98,41 @@ export async function shardStatuses(view: LeaseTableView, streams: DynamoDBStrea
         return parent === undefined || parent.checkpoint === 'SHARD_END';
       });
       const state: ShardStatus['state'] =
-        lease.checkpoint === 'SHARD_END' ? 'finished' : lease.pendingOwner ? 'handing-off' : lease.owner ? 'processing' : parentsDone ? 'unassigned' : 'waiting-on-parents';
-      const lag = lease.checkpoint === 'SHARD_END' ? { lagMs: 0 } : streams ? await measureLag(streams, lease) : { lagMs: null };
-      return { shardId: lease.shardId, parentShardIds: lease.parentShardIds, owner: lease.owner ?? null, state, checkpoint: lease.checkpoint, ...lag };
+        lease.checkpoint === 'SHARD_END'
+          ? 'finished'
+          : lease.pendingOwner
+            ? 'handing-off'
+            : lease.owner
+              ? 'processing'
+              : parentsDone
+                ? 'unassigned'
+                : 'waiting-on-parents';
+      const lag =
+        lease.checkpoint === 'SHARD_END' ? { lagMs: 0 } : streams ? await measureLag(streams, lease) : { lagMs: null };
+      return {
+        shardId: lease.shardId,
+        parentShardIds: lease.parentShardIds,
+        owner: lease.owner ?? null,
+        state,
+        checkpoint: lease.checkpoint,
+        ...lag,
+      };
     }),
   );
 }
 
-async function measureLag(streams: DynamoDBStreamsClient, lease: LeaseTableLease): Promise<{ lagMs: number | null; lagNote?: string }> {
+async function measureLag(
+  streams: DynamoDBStreamsClient,
+  lease: LeaseTableLease,
+): Promise<{ lagMs: number | null; lagNote?: string }> {
   try {
     const position: Pick<GetShardIteratorCommandInput, 'ShardIteratorType' | 'SequenceNumber'> =
       lease.checkpoint === 'TRIM_HORIZON' || lease.checkpoint === 'LATEST'
         ? { ShardIteratorType: lease.checkpoint }
         : { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: lease.checkpoint };
-    const iterator = await streams.send(new GetShardIteratorCommand({ StreamArn: lease.streamArn, ShardId: lease.shardId, ...position }));
+    const iterator = await streams.send(
+      new GetShardIteratorCommand({ StreamArn: lease.streamArn, ShardId: lease.shardId, ...position }),
+    );
     if (!iterator.ShardIterator) return { lagMs: 0 };
     const out = await streams.send(new GetRecordsCommand({ ShardIterator: iterator.ShardIterator, Limit: 1 }));
     const created = out.Records?.[0]?.dynamodb?.ApproximateCreationDateTime;
@@ -122,14 +156,24 @@ function render(tableName: string, view: LeaseTableView, shards: ShardStatus[]):
     ]),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const lines = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
-  const workers = view.workers.map((w) => `  ${w.workerId}: ${w.leaseCount} lease(s), heartbeat ${w.heartbeat}${w.draining ? ', draining' : ''}${w.updatedAt ? `, last seen ${w.updatedAt}` : ''}`);
+  const lines = rows.map((r) =>
+    r
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
+  const workers = view.workers.map(
+    (w) =>
+      `  ${w.workerId}: ${w.leaseCount} lease(s), heartbeat ${w.heartbeat}${w.draining ? ', draining' : ''}${w.updatedAt ? `, last seen ${w.updatedAt}` : ''}`,
+  );
   return [
     `lease table ${tableName}: ${shards.length} shard(s), leader ${view.leader?.workerId ?? 'none'}`,
     ...lines,
     `workers (${view.workers.length}):`,
     ...(workers.length > 0 ? workers : ['  none']),
-    ...(view.invalid.length > 0 ? [`${view.invalid.length} row(s) do not look like shardline leases and are ignored`] : []),
+    ...(view.invalid.length > 0
+      ? [`${view.invalid.length} row(s) do not look like shardline leases and are ignored`]
+      : []),
     '',
   ].join('\n');
 }
@@ -141,7 +185,11 @@ function formatLag(ms: number): string {
 }
 
 function hasName(err: unknown, name: string): boolean {
-  for (let c: unknown = err, i = 0; typeof c === 'object' && c !== null && i < 8; c = (c as { cause?: unknown }).cause, i++) {
+  for (
+    let c: unknown = err, i = 0;
+    typeof c === 'object' && c !== null && i < 8;
+    c = (c as { cause?: unknown }).cause, i++
+  ) {
     if ((c as { name?: unknown }).name === name) return true;
   }
   return false;

@@ -55,7 +55,13 @@ export class FakeStreams implements StreamsClient {
   constructor(readonly clock: Clock) {}
 
   addShard(shardId: string, parentShardId?: string): FakeShard {
-    const shard: FakeShard = { shardId, ...(parentShardId ? { parentShardId } : {}), records: [], closed: false, trimmedBefore: 0 };
+    const shard: FakeShard = {
+      shardId,
+      ...(parentShardId ? { parentShardId } : {}),
+      records: [],
+      closed: false,
+      trimmedBefore: 0,
+    };
     this.shards.set(shardId, shard);
     return shard;
   }
@@ -174,7 +180,9 @@ export class FakeStreams implements StreamsClient {
       ...(s.parentShardId ? { ParentShardId: s.parentShardId } : {}),
       SequenceNumberRange: {
         StartingSequenceNumber: s.records[0]?.dynamodb?.SequenceNumber ?? '100000000000000000001',
-        ...(s.closed ? { EndingSequenceNumber: s.records.at(-1)?.dynamodb?.SequenceNumber ?? '100000000000000000001' } : {}),
+        ...(s.closed
+          ? { EndingSequenceNumber: s.records.at(-1)?.dynamodb?.SequenceNumber ?? '100000000000000000001' }
+          : {}),
       },
     }));
     if (filter) all = this.shardFilterAlwaysEmpty ? [] : all.filter((s) => s.ParentShardId === filter.ShardId);
@@ -209,7 +217,9 @@ export class FakeStreams implements StreamsClient {
     if (type === 'TRIM_HORIZON') index = shard.trimmedBefore;
     else if (type === 'LATEST') index = shard.records.length;
     else {
-      const at = shard.records.findIndex((r) => compareSequenceNumbers(r.dynamodb!.SequenceNumber!, sequenceNumber!) >= 0);
+      const at = shard.records.findIndex(
+        (r) => compareSequenceNumbers(r.dynamodb!.SequenceNumber!, sequenceNumber!) >= 0,
+      );
       const found = at === -1 ? shard.records.length : at;
       const exact = shard.records[found]?.dynamodb?.SequenceNumber === sequenceNumber;
       index = type === 'AFTER_SEQUENCE_NUMBER' && exact ? found + 1 : found;
@@ -222,7 +232,8 @@ export class FakeStreams implements StreamsClient {
     const [shardId, indexText, issuedText] = String(input.ShardIterator).split('|');
     const shard = this.#shard(shardId!);
     const index = Number(indexText);
-    if (this.clock.now() - Number(issuedText) >= ITERATOR_TTL_MS) throw new ExpiredIteratorException({ message: 'Iterator expired', ...meta });
+    if (this.clock.now() - Number(issuedText) >= ITERATOR_TTL_MS)
+      throw new ExpiredIteratorException({ message: 'Iterator expired', ...meta });
     if (index < shard.trimmedBefore) throw new TrimmedDataAccessException({ message: 'trimmed', ...meta });
     const limit = (input.Limit as number | undefined) ?? 1000;
     const records = shard.records.slice(index, index + limit);
@@ -249,7 +260,12 @@ function abortError(): Error {
 }
 
 /** Advances a ManualClock in steps until `promise` settles (or `maxMs` of virtual time pass). */
-export async function driveUntil<T>(clock: { advance(ms: number): Promise<void> }, promise: Promise<T>, stepMs = 50, maxMs = 60 * 60_000): Promise<T> {
+export async function driveUntil<T>(
+  clock: { advance(ms: number): Promise<void> },
+  promise: Promise<T>,
+  stepMs = 50,
+  maxMs = 60 * 60_000,
+): Promise<T> {
   let settled = false;
   const watched = promise.finally(() => (settled = true));
   watched.catch(() => undefined);

@@ -41,7 +41,8 @@ export interface SimulatorFaults {
 }
 
 /** What the server does with one call. */
-export type FaultDecision = { kind: 'none' } | { kind: 'reset' } | { kind: 'empty' } | { kind: 'error'; error: ServiceError };
+export type FaultDecision =
+  { kind: 'none' } | { kind: 'reset' } | { kind: 'empty' } | { kind: 'error'; error: ServiceError };
 
 interface ThrottleRule {
   rate: number;
@@ -76,11 +77,15 @@ export class FaultController implements SimulatorFaults {
     for (const operation of options.operations ?? []) {
       if (!OPERATIONS.includes(operation)) throw new RangeError(`unknown operation ${String(operation)}`);
     }
-    this.#throttle = rate === 0 || count === 0 ? undefined : { rate, operations: new Set(options.operations ?? OPERATIONS), remaining: count };
+    this.#throttle =
+      rate === 0 || count === 0
+        ? undefined
+        : { rate, operations: new Set(options.operations ?? OPERATIONS), remaining: count };
   }
 
   failNext(operation: Operation | '*', count: number, kind: FaultKind): void {
-    if (operation !== '*' && !OPERATIONS.includes(operation)) throw new RangeError(`unknown operation ${String(operation)}`);
+    if (operation !== '*' && !OPERATIONS.includes(operation))
+      throw new RangeError(`unknown operation ${String(operation)}`);
     if (!Number.isInteger(count) || count < 1) throw new RangeError(`count must be a positive integer, got ${count}`);
     if (!FAULT_KINDS.includes(kind)) throw new RangeError(`unknown fault kind ${String(kind)}`);
     const queue = this.#pending.get(operation) ?? [];
@@ -113,7 +118,12 @@ export class FaultController implements SimulatorFaults {
     const pending = this.#take(operation) ?? this.#take('*');
     if (pending) return this.#decision(pending, operation);
     const rule = this.#throttle;
-    if (rule && rule.operations.has(operation) && rule.remaining > 0 && (rule.rate >= 1 || this.#random.next() < rule.rate)) {
+    if (
+      rule &&
+      rule.operations.has(operation) &&
+      rule.remaining > 0 &&
+      (rule.rate >= 1 || this.#random.next() < rule.rate)
+    ) {
       rule.remaining--;
       return this.#decision('throttle', operation);
     }
@@ -146,11 +156,17 @@ export class FaultController implements SimulatorFaults {
       case '500':
         return { kind: 'error', error: new ServiceError('InternalServerError', 'Internal server error (injected)') };
       case 'throttle':
-        return { kind: 'error', error: new ServiceError('LimitExceededException', `Rate exceeded for ${operation} (injected)`) };
+        return {
+          kind: 'error',
+          error: new ServiceError('LimitExceededException', `Rate exceeded for ${operation} (injected)`),
+        };
       case 'expired':
         return { kind: 'error', error: new ServiceError('ExpiredIteratorException', 'Iterator expired (injected)') };
       case 'trimmed':
-        return { kind: 'error', error: new ServiceError('TrimmedDataAccessException', 'Requested data is beyond the trim horizon (injected)') };
+        return {
+          kind: 'error',
+          error: new ServiceError('TrimmedDataAccessException', 'Requested data is beyond the trim horizon (injected)'),
+        };
     }
   }
 }

@@ -1,10 +1,26 @@
-import { integerInRange, nonEmptyString, nonNegativeInteger, oneOf, positiveInteger, rejectUnknownKeys, systemClock, type Clock, type ShardInfo } from '@shardline/core';
+import {
+  integerInRange,
+  nonEmptyString,
+  nonNegativeInteger,
+  oneOf,
+  positiveInteger,
+  rejectUnknownKeys,
+  systemClock,
+  type Clock,
+  type ShardInfo,
+} from '@shardline/core';
 import { FaultController, type SimulatorFaults } from './faults.js';
 import { createRandom } from './random.js';
 import { startSchedule, type ScheduleHandle, type ScheduleOptions } from './schedule.js';
 import { startServer } from './server.js';
 import { StreamRegistry, type StreamStatus } from './streams.js';
-import { STREAM_VIEW_TYPES, type ManifestEntry, type Operation, type ResolvedSimulatorOptions, type StreamSimulatorOptions } from './types.js';
+import {
+  STREAM_VIEW_TYPES,
+  type ManifestEntry,
+  type Operation,
+  type ResolvedSimulatorOptions,
+  type StreamSimulatorOptions,
+} from './types.js';
 
 export interface StreamSimulator {
   /** `http://127.0.0.1:PORT`: pass it as `endpoint` to a DynamoDBStreamsClient. */
@@ -66,7 +82,10 @@ const DEFAULTS = {
 
 export function resolveSimulatorOptions(options: StreamSimulatorOptions = {}): ResolvedSimulatorOptions {
   rejectUnknownKeys('stream simulator', options, Object.keys(DEFAULTS));
-  const merged = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) } as ResolvedSimulatorOptions;
+  const merged = {
+    ...DEFAULTS,
+    ...Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)),
+  } as ResolvedSimulatorOptions;
   integerInRange('port', merged.port, 0, 65535);
   positiveInteger('shards', merged.shards);
   integerInRange('shards', merged.shards, 1, 100_000);
@@ -101,11 +120,7 @@ export async function startStreamSimulator(options: StreamSimulatorOptions = {})
   const store = () => streams.current().store;
   // Faults get their own stream of randomness so adding a fault does not change shard ids or data.
   const faults = new FaultController(createRandom(config.seed ^ 0x5eed), clock);
-  const server = await startServer(
-    config.port,
-    { streams, clock, iteratorTtlMs: config.iteratorTtlMs },
-    faults,
-  );
+  const server = await startServer(config.port, { streams, clock, iteratorTtlMs: config.iteratorTtlMs }, faults);
   const schedules = new Set<ScheduleHandle>();
   let stopping: Promise<void> | undefined;
 
@@ -125,7 +140,8 @@ export async function startStreamSimulator(options: StreamSimulatorOptions = {})
     rollover: (shardId) => store().rollover(shardId),
     split: (shardId) => store().split(shardId),
     recreateStream: () => streams.recreate().meta.streamArn,
-    streams: () => streams.list().map(({ meta, status }) => ({ streamArn: meta.streamArn, streamLabel: meta.streamLabel, status })),
+    streams: () =>
+      streams.list().map(({ meta, status }) => ({ streamArn: meta.streamArn, streamLabel: meta.streamLabel, status })),
     shards: () => store().shards(),
     openShardIds: () => store().openShardIds(),
     shardFor: (key) => store().ownerOf(requireKey(key)).id,
@@ -149,7 +165,8 @@ export async function startStreamSimulator(options: StreamSimulatorOptions = {})
 }
 
 function requireKey(key: string): string {
-  if (typeof key !== 'string' || key.length === 0) throw new TypeError(`key must be a non-empty string, got ${JSON.stringify(key)}`);
+  if (typeof key !== 'string' || key.length === 0)
+    throw new TypeError(`key must be a non-empty string, got ${JSON.stringify(key)}`);
   return key;
 }
 

@@ -16,14 +16,23 @@ const VERSION = '1';
  * not parse them, and nothing here relies on them not doing so.
  */
 export function encodeIterator(state: IteratorState): string {
-  const raw = [VERSION, state.streamLabel, state.shardId, state.position.kind, state.position.seq.toString(), String(state.issuedAtMs)].join('|');
+  const raw = [
+    VERSION,
+    state.streamLabel,
+    state.shardId,
+    state.position.kind,
+    state.position.seq.toString(),
+    String(state.issuedAtMs),
+  ].join('|');
   return Buffer.from(raw, 'utf8').toString('base64url');
 }
 
 /** Throws ValidationException for anything that is not one of our tokens. */
 export function decodeIterator(token: unknown): IteratorState {
   if (typeof token !== 'string' || token.length === 0 || token.length > 2048) {
-    throw validation('1 validation error detected: Value at \'shardIterator\' failed to satisfy constraint: Member must have length between 1 and 2048');
+    throw validation(
+      "1 validation error detected: Value at 'shardIterator' failed to satisfy constraint: Member must have length between 1 and 2048",
+    );
   }
   const parts = Buffer.from(token, 'base64url').toString('utf8').split('|');
   const [version, streamLabel, shardId, kind, seq, issuedAt] = parts;

@@ -13,7 +13,11 @@ export type CallRateLimits = Partial<Record<Operation, number>>;
  * region), GetRecords 5/s per shard (Kinesis' figure; DynamoDB Streams says "no more than two
  * readers per shard", which a reader polling at most every 250 ms respects).
  */
-export const SERVICE_RATE_LIMITS: Readonly<CallRateLimits> = Object.freeze({ ListStreams: 5, DescribeStream: 10, GetRecords: 5 });
+export const SERVICE_RATE_LIMITS: Readonly<CallRateLimits> = Object.freeze({
+  ListStreams: 5,
+  DescribeStream: 10,
+  GetRecords: 5,
+});
 
 const WINDOW_MS = 1000;
 
@@ -52,7 +56,10 @@ export class RateLimits {
       window.head = 0;
     }
     if (window.times.length - window.head >= limit) {
-      return new ServiceError('LimitExceededException', `Rate exceeded for ${operation}${shardId ? ` on shard ${shardId}` : ''}: more than ${limit} calls per second`);
+      return new ServiceError(
+        'LimitExceededException',
+        `Rate exceeded for ${operation}${shardId ? ` on shard ${shardId}` : ''}: more than ${limit} calls per second`,
+      );
     }
     window.times.push(now);
     return undefined;

@@ -22,7 +22,12 @@ type Input = Record<string, unknown>;
  * body out, `ServiceError` for the service's error answers. Shapes follow
  * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Operations_Amazon_DynamoDB_Streams.html
  */
-export function handle(context: ProtocolContext, operation: Operation, input: Input, options: { empty?: boolean } = {}): string {
+export function handle(
+  context: ProtocolContext,
+  operation: Operation,
+  input: Input,
+  options: { empty?: boolean } = {},
+): string {
   switch (operation) {
     case 'ListStreams':
       return listStreams(context, input);
@@ -40,9 +45,16 @@ function listStreams({ streams }: ProtocolContext, input: Input): string {
   const tableName = optionalString(input.TableName, 'tableName');
   const exclusiveStart = optionalString(input.ExclusiveStartStreamArn, 'exclusiveStartStreamArn');
   let candidates = streams.list().filter((entry) => tableName === undefined || entry.meta.tableName === tableName);
-  if (exclusiveStart !== undefined) candidates = candidates.slice(candidates.findIndex((entry) => entry.meta.streamArn === exclusiveStart) + 1);
+  if (exclusiveStart !== undefined)
+    candidates = candidates.slice(candidates.findIndex((entry) => entry.meta.streamArn === exclusiveStart) + 1);
   const page = candidates.slice(0, limit);
-  const out: Input = { Streams: page.map(({ meta }) => ({ StreamArn: meta.streamArn, TableName: meta.tableName, StreamLabel: meta.streamLabel })) };
+  const out: Input = {
+    Streams: page.map(({ meta }) => ({
+      StreamArn: meta.streamArn,
+      TableName: meta.tableName,
+      StreamLabel: meta.streamLabel,
+    })),
+  };
   // Like the service, a full page names its last stream even when nothing follows.
   if (page.length > 0 && page.length === limit) out.LastEvaluatedStreamArn = page[page.length - 1]!.meta.streamArn;
   return JSON.stringify(out);
@@ -57,7 +69,9 @@ function describeStream({ streams }: ProtocolContext, input: Input): string {
   if (input.ShardFilter !== undefined && input.ShardFilter !== null) {
     const filter = input.ShardFilter as Input;
     if (typeof filter !== 'object' || filter.Type !== 'CHILD_SHARDS') {
-      throw validation(`1 validation error detected: Value at 'shardFilter.type' failed to satisfy constraint: Member must satisfy enum value set: [CHILD_SHARDS]`);
+      throw validation(
+        `1 validation error detected: Value at 'shardFilter.type' failed to satisfy constraint: Member must satisfy enum value set: [CHILD_SHARDS]`,
+      );
     }
     const parentId = optionalString(filter.ShardId, 'shardFilter.shardId');
     if (parentId === undefined) throw validation('ShardFilter of type CHILD_SHARDS needs a ShardId');
@@ -92,7 +106,10 @@ function shardShape(shard: Shard): Input {
 function getShardIterator({ streams, clock }: ProtocolContext, input: Input): string {
   const { store, meta: stream } = requireStream(streams, input.StreamArn);
   const shardId = optionalString(input.ShardId, 'shardId');
-  if (shardId === undefined) throw validation(`1 validation error detected: Value null at 'shardId' failed to satisfy constraint: Member must not be null`);
+  if (shardId === undefined)
+    throw validation(
+      `1 validation error detected: Value null at 'shardId' failed to satisfy constraint: Member must not be null`,
+    );
   const type = input.ShardIteratorType;
   store.sweep();
   const shard = store.get(shardId);
@@ -101,7 +118,10 @@ function getShardIterator({ streams, clock }: ProtocolContext, input: Input): st
   let position: Position;
   switch (type) {
     case 'TRIM_HORIZON':
-      position = shard.trimmedThrough === undefined ? { kind: 'at', seq: shard.start } : { kind: 'after', seq: shard.trimmedThrough };
+      position =
+        shard.trimmedThrough === undefined
+          ? { kind: 'at', seq: shard.start }
+          : { kind: 'after', seq: shard.trimmedThrough };
       break;
     case 'LATEST':
       position = { kind: 'after', seq: store.lastSequence(shard) };
@@ -111,7 +131,10 @@ function getShardIterator({ streams, clock }: ProtocolContext, input: Input): st
       const seq = requireSequenceNumber(input.SequenceNumber, type, shard, store);
       position = { kind: type === 'AT_SEQUENCE_NUMBER' ? 'at' : 'after', seq };
       if (store.isTrimmed(shard, position)) {
-        throw new ServiceError('TrimmedDataAccessException', `Sequence number ${seq} of shard ${shard.id} is beyond the trim horizon`);
+        throw new ServiceError(
+          'TrimmedDataAccessException',
+          `Sequence number ${seq} of shard ${shard.id} is beyond the trim horizon`,
+        );
       }
       break;
     }
@@ -120,17 +143,26 @@ function getShardIterator({ streams, clock }: ProtocolContext, input: Input): st
         `1 validation error detected: Value ${JSON.stringify(type ?? null)} at 'shardIteratorType' failed to satisfy constraint: Member must satisfy enum value set: [AFTER_SEQUENCE_NUMBER, LATEST, AT_SEQUENCE_NUMBER, TRIM_HORIZON]`,
       );
   }
-  const iterator = encodeIterator({ streamLabel: stream.streamLabel, shardId: shard.id, position, issuedAtMs: clock.now() });
+  const iterator = encodeIterator({
+    streamLabel: stream.streamLabel,
+    shardId: shard.id,
+    position,
+    issuedAtMs: clock.now(),
+  });
   return JSON.stringify({ ShardIterator: iterator });
 }
 
 function requireSequenceNumber(value: unknown, type: string, shard: Shard, store: StreamEntry['store']): bigint {
   if (typeof value !== 'string' || !/^\d{1,40}$/.test(value)) {
-    throw validation(`Invalid SequenceNumber ${JSON.stringify(value ?? null)}: ${type} needs a decimal sequence number`);
+    throw validation(
+      `Invalid SequenceNumber ${JSON.stringify(value ?? null)}: ${type} needs a decimal sequence number`,
+    );
   }
   const seq = BigInt(value);
   if (seq < shard.start || seq > store.lastSequence(shard)) {
-    throw validation(`Invalid SequenceNumber ${value} for ShardId ${shard.id}: outside the shard's sequence number range`);
+    throw validation(
+      `Invalid SequenceNumber ${value} for ShardId ${shard.id}: outside the shard's sequence number range`,
+    );
   }
   return seq;
 }
@@ -158,7 +190,10 @@ function getRecords({ streams, clock, iteratorTtlMs }: ProtocolContext, input: I
   if (!shard) throw new ServiceError('TrimmedDataAccessException', `Shard ${state.shardId} has been trimmed away`);
   store.trim(shard);
   if (store.isTrimmed(shard, state.position)) {
-    throw new ServiceError('TrimmedDataAccessException', `The iterator of shard ${shard.id} points to records beyond the trim horizon`);
+    throw new ServiceError(
+      'TrimmedDataAccessException',
+      `The iterator of shard ${shard.id} points to records beyond the trim horizon`,
+    );
   }
   const records = shard.records;
   const first = store.indexOf(shard, state.position);
@@ -187,7 +222,9 @@ function getRecords({ streams, clock, iteratorTtlMs }: ProtocolContext, input: I
 
 function requireStream(streams: StreamRegistry, arn: unknown): StreamEntry {
   if (typeof arn !== 'string' || arn.length === 0) {
-    throw validation(`1 validation error detected: Value null at 'streamArn' failed to satisfy constraint: Member must not be null`);
+    throw validation(
+      `1 validation error detected: Value null at 'streamArn' failed to satisfy constraint: Member must not be null`,
+    );
   }
   const entry = streams.byArn(arn);
   if (!entry) throw notFound(`Requested resource not found: Stream: ${arn} not found`);
@@ -197,7 +234,9 @@ function requireStream(streams: StreamRegistry, arn: unknown): StreamEntry {
 function optionalLimit(value: unknown, name: string, max: number): number {
   if (value === undefined || value === null) return max;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-    throw validation(`1 validation error detected: Value ${JSON.stringify(value)} at '${name}' failed to satisfy constraint: Member must have value between 1 and ${max}`);
+    throw validation(
+      `1 validation error detected: Value ${JSON.stringify(value)} at '${name}' failed to satisfy constraint: Member must have value between 1 and ${max}`,
+    );
   }
   return value;
 }
@@ -205,7 +244,9 @@ function optionalLimit(value: unknown, name: string, max: number): number {
 function optionalString(value: unknown, name: string): string | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'string' || value.length === 0) {
-    throw validation(`1 validation error detected: Value at '${name}' failed to satisfy constraint: Member must have length greater than or equal to 1`);
+    throw validation(
+      `1 validation error detected: Value at '${name}' failed to satisfy constraint: Member must have length greater than or equal to 1`,
+    );
   }
   return value;
 }

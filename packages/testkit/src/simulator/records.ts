@@ -48,7 +48,10 @@ export function buildRecord(fields: RecordFields): BuiltRecord {
   const keysJson = JSON.stringify(keys);
   const newJson = newImage ? JSON.stringify(newImage) : undefined;
   const oldJson = oldImage ? JSON.stringify(oldImage) : undefined;
-  const sizeBytes = Buffer.byteLength(keysJson) + (newJson ? Buffer.byteLength(newJson) : 0) + (oldJson ? Buffer.byteLength(oldJson) : 0);
+  const sizeBytes =
+    Buffer.byteLength(keysJson) +
+    (newJson ? Buffer.byteLength(newJson) : 0) +
+    (oldJson ? Buffer.byteLength(oldJson) : 0);
   const dynamodb =
     `{"ApproximateCreationDateTime":${Math.floor(fields.createdAtMs / 1000)},"Keys":${keysJson}` +
     (newJson ? `,"NewImage":${newJson}` : '') +

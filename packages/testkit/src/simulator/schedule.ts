@@ -52,13 +52,16 @@ export function resolveScheduleOptions(options: ScheduleOptions): ResolvedSchedu
   for (const [name, value] of Object.entries(options) as Array<[keyof ResolvedSchedule, unknown]>) {
     if (value === undefined) continue;
     if (!(name in DEFAULTS)) throw new RangeError(`unknown schedule option ${name}`);
-    if (typeof value !== 'number' || Number.isNaN(value) || value < 0) throw new RangeError(`schedule option ${name} must be a number >= 0, got ${JSON.stringify(value)}`);
+    if (typeof value !== 'number' || Number.isNaN(value) || value < 0)
+      throw new RangeError(`schedule option ${name} must be a number >= 0, got ${JSON.stringify(value)}`);
     out[name] = value;
   }
   if (out.removeRatio > 1) throw new RangeError(`removeRatio must be from 0 to 1, got ${out.removeRatio}`);
-  if (!Number.isInteger(out.keys) || out.keys < 1) throw new RangeError(`keys must be a positive integer, got ${out.keys}`);
+  if (!Number.isInteger(out.keys) || out.keys < 1)
+    throw new RangeError(`keys must be a positive integer, got ${out.keys}`);
   if (out.tickMs <= 0) throw new RangeError('tickMs must be > 0');
-  if (out.rolloverEveryMs === 0 || out.splitEveryMs === 0) throw new RangeError('rolloverEveryMs and splitEveryMs must be > 0');
+  if (out.rolloverEveryMs === 0 || out.splitEveryMs === 0)
+    throw new RangeError('rolloverEveryMs and splitEveryMs must be > 0');
   return out;
 }
 
@@ -67,7 +70,12 @@ export function resolveScheduleOptions(options: ScheduleOptions): ResolvedSchedu
  * virtual time. After a jump of the clock, traffic catches up by at most one second's worth:
  * a test that advances an hour does not want 360,000 writes in one tick.
  */
-export function startSchedule(currentStore: () => StreamStore, clock: Clock, random: Random, options: ScheduleOptions): ScheduleHandle {
+export function startSchedule(
+  currentStore: () => StreamStore,
+  clock: Clock,
+  random: Random,
+  options: ScheduleOptions,
+): ScheduleHandle {
   const config = resolveScheduleOptions(options);
   const controller = new AbortController();
   let written = 0;
@@ -88,7 +96,8 @@ export function startSchedule(currentStore: () => StreamStore, clock: Clock, ran
       }
       for (let i = 0; i < due; i++, issued++) {
         const key = `key-${random.int(0, config.keys - 1)}`;
-        const entry = random.next() < config.removeRatio ? store.remove(key) : store.put(key, { n: issued, writtenAt: now });
+        const entry =
+          random.next() < config.removeRatio ? store.remove(key) : store.put(key, { n: issued, writtenAt: now });
         if (entry) written++;
       }
     }
@@ -101,7 +110,8 @@ export function startSchedule(currentStore: () => StreamStore, clock: Clock, ran
       const open = store.openShards();
       if (open.length < config.maxOpenShards) {
         let widest = open[0];
-        for (const shard of open) if (widest && shard.hashHi - shard.hashLo > widest.hashHi - widest.hashLo) widest = shard;
+        for (const shard of open)
+          if (widest && shard.hashHi - shard.hashLo > widest.hashHi - widest.hashLo) widest = shard;
         if (widest && widest.hashHi - widest.hashLo >= 2) store.split(widest.id);
       }
     }

@@ -23,7 +23,11 @@ export interface SimulatorServer {
  * handlers, applies injected faults and latency, and answers like the service (status, JSON
  * error body with `__type`). Request signatures are not checked.
  */
-export async function startServer(port: number, context: ProtocolContext, faults: FaultController): Promise<SimulatorServer> {
+export async function startServer(
+  port: number,
+  context: ProtocolContext,
+  faults: FaultController,
+): Promise<SimulatorServer> {
   const calls = Object.fromEntries(OPERATIONS.map((op) => [op, 0])) as Record<Operation, number>;
   const timers = new Set<NodeJS.Timeout>();
   let closing = false;
@@ -41,7 +45,11 @@ export async function startServer(port: number, context: ProtocolContext, faults
     if (closing) return void req.socket.destroy();
     if (!operation) {
       const target = req.headers['x-amz-target'];
-      return respond(res, 400, new ServiceError('UnknownOperationException', `Unknown operation ${String(target)}`).body());
+      return respond(
+        res,
+        400,
+        new ServiceError('UnknownOperationException', `Unknown operation ${String(target)}`).body(),
+      );
     }
     const decision = faults.decide(operation);
     if (decision.kind === 'reset') return void req.socket.destroy();
@@ -50,7 +58,11 @@ export async function startServer(port: number, context: ProtocolContext, faults
     try {
       input = raw === '' ? {} : JSON.parse(raw);
     } catch {
-      return respond(res, 400, new ServiceError('SerializationException', 'Start of structure or map found where not expected').body());
+      return respond(
+        res,
+        400,
+        new ServiceError('SerializationException', 'Start of structure or map found where not expected').body(),
+      );
     }
     if (typeof input !== 'object' || input === null || Array.isArray(input)) {
       return respond(res, 400, new ServiceError('SerializationException', 'Expected a JSON object').body());
@@ -58,7 +70,11 @@ export async function startServer(port: number, context: ProtocolContext, faults
     const limited = faults.checkLimits(operation, shardOf(operation, input as Record<string, unknown>));
     if (limited.kind === 'error') return respond(res, limited.error.status, limited.error.body());
     try {
-      respond(res, 200, handle(context, operation, input as Record<string, unknown>, { empty: decision.kind === 'empty' }));
+      respond(
+        res,
+        200,
+        handle(context, operation, input as Record<string, unknown>, { empty: decision.kind === 'empty' }),
+      );
     } catch (err) {
       if (err instanceof ServiceError) return respond(res, err.status, err.body());
       // A simulator bug must be visible to the test, as a 500 with the message.
@@ -69,7 +85,8 @@ export async function startServer(port: number, context: ProtocolContext, faults
 
   const server = createServer((req, res) => {
     const target = req.headers['x-amz-target'];
-    const name = typeof target === 'string' && target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : undefined;
+    const name =
+      typeof target === 'string' && target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : undefined;
     const operation = OPERATIONS.find((op) => op === name);
     if (operation) calls[operation]++;
     const chunks: Buffer[] = [];

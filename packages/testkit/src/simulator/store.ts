@@ -141,7 +141,13 @@ export class StreamStore {
     return this.#append(key, 'REMOVE', undefined, oldImage, options.ttl === true);
   }
 
-  #append(key: string, eventName: EventName, newImage: AttributeMap | undefined, oldImage: AttributeMap | undefined, ttl = false): ManifestEntry {
+  #append(
+    key: string,
+    eventName: EventName,
+    newImage: AttributeMap | undefined,
+    oldImage: AttributeMap | undefined,
+    ttl = false,
+  ): ManifestEntry {
     const shard = this.ownerOf(key);
     const seq = this.#sequence.take();
     const sequenceNumber = seq.toString();

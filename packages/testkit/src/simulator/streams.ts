@@ -89,9 +89,25 @@ export class StreamRegistry {
     const used = new Set(this.#streams.map((entry) => entry.meta.streamLabel));
     let streamLabel: string;
     while (used.has((streamLabel = new Date(labelMs).toISOString().replace('Z', '')))) labelMs++;
-    const store = new StreamStore({ clock, random, viewType, region, retentionMs, shards, sequence: this.#sequence, manifest: this.#manifest, shardIds: this.#shardIds });
+    const store = new StreamStore({
+      clock,
+      random,
+      viewType,
+      region,
+      retentionMs,
+      shards,
+      sequence: this.#sequence,
+      manifest: this.#manifest,
+      shardIds: this.#shardIds,
+    });
     return {
-      meta: { streamArn: `arn:aws:dynamodb:${region}:000000000000:table/${tableName}/stream/${streamLabel}`, streamLabel, tableName, viewType, createdAtMs },
+      meta: {
+        streamArn: `arn:aws:dynamodb:${region}:000000000000:table/${tableName}/stream/${streamLabel}`,
+        streamLabel,
+        tableName,
+        viewType,
+        createdAtMs,
+      },
       store,
       status: 'ENABLED',
       disabledAtMs: undefined,
