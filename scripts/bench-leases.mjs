@@ -15,7 +15,7 @@
 import { performance } from 'node:perf_hooks';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { LeaseCoordinator } from '@shardline/leases';
+import { LeaseCoordinator, streamsShardLister } from '@shardline/leases';
 import { startDynamoDBLocal, startStreamSimulator } from '@shardline/testkit';
 
 const STEADY_S = Number(process.env.BENCH_STEADY_S ?? 30);
@@ -133,7 +133,10 @@ try {
     const sim = await startStreamSimulator({ shards: 1000 });
     const streams = new DynamoDBStreamsClient({ endpoint: sim.endpoint, region: 'us-east-1', credentials });
     try {
-      const f = fleet(10, `bench-scale-${Date.now()}`, { streams, streamArn: sim.streamArn });
+      const f = fleet(10, `bench-scale-${Date.now()}`, {
+        shardLister: streamsShardLister(streams, sim.streamArn),
+        streamArn: sim.streamArn,
+      });
       const t0 = performance.now();
       await Promise.all(f.coordinators.map((c) => c.start()));
       await waitUntil(() => sum(f.held()) === 1000, 120_000, '1,000 leases owned');

@@ -34,7 +34,6 @@ import {
   type ShardLister,
 } from './options.js';
 import { newLeaseItem } from './shard-sync.js';
-import { streamsShardLister } from './shard-lister.js';
 
 interface Held {
   row: LeaseItem;
@@ -115,9 +114,7 @@ export class LeaseCoordinator {
     });
     this.events = new SafeEmitter(() => this.#log);
     this.#store = new LeaseStore(options.dynamodb, this.options.leaseTableName, this.#clock);
-    this.#lister =
-      options.shardLister ??
-      streamsShardLister(options.streams!, this.options.streamArn, { clock: this.#clock, logger: this.#log });
+    this.#lister = options.shardLister;
     this.#membership = new Membership(this.options.leaseDurationMs + this.options.takeoverMarginMs);
     this.#heartbeater = new Heartbeater({
       clock: this.#clock,
@@ -146,6 +143,14 @@ export class LeaseCoordinator {
    */
   lastHeartbeatAt(): number | undefined {
     return this.#heartbeater.lastOkAtIfAny;
+  }
+
+  /**
+   * True while this worker has fenced itself (no heartbeat got through for a lease duration, or
+   * another process took over its worker id): it holds nothing and takes nothing until it recovers.
+   */
+  isFenced(): boolean {
+    return this.#fenced;
   }
 
   isLeader(): boolean {

@@ -30,3 +30,15 @@ export interface LeaseCoordinatorEvents extends Record<string, unknown> {
   'worker:joined': { workerId: string };
   'worker:left': { workerId: string };
 }
+
+/** Every event name of `LeaseCoordinatorEvents`, for code that forwards them all. */
+export const LEASE_COORDINATOR_EVENTS = [
+  'lease:acquired',
+  'lease:lost',
+  'lease:handoff',
+  'lease:released',
+  'leader:elected',
+  'shardsync:done',
+  'worker:joined',
+  'worker:left',
+] as const satisfies readonly (keyof LeaseCoordinatorEvents)[];

@@ -1,5 +1,5 @@
 export { LeaseCoordinator } from './coordinator.js';
-export type { LeaseCoordinatorEvents, LeaseLostReason } from './events.js';
+export { LEASE_COORDINATOR_EVENTS, type LeaseCoordinatorEvents, type LeaseLostReason } from './events.js';
 export { Heartbeater, type HeartbeaterOptions } from './heartbeater.js';
 export {
   resolveLeaseOptions,

@@ -12,9 +12,8 @@ import {
   type ShardInfo,
 } from '@shardline/core';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { StreamsClient } from '@shardline/streams';
 
-/** Where the coordinator learns about shards. The default wraps `@shardline/streams`. */
+/** Where the coordinator learns about shards; `streamsShardLister` wraps `@shardline/streams`. */
 export interface ShardLister {
   /** Every shard of the stream (all DescribeStream pages). */
   listShards(): Promise<ShardInfo[]>;
@@ -25,8 +24,6 @@ export interface ShardLister {
 export interface LeaseCoordinatorOptions {
   /** Client for the lease table. */
   dynamodb: DynamoDBClient;
-  /** Streams client, used by the default shard lister (not needed when `shardLister` is given). */
-  streams?: StreamsClient;
   streamArn: string;
   leaseTableName: string;
   /** This worker's stable name (host name, pod name). Two live processes must never share one. */
@@ -77,8 +74,8 @@ export interface LeaseCoordinatorOptions {
   takeoverMarginMs?: number;
   /** Most leases one worker holds; the rest wait for more workers. @defaultValue unlimited */
   maxLeasesPerWorker?: number;
-  /** @defaultValue built from `@shardline/streams` with `streams` and `streamArn` */
-  shardLister?: ShardLister;
+  /** Where shards are listed: `streamsShardLister(streams, streamArn)` for a real stream. */
+  shardLister: ShardLister;
 }
 
 export interface ResolvedLeaseOptions {
@@ -106,7 +103,6 @@ export const LEASE_DEFAULTS = {
 
 const KNOWN_KEYS = [
   'dynamodb',
-  'streams',
   'streamArn',
   'leaseTableName',
   'workerId',
@@ -129,8 +125,8 @@ const RESERVED = /^_/;
 export function resolveLeaseOptions(options: LeaseCoordinatorOptions): ResolvedLeaseOptions {
   rejectUnknownKeys('lease coordinator', options, KNOWN_KEYS);
   if (!options.dynamodb) throw new ConfigError('dynamodb (a DynamoDBClient for the lease table) is required');
-  if (!options.shardLister && !options.streams) {
-    throw new ConfigError('streams (a DynamoDBStreamsClient) is required unless a shardLister is given');
+  if (!options.shardLister) {
+    throw new ConfigError('shardLister is required: streamsShardLister(streamsClient, streamArn) for a real stream');
   }
   const streamArn = nonEmptyString('streamArn', options.streamArn);
   const leaseTableName = nonEmptyString('leaseTableName', options.leaseTableName);

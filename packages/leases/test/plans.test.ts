@@ -285,6 +285,8 @@ describe('resolveLeaseOptions', () => {
     );
     expect(() => resolveLeaseOptions({ ...required, workerId: '_leader' })).toThrow(ConfigError);
     expect(() => resolveLeaseOptions({ ...required, leaseTableName: 'a b' })).toThrow(ConfigError);
-    expect(() => resolveLeaseOptions({ ...required, shardLister: undefined })).toThrow(/streams/);
+    expect(() => resolveLeaseOptions({ ...required, shardLister: undefined } as never)).toThrow(
+      /shardLister is required/,
+    );
   });
 });

@@ -1,5 +1,6 @@
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { streamsShardLister } from '../src/index.js';
 import { connectTestDynamoDB, startStreamSimulator, type StreamSimulator } from '@shardline/testkit';
 import { closeFleetsAfterEach, Fleet, HEARTBEAT_MS, PlainLister, spread } from './fleet.js';
 
@@ -27,7 +28,8 @@ describe('on the stream simulator (DescribeStream through @shardline/streams)', 
       region: 'us-east-1',
       credentials: { accessKeyId: 'sim', secretAccessKey: 'sim' },
     });
-    for (const id of ['w1', 'w2', 'w3']) fleet.add(id, { shardLister: undefined, streams, streamArn: sim.streamArn });
+    for (const id of ['w1', 'w2', 'w3'])
+      fleet.add(id, { shardLister: streamsShardLister(streams, sim.streamArn), streamArn: sim.streamArn });
     await fleet.start('w1', 'w2', 'w3');
     await fleet.until(() => fleet!.holders.size === 6, 3 * HEARTBEAT_MS);
     expect(spread(fleet.counts().values())).toBe(0);

@@ -1,7 +1,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { toError, type Clock, type InitialPosition, type Logger } from '@shardline/core';
-import { LeaseCoordinator } from '@shardline/leases';
+import { LeaseCoordinator, streamsShardLister } from '@shardline/leases';
 import { ShardReader, resolveStream } from '@shardline/streams';
 import type { CoordinatorLike, ReaderFactory } from './contracts.js';
 import type { WorkerMetrics } from './metrics.js';
@@ -47,7 +47,7 @@ export function createDefaultCoordinator(input: DefaultCoordinatorInput): Coordi
     value === undefined ? {} : ({ [key]: value } as Record<K, V>);
   return new LeaseCoordinator({
     dynamodb: input.dynamodb,
-    streams: input.streams,
+    shardLister: streamsShardLister(input.streams, input.streamArn, { clock: input.clock, logger: input.logger }),
     streamArn: input.streamArn,
     leaseTableName: input.leaseTableName,
     workerId: input.workerId,
