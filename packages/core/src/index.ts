@@ -46,5 +46,12 @@ export {
   describe as describeValue,
 } from './options.js';
 export { SafeEmitter } from './events.js';
+export {
+  StateMachine,
+  IllegalTransitionError,
+  type TransitionTable,
+  type StateChange,
+  type StateMachineOptions,
+} from './state-machine.js';
 export { classifyAwsError, type AwsErrorKind } from './aws-errors.js';
 export { INITIAL_POSITIONS, type InitialPosition, type ShardInfo, type Milliseconds } from './types.js';

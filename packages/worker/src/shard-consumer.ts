@@ -33,8 +33,6 @@ export interface ShardConsumerOptions<T> {
   logger: Logger;
   events: SafeEmitter<WorkerEvents>;
   metrics?: ConsumerMetrics;
-  /** Resolves once every parent shard is finished; rejects with AbortedError on abort. */
-  waitForParents?: (signal: AbortSignal) => Promise<void>;
   random?: () => number;
 }
 
@@ -45,9 +43,9 @@ export interface ShardConsumerResult {
 }
 
 /**
- * Consumes one leased shard: waits for its parents, reads batches in order, runs them through
- * the processor under the failure policy, checkpoints, and writes SHARD_END at the end of a
- * closed shard. States: see shard-state.ts.
+ * Consumes one leased shard: reads batches in order, runs them through the processor under the
+ * failure policy, checkpoints, and writes SHARD_END at the end of a closed shard. Its parents
+ * are finished already (the lease layer hands out no other lease). States: see shard-state.ts.
  *
  * Two abort controllers: `fetch` stops reading (graceful stop, hand-off: the batch in flight
  * still completes and is checkpointed), `processing` is `ctx.signal` (lease lost, or a forced
@@ -208,7 +206,6 @@ export class ShardConsumer<T = Record<string, unknown>> {
 
   async #lifecycle(): Promise<ShardEndReason> {
     const { shardId, streamArn } = this.#o;
-    if (this.#o.waitForParents) await this.#o.waitForParents(this.#fetch.signal);
     this.#throwIfStopped();
     this.#state.set(ShardState.INITIALIZING);
     const start = startFromCheckpoint(this.#o.checkpoint);

@@ -1,12 +1,12 @@
-import { ShardlineError } from '@shardline/core';
+import { IllegalTransitionError, StateMachine, type TransitionTable } from '@shardline/core';
 
 /**
  * The life of one shard consumer. Every change goes through `ShardStateMachine.set`, which
- * refuses transitions not listed in `TRANSITIONS` and reports each change.
+ * refuses transitions not listed in `TRANSITIONS` and reports each change. The lease layer hands
+ * out only leases whose parent shards are finished, so a consumer never waits for its parents.
  *
- * - WAITING_ON_PARENTS: entered on creation. Left for INITIALIZING once every parent shard is
- *   finished (checkpoint SHARD_END) or gone from the stream; for LEASE_LOST / SHUTTING_DOWN
- *   when the lease is lost or the worker stops first.
+ * - CREATED: entered on creation. Left for INITIALIZING when `run()` starts; for LEASE_LOST /
+ *   SHUTTING_DOWN when the lease is lost or the worker stops first.
  * - INITIALIZING: the processor is created and `initialize` runs. Left for PROCESSING, or for
  *   SHUTTING_DOWN directly when the lease's checkpoint is already SHARD_END (nothing to read)
  *   or initialize failed.
@@ -23,7 +23,7 @@ import { ShardlineError } from '@shardline/core';
  * - SHUT_DOWN: terminal.
  */
 export const ShardState = {
-  WAITING_ON_PARENTS: 'WAITING_ON_PARENTS',
+  CREATED: 'CREATED',
   INITIALIZING: 'INITIALIZING',
   PROCESSING: 'PROCESSING',
   SHARD_END: 'SHARD_END',
@@ -33,8 +33,8 @@ export const ShardState = {
 } as const;
 export type ShardState = (typeof ShardState)[keyof typeof ShardState];
 
-const TRANSITIONS: Readonly<Record<ShardState, readonly ShardState[]>> = {
-  WAITING_ON_PARENTS: ['INITIALIZING', 'LEASE_LOST', 'SHUTTING_DOWN'],
+const TRANSITIONS: TransitionTable<ShardState> = {
+  CREATED: ['INITIALIZING', 'LEASE_LOST', 'SHUTTING_DOWN'],
   INITIALIZING: ['PROCESSING', 'LEASE_LOST', 'SHUTTING_DOWN'],
   PROCESSING: ['SHARD_END', 'LEASE_LOST', 'SHUTTING_DOWN'],
   SHARD_END: ['SHUTTING_DOWN', 'LEASE_LOST'],
@@ -43,35 +43,30 @@ const TRANSITIONS: Readonly<Record<ShardState, readonly ShardState[]>> = {
   SHUT_DOWN: [],
 };
 
-export class IllegalTransitionError extends ShardlineError {
-  constructor(shardId: string, from: ShardState, to: ShardState) {
-    super(`shard ${shardId}: illegal state transition ${from} → ${to}`);
-  }
-}
+export { IllegalTransitionError };
 
 export function canTransition(from: ShardState, to: ShardState): boolean {
   return TRANSITIONS[from].includes(to);
 }
 
 export class ShardStateMachine {
-  #state: ShardState = ShardState.WAITING_ON_PARENTS;
-  readonly #shardId: string;
-  readonly #onChange: (change: { shardId: string; from: ShardState; to: ShardState }) => void;
+  readonly #machine: StateMachine<ShardState>;
 
   constructor(shardId: string, onChange: (change: { shardId: string; from: ShardState; to: ShardState }) => void) {
-    this.#shardId = shardId;
-    this.#onChange = onChange;
+    this.#machine = new StateMachine<ShardState>({
+      name: `shard ${shardId}`,
+      initial: ShardState.CREATED,
+      transitions: TRANSITIONS,
+      onChange: ({ from, to }) => onChange({ shardId, from, to }),
+    });
   }
 
   get state(): ShardState {
-    return this.#state;
+    return this.#machine.state;
   }
 
-  /** The only way to change state. */
+  /** The only way to change state. @throws IllegalTransitionError */
   set(to: ShardState): void {
-    const from = this.#state;
-    if (!canTransition(from, to)) throw new IllegalTransitionError(this.#shardId, from, to);
-    this.#state = to;
-    this.#onChange({ shardId: this.#shardId, from, to });
+    this.#machine.set(to);
   }
 }

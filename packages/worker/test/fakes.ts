@@ -136,7 +136,6 @@ export function makeConsumer<T = Record<string, unknown>>(options: {
   policy?: FailurePolicyOptions;
   clock?: Clock;
   shardId?: string;
-  waitForParents?: (signal: AbortSignal) => Promise<void>;
   readerFactory?: ReaderFactory;
 }): ConsumerHarness<T> {
   const events = new SafeEmitter<WorkerEvents>();
@@ -160,7 +159,6 @@ export function makeConsumer<T = Record<string, unknown>>(options: {
     clock,
     logger: silentLogger(),
     events,
-    ...(options.waitForParents ? { waitForParents: options.waitForParents } : {}),
   });
   return { consumer, events, store, reader, states, clock };
 }

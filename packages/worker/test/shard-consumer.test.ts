@@ -84,22 +84,6 @@ describe('ShardConsumer lifecycle', () => {
     await h.consumer.run();
     expect(h.store.writes.map((w) => w.checkpoint)).toEqual([seq(3), 'SHARD_END']);
   });
-
-  it('waits for parents before initializing', async () => {
-    const parents = deferred();
-    const h = makeConsumer({
-      batches: [batch('shard-1', 1, 1, true)],
-      waitForParents: () => parents.promise,
-      processor: { processRecords: () => undefined },
-    });
-    const run = h.consumer.run();
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(h.consumer.state).toBe(ShardState.WAITING_ON_PARENTS);
-    expect(h.store.writes).toEqual([]);
-    parents.resolve();
-    await run;
-    expect(h.states[0]).toBe('INITIALIZING');
-  });
 });
 
 describe('ShardConsumer stopping', () => {
