@@ -1,11 +1,10 @@
-import type { LeaseItem } from './items.js';
+import type { LeaseItem, TableSnapshot } from './items.js';
 
 /**
  * The leader's assignment decision, pure: given the lease table and who is alive, which
- * leases go where. Unlike KCL's LeaseTaker (each worker steals at most one lease per cycle
- * from the most loaded worker, so a fleet converges over many cycles and thrashes on counter
- * races) every unowned or orphaned lease is placed in one cycle, the fleet is balanced to
- * within ±1, and a lease moves off a live worker only through a hand-off its owner performs.
+ * leases go where. Every unowned or orphaned lease is placed in one cycle (KCL's taker steals
+ * one per cycle; see docs/architecture.md), the fleet is balanced to within ±1, and a lease
+ * moves off a live worker only through a hand-off its owner performs.
  */
 
 export type AssignmentAction =
@@ -125,4 +124,10 @@ export function planAssignment(input: AssignmentInput): AssignmentAction[] {
     }
   }
   return actions;
+}
+
+/** Invalid rows that still hold their children back: all, unless the stream's listing no longer has their shard. */
+export function unfinishedKeys(snapshot: TableSnapshot, listed: ReadonlySet<string> | undefined): Set<string> {
+  const known = listed !== undefined && listed.size > 0;
+  return new Set(snapshot.invalid.map((row) => row.leaseKey).filter((key) => !known || listed.has(key)));
 }

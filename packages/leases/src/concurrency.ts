@@ -13,3 +13,28 @@ export async function forEachLimit<T>(
   });
   await Promise.all(lanes);
 }
+
+/** Tasks the coordinator started and does not await, tracked so that `idle` and `stop()` can. */
+export class BackgroundTasks {
+  readonly #tasks = new Set<Promise<void>>();
+  readonly #onError: (err: unknown) => void;
+
+  /** `onError` logs a task's failure: a background task never rejects unobserved. */
+  constructor(onError: (err: unknown) => void) {
+    this.#onError = onError;
+  }
+
+  get size(): number {
+    return this.#tasks.size;
+  }
+
+  add(task: Promise<void>): void {
+    const tracked = task.catch(this.#onError).finally(() => this.#tasks.delete(tracked));
+    this.#tasks.add(tracked);
+  }
+
+  /** Waits for every task running now. */
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.#tasks]);
+  }
+}

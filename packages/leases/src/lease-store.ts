@@ -16,7 +16,7 @@ import {
   type TableDescription,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { ConfigError, TransientError, systemClock, type Clock } from '@shardline/core';
+import { ConfigError, TransientError, retry, systemClock, type Clock, type RetryOptions } from '@shardline/core';
 import { LeaseConflictError, translateLeaseError } from './errors.js';
 import {
   classifyItems,
@@ -29,6 +29,31 @@ import {
   type TableSnapshot,
   type WorkerItem,
 } from './items.js';
+
+/** How long `ensureTable` waits for a table to become ACTIVE (a new table takes seconds; DynamoDB Local none). */
+const TABLE_ACTIVE_TIMEOUT_MS = 120_000;
+/** How often `ensureTable` asks for the table status meanwhile. */
+const TABLE_STATUS_POLL_MS = 500;
+/** BatchGetItem's own limit of keys per request. */
+const BATCH_GET_MAX_KEYS = 100;
+/** Requests per batch of keys in `getLeaderAndWorkers` while DynamoDB leaves some unprocessed. */
+const UNPROCESSED_KEYS_ATTEMPTS = 3;
+
+/**
+ * The retry of a write no next cycle would make again (see "Who retries what" in
+ * docs/architecture.md): `ensureTable` at start, a release or hand-off's `transfer`, the
+ * children of a finished shard, the leader and heartbeat items at stop. Retryable errors only
+ * (throttling, transient faults): a lost condition is an answer, never retried.
+ */
+export const ONE_SHOT_RETRY = { maxAttempts: 3, baseMs: 50, capMs: 1_000 } as const satisfies Pick<
+  RetryOptions,
+  'maxAttempts' | 'baseMs' | 'capMs'
+>;
+
+/** For the calls that are sometimes one-shot: `true` when no next cycle will try again (then ONE_SHOT_RETRY applies). */
+export interface OneShotOption {
+  oneShot?: boolean;
+}
 
 /** The new owner of a lease: a worker and its current process incarnation. */
 export interface OwnerRef {
@@ -57,8 +82,12 @@ export class LeaseStore {
    * table must have exactly the `leaseKey` string hash key: anything else is someone else's
    * table, and we never write into it.
    */
-  async ensureTable(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
-    const deadline = this.#clock.now() + (options.timeoutMs ?? 120_000);
+  ensureTable(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
+    return this.#oneShot('ensureTable', () => this.#ensureTable(options), options.signal);
+  }
+
+  async #ensureTable(options: { timeoutMs?: number; signal?: AbortSignal }): Promise<void> {
+    const deadline = this.#clock.now() + (options.timeoutMs ?? TABLE_ACTIVE_TIMEOUT_MS);
     let table = await this.#describe();
     if (!table) {
       try {
@@ -88,7 +117,7 @@ export class LeaseStore {
         throw new ConfigError(
           `lease table ${this.tableName} did not become ACTIVE in time (status ${table.TableStatus})`,
         );
-      await this.#clock.sleep(500, options.signal);
+      await this.#clock.sleep(TABLE_STATUS_POLL_MS, options.signal);
       table = await this.#describe();
     }
   }
@@ -138,10 +167,10 @@ export class LeaseStore {
   ): Promise<{ leader: LeaderItem | undefined; workers: WorkerItem[] }> {
     const keys = [LEADER_KEY, ...workerIds.map(workerKey)];
     const rows: Array<Record<string, unknown>> = [];
-    for (let i = 0; i < keys.length; i += 100) {
-      let request: Record<string, AttributeValue>[] = keys.slice(i, i + 100).map(key);
+    for (let i = 0; i < keys.length; i += BATCH_GET_MAX_KEYS) {
+      let request: Record<string, AttributeValue>[] = keys.slice(i, i + BATCH_GET_MAX_KEYS).map(key);
       // Unprocessed keys are asked again: a missing leader item would look like a vacancy.
-      for (let attempt = 0; request.length > 0 && attempt < 3; attempt++) {
+      for (let attempt = 0; request.length > 0 && attempt < UNPROCESSED_KEYS_ATTEMPTS; attempt++) {
         const answer = await this.#send<BatchGetItemCommandOutput>(
           'BatchGetItem',
           undefined,
@@ -179,14 +208,14 @@ export class LeaseStore {
   }
 
   /**
-   * The heartbeat items of these workers (strongly consistent, 100 keys a request): the
+   * The heartbeat items of these workers (strongly consistent, BatchGet's 100 keys a request): the
    * leader's cheap way to see heartbeats change sooner than a full read would. Items missing or
    * invalid are left out; unprocessed keys are simply read next time.
    */
   async getWorkers(workerIds: readonly string[], signal?: AbortSignal): Promise<WorkerItem[]> {
     const out: WorkerItem[] = [];
-    for (let i = 0; i < workerIds.length; i += 100) {
-      const keys = workerIds.slice(i, i + 100).map((id) => key(workerKey(id)));
+    for (let i = 0; i < workerIds.length; i += BATCH_GET_MAX_KEYS) {
+      const keys = workerIds.slice(i, i + BATCH_GET_MAX_KEYS).map((id) => key(workerKey(id)));
       const answer = await this.#send<BatchGetItemCommandOutput>(
         'BatchGetItem',
         undefined,
@@ -220,23 +249,26 @@ export class LeaseStore {
     );
   }
 
+  /** Deletes this worker's heartbeat item at stop (one-shot: retried here). */
   async deleteWorker(workerId: string, sessionId: string): Promise<void> {
-    await this.#send(
-      'DeleteItem',
-      workerKey(workerId),
-      new DeleteItemCommand({
-        TableName: this.tableName,
-        Key: key(workerKey(workerId)),
-        ConditionExpression: 'sessionId = :session',
-        ExpressionAttributeValues: marshall({ ':session': sessionId }),
-      }),
+    await this.#oneShot('deleteWorker', () =>
+      this.#send(
+        'DeleteItem',
+        workerKey(workerId),
+        new DeleteItemCommand({
+          TableName: this.tableName,
+          Key: key(workerKey(workerId)),
+          ConditionExpression: 'sessionId = :session',
+          ExpressionAttributeValues: marshall({ ':session': sessionId }),
+        }),
+      ),
     );
   }
 
   /** Creates a lease unless one exists; false when it already did. */
-  async createLease(item: LeaseItem): Promise<boolean> {
-    try {
-      await this.#send(
+  async createLease(item: LeaseItem, options: OneShotOption = {}): Promise<boolean> {
+    const send = () =>
+      this.#send(
         'createLease',
         item.leaseKey,
         new PutItemCommand({
@@ -245,6 +277,8 @@ export class LeaseStore {
           ConditionExpression: 'attribute_not_exists(leaseKey)',
         }),
       );
+    try {
+      await (options.oneShot ? this.#oneShot('createLease', send) : send());
       return true;
     } catch (err) {
       if (err instanceof LeaseConflictError) return false;
@@ -260,7 +294,7 @@ export class LeaseStore {
   async transfer(
     lease: LeaseItem,
     to: OwnerRef | undefined,
-    options: { lostOnConflict?: boolean } = {},
+    options: { lostOnConflict?: boolean } & OneShotOption = {},
   ): Promise<LeaseItem> {
     const values: Record<string, unknown> = {
       ':expected': lease.leaseCounter,
@@ -292,20 +326,22 @@ export class LeaseStore {
       values[':latest'] = 'LATEST';
       values[':trimHorizon'] = 'TRIM_HORIZON';
     }
-    const out = await this.#send<UpdateItemCommandOutput>(
-      'transfer',
-      lease.leaseKey,
-      new UpdateItemCommand({
-        TableName: this.tableName,
-        Key: key(lease.leaseKey),
-        UpdateExpression: `${update} ${remove}`,
-        ConditionExpression: condition,
-        ExpressionAttributeValues: marshall(values),
-        ReturnValues: 'ALL_NEW',
-      }),
-      undefined,
-      options.lostOnConflict,
-    );
+    const send = () =>
+      this.#send<UpdateItemCommandOutput>(
+        'transfer',
+        lease.leaseKey,
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: key(lease.leaseKey),
+          UpdateExpression: `${update} ${remove}`,
+          ConditionExpression: condition,
+          ExpressionAttributeValues: marshall(values),
+          ReturnValues: 'ALL_NEW',
+        }),
+        undefined,
+        options.lostOnConflict,
+      );
+    const out = await (options.oneShot ? this.#oneShot('transfer', send) : send());
     return leaseItemSchema.parse(unmarshall(out.Attributes ?? {}));
   }
 
@@ -373,18 +409,20 @@ export class LeaseStore {
     return leaseItemSchema.parse(unmarshall(out.Attributes ?? {}));
   }
 
-  /** Records children found for a finished shard (for humans and for cleanup). */
+  /** Records children found for a finished shard (for humans and for cleanup; one-shot: retried here). */
   async setChildren(lease: LeaseItem, childShardIds: string[]): Promise<void> {
-    await this.#send(
-      'setChildren',
-      lease.leaseKey,
-      new UpdateItemCommand({
-        TableName: this.tableName,
-        Key: key(lease.leaseKey),
-        UpdateExpression: 'SET childShardIds = :children',
-        ConditionExpression: 'attribute_exists(leaseKey)',
-        ExpressionAttributeValues: marshall({ ':children': childShardIds }),
-      }),
+    await this.#oneShot('setChildren', () =>
+      this.#send(
+        'setChildren',
+        lease.leaseKey,
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: key(lease.leaseKey),
+          UpdateExpression: 'SET childShardIds = :children',
+          ConditionExpression: 'attribute_exists(leaseKey)',
+          ExpressionAttributeValues: marshall({ ':children': childShardIds }),
+        }),
+      ),
     );
   }
 
@@ -475,17 +513,24 @@ export class LeaseStore {
     );
   }
 
+  /** Gives the leader item up at stop (one-shot: retried here). */
   async releaseLeader(held: LeaderItem): Promise<void> {
-    await this.#send(
-      'releaseLeader',
-      LEADER_KEY,
-      new DeleteItemCommand({
-        TableName: this.tableName,
-        Key: key(LEADER_KEY),
-        ConditionExpression: 'leaseCounter = :expected AND ownerSession = :session',
-        ExpressionAttributeValues: marshall({ ':expected': held.leaseCounter, ':session': held.ownerSession }),
-      }),
+    await this.#oneShot('releaseLeader', () =>
+      this.#send(
+        'releaseLeader',
+        LEADER_KEY,
+        new DeleteItemCommand({
+          TableName: this.tableName,
+          Key: key(LEADER_KEY),
+          ConditionExpression: 'leaseCounter = :expected AND ownerSession = :session',
+          ExpressionAttributeValues: marshall({ ':expected': held.leaseCounter, ':session': held.ownerSession }),
+        }),
+      ),
     );
+  }
+
+  #oneShot<T>(operation: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return retry(operation, fn, { ...ONE_SHOT_RETRY, clock: this.#clock, ...(signal ? { signal } : {}) });
   }
 
   async #send<T = unknown>(

@@ -4,9 +4,8 @@ import type { LeaseItem } from './items.js';
 
 /**
  * Shard sync, the decision half (pure): which leases to create and which to delete, from the
- * stream's shard list and the lease table. The leader runs it; the I/O half is in the
- * coordinator. Compare KCL's HierarchicalShardSyncer, whose per-worker runs hit the
- * DescribeStream limit on big fleets and whose cleanup leaves children stuck after a reshard.
+ * stream's shard list and the lease table. The leader runs it; the I/O half is in
+ * leadership.ts. (How it differs from KCL's HierarchicalShardSyncer: docs/architecture.md.)
  */
 
 export interface ShardSyncInput {
@@ -94,4 +93,22 @@ export function newLeaseItem(streamArn: string, shard: ShardInfo, checkpoint: st
     ownerSwitchesSinceCheckpoint: 0,
     updatedAt: now,
   };
+}
+
+/** New leases by generation (roots first, then their children…), so parents are written before children. */
+export function generations(items: LeaseItem[]): LeaseItem[][] {
+  const depth = new Map<string, number>();
+  const byKey = new Map(items.map((item) => [item.shardId, item]));
+  const depthOf = (item: LeaseItem): number => {
+    const known = depth.get(item.shardId);
+    if (known !== undefined) return known;
+    depth.set(item.shardId, 0); // cycle guard
+    const parent = item.parentShardIds.map((id) => byKey.get(id)).find((p) => p !== undefined);
+    const d = parent ? depthOf(parent) + 1 : 0;
+    depth.set(item.shardId, d);
+    return d;
+  };
+  const out: LeaseItem[][] = [];
+  for (const item of items) (out[depthOf(item)] ??= []).push(item);
+  return out.filter((g) => g.length > 0);
 }

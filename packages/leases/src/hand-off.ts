@@ -1,0 +1,184 @@
+import type { Clock, Logger, SafeEmitter } from '@shardline/core';
+import type { BackgroundTasks } from './concurrency.js';
+import type { LeaseCoordinatorEvents } from './events.js';
+import type { HeldLease, HeldLeases } from './held-leases.js';
+import type { TableSnapshot } from './items.js';
+import type { LeaseStore, OwnerRef } from './lease-store.js';
+import type { Membership } from './membership.js';
+import type { ResolvedLeaseOptions } from './options.js';
+
+export interface HandOffsDeps {
+  held: HeldLeases;
+  store: LeaseStore;
+  membership: Membership;
+  options: ResolvedLeaseOptions;
+  clock: Clock;
+  log: Logger;
+  events: SafeEmitter<LeaseCoordinatorEvents>;
+  background: BackgroundTasks;
+  me: OwnerRef;
+  lifetime: AbortSignal;
+  isFenced: () => boolean;
+  isSuperseded: () => boolean;
+  /** The last full read, to spread a stopping worker's leases over the least loaded workers. */
+  lastSnapshot: () => TableSnapshot | undefined;
+}
+
+/**
+ * Leases leaving this worker alive: a hand-off asked for by the leader (or by our own stop) is
+ * announced through `lease:handoff` and completed by `release()` or, after handOffTimeoutMs,
+ * forced; `transferOut` is the one write that moves a lease away. Also the stop-time drain.
+ */
+export class HandOffs {
+  readonly #d: HandOffsDeps;
+
+  constructor(deps: HandOffsDeps) {
+    this.#d = deps;
+  }
+
+  /** Asks the consumer of `shardId` to finish its batch and call `release()`; moves it anyway after the timeout. */
+  begin(shardId: string, to: string | undefined): void {
+    const { held: ledger, log, events, clock, options } = this.#d;
+    const held = ledger.get(shardId);
+    if (!held || held.handOff) return;
+    const timer = new AbortController();
+    held.handOff = { to, timer };
+    log.info(
+      { shardId, leaseOwner: this.#d.me.workerId, leaseCounter: held.row.leaseCounter, to },
+      'hand-off requested',
+    );
+    if (events.listenerCount('lease:handoff') === 0) {
+      // Nobody consumes this shard: there is no batch to finish.
+      void this.release(shardId);
+      return;
+    }
+    events.emit('lease:handoff', { shardId, to });
+    // The timer is not a background task (idle must not wait for it); what it triggers is.
+    clock
+      .sleep(options.handOffTimeoutMs, AbortSignal.any([timer.signal, this.#d.lifetime]))
+      .then(() => {
+        if (ledger.get(shardId) !== held) return;
+        ledger.drop(shardId, 'handoff-timeout');
+        this.#d.background.add(this.#transferOut(held, held.row.pendingOwner ?? to));
+      })
+      .catch(() => undefined);
+  }
+
+  /** See LeaseCoordinator.release. */
+  async release(shardId: string): Promise<void> {
+    const held = this.#d.held.letGo(shardId);
+    if (!held) return;
+    // The table's pendingOwner wins over the one announced: the leader may have re-targeted a
+    // hand-off whose first target died.
+    const task = this.#transferOut(held, held.row.pendingOwner ?? held.handOff?.to);
+    this.#d.background.add(task);
+    await task;
+  }
+
+  /**
+   * Empties this worker at stop: with `handOff`, every held lease is offered to the least
+   * loaded live workers and this waits (bounded) until they are released; without, each is
+   * dropped and moved to nobody at once.
+   */
+  async drain(handOff: boolean): Promise<void> {
+    const { held: ledger, clock, options, events, lifetime } = this.#d;
+    const heldNow = ledger.shardIds();
+    if (handOff && heldNow.length > 0) {
+      const targets = this.#targets(heldNow.length);
+      heldNow.forEach((shardId, i) => this.begin(shardId, targets[i]));
+      const deadline = clock.now() + options.handOffTimeoutMs + options.heartbeatIntervalMs;
+      while (ledger.size > 0 && clock.now() < deadline && !this.#d.isFenced()) {
+        await Promise.race([
+          events.waitFor('lease:released', () => true, lifetime).catch(() => undefined),
+          events.waitFor('lease:lost', () => true, lifetime).catch(() => undefined),
+          clock.sleep(Math.max(1, deadline - clock.now()), lifetime).catch(() => undefined),
+        ]);
+      }
+    } else {
+      for (const shardId of heldNow) {
+        const held = ledger.get(shardId);
+        if (!held) continue;
+        ledger.drop(shardId, 'stopped');
+        await this.#transferOut(held, undefined);
+      }
+    }
+  }
+
+  /**
+   * Leases assigned to this worker just before the leader saw it draining were never picked up:
+   * give them back, or they would wait a lease duration once the heartbeat item is gone.
+   */
+  async giveBackUnheld(): Promise<void> {
+    const { store, held: ledger, log } = this.#d;
+    // Superseded: rows naming this worker id are the newer process's now.
+    if (this.#d.isSuperseded()) return;
+    try {
+      const snapshot = await store.scan();
+      for (const row of snapshot.leases) {
+        if (!ledger.isMine(row) || ledger.has(row.shardId) || row.checkpoint === 'SHARD_END') continue;
+        await store
+          .transfer(row, undefined, { oneShot: true })
+          .catch((err: unknown) => log.debug({ shardId: row.shardId, err }, 'giving back an unheld lease failed'));
+      }
+    } catch (err) {
+      log.warn({ err }, 'could not check for leases assigned while stopping');
+    }
+  }
+
+  /** Moves a lease no longer held locally to `to` (when alive) or to nobody. */
+  async #transferOut(held: HeldLease, to: string | undefined): Promise<void> {
+    const { membership, store, log, events, me } = this.#d;
+    const { row } = held;
+    // Never hand a lease to a worker we believe dead: it would sit there a lease duration.
+    if (to !== undefined && membership.known().includes(to) && !membership.isAlive(to)) to = undefined;
+    const session =
+      to === undefined || to === me.workerId
+        ? undefined
+        : row.pendingOwner === to && row.pendingOwnerSession !== undefined
+          ? row.pendingOwnerSession
+          : membership.sessionOf(to);
+    const target = to !== undefined && session !== undefined ? { workerId: to, sessionId: session } : undefined;
+    const fields = {
+      shardId: row.shardId,
+      leaseOwner: me.workerId,
+      leaseCounter: row.leaseCounter,
+      to: target?.workerId ?? null,
+    };
+    const released = this.#d.held.releasing(row);
+    try {
+      await store.transfer(row, target, { lostOnConflict: true, oneShot: true });
+      log.info(fields, 'lease released');
+      events.emit('lease:released', { shardId: row.shardId, to: target?.workerId });
+      if (target)
+        await store
+          .bumpEpoch()
+          .catch((err: unknown) =>
+            log.debug({ err }, 'epoch bump failed; the target finds the lease at its next full read'),
+          );
+    } catch (err) {
+      log.warn({ ...fields, err }, 'releasing lease failed; the leader reassigns it');
+    } finally {
+      released();
+    }
+  }
+
+  /** Live, non-draining workers other than this one, least loaded first, one per lease. */
+  #targets(count: number): Array<string | undefined> {
+    const others = this.#d.membership.assignable().filter((id) => id !== this.#d.me.workerId);
+    if (others.length === 0) return [];
+    const load = new Map(others.map((id) => [id, 0]));
+    for (const row of this.#d.lastSnapshot()?.leases ?? []) {
+      const owner = row.pendingOwner ?? row.leaseOwner;
+      if (owner !== undefined && load.has(owner) && row.checkpoint !== 'SHARD_END')
+        load.set(owner, load.get(owner)! + 1);
+    }
+    const out: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const next = [...load].sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0]))[0]!;
+      if (next[1] >= this.#d.options.maxLeasesPerWorker) break;
+      out.push(next[0]);
+      load.set(next[0], next[1] + 1);
+    }
+    return out;
+  }
+}

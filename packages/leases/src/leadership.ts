@@ -1,0 +1,414 @@
+import type { Clock, Logger, SafeEmitter } from '@shardline/core';
+import { planAssignment, unfinishedKeys } from './assignment.js';
+import { forEachLimit, type BackgroundTasks } from './concurrency.js';
+import { LeaseConflictError } from './errors.js';
+import type { LeaseCoordinatorEvents } from './events.js';
+import { namesProcess } from './held-leases.js';
+import { LEADER_KEY, type LeaderItem, type LeaseItem, type TableSnapshot } from './items.js';
+import type { LeaseStore, OwnerRef } from './lease-store.js';
+import type { Membership } from './membership.js';
+import type { ResolvedLeaseOptions, ShardLister } from './options.js';
+import { generations, planShardSync } from './shard-sync.js';
+
+/**
+ * The leader's conditional writes in flight at once: enough to create or move thousands of
+ * leases in seconds, few enough to stay clear of the table's per-partition throttling.
+ */
+const WRITE_CONCURRENCY = 32;
+
+export interface LeadershipHost {
+  isRunning(): boolean;
+  isFenced(): boolean;
+  /** The fence check (it may fence now, see Heartbeater.checkFence). */
+  checkFence(): boolean;
+  startedAt(): number;
+  /** When a previous incarnation of this worker id must have fenced itself (its leader item is vacant then). */
+  previousIncarnationFencedAt(): number;
+  requestFullRead(at: number): void;
+  /** A lease this leader just took for itself: held at once, without waiting for the next read. */
+  takenForMe(row: LeaseItem): void;
+  /** A hand-off this leader just asked of itself. */
+  handOffFromMe(row: LeaseItem, to: string): void;
+}
+
+export interface LeadershipDeps {
+  store: LeaseStore;
+  lister: ShardLister;
+  membership: Membership;
+  options: ResolvedLeaseOptions;
+  clock: Clock;
+  log: Logger;
+  events: SafeEmitter<LeaseCoordinatorEvents>;
+  background: BackgroundTasks;
+  me: OwnerRef;
+  host: LeadershipHost;
+}
+
+export interface ShardSyncResult {
+  created: number;
+  deleted: number;
+  shards: number;
+}
+
+export interface AssignmentResult {
+  taken: number;
+  handOffs: number;
+  conflicts: number;
+}
+
+/**
+ * The leader item and the leader's work. Election at each full read (a vacant or dead leader's
+ * item is taken with a conditional write; an invalid one is replaced once it has stayed
+ * unchanged for the dead-after time), then, beside the poll and one run at a time, shard sync
+ * and assignment on their own cadence: each a pure plan (`planShardSync`, `planAssignment`)
+ * followed by conditional writes, and an epoch bump so the other workers read the table.
+ */
+export class Leadership {
+  readonly #d: LeadershipDeps;
+  #leader: LeaderItem | undefined;
+  /** A leader item failing its schema, as first seen (raw values) and when, on our clock. */
+  #invalidLeader: { signature: string; since: number } | undefined;
+  #work: Promise<void> | undefined;
+  #lastSyncAt = Number.NEGATIVE_INFINITY;
+  #lastAssignmentAt = Number.NEGATIVE_INFINITY;
+  #assignmentRequested = false;
+  /** Hand-off requests seen by this leader, by shard + counter + target: when first seen. */
+  readonly #pendingSince = new Map<string, number>();
+  /** Shard ids of this leader's last listing of the stream. */
+  #listedShards: Set<string> | undefined;
+
+  constructor(deps: LeadershipDeps) {
+    this.#d = deps;
+  }
+
+  /** Whether this worker holds the leader item (as of its last read or write; fencing aside). */
+  get holdsItem(): boolean {
+    return this.#leader !== undefined;
+  }
+
+  /** Run assignment at the next opportunity (a worker joined or left, a parent shard ended). */
+  requestAssignment(): void {
+    this.#assignmentRequested = true;
+  }
+
+  /** Fenced: this worker may not act as leader; its item lapses for another to take. */
+  resign(): void {
+    if (this.#leader) this.#d.log.warn({}, 'fenced: acting as leader no more');
+    this.#leader = undefined;
+  }
+
+  /** Gives the leader item up (graceful stop), so another worker is elected at its next poll. */
+  async release(): Promise<void> {
+    const leader = this.#leader;
+    if (!leader) return;
+    this.#leader = undefined;
+    await this.#d.store
+      .releaseLeader(leader)
+      .catch((err: unknown) => this.#d.log.warn({ err }, 'releasing the leader item failed'));
+  }
+
+  /** Forgets the leader item without a write (abandon). */
+  forget(): void {
+    this.#leader = undefined;
+  }
+
+  /** Election, then the leader's work in the background; after each full read. */
+  async onFullRead(snapshot: TableSnapshot, now: number): Promise<void> {
+    const { host, log } = this.#d;
+    const row = snapshot.leader;
+    if (row === undefined && snapshot.invalid.some((r) => r.leaseKey === LEADER_KEY))
+      await this.#replaceInvalidLeader(now);
+    else this.#invalidLeader = undefined;
+    if (row !== undefined && namesProcess(row, this.#d.me)) {
+      if (this.#leader?.leaseCounter !== row.leaseCounter) this.#becomeLeader(row);
+      this.#leader = row;
+    } else {
+      if (this.#leader) log.warn({ leader: row?.leaseOwner }, 'leadership moved to another worker');
+      this.#leader = undefined;
+      if (!host.isRunning() || !(await this.#elect(row, now))) return;
+    }
+    if (!host.isRunning() || this.#work) return;
+    // Shard sync and assignment can take a while on a big stream: they run beside the poll,
+    // one run at a time, so the leader's own leases and hand-offs are never kept waiting.
+    const work = this.#runWork(snapshot, now).finally(() => {
+      if (this.#work === work) this.#work = undefined;
+    });
+    this.#work = work;
+    this.#d.background.add(work);
+  }
+
+  /** Takes the leader item when vacant; true when this worker is the leader now. */
+  async #elect(row: LeaderItem | undefined, now: number): Promise<boolean> {
+    const { host, me, membership } = this.#d;
+    // A leader row of this worker id but another session is a previous incarnation's: it is
+    // vacant once that incarnation must have fenced itself.
+    const adoptAt = host.previousIncarnationFencedAt();
+    const vacant =
+      row === undefined || (row.leaseOwner === me.workerId ? now >= adoptAt : membership.isGone(row.leaseOwner, now));
+    if (!vacant) {
+      if (row.leaseOwner === me.workerId) host.requestFullRead(adoptAt);
+      return false;
+    }
+    try {
+      const item = await this.#d.store.acquireLeader(me, row);
+      this.#leader = item;
+      this.#becomeLeader(item);
+      return true;
+    } catch (err) {
+      if (!(err instanceof LeaseConflictError)) this.#d.log.warn({ err }, 'leader election write failed');
+      return false;
+    }
+  }
+
+  #becomeLeader(item: LeaderItem): void {
+    this.#lastSyncAt = Number.NEGATIVE_INFINITY;
+    this.#assignmentRequested = true;
+    this.#d.log.info({ leaseCounter: item.leaseCounter }, 'elected leader');
+    this.#d.events.emit('leader:elected', { workerId: this.#d.me.workerId });
+  }
+
+  /**
+   * Checked before each write: a leader that was paused and fenced meanwhile stops writing
+   * plans made before the pause (they would only lose their conditional races, but churn).
+   */
+  #stillLeader(): boolean {
+    const { host } = this.#d;
+    return this.#leader !== undefined && !host.isFenced() && host.isRunning() && !host.checkFence();
+  }
+
+  async #runWork(snapshot: TableSnapshot, now: number): Promise<void> {
+    const { options, host, store, clock, log, events } = this.#d;
+    // A worker that just started has not yet seen the heartbeats of those started with it: a
+    // first assignment then would give it everything and rebalance right after.
+    if (now < host.startedAt() + options.heartbeatIntervalMs) return;
+    let current = snapshot;
+    if (now >= this.#lastSyncAt + options.shardSyncIntervalMs) {
+      this.#lastSyncAt = now;
+      try {
+        const result = await this.#shardSync(current);
+        events.emit('shardsync:done', result);
+        if (result.created > 0 || result.deleted > 0 || clock.now() - now > options.heartbeatIntervalMs) {
+          current = await store.scan();
+          this.#assignmentRequested = true;
+        }
+      } catch (err) {
+        log.warn({ err }, 'shard sync failed; retrying next interval');
+        this.#lastSyncAt = now - options.shardSyncIntervalMs + options.heartbeatIntervalMs;
+      }
+    }
+    if (
+      this.#leader !== undefined &&
+      !host.isFenced() &&
+      (this.#assignmentRequested || now >= this.#lastAssignmentAt + options.assignmentIntervalMs)
+    ) {
+      this.#assignmentRequested = false;
+      this.#lastAssignmentAt = now;
+      await this.#forceStuckHandOffs(current, now);
+      const result = await this.#assign(current);
+      if (result.taken + result.handOffs > 0) log.info(result, 'assignment cycle');
+    }
+  }
+
+  /**
+   * Creates the leases of new shards and deletes finished ones. New leases that may start at
+   * once are written with their owner already set (balanced like an assignment cycle): one
+   * write per new shard instead of two, which halves the time a brand-new application of
+   * thousands of shards needs to get going.
+   */
+  async #shardSync(snapshot: TableSnapshot): Promise<ShardSyncResult> {
+    const { lister, options, clock, membership, store, log, me } = this.#d;
+    const shards = await lister.listShards();
+    this.#listedShards = new Set(shards.map((s) => s.shardId));
+    const leases = snapshot.leases.filter((lease) => lease.streamArn === options.streamArn);
+    const plan = planShardSync({
+      streamArn: options.streamArn,
+      shards,
+      leases,
+      invalidKeys: new Set(snapshot.invalid.map((row) => row.leaseKey)),
+      initialPosition: options.initialPosition,
+      now: new Date(clock.now()).toISOString(),
+    });
+    let toCreate = plan.create;
+    if (toCreate.length > 0) {
+      const now = clock.now();
+      const fresh = new Set(toCreate.map((item) => item.shardId));
+      const owners = new Map<string, string>();
+      for (const action of planAssignment({
+        leases: [...leases, ...toCreate],
+        unfinishedKeys: unfinishedKeys(snapshot, new Set(shards.map((s) => s.shardId))),
+        alive: membership.assignable(),
+        isGone: (workerId) => membership.isGone(workerId, now),
+        maxLeasesPerWorker: options.maxLeasesPerWorker,
+      })) {
+        if (action.kind === 'take' && fresh.has(action.lease.shardId)) owners.set(action.lease.shardId, action.to);
+      }
+      toCreate = toCreate.map((item) => {
+        const to = owners.get(item.shardId);
+        const sessionId = to === undefined ? undefined : membership.sessionOf(to);
+        return to !== undefined && sessionId !== undefined
+          ? { ...item, leaseOwner: to, ownerSession: sessionId, leaseCounter: 1, ownerSwitchesSinceCheckpoint: 1 }
+          : item;
+      });
+    }
+    // Parents are written before children, generation by generation: a child lease must never be
+    // visible (and so assignable) while its parent's lease is still missing.
+    let created = 0;
+    for (const generation of generations(toCreate)) {
+      await forEachLimit(generation, WRITE_CONCURRENCY, async (item) => {
+        if (!this.#stillLeader() || !(await store.createLease(item))) return;
+        created++;
+        if (item.leaseOwner === me.workerId) this.#d.host.takenForMe(item);
+      });
+    }
+    let deleted = 0;
+    await forEachLimit(plan.delete, WRITE_CONCURRENCY, async (lease) => {
+      if (!this.#stillLeader()) return;
+      try {
+        await store.deleteLease(lease);
+        deleted++;
+        log.info(
+          {
+            shardId: lease.shardId,
+            leaseOwner: lease.leaseOwner,
+            leaseCounter: lease.leaseCounter,
+            checkpoint: lease.checkpoint,
+          },
+          'deleted finished lease',
+        );
+      } catch (err) {
+        if (!(err instanceof LeaseConflictError)) throw err;
+      }
+    });
+    if (created > 0 || deleted > 0) await this.#bumpEpoch();
+    if (plan.newApplication && created > 0) {
+      log.info({ created, initialPosition: options.initialPosition }, 'new application: created the first leases');
+    }
+    return { created, deleted, shards: shards.length };
+  }
+
+  async #assign(snapshot: TableSnapshot): Promise<AssignmentResult> {
+    const { clock, options, membership, store, log, me, host } = this.#d;
+    const now = clock.now();
+    const actions = planAssignment({
+      leases: snapshot.leases.filter((lease) => lease.streamArn === options.streamArn),
+      unfinishedKeys: unfinishedKeys(snapshot, this.#listedShards),
+      alive: membership.assignable(),
+      isGone: (workerId) => membership.isGone(workerId, now),
+      maxLeasesPerWorker: options.maxLeasesPerWorker,
+    });
+    const result: AssignmentResult = { taken: 0, handOffs: 0, conflicts: 0 };
+    await forEachLimit(actions, WRITE_CONCURRENCY, async (action) => {
+      const { lease, to } = action;
+      const fields = { shardId: lease.shardId, leaseOwner: lease.leaseOwner, leaseCounter: lease.leaseCounter, to };
+      const sessionId = membership.sessionOf(to);
+      if (!sessionId || !this.#stillLeader()) return;
+      try {
+        if (action.kind === 'take') {
+          const row = await store.transfer(lease, { workerId: to, sessionId });
+          result.taken++;
+          log.info(
+            { ...fields, leaseCounter: row.leaseCounter, previousOwner: lease.leaseOwner ?? null },
+            'assigned lease',
+          );
+          if (to === me.workerId) host.takenForMe(row);
+        } else {
+          await store.requestHandOff(lease, { workerId: to, sessionId });
+          result.handOffs++;
+          log.info(fields, 'requested hand-off for rebalance');
+          if (lease.leaseOwner === me.workerId)
+            host.handOffFromMe({ ...lease, pendingOwner: to, pendingOwnerSession: sessionId }, to);
+        }
+      } catch (err) {
+        if (err instanceof LeaseConflictError) {
+          result.conflicts++;
+          log.debug({ ...fields, err }, 'assignment lost a race; decided again next cycle');
+        } else log.warn({ ...fields, err }, 'assignment write failed');
+      }
+    });
+    if (result.taken + result.handOffs > 0) await this.#bumpEpoch();
+    return result;
+  }
+
+  /**
+   * Backstop for a hand-off its live owner never completes (its own timer moves the lease after
+   * handOffTimeoutMs; this only fires if that did not happen a lease duration later, e.g. a wedged
+   * event loop that still heartbeats). Measured on the leader's clock from when it first saw the
+   * request.
+   */
+  async #forceStuckHandOffs(snapshot: TableSnapshot, now: number): Promise<void> {
+    const { options, membership, store, log } = this.#d;
+    const pendingSince = this.#pendingSince;
+    const limit = options.handOffTimeoutMs + options.leaseDurationMs + options.takeoverMarginMs;
+    const seen = new Set<string>();
+    let forced = 0;
+    for (const row of snapshot.leases) {
+      if (row.pendingOwner === undefined || row.leaseOwner === undefined) continue;
+      const key = `${row.shardId}\u0000${row.leaseCounter}\u0000${row.pendingOwner}`;
+      seen.add(key);
+      const since = pendingSince.get(key);
+      if (since === undefined) {
+        pendingSince.set(key, now);
+        continue;
+      }
+      if (now < since + limit || !this.#stillLeader()) continue;
+      const session = membership.sessionOf(row.pendingOwner);
+      const fields = {
+        shardId: row.shardId,
+        leaseOwner: row.leaseOwner,
+        leaseCounter: row.leaseCounter,
+        to: row.pendingOwner,
+      };
+      try {
+        await store.transfer(row, session ? { workerId: row.pendingOwner, sessionId: session } : undefined);
+        log.warn(fields, 'hand-off never completed by its live owner; moved by the leader');
+        forced++;
+      } catch (err) {
+        log.debug({ ...fields, err }, 'forcing a stuck hand-off lost a race');
+      }
+    }
+    for (const key of [...pendingSince.keys()]) if (!seen.has(key)) pendingSince.delete(key);
+    if (forced > 0) await this.#bumpEpoch();
+  }
+
+  /**
+   * A garbage leader item would block every election (the vacancy write needs the item absent)
+   * and with it shard sync and assignment, for good. Once it has stayed the same for as long as
+   * a silent worker takes to be judged dead, it is deleted, conditional on the values read.
+   */
+  async #replaceInvalidLeader(now: number): Promise<void> {
+    const { host, options, store, log } = this.#d;
+    if (!host.isRunning() || host.isFenced()) return;
+    const deadAfterMs = options.leaseDurationMs + options.takeoverMarginMs;
+    try {
+      const raw = await store.getRaw(LEADER_KEY);
+      if (!raw) return;
+      const signature = JSON.stringify(Object.entries(raw).sort(([a], [b]) => a.localeCompare(b)));
+      if (this.#invalidLeader?.signature !== signature) {
+        this.#invalidLeader = { signature, since: now };
+        log.error(
+          { leaseKey: LEADER_KEY, deadAfterMs },
+          'the leader item is invalid: no leader can be elected (no shard sync, no assignment); it is replaced if it stays unchanged',
+        );
+        return;
+      }
+      if (now < this.#invalidLeader.since + deadAfterMs) return;
+      await store.deleteIfUnchanged(LEADER_KEY, raw);
+      this.#invalidLeader = undefined;
+      log.error(
+        { leaseKey: LEADER_KEY, item: signature },
+        'deleted the invalid leader item, unchanged for the dead-after time; electing a leader',
+      );
+    } catch (err) {
+      if (err instanceof LeaseConflictError)
+        log.info({ leaseKey: LEADER_KEY }, 'the invalid leader item changed before it could be replaced');
+      else log.warn({ err, leaseKey: LEADER_KEY }, 'replacing the invalid leader item failed');
+    }
+  }
+
+  /** Lets the other workers know leases changed; failing only delays them to their next full read. */
+  async #bumpEpoch(): Promise<void> {
+    await this.#d.store
+      .bumpEpoch()
+      .catch((err: unknown) => this.#d.log.warn({ err }, 'epoch bump failed; workers notice at their next full read'));
+  }
+}

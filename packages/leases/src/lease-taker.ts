@@ -1,0 +1,87 @@
+import type { Logger } from '@shardline/core';
+import { LeaseConflictError } from './errors.js';
+import type { HandOffs } from './hand-off.js';
+import type { HeldLeases } from './held-leases.js';
+import type { LeaseItem, TableSnapshot } from './items.js';
+import type { LeaseStore, OwnerRef } from './lease-store.js';
+
+export interface LeaseTakerDeps {
+  held: HeldLeases;
+  store: LeaseStore;
+  handOffs: HandOffs;
+  me: OwnerRef;
+  streamArn: string;
+  log: Logger;
+  isRunning: () => boolean;
+  isDraining: () => boolean;
+  /** The fence check (it may fence now, see Heartbeater.checkFence). */
+  checkFence: () => boolean;
+  /** When a previous incarnation of this worker id must have fenced itself. */
+  previousIncarnationFencedAt: () => number;
+  requestFullRead: (at: number) => void;
+}
+
+/**
+ * Keeps the held leases in line with the table (the leader assigns; this worker only follows):
+ * drops what the table no longer gives us, starts the hand-offs the leader asked for, and takes
+ * up the rows that name us, re-taking with a counter bump those another incarnation of the
+ * worker id (once it must have fenced) or we ourselves dropped.
+ */
+export class LeaseTaker {
+  readonly #d: LeaseTakerDeps;
+
+  constructor(deps: LeaseTakerDeps) {
+    this.#d = deps;
+  }
+
+  /** Takes up a row just written for us; callers awaited that write, so the fence is checked again. */
+  takeUp(row: LeaseItem): void {
+    const held = this.#d.held.takeUp(row, this.#d.checkFence());
+    if (held && row.pendingOwner !== undefined && !this.#d.isDraining())
+      this.#d.handOffs.begin(row.shardId, row.pendingOwner);
+  }
+
+  /** Follows one full read. Leases acquired after the read started (`seq` above `seqAtRead`) are left alone. */
+  async follow(snapshot: TableSnapshot, seqAtRead: number, now: number): Promise<void> {
+    const { held: ledger, handOffs } = this.#d;
+    const rows = new Map(snapshot.leases.filter((l) => l.streamArn === this.#d.streamArn).map((l) => [l.shardId, l]));
+    for (const [shardId, held] of ledger.entries()) {
+      if (held.seq > seqAtRead) continue;
+      const row = rows.get(shardId);
+      if (!row) ledger.drop(shardId, 'deleted');
+      else if (!ledger.isMine(row) || row.leaseCounter !== held.row.leaseCounter) ledger.drop(shardId, 'taken');
+      else {
+        held.row = row;
+        if (row.pendingOwner !== undefined && !held.handOff && this.#d.isRunning())
+          handOffs.begin(shardId, row.pendingOwner);
+      }
+    }
+    if (this.#d.isRunning()) await this.#takeRowsNamingMe([...rows.values()], now);
+  }
+
+  async #takeRowsNamingMe(rows: LeaseItem[], now: number): Promise<void> {
+    const { held: ledger, store, me, log } = this.#d;
+    for (const row of rows) {
+      if (!ledger.isUnheldNamingMe(row)) continue;
+      const fields = { shardId: row.shardId, leaseOwner: row.leaseOwner, leaseCounter: row.leaseCounter };
+      if (ledger.mayTakeUpAsIs(row)) {
+        this.takeUp(row);
+        continue;
+      }
+      // A row of a previous incarnation of this worker id (a restart) is taken only once that
+      // incarnation must have fenced itself; a row we dropped ourselves is re-taken with a bump,
+      // so a leader moving it at the same time cannot both succeed.
+      const adoptAt = this.#d.previousIncarnationFencedAt();
+      if (row.ownerSession !== me.sessionId && now < adoptAt) {
+        this.#d.requestFullRead(adoptAt);
+        continue;
+      }
+      try {
+        this.takeUp(await store.transfer(row, me));
+      } catch (err) {
+        if (err instanceof LeaseConflictError) log.debug({ ...fields, err }, 'lease moved while re-taking it');
+        else log.warn({ ...fields, err }, 're-taking lease failed');
+      }
+    }
+  }
+}

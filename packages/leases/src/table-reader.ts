@@ -1,0 +1,298 @@
+import type { Clock, Logger, SafeEmitter } from '@shardline/core';
+import type { LeaseCoordinatorEvents } from './events.js';
+import type { LeaderItem, TableSnapshot } from './items.js';
+import type { LeaseStore } from './lease-store.js';
+import type { Membership, MembershipChange } from './membership.js';
+import type { ResolvedLeaseOptions } from './options.js';
+
+/** No poll or watch runs more often than this, however short the heartbeat interval: DynamoDB round trips take a few ms. */
+const MIN_POLL_MS = 50;
+/** While a worker is silent, or just left, a non-leader polls this many times per heartbeat interval. */
+const FAST_POLLS_PER_INTERVAL = 8;
+/** A live worker whose heartbeat has not changed for this many intervals is a suspect: fast polls begin. */
+const SUSPECT_AFTER_INTERVALS = 1.5;
+/** Fast polls go on this many intervals after a worker left: the leader is reassigning its leases. */
+const FAST_POLL_INTERVALS_AFTER_LEAVE = 2;
+/** The leader reads the heartbeat items this many times per interval (see #runWatch). */
+const WATCHES_PER_INTERVAL = 4;
+/** A read may take this long before it is abandoned (and tried again next poll), however short the interval. */
+const MIN_READ_TIMEOUT_MS = 2_000;
+/** A full read may take two intervals: it pages through the whole table. */
+const FULL_READ_TIMEOUT_INTERVALS = 2;
+/**
+ * A non-leader wakes this long after a silent worker's expiry (or a quarter interval, if less),
+ * so that the leader, which wakes at the expiry itself, has written the reassignment by then.
+ */
+const AFTER_EXPIRY_WAKE_MS = 250;
+const AFTER_EXPIRY_WAKE_INTERVALS = 1 / 4;
+
+export interface TableReaderHost {
+  isLeader(): boolean;
+  isRunning(): boolean;
+  isFenced(): boolean;
+  isStopped(): boolean;
+  checkFence(): boolean;
+  /** The acquisition sequence of the held leases now (a full read says nothing about leases taken after it started). */
+  acquisitionSeq(): number;
+  /** Someone joined or left. */
+  onMembershipChange(): void;
+  /** A full read: bring the held leases and leadership in line with it. */
+  onFullRead(snapshot: TableSnapshot, seqAtRead: number, now: number): Promise<void>;
+}
+
+/**
+ * When and how much of the lease table this worker reads. One poll per heartbeat interval:
+ * a full read (Scan) for the leader, and for the others only when something they must act on
+ * may have changed, otherwise a light read of the leader and heartbeat items. Polls come
+ * sooner while a worker is silent or just left, exactly when a silent worker is judged dead, and
+ * when poked; the leader also watches the heartbeat items between polls.
+ */
+export class TableReader {
+  readonly #store: LeaseStore;
+  readonly #membership: Membership;
+  readonly #options: ResolvedLeaseOptions;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #events: SafeEmitter<LeaseCoordinatorEvents>;
+  readonly #host: TableReaderHost;
+  readonly #lifetime: AbortSignal;
+  readonly #reportedInvalid = new Set<string>();
+  #loop: Promise<void> | undefined;
+  #watchLoop: Promise<void> | undefined;
+  #busy = false;
+  #watchBusy = false;
+  #poke = new AbortController();
+  #pokeRequested = false;
+  #nextPollAt = 0;
+  /** Read often until then: a worker just died and its leases are about to be reassigned. */
+  #fastPollUntil = 0;
+  #extraWakeAt: number | undefined;
+  #lastFullReadAt = Number.NEGATIVE_INFINITY;
+  /** A full read is due then, whatever the epoch says (a previous incarnation's rows to adopt). */
+  #fullReadDueAt: number | undefined;
+  /** The leader item as of the last full read: a light read compares against it. */
+  #leaderSeen: LeaderItem | undefined;
+  #lastSnapshot: TableSnapshot | undefined;
+
+  constructor(deps: {
+    store: LeaseStore;
+    membership: Membership;
+    options: ResolvedLeaseOptions;
+    clock: Clock;
+    log: Logger;
+    events: SafeEmitter<LeaseCoordinatorEvents>;
+    host: TableReaderHost;
+    lifetime: AbortSignal;
+  }) {
+    this.#store = deps.store;
+    this.#membership = deps.membership;
+    this.#options = deps.options;
+    this.#clock = deps.clock;
+    this.#log = deps.log;
+    this.#events = deps.events;
+    this.#host = deps.host;
+    this.#lifetime = deps.lifetime;
+  }
+
+  /** True while a poll or a watch read is in flight. */
+  get busy(): boolean {
+    return this.#busy || this.#watchBusy;
+  }
+
+  /** The last full read (undefined before the first). */
+  get lastSnapshot(): TableSnapshot | undefined {
+    return this.#lastSnapshot;
+  }
+
+  /** Starts the poll and watch loops; they end when the lifetime signal aborts. */
+  start(): void {
+    this.#loop = this.#run();
+    this.#watchLoop = this.#runWatch();
+  }
+
+  async stop(): Promise<void> {
+    this.#poke.abort();
+    await Promise.all([this.#loop, this.#watchLoop]);
+  }
+
+  /** Poll now rather than at the next interval. */
+  wake(): void {
+    this.#pokeRequested = true;
+    this.#poke.abort();
+  }
+
+  /** Make the first poll at or after `at` a full read. */
+  requestFullRead(at: number): void {
+    this.#fullReadDueAt = Math.min(this.#fullReadDueAt ?? at, at);
+  }
+
+  async poll(): Promise<void> {
+    this.#busy = true;
+    const startedAt = this.#clock.now();
+    this.#nextPollAt = startedAt + this.#options.heartbeatIntervalMs;
+    try {
+      this.#host.checkFence();
+      if (this.#canReadLight(startedAt) && !(await this.#readLight())) return;
+      const seqAtRead = this.#host.acquisitionSeq();
+      let snapshot: TableSnapshot;
+      try {
+        snapshot = await this.#store.scan(this.#timeout(FULL_READ_TIMEOUT_INTERVALS));
+      } catch (err) {
+        this.#log.warn({ err }, 'lease table read failed');
+        return;
+      }
+      this.#host.checkFence();
+      this.#lastFullReadAt = startedAt;
+      this.#fullReadDueAt = undefined;
+      this.#leaderSeen = snapshot.leader;
+      const now = this.#clock.now();
+      this.#lastSnapshot = snapshot;
+      this.#observe(this.#membership.observe(snapshot.workers, now), now);
+      this.#reportInvalid(snapshot);
+      if (this.#host.isFenced() || this.#host.isStopped()) return;
+      await this.#host.onFullRead(snapshot, seqAtRead, now);
+      this.#scheduleExpiryWake();
+    } catch (err) {
+      this.#log.error({ err }, 'lease coordinator poll failed; trying again next interval');
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#lifetime;
+    while (!signal.aborted) {
+      const now = this.#clock.now();
+      let wakeAt = this.#nextPollAt;
+      // While some worker is silent, read more often: the leader may reassign its leases any
+      // moment, and picking them up a poll interval late would be lag for nothing.
+      const h = this.#options.heartbeatIntervalMs;
+      if (
+        !this.#host.isLeader() &&
+        (now < this.#fastPollUntil || this.#membership.hasSuspect(now, h * SUSPECT_AFTER_INTERVALS))
+      )
+        wakeAt = Math.min(wakeAt, now + Math.max(MIN_POLL_MS, Math.floor(h / FAST_POLLS_PER_INTERVAL)));
+      if (this.#extraWakeAt !== undefined && this.#extraWakeAt > now) wakeAt = Math.min(wakeAt, this.#extraWakeAt);
+      if (!this.#pokeRequested) {
+        this.#poke = new AbortController();
+        await this.#clock
+          .sleep(Math.max(0, wakeAt - now), AbortSignal.any([signal, this.#poke.signal]))
+          .catch(() => undefined);
+      }
+      this.#pokeRequested = false;
+      if (signal.aborted) break;
+      await this.poll();
+    }
+  }
+
+  /**
+   * The leader reads just the heartbeat items several times per interval (one cheap BatchGet),
+   * so it sees each heartbeat land within a quarter interval, not a whole one: a dead worker is
+   * then judged dead that much sooner, with the same lease duration and margin.
+   */
+  async #runWatch(): Promise<void> {
+    const signal = this.#lifetime;
+    const every = Math.max(MIN_POLL_MS, Math.floor(this.#options.heartbeatIntervalMs / WATCHES_PER_INTERVAL));
+    while (!signal.aborted) {
+      await this.#clock.sleep(every, signal).catch(() => undefined);
+      if (signal.aborted) break;
+      if (!this.#host.isLeader() || !this.#host.isRunning()) continue;
+      const others = this.#membership.known().filter((id) => id !== this.#options.workerId);
+      if (others.length === 0) continue;
+      this.#watchBusy = true;
+      try {
+        const workers = await this.#store.getWorkers(others, this.#timeout(1));
+        this.#membership.observeSome(workers, this.#clock.now());
+      } catch (err) {
+        this.#log.debug({ err }, 'heartbeat watch read failed');
+      } finally {
+        this.#watchBusy = false;
+      }
+    }
+  }
+
+  /**
+   * Workers other than the leader read the whole table only when something they must act on
+   * may have changed: the leader item's `epoch` (bumped with every assignment, hand-off request,
+   * release to a worker and deletion), a new or vacant leader, or the safety-net interval.
+   * Otherwise a poll is one BatchGet of the leader and heartbeat items: read cost grows with the
+   * number of workers, not shards.
+   */
+  #canReadLight(now: number): boolean {
+    return (
+      this.#host.isRunning() &&
+      !this.#host.isLeader() &&
+      this.#leaderSeen !== undefined &&
+      !this.#host.isFenced() &&
+      now < this.#lastFullReadAt + this.#options.shardSyncIntervalMs &&
+      (this.#fullReadDueAt === undefined || now < this.#fullReadDueAt)
+    );
+  }
+
+  /** One light read; true when a full read must follow now. */
+  async #readLight(): Promise<boolean> {
+    let answer: Awaited<ReturnType<LeaseStore['getLeaderAndWorkers']>>;
+    try {
+      answer = await this.#store.getLeaderAndWorkers(
+        this.#membership.known(),
+        this.#timeout(FULL_READ_TIMEOUT_INTERVALS),
+      );
+    } catch (err) {
+      this.#log.warn({ err }, 'lease table read failed');
+      return false;
+    }
+    const now = this.#clock.now();
+    this.#observe(this.#membership.observe(answer.workers, now, { partial: true }), now);
+    const seen = this.#leaderSeen;
+    const leader = answer.leader;
+    const moved =
+      seen === undefined ||
+      leader === undefined ||
+      leader.leaseOwner !== seen.leaseOwner ||
+      leader.ownerSession !== seen.ownerSession ||
+      leader.leaseCounter !== seen.leaseCounter ||
+      leader.epoch !== seen.epoch;
+    this.#scheduleExpiryWake();
+    return moved || this.#membership.isGone(leader.leaseOwner, now);
+  }
+
+  #observe(change: MembershipChange, now: number): void {
+    for (const workerId of change.joined) this.#events.emit('worker:joined', { workerId });
+    for (const workerId of change.left) this.#events.emit('worker:left', { workerId });
+    if (change.left.length > 0 || change.joined.length > 0) this.#host.onMembershipChange();
+    if (change.left.length > 0)
+      this.#fastPollUntil = now + FAST_POLL_INTERVALS_AFTER_LEAVE * this.#options.heartbeatIntervalMs;
+  }
+
+  /**
+   * Wake exactly when a silent worker is judged dead: the leader to reassign, the others a
+   * moment later to pick up what was assigned to them.
+   */
+  #scheduleExpiryWake(): void {
+    const expiry = this.#membership.nextExpiry();
+    this.#extraWakeAt =
+      expiry === undefined
+        ? undefined
+        : expiry +
+          1 +
+          (this.#host.isLeader()
+            ? 0
+            : Math.min(AFTER_EXPIRY_WAKE_MS, this.#options.heartbeatIntervalMs * AFTER_EXPIRY_WAKE_INTERVALS));
+  }
+
+  #reportInvalid(snapshot: TableSnapshot): void {
+    for (const row of snapshot.invalid) {
+      const key = `${row.leaseKey}\u0000${row.problem}`;
+      if (this.#reportedInvalid.has(key)) continue;
+      this.#reportedInvalid.add(key);
+      this.#log.error(
+        { leaseKey: row.leaseKey, problem: row.problem },
+        'lease table row is invalid and is skipped; fix or delete it',
+      );
+    }
+  }
+
+  #timeout(intervals: number): AbortSignal {
+    return AbortSignal.timeout(Math.max(MIN_READ_TIMEOUT_MS, this.#options.heartbeatIntervalMs * intervals));
+  }
+}
