@@ -8,7 +8,6 @@ import {
   isSequenceNumber,
   silentLogger,
   systemClock,
-  type Clock,
   type Logger,
   type TransitionTable,
 } from '@shardline/core';
@@ -22,6 +21,7 @@ import { LeaseStore, type OwnerRef } from './lease-store.js';
 import { LeaseTaker } from './lease-taker.js';
 import { Membership } from './membership.js';
 import { resolveLeaseOptions, type LeaseCoordinatorOptions, type ResolvedLeaseOptions } from './options.js';
+import type { CoordinatorParts } from './parts.js';
 import { ShardEnd } from './shard-end.js';
 import { TableReader } from './table-reader.js';
 import { WorkerHeartbeat } from './worker-heartbeat.js';
@@ -64,141 +64,91 @@ export class LeaseCoordinator {
   readonly #heartbeat: WorkerHeartbeat;
   readonly #reader: TableReader;
   readonly #handOffs: HandOffs;
-  readonly #taker: LeaseTaker;
   readonly #leadership: Leadership;
   readonly #shardEnd: ShardEnd;
   #starting: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
 
   constructor(options: LeaseCoordinatorOptions) {
-    this.options = resolveLeaseOptions(options);
-    const o = this.options;
-    const clock: Clock = options.clock ?? systemClock;
-    const log = (options.logger ?? silentLogger()).child({ component: 'lease-coordinator', workerId: o.workerId });
-    this.#log = log;
-    const events = (this.events = new SafeEmitter(() => log));
-    const store = (this.#store = new LeaseStore(options.dynamodb, o.leaseTableName, clock));
-    const me: OwnerRef = { workerId: o.workerId, sessionId: randomUUID() };
-    const membership = new Membership(o.leaseDurationMs + o.takeoverMarginMs);
-    const lifetime = this.#lifetime.signal;
-    const background = (this.#background = new BackgroundTasks((err) =>
-      log.error({ err }, 'background lease task failed'),
-    ));
-    const running = () => this.#state.is('running');
-    const fenced = () => this.#heartbeat.fenced;
-    const checkFence = () => this.#heartbeat.checkFence();
+    const o = (this.options = resolveLeaseOptions(options));
+    const log = (this.#log = (options.logger ?? silentLogger()).child({
+      component: 'lease-coordinator',
+      workerId: o.workerId,
+    }));
     this.#state = new StateMachine<CoordinatorState>({
       name: `lease coordinator ${o.workerId}`,
       initial: 'new',
       transitions: TRANSITIONS,
-      invariants: {
-        // Running means others may assign to us: they must be able to see us first.
-        running: () => (this.#heartbeat.lastOkAt === undefined ? 'no heartbeat got through yet' : undefined),
-      },
+      // Running means others may assign to us: they must be able to see us first.
+      invariants: { running: () => (this.#heartbeat.lastOkAt === undefined ? 'no heartbeat yet' : undefined) },
       onChange: (change) => log.debug(change, 'lease coordinator state change'),
     });
-    const held = (this.#held = new HeldLeases(me, log, events));
-    this.#heartbeat = new WorkerHeartbeat({
-      store,
+    const me: OwnerRef = { workerId: o.workerId, sessionId: randomUUID() };
+    const clock = options.clock ?? systemClock;
+    const events = (this.events = new SafeEmitter(() => log));
+    const parts: CoordinatorParts = {
       me,
       options: o,
-      clock,
-      log,
-      status: () => ({ leaseCount: held.size, draining: this.#state.is('draining') }),
-      onFence: (lastOkAt) => this.#onFence(lastOkAt),
-    });
-    this.#reader = new TableReader({
-      store,
-      membership,
-      options: o,
-      clock,
-      log,
-      events,
-      lifetime,
-      host: {
-        isLeader: () => this.isLeader(),
-        isRunning: running,
-        isFenced: fenced,
+      store: (this.#store = new LeaseStore(options.dynamodb, o.leaseTableName, clock)),
+      lister: options.shardLister,
+      membership: new Membership(o.leaseDurationMs + o.takeoverMarginMs),
+      held: (this.#held = new HeldLeases(me, log, events)),
+      status: {
+        isRunning: () => this.#state.is('running'),
+        isDraining: () => this.#state.is('draining'),
         isStopped: () => this.#state.is('stopped'),
-        checkFence,
-        acquisitionSeq: () => held.seq,
-        onMembershipChange: () => this.#leadership.requestAssignment(),
-        onFullRead: async (snapshot, seqAtRead, now) => {
-          await this.#taker.follow(snapshot, seqAtRead, now);
-          await this.#leadership.onFullRead(snapshot, now);
-        },
+        isLeader: () => this.isLeader(),
+        isFenced: () => this.#heartbeat.fenced,
+        checkFence: () => this.#heartbeat.checkFence(),
       },
-    });
-    const reader = this.#reader;
-    const handOffs = (this.#handOffs = new HandOffs({
-      held,
-      store,
-      membership,
-      options: o,
       clock,
       log,
       events,
-      background,
-      me,
-      lifetime,
-      isFenced: fenced,
-      isSuperseded: () => this.#heartbeat.superseded,
+      background: (this.#background = new BackgroundTasks((err) => log.error({ err }, 'background lease task failed'))),
+      lifetime: this.#lifetime.signal,
+    };
+    const { held, status } = parts;
+    const heartbeat = (this.#heartbeat = new WorkerHeartbeat({
+      ...parts,
+      itemStatus: () => ({ leaseCount: held.size, draining: status.isDraining() }),
+      onFence: (lastOkAt) => this.#onFence(lastOkAt),
+    }));
+    const reader = (this.#reader = new TableReader({
+      ...parts,
+      onMembershipChange: () => leadership.requestAssignment(),
+      onFullRead: async (snapshot, seqAtRead, now) => {
+        await taker.follow(snapshot, seqAtRead, now);
+        await leadership.onFullRead(snapshot, now);
+      },
+    }));
+    const handOffs = (this.#handOffs = new HandOffs({
+      ...parts,
+      isSuperseded: () => heartbeat.superseded,
       lastSnapshot: () => reader.lastSnapshot,
     }));
-    const previousIncarnationFencedAt = () => this.#heartbeat.previousIncarnationFencedAt;
-    const taker = (this.#taker = new LeaseTaker({
-      held,
-      store,
-      handOffs,
-      me,
-      streamArn: o.streamArn,
-      log,
-      isRunning: running,
-      isDraining: () => this.#state.is('draining'),
-      checkFence,
-      previousIncarnationFencedAt,
-      requestFullRead: (at) => reader.requestFullRead(at),
-    }));
-    this.#leadership = new Leadership({
-      store,
-      lister: options.shardLister,
-      membership,
-      options: o,
-      clock,
-      log,
-      events,
-      background,
-      me,
-      host: {
-        isRunning: running,
-        isFenced: fenced,
-        checkFence,
-        startedAt: () => this.#heartbeat.startedAt,
-        previousIncarnationFencedAt,
-        requestFullRead: (at) => reader.requestFullRead(at),
-        takenForMe: (row) => {
-          if (running() && !fenced() && !held.has(row.shardId) && held.isMine(row)) taker.takeUp(row);
-        },
-        handOffFromMe: (row, to) => {
-          const lease = held.get(row.shardId);
-          if (!lease) return;
-          lease.row = row;
-          handOffs.begin(row.shardId, to);
-        },
+    const fencedAt = () => heartbeat.previousIncarnationFencedAt;
+    const requestFullRead = (at: number) => reader.requestFullRead(at);
+    const taker = new LeaseTaker({ ...parts, handOffs, previousIncarnationFencedAt: fencedAt, requestFullRead });
+    const leadership = (this.#leadership = new Leadership({
+      ...parts,
+      startedAt: () => heartbeat.startedAt,
+      previousIncarnationFencedAt: fencedAt,
+      requestFullRead,
+      takenForMe: (row) => {
+        if (status.isRunning() && !status.isFenced() && !held.has(row.shardId) && held.isMine(row)) taker.takeUp(row);
       },
-    });
+      handOffFromMe: (row, to) => {
+        const lease = held.get(row.shardId);
+        if (!lease) return;
+        lease.row = row;
+        handOffs.begin(row.shardId, to);
+      },
+    }));
     this.#shardEnd = new ShardEnd({
-      held,
-      store,
-      lister: options.shardLister,
-      options: o,
-      clock,
-      log,
-      me,
-      mayTake: () => running() && !fenced(),
+      ...parts,
       takeUp: (row) => taker.takeUp(row),
       requestAssignment: () => {
-        this.#leadership.requestAssignment();
+        leadership.requestAssignment();
         if (this.isLeader()) reader.wake();
       },
     });

@@ -1,24 +1,11 @@
-import type { Clock, Logger, SafeEmitter } from '@shardline/core';
-import type { BackgroundTasks } from './concurrency.js';
-import type { LeaseCoordinatorEvents } from './events.js';
-import type { HeldLease, HeldLeases } from './held-leases.js';
+import type { HeldLease } from './held-leases.js';
 import type { TableSnapshot } from './items.js';
-import type { LeaseStore, OwnerRef } from './lease-store.js';
-import type { Membership } from './membership.js';
-import type { ResolvedLeaseOptions } from './options.js';
+import type { CoordinatorParts } from './parts.js';
 
-export interface HandOffsDeps {
-  held: HeldLeases;
-  store: LeaseStore;
-  membership: Membership;
-  options: ResolvedLeaseOptions;
-  clock: Clock;
-  log: Logger;
-  events: SafeEmitter<LeaseCoordinatorEvents>;
-  background: BackgroundTasks;
-  me: OwnerRef;
-  lifetime: AbortSignal;
-  isFenced: () => boolean;
+export interface HandOffsDeps extends Pick<
+  CoordinatorParts,
+  'held' | 'store' | 'membership' | 'options' | 'clock' | 'log' | 'events' | 'background' | 'me' | 'lifetime' | 'status'
+> {
   isSuperseded: () => boolean;
   /** The last full read, to spread a stopping worker's leases over the least loaded workers. */
   lastSnapshot: () => TableSnapshot | undefined;
@@ -87,7 +74,7 @@ export class HandOffs {
       const targets = this.#targets(heldNow.length);
       heldNow.forEach((shardId, i) => this.begin(shardId, targets[i]));
       const deadline = clock.now() + options.handOffTimeoutMs + options.heartbeatIntervalMs;
-      while (ledger.size > 0 && clock.now() < deadline && !this.#d.isFenced()) {
+      while (ledger.size > 0 && clock.now() < deadline && !this.#d.status.isFenced()) {
         await Promise.race([
           events.waitFor('lease:released', () => true, lifetime).catch(() => undefined),
           events.waitFor('lease:lost', () => true, lifetime).catch(() => undefined),

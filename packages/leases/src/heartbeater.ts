@@ -1,5 +1,15 @@
 import type { Clock, Logger } from '@shardline/core';
 
+/** A heartbeat write may take this long (or two intervals, if longer) before it counts as failed. */
+const MIN_WRITE_TIMEOUT_MS = 2_000;
+const WRITE_TIMEOUT_INTERVALS = 2;
+/**
+ * A failed heartbeat is tried again after a quarter interval, at most this long (and at least
+ * 1 ms): several tries fit in one interval, so a throttled write costs no lease.
+ */
+const RETRY_AFTER_MS = 250;
+const RETRY_AFTER_INTERVALS = 1 / 4;
+
 export interface HeartbeaterOptions {
   clock: Clock;
   /** Without a successful heartbeat for this long, the worker fences itself. */
@@ -118,9 +128,11 @@ export class Heartbeater {
   async #beatOnce(): Promise<void> {
     const sentAt = this.#o.clock.now();
     try {
-      await this.#o.write(++this.#attempt, AbortSignal.timeout(Math.max(2_000, this.#o.intervalMs * 2)));
+      const timeoutMs = Math.max(MIN_WRITE_TIMEOUT_MS, this.#o.intervalMs * WRITE_TIMEOUT_INTERVALS);
+      await this.#o.write(++this.#attempt, AbortSignal.timeout(timeoutMs));
     } catch (err) {
-      this.#nextAt = this.#o.clock.now() + Math.max(1, Math.min(250, Math.floor(this.#o.intervalMs / 4)));
+      const retryAfterMs = Math.min(RETRY_AFTER_MS, Math.floor(this.#o.intervalMs * RETRY_AFTER_INTERVALS));
+      this.#nextAt = this.#o.clock.now() + Math.max(1, retryAfterMs);
       throw err;
     }
     this.#beat++;

@@ -1,26 +1,21 @@
-import type { Clock, Logger, SafeEmitter } from '@shardline/core';
 import { planAssignment, unfinishedKeys } from './assignment.js';
-import { forEachLimit, type BackgroundTasks } from './concurrency.js';
+import { forEachLimit } from './concurrency.js';
 import { LeaseConflictError } from './errors.js';
-import type { LeaseCoordinatorEvents } from './events.js';
 import { namesProcess } from './held-leases.js';
 import { LEADER_KEY, type LeaderItem, type LeaseItem, type TableSnapshot } from './items.js';
-import type { LeaseStore, OwnerRef } from './lease-store.js';
-import type { Membership } from './membership.js';
-import type { ResolvedLeaseOptions, ShardLister } from './options.js';
+import type { CoordinatorParts } from './parts.js';
 import { generations, planShardSync } from './shard-sync.js';
 
 /**
- * The leader's conditional writes in flight at once: enough to create or move thousands of
- * leases in seconds, few enough to stay clear of the table's per-partition throttling.
+ * The leader's conditional writes in flight at once: thousands of leases are created or moved
+ * in seconds, without thousands of requests (and sockets) opened at the same moment.
  */
 const WRITE_CONCURRENCY = 32;
 
-export interface LeadershipHost {
-  isRunning(): boolean;
-  isFenced(): boolean;
-  /** The fence check (it may fence now, see Heartbeater.checkFence). */
-  checkFence(): boolean;
+export interface LeadershipDeps extends Pick<
+  CoordinatorParts,
+  'store' | 'lister' | 'membership' | 'status' | 'options' | 'clock' | 'log' | 'events' | 'background' | 'me'
+> {
   startedAt(): number;
   /** When a previous incarnation of this worker id must have fenced itself (its leader item is vacant then). */
   previousIncarnationFencedAt(): number;
@@ -29,19 +24,6 @@ export interface LeadershipHost {
   takenForMe(row: LeaseItem): void;
   /** A hand-off this leader just asked of itself. */
   handOffFromMe(row: LeaseItem, to: string): void;
-}
-
-export interface LeadershipDeps {
-  store: LeaseStore;
-  lister: ShardLister;
-  membership: Membership;
-  options: ResolvedLeaseOptions;
-  clock: Clock;
-  log: Logger;
-  events: SafeEmitter<LeaseCoordinatorEvents>;
-  background: BackgroundTasks;
-  me: OwnerRef;
-  host: LeadershipHost;
 }
 
 export interface ShardSyncResult {
@@ -114,7 +96,7 @@ export class Leadership {
 
   /** Election, then the leader's work in the background; after each full read. */
   async onFullRead(snapshot: TableSnapshot, now: number): Promise<void> {
-    const { host, log } = this.#d;
+    const { status, log } = this.#d;
     const row = snapshot.leader;
     if (row === undefined && snapshot.invalid.some((r) => r.leaseKey === LEADER_KEY))
       await this.#replaceInvalidLeader(now);
@@ -125,9 +107,9 @@ export class Leadership {
     } else {
       if (this.#leader) log.warn({ leader: row?.leaseOwner }, 'leadership moved to another worker');
       this.#leader = undefined;
-      if (!host.isRunning() || !(await this.#elect(row, now))) return;
+      if (!status.isRunning() || !(await this.#elect(row, now))) return;
     }
-    if (!host.isRunning() || this.#work) return;
+    if (!status.isRunning() || this.#work) return;
     // Shard sync and assignment can take a while on a big stream: they run beside the poll,
     // one run at a time, so the leader's own leases and hand-offs are never kept waiting.
     const work = this.#runWork(snapshot, now).finally(() => {
@@ -139,14 +121,14 @@ export class Leadership {
 
   /** Takes the leader item when vacant; true when this worker is the leader now. */
   async #elect(row: LeaderItem | undefined, now: number): Promise<boolean> {
-    const { host, me, membership } = this.#d;
+    const { me, membership } = this.#d;
     // A leader row of this worker id but another session is a previous incarnation's: it is
     // vacant once that incarnation must have fenced itself.
-    const adoptAt = host.previousIncarnationFencedAt();
+    const adoptAt = this.#d.previousIncarnationFencedAt();
     const vacant =
       row === undefined || (row.leaseOwner === me.workerId ? now >= adoptAt : membership.isGone(row.leaseOwner, now));
     if (!vacant) {
-      if (row.leaseOwner === me.workerId) host.requestFullRead(adoptAt);
+      if (row.leaseOwner === me.workerId) this.#d.requestFullRead(adoptAt);
       return false;
     }
     try {
@@ -172,15 +154,15 @@ export class Leadership {
    * plans made before the pause (they would only lose their conditional races, but churn).
    */
   #stillLeader(): boolean {
-    const { host } = this.#d;
-    return this.#leader !== undefined && !host.isFenced() && host.isRunning() && !host.checkFence();
+    const { status } = this.#d;
+    return this.#leader !== undefined && !status.isFenced() && status.isRunning() && !status.checkFence();
   }
 
   async #runWork(snapshot: TableSnapshot, now: number): Promise<void> {
-    const { options, host, store, clock, log, events } = this.#d;
+    const { options, status, store, clock, log, events } = this.#d;
     // A worker that just started has not yet seen the heartbeats of those started with it: a
     // first assignment then would give it everything and rebalance right after.
-    if (now < host.startedAt() + options.heartbeatIntervalMs) return;
+    if (now < this.#d.startedAt() + options.heartbeatIntervalMs) return;
     let current = snapshot;
     if (now >= this.#lastSyncAt + options.shardSyncIntervalMs) {
       this.#lastSyncAt = now;
@@ -198,7 +180,7 @@ export class Leadership {
     }
     if (
       this.#leader !== undefined &&
-      !host.isFenced() &&
+      !status.isFenced() &&
       (this.#assignmentRequested || now >= this.#lastAssignmentAt + options.assignmentIntervalMs)
     ) {
       this.#assignmentRequested = false;
@@ -257,7 +239,7 @@ export class Leadership {
       await forEachLimit(generation, WRITE_CONCURRENCY, async (item) => {
         if (!this.#stillLeader() || !(await store.createLease(item))) return;
         created++;
-        if (item.leaseOwner === me.workerId) this.#d.host.takenForMe(item);
+        if (item.leaseOwner === me.workerId) this.#d.takenForMe(item);
       });
     }
     let deleted = 0;
@@ -287,7 +269,7 @@ export class Leadership {
   }
 
   async #assign(snapshot: TableSnapshot): Promise<AssignmentResult> {
-    const { clock, options, membership, store, log, me, host } = this.#d;
+    const { clock, options, membership, store, log, me } = this.#d;
     const now = clock.now();
     const actions = planAssignment({
       leases: snapshot.leases.filter((lease) => lease.streamArn === options.streamArn),
@@ -310,13 +292,13 @@ export class Leadership {
             { ...fields, leaseCounter: row.leaseCounter, previousOwner: lease.leaseOwner ?? null },
             'assigned lease',
           );
-          if (to === me.workerId) host.takenForMe(row);
+          if (to === me.workerId) this.#d.takenForMe(row);
         } else {
           await store.requestHandOff(lease, { workerId: to, sessionId });
           result.handOffs++;
           log.info(fields, 'requested hand-off for rebalance');
           if (lease.leaseOwner === me.workerId)
-            host.handOffFromMe({ ...lease, pendingOwner: to, pendingOwnerSession: sessionId }, to);
+            this.#d.handOffFromMe({ ...lease, pendingOwner: to, pendingOwnerSession: sessionId }, to);
         }
       } catch (err) {
         if (err instanceof LeaseConflictError) {
@@ -376,8 +358,8 @@ export class Leadership {
    * a silent worker takes to be judged dead, it is deleted, conditional on the values read.
    */
   async #replaceInvalidLeader(now: number): Promise<void> {
-    const { host, options, store, log } = this.#d;
-    if (!host.isRunning() || host.isFenced()) return;
+    const { status, options, store, log } = this.#d;
+    if (!status.isRunning() || status.isFenced()) return;
     const deadAfterMs = options.leaseDurationMs + options.takeoverMarginMs;
     try {
       const raw = await store.getRaw(LEADER_KEY);

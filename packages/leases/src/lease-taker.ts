@@ -1,21 +1,10 @@
-import type { Logger } from '@shardline/core';
 import { LeaseConflictError } from './errors.js';
 import type { HandOffs } from './hand-off.js';
-import type { HeldLeases } from './held-leases.js';
 import type { LeaseItem, TableSnapshot } from './items.js';
-import type { LeaseStore, OwnerRef } from './lease-store.js';
+import type { CoordinatorParts } from './parts.js';
 
-export interface LeaseTakerDeps {
-  held: HeldLeases;
-  store: LeaseStore;
+export interface LeaseTakerDeps extends Pick<CoordinatorParts, 'held' | 'store' | 'me' | 'options' | 'log' | 'status'> {
   handOffs: HandOffs;
-  me: OwnerRef;
-  streamArn: string;
-  log: Logger;
-  isRunning: () => boolean;
-  isDraining: () => boolean;
-  /** The fence check (it may fence now, see Heartbeater.checkFence). */
-  checkFence: () => boolean;
   /** When a previous incarnation of this worker id must have fenced itself. */
   previousIncarnationFencedAt: () => number;
   requestFullRead: (at: number) => void;
@@ -36,15 +25,17 @@ export class LeaseTaker {
 
   /** Takes up a row just written for us; callers awaited that write, so the fence is checked again. */
   takeUp(row: LeaseItem): void {
-    const held = this.#d.held.takeUp(row, this.#d.checkFence());
-    if (held && row.pendingOwner !== undefined && !this.#d.isDraining())
+    const held = this.#d.held.takeUp(row, this.#d.status.checkFence());
+    if (held && row.pendingOwner !== undefined && !this.#d.status.isDraining())
       this.#d.handOffs.begin(row.shardId, row.pendingOwner);
   }
 
   /** Follows one full read. Leases acquired after the read started (`seq` above `seqAtRead`) are left alone. */
   async follow(snapshot: TableSnapshot, seqAtRead: number, now: number): Promise<void> {
     const { held: ledger, handOffs } = this.#d;
-    const rows = new Map(snapshot.leases.filter((l) => l.streamArn === this.#d.streamArn).map((l) => [l.shardId, l]));
+    const rows = new Map(
+      snapshot.leases.filter((l) => l.streamArn === this.#d.options.streamArn).map((l) => [l.shardId, l]),
+    );
     for (const [shardId, held] of ledger.entries()) {
       if (held.seq > seqAtRead) continue;
       const row = rows.get(shardId);
@@ -52,11 +43,11 @@ export class LeaseTaker {
       else if (!ledger.isMine(row) || row.leaseCounter !== held.row.leaseCounter) ledger.drop(shardId, 'taken');
       else {
         held.row = row;
-        if (row.pendingOwner !== undefined && !held.handOff && this.#d.isRunning())
+        if (row.pendingOwner !== undefined && !held.handOff && this.#d.status.isRunning())
           handOffs.begin(shardId, row.pendingOwner);
       }
     }
-    if (this.#d.isRunning()) await this.#takeRowsNamingMe([...rows.values()], now);
+    if (this.#d.status.isRunning()) await this.#takeRowsNamingMe([...rows.values()], now);
   }
 
   async #takeRowsNamingMe(rows: LeaseItem[], now: number): Promise<void> {

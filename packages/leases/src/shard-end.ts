@@ -1,22 +1,13 @@
-import type { Clock, Logger } from '@shardline/core';
 import { parentsFinished } from './assignment.js';
 import { LeaseConflictError } from './errors.js';
-import type { HeldLeases } from './held-leases.js';
 import type { LeaseItem } from './items.js';
-import type { LeaseStore, OwnerRef } from './lease-store.js';
-import type { ResolvedLeaseOptions, ShardLister } from './options.js';
+import type { CoordinatorParts } from './parts.js';
 import { newLeaseItem } from './shard-sync.js';
 
-export interface ShardEndDeps {
-  held: HeldLeases;
-  store: LeaseStore;
-  lister: ShardLister;
-  options: ResolvedLeaseOptions;
-  clock: Clock;
-  log: Logger;
-  me: OwnerRef;
-  /** Running and not fenced: this worker may take a lease. */
-  mayTake: () => boolean;
+export interface ShardEndDeps extends Pick<
+  CoordinatorParts,
+  'held' | 'store' | 'lister' | 'options' | 'clock' | 'log' | 'me' | 'status'
+> {
   takeUp: (row: LeaseItem) => void;
   /** The leader should assign (a split's other child); pokes it when that is us. */
   requestAssignment: () => void;
@@ -51,7 +42,7 @@ export class ShardEnd {
       const now = new Date(clock.now()).toISOString();
       for (const child of children)
         await store.createLease(newLeaseItem(options.streamArn, child, 'TRIM_HORIZON', now), { oneShot: true });
-      if (!this.#d.mayTake()) return;
+      if (!this.#d.status.isRunning() || this.#d.status.isFenced()) return;
       if (this.#d.held.size < options.maxLeasesPerWorker) await this.#claimOne(children.map((c) => c.shardId));
       this.#d.requestAssignment();
     } catch (err) {

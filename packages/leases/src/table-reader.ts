@@ -1,9 +1,7 @@
-import type { Clock, Logger, SafeEmitter } from '@shardline/core';
-import type { LeaseCoordinatorEvents } from './events.js';
 import type { LeaderItem, TableSnapshot } from './items.js';
 import type { LeaseStore } from './lease-store.js';
-import type { Membership, MembershipChange } from './membership.js';
-import type { ResolvedLeaseOptions } from './options.js';
+import type { MembershipChange } from './membership.js';
+import type { CoordinatorParts } from './parts.js';
 
 /** No poll or watch runs more often than this, however short the heartbeat interval: DynamoDB round trips take a few ms. */
 const MIN_POLL_MS = 50;
@@ -26,14 +24,10 @@ const FULL_READ_TIMEOUT_INTERVALS = 2;
 const AFTER_EXPIRY_WAKE_MS = 250;
 const AFTER_EXPIRY_WAKE_INTERVALS = 1 / 4;
 
-export interface TableReaderHost {
-  isLeader(): boolean;
-  isRunning(): boolean;
-  isFenced(): boolean;
-  isStopped(): boolean;
-  checkFence(): boolean;
-  /** The acquisition sequence of the held leases now (a full read says nothing about leases taken after it started). */
-  acquisitionSeq(): number;
+export interface TableReaderDeps extends Pick<
+  CoordinatorParts,
+  'store' | 'membership' | 'held' | 'status' | 'options' | 'clock' | 'log' | 'events' | 'lifetime'
+> {
   /** Someone joined or left. */
   onMembershipChange(): void;
   /** A full read: bring the held leases and leadership in line with it. */
@@ -48,14 +42,7 @@ export interface TableReaderHost {
  * when poked; the leader also watches the heartbeat items between polls.
  */
 export class TableReader {
-  readonly #store: LeaseStore;
-  readonly #membership: Membership;
-  readonly #options: ResolvedLeaseOptions;
-  readonly #clock: Clock;
-  readonly #log: Logger;
-  readonly #events: SafeEmitter<LeaseCoordinatorEvents>;
-  readonly #host: TableReaderHost;
-  readonly #lifetime: AbortSignal;
+  readonly #d: TableReaderDeps;
   readonly #reportedInvalid = new Set<string>();
   #loop: Promise<void> | undefined;
   #watchLoop: Promise<void> | undefined;
@@ -74,24 +61,8 @@ export class TableReader {
   #leaderSeen: LeaderItem | undefined;
   #lastSnapshot: TableSnapshot | undefined;
 
-  constructor(deps: {
-    store: LeaseStore;
-    membership: Membership;
-    options: ResolvedLeaseOptions;
-    clock: Clock;
-    log: Logger;
-    events: SafeEmitter<LeaseCoordinatorEvents>;
-    host: TableReaderHost;
-    lifetime: AbortSignal;
-  }) {
-    this.#store = deps.store;
-    this.#membership = deps.membership;
-    this.#options = deps.options;
-    this.#clock = deps.clock;
-    this.#log = deps.log;
-    this.#events = deps.events;
-    this.#host = deps.host;
-    this.#lifetime = deps.lifetime;
+  constructor(deps: TableReaderDeps) {
+    this.#d = deps;
   }
 
   /** True while a poll or a watch read is in flight. */
@@ -128,54 +99,54 @@ export class TableReader {
 
   async poll(): Promise<void> {
     this.#busy = true;
-    const startedAt = this.#clock.now();
-    this.#nextPollAt = startedAt + this.#options.heartbeatIntervalMs;
+    const startedAt = this.#d.clock.now();
+    this.#nextPollAt = startedAt + this.#d.options.heartbeatIntervalMs;
     try {
-      this.#host.checkFence();
+      this.#d.status.checkFence();
       if (this.#canReadLight(startedAt) && !(await this.#readLight())) return;
-      const seqAtRead = this.#host.acquisitionSeq();
+      const seqAtRead = this.#d.held.seq;
       let snapshot: TableSnapshot;
       try {
-        snapshot = await this.#store.scan(this.#timeout(FULL_READ_TIMEOUT_INTERVALS));
+        snapshot = await this.#d.store.scan(this.#timeout(FULL_READ_TIMEOUT_INTERVALS));
       } catch (err) {
-        this.#log.warn({ err }, 'lease table read failed');
+        this.#d.log.warn({ err }, 'lease table read failed');
         return;
       }
-      this.#host.checkFence();
+      this.#d.status.checkFence();
       this.#lastFullReadAt = startedAt;
       this.#fullReadDueAt = undefined;
       this.#leaderSeen = snapshot.leader;
-      const now = this.#clock.now();
+      const now = this.#d.clock.now();
       this.#lastSnapshot = snapshot;
-      this.#observe(this.#membership.observe(snapshot.workers, now), now);
+      this.#observe(this.#d.membership.observe(snapshot.workers, now), now);
       this.#reportInvalid(snapshot);
-      if (this.#host.isFenced() || this.#host.isStopped()) return;
-      await this.#host.onFullRead(snapshot, seqAtRead, now);
+      if (this.#d.status.isFenced() || this.#d.status.isStopped()) return;
+      await this.#d.onFullRead(snapshot, seqAtRead, now);
       this.#scheduleExpiryWake();
     } catch (err) {
-      this.#log.error({ err }, 'lease coordinator poll failed; trying again next interval');
+      this.#d.log.error({ err }, 'lease coordinator poll failed; trying again next interval');
     } finally {
       this.#busy = false;
     }
   }
 
   async #run(): Promise<void> {
-    const signal = this.#lifetime;
+    const signal = this.#d.lifetime;
     while (!signal.aborted) {
-      const now = this.#clock.now();
+      const now = this.#d.clock.now();
       let wakeAt = this.#nextPollAt;
       // While some worker is silent, read more often: the leader may reassign its leases any
       // moment, and picking them up a poll interval late would be lag for nothing.
-      const h = this.#options.heartbeatIntervalMs;
+      const h = this.#d.options.heartbeatIntervalMs;
       if (
-        !this.#host.isLeader() &&
-        (now < this.#fastPollUntil || this.#membership.hasSuspect(now, h * SUSPECT_AFTER_INTERVALS))
+        !this.#d.status.isLeader() &&
+        (now < this.#fastPollUntil || this.#d.membership.hasSuspect(now, h * SUSPECT_AFTER_INTERVALS))
       )
         wakeAt = Math.min(wakeAt, now + Math.max(MIN_POLL_MS, Math.floor(h / FAST_POLLS_PER_INTERVAL)));
       if (this.#extraWakeAt !== undefined && this.#extraWakeAt > now) wakeAt = Math.min(wakeAt, this.#extraWakeAt);
       if (!this.#pokeRequested) {
         this.#poke = new AbortController();
-        await this.#clock
+        await this.#d.clock
           .sleep(Math.max(0, wakeAt - now), AbortSignal.any([signal, this.#poke.signal]))
           .catch(() => undefined);
       }
@@ -191,20 +162,20 @@ export class TableReader {
    * then judged dead that much sooner, with the same lease duration and margin.
    */
   async #runWatch(): Promise<void> {
-    const signal = this.#lifetime;
-    const every = Math.max(MIN_POLL_MS, Math.floor(this.#options.heartbeatIntervalMs / WATCHES_PER_INTERVAL));
+    const signal = this.#d.lifetime;
+    const every = Math.max(MIN_POLL_MS, Math.floor(this.#d.options.heartbeatIntervalMs / WATCHES_PER_INTERVAL));
     while (!signal.aborted) {
-      await this.#clock.sleep(every, signal).catch(() => undefined);
+      await this.#d.clock.sleep(every, signal).catch(() => undefined);
       if (signal.aborted) break;
-      if (!this.#host.isLeader() || !this.#host.isRunning()) continue;
-      const others = this.#membership.known().filter((id) => id !== this.#options.workerId);
+      if (!this.#d.status.isLeader() || !this.#d.status.isRunning()) continue;
+      const others = this.#d.membership.known().filter((id) => id !== this.#d.options.workerId);
       if (others.length === 0) continue;
       this.#watchBusy = true;
       try {
-        const workers = await this.#store.getWorkers(others, this.#timeout(1));
-        this.#membership.observeSome(workers, this.#clock.now());
+        const workers = await this.#d.store.getWorkers(others, this.#timeout(1));
+        this.#d.membership.observeSome(workers, this.#d.clock.now());
       } catch (err) {
-        this.#log.debug({ err }, 'heartbeat watch read failed');
+        this.#d.log.debug({ err }, 'heartbeat watch read failed');
       } finally {
         this.#watchBusy = false;
       }
@@ -220,11 +191,11 @@ export class TableReader {
    */
   #canReadLight(now: number): boolean {
     return (
-      this.#host.isRunning() &&
-      !this.#host.isLeader() &&
+      this.#d.status.isRunning() &&
+      !this.#d.status.isLeader() &&
       this.#leaderSeen !== undefined &&
-      !this.#host.isFenced() &&
-      now < this.#lastFullReadAt + this.#options.shardSyncIntervalMs &&
+      !this.#d.status.isFenced() &&
+      now < this.#lastFullReadAt + this.#d.options.shardSyncIntervalMs &&
       (this.#fullReadDueAt === undefined || now < this.#fullReadDueAt)
     );
   }
@@ -233,16 +204,16 @@ export class TableReader {
   async #readLight(): Promise<boolean> {
     let answer: Awaited<ReturnType<LeaseStore['getLeaderAndWorkers']>>;
     try {
-      answer = await this.#store.getLeaderAndWorkers(
-        this.#membership.known(),
+      answer = await this.#d.store.getLeaderAndWorkers(
+        this.#d.membership.known(),
         this.#timeout(FULL_READ_TIMEOUT_INTERVALS),
       );
     } catch (err) {
-      this.#log.warn({ err }, 'lease table read failed');
+      this.#d.log.warn({ err }, 'lease table read failed');
       return false;
     }
-    const now = this.#clock.now();
-    this.#observe(this.#membership.observe(answer.workers, now, { partial: true }), now);
+    const now = this.#d.clock.now();
+    this.#observe(this.#d.membership.observe(answer.workers, now, { partial: true }), now);
     const seen = this.#leaderSeen;
     const leader = answer.leader;
     const moved =
@@ -253,15 +224,15 @@ export class TableReader {
       leader.leaseCounter !== seen.leaseCounter ||
       leader.epoch !== seen.epoch;
     this.#scheduleExpiryWake();
-    return moved || this.#membership.isGone(leader.leaseOwner, now);
+    return moved || this.#d.membership.isGone(leader.leaseOwner, now);
   }
 
   #observe(change: MembershipChange, now: number): void {
-    for (const workerId of change.joined) this.#events.emit('worker:joined', { workerId });
-    for (const workerId of change.left) this.#events.emit('worker:left', { workerId });
-    if (change.left.length > 0 || change.joined.length > 0) this.#host.onMembershipChange();
+    for (const workerId of change.joined) this.#d.events.emit('worker:joined', { workerId });
+    for (const workerId of change.left) this.#d.events.emit('worker:left', { workerId });
+    if (change.left.length > 0 || change.joined.length > 0) this.#d.onMembershipChange();
     if (change.left.length > 0)
-      this.#fastPollUntil = now + FAST_POLL_INTERVALS_AFTER_LEAVE * this.#options.heartbeatIntervalMs;
+      this.#fastPollUntil = now + FAST_POLL_INTERVALS_AFTER_LEAVE * this.#d.options.heartbeatIntervalMs;
   }
 
   /**
@@ -269,15 +240,15 @@ export class TableReader {
    * moment later to pick up what was assigned to them.
    */
   #scheduleExpiryWake(): void {
-    const expiry = this.#membership.nextExpiry();
-    this.#extraWakeAt =
-      expiry === undefined
-        ? undefined
-        : expiry +
-          1 +
-          (this.#host.isLeader()
-            ? 0
-            : Math.min(AFTER_EXPIRY_WAKE_MS, this.#options.heartbeatIntervalMs * AFTER_EXPIRY_WAKE_INTERVALS));
+    const expiry = this.#d.membership.nextExpiry();
+    if (expiry === undefined) {
+      this.#extraWakeAt = undefined;
+      return;
+    }
+    const h = this.#d.options.heartbeatIntervalMs;
+    const delay = this.#d.status.isLeader() ? 0 : Math.min(AFTER_EXPIRY_WAKE_MS, h * AFTER_EXPIRY_WAKE_INTERVALS);
+    // 1 ms past the expiry: a worker is alive while now < expiry.
+    this.#extraWakeAt = expiry + 1 + delay;
   }
 
   #reportInvalid(snapshot: TableSnapshot): void {
@@ -285,7 +256,7 @@ export class TableReader {
       const key = `${row.leaseKey}\u0000${row.problem}`;
       if (this.#reportedInvalid.has(key)) continue;
       this.#reportedInvalid.add(key);
-      this.#log.error(
+      this.#d.log.error(
         { leaseKey: row.leaseKey, problem: row.problem },
         'lease table row is invalid and is skipped; fix or delete it',
       );
@@ -293,6 +264,6 @@ export class TableReader {
   }
 
   #timeout(intervals: number): AbortSignal {
-    return AbortSignal.timeout(Math.max(MIN_READ_TIMEOUT_MS, this.#options.heartbeatIntervalMs * intervals));
+    return AbortSignal.timeout(Math.max(MIN_READ_TIMEOUT_MS, this.#d.options.heartbeatIntervalMs * intervals));
   }
 }

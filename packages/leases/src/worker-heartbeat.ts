@@ -1,18 +1,11 @@
-import type { Clock, Logger } from '@shardline/core';
 import { LeaseConflictError } from './errors.js';
 import { Heartbeater } from './heartbeater.js';
 import { workerKey } from './items.js';
-import type { LeaseStore, OwnerRef } from './lease-store.js';
-import type { ResolvedLeaseOptions } from './options.js';
+import type { CoordinatorParts } from './parts.js';
 
-export interface WorkerHeartbeatOptions {
-  store: LeaseStore;
-  me: OwnerRef;
-  options: ResolvedLeaseOptions;
-  clock: Clock;
-  log: Logger;
+export interface WorkerHeartbeatOptions extends Pick<CoordinatorParts, 'store' | 'me' | 'options' | 'clock' | 'log'> {
   /** What the heartbeat item tells the others, read at each beat. */
-  status: () => { leaseCount: number; draining: boolean };
+  itemStatus: () => { leaseCount: number; draining: boolean };
   /** The fence fell (no heartbeat for a lease duration, or superseded): stop every shard now. */
   onFence: (lastOkAt: number) => void;
 }
@@ -103,7 +96,7 @@ export class WorkerHeartbeat {
         workerKey(me.workerId),
         'heartbeat (superseded by another process with this worker id)',
       );
-    const status = this.#o.status();
+    const status = this.#o.itemStatus();
     try {
       await store.heartbeat(
         {
