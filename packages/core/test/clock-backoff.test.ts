@@ -127,7 +127,7 @@ describe('retry', () => {
 });
 
 /** Fails with `errors` in turn, then answers 'ok'; counts the calls. */
-function failing(...errors: unknown[]): { fn: () => Promise<string>; calls: () => number } {
+function failing(...errors: Error[]): { fn: () => Promise<string>; calls: () => number } {
   let calls = 0;
   return {
     fn: () => {

@@ -100,7 +100,7 @@ describe('ShardCheckpointer', () => {
 
   it('is the one retry owner: retries what isRetryable accepts (a timed-out attempt too), nothing else', async () => {
     const clock = new ManualClock();
-    const thrown: unknown[] = [];
+    const thrown: Error[] = [];
     let calls = 0;
     const checkpointer = new ShardCheckpointer({
       shardId: 's1',
