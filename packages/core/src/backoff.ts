@@ -24,16 +24,21 @@ export interface RetryOptions extends BackoffPolicy {
   clock?: Clock;
   random?: () => number;
   signal?: AbortSignal;
-  /** Decides whether to retry an error; defaults to `isRetryable`. */
+  /**
+   * Narrows `isRetryable`, never widens it: an error is retried only when both accept it. For a
+   * caller that recovers some retryable errors itself (the shard reader moves past an expired
+   * iterator instead of repeating the call).
+   */
   shouldRetry?: (err: unknown, attempt: number) => boolean;
   /** Called before each wait, for logs, events and metrics. */
   onRetry?: (info: { err: unknown; attempt: number; delayMs: number }) => void;
 }
 
 /**
- * Runs `fn` until it succeeds, a non-retryable error is thrown, or attempts run out
- * (then `RetriesExceededError` with the last error as cause). TypeError and friends are never
- * retried: they are bugs.
+ * Runs `fn` until it succeeds, a non-retryable error is thrown (as it is, at once), or attempts
+ * run out (then `RetriesExceededError` with the last error as cause). What is retryable is
+ * decided by `isRetryable` alone: a shardline error's `retryable`, and for raw SDK and network
+ * errors `classifyAwsError`; TypeError and friends are bugs and never retried.
  */
 export async function retry<T>(
   operation: string,
@@ -41,7 +46,8 @@ export async function retry<T>(
   options: RetryOptions,
 ): Promise<T> {
   const clock = options.clock ?? systemClock;
-  const shouldRetry = options.shouldRetry ?? ((err: unknown) => isRetryable(err));
+  const shouldRetry = (err: unknown, attempt: number) =>
+    isRetryable(err) && (options.shouldRetry?.(err, attempt) ?? true);
   for (let attempt = 0; ; attempt++) {
     if (options.signal?.aborted) throw new AbortedError(`${operation} aborted`, { cause: options.signal.reason });
     try {

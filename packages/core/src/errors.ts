@@ -8,6 +8,8 @@
  * brand in `Symbol.hasInstance`, as Temporal's SDK does.
  */
 
+import { classifyAwsError } from './aws-errors.js';
+
 const BRAND = Symbol.for('@shardline/core/error-brand');
 
 type Branded = { [BRAND]?: readonly string[] };
@@ -138,11 +140,16 @@ const NEVER_RETRIED: ReadonlyArray<new (...args: never[]) => Error> = [
   SyntaxError,
 ];
 
-/** Whether an error may be retried: shardline errors say so; programming errors never. */
+/**
+ * Whether an error may be retried, the one rule every shardline retry follows: a shardline
+ * error says so (`retryable`); a raw SDK or network error (not translated yet, or from a
+ * destination's own client) is retried when `classifyAwsError` calls it throttling or transient;
+ * programming errors and everything unknown never are.
+ */
 export function isRetryable(err: unknown): boolean {
   if (err instanceof ShardlineError) return err.retryable;
   if (NEVER_RETRIED.some((type) => err instanceof type)) return false;
-  return false;
+  return classifyAwsError(err) !== undefined;
 }
 
 /** Normalizes anything thrown into an Error, keeping the original as `cause`. */

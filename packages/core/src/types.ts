@@ -12,5 +12,5 @@ export interface ShardInfo {
   endingSequenceNumber?: string | undefined;
 }
 
-/** Deadline helper for waits with a limit: `deadline(clock, ms)` then `expired()`. */
+/** A duration or an instant in milliseconds (the unit of every `…Ms` option and of `Clock.now()`). */
 export type Milliseconds = number;

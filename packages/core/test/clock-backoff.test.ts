@@ -1,9 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
   AbortedError,
+  IteratorExpiredError,
+  LeaseLostError,
   ManualClock,
   RetriesExceededError,
+  ShardlineError,
   ThrottledError,
+  TransientError,
   fullJitterDelay,
   retry,
   systemClock,
@@ -119,6 +123,80 @@ describe('retry', () => {
     expect(err).toBeInstanceOf(RetriesExceededError);
     expect((err as RetriesExceededError).attempts).toBe(3);
     expect((err as RetriesExceededError).cause).toBe(last);
+  });
+});
+
+/** Fails with `errors` in turn, then answers 'ok'; counts the calls. */
+function failing(...errors: Error[]): { fn: () => Promise<string>; calls: () => number } {
+  let calls = 0;
+  return {
+    fn: () => {
+      const err = errors[calls++];
+      return err === undefined ? Promise.resolve('ok') : Promise.reject(err);
+    },
+    calls: () => calls,
+  };
+}
+
+const NO_WAIT = { maxAttempts: 5, baseMs: 0, capMs: 0 };
+
+/** An error shaped as the AWS SDK throws it (a name, `$fault`, `$metadata`), no SDK import. */
+function sdkError(name: string, extra: Record<string, unknown> = {}): Error {
+  return Object.assign(new Error(name), { name, ...extra });
+}
+
+describe('retry decides retryability from the hierarchy and classifyAwsError', () => {
+  it('throws a non-retryable ShardlineError at once, as it is', async () => {
+    const lost = new LeaseLostError('shardId-1');
+    const op = failing(lost, lost);
+    await expect(retry('checkpoint', op.fn, NO_WAIT)).rejects.toBe(lost);
+    expect(op.calls()).toBe(1);
+    const unknown = new ShardlineError('refused', { retryable: false });
+    const op2 = failing(unknown);
+    await expect(retry('checkpoint', op2.fn, NO_WAIT)).rejects.toBe(unknown);
+    expect(op2.calls()).toBe(1);
+  });
+
+  it('retries a retryable ShardlineError', async () => {
+    const op = failing(new TransientError('503'), new ThrottledError('slow down'));
+    await expect(retry('checkpoint', op.fn, NO_WAIT)).resolves.toBe('ok');
+    expect(op.calls()).toBe(3);
+  });
+
+  it('retries a raw transient or throttling SDK error, and a timed-out attempt', async () => {
+    const op = failing(
+      sdkError('InternalServerError', { $fault: 'server', $metadata: { httpStatusCode: 500 } }),
+      sdkError('ProvisionedThroughputExceededException', { $fault: 'client' }),
+      sdkError('TimeoutError'),
+      Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }),
+    );
+    await expect(retry('PutItem', op.fn, NO_WAIT)).resolves.toBe('ok');
+    expect(op.calls()).toBe(5);
+  });
+
+  it('never retries an unknown raw error, nor a raw SDK error that is not transient', async () => {
+    for (const err of [
+      new Error('boom'),
+      sdkError('ValidationException', { $fault: 'client' }),
+      sdkError('ConditionalCheckFailedException', { $metadata: { httpStatusCode: 400 } }),
+    ]) {
+      const op = failing(err);
+      await expect(retry('PutItem', op.fn, NO_WAIT)).rejects.toBe(err);
+      expect(op.calls()).toBe(1);
+    }
+  });
+
+  it('shouldRetry narrows the rule and never widens it', async () => {
+    const expired = new IteratorExpiredError('shardId-1');
+    const narrowed = failing(expired);
+    await expect(
+      retry('GetRecords', narrowed.fn, { ...NO_WAIT, shouldRetry: (err) => !(err instanceof IteratorExpiredError) }),
+    ).rejects.toBe(expired);
+    expect(narrowed.calls()).toBe(1);
+    const lost = new LeaseLostError('shardId-1');
+    const widened = failing(lost);
+    await expect(retry('checkpoint', widened.fn, { ...NO_WAIT, shouldRetry: () => true })).rejects.toBe(lost);
+    expect(widened.calls()).toBe(1);
   });
 });
 

@@ -35,6 +35,8 @@ describe('error hierarchy', () => {
     expect(isRetryable(new ThrottledError('x'))).toBe(true);
     expect(isRetryable(new TypeError('bug'))).toBe(false);
     expect(isRetryable('string')).toBe(false);
+    expect(isRetryable(Object.assign(new Error('503'), { name: 'ServiceUnavailable' }))).toBe(true);
+    expect(isRetryable(new Error('unknown'))).toBe(false);
   });
 
   it('keeps instanceof working across a duplicated copy of the package', () => {

@@ -8,14 +8,13 @@ import {
   TrimmedDataError,
   compareSequenceNumbers,
   fullJitterDelay,
-  isRetryable,
   isSequenceNumber,
-  retry,
   toError,
   type Logger,
 } from '@shardline/core';
 import { getRecordsCall, getShardIteratorCall } from './client.js';
-import { translateStreamsError, type StreamsErrorContext } from './errors.js';
+import { callStreams } from './call.js';
+import type { StreamsErrorContext } from './errors.js';
 import { formatStartPosition, shardIteratorInput, type StartPosition } from './position.js';
 import {
   resolveShardReaderOptions,
@@ -78,8 +77,8 @@ type Waiter = { resolve: (result: IteratorResult<RecordBatch, undefined>) => voi
  *   AFTER_SEQUENCE_NUMBER of the last record received; ExpiredIteratorException is recovered the
  *   same way. KCL only reacts to expiry.
  * - TrimmedDataAccessException emits `records:trimmed`, logs the gap, then follows `onTrimmed`.
- * - Throttling and transient failures are retried with full jitter, `maxAttempts` at most
- *   (then `RetriesExceededError`), each retry an event.
+ * - Throttling and transient failures are retried by `callStreams` with this reader's backoff
+ *   (full jitter, `maxAttempts` at most, then `RetriesExceededError`), each retry an event.
  * - At most `prefetch` batches with records wait for the consumer; a consumer that stops pulling
  *   stops the polling. Empty batches are coalesced (only the newest is kept), so an idle shard
  *   keeps its iterator fresh without growing the queue.
@@ -321,48 +320,31 @@ export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined
     });
   }
 
-  /** One call, errors translated, throttling and transient failures retried with full jitter. */
+  /** One call through `callStreams` (the retry owner), with this reader's backoff, counters and events. */
   async #call<T>(operation: string, context: StreamsErrorContext, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const signal = this.#abort.signal;
-    return retry(
-      `${operation} on shard ${this.shardId}`,
-      async () => {
-        try {
-          return await fn(signal);
-        } catch (err) {
-          if (signal.aborted) throw new AbortedError(`${operation} aborted`, { cause: err });
-          throw translateStreamsError(err, context);
+    return callStreams(context, undefined, () => fn(signal), {
+      signal,
+      clock: this.#o.clock,
+      random: this.#o.random,
+      maxAttempts: this.#o.maxAttempts,
+      backoffBaseMs: this.#o.backoffBaseMs,
+      backoffCapMs: this.#o.backoffCapMs,
+      onRetry: ({ error, attempt, delayMs }) => {
+        if (error instanceof ThrottledError) {
+          this.#stats.throttles++;
+          this.#log.info({ err: error, shardId: this.shardId, operation, attempt, delayMs }, 'throttled; backing off');
+          this.events.emit('throttled', { shardId: this.shardId, operation, attempt, delayMs });
+        } else {
+          this.#stats.retries++;
+          this.#log.warn(
+            { err: error, shardId: this.shardId, operation, attempt, delayMs },
+            'transient failure; retrying',
+          );
+          this.events.emit('retry', { shardId: this.shardId, operation, attempt, delayMs, error });
         }
       },
-      {
-        baseMs: this.#o.backoffBaseMs,
-        capMs: this.#o.backoffCapMs,
-        maxAttempts: this.#o.maxAttempts,
-        clock: this.#o.clock,
-        random: this.#o.random,
-        signal,
-        // Expiry and trimming are handled by moving the position, not by repeating the call.
-        shouldRetry: (err) => isRetryable(err) && !(err instanceof IteratorExpiredError),
-        onRetry: ({ err, attempt, delayMs }) => {
-          const error = toError(err);
-          if (err instanceof ThrottledError) {
-            this.#stats.throttles++;
-            this.#log.info(
-              { err: error, shardId: this.shardId, operation, attempt, delayMs },
-              'throttled; backing off',
-            );
-            this.events.emit('throttled', { shardId: this.shardId, operation, attempt, delayMs });
-          } else {
-            this.#stats.retries++;
-            this.#log.warn(
-              { err: error, shardId: this.shardId, operation, attempt, delayMs },
-              'transient failure; retrying',
-            );
-            this.events.emit('retry', { shardId: this.shardId, operation, attempt, delayMs, error });
-          }
-        },
-      },
-    );
+    });
   }
 
   #context(operation: string): StreamsErrorContext {

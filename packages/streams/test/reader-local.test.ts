@@ -25,10 +25,12 @@ describe('ShardReader on DynamoDB Local', () => {
   it('TRIM_HORIZON: every record exactly once, in write order, sequence numbers increasing', async () => {
     const written = keys(1234);
     const { streamArn, shardId } = await streamWith(written);
+    const readFrom = Date.now();
     const { records, batches } = await readRecords(
       reader(streamArn, shardId, { type: 'TRIM_HORIZON' }, 500),
       written.length,
     );
+    const readUntil = Date.now();
     expect(records.map(keyOf)).toEqual(written);
     const seqs = records.map((r) => r.dynamodb!.SequenceNumber!);
     for (let i = 1; i < seqs.length; i++) expect(compareSequenceNumbers(seqs[i - 1]!, seqs[i]!)).toBe(-1);
@@ -36,7 +38,11 @@ describe('ShardReader on DynamoDB Local', () => {
     expect(batches.every((b) => !b.shardEnd)).toBe(true);
     const lastFull = batches.filter((b) => b.records.length > 0).at(-1)!;
     expect(lastFull.lastSequenceNumber).toBe(seqs.at(-1));
-    expect(lastFull.millisBehindLatest).toBeGreaterThanOrEqual(0);
+    // The lag is the age of the batch's last record when it was delivered, in milliseconds (the
+    // clock and Date.now may differ by a little, hence the second of slack).
+    const createdAt = (records.at(-1)!.dynamodb!.ApproximateCreationDateTime as Date).getTime();
+    expect(lastFull.millisBehindLatest).toBeGreaterThanOrEqual(readFrom - createdAt - 1_000);
+    expect(lastFull.millisBehindLatest).toBeLessThanOrEqual(readUntil - createdAt + 1_000);
   });
 
   it('LATEST: only records written after the iterator was taken', async () => {

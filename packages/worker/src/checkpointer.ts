@@ -1,6 +1,5 @@
 import {
   AbortedError,
-  LeaseLostError,
   assertSequenceNumber,
   compareCheckpoints,
   compareSequenceNumbers,
@@ -13,9 +12,19 @@ import type { Checkpointer } from './processor.js';
 
 /** Where checkpoints go: the lease coordinator in production, a plain object in tests. */
 export interface CheckpointStore {
-  /** Conditional on this worker still owning the lease; rejects with LeaseLostError otherwise. */
+  /**
+   * One conditional write, not retried inside (the checkpointer is the one that retries):
+   * rejects with LeaseLostError when this worker no longer owns the lease, with a retryable
+   * error (ThrottledError, TransientError) when the write may pass if tried again.
+   */
   checkpoint(shardId: string, checkpoint: string): Promise<void>;
 }
+
+/**
+ * The only retry of a checkpoint write (the coordinator makes one attempt, the SDK none): what
+ * `isRetryable` accepts (throttling, transient faults), never a lost lease.
+ */
+export const CHECKPOINT_RETRY = { maxAttempts: 4, baseMs: 100, capMs: 2_000 } as const;
 
 export interface ShardCheckpointerOptions {
   shardId: string;
@@ -24,7 +33,7 @@ export interface ShardCheckpointerOptions {
   initial: string;
   clock: Clock;
   logger: Logger;
-  /** Retries of a failed write that is not a lost lease. */
+  /** Attempts per write, the first included, for retryable failures. @defaultValue CHECKPOINT_RETRY.maxAttempts */
   maxAttempts?: number;
   onCheckpoint?: (checkpoint: string) => void;
   onFailure?: (err: unknown) => void;
@@ -237,12 +246,10 @@ export class ShardCheckpointer implements Checkpointer {
       const { shardId, store, clock, logger } = this.#options;
       try {
         await retry('checkpoint', () => store.checkpoint(shardId, target), {
-          maxAttempts: this.#options.maxAttempts ?? 4,
-          baseMs: 100,
-          capMs: 2_000,
+          ...CHECKPOINT_RETRY,
+          maxAttempts: this.#options.maxAttempts ?? CHECKPOINT_RETRY.maxAttempts,
           clock,
           signal: this.#settled.signal,
-          shouldRetry: (err) => !(err instanceof LeaseLostError) && !(err instanceof TypeError),
           onRetry: ({ err, attempt, delayMs }) => {
             this.#options.onFailure?.(err);
             logger.warn({ err, shardId, checkpoint: target, attempt, delayMs }, 'checkpoint failed; retrying');
@@ -250,7 +257,7 @@ export class ShardCheckpointer implements Checkpointer {
         });
       } catch (err) {
         if (!this.#settled.signal.aborted) this.#options.onFailure?.(err);
-        throw err instanceof Error && 'cause' in err && err.cause instanceof LeaseLostError ? err.cause : err;
+        throw err;
       }
       this.#last = target;
       this.#options.onCheckpoint?.(target);

@@ -1,6 +1,6 @@
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { nonEmptyString, positiveInteger, rejectUnknownKeys, requireThat } from '@shardline/core';
+import { nonEmptyString, positiveInteger, rejectUnknownKeys, requireThat, type Logger } from '@shardline/core';
 
 export interface ClientOptions {
   /** @defaultValue the SDK's (AWS_REGION, profile…) */
@@ -10,15 +10,23 @@ export interface ClientOptions {
   /** @defaultValue the SDK's default credential chain */
   credentials?: DynamoDBClientConfig['credentials'];
   /**
-   * An attempt that has not got its whole answer by then fails with a `TimeoutError`, which the
-   * SDK retries. The SDK has no request timeout of its own: without one, a request on a
-   * half-dead connection would hang, and with it the shard or the lease heartbeat.
+   * An attempt that has not got its whole answer by then fails with a `TimeoutError`, which
+   * shardline's retrying layer treats as transient and retries. The SDK has no request timeout
+   * of its own: without one, a request on a half-dead connection would hang, and with it the
+   * shard or the lease heartbeat.
    * @defaultValue 10_000
    */
   requestTimeoutMs?: number;
   /** Time to establish a TCP (and TLS) connection. @defaultValue 3_000, or requestTimeoutMs when smaller */
   connectionTimeoutMs?: number;
-  /** Attempts per call, the first included (the SDK's standard retry mode). @defaultValue 3 (the SDK's) */
+  /**
+   * The SDK's own attempts per request, the first included. 1 turns the SDK's retry off: each
+   * call is retried by exactly one shardline layer (see "Who retries what" in
+   * docs/architecture.md), which knows the error types, rate limits and fencing; SDK retries
+   * under it would multiply the attempts. Raise it only for a client whose calls no shardline
+   * layer retries (`shardline status`).
+   * @defaultValue 1
+   */
   maxAttempts?: number;
 }
 
@@ -28,13 +36,16 @@ export interface ResolvedClientOptions {
   credentials: DynamoDBClientConfig['credentials'];
   requestTimeoutMs: number;
   connectionTimeoutMs: number;
-  maxAttempts: number | undefined;
+  maxAttempts: number;
 }
 
 export const CLIENT_DEFAULTS = {
   requestTimeoutMs: 10_000,
   connectionTimeoutMs: 3_000,
 } as const satisfies Partial<ResolvedClientOptions>;
+
+/** The SDK's attempts per request on the clients shardline builds: its retry is off (see `ClientOptions.maxAttempts`). */
+export const SDK_MAX_ATTEMPTS = 1;
 
 const KNOWN: readonly (keyof ClientOptions)[] = [
   'region',
@@ -65,7 +76,7 @@ export function resolveClientOptions(options: ClientOptions = {}): ResolvedClien
     credentials: options.credentials,
     requestTimeoutMs,
     connectionTimeoutMs,
-    maxAttempts: options.maxAttempts === undefined ? undefined : positiveInteger('maxAttempts', options.maxAttempts),
+    maxAttempts: positiveInteger('maxAttempts', options.maxAttempts ?? SDK_MAX_ATTEMPTS),
   };
 }
 
@@ -87,12 +98,44 @@ function clientConfig(options: ClientOptions): DynamoDBClientConfig {
   };
 }
 
-/** A DynamoDB client with request and connection timeouts (see `ClientOptions`). Destroy it when done. */
+/** A DynamoDB client with request and connection timeouts and no SDK retries (see `ClientOptions`). Destroy it when done. */
 export function createDynamoDBClient(options: ClientOptions = {}): DynamoDBClient {
   return new DynamoDBClient(clientConfig(options));
 }
 
-/** A DynamoDB Streams client with request and connection timeouts (see `ClientOptions`). Destroy it when done. */
+/** A DynamoDB Streams client with request and connection timeouts and no SDK retries (see `ClientOptions`). Destroy it when done. */
 export function createDynamoDBStreamsClient(options: ClientOptions = {}): DynamoDBStreamsClient {
   return new DynamoDBStreamsClient(clientConfig(options));
+}
+
+/** What the worker reads of a client it was given: the SDK's resolved `maxAttempts` provider. */
+interface SdkClientLike {
+  config?: { maxAttempts?: unknown };
+}
+
+/**
+ * Logs once, at `info`, when a client the worker was given keeps SDK retries (`maxAttempts`
+ * above 1): each shardline retry then makes up to that many requests. Not refused, since a
+ * client shared with other code may want its retries; the worker README says what to pass.
+ */
+export async function logSdkRetries(
+  clients: Record<string, SdkClientLike | undefined>,
+  logger: Pick<Logger, 'info' | 'warn'>,
+): Promise<void> {
+  const retrying: Record<string, number> = {};
+  for (const [name, client] of Object.entries(clients)) {
+    const provider = client?.config?.maxAttempts;
+    if (typeof provider !== 'function') continue;
+    try {
+      const attempts: unknown = await (provider as () => unknown)();
+      if (typeof attempts === 'number' && attempts > 1) retrying[name] = attempts;
+    } catch (err) {
+      logger.warn({ err, client: name }, "could not read the client's maxAttempts");
+    }
+  }
+  if (Object.keys(retrying).length === 0) return;
+  logger.info(
+    { maxAttempts: retrying },
+    'a client passed in retries in the SDK as well: attempts multiply with shardline retries (build it with maxAttempts: 1)',
+  );
 }

@@ -2,12 +2,15 @@ import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { _Record } from '@aws-sdk/client-dynamodb-streams';
+import { retry, systemClock, TransientError, type Clock } from '@shardline/core';
 
 /**
  * Where records go when the processor gave up on them (Lambda's on-failure destination). The
  * built-in ones write one entry per record; implement `FailureDestination` for anything else
  * (SQS, SNS, a dead-letter topic). `send` must throw when the records were not stored: the
- * shard then stops rather than skipping them silently.
+ * shard then stops rather than skipping them silently. It is called once per batch given up
+ * on, so it retries what may pass itself: the built-in ones retry each write through core
+ * `retry` (throttling and transient faults, `DESTINATION_RETRY`).
  */
 export interface FailedRecord {
   shardId: string;
@@ -32,21 +35,49 @@ export interface FailureDestination {
   close?(): Promise<void>;
 }
 
+/**
+ * The retry of one write of a built-in destination, the only one it gets (the SDK's own retry
+ * is off on the clients shardline builds): the three attempts the SDK used to give.
+ */
+export const DESTINATION_RETRY = { maxAttempts: 3, baseMs: 100, capMs: 1_000 } as const;
+
+/** File-system failures that may pass when tried again; a full disk or a refused permission will not. */
+const TRANSIENT_FS_CODES = new Set(['EAGAIN', 'EBUSY', 'EINTR', 'EMFILE', 'ENFILE']);
+
 /** Appends one JSON line per failed record to a file (created with its directory). */
 export class JsonlFileDestination implements FailureDestination {
   readonly name: string;
   readonly #path: string;
+  readonly #clock: Clock;
   #ready: Promise<unknown> | undefined;
 
-  constructor(path: string) {
+  constructor(path: string, options: { clock?: Clock } = {}) {
     this.#path = path;
+    this.#clock = options.clock ?? systemClock;
     this.name = `jsonl:${path}`;
   }
 
   async send(records: FailedRecord[]): Promise<void> {
-    this.#ready ??= mkdir(dirname(this.#path), { recursive: true });
-    await this.#ready;
-    await appendFile(this.#path, records.map((r) => JSON.stringify(r, dateReplacer)).join('\n') + '\n', 'utf8');
+    const lines = records.map((r) => JSON.stringify(r, dateReplacer)).join('\n') + '\n';
+    await retry(
+      `append to ${this.#path}`,
+      async () => {
+        try {
+          this.#ready ??= mkdir(dirname(this.#path), { recursive: true }).catch((err: unknown) => {
+            this.#ready = undefined;
+            throw err;
+          });
+          await this.#ready;
+          await appendFile(this.#path, lines, 'utf8');
+        } catch (err) {
+          const code = (err as { code?: unknown }).code;
+          if (typeof code === 'string' && TRANSIENT_FS_CODES.has(code))
+            throw new TransientError(`appending to ${this.#path} failed (${code})`, { cause: err });
+          throw err;
+        }
+      },
+      { ...DESTINATION_RETRY, clock: this.#clock },
+    );
   }
 }
 
@@ -55,6 +86,8 @@ export interface DynamoDBTableDestinationOptions {
   tableName: string;
   /** The table's string partition key. @defaultValue 'id' */
   keyAttribute?: string;
+  /** Times the waits between attempts. @defaultValue systemClock */
+  clock?: Clock;
 }
 
 /**
@@ -66,32 +99,35 @@ export class DynamoDBTableDestination implements FailureDestination {
   readonly #options: Required<DynamoDBTableDestinationOptions>;
 
   constructor(options: DynamoDBTableDestinationOptions) {
-    this.#options = { keyAttribute: 'id', ...options };
+    this.#options = { keyAttribute: 'id', clock: systemClock, ...options };
     this.name = `dynamodb:${options.tableName}`;
   }
 
   async send(records: FailedRecord[]): Promise<void> {
-    const { client, tableName, keyAttribute } = this.#options;
+    const { client, tableName, keyAttribute, clock } = this.#options;
     for (const failed of records) {
-      await client.send(
-        new PutItemCommand({
-          TableName: tableName,
-          Item: {
-            [keyAttribute]: { S: `${failed.shardId}:${failed.sequenceNumber}` },
-            shardId: { S: failed.shardId },
-            streamArn: { S: failed.streamArn },
-            sequenceNumber: { S: failed.sequenceNumber },
-            eventName: { S: failed.eventName ?? 'UNKNOWN' },
-            reason: { S: failed.reason },
-            errorName: { S: failed.error.name },
-            errorMessage: { S: failed.error.message || '(no message)' },
-            attempts: { N: String(failed.attempts) },
-            failedAt: { S: failed.failedAt },
-            workerId: { S: failed.workerId },
-            record: { S: JSON.stringify(failed.record, dateReplacer) },
-          },
-        }),
-      );
+      // A raw SDK error: core `retry` classifies it (throttling and transient faults are retried).
+      const put = () =>
+        client.send(
+          new PutItemCommand({
+            TableName: tableName,
+            Item: {
+              [keyAttribute]: { S: `${failed.shardId}:${failed.sequenceNumber}` },
+              shardId: { S: failed.shardId },
+              streamArn: { S: failed.streamArn },
+              sequenceNumber: { S: failed.sequenceNumber },
+              eventName: { S: failed.eventName ?? 'UNKNOWN' },
+              reason: { S: failed.reason },
+              errorName: { S: failed.error.name },
+              errorMessage: { S: failed.error.message || '(no message)' },
+              attempts: { N: String(failed.attempts) },
+              failedAt: { S: failed.failedAt },
+              workerId: { S: failed.workerId },
+              record: { S: JSON.stringify(failed.record, dateReplacer) },
+            },
+          }),
+        );
+      await retry(`PutItem to ${tableName}`, put, { ...DESTINATION_RETRY, clock });
     }
   }
 }

@@ -1,12 +1,4 @@
-import {
-  AbortedError,
-  ProcessorError,
-  fullJitterDelay,
-  retry,
-  toError,
-  type Clock,
-  type Logger,
-} from '@shardline/core';
+import { AbortedError, ProcessorError, fullJitterDelay, toError, type Clock, type Logger } from '@shardline/core';
 import type { FailedRecord, FailureDestination } from './destinations.js';
 import type { StreamRecord } from './processor.js';
 
@@ -242,13 +234,8 @@ export class BatchExecutor<T> {
       record: stripExtras(r),
     }));
     try {
-      await retry(`send to ${destination.name}`, () => destination.send(failed), {
-        maxAttempts: 3,
-        baseMs: 100,
-        capMs: 1_000,
-        clock: this.#o.clock,
-        shouldRetry: () => true,
-      });
+      // One call: a destination retries its own writes (the built-in ones through core `retry`).
+      await destination.send(failed);
     } catch (err) {
       const sendError = toError(err);
       logger.error(

@@ -1,5 +1,5 @@
 import { SafeEmitter, toError, type Logger } from '@shardline/core';
-import { createDynamoDBClient, createDynamoDBStreamsClient } from './clients.js';
+import { createDynamoDBClient, createDynamoDBStreamsClient, logSdkRetries } from './clients.js';
 import type { CoordinatorLike, LeaseEvents, LeaseLike, ReaderFactory } from './contracts.js';
 import { createDefaultCoordinator, createDefaultReaderFactory, resolveStreamArn } from './defaults.js';
 import type { WorkerEvents } from './events.js';
@@ -175,6 +175,7 @@ export class Worker<T = Record<string, unknown>> {
       this.#health = health;
       await health.start();
     }
+    await logSdkRetries({ dynamodb: o.dynamodb, streams: o.streams }, this.#log);
     this.#startedAt = o.clock.now();
     await coordinator.start();
     if (this.#state !== 'starting') return;

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { LeaseLostError, ManualClock, silentLogger, systemClock } from '@shardline/core';
+import {
+  LeaseLostError,
+  ManualClock,
+  RetriesExceededError,
+  ShardlineError,
+  ThrottledError,
+  silentLogger,
+  systemClock,
+} from '@shardline/core';
 import { ShardCheckpointer } from '../src/checkpointer.js';
-import { MemoryStore, seq } from './fakes.js';
+import { MemoryStore, seq, until } from './fakes.js';
 
 function make(initial = 'TRIM_HORIZON') {
   const store = new MemoryStore();
@@ -90,6 +98,53 @@ describe('ShardCheckpointer', () => {
     expect(checkpointer.lastCheckpoint).toBe(seq(1));
   });
 
+  it('is the one retry owner: retries what isRetryable accepts (a timed-out attempt too), nothing else', async () => {
+    const clock = new ManualClock();
+    const thrown: Error[] = [];
+    let calls = 0;
+    const checkpointer = new ShardCheckpointer({
+      shardId: 's1',
+      store: {
+        checkpoint: () => {
+          calls++;
+          const err = thrown.shift();
+          return err === undefined ? Promise.resolve() : Promise.reject(err);
+        },
+      },
+      initial: 'TRIM_HORIZON',
+      clock,
+      logger: silentLogger(),
+    });
+    /** Advances the fake clock past every backoff until `promise` settles. */
+    const drive = async (promise: Promise<void>) => {
+      let settled = false;
+      const watched = promise.finally(() => (settled = true));
+      watched.catch(() => undefined);
+      while (!settled) await clock.advance(100);
+      return watched;
+    };
+    checkpointer.delivered(seq(1));
+    // A raw SDK TimeoutError (the request timeout cut the attempt off) is transient, as is a throttle.
+    thrown.push(new ThrottledError('slow down'), Object.assign(new Error('timed out'), { name: 'TimeoutError' }));
+    await drive(checkpointer.checkpoint());
+    expect(calls).toBe(3);
+    expect(checkpointer.lastCheckpoint).toBe(seq(1));
+
+    checkpointer.delivered(seq(2));
+    const refused = new ShardlineError('checkpoint would move backwards', { retryable: false });
+    thrown.push(refused);
+    calls = 0;
+    await expect(drive(checkpointer.checkpoint())).rejects.toBe(refused);
+    expect(calls).toBe(1);
+
+    thrown.push(...Array.from({ length: 10 }, () => new ThrottledError('slow down')));
+    calls = 0;
+    const exhausted = await drive(checkpointer.checkpoint()).catch((e: unknown) => e);
+    expect(exhausted).toBeInstanceOf(RetriesExceededError);
+    expect(calls).toBe(4);
+    expect(checkpointer.lastCheckpoint).toBe(seq(1));
+  });
+
   it('with a limit (per-key concurrency) never passes the oldest unfinished record', async () => {
     const { store, checkpointer } = make();
     const progress: { safe: string | undefined } = { safe: undefined };
@@ -129,7 +184,7 @@ describe('ShardCheckpointer.checkpointSoon (auto mode)', () => {
     }
     expect(writes).toEqual([seq(1)]);
     release!();
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await until(() => writes.length === 2, 2_000, 'the queued write');
     expect(writes).toEqual([seq(1), seq(5)]);
     const flushed = checkpointer.flush();
     release!();

@@ -1,13 +1,16 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { ListStreamsCommand } from '@aws-sdk/client-dynamodb-streams';
-import { ConfigError } from '@shardline/core';
+import { ConfigError, RetriesExceededError, TransientError } from '@shardline/core';
+import { listShards } from '@shardline/streams';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   CLIENT_DEFAULTS,
   createDynamoDBClient,
   createDynamoDBStreamsClient,
+  logSdkRetries,
   resolveClientOptions,
+  SDK_MAX_ATTEMPTS,
 } from '../src/clients.js';
 import { resolveWorkerOptions } from '../src/options.js';
 
@@ -40,6 +43,7 @@ afterEach(async () => {
 });
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
+const STREAM_ARN = 'arn:aws:dynamodb:us-east-1:000000000000:table/orders/stream/2026-01-01T00:00:00.000';
 
 /** Settles with the promise's outcome, or rejects after `ms` of real time (the test's deadline). */
 async function within<T>(promise: Promise<T>, ms: number): Promise<PromiseSettledResult<T>> {
@@ -81,21 +85,46 @@ describe('client helpers', () => {
     },
   );
 
-  it('retries a timed-out attempt (the SDK treats a TimeoutError as transient)', async () => {
+  it('built clients make one attempt (maxAttempts 1); a timed-out attempt is retried by the shardline layer that owns the call', async () => {
     const hole = await blackHole();
     closers.push(() => hole.close());
-    const client = createDynamoDBClient({
-      endpoint: hole.endpoint,
-      region: 'us-east-1',
-      credentials,
-      requestTimeoutMs: 200,
-      maxAttempts: 2,
-    });
-    closers.push(() => client.destroy());
-    const result = await within(client.send(new ListTablesCommand({})), 10_000);
+    const options = { endpoint: hole.endpoint, region: 'us-east-1', credentials, requestTimeoutMs: 200 };
+    const dynamodb = createDynamoDBClient(options);
+    const streams = createDynamoDBStreamsClient(options);
+    closers.push(
+      () => dynamodb.destroy(),
+      () => streams.destroy(),
+    );
+    expect(await dynamodb.config.maxAttempts()).toBe(SDK_MAX_ATTEMPTS);
+    expect(await streams.config.maxAttempts()).toBe(1);
+    // callStreams owns DescribeStream: it classifies the SDK's TimeoutError as transient and retries it.
+    const result = await within(listShards(streams, STREAM_ARN, { maxAttempts: 2, random: () => 0 }), 10_000);
     expect(result.status).toBe('rejected');
-    expect(((result as PromiseRejectedResult).reason as Error).name).toBe('TimeoutError');
-    expect(hole.connections()).toBe(2);
+    const error = (result as PromiseRejectedResult).reason as RetriesExceededError;
+    expect(error).toBeInstanceOf(RetriesExceededError);
+    expect(error.attempts).toBe(2);
+    expect(error.cause).toBeInstanceOf(TransientError);
+    expect(((error.cause as TransientError).cause as Error).name).toBe('TimeoutError');
+    expect(hole.connections()).toBe(2); // one request per attempt: the SDK did not retry underneath
+  });
+
+  it('logs once when a client passed in keeps SDK retries (attempts multiply)', async () => {
+    const lines: Array<{ obj: unknown; msg: string | undefined }> = [];
+    const logger = {
+      info: (obj: unknown, msg?: string) => void lines.push({ obj, msg }),
+      warn: (obj: unknown, msg?: string) => void lines.push({ obj, msg }),
+    } as unknown as Parameters<typeof logSdkRetries>[1];
+    const retrying = new DynamoDBClient({ region: 'us-east-1', credentials, maxAttempts: 3 });
+    const built = createDynamoDBStreamsClient({ region: 'us-east-1', credentials });
+    closers.push(
+      () => retrying.destroy(),
+      () => built.destroy(),
+    );
+    await logSdkRetries({ dynamodb: built, streams: undefined }, logger);
+    expect(lines).toEqual([]);
+    await logSdkRetries({ dynamodb: retrying, streams: built }, logger);
+    expect(lines.map((l) => l.obj)).toEqual([{ maxAttempts: { dynamodb: 3 } }]);
+    expect(lines[0]?.msg).toMatch(/attempts multiply/);
   });
 
   it('resolves documented defaults and rejects inconsistent timeouts', () => {

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '@shardline/core';
-import { JsonlFileDestination } from '../src/destinations.js';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBTableDestination, JsonlFileDestination, type FailedRecord } from '../src/destinations.js';
 import { resolveFailurePolicy } from '../src/options.js';
 import { batch, deferred, makeConsumer, MemoryDestination, seq } from './fakes.js';
 
@@ -218,5 +219,59 @@ describe('failure policy', () => {
     expect(() => resolveFailurePolicy({ retries: 3 } as never)).toThrow(/unknown failurePolicy option/);
     expect(resolveFailurePolicy({ destination: new JsonlFileDestination('/tmp/x') }).onFailure).toBe('destination');
     expect(resolveFailurePolicy({}).onFailure).toBe('stop');
+  });
+});
+
+describe('built-in failure destinations', () => {
+  const failed: FailedRecord = {
+    shardId: 'shard-1',
+    streamArn: 'arn:stream',
+    sequenceNumber: seq(1),
+    eventName: 'INSERT',
+    keys: { pk: 'k1' },
+    reason: 'retries-exhausted',
+    error: { name: 'Error', message: 'bad' },
+    attempts: 1,
+    failedAt: new Date(0).toISOString(),
+    workerId: 'w1',
+    record: {},
+  };
+
+  /** A DynamoDB client whose PutItem fails with `errors` in turn, then succeeds. */
+  function tableDestination(errors: Error[], clock: ManualClock) {
+    let sends = 0;
+    const client = {
+      send: () => {
+        sends++;
+        const err = errors.shift();
+        return err ? Promise.reject(err) : Promise.resolve({});
+      },
+    } as unknown as DynamoDBClient;
+    const destination = new DynamoDBTableDestination({ client, tableName: 'failures', clock });
+    return { destination, sends: () => sends };
+  }
+
+  async function drive(clock: ManualClock, promise: Promise<void>): Promise<void> {
+    let settled = false;
+    const watched = promise.finally(() => (settled = true));
+    watched.catch(() => undefined);
+    while (!settled) await clock.advance(100);
+    return watched;
+  }
+
+  it('the DynamoDB table destination retries a throttled or transient PutItem itself (the SDK does not)', async () => {
+    const clock = new ManualClock();
+    const sdkError = (name: string) => Object.assign(new Error(name), { name });
+    const flaky = tableDestination(
+      [sdkError('ProvisionedThroughputExceededException'), sdkError('TimeoutError')],
+      clock,
+    );
+    await drive(clock, flaky.destination.send([failed]));
+    expect(flaky.sends()).toBe(3);
+
+    const refused = sdkError('ValidationException');
+    const invalid = tableDestination([refused], clock);
+    await expect(drive(clock, invalid.destination.send([failed]))).rejects.toBe(refused);
+    expect(invalid.sends()).toBe(1);
   });
 });

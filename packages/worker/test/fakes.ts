@@ -1,5 +1,13 @@
 import type { _Record } from '@aws-sdk/client-dynamodb-streams';
-import { AbortedError, LeaseLostError, SafeEmitter, silentLogger, systemClock, type Clock } from '@shardline/core';
+import {
+  AbortedError,
+  LeaseLostError,
+  SafeEmitter,
+  silentLogger,
+  systemClock,
+  TransientError,
+  type Clock,
+} from '@shardline/core';
 import type { CheckpointStore } from '../src/checkpointer.js';
 import type {
   CoordinatorLike,
@@ -55,6 +63,8 @@ export function batch(
  */
 export class ScriptedReader {
   readonly starts: StartPosition[] = [];
+  /** The signal each reader was made with: aborted when its consumer stops fetching. */
+  readonly signals: AbortSignal[] = [];
   readonly #queue: RecordBatch[];
   #wake: (() => void) | undefined;
 
@@ -69,6 +79,7 @@ export class ScriptedReader {
 
   factory: ReaderFactory = ({ start, signal }) => {
     this.starts.push(start);
+    this.signals.push(signal);
     const queue = this.#queue;
     const park = (resolve: () => void) => {
       this.#wake = resolve;
@@ -100,7 +111,7 @@ export class MemoryStore implements CheckpointStore {
     if (this.lost) throw new LeaseLostError(shardId);
     if (this.failNext > 0) {
       this.failNext--;
-      throw new Error('transient write failure');
+      throw new TransientError('transient write failure');
     }
     this.writes.push({ shardId, checkpoint });
   }

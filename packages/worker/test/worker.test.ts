@@ -81,7 +81,8 @@ describe('Worker', () => {
       lease: { leaseKey: 's2', shardId: 's2', checkpoint: 'TRIM_HORIZON', parentShardIds: [] },
     });
     expect(worker.shardIds).toEqual(['s1']);
-    setTimeout(() => release.resolve(), 20);
+    await until(() => reader.signals[0]?.aborted === true, 2_000, 'the drain to stop fetching s1');
+    release.resolve();
     await stopping;
     expect(coordinator.calls).toEqual(['start', 'stop(handOff=true)', `checkpoint(s1,${seq(3)})`, 'release(s1)']);
     expect(worker.state).toBe('stopped');

@@ -58,8 +58,11 @@ export function registerStatus(program: Command): void {
       const settings = loadSettings(statusSchema, flags);
       const dynamodbEndpoint = settings.dynamodbEndpoint ?? settings.endpoint;
       const streamsEndpoint = settings.streamsEndpoint ?? settings.endpoint;
-      const dynamodb = createDynamoDBClient({ endpoint: dynamodbEndpoint, region: settings.region });
-      const streams = createDynamoDBStreamsClient({ endpoint: streamsEndpoint, region: settings.region });
+      // No shardline layer retries these one-shot reads (the lease-table scan, the lag probes), so
+      // the SDK does: its standard retry, which the clients shardline builds otherwise turn off.
+      const clientOptions = { region: settings.region, maxAttempts: 3 };
+      const dynamodb = createDynamoDBClient({ endpoint: dynamodbEndpoint, ...clientOptions });
+      const streams = createDynamoDBStreamsClient({ endpoint: streamsEndpoint, ...clientOptions });
       const tableName = settings.leaseTable ?? `shardline-${settings.app}`;
       try {
         let view: LeaseTableView;
