@@ -2,7 +2,8 @@
 # shardline worker image: `docker run … shardline-image --table orders --processor /app/processor.mjs`
 # (the entrypoint is `shardline run`; every flag also works as a SHARDLINE_<FLAG> variable).
 
-# ---- build: install everything, compile every workspace, then drop dev dependencies.
+# ---- build: install everything (the test kit included: the CLI's dev commands are typed against
+# it), compile every workspace.
 FROM node:20-slim AS build
 WORKDIR /app
 ENV AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
@@ -18,10 +19,26 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.base.json turbo.json ./
 COPY packages packages
 COPY apps apps
-RUN npx turbo run build --output-logs=errors-only \
- && npm prune --omit=dev --no-audit --no-fund
+RUN npx turbo run build --output-logs=errors-only
 
-# ---- runtime: compiled output and production dependencies only, as an unprivileged user.
+# ---- deps: production dependencies of the worker and the CLI only. @shardline/testkit (DynamoDB
+# Local's jar, testcontainers) is an optional peer of the CLI, needed by `shardline local`,
+# `simulate` and `demo` alone, never by `run` or `status`. Its manifest is left out here, so the
+# workspace glob does not find it and `npm ci` installs neither it nor its dependencies: a
+# workspace is always installed with its dependencies, whatever --omit says, so pruning the
+# build stage's node_modules would keep them.
+FROM node:20-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY packages/core/package.json packages/core/
+COPY packages/streams/package.json packages/streams/
+COPY packages/leases/package.json packages/leases/
+COPY packages/worker/package.json packages/worker/
+COPY apps/shardline/package.json apps/shardline/
+RUN npm ci --omit=dev --no-audit --no-fund
+
+# ---- runtime: compiled output and production dependencies only, as an unprivileged user. The dev
+# commands say in one line (exit 2) that they need @shardline/testkit; `run` is the entrypoint.
 FROM node:20-slim AS runtime
 ENV NODE_ENV=production \
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true \
@@ -29,7 +46,7 @@ ENV NODE_ENV=production \
     SHARDLINE_HEALTH_PORT=9464
 WORKDIR /app
 COPY --from=build /app/package.json ./
-COPY --from=build /app/node_modules node_modules
+COPY --from=deps /app/node_modules node_modules
 COPY --from=build /app/packages/core/package.json packages/core/
 COPY --from=build /app/packages/core/dist packages/core/dist
 COPY --from=build /app/packages/streams/package.json packages/streams/
@@ -38,8 +55,6 @@ COPY --from=build /app/packages/leases/package.json packages/leases/
 COPY --from=build /app/packages/leases/dist packages/leases/dist
 COPY --from=build /app/packages/worker/package.json packages/worker/
 COPY --from=build /app/packages/worker/dist packages/worker/dist
-COPY --from=build /app/packages/testkit/package.json packages/testkit/
-COPY --from=build /app/packages/testkit/dist packages/testkit/dist
 COPY --from=build /app/apps/shardline/package.json apps/shardline/
 COPY --from=build /app/apps/shardline/dist apps/shardline/dist
 COPY examples examples

@@ -2,10 +2,10 @@ import type { Command } from 'commander';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
 import { createLogger, silentLogger, type Logger } from '@shardline/core';
-import { createStreamTable, startDynamoDBLocal } from '@shardline/testkit';
 import { createDynamoDBClient, createDynamoDBStreamsClient, defineProcessor, Worker } from '@shardline/worker';
 import { loadSettings } from '../config.js';
 import { handleShutdownSignals } from '../signals.js';
+import { loadTestkit } from '../testkit.js';
 
 const demoSchema = z
   .object({
@@ -45,6 +45,7 @@ export function registerDemo(program: Command): void {
 }
 
 async function runDemo(settings: DemoSettings): Promise<number> {
+  const { createStreamTable, startDynamoDBLocal } = await loadTestkit('demo');
   const out = process.stdout;
   const tty = out.isTTY === true;
   const logger = settings.logLevel === 'silent' ? silentLogger() : createLogger({ level: settings.logLevel });

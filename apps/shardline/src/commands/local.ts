@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { pino } from 'pino';
 import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '@shardline/core';
-import { startDynamoDBLocal } from '@shardline/testkit';
+import { loadTestkit } from '../testkit.js';
 import { UsageError } from '../usage-error.js';
 
 interface LocalFlags {
@@ -49,6 +49,7 @@ function parseFlags(flags: LocalFlags): LocalOptions {
 }
 
 async function runLocal(options: LocalOptions): Promise<void> {
+  const { startDynamoDBLocal } = await loadTestkit('local');
   // Logs go to stderr: stdout carries the lines a user copies.
   const log = createLogger({
     level: options.logLevel,

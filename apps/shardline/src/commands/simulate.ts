@@ -4,7 +4,8 @@ import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { pino } from 'pino';
 import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '@shardline/core';
-import { SERVICE_RATE_LIMITS, startStreamSimulator, type ManifestEntry, type StreamViewType } from '@shardline/testkit';
+import type { ManifestEntry, StreamViewType } from '@shardline/testkit';
+import { loadTestkit } from '../testkit.js';
 import { UsageError } from '../usage-error.js';
 
 interface SimulateFlags {
@@ -129,6 +130,7 @@ function decimal(name: string, value: string): number {
 }
 
 async function runSimulate(options: SimulateOptions): Promise<void> {
+  const { SERVICE_RATE_LIMITS, startStreamSimulator } = await loadTestkit('simulate');
   // Logs go to stderr: stdout carries the lines a user copies.
   const log = createLogger({
     level: options.logLevel,
