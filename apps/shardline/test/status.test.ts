@@ -30,7 +30,7 @@ describe('shardline status', () => {
       workerId: 'status-w1',
       dynamodb: db.dynamodb,
       streams: db.streams,
-      idleIntervalMs: 50,
+      reader: { idleIntervalMs: 50 },
       processor: { processRecords: () => undefined },
     });
     try {

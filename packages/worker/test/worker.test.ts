@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '@shardline/core';
 import { Worker } from '../src/worker.js';
 import type { WorkerOptions } from '../src/options.js';
-import { batch, deferred, FakeCoordinator, ScriptedReader, seq, until } from './fakes.js';
+import { batch, deferred, FakeCoordinator, lease, ScriptedReader, seq, until } from './fakes.js';
 
 const STREAM = 'arn:aws:dynamodb:us-east-1:000000000000:table/orders/stream/2026-01-01T00:00:00.000';
 const workers: Worker[] = [];
@@ -77,9 +77,7 @@ describe('Worker', () => {
     const stopping = worker.stop();
     expect(worker.stop()).toBe(stopping);
     // a lease announced while stopping is not started
-    coordinator.events.emit('lease:acquired', {
-      lease: { leaseKey: 's2', shardId: 's2', checkpoint: 'TRIM_HORIZON', parentShardIds: [] },
-    });
+    coordinator.events.emit('lease:acquired', { lease: lease('s2') });
     expect(worker.shardIds).toEqual(['s1']);
     setTimeout(() => release.resolve(), 20);
     await stopping;
@@ -112,7 +110,7 @@ describe('Worker', () => {
     await until(() => worker.shardIds.length === 1, 2_000, 'consumer');
     const ended = worker.events.waitFor('shard:end');
     coordinator.held.delete('s1');
-    coordinator.events.emit('lease:lost', { shardId: 's1', reason: 'expired' });
+    coordinator.events.emit('lease:lost', { shardId: 's1', reason: 'fenced' });
     expect((await ended).reason).toBe('lease-lost');
     expect(await worker.metrics.metrics()).toMatch(/shardline_leases_lost_total 1/);
   });
