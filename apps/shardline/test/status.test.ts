@@ -85,3 +85,14 @@ describe('shardline status', () => {
     expect(result.stderr).toMatch(/--app is required/);
   });
 });
+
+describe('shardline status help and errors', () => {
+  it('suggests only what status accepts: no --config', async () => {
+    const result = await capture(['status']);
+    expect(result.stderr).not.toMatch(/config/);
+    const help = await capture(['status', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).not.toMatch(/--config/);
+    expect(help.stdout).toMatch(/--no-lag/);
+  });
+});
