@@ -42,6 +42,23 @@ describe('Worker', () => {
     ).toThrow(/unknown Worker option: shutdownTimoutMs/);
   });
 
+  it('checks its leases and reader options with their owners at construction', () => {
+    const make = (options: Pick<WorkerOptions, 'leases' | 'reader'>) => () =>
+      new Worker({ tableName: 't', processor: { processRecords: () => undefined }, ...options });
+    expect(make({ leases: { leaseDurationMs: 4_000, heartbeatIntervalMs: 2_000 } })).toThrow(
+      /heartbeatIntervalMs \(2000\) must be below leaseDurationMs \/ 2/,
+    );
+    expect(make({ leases: { leaseDuration: 5 } as never })).toThrow(/unknown leases option: leaseDuration/);
+    expect(make({ reader: { limit: 1001 } })).toThrow(ConfigError);
+    expect(make({ reader: { idleIntervalMs: 20 * 60_000 } })).toThrow(
+      /idleIntervalMs .* must be below iteratorRefreshMs/,
+    );
+    expect(make({ leases: { leaseDurationMs: 3_000 }, reader: { idleIntervalMs: 50, prefetch: 0 } })).not.toThrow();
+    expect(() => new Worker({ tableName: 'a b', processor: { processRecords: () => undefined } })).toThrow(
+      /not a valid DynamoDB table name .*; set applicationName or leaseTableName/,
+    );
+  });
+
   it('starts a consumer per acquired lease, re-emits lease events, and checkpoints through the coordinator', async () => {
     const coordinator = new FakeCoordinator();
     const reader = new ScriptedReader([batch('s1', 1, 2)]);
