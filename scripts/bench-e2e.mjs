@@ -14,9 +14,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BatchWriteItemCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
-import { listShards, ShardReader } from '@shardline/streams';
+import { listShards, ShardReader, SHARD_READER_DEFAULTS } from '@shardline/streams';
 import { createStreamTable, startDynamoDBLocal } from '@shardline/testkit';
-import { Worker, WORKER_DEFAULTS } from '@shardline/worker';
+import { Worker } from '@shardline/worker';
 
 const RECORDS = Number(process.env.RECORDS ?? 20_000);
 const LATENCY_SECONDS = Number(process.env.LATENCY_SECONDS ?? 20);
@@ -229,7 +229,7 @@ console.log(`DynamoDB Local ${local.endpoint}; ${RECORDS} records`);
   await worker.stop();
   latencies.sort((a, b) => a - b);
   console.log(
-    `\n2. latency put → processor at 100 writes/s for ${LATENCY_SECONDS} s (default settings: idleIntervalMs ${WORKER_DEFAULTS.idleIntervalMs} ms)`,
+    `\n2. latency put → processor at 100 writes/s for ${LATENCY_SECONDS} s (default settings: idleIntervalMs ${SHARD_READER_DEFAULTS.idleIntervalMs} ms)`,
   );
   console.log(
     `   received ${latencies.length}/${total}; p50 ${pct(latencies, 50)} ms, p90 ${pct(latencies, 90)} ms, p99 ${pct(latencies, 99)} ms, max ${latencies.at(-1)} ms (goal p50 ≤ 150, p99 ≤ 400)`,

@@ -31,7 +31,10 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
-  const debug = argv.includes('debug') && argv.some((arg) => arg === '--log-level' || arg.startsWith('--log-level='));
+  // `--log-level debug` or `--log-level=debug` (commander takes both).
+  const debug = argv.some(
+    (arg, i) => arg === '--log-level=debug' || (arg === '--log-level' && argv[i + 1] === 'debug'),
+  );
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

@@ -1,57 +1,242 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { Command } from 'commander';
 import { z } from 'zod';
+import { INITIAL_POSITIONS, type InitialPosition } from '@shardline/core';
+import { HEARTBEATS_PER_LEASE_DURATION, LEASE_DEFAULTS, type LeaseTuningOptions } from '@shardline/leases';
+import { SHARD_READER_DEFAULTS, type ShardReaderTuning } from '@shardline/streams';
+import { CLIENT_DEFAULTS, WORKER_DEFAULTS, type FailurePolicyOptions, type WorkerOptions } from '@shardline/worker';
 import { UsageError } from './usage-error.js';
 
 /**
  * Settings of `shardline run`, from (lowest to highest precedence) a JSON config file
  * (`--config`), the environment (`SHARDLINE_<FLAG>`), and the command line. This module is the
  * only place in shardline that reads `process.env` for settings.
+ *
+ * One schema per command says everything about a setting: its type (parsed here), its flag and
+ * help text (the commander options are built from it), the Worker option it sets, and the
+ * default `--help` shows, taken from the package that owns it. Ranges and cross-field rules
+ * are the owning package's (checked when the Worker is built), not restated here.
  */
 
-const port = z.coerce.number().int().min(0).max(65_535);
-const positive = z.coerce.number().int().positive();
+/** Where a `run` setting goes in `WorkerOptions` (grouped options by their group). */
+export type WorkerOptionPath =
+  | Exclude<keyof WorkerOptions, 'leases' | 'reader' | 'failurePolicy'>
+  | `leases.${keyof LeaseTuningOptions & string}`
+  | `reader.${keyof ShardReaderTuning & string}`
+  | `failurePolicy.${keyof FailurePolicyOptions & string}`;
+
+export interface SettingMeta {
+  /** commander's value placeholder (`<ms>`, `[bool]`); none for a switch. */
+  arg?: string;
+  /** The flag, when not `--<kebab-case key>` (e.g. `--no-lag`). */
+  flag?: string;
+  help: string;
+  /** The default `--help` shows: the owning package's, never a copy. A zod `.default()` shows by itself. */
+  default?: string | number;
+  /** The Worker option this setting sets (run only). */
+  option?: WorkerOptionPath;
+}
+
+export const settingMeta = z.registry<SettingMeta>();
+
+/** A setting: its schema plus what the CLI says about it. */
+export function setting<S extends z.ZodType>(schema: S, meta: SettingMeta): S {
+  settingMeta.add(schema as z.ZodType, meta);
+  return schema;
+}
+
+function metaOf(schema: z.ZodObject, key: string): SettingMeta {
+  const meta = settingMeta.get(schema.shape[key]!);
+  if (!meta) throw new Error(`setting ${key} has no flag metadata: declare it with setting()`);
+  return meta;
+}
+
+/** The text `--help` shows for a setting. */
+export function helpText(meta: SettingMeta, schema: z.ZodType): string {
+  const shown =
+    meta.default ?? (schema instanceof z.ZodDefault ? (schema.def.defaultValue as string | number) : undefined);
+  return shown === undefined ? meta.help : `${meta.help} (default ${shown})`;
+}
+
+/** Adds one commander option per setting of `schema`, in the schema's order. */
+export function addSettingOptions(command: Command, schema: z.ZodObject): Command {
+  for (const key of Object.keys(schema.shape)) {
+    const meta = metaOf(schema, key);
+    const flag = meta.flag ?? flagName(key);
+    command.option(meta.arg ? `${flag} ${meta.arg}` : flag, helpText(meta, schema.shape[key]!));
+  }
+  return command;
+}
+
+const integer = z.coerce.number().int();
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
+const initialPosition = z
+  .string()
+  .transform((v) => v.toUpperCase())
+  .pipe(z.enum(INITIAL_POSITIONS as [InitialPosition, ...InitialPosition[]]));
+const lower = (value: string) => value.toLowerCase();
 
 export const runSettingsSchema = z
   .object({
-    table: z.string().min(1).optional(),
-    streamArn: z
-      .string()
-      .startsWith('arn:', 'must be a stream ARN (arn:aws:dynamodb:…:table/NAME/stream/LABEL)')
-      .optional(),
-    processor: z.string().min(1),
-    app: z.string().min(1).optional(),
-    endpoint: z.url().optional(),
-    dynamodbEndpoint: z.url().optional(),
-    streamsEndpoint: z.url().optional(),
-    region: z.string().min(1).optional(),
-    workerId: z.string().min(1).optional(),
-    initialPosition: z
-      .string()
-      .transform((v) => v.toUpperCase())
-      .pipe(z.enum(['TRIM_HORIZON', 'LATEST']))
-      .default('TRIM_HORIZON'),
-    healthPort: port.optional(),
-    healthHost: z.string().min(1).optional(),
-    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    checkpointMode: z.enum(['auto', 'manual']).optional(),
-    checkpointIntervalMs: z.coerce.number().int().min(0).optional(),
-    keyConcurrency: positive.optional(),
-    batchSize: z.coerce.number().int().min(1).max(1000).optional(),
-    idleIntervalMs: positive.optional(),
-    leaseDurationMs: positive.optional(),
-    heartbeatIntervalMs: positive.optional(),
-    shutdownTimeoutMs: positive.optional(),
-    requestTimeoutMs: positive.optional(),
-    connectionTimeoutMs: positive.optional(),
-    maxRetries: z.coerce.number().int().min(0).optional(),
-    bisectOnError: bool.optional(),
-    onFailure: z.enum(['destination', 'stop']).optional(),
-    failureJsonl: z.string().min(1).optional(),
-    failureTable: z.string().min(1).optional(),
-    processorTimeoutMs: positive.optional(),
-    maxRecordAgeMs: positive.optional(),
+    table: setting(z.string().min(1).optional(), {
+      arg: '<name>',
+      help: 'table whose (latest) stream to consume',
+      option: 'tableName',
+    }),
+    streamArn: setting(
+      z.string().startsWith('arn:', 'must be a stream ARN (arn:aws:dynamodb:…:table/NAME/stream/LABEL)').optional(),
+      { arg: '<arn>', help: 'stream ARN to consume (instead of --table)', option: 'streamArn' },
+    ),
+    processor: setting(z.string().min(1), {
+      arg: '<path>',
+      help: 'ES module or CommonJS file whose default export is a processor or a factory',
+    }),
+    app: setting(z.string().min(1).optional(), {
+      arg: '<name>',
+      help: 'application name: names the lease table shardline-<app> (default: the table name)',
+      option: 'applicationName',
+    }),
+    endpoint: setting(z.url().optional(), {
+      arg: '<url>',
+      help: 'one endpoint for DynamoDB and DynamoDB Streams (DynamoDB Local)',
+      option: 'endpoint',
+    }),
+    dynamodbEndpoint: setting(z.url().optional(), {
+      arg: '<url>',
+      help: 'DynamoDB endpoint (table and lease table)',
+      option: 'dynamodbEndpoint',
+    }),
+    streamsEndpoint: setting(z.url().optional(), {
+      arg: '<url>',
+      help: 'DynamoDB Streams endpoint (e.g. the stream simulator)',
+      option: 'streamsEndpoint',
+    }),
+    region: setting(z.string().min(1).optional(), {
+      arg: '<region>',
+      help: 'AWS region (default: AWS_REGION)',
+      option: 'region',
+    }),
+    workerId: setting(z.string().min(1).optional(), {
+      arg: '<id>',
+      help: 'unique worker name (default: <hostname>-<pid>-<random>)',
+      option: 'workerId',
+    }),
+    initialPosition: setting(initialPosition.optional(), {
+      arg: '<position>',
+      help: `${INITIAL_POSITIONS.map(lower).join(' or ')}: where a new application starts`,
+      default: lower(LEASE_DEFAULTS.initialPosition),
+      option: 'leases.initialPosition',
+    }),
+    healthPort: setting(integer.optional(), {
+      arg: '<port>',
+      help: 'serve /healthz, /readyz, /metrics on this port',
+      option: 'healthPort',
+    }),
+    healthHost: setting(z.string().min(1).optional(), {
+      arg: '<host>',
+      help: 'address for the health server',
+      default: WORKER_DEFAULTS.healthHost,
+      option: 'healthHost',
+    }),
+    logLevel: setting(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), {
+      arg: '<level>',
+      help: 'fatal, error, warn, info, debug, trace or silent',
+    }),
+    checkpointMode: setting(z.enum(['auto', 'manual']).optional(), {
+      arg: '<mode>',
+      help: 'auto (after each batch) or manual (the processor calls ctx.checkpointer)',
+      option: 'checkpointMode',
+    }),
+    checkpointIntervalMs: setting(integer.optional(), {
+      arg: '<ms>',
+      help: 'auto mode: at most one checkpoint write per shard per interval; 0 = after every batch',
+      default: WORKER_DEFAULTS.checkpointIntervalMs,
+      option: 'checkpointIntervalMs',
+    }),
+    keyConcurrency: setting(integer.optional(), {
+      arg: '<n>',
+      help: 'process up to n item keys of a shard concurrently',
+      default: WORKER_DEFAULTS.keyConcurrency,
+      option: 'keyConcurrency',
+    }),
+    batchSize: setting(integer.optional(), {
+      arg: '<n>',
+      help: 'GetRecords limit, 1-1000',
+      default: SHARD_READER_DEFAULTS.limit,
+      option: 'reader.limit',
+    }),
+    idleIntervalMs: setting(integer.optional(), {
+      arg: '<ms>',
+      help: 'wait after an empty read of an open shard',
+      default: SHARD_READER_DEFAULTS.idleIntervalMs,
+      option: 'reader.idleIntervalMs',
+    }),
+    leaseDurationMs: setting(integer.optional(), {
+      arg: '<ms>',
+      help: 'lease duration',
+      default: LEASE_DEFAULTS.leaseDurationMs,
+      option: 'leases.leaseDurationMs',
+    }),
+    heartbeatIntervalMs: setting(integer.optional(), {
+      arg: '<ms>',
+      help: 'heartbeat interval; bounds how fast a hand-off completes',
+      default: `lease duration / ${HEARTBEATS_PER_LEASE_DURATION}`,
+      option: 'leases.heartbeatIntervalMs',
+    }),
+    shutdownTimeoutMs: setting(integer.optional(), {
+      arg: '<ms>',
+      help: 'graceful shutdown deadline',
+      default: WORKER_DEFAULTS.shutdownTimeoutMs,
+      option: 'shutdownTimeoutMs',
+    }),
+    requestTimeoutMs: setting(integer.optional(), {
+      arg: '<ms>',
+      help: 'AWS request timeout per attempt; a hung request fails and is retried',
+      default: CLIENT_DEFAULTS.requestTimeoutMs,
+      option: 'requestTimeoutMs',
+    }),
+    connectionTimeoutMs: setting(integer.optional(), {
+      arg: '<ms>',
+      help: 'AWS connection timeout',
+      default: `${CLIENT_DEFAULTS.connectionTimeoutMs}, or the request timeout when smaller`,
+      option: 'connectionTimeoutMs',
+    }),
+    maxRetries: setting(integer.optional(), {
+      arg: '<n>',
+      help: 'retries of a failing batch',
+      default: WORKER_DEFAULTS.failurePolicy.maxRetries,
+      option: 'failurePolicy.maxRetries',
+    }),
+    bisectOnError: setting(bool.optional(), {
+      arg: '[bool]',
+      help: 'split a failing batch to isolate the bad record',
+      option: 'failurePolicy.bisectOnError',
+    }),
+    onFailure: setting(z.enum(['destination', 'stop']).optional(), {
+      arg: '<action>',
+      help: 'destination (store and move on) or stop (stall the shard and alert)',
+      option: 'failurePolicy.onFailure',
+    }),
+    failureJsonl: setting(z.string().min(1).optional(), {
+      arg: '<path>',
+      help: 'failure destination: append failed records to this JSONL file',
+    }),
+    failureTable: setting(z.string().min(1).optional(), {
+      arg: '<name>',
+      help: 'failure destination: put failed records into this DynamoDB table (string key "id")',
+    }),
+    processorTimeoutMs: setting(integer.optional(), {
+      arg: '<ms>',
+      help: 'an attempt of processRecords fails after this',
+      default: WORKER_DEFAULTS.failurePolicy.processorTimeoutMs,
+      option: 'failurePolicy.processorTimeoutMs',
+    }),
+    maxRecordAgeMs: setting(integer.optional(), {
+      arg: '<ms>',
+      help: 'records older than this go to the failure action unprocessed',
+      option: 'failurePolicy.maxRecordAgeMs',
+    }),
   })
   .strict();
 
@@ -59,6 +244,11 @@ export type RunSettings = z.infer<typeof runSettingsSchema>;
 
 /** Flag name (kebab) of each setting: commander's camelCase keys map back to these. */
 export const RUN_SETTING_KEYS = Object.keys(runSettingsSchema.shape) as Array<keyof RunSettings>;
+
+/** The Worker option each `run` setting sets, from the schema. */
+export function workerOptionOf(key: keyof RunSettings): WorkerOptionPath | undefined {
+  return metaOf(runSettingsSchema, key).option;
+}
 
 export function flagName(key: string): string {
   return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
@@ -77,15 +267,23 @@ type Source = 'flag' | 'env' | 'config';
 export function loadSettings<S extends z.ZodObject>(
   schema: S,
   flags: Record<string, unknown>,
-  options: { env?: NodeJS.ProcessEnv; configPath?: string | undefined; cwd?: string } = {},
+  options: {
+    env?: NodeJS.ProcessEnv;
+    configPath?: string | undefined;
+    cwd?: string;
+    /** False for a command without `--config`: SHARDLINE_CONFIG is not read, and no message suggests it. */
+    configFile?: boolean;
+  } = {},
 ): z.infer<S> {
   const env = options.env ?? process.env;
   const keys = Object.keys(schema.shape);
   const merged: Record<string, unknown> = {};
   const sources: Record<string, string> = {};
-  const configPath =
-    options.configPath ??
-    (typeof env.SHARDLINE_CONFIG === 'string' && env.SHARDLINE_CONFIG !== '' ? env.SHARDLINE_CONFIG : undefined);
+  const configFile = options.configFile ?? true;
+  const configPath = !configFile
+    ? undefined
+    : (options.configPath ??
+      (typeof env.SHARDLINE_CONFIG === 'string' && env.SHARDLINE_CONFIG !== '' ? env.SHARDLINE_CONFIG : undefined));
   if (configPath) {
     const file = readConfigFile(resolve(options.cwd ?? process.cwd(), configPath));
     for (const [key, value] of Object.entries(file)) {
@@ -117,7 +315,7 @@ export function loadSettings<S extends z.ZodObject>(
     const given = sources[key];
     const what =
       given === undefined
-        ? `${flagName(key)} is required (or ${envName(key)}, or "${key}" in --config)`
+        ? `${flagName(key)} is required (or ${envName(key)}${configFile ? `, or "${key}" in --config` : ''})`
         : `${flagName(key)}${given === flagName(key) ? '' : ` (from ${given})`}: ${issue.message}`;
     throw new UsageError(given === undefined ? what : `${what}, got ${JSON.stringify(merged[key])}`);
   }

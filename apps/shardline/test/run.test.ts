@@ -2,11 +2,21 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '@shardline/core';
+import { HEARTBEATS_PER_LEASE_DURATION, LEASE_DEFAULTS } from '@shardline/leases';
+import { SHARD_READER_DEFAULTS } from '@shardline/streams';
 import { isRecordProcessor } from '@shardline/worker';
+import { main } from '../src/cli.js';
 import { toWorkerOptions } from '../src/commands/run.js';
-import { checkRunSettings, envName, flagName, loadSettings, runSettingsSchema } from '../src/config.js';
+import {
+  checkRunSettings,
+  envName,
+  flagName,
+  loadSettings,
+  RUN_SETTING_KEYS,
+  runSettingsSchema,
+} from '../src/config.js';
 import { loadProcessor } from '../src/processor-loader.js';
 import { UsageError } from '../src/usage-error.js';
 
@@ -120,5 +130,75 @@ describe('processor loading', () => {
     await expect(loadProcessor(join(fixtures, 'throws.mjs'))).rejects.toThrow(
       /could not load processor .*cannot initialize/,
     );
+  });
+});
+
+describe('run --help and bad values', () => {
+  async function capture(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    let stdout = '';
+    let stderr = '';
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((stdout += String(chunk)), true));
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((stderr += String(chunk)), true));
+    try {
+      return { code: await main(argv), stdout, stderr };
+    } finally {
+      out.mockRestore();
+      err.mockRestore();
+    }
+  }
+
+  it('shows the defaults of the packages that own them, for every existing flag', async () => {
+    const { code, stdout } = await capture(['run', '--help']);
+    expect(code).toBe(0);
+    const help = stdout.replace(/\s+/g, ' ');
+    expect(help).toContain(`(default lease duration / ${HEARTBEATS_PER_LEASE_DURATION})`);
+    expect(help).toContain(
+      `wait after an empty read of an open shard (default ${SHARD_READER_DEFAULTS.idleIntervalMs})`,
+    );
+    expect(help).toContain(`lease duration (default ${LEASE_DEFAULTS.leaseDurationMs})`);
+    expect(help).toContain(`(default ${SHARD_READER_DEFAULTS.limit})`);
+    for (const key of RUN_SETTING_KEYS) expect(help).toContain(`${flagName(key)} `);
+  });
+
+  it('a value only the owning package can judge fails with its message, naming the flag', async () => {
+    const result = await capture([
+      'run',
+      '--table',
+      't',
+      '--region',
+      'us-east-1',
+      '--processor',
+      join(fixtures, 'object.mjs'),
+      '--lease-duration-ms',
+      '4000',
+      '--heartbeat-interval-ms',
+      '2000',
+    ]);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^shardline: --heartbeat-interval-ms: heartbeatIntervalMs \(2000\) must be below/),
+    ]);
+    const batch = await capture([
+      'run',
+      '--table',
+      't',
+      '--processor',
+      join(fixtures, 'object.mjs'),
+      '--batch-size',
+      '0',
+    ]);
+    expect(batch.code).toBe(2);
+    expect(batch.stderr).toMatch(/--batch-size: limit must be/);
+  });
+
+  it('maps every setting with a Worker option into the grouped options', () => {
+    const settings = loadSettings(
+      runSettingsSchema,
+      { table: 't', processor: 'p', initialPosition: 'latest', heartbeatIntervalMs: '500', batchSize: '10' },
+      { env: {} },
+    );
+    const options = toWorkerOptions(settings, { processRecords: () => undefined }, silentLogger());
+    expect(options.leases).toEqual({ initialPosition: 'LATEST', heartbeatIntervalMs: 500 });
+    expect(options.reader).toEqual({ limit: 10 });
   });
 });

@@ -30,7 +30,7 @@ describe('shardline status', () => {
       workerId: 'status-w1',
       dynamodb: db.dynamodb,
       streams: db.streams,
-      idleIntervalMs: 50,
+      reader: { idleIntervalMs: 50 },
       processor: { processRecords: () => undefined },
     });
     try {
@@ -83,5 +83,16 @@ describe('shardline status', () => {
     const result = await capture(['status']);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/--app is required/);
+  });
+});
+
+describe('shardline status help and errors', () => {
+  it('suggests only what status accepts: no --config', async () => {
+    const result = await capture(['status']);
+    expect(result.stderr).not.toMatch(/config/);
+    const help = await capture(['status', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).not.toMatch(/--config/);
+    expect(help.stdout).toMatch(/--no-lag/);
   });
 });

@@ -3,9 +3,15 @@ export { LEASE_COORDINATOR_EVENTS, type LeaseCoordinatorEvents, type LeaseLostRe
 export { Heartbeater, type HeartbeaterOptions } from './heartbeater.js';
 export {
   resolveLeaseOptions,
+  resolveLeaseTuning,
+  checkLeaseTableName,
+  isTableName,
   LEASE_DEFAULTS,
+  HEARTBEATS_PER_LEASE_DURATION,
   type LeaseCoordinatorOptions,
+  type LeaseTuningOptions,
   type ResolvedLeaseOptions,
+  type ResolvedLeaseTuning,
   type ShardLister,
 } from './options.js';
 export { LeaseStore, type OwnerRef } from './lease-store.js';

@@ -21,22 +21,16 @@ export interface ShardLister {
   listChildShards(parentShardId: string): Promise<ShardInfo[]>;
 }
 
-export interface LeaseCoordinatorOptions {
-  /** Client for the lease table. */
-  dynamodb: DynamoDBClient;
-  streamArn: string;
-  leaseTableName: string;
-  /** This worker's stable name (host name, pod name). Two live processes must never share one. */
-  workerId: string;
+/**
+ * The lease protocol's tunables: everything a `Worker` passes through as its `leases` option.
+ * Their defaults and checks live here and nowhere else.
+ */
+export interface LeaseTuningOptions {
   /**
    * Where root shards of a brand-new application start. Children always start at TRIM_HORIZON.
    * @defaultValue 'TRIM_HORIZON'
    */
   initialPosition?: InitialPosition;
-  /** @defaultValue systemClock */
-  clock?: Clock;
-  /** @defaultValue a silent logger */
-  logger?: Logger;
   /**
    * How long a worker may go without a successful heartbeat before it stops its shards
    * (self-fencing); others take its leases after this plus `takeoverMarginMs`.
@@ -44,8 +38,9 @@ export interface LeaseCoordinatorOptions {
    */
   leaseDurationMs?: number;
   /**
-   * One heartbeat write and one lease-table read per interval and worker.
-   * @defaultValue leaseDurationMs / 5
+   * One heartbeat write and one lease-table read per interval and worker; a worker named as
+   * successor in a hand-off picks the lease up at its next read, so this bounds hand-off time.
+   * @defaultValue leaseDurationMs / 10 (1 s)
    */
   heartbeatIntervalMs?: number;
   /**
@@ -74,14 +69,24 @@ export interface LeaseCoordinatorOptions {
   takeoverMarginMs?: number;
   /** Most leases one worker holds; the rest wait for more workers. @defaultValue unlimited */
   maxLeasesPerWorker?: number;
+}
+
+export interface LeaseCoordinatorOptions extends LeaseTuningOptions {
+  /** Client for the lease table. */
+  dynamodb: DynamoDBClient;
+  streamArn: string;
+  leaseTableName: string;
+  /** This worker's stable name (host name, pod name). Two live processes must never share one. */
+  workerId: string;
+  /** @defaultValue systemClock */
+  clock?: Clock;
+  /** @defaultValue a silent logger */
+  logger?: Logger;
   /** Where shards are listed: `streamsShardLister(streams, streamArn)` for a real stream. */
   shardLister: ShardLister;
 }
 
-export interface ResolvedLeaseOptions {
-  streamArn: string;
-  leaseTableName: string;
-  workerId: string;
+export interface ResolvedLeaseTuning {
   initialPosition: InitialPosition;
   leaseDurationMs: number;
   heartbeatIntervalMs: number;
@@ -92,6 +97,18 @@ export interface ResolvedLeaseOptions {
   maxLeasesPerWorker: number;
 }
 
+export interface ResolvedLeaseOptions extends ResolvedLeaseTuning {
+  streamArn: string;
+  leaseTableName: string;
+  workerId: string;
+}
+
+/**
+ * The heartbeat default is a tenth of the lease duration (1 s at the default 10 s): the
+ * heartbeat's read is when a hand-off successor picks its lease up, so it bounds hand-off time.
+ */
+export const HEARTBEATS_PER_LEASE_DURATION = 10;
+
 export const LEASE_DEFAULTS = {
   initialPosition: 'TRIM_HORIZON',
   leaseDurationMs: 10_000,
@@ -99,16 +116,15 @@ export const LEASE_DEFAULTS = {
   handOffTimeoutMs: 30_000,
   takeoverMarginMs: 1_000,
   maxLeasesPerWorker: Number.POSITIVE_INFINITY,
-} as const satisfies Partial<ResolvedLeaseOptions>;
+} as const satisfies Partial<ResolvedLeaseTuning>;
 
-const KNOWN_KEYS = [
-  'dynamodb',
-  'streamArn',
-  'leaseTableName',
-  'workerId',
+/** The default heartbeat interval for a lease duration. */
+export function defaultHeartbeatIntervalMs(leaseDurationMs: number): number {
+  return Math.max(1, Math.floor(leaseDurationMs / HEARTBEATS_PER_LEASE_DURATION));
+}
+
+export const LEASE_TUNING_KEYS = [
   'initialPosition',
-  'clock',
-  'logger',
   'leaseDurationMs',
   'heartbeatIntervalMs',
   'assignmentIntervalMs',
@@ -116,8 +132,34 @@ const KNOWN_KEYS = [
   'handOffTimeoutMs',
   'takeoverMarginMs',
   'maxLeasesPerWorker',
+] as const satisfies readonly (keyof LeaseTuningOptions)[];
+
+const KNOWN_KEYS = [
+  'dynamodb',
+  'streamArn',
+  'leaseTableName',
+  'workerId',
+  'clock',
+  'logger',
   'shardLister',
-] as const;
+  ...LEASE_TUNING_KEYS,
+] as const satisfies readonly (keyof LeaseCoordinatorOptions)[];
+
+/** DynamoDB table names: 3-255 of a-z A-Z 0-9 _ . - (CreateTable API reference). */
+const TABLE_NAME = /^[a-zA-Z0-9_.-]{3,255}$/;
+
+export function isTableName(name: string): boolean {
+  return TABLE_NAME.test(name);
+}
+
+/** Throws ConfigError unless `name` can be a DynamoDB table; `advice` says how to fix it. */
+export function checkLeaseTableName(name: string, advice = ''): string {
+  requireThat(
+    isTableName(nonEmptyString('leaseTableName', name)),
+    `leaseTableName ${JSON.stringify(name)} is not a valid DynamoDB table name (3-255 of a-z A-Z 0-9 _ . -)${advice}`,
+  );
+  return name;
+}
 
 /** Key prefixes of the non-lease items; a worker id may not start with them. */
 const RESERVED = /^_/;
@@ -129,26 +171,34 @@ export function resolveLeaseOptions(options: LeaseCoordinatorOptions): ResolvedL
     throw new ConfigError('shardLister is required: streamsShardLister(streamsClient, streamArn) for a real stream');
   }
   const streamArn = nonEmptyString('streamArn', options.streamArn);
-  const leaseTableName = nonEmptyString('leaseTableName', options.leaseTableName);
-  requireThat(
-    /^[A-Za-z0-9_.-]{3,255}$/.test(leaseTableName),
-    `leaseTableName ${JSON.stringify(leaseTableName)} is not a valid DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)`,
-  );
+  const leaseTableName = checkLeaseTableName(options.leaseTableName);
   const workerId = nonEmptyString('workerId', options.workerId);
   requireThat(
     !RESERVED.test(workerId),
     `workerId ${JSON.stringify(workerId)} may not start with "_" (reserved for the lease table's own items)`,
   );
+  return { streamArn, leaseTableName, workerId, ...resolveTuning(options) };
+}
+
+/**
+ * The tunables alone, with their defaults and cross-field checks: a `Worker` calls this at
+ * construction so bad lease options fail there. Idempotent (a resolved set resolves to itself).
+ */
+export function resolveLeaseTuning(options: LeaseTuningOptions): ResolvedLeaseTuning {
+  rejectUnknownKeys('leases', options, LEASE_TUNING_KEYS);
+  return resolveTuning(options);
+}
+
+function resolveTuning(options: LeaseTuningOptions): ResolvedLeaseTuning {
   const initialPosition = oneOf(
     'initialPosition',
     options.initialPosition ?? LEASE_DEFAULTS.initialPosition,
     INITIAL_POSITIONS,
   );
-
   const leaseDurationMs = positiveInteger('leaseDurationMs', options.leaseDurationMs ?? LEASE_DEFAULTS.leaseDurationMs);
   const heartbeatIntervalMs = positiveInteger(
     'heartbeatIntervalMs',
-    options.heartbeatIntervalMs ?? Math.max(1, Math.floor(leaseDurationMs / 5)),
+    options.heartbeatIntervalMs ?? defaultHeartbeatIntervalMs(leaseDurationMs),
   );
   const assignmentIntervalMs = positiveInteger(
     'assignmentIntervalMs',
@@ -167,7 +217,7 @@ export function resolveLeaseOptions(options: LeaseCoordinatorOptions): ResolvedL
     throw new ConfigError(`takeoverMarginMs must be an integer >= 0, got ${String(takeoverMarginMs)}`);
   }
   const maxLeasesPerWorker =
-    options.maxLeasesPerWorker === undefined
+    options.maxLeasesPerWorker === undefined || options.maxLeasesPerWorker === LEASE_DEFAULTS.maxLeasesPerWorker
       ? LEASE_DEFAULTS.maxLeasesPerWorker
       : positiveInteger('maxLeasesPerWorker', options.maxLeasesPerWorker);
 
@@ -175,7 +225,7 @@ export function resolveLeaseOptions(options: LeaseCoordinatorOptions): ResolvedL
   // request fences it (kafkajs refuses heartbeatInterval >= sessionTimeout for the same reason).
   requireThat(
     heartbeatIntervalMs * 2 < leaseDurationMs,
-    `heartbeatIntervalMs (${heartbeatIntervalMs}) must be below leaseDurationMs / 2 (${leaseDurationMs / 2}): lower heartbeatIntervalMs or raise leaseDurationMs (heartbeat at about a fifth of the lease duration)`,
+    `heartbeatIntervalMs (${heartbeatIntervalMs}) must be below leaseDurationMs / 2 (${leaseDurationMs / 2}): lower heartbeatIntervalMs or raise leaseDurationMs (the default is a tenth of the lease duration)`,
   );
   requireThat(
     assignmentIntervalMs <= leaseDurationMs,
@@ -190,9 +240,6 @@ export function resolveLeaseOptions(options: LeaseCoordinatorOptions): ResolvedL
     `handOffTimeoutMs (${handOffTimeoutMs}) must be at least heartbeatIntervalMs (${heartbeatIntervalMs}): give the owner time to finish its batch`,
   );
   return {
-    streamArn,
-    leaseTableName,
-    workerId,
     initialPosition,
     leaseDurationMs,
     heartbeatIntervalMs,

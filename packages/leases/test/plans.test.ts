@@ -268,8 +268,8 @@ describe('resolveLeaseOptions', () => {
   it('fills documented defaults', () => {
     expect(resolveLeaseOptions(required)).toMatchObject({
       leaseDurationMs: 10_000,
-      heartbeatIntervalMs: 2_000,
-      assignmentIntervalMs: 2_000,
+      heartbeatIntervalMs: 1_000,
+      assignmentIntervalMs: 1_000,
       initialPosition: 'TRIM_HORIZON',
     });
   });

@@ -34,11 +34,14 @@ export {
 } from './position.js';
 export {
   resolveShardReaderOptions,
+  resolveShardReaderTuning,
   SHARD_READER_DEFAULTS,
   ITERATOR_TTL_MS,
   GET_RECORDS_MAX_LIMIT,
   type ShardReaderOptions,
   type ResolvedShardReaderOptions,
+  type ShardReaderTuning,
+  type ResolvedShardReaderTuning,
   type TrimmedPolicy,
 } from './reader-options.js';
 export { ShardReader, type RecordBatch, type ShardReaderEvents, type ShardReaderStats } from './shard-reader.js';

@@ -31,7 +31,7 @@ export interface ShardReaderOptions {
   start: StartPosition;
   /** Records per GetRecords call (1–1000). @defaultValue 1000 */
   limit?: number;
-  /** Wait after an empty response from an open shard before polling again. @defaultValue 250 */
+  /** Wait after an empty response from an open shard before polling again. @defaultValue 200 */
   idleIntervalMs?: number;
   /**
    * An iterator older than this is replaced before use (AFTER_SEQUENCE_NUMBER of the last record
@@ -88,7 +88,7 @@ let silent: Logger | undefined;
 
 export const SHARD_READER_DEFAULTS = {
   limit: GET_RECORDS_MAX_LIMIT,
-  idleIntervalMs: 250,
+  idleIntervalMs: 200,
   iteratorRefreshMs: 12 * 60_000,
   prefetch: 2,
   onTrimmed: 'TRIM_HORIZON',
@@ -116,15 +116,30 @@ const KNOWN: readonly (keyof ShardReaderOptions)[] = [
   'signal',
 ];
 
-export function resolveShardReaderOptions(options: ShardReaderOptions): ResolvedShardReaderOptions {
-  rejectUnknownKeys('ShardReader', options, KNOWN);
-  if (typeof options.client?.send !== 'function')
-    throw new ConfigError('ShardReader needs a client with send() (a DynamoDBStreamsClient)');
-  const resolved: ResolvedShardReaderOptions = {
-    client: options.client,
-    streamArn: nonEmptyString('streamArn', options.streamArn),
-    shardId: nonEmptyString('shardId', options.shardId),
-    start: validateStartPosition(options.start, 'start'),
+/** The reader's tunables: what a `Worker` passes through as its `reader` option. */
+export type ShardReaderTuning = Pick<ShardReaderOptions, 'limit' | 'idleIntervalMs' | 'iteratorRefreshMs' | 'prefetch'>;
+export type ResolvedShardReaderTuning = Pick<
+  ResolvedShardReaderOptions,
+  'limit' | 'idleIntervalMs' | 'iteratorRefreshMs' | 'prefetch'
+>;
+const TUNING_KEYS = [
+  'limit',
+  'idleIntervalMs',
+  'iteratorRefreshMs',
+  'prefetch',
+] as const satisfies readonly (keyof ShardReaderTuning)[];
+
+/**
+ * The tunables alone, with their defaults and cross-field checks: a `Worker` calls this at
+ * construction so bad reader options fail there. Idempotent (a resolved set resolves to itself).
+ */
+export function resolveShardReaderTuning(options: ShardReaderTuning): ResolvedShardReaderTuning {
+  rejectUnknownKeys('reader', options, TUNING_KEYS);
+  return resolveTuning(options);
+}
+
+function resolveTuning(options: ShardReaderTuning): ResolvedShardReaderTuning {
+  const resolved: ResolvedShardReaderTuning = {
     limit: integerInRange('limit', options.limit ?? SHARD_READER_DEFAULTS.limit, 1, GET_RECORDS_MAX_LIMIT),
     idleIntervalMs: positiveInteger('idleIntervalMs', options.idleIntervalMs ?? SHARD_READER_DEFAULTS.idleIntervalMs),
     iteratorRefreshMs: positiveInteger(
@@ -132,17 +147,6 @@ export function resolveShardReaderOptions(options: ShardReaderOptions): Resolved
       options.iteratorRefreshMs ?? SHARD_READER_DEFAULTS.iteratorRefreshMs,
     ),
     prefetch: nonNegativeInteger('prefetch', options.prefetch ?? SHARD_READER_DEFAULTS.prefetch),
-    onTrimmed: oneOf('onTrimmed', options.onTrimmed ?? SHARD_READER_DEFAULTS.onTrimmed, [
-      'TRIM_HORIZON',
-      'stop',
-    ] as const),
-    maxAttempts: positiveInteger('maxAttempts', options.maxAttempts ?? SHARD_READER_DEFAULTS.maxAttempts),
-    backoffBaseMs: positiveInteger('backoffBaseMs', options.backoffBaseMs ?? SHARD_READER_DEFAULTS.backoffBaseMs),
-    backoffCapMs: positiveInteger('backoffCapMs', options.backoffCapMs ?? SHARD_READER_DEFAULTS.backoffCapMs),
-    clock: options.clock ?? systemClock,
-    random: options.random ?? Math.random,
-    logger: options.logger ?? (silent ??= silentLogger()),
-    signal: options.signal,
   };
   requireThat(
     resolved.iteratorRefreshMs < ITERATOR_TTL_MS,
@@ -156,6 +160,31 @@ export function resolveShardReaderOptions(options: ShardReaderOptions): Resolved
     resolved.prefetch <= 100,
     `prefetch (${resolved.prefetch}) holds up to that many batches of ${resolved.limit} records in memory; keep it at 100 or less`,
   );
+  return resolved;
+}
+
+export function resolveShardReaderOptions(options: ShardReaderOptions): ResolvedShardReaderOptions {
+  rejectUnknownKeys('ShardReader', options, KNOWN);
+  if (typeof options.client?.send !== 'function')
+    throw new ConfigError('ShardReader needs a client with send() (a DynamoDBStreamsClient)');
+  const resolved: ResolvedShardReaderOptions = {
+    client: options.client,
+    streamArn: nonEmptyString('streamArn', options.streamArn),
+    shardId: nonEmptyString('shardId', options.shardId),
+    start: validateStartPosition(options.start, 'start'),
+    ...resolveTuning(options),
+    onTrimmed: oneOf('onTrimmed', options.onTrimmed ?? SHARD_READER_DEFAULTS.onTrimmed, [
+      'TRIM_HORIZON',
+      'stop',
+    ] as const),
+    maxAttempts: positiveInteger('maxAttempts', options.maxAttempts ?? SHARD_READER_DEFAULTS.maxAttempts),
+    backoffBaseMs: positiveInteger('backoffBaseMs', options.backoffBaseMs ?? SHARD_READER_DEFAULTS.backoffBaseMs),
+    backoffCapMs: positiveInteger('backoffCapMs', options.backoffCapMs ?? SHARD_READER_DEFAULTS.backoffCapMs),
+    clock: options.clock ?? systemClock,
+    random: options.random ?? Math.random,
+    logger: options.logger ?? (silent ??= silentLogger()),
+    signal: options.signal,
+  };
   requireThat(
     resolved.backoffBaseMs <= resolved.backoffCapMs,
     `backoffBaseMs (${resolved.backoffBaseMs}) must not exceed backoffCapMs (${resolved.backoffCapMs})`,

@@ -1,9 +1,9 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { toError, type Clock, type InitialPosition, type Logger } from '@shardline/core';
-import { LeaseCoordinator, streamsShardLister } from '@shardline/leases';
-import { ShardReader, resolveStream } from '@shardline/streams';
-import type { CoordinatorLike, ReaderFactory } from './contracts.js';
+import { toError, type Clock, type Logger } from '@shardline/core';
+import { LeaseCoordinator, streamsShardLister, type ResolvedLeaseTuning } from '@shardline/leases';
+import { ShardReader, resolveStream, type ResolvedShardReaderTuning } from '@shardline/streams';
+import type { Coordinator, ReaderFactory } from './contracts.js';
 import type { WorkerMetrics } from './metrics.js';
 
 /** The production wiring: @shardline/streams readers and the @shardline/leases coordinator. */
@@ -32,42 +32,32 @@ export interface DefaultCoordinatorInput {
   streamArn: string;
   leaseTableName: string;
   workerId: string;
-  initialPosition: InitialPosition;
+  leases: ResolvedLeaseTuning;
   clock: Clock;
   logger: Logger;
-  leaseDurationMs: number;
-  heartbeatIntervalMs: number | undefined;
-  assignmentIntervalMs: number | undefined;
-  handOffTimeoutMs: number | undefined;
-  maxLeasesPerWorker: number | undefined;
 }
 
-export function createDefaultCoordinator(input: DefaultCoordinatorInput): CoordinatorLike {
-  const optional = <K extends string, V>(key: K, value: V | undefined) =>
-    value === undefined ? {} : ({ [key]: value } as Record<K, V>);
+export function createDefaultCoordinator(input: DefaultCoordinatorInput): Coordinator {
+  const { dynamodb, streams, streamArn, leaseTableName, workerId, clock, logger } = input;
   return new LeaseCoordinator({
-    dynamodb: input.dynamodb,
-    shardLister: streamsShardLister(input.streams, input.streamArn, { clock: input.clock, logger: input.logger }),
-    streamArn: input.streamArn,
-    leaseTableName: input.leaseTableName,
-    workerId: input.workerId,
-    initialPosition: input.initialPosition,
-    clock: input.clock,
-    logger: input.logger,
-    leaseDurationMs: input.leaseDurationMs,
-    ...optional('heartbeatIntervalMs', input.heartbeatIntervalMs),
-    ...optional('assignmentIntervalMs', input.assignmentIntervalMs),
-    ...optional('handOffTimeoutMs', input.handOffTimeoutMs),
-    ...optional('maxLeasesPerWorker', input.maxLeasesPerWorker),
+    dynamodb,
+    shardLister: streamsShardLister(streams, streamArn, {
+      clock,
+      logger: logger.child({ component: 'shard-lister', workerId }),
+    }),
+    streamArn,
+    leaseTableName,
+    workerId,
+    clock,
+    logger, // the coordinator scopes it by component and workerId
+    ...input.leases,
   });
 }
 
 export interface DefaultReaderInput {
   streams: DynamoDBStreamsClient;
   streamArn: string;
-  batchSize: number;
-  idleIntervalMs: number;
-  prefetch: number;
+  reader: ResolvedShardReaderTuning;
   clock: Clock;
   logger: Logger;
   metrics: WorkerMetrics;
@@ -81,9 +71,7 @@ export function createDefaultReaderFactory(input: DefaultReaderInput): ReaderFac
       streamArn: input.streamArn,
       shardId,
       start,
-      limit: input.batchSize,
-      idleIntervalMs: input.idleIntervalMs,
-      prefetch: input.prefetch,
+      ...input.reader,
       clock: input.clock,
       logger: input.logger, // the reader scopes it by component and shardId
       signal,

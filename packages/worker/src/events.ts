@@ -1,4 +1,4 @@
-import type { LeaseEvents } from './contracts.js';
+import type { LeaseCoordinatorEvents } from './contracts.js';
 import type { FailedRecord } from './destinations.js';
 import type { ShardState } from './shard-state.js';
 
@@ -17,7 +17,7 @@ export type ShardEndReason =
   | 'error';
 
 /** The worker's typed events (payloads are objects; listeners that throw are logged). */
-export type WorkerEvents = LeaseEvents & {
+export type WorkerEvents = LeaseCoordinatorEvents & {
   'worker:started': { workerId: string };
   'worker:stopped': { workerId: string; errors: Error[] };
   'shard:start': { shardId: string; checkpoint: string };

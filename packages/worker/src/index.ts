@@ -56,9 +56,7 @@ export { WorkerMetrics, noopMetrics, type ConsumerMetrics } from './metrics.js';
 export { Runner, type RunnerOptions } from './runner.js';
 export {
   startFromCheckpoint,
-  type CoordinatorLike,
-  type LeaseLike,
-  type LeaseEvents,
+  type Coordinator,
   type ReaderFactory,
   type RecordBatch,
   type StartPosition,

@@ -5,7 +5,6 @@ import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import type { AwsCredentialIdentity } from '@aws-sdk/types';
 import {
   ConfigError,
-  INITIAL_POSITIONS,
   integerInRange,
   nonEmptyString,
   nonNegativeInteger as nonNegative,
@@ -16,11 +15,17 @@ import {
   silentLogger,
   systemClock,
   type Clock,
-  type InitialPosition,
   type Logger,
 } from '@shardline/core';
+import {
+  checkLeaseTableName,
+  resolveLeaseTuning,
+  type LeaseTuningOptions,
+  type ResolvedLeaseTuning,
+} from '@shardline/leases';
+import { resolveShardReaderTuning, type ResolvedShardReaderTuning, type ShardReaderTuning } from '@shardline/streams';
 import { CLIENT_DEFAULTS, resolveClientOptions } from './clients.js';
-import type { CoordinatorLike, ReaderFactory } from './contracts.js';
+import type { Coordinator, ReaderFactory } from './contracts.js';
 import { DynamoDBTableDestination, JsonlFileDestination, type FailureDestination } from './destinations.js';
 import type { ResolvedFailurePolicy } from './failure-policy.js';
 import { toProcessorFactory, type ProcessorFactory, type RecordProcessor } from './processor.js';
@@ -91,8 +96,6 @@ export interface WorkerOptions<T = Record<string, unknown>> {
   requestTimeoutMs?: number;
   /** Connection timeout of the clients the worker creates. @defaultValue 3_000, or requestTimeoutMs when smaller */
   connectionTimeoutMs?: number;
-  /** Where root shards of a new application start. @defaultValue 'TRIM_HORIZON' */
-  initialPosition?: InitialPosition;
   /** @defaultValue 'auto' (after each batch resolves) */
   checkpointMode?: 'auto' | 'manual';
   /**
@@ -106,26 +109,19 @@ export interface WorkerOptions<T = Record<string, unknown>> {
   checkpointIntervalMs?: number;
   /** Records of different keys of one shard processed concurrently, up to this many key groups. @defaultValue 1 (off) */
   keyConcurrency?: number;
-  /** GetRecords Limit. @defaultValue 1000 */
-  batchSize?: number;
-  /** Wait after an empty read of an open shard. @defaultValue 200 */
-  idleIntervalMs?: number;
-  /** Batches fetched ahead of the processor, per shard. @defaultValue 2 */
-  prefetch?: number;
-  /** @defaultValue 10_000 */
-  leaseDurationMs?: number;
   /**
-   * Each worker writes its heartbeat and reads the lease table once per interval; a worker named
-   * as successor in a hand-off picks the lease up at its next read, so this bounds hand-off time.
-   * @defaultValue leaseDurationMs / 10 (1 s)
+   * How shards are shared (`@shardline/leases`, which documents, defaults and checks each):
+   * `initialPosition`, `leaseDurationMs`, `heartbeatIntervalMs` (a tenth of the lease duration
+   * by default, what bounds hand-off time), `assignmentIntervalMs`, `shardSyncIntervalMs`,
+   * `handOffTimeoutMs`, `takeoverMarginMs`, `maxLeasesPerWorker`.
    */
-  heartbeatIntervalMs?: number;
-  /** @defaultValue the leases default */
-  assignmentIntervalMs?: number;
-  /** @defaultValue the leases default */
-  handOffTimeoutMs?: number;
-  /** @defaultValue no limit */
-  maxLeasesPerWorker?: number;
+  leases?: LeaseTuningOptions;
+  /**
+   * How shards are read (`@shardline/streams`' ShardReader, which documents, defaults and
+   * checks each): `limit` (records per GetRecords), `idleIntervalMs` (wait after an empty read
+   * of an open shard), `prefetch` (batches fetched ahead of the processor), `iteratorRefreshMs`.
+   */
+  reader?: ShardReaderTuning;
   failurePolicy?: FailurePolicyOptions;
   /** `stop()` resolves within this; in-flight batches are aborted (ctx.signal) when it runs out. @defaultValue 20_000 */
   shutdownTimeoutMs?: number;
@@ -142,20 +138,15 @@ export interface WorkerOptions<T = Record<string, unknown>> {
   /** @defaultValue Math.random */
   random?: () => number;
   /** Advanced / tests: a coordinator instead of the @shardline/leases one. */
-  coordinator?: CoordinatorLike;
+  coordinator?: Coordinator;
   /** Advanced / tests: a reader factory instead of @shardline/streams ShardReader. */
   readerFactory?: ReaderFactory;
 }
 
 export const DEFAULTS = {
-  initialPosition: 'TRIM_HORIZON',
   checkpointMode: 'auto',
   checkpointIntervalMs: 1_000,
   keyConcurrency: 1,
-  batchSize: 1000,
-  idleIntervalMs: 200,
-  prefetch: 2,
-  leaseDurationMs: 10_000,
   shutdownTimeoutMs: 20_000,
   healthHost: '127.0.0.1',
   requestTimeoutMs: CLIENT_DEFAULTS.requestTimeoutMs,
@@ -186,18 +177,11 @@ export interface ResolvedWorkerOptions<T> {
   credentials: AwsCredentialIdentity | undefined;
   requestTimeoutMs: number;
   connectionTimeoutMs: number;
-  initialPosition: InitialPosition;
   checkpointMode: 'auto' | 'manual';
   checkpointIntervalMs: number;
   keyConcurrency: number;
-  batchSize: number;
-  idleIntervalMs: number;
-  prefetch: number;
-  leaseDurationMs: number;
-  heartbeatIntervalMs: number;
-  assignmentIntervalMs: number | undefined;
-  handOffTimeoutMs: number | undefined;
-  maxLeasesPerWorker: number | undefined;
+  leases: ResolvedLeaseTuning;
+  reader: ResolvedShardReaderTuning;
   failurePolicy: ResolvedFailurePolicy;
   shutdownTimeoutMs: number;
   healthPort: number | undefined;
@@ -206,7 +190,7 @@ export interface ResolvedWorkerOptions<T> {
   logger: Logger;
   clock: Clock;
   random: () => number;
-  coordinator: CoordinatorLike | undefined;
+  coordinator: Coordinator | undefined;
   readerFactory: ReaderFactory | undefined;
 }
 
@@ -226,18 +210,11 @@ const KNOWN: readonly (keyof WorkerOptions)[] = [
   'credentials',
   'requestTimeoutMs',
   'connectionTimeoutMs',
-  'initialPosition',
   'checkpointMode',
   'keyConcurrency',
-  'batchSize',
-  'idleIntervalMs',
-  'prefetch',
   'checkpointIntervalMs',
-  'leaseDurationMs',
-  'heartbeatIntervalMs',
-  'assignmentIntervalMs',
-  'handOffTimeoutMs',
-  'maxLeasesPerWorker',
+  'leases',
+  'reader',
   'failurePolicy',
   'shutdownTimeoutMs',
   'healthPort',
@@ -265,9 +242,6 @@ export function tableNameFromStreamArn(arn: string): string | undefined {
   return /:table\/([^/]+)\/stream\//.exec(arn)?.[1];
 }
 
-/** Lease table names allow [a-zA-Z0-9_.-], 3 to 255 characters. */
-const TABLE_NAME = /^[a-zA-Z0-9_.-]{3,255}$/;
-
 export function resolveWorkerOptions<T>(options: WorkerOptions<T>): ResolvedWorkerOptions<T> {
   if (typeof options !== 'object' || options === null) throw new ConfigError('Worker options must be an object');
   rejectUnknownKeys('Worker', options, KNOWN);
@@ -290,27 +264,19 @@ export function resolveWorkerOptions<T>(options: WorkerOptions<T>): ResolvedWork
   if (applicationName === undefined)
     throw new ConfigError(`cannot derive applicationName from streamArn ${streamArn}; set applicationName`);
   nonEmptyString('applicationName', applicationName);
-  const leaseTableName = options.leaseTableName ?? `shardline-${applicationName}`;
-  requireThat(
-    TABLE_NAME.test(leaseTableName),
-    `lease table name ${JSON.stringify(leaseTableName)} is not a valid DynamoDB table name (3-255 of a-z A-Z 0-9 _ . -); set applicationName or leaseTableName`,
+  const leaseTableName = checkLeaseTableName(
+    options.leaseTableName ?? `shardline-${applicationName}`,
+    '; set applicationName or leaseTableName',
   );
   const policy = resolveFailurePolicy(options.failurePolicy ?? {});
   const shutdownTimeoutMs = positiveInteger(
     'shutdownTimeoutMs',
     options.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs,
   );
-  const leaseDurationMs = positiveInteger('leaseDurationMs', options.leaseDurationMs ?? DEFAULTS.leaseDurationMs);
-  const optionalPositive = (name: string, value: number | undefined) =>
-    value === undefined ? undefined : positiveInteger(name, value);
   const client = resolveClientOptions({
     requestTimeoutMs: options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
     connectionTimeoutMs: options.connectionTimeoutMs,
   });
-  const heartbeatIntervalMs = positiveInteger(
-    'heartbeatIntervalMs',
-    options.heartbeatIntervalMs ?? Math.max(1, Math.floor(leaseDurationMs / 10)),
-  );
   return {
     processorFactory,
     tableName,
@@ -329,7 +295,6 @@ export function resolveWorkerOptions<T>(options: WorkerOptions<T>): ResolvedWork
     credentials: options.credentials,
     requestTimeoutMs: client.requestTimeoutMs,
     connectionTimeoutMs: client.connectionTimeoutMs,
-    initialPosition: oneOf('initialPosition', options.initialPosition ?? DEFAULTS.initialPosition, INITIAL_POSITIONS),
     checkpointMode: oneOf('checkpointMode', options.checkpointMode ?? DEFAULTS.checkpointMode, [
       'auto',
       'manual',
@@ -339,14 +304,9 @@ export function resolveWorkerOptions<T>(options: WorkerOptions<T>): ResolvedWork
       options.checkpointIntervalMs ?? DEFAULTS.checkpointIntervalMs,
     ),
     keyConcurrency: integerInRange('keyConcurrency', options.keyConcurrency ?? DEFAULTS.keyConcurrency, 1, 1000),
-    batchSize: integerInRange('batchSize', options.batchSize ?? DEFAULTS.batchSize, 1, 1000),
-    idleIntervalMs: positiveInteger('idleIntervalMs', options.idleIntervalMs ?? DEFAULTS.idleIntervalMs),
-    prefetch: integerInRange('prefetch', options.prefetch ?? DEFAULTS.prefetch, 0, 100),
-    leaseDurationMs,
-    heartbeatIntervalMs,
-    assignmentIntervalMs: optionalPositive('assignmentIntervalMs', options.assignmentIntervalMs),
-    handOffTimeoutMs: optionalPositive('handOffTimeoutMs', options.handOffTimeoutMs),
-    maxLeasesPerWorker: optionalPositive('maxLeasesPerWorker', options.maxLeasesPerWorker),
+    // Each package owns its defaults and cross-field checks: resolved here only so bad input fails now.
+    leases: resolveLeaseTuning(options.leases ?? {}),
+    reader: resolveShardReaderTuning(options.reader ?? {}),
     failurePolicy: policy,
     shutdownTimeoutMs,
     healthPort:

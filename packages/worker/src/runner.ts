@@ -1,12 +1,12 @@
 import { AbortedError, type Clock, type Logger, type SafeEmitter } from '@shardline/core';
-import type { CoordinatorLike, LeaseEvents, LeaseLike } from './contracts.js';
+import type { Coordinator, Lease, LeaseCoordinatorEvents, LeaseLostReason } from './contracts.js';
 import type { WorkerEvents } from './events.js';
 import type { ShardConsumer, ShardConsumerResult } from './shard-consumer.js';
 
 export interface RunnerOptions<T> {
-  coordinator: CoordinatorLike;
+  coordinator: Coordinator;
   /** Builds the consumer of a lease, starting from `checkpoint`. */
-  createConsumer: (lease: LeaseLike, checkpoint: string) => ShardConsumer<T>;
+  createConsumer: (lease: Lease, checkpoint: string) => ShardConsumer<T>;
   events: SafeEmitter<WorkerEvents>;
   clock: Clock;
   logger: Logger;
@@ -19,7 +19,7 @@ export interface RunnerOptions<T> {
 interface Running<T> {
   consumer: ShardConsumer<T>;
   done: Promise<ShardConsumerResult>;
-  lease: LeaseLike;
+  lease: Lease;
 }
 
 const RESTART_CAP_MS = 30_000;
@@ -36,9 +36,9 @@ export class Runner<T> {
   readonly #stalled = new Set<string>();
   readonly #restarts = new Map<string, number>();
   /** Leases (re)acquired while the previous consumer of that shard was still shutting down. */
-  readonly #pending = new Map<string, LeaseLike>();
+  readonly #pending = new Map<string, Lease>();
   readonly #stop = new AbortController();
-  readonly #handlers: { [K in keyof LeaseEvents]?: (payload: LeaseEvents[K]) => void } = {};
+  readonly #handlers: { [K in keyof LeaseCoordinatorEvents]?: (payload: LeaseCoordinatorEvents[K]) => void } = {};
   #accepting = false;
 
   constructor(options: RunnerOptions<T>) {
@@ -112,7 +112,7 @@ export class Runner<T> {
     this.#stop.abort(new AbortedError('worker stopping'));
   }
 
-  #onAcquired(lease: LeaseLike, checkpoint: string): void {
+  #onAcquired(lease: Lease, checkpoint: string): void {
     const { shardId } = lease;
     if (!this.#accepting) return; // the coordinator releases it when it stops
     if (this.#stalled.has(shardId)) {
@@ -137,7 +137,7 @@ export class Runner<T> {
     void done.then((result) => this.#onEnded(lease, consumer, result));
   }
 
-  #onLost(shardId: string, reason: string): void {
+  #onLost(shardId: string, reason: LeaseLostReason): void {
     this.#o.onLeaseLost?.();
     this.#stalled.delete(shardId);
     this.#running.get(shardId)?.consumer.leaseLost(reason);
@@ -163,7 +163,7 @@ export class Runner<T> {
     this.#stalled.delete(shardId);
   }
 
-  #onEnded(lease: LeaseLike, consumer: ShardConsumer<T>, result: ShardConsumerResult): void {
+  #onEnded(lease: Lease, consumer: ShardConsumer<T>, result: ShardConsumerResult): void {
     const { shardId } = lease;
     if (this.#running.get(shardId)?.consumer === consumer) this.#running.delete(shardId);
     this.#o.onLeaseCountChange?.(this.#running.size);

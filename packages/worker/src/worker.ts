@@ -1,6 +1,7 @@
 import { SafeEmitter, toError, type Logger } from '@shardline/core';
+import { LEASE_COORDINATOR_EVENTS } from '@shardline/leases';
 import { createDynamoDBClient, createDynamoDBStreamsClient, logSdkRetries } from './clients.js';
-import type { CoordinatorLike, LeaseEvents, LeaseLike, ReaderFactory } from './contracts.js';
+import type { Coordinator, Lease, LeaseCoordinatorEvents, ReaderFactory } from './contracts.js';
 import { createDefaultCoordinator, createDefaultReaderFactory, resolveStreamArn } from './defaults.js';
 import type { WorkerEvents } from './events.js';
 import { HealthServer } from './health-server.js';
@@ -15,17 +16,6 @@ import { Runner } from './runner.js';
 import { ShardConsumer } from './shard-consumer.js';
 
 type WorkerState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
-
-const LEASE_EVENTS = [
-  'lease:acquired',
-  'lease:lost',
-  'lease:handoff',
-  'lease:released',
-  'leader:elected',
-  'shardsync:done',
-  'worker:joined',
-  'worker:left',
-] as const satisfies readonly (keyof LeaseEvents)[];
 
 /**
  * A shardline worker: takes leases on the stream's shards (through `@shardline/leases`), runs
@@ -47,7 +37,7 @@ export class Worker<T = Record<string, unknown>> {
   #starting: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
   #created: Array<{ destroy(): void }> = [];
-  #coordinator: CoordinatorLike | undefined;
+  #coordinator: Coordinator | undefined;
   #runner: Runner<T> | undefined;
   #health: HealthServer | undefined;
   #forwarders: Array<() => void> = [];
@@ -129,14 +119,9 @@ export class Worker<T = Record<string, unknown>> {
         streamArn,
         leaseTableName: o.leaseTableName,
         workerId: o.workerId,
-        initialPosition: o.initialPosition,
+        leases: o.leases,
         clock: o.clock,
-        logger: o.logger, // the coordinator scopes it by component and workerId
-        leaseDurationMs: o.leaseDurationMs,
-        heartbeatIntervalMs: o.heartbeatIntervalMs,
-        assignmentIntervalMs: o.assignmentIntervalMs,
-        handOffTimeoutMs: o.handOffTimeoutMs,
-        maxLeasesPerWorker: o.maxLeasesPerWorker,
+        logger: o.logger,
       });
     this.#coordinator = coordinator;
     this.#forwardLeaseEvents(coordinator);
@@ -145,9 +130,7 @@ export class Worker<T = Record<string, unknown>> {
       createDefaultReaderFactory({
         streams: streams!,
         streamArn,
-        batchSize: o.batchSize,
-        idleIntervalMs: o.idleIntervalMs,
-        prefetch: o.prefetch,
+        reader: o.reader,
         clock: o.clock,
         logger: o.logger.child({ workerId: o.workerId }),
         metrics: this.metrics,
@@ -185,11 +168,11 @@ export class Worker<T = Record<string, unknown>> {
   }
 
   #createConsumer(
-    lease: LeaseLike,
+    lease: Lease,
     checkpoint: string,
     streamArn: string,
     readerFactory: ReaderFactory,
-    coordinator: CoordinatorLike,
+    coordinator: Coordinator,
   ): ShardConsumer<T> {
     const o = this.#o;
     return new ShardConsumer<T>({
@@ -287,11 +270,11 @@ export class Worker<T = Record<string, unknown>> {
     return client;
   }
 
-  #forwardLeaseEvents(coordinator: CoordinatorLike): void {
-    for (const name of LEASE_EVENTS) {
-      const listener = (payload: LeaseEvents[typeof name]) => {
+  #forwardLeaseEvents(coordinator: Coordinator): void {
+    for (const name of LEASE_COORDINATOR_EVENTS) {
+      const listener = (payload: LeaseCoordinatorEvents[typeof name]) => {
         if (name === 'lease:acquired' || name === 'shardsync:done' || name === 'leader:elected') this.#settled = true;
-        (this.events.emit as (event: string, payload: unknown) => void)(name, payload);
+        this.events.emit(name, payload);
       };
       coordinator.events.on(name, listener);
       this.#forwarders.push(() => coordinator.events.off(name, listener));
@@ -302,21 +285,21 @@ export class Worker<T = Record<string, unknown>> {
     return {
       liveness: (): string | null => {
         if (this.#state === 'stopped') return 'worker stopped';
-        // Older than a lease duration: the coordinator has fenced itself (no shard runs) and
-        // others may take its leases; a restart is the way out if it does not recover.
-        const heartbeat = this.#coordinator?.lastHeartbeatAt?.();
-        if (this.#state === 'running' && heartbeat !== undefined) {
-          const age = this.#o.clock.now() - heartbeat;
-          if (age > this.#o.leaseDurationMs)
-            return `lease heartbeat is ${age} ms old (lease duration ${this.#o.leaseDurationMs} ms)`;
-        }
-        return null;
+        // Fenced: no shard runs and others may take the leases; a restart is the way out if the
+        // coordinator does not recover.
+        const coordinator = this.#coordinator;
+        if (this.#state !== 'running' || !coordinator?.isFenced()) return null;
+        const heartbeat = coordinator.lastHeartbeatAt();
+        const { leaseDurationMs } = this.#o.leases;
+        return heartbeat === undefined
+          ? `lease coordinator fenced (lease duration ${leaseDurationMs} ms)`
+          : `lease heartbeat is ${this.#o.clock.now() - heartbeat} ms old (lease duration ${leaseDurationMs} ms)`;
       },
       readiness: (): string | null => {
         if (this.#state !== 'running') return `worker ${this.#state}`;
         // Settled: the coordinator assigned something, or one lease duration passed without
         // (an idle stream, or more workers than shards).
-        if (!this.#settled && this.#o.clock.now() - this.#startedAt < this.#o.leaseDurationMs)
+        if (!this.#settled && this.#o.clock.now() - this.#startedAt < this.#o.leases.leaseDurationMs)
           return 'lease assignment not settled yet';
         return null;
       },

@@ -10,9 +10,9 @@ import {
 } from '@shardline/core';
 import type { CheckpointStore } from '../src/checkpointer.js';
 import type {
-  CoordinatorLike,
-  LeaseEvents,
-  LeaseLike,
+  Coordinator,
+  Lease,
+  LeaseCoordinatorEvents,
   ReaderFactory,
   RecordBatch,
   StartPosition,
@@ -174,12 +174,31 @@ export function makeConsumer<T = Record<string, unknown>>(options: {
   return { consumer, events, store, reader, states, clock };
 }
 
+export const FAKE_STREAM_ARN = 'arn:aws:dynamodb:us-east-1:000000000000:table/orders/stream/x';
+
+/** A lease as the real coordinator hands it out. */
+export function lease(shardId: string, checkpoint = 'TRIM_HORIZON'): Lease {
+  return {
+    leaseKey: shardId,
+    shardId,
+    streamArn: FAKE_STREAM_ARN,
+    owner: 'w1',
+    counter: 1,
+    checkpoint,
+    parentShardIds: [],
+    ownerSwitchesSinceCheckpoint: 0,
+  };
+}
+
 /** A coordinator fake: the test emits lease events and inspects calls. */
-export class FakeCoordinator implements CoordinatorLike {
-  readonly events = new SafeEmitter<LeaseEvents>();
+export class FakeCoordinator implements Coordinator {
+  readonly events = new SafeEmitter<LeaseCoordinatorEvents>();
   readonly calls: string[] = [];
-  readonly held = new Map<string, LeaseLike>();
+  readonly held = new Map<string, Lease>();
   readonly checkpoints: Array<{ shardId: string; checkpoint: string }> = [];
+  /** What `isFenced()` and `lastHeartbeatAt()` answer; a test sets them. */
+  fenced = false;
+  lastHeartbeat: number | undefined;
   start(): Promise<void> {
     this.calls.push('start');
     return Promise.resolve();
@@ -193,8 +212,14 @@ export class FakeCoordinator implements CoordinatorLike {
     }
     this.held.clear();
   }
-  heldLeases(): LeaseLike[] {
+  heldLeases(): Lease[] {
     return [...this.held.values()];
+  }
+  isFenced(): boolean {
+    return this.fenced;
+  }
+  lastHeartbeatAt(): number | undefined {
+    return this.lastHeartbeat;
   }
   async checkpoint(shardId: string, checkpoint: string): Promise<void> {
     await Promise.resolve();
@@ -210,9 +235,9 @@ export class FakeCoordinator implements CoordinatorLike {
     return Promise.resolve();
   }
   acquire(shardId: string, checkpoint = 'TRIM_HORIZON'): void {
-    const lease: LeaseLike = { leaseKey: shardId, shardId, checkpoint, parentShardIds: [] };
-    this.held.set(shardId, lease);
-    this.events.emit('lease:acquired', { lease: { ...lease } });
+    const held = lease(shardId, checkpoint);
+    this.held.set(shardId, held);
+    this.events.emit('lease:acquired', { lease: { ...held } });
   }
 }
 

@@ -44,7 +44,11 @@ describe('HealthServer', () => {
   it('/healthz is 503 with a JSON reason once the last heartbeat that got through is older than the lease duration', async () => {
     const clock = new ManualClock(1_000_000);
     let lastHeartbeatAt: number | undefined = clock.now();
-    const coordinator = Object.assign(new FakeCoordinator(), { lastHeartbeatAt: () => lastHeartbeatAt });
+    // Fenced as the real coordinator is: no heartbeat through for more than a lease duration.
+    const coordinator = Object.assign(new FakeCoordinator(), {
+      lastHeartbeatAt: () => lastHeartbeatAt,
+      isFenced: () => lastHeartbeatAt !== undefined && clock.now() - lastHeartbeatAt > 10_000,
+    });
     const worker = new Worker({
       streamArn: 'arn:aws:dynamodb:us-east-1:000000000000:table/orders/stream/x',
       region: 'us-east-1',
@@ -52,8 +56,7 @@ describe('HealthServer', () => {
       coordinator,
       readerFactory: new ScriptedReader([]).factory,
       healthPort: 0,
-      leaseDurationMs: 10_000,
-      heartbeatIntervalMs: 2_000,
+      leases: { leaseDurationMs: 10_000, heartbeatIntervalMs: 2_000 },
       clock,
     });
     closers.push(() => worker.stop());

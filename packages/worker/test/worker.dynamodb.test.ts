@@ -28,8 +28,8 @@ function startWorker(tableName: string, seen: Array<{ worker: string; n: number 
     workerId: name,
     dynamodb: db.dynamodb,
     streams: db.streams,
-    leaseDurationMs: 3_000,
-    idleIntervalMs: 50,
+    leases: { leaseDurationMs: 3_000 },
+    reader: { idleIntervalMs: 50 },
     shutdownTimeoutMs: 5_000,
     processor: defineProcessor<{ n: number }>({
       processRecords: ({ records }) => {

@@ -42,7 +42,7 @@ describe('Worker on the stream simulator', () => {
       applicationName: db.uniqueName('simapp'),
       dynamodb: db.dynamodb,
       streams,
-      idleIntervalMs: 20,
+      reader: { idleIntervalMs: 20 },
       failurePolicy: {
         maxRetries: 1,
         retryBaseMs: 1,

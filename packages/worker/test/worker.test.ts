@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '@shardline/core';
 import { Worker } from '../src/worker.js';
 import type { WorkerOptions } from '../src/options.js';
-import { batch, deferred, FakeCoordinator, ScriptedReader, seq, until } from './fakes.js';
+import { batch, deferred, FakeCoordinator, lease, ScriptedReader, seq, until } from './fakes.js';
 
 const STREAM = 'arn:aws:dynamodb:us-east-1:000000000000:table/orders/stream/2026-01-01T00:00:00.000';
 const workers: Worker[] = [];
@@ -42,6 +42,23 @@ describe('Worker', () => {
     ).toThrow(/unknown Worker option: shutdownTimoutMs/);
   });
 
+  it('checks its leases and reader options with their owners at construction', () => {
+    const make = (options: Pick<WorkerOptions, 'leases' | 'reader'>) => () =>
+      new Worker({ tableName: 't', processor: { processRecords: () => undefined }, ...options });
+    expect(make({ leases: { leaseDurationMs: 4_000, heartbeatIntervalMs: 2_000 } })).toThrow(
+      /heartbeatIntervalMs \(2000\) must be below leaseDurationMs \/ 2/,
+    );
+    expect(make({ leases: { leaseDuration: 5 } as never })).toThrow(/unknown leases option: leaseDuration/);
+    expect(make({ reader: { limit: 1001 } })).toThrow(ConfigError);
+    expect(make({ reader: { idleIntervalMs: 20 * 60_000 } })).toThrow(
+      /idleIntervalMs .* must be below iteratorRefreshMs/,
+    );
+    expect(make({ leases: { leaseDurationMs: 3_000 }, reader: { idleIntervalMs: 50, prefetch: 0 } })).not.toThrow();
+    expect(() => new Worker({ tableName: 'a b', processor: { processRecords: () => undefined } })).toThrow(
+      /not a valid DynamoDB table name .*; set applicationName or leaseTableName/,
+    );
+  });
+
   it('starts a consumer per acquired lease, re-emits lease events, and checkpoints through the coordinator', async () => {
     const coordinator = new FakeCoordinator();
     const reader = new ScriptedReader([batch('s1', 1, 2)]);
@@ -77,9 +94,7 @@ describe('Worker', () => {
     const stopping = worker.stop();
     expect(worker.stop()).toBe(stopping);
     // a lease announced while stopping is not started
-    coordinator.events.emit('lease:acquired', {
-      lease: { leaseKey: 's2', shardId: 's2', checkpoint: 'TRIM_HORIZON', parentShardIds: [] },
-    });
+    coordinator.events.emit('lease:acquired', { lease: lease('s2') });
     expect(worker.shardIds).toEqual(['s1']);
     await until(() => reader.signals[0]?.aborted === true, 2_000, 'the drain to stop fetching s1');
     release.resolve();
@@ -113,7 +128,7 @@ describe('Worker', () => {
     await until(() => worker.shardIds.length === 1, 2_000, 'consumer');
     const ended = worker.events.waitFor('shard:end');
     coordinator.held.delete('s1');
-    coordinator.events.emit('lease:lost', { shardId: 's1', reason: 'expired' });
+    coordinator.events.emit('lease:lost', { shardId: 's1', reason: 'fenced' });
     expect((await ended).reason).toBe('lease-lost');
     expect(await worker.metrics.metrics()).toMatch(/shardline_leases_lost_total 1/);
   });

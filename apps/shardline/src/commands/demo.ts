@@ -82,7 +82,7 @@ async function runDemo(settings: DemoSettings): Promise<number> {
         dynamodb,
         streams,
         logger: logger.child({ workerId: name }),
-        leaseDurationMs: 5_000,
+        leases: { leaseDurationMs: 5_000 },
         shutdownTimeoutMs: 10_000,
         processor: defineProcessor<DemoItem>({
           processRecords: ({ records }) => {

@@ -1,9 +1,19 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { createLogger, type Logger } from '@shardline/core';
+import { ConfigError, createLogger, type Logger } from '@shardline/core';
 import { Worker, type WorkerOptions } from '@shardline/worker';
 import { explainStartupError } from '../aws-errors.js';
-import { checkRunSettings, loadSettings, runSettingsSchema, type RunSettings } from '../config.js';
+import {
+  addSettingOptions,
+  checkRunSettings,
+  flagName,
+  loadSettings,
+  RUN_SETTING_KEYS,
+  runSettingsSchema,
+  workerOptionOf,
+  type RunSettings,
+} from '../config.js';
+import { UsageError } from '../usage-error.js';
 import { loadProcessor } from '../processor-loader.js';
 import { handleShutdownSignals } from '../signals.js';
 
@@ -13,53 +23,12 @@ import { handleShutdownSignals } from '../signals.js';
  * a second one exits at once (1).
  */
 export function registerRun(program: Command): void {
-  program
+  const command = program
     .command('run')
     .description(
       "Consume a table's stream with a record processor, sharing shards with other `run` processes of the same --app",
-    )
-    .option('--table <name>', 'table whose (latest) stream to consume')
-    .option('--stream-arn <arn>', 'stream ARN to consume (instead of --table)')
-    .option('--processor <path>', 'ES module or CommonJS file whose default export is a processor or a factory')
-    .option('--app <name>', 'application name: names the lease table shardline-<app> (default: the table name)')
-    .option('--endpoint <url>', 'one endpoint for DynamoDB and DynamoDB Streams (DynamoDB Local)')
-    .option('--dynamodb-endpoint <url>', 'DynamoDB endpoint (table and lease table)')
-    .option('--streams-endpoint <url>', 'DynamoDB Streams endpoint (e.g. the stream simulator)')
-    .option('--region <region>', 'AWS region (default: AWS_REGION)')
-    .option('--worker-id <id>', 'unique worker name (default: <hostname>-<pid>-<random>)')
-    .option(
-      '--initial-position <position>',
-      'trim_horizon or latest: where a new application starts (default trim_horizon)',
-    )
-    .option('--health-port <port>', 'serve /healthz, /readyz, /metrics on this port')
-    .option('--health-host <host>', 'address for the health server (default 127.0.0.1)')
-    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
-    .option('--checkpoint-mode <mode>', 'auto (after each batch) or manual (the processor calls ctx.checkpointer)')
-    .option(
-      '--checkpoint-interval-ms <ms>',
-      'auto mode: at most one checkpoint write per shard per interval (default 1000; 0 = every batch)',
-    )
-    .option('--key-concurrency <n>', 'process up to n item keys of a shard concurrently (default 1)')
-    .option('--batch-size <n>', 'GetRecords limit, 1-1000 (default 1000)')
-    .option('--idle-interval-ms <ms>', 'wait after an empty read of an open shard (default 200)')
-    .option('--lease-duration-ms <ms>', 'lease duration (default 10000)')
-    .option('--heartbeat-interval-ms <ms>', 'heartbeat interval (default lease duration / 5)')
-    .option('--shutdown-timeout-ms <ms>', 'graceful shutdown deadline (default 20000)')
-    .option(
-      '--request-timeout-ms <ms>',
-      'AWS request timeout per attempt; a hung request fails and is retried (default 10000)',
-    )
-    .option('--connection-timeout-ms <ms>', 'AWS connection timeout (default 3000)')
-    .option('--max-retries <n>', 'retries of a failing batch (default 3)')
-    .option('--bisect-on-error [bool]', 'split a failing batch to isolate the bad record')
-    .option('--on-failure <action>', 'destination (store and move on) or stop (stall the shard and alert)')
-    .option('--failure-jsonl <path>', 'failure destination: append failed records to this JSONL file')
-    .option(
-      '--failure-table <name>',
-      'failure destination: put failed records into this DynamoDB table (string key "id")',
-    )
-    .option('--processor-timeout-ms <ms>', 'an attempt of processRecords fails after this (default 60000)')
-    .option('--max-record-age-ms <ms>', 'records older than this go to the failure action unprocessed')
+    );
+  addSettingOptions(command, runSettingsSchema)
     .option('--config <path>', 'JSON file with any of these settings (camelCase keys); flags and SHARDLINE_* env win')
     .allowExcessArguments(false)
     .action(async (flags: Record<string, unknown> & { config?: string }) => {
@@ -69,61 +38,60 @@ export function registerRun(program: Command): void {
     });
 }
 
+/** The Worker options of a `run`: each set setting goes where its schema entry says. */
 export function toWorkerOptions(
   settings: RunSettings,
   processor: WorkerOptions['processor'],
   logger: Logger,
 ): WorkerOptions {
+  const options: Record<string, unknown> = { processor, logger };
+  const groups: Record<string, Record<string, unknown>> = {};
+  for (const key of RUN_SETTING_KEYS) {
+    const path = workerOptionOf(key);
+    const value = settings[key];
+    if (path === undefined || value === undefined) continue;
+    const [group, name] = path.split('.');
+    if (name === undefined) options[path] = value;
+    else (groups[group!] ??= {})[name] = value;
+  }
   const destination = settings.failureJsonl
     ? { type: 'jsonl' as const, path: resolve(settings.failureJsonl) }
     : settings.failureTable
       ? { type: 'dynamodb' as const, tableName: settings.failureTable }
       : undefined;
-  const defined = <T extends object>(value: T): Partial<T> =>
-    Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
-  const failurePolicy = defined({
-    maxRetries: settings.maxRetries,
-    bisectOnError: settings.bisectOnError,
-    onFailure: settings.onFailure,
-    destination,
-    processorTimeoutMs: settings.processorTimeoutMs,
-    maxRecordAgeMs: settings.maxRecordAgeMs,
-  });
+  if (destination) (groups.failurePolicy ??= {}).destination = destination;
   return {
-    processor,
-    logger,
-    ...defined({
-      tableName: settings.table,
-      streamArn: settings.streamArn,
-      applicationName: settings.app,
-      endpoint: settings.endpoint,
-      dynamodbEndpoint: settings.dynamodbEndpoint,
-      streamsEndpoint: settings.streamsEndpoint,
-      region: settings.region,
-      workerId: settings.workerId,
-      initialPosition: settings.initialPosition,
-      healthPort: settings.healthPort,
-      healthHost: settings.healthHost,
-      checkpointMode: settings.checkpointMode,
-      checkpointIntervalMs: settings.checkpointIntervalMs,
-      keyConcurrency: settings.keyConcurrency,
-      batchSize: settings.batchSize,
-      idleIntervalMs: settings.idleIntervalMs,
-      leaseDurationMs: settings.leaseDurationMs,
-      heartbeatIntervalMs: settings.heartbeatIntervalMs,
-      shutdownTimeoutMs: settings.shutdownTimeoutMs,
-      requestTimeoutMs: settings.requestTimeoutMs,
-      connectionTimeoutMs: settings.connectionTimeoutMs,
-    }),
-    ...(Object.keys(failurePolicy).length > 0 ? { failurePolicy } : {}),
+    ...(options as unknown as WorkerOptions),
+    ...groups,
     processMetrics: settings.healthPort !== undefined,
   };
+}
+
+/**
+ * A bad value that only the owning package can judge (a range, a cross-field rule) fails in
+ * `new Worker()` with that package's message; name the flag it came from, when one did.
+ */
+function explainConfigError(err: unknown): unknown {
+  if (!(err instanceof ConfigError)) return err;
+  for (const key of RUN_SETTING_KEYS) {
+    const path = workerOptionOf(key);
+    if (path === undefined) continue;
+    const name = path.split('.').at(-1)!;
+    if (err.message.startsWith(`${path} `) || err.message.startsWith(`${name} `))
+      return new UsageError(`${flagName(key)}: ${err.message}`);
+  }
+  return err;
 }
 
 async function run(settings: RunSettings): Promise<void> {
   const processor = await loadProcessor(settings.processor);
   const logger = createLogger({ level: settings.logLevel, base: { app: settings.app ?? settings.table ?? null } });
-  const worker = new Worker(toWorkerOptions(settings, processor, logger));
+  let worker: Worker;
+  try {
+    worker = new Worker(toWorkerOptions(settings, processor, logger));
+  } catch (err) {
+    throw explainConfigError(err);
+  }
   const log = logger.child({ component: 'cli', workerId: worker.workerId });
 
   let stopping: Promise<void> | undefined;

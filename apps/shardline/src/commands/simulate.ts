@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { pino } from 'pino';
 import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '@shardline/core';
+import { isTableName } from '@shardline/leases';
 import type { ManifestEntry, StreamViewType } from '@shardline/testkit';
 import { loadTestkit } from '../testkit.js';
 import { UsageError } from '../usage-error.js';
@@ -75,7 +76,7 @@ export function registerSimulate(program: Command): void {
 
 export function parseSimulateFlags(flags: SimulateFlags): SimulateOptions {
   const port = integer('--port', flags.port, 0, 65_535);
-  if (flags.table.trim() === '' || !/^[a-zA-Z0-9_.-]{3,255}$/.test(flags.table)) {
+  if (!isTableName(flags.table)) {
     throw new UsageError(`--table must be a DynamoDB table name (3-255 of a-z A-Z 0-9 _ - .), got "${flags.table}"`);
   }
   const throttleRate = flags.throttleRate === undefined ? undefined : decimal('--throttle-rate', flags.throttleRate);

@@ -9,19 +9,22 @@ import { z } from 'zod';
 import { readLeaseTable, type LeaseTableLease, type LeaseTableView } from '@shardline/leases';
 import { createDynamoDBClient, createDynamoDBStreamsClient } from '@shardline/worker';
 import { explainStartupError } from '../aws-errors.js';
-import { loadSettings } from '../config.js';
+import { addSettingOptions, loadSettings, setting } from '../config.js';
 import { UsageError } from '../usage-error.js';
 
 const statusSchema = z
   .object({
-    app: z.string().min(1),
-    leaseTable: z.string().min(1).optional(),
-    endpoint: z.url().optional(),
-    dynamodbEndpoint: z.url().optional(),
-    streamsEndpoint: z.url().optional(),
-    region: z.string().min(1).optional(),
-    json: z.boolean().optional(),
-    lag: z.boolean().optional(),
+    app: setting(z.string().min(1), { arg: '<name>', help: 'application name (lease table shardline-<app>)' }),
+    leaseTable: setting(z.string().min(1).optional(), {
+      arg: '<name>',
+      help: 'lease table name, when not shardline-<app>',
+    }),
+    endpoint: setting(z.url().optional(), { arg: '<url>', help: 'one endpoint for DynamoDB and DynamoDB Streams' }),
+    dynamodbEndpoint: setting(z.url().optional(), { arg: '<url>', help: 'DynamoDB endpoint (lease table)' }),
+    streamsEndpoint: setting(z.url().optional(), { arg: '<url>', help: 'DynamoDB Streams endpoint (for lag)' }),
+    region: setting(z.string().min(1).optional(), { arg: '<region>', help: 'AWS region (default: AWS_REGION)' }),
+    json: setting(z.boolean().optional(), { help: 'print JSON for machines' }),
+    lag: setting(z.boolean().optional(), { flag: '--no-lag', help: 'do not read the stream to measure lag' }),
   })
   .strict();
 
@@ -42,20 +45,14 @@ export interface ShardStatus {
  * checkpoint: one GetShardIterator + GetRecords(Limit 1) per unfinished shard (`--no-lag` skips).
  */
 export function registerStatus(program: Command): void {
-  program
+  const command = program
     .command('status')
-    .description('Show the shards of an application: parent, owner, state, checkpoint, lag')
-    .option('--app <name>', 'application name (lease table shardline-<app>)')
-    .option('--lease-table <name>', 'lease table name, when not shardline-<app>')
-    .option('--endpoint <url>', 'one endpoint for DynamoDB and DynamoDB Streams')
-    .option('--dynamodb-endpoint <url>', 'DynamoDB endpoint (lease table)')
-    .option('--streams-endpoint <url>', 'DynamoDB Streams endpoint (for lag)')
-    .option('--region <region>', 'AWS region (default: AWS_REGION)')
-    .option('--json', 'print JSON for machines')
-    .option('--no-lag', 'do not read the stream to measure lag')
+    .description('Show the shards of an application: parent, owner, state, checkpoint, lag');
+  addSettingOptions(command, statusSchema)
     .allowExcessArguments(false)
     .action(async (flags: Record<string, unknown>) => {
-      const settings = loadSettings(statusSchema, flags);
+      // status takes no --config: its settings are a handful, and SHARDLINE_CONFIG holds run's.
+      const settings = loadSettings(statusSchema, flags, { configFile: false });
       const dynamodbEndpoint = settings.dynamodbEndpoint ?? settings.endpoint;
       const streamsEndpoint = settings.streamsEndpoint ?? settings.endpoint;
       // No shardline layer retries these one-shot reads (the lease-table scan, the lag probes), so
