@@ -22,9 +22,9 @@ import { UsageError } from './usage-error.js';
 /** Where a `run` setting goes in `WorkerOptions` (grouped options by their group). */
 export type WorkerOptionPath =
   | Exclude<keyof WorkerOptions, 'leases' | 'reader' | 'failurePolicy'>
-  | `leases.${keyof LeaseTuningOptions & string}`
-  | `reader.${keyof ShardReaderTuning & string}`
-  | `failurePolicy.${keyof FailurePolicyOptions & string}`;
+  | `leases.${keyof LeaseTuningOptions}`
+  | `reader.${keyof ShardReaderTuning}`
+  | `failurePolicy.${keyof FailurePolicyOptions}`;
 
 export interface SettingMeta {
   /** commander's value placeholder (`<ms>`, `[bool]`); none for a switch. */
@@ -42,12 +42,18 @@ export const settingMeta = z.registry<SettingMeta>();
 
 /** A setting: its schema plus what the CLI says about it. */
 export function setting<S extends z.ZodType>(schema: S, meta: SettingMeta): S {
-  settingMeta.add(schema as z.ZodType, meta);
+  settingMeta.add(schema, meta);
   return schema;
 }
 
+/** A schema's settings, by key. */
+function settingsOf(schema: z.ZodObject): Record<string, z.ZodType> {
+  return schema.shape;
+}
+
 function metaOf(schema: z.ZodObject, key: string): SettingMeta {
-  const meta = settingMeta.get(schema.shape[key]!);
+  const entry = settingsOf(schema)[key];
+  const meta = entry && settingMeta.get(entry);
   if (!meta) throw new Error(`setting ${key} has no flag metadata: declare it with setting()`);
   return meta;
 }
@@ -61,10 +67,10 @@ export function helpText(meta: SettingMeta, schema: z.ZodType): string {
 
 /** Adds one commander option per setting of `schema`, in the schema's order. */
 export function addSettingOptions(command: Command, schema: z.ZodObject): Command {
-  for (const key of Object.keys(schema.shape)) {
+  for (const [key, entry] of Object.entries(settingsOf(schema))) {
     const meta = metaOf(schema, key);
     const flag = meta.flag ?? flagName(key);
-    command.option(meta.arg ? `${flag} ${meta.arg}` : flag, helpText(meta, schema.shape[key]!));
+    command.option(meta.arg ? `${flag} ${meta.arg}` : flag, helpText(meta, entry));
   }
   return command;
 }

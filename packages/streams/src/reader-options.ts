@@ -117,17 +117,9 @@ const KNOWN: readonly (keyof ShardReaderOptions)[] = [
 ];
 
 /** The reader's tunables: what a `Worker` passes through as its `reader` option. */
-export type ShardReaderTuning = Pick<ShardReaderOptions, 'limit' | 'idleIntervalMs' | 'iteratorRefreshMs' | 'prefetch'>;
-export type ResolvedShardReaderTuning = Pick<
-  ResolvedShardReaderOptions,
-  'limit' | 'idleIntervalMs' | 'iteratorRefreshMs' | 'prefetch'
->;
-const TUNING_KEYS = [
-  'limit',
-  'idleIntervalMs',
-  'iteratorRefreshMs',
-  'prefetch',
-] as const satisfies readonly (keyof ShardReaderTuning)[];
+const TUNING_KEYS = ['limit', 'idleIntervalMs', 'iteratorRefreshMs', 'prefetch'] as const;
+export type ShardReaderTuning = Pick<ShardReaderOptions, (typeof TUNING_KEYS)[number]>;
+export type ResolvedShardReaderTuning = Pick<ResolvedShardReaderOptions, (typeof TUNING_KEYS)[number]>;
 
 /**
  * The tunables alone, with their defaults and cross-field checks: a `Worker` calls this at
