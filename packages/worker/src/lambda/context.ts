@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { AbortedError, ProcessorError, toError, type Clock } from '@shardline/core';
+import { AbortedError, ProcessorError, integerInRange, positiveInteger, toError, type Clock } from '@shardline/core';
 
 /**
  * The Lambda context object (https://docs.aws.amazon.com/lambda/latest/dg/nodejs-context.html)
@@ -75,10 +75,11 @@ export function resolveLambdaFunction(options: LambdaFunctionOptions, streamArn:
     functionVersion,
     invokedFunctionArn:
       options.invokedFunctionArn ?? `arn:${partition}:lambda:${region}:${account}:function:${functionName}`,
-    memoryLimitInMB: options.memoryLimitInMB ?? 128,
+    // Lambda's range for memory (128 MB to 10,240 MB); the value is only reported to the handler.
+    memoryLimitInMB: integerInRange('function.memoryLimitInMB', options.memoryLimitInMB ?? 128, 128, 10_240),
     logGroupName: options.logGroupName ?? `/aws/lambda/${functionName}`,
     logStreamName: options.logStreamName ?? `shardline/[${functionVersion}]${INSTANCE_ID}`,
-    timeoutMs: options.timeoutMs ?? 60_000,
+    timeoutMs: positiveInteger('function.timeoutMs', options.timeoutMs ?? 60_000),
   };
 }
 

@@ -1,5 +1,5 @@
 import type { Callback, Context, DynamoDBStreamHandler, Handler } from 'aws-lambda';
-import { AbortedError, ManualClock } from '@shardline/core';
+import { AbortedError, ConfigError, ManualClock } from '@shardline/core';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import {
   invokeHandler,
@@ -35,6 +35,11 @@ describe('the Lambda context', () => {
       logGroupName: '/aws/lambda/orders-fn',
       timeoutMs: 3_000,
     });
+  });
+
+  it('refuses a timeout that is not a positive integer and a memory size Lambda does not offer', () => {
+    expect(() => resolveLambdaFunction({ timeoutMs: 0 }, STREAM)).toThrow(ConfigError);
+    expect(() => resolveLambdaFunction({ memoryLimitInMB: 64 }, STREAM)).toThrow(/from 128 to 10240/);
   });
 
   it('hands the handler the context fields, a new awsRequestId per invocation, and a countdown on the clock', async () => {
