@@ -1,4 +1,4 @@
-import { ProcessorError, systemClock, type Clock } from '@shardline/core';
+import { AbortedError, ProcessorError, systemClock, type Clock } from '@shardline/core';
 import type { ProcessorContext, RecordProcessor, StreamRecord } from '../processor.js';
 import { interpretBatchResponse } from './batch-response.js';
 import {
@@ -113,6 +113,8 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
   options: LambdaProcessorOptions = {},
 ): RecordProcessor<unknown> {
   const filter: RecordFilter = compileFilterCriteria(options.filterCriteria);
+  // Checked now, so a bad timeout fails at start-up; the ARN-derived defaults come per stream.
+  resolveLambdaFunction(options.function ?? {}, '');
   const clock = options.clock ?? systemClock;
   const reportFailures = options.reportBatchItemFailures ?? false;
   const limit = options.payloadLimitBytes ?? LAMBDA_PAYLOAD_LIMIT_BYTES;
@@ -218,7 +220,8 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
       try {
         response = await invoke(eventFor(unit, ctx), ctx);
       } catch (err) {
-        if (first) await doneBefore(records, first.index, shard, ctx);
+        // A stopping shard writes no more checkpoints from here; the runtime's own final one stands.
+        if (first && !(err instanceof AbortedError)) await doneBefore(records, first.index, shard, ctx);
         throw err;
       }
       const outcome = interpretBatchResponse(

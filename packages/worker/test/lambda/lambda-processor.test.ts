@@ -2,7 +2,8 @@ import type { _Record } from '@aws-sdk/client-dynamodb-streams';
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { DynamoDBRecord, DynamoDBStreamEvent, DynamoDBStreamHandler } from 'aws-lambda';
 import { ManualClock, systemClock } from '@shardline/core';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import type { WorkerOptions } from '../../src/options.js';
 import type { RecordBatch } from '../../src/contracts.js';
 import type { LambdaCallback, LambdaContext } from '../../src/lambda/context.js';
 import {
@@ -28,6 +29,21 @@ function recorder() {
   };
   return { invocations, requestIds, see };
 }
+
+describe('lambdaProcessor', () => {
+  it('is a processor the Worker takes, and refuses bad options when created', () => {
+    const handler: DynamoDBStreamHandler = async () => {
+      await Promise.resolve();
+    };
+    expectTypeOf(lambdaProcessor(handler)).toExtend<WorkerOptions['processor']>();
+    expect(() => lambdaProcessor(handler, { function: { timeoutMs: -1 } })).toThrow(
+      /timeoutMs must be a positive integer/,
+    );
+    expect(() => lambdaProcessor(handler, { filterCriteria: { Filters: [{ Pattern: '{' }] } })).toThrow(
+      /not valid JSON/,
+    );
+  });
+});
 
 describe('lambdaProcessor on the shard consumer', () => {
   it('hands an @types/aws-lambda handler Lambda’s event and context; resolving completes and checkpoints the batch', async () => {
