@@ -271,7 +271,7 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
 
     async shardEnded({ shardId, streamArn, logger }) {
       const shard = shards.get(shardId);
-      if (shard?.window?.snapshot()) {
+      if (shard?.window?.isOpen) {
         // The closed shard ends its window: the final invocation must succeed before SHARD_END.
         const ctx: ProcessorContext = {
           shardId,

@@ -46,12 +46,19 @@ export interface WindowInvocation<R> {
   isWindowTerminatedEarly: boolean;
 }
 
-/** The open window, as `snapshot()` returns it and `restore()` takes it. */
-export interface WindowSnapshot {
+/** The open window. */
+export interface OpenWindow {
   window: WindowBounds;
   state: WindowState;
   /** The last response's state was over the bound: the next invocation is an early final one. */
   terminatedEarly: boolean;
+}
+
+/** What `snapshot()` returns and `restore()` takes: everything a new owner of the shard needs. */
+export interface WindowSnapshot {
+  open: OpenWindow | undefined;
+  /** End of the last window closed (epoch ms), if any: it must not open again. */
+  closedUntil: number | undefined;
 }
 
 export interface TumblingWindowOptions<R> {
@@ -77,7 +84,7 @@ export function windowField(window: WindowBounds): { start: string; end: string 
 
 export class TumblingWindowMachine<R> {
   readonly #o: Required<TumblingWindowOptions<R>>;
-  #open: WindowSnapshot | undefined;
+  #open: OpenWindow | undefined;
   /** End of the last window closed: a late record never reopens it. */
   #closedUntil = Number.NEGATIVE_INFINITY;
 
@@ -87,12 +94,21 @@ export class TumblingWindowMachine<R> {
     this.#o = { maxStateBytes: MAX_WINDOW_STATE_BYTES, ...options };
   }
 
-  snapshot(): WindowSnapshot | undefined {
-    return this.#open && structuredClone(this.#open);
+  /** The window is open (a final invocation is still due). */
+  get isOpen(): boolean {
+    return this.#open !== undefined;
   }
 
-  restore(snapshot: WindowSnapshot | undefined): void {
-    this.#open = snapshot && structuredClone(snapshot);
+  snapshot(): WindowSnapshot {
+    return {
+      open: this.#open && structuredClone(this.#open),
+      closedUntil: Number.isFinite(this.#closedUntil) ? this.#closedUntil : undefined,
+    };
+  }
+
+  restore(snapshot: WindowSnapshot): void {
+    this.#open = snapshot.open && structuredClone(snapshot.open);
+    this.#closedUntil = snapshot.closedUntil ?? Number.NEGATIVE_INFINITY;
   }
 
   /**

@@ -170,7 +170,13 @@ describe('tumbling windows', () => {
     next.restore(snapshot);
     expect(view(next.next([rec(2, 20)], T0 + 20_000)!.invocation)).toMatchObject({ ids: [2], state: { n: 1 } });
     expect(snapshot).toEqual(m.snapshot());
-    expect(machine().snapshot()).toBeUndefined();
+    expect(machine().snapshot()).toEqual({ open: undefined, closedUntil: undefined });
+    // A closed window stays closed for the new owner too.
+    m.complete(m.next([], T0 + SIZE)!.invocation, { state: {} });
+    const after = machine();
+    after.restore(m.snapshot());
+    expect(after.isOpen).toBe(false);
+    expect(windowField(after.next([rec(3, 30)], T0 + SIZE)!.invocation.window).start).toBe('2020-07-30T17:05:00Z');
   });
 
   it('property: a counting handler ends every window with the exact count, windows in order, one window per invocation', () => {
