@@ -1,0 +1,155 @@
+import { randomUUID } from 'node:crypto';
+import type { _Record } from '@aws-sdk/client-dynamodb-streams';
+import type { Clock } from '@shardline/core';
+import type { FailedRecord, FailureDestination } from '../destinations.js';
+
+/**
+ * The record Lambda sends to an on-failure destination when it discards a batch of a DynamoDB
+ * stream (https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html): a pointer
+ * into the stream (shard and sequence range), not the records themselves.
+ */
+export interface LambdaOnFailureRecord {
+  requestContext: {
+    requestId: string;
+    functionArn: string;
+    condition: OnFailureCondition;
+    approximateInvokeCount: number;
+  };
+  responseContext: {
+    statusCode: number;
+    executedVersion: string;
+    functionError: string;
+  };
+  version: '1.0';
+  /** When the batch was discarded, ISO 8601 with milliseconds. */
+  timestamp: string;
+  DDBStreamBatchInfo: {
+    shardId: string;
+    startSequenceNumber: string;
+    endSequenceNumber: string;
+    /** ISO 8601 to the second, as in Lambda's example (`2019-11-14T00:13:19Z`). */
+    approximateArrivalOfFirstRecord: string;
+    approximateArrivalOfLastRecord: string;
+    batchSize: number;
+    streamArn: string;
+  };
+}
+
+/**
+ * Why the batch was discarded. `RetryAttemptsExhausted` is the value Lambda's documentation
+ * shows; the documentation names no value for records past `MaximumRecordAgeInSeconds`, and
+ * `MaximumRecordAgeExceeded` (the parameter's name) is shardline's choice.
+ */
+export type OnFailureCondition = 'RetryAttemptsExhausted' | 'MaximumRecordAgeExceeded';
+
+export interface OnFailureInput {
+  shardId: string;
+  streamArn: string;
+  /** The discarded records, in stream order; never empty. */
+  records: readonly _Record[];
+  condition: OnFailureCondition;
+  /** Invocations of the function with these records (0 when they aged out before one). */
+  invokeCount: number;
+  /** The last invocation's request id; a fresh one when there was none. */
+  requestId?: string | undefined;
+  functionArn: string;
+  executedVersion: string;
+  /** `Unhandled` for a Node.js function that threw, rejected, called back an error or timed out. */
+  functionError?: string | undefined;
+  now: number;
+}
+
+export function buildOnFailureRecord(input: OnFailureInput): LambdaOnFailureRecord {
+  const first = input.records[0];
+  const last = input.records.at(-1);
+  if (!first || !last) throw new TypeError('an on-failure record needs at least one record');
+  return {
+    requestContext: {
+      requestId: input.requestId ?? randomUUID(),
+      functionArn: input.functionArn,
+      condition: input.condition,
+      approximateInvokeCount: input.invokeCount,
+    },
+    responseContext: {
+      // The Invoke call itself succeeded; the function's error is in functionError.
+      statusCode: 200,
+      executedVersion: input.executedVersion,
+      functionError: input.functionError ?? (input.invokeCount > 0 ? 'Unhandled' : ''),
+    },
+    version: '1.0',
+    timestamp: new Date(input.now).toISOString(),
+    DDBStreamBatchInfo: {
+      shardId: input.shardId,
+      startSequenceNumber: first.dynamodb?.SequenceNumber ?? '',
+      endSequenceNumber: last.dynamodb?.SequenceNumber ?? '',
+      approximateArrivalOfFirstRecord: isoSeconds(first),
+      approximateArrivalOfLastRecord: isoSeconds(last),
+      batchSize: input.records.length,
+      streamArn: input.streamArn,
+    },
+  };
+}
+
+function isoSeconds(record: _Record): string {
+  const created = record.dynamodb?.ApproximateCreationDateTime;
+  if (created === undefined) return '';
+  return new Date(created).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** The last invocation per shard, which the on-failure record names. */
+export class InvocationLedger {
+  readonly #last = new Map<string, { requestId: string; functionError: string | undefined }>();
+
+  record(shardId: string, requestId: string, functionError: string | undefined): void {
+    this.#last.set(shardId, { requestId, functionError });
+  }
+
+  last(shardId: string): { requestId: string; functionError: string | undefined } | undefined {
+    return this.#last.get(shardId);
+  }
+}
+
+export interface LambdaFailureDestinationOptions {
+  /** Where the on-failure records go; must throw when one was not stored (the shard then stops). */
+  write(record: LambdaOnFailureRecord): Promise<void>;
+  /** For logs and metrics. */
+  name: string;
+  functionArn: string;
+  executedVersion: string;
+  ledger?: InvocationLedger | undefined;
+  clock: Clock;
+}
+
+/**
+ * A FailureDestination for the worker's failure policy that turns the records it gives up on
+ * (one `send` per discarded batch) into one Lambda on-failure record.
+ */
+export class LambdaFailureDestination implements FailureDestination {
+  readonly name: string;
+  readonly #o: LambdaFailureDestinationOptions;
+
+  constructor(options: LambdaFailureDestinationOptions) {
+    this.#o = options;
+    this.name = options.name;
+  }
+
+  async send(records: FailedRecord[]): Promise<void> {
+    const first = records[0];
+    if (!first) return;
+    const last = this.#o.ledger?.last(first.shardId);
+    await this.#o.write(
+      buildOnFailureRecord({
+        shardId: first.shardId,
+        streamArn: first.streamArn,
+        records: records.map((r) => r.record),
+        condition: first.reason === 'max-record-age' ? 'MaximumRecordAgeExceeded' : 'RetryAttemptsExhausted',
+        invokeCount: first.attempts,
+        requestId: first.reason === 'max-record-age' ? undefined : last?.requestId,
+        functionArn: this.#o.functionArn,
+        executedVersion: this.#o.executedVersion,
+        functionError: first.reason === 'max-record-age' ? undefined : last?.functionError,
+        now: this.#o.clock.now(),
+      }),
+    );
+  }
+}

@@ -1,0 +1,302 @@
+import { AbortedError, ProcessorError, systemClock, type Clock } from '@shardline/core';
+import type { ProcessorContext, RecordProcessor, StreamRecord } from '../processor.js';
+import { interpretBatchResponse } from './batch-response.js';
+import {
+  invokeHandler,
+  LambdaFunctionError,
+  resolveLambdaFunction,
+  type LambdaFunctionOptions,
+  type LambdaHandler,
+  type ResolvedLambdaFunction,
+} from './context.js';
+import {
+  LAMBDA_PAYLOAD_LIMIT_BYTES,
+  splitByPayload,
+  toLambdaRecord,
+  type LambdaDynamoDBRecord,
+  type LambdaDynamoDBStreamEvent,
+} from './event.js';
+import { InvocationLedger } from './failure-record.js';
+import { compileFilterCriteria, type FilterCriteria, type RecordFilter } from './filter.js';
+import type { LambdaMappingOptions } from './mapping.js';
+import { TumblingWindowMachine, windowField, type WindowInvocation, type WindowState } from './tumbling-window.js';
+
+/**
+ * `lambdaProcessor(handler, options)`: a DynamoDB Streams Lambda handler as a shardline
+ * RecordProcessor, for what fits the processor contract today:
+ *
+ * - each batch becomes Lambda's event (event.ts) after `FilterCriteria` (filter.ts); records
+ *   filtered out count as processed and are checkpointed past with the rest;
+ * - one invocation per ≤ 6 MB of records, with a fresh context (context.ts);
+ * - a thrown error, a rejection, `callback(error)`, a timeout, or (with ReportBatchItemFailures)
+ *   an invalid response fails the invocation; a partial batch response checkpoints before the
+ *   lowest reported record (batch-response.ts). Either way processRecords throws, and the
+ *   worker's failure policy retries: the retry invokes the function from the failed record on,
+ *   as Lambda does, because records already done are remembered and left out;
+ * - tumbling windows (tumbling-window.ts), with the window closed by a record of a later window
+ *   or by the shard's end.
+ *
+ * What needs the runtime (second wave): see README.md in this folder.
+ */
+
+export interface LambdaProcessorOptions {
+  /** How the function appears in its context. */
+  function?: LambdaFunctionOptions;
+  /** `FunctionResponseTypes: ["ReportBatchItemFailures"]`. @defaultValue false */
+  reportBatchItemFailures?: boolean;
+  /** Validated when the processor is created. @defaultValue no filter */
+  filterCriteria?: FilterCriteria | undefined;
+  /** `TumblingWindowInSeconds` in ms. @defaultValue 0 (no window) */
+  tumblingWindowMs?: number;
+  /** @defaultValue LAMBDA_PAYLOAD_LIMIT_BYTES (6 MB) */
+  payloadLimitBytes?: number;
+  /** @defaultValue systemClock */
+  clock?: Clock;
+  /** @defaultValue crypto.randomUUID */
+  requestId?: () => string;
+  /** Shared with a LambdaFailureDestination so the on-failure record names the last invocation. */
+  ledger?: InvocationLedger;
+}
+
+/** The parts of a parsed event source mapping this processor honours itself. */
+export function lambdaProcessorOptionsFromMapping(
+  mapping: LambdaMappingOptions,
+): Pick<LambdaProcessorOptions, 'reportBatchItemFailures' | 'filterCriteria' | 'tumblingWindowMs'> {
+  return {
+    reportBatchItemFailures: mapping.reportBatchItemFailures,
+    filterCriteria: mapping.filterCriteria,
+    tumblingWindowMs: mapping.tumblingWindowMs,
+  };
+}
+
+/** The invocation (or its response) failed: the worker's failure policy retries the batch. */
+export class LambdaInvocationFailedError extends ProcessorError {
+  /** The first record the retry must invoke the function with. */
+  readonly retryFrom: string;
+  constructor(shardId: string, retryFrom: string, message: string, options: { cause?: unknown } = {}) {
+    super(shardId, message, { ...options, retryable: true });
+    this.retryFrom = retryFrom;
+  }
+}
+
+/** The event of a tumbling-window invocation: Lambda's event plus the window fields. */
+export interface LambdaDynamoDBTimeWindowEvent extends LambdaDynamoDBStreamEvent {
+  window: { start: string; end: string };
+  state: WindowState;
+  shardId: string;
+  eventSourceARN: string;
+  isFinalInvokeForWindow: boolean;
+  isWindowTerminatedEarly: boolean;
+}
+
+interface ShardLambdaState {
+  /** Records done in a batch that failed later on: left out when that batch is retried. */
+  done: Set<string>;
+  window: TumblingWindowMachine<Candidate> | undefined;
+}
+
+/** A record that passed the filter, with its Lambda form and its place in the call's records. */
+interface Candidate {
+  index: number;
+  record: StreamRecord<unknown>;
+  lambda: LambdaDynamoDBRecord;
+}
+
+interface Unit {
+  candidates: Candidate[];
+  window?: WindowInvocation<Candidate> | undefined;
+}
+
+export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDynamoDBStreamEvent>(
+  // The handler's event parameter may be typed narrower (DynamoDBStreamEvent, a window event).
+  handler: LambdaHandler<E>,
+  options: LambdaProcessorOptions = {},
+): RecordProcessor<unknown> {
+  const filter: RecordFilter = compileFilterCriteria(options.filterCriteria);
+  // Checked now, so a bad timeout fails at start-up; the ARN-derived defaults come per stream.
+  resolveLambdaFunction(options.function ?? {}, '');
+  const clock = options.clock ?? systemClock;
+  const reportFailures = options.reportBatchItemFailures ?? false;
+  const limit = options.payloadLimitBytes ?? LAMBDA_PAYLOAD_LIMIT_BYTES;
+  const windowMs = options.tumblingWindowMs ?? 0;
+  const ledger = options.ledger ?? new InvocationLedger();
+  const shards = new Map<string, ShardLambdaState>();
+  const fns = new Map<string, ResolvedLambdaFunction>();
+  const call = handler as unknown as LambdaHandler<LambdaDynamoDBStreamEvent | LambdaDynamoDBTimeWindowEvent>;
+
+  const stateOf = (shardId: string): ShardLambdaState => {
+    let state = shards.get(shardId);
+    if (!state) {
+      state = {
+        done: new Set(),
+        window:
+          windowMs > 0
+            ? new TumblingWindowMachine<Candidate>({
+                sizeMs: windowMs,
+                createdAt: (c) => createdAtMs(c.record),
+              })
+            : undefined,
+      };
+      shards.set(shardId, state);
+    }
+    return state;
+  };
+  const fnFor = (streamArn: string): ResolvedLambdaFunction => {
+    let fn = fns.get(streamArn);
+    if (!fn) fns.set(streamArn, (fn = resolveLambdaFunction(options.function ?? {}, streamArn)));
+    return fn;
+  };
+
+  /** Invokes once; returns the response, or throws LambdaFunctionError / AbortedError. */
+  const invoke = async (event: LambdaDynamoDBStreamEvent, ctx: ProcessorContext): Promise<unknown> => {
+    try {
+      const { requestId, response } = await invokeHandler(call, event, {
+        fn: fnFor(ctx.streamArn),
+        clock,
+        shardId: ctx.shardId,
+        signal: ctx.signal,
+        requestId: options.requestId,
+      });
+      ledger.record(ctx.shardId, requestId, undefined);
+      return response;
+    } catch (err) {
+      if (err instanceof LambdaFunctionError) ledger.record(ctx.shardId, err.requestId, err.functionError);
+      throw err;
+    }
+  };
+
+  /** Everything before `candidate` in the call's records is done: remember it and checkpoint it. */
+  const doneBefore = async (
+    records: StreamRecord<unknown>[],
+    index: number,
+    shard: ShardLambdaState,
+    ctx: ProcessorContext,
+  ): Promise<void> => {
+    for (let i = 0; i < index; i++) shard.done.add(records[i]!.sequenceNumber);
+    const previous = records[index - 1];
+    if (previous) await ctx.checkpointer.checkpoint(previous.sequenceNumber);
+  };
+
+  const nextUnit = (shard: ShardLambdaState, pending: Candidate[], shardEnded: boolean): Unit | undefined => {
+    const fitting =
+      pending.length > 0
+        ? splitByPayload(
+            pending.map((c) => c.lambda),
+            limit,
+          )[0]!.length
+        : 0;
+    if (!shard.window) return fitting > 0 ? { candidates: pending.slice(0, fitting) } : undefined;
+    const next = shard.window.next(pending.slice(0, fitting), clock.now(), shardEnded);
+    if (!next) return undefined;
+    return { candidates: next.invocation.records, window: next.invocation };
+  };
+
+  const eventFor = (unit: Unit, ctx: ProcessorContext): LambdaDynamoDBStreamEvent | LambdaDynamoDBTimeWindowEvent => {
+    const Records = unit.candidates.map((c) => c.lambda);
+    if (!unit.window) return { Records };
+    return {
+      Records,
+      window: windowField(unit.window.window),
+      state: unit.window.state,
+      shardId: ctx.shardId,
+      eventSourceARN: ctx.streamArn,
+      isFinalInvokeForWindow: unit.window.isFinalInvokeForWindow,
+      isWindowTerminatedEarly: unit.window.isWindowTerminatedEarly,
+    };
+  };
+
+  /** Runs every invocation `pending` needs; `records` are the whole call's, in order. */
+  const run = async (
+    records: StreamRecord<unknown>[],
+    pending: Candidate[],
+    shard: ShardLambdaState,
+    ctx: ProcessorContext,
+    shardEnded: boolean,
+  ): Promise<void> => {
+    let rest = pending;
+    for (let unit = nextUnit(shard, rest, shardEnded); unit; unit = nextUnit(shard, rest, shardEnded)) {
+      const first = unit.candidates[0];
+      let response: unknown;
+      try {
+        response = await invoke(eventFor(unit, ctx), ctx);
+      } catch (err) {
+        // A stopping shard writes no more checkpoints from here; the runtime's own final one stands.
+        if (first && !(err instanceof AbortedError)) await doneBefore(records, first.index, shard, ctx);
+        throw err;
+      }
+      const outcome = interpretBatchResponse(
+        unit.candidates.map((c) => c.lambda.dynamodb?.SequenceNumber ?? ''),
+        response,
+        reportFailures,
+      );
+      if (outcome.kind === 'failed') {
+        if (first) await doneBefore(records, first.index, shard, ctx);
+        throw new LambdaInvocationFailedError(ctx.shardId, first?.record.sequenceNumber ?? '', outcome.reason);
+      }
+      if (unit.window) {
+        const applied = shard.window!.complete(unit.window, response);
+        if (!applied.ok) {
+          if (first) await doneBefore(records, first.index, shard, ctx);
+          throw new LambdaInvocationFailedError(ctx.shardId, first?.record.sequenceNumber ?? '', applied.reason);
+        }
+      }
+      if (outcome.kind === 'partial') {
+        const failed = unit.candidates[outcome.retryIndex]!;
+        await doneBefore(records, failed.index, shard, ctx);
+        throw new LambdaInvocationFailedError(
+          ctx.shardId,
+          failed.record.sequenceNumber,
+          `the function reported a batch item failure; retrying from ${failed.record.sequenceNumber}`,
+        );
+      }
+      rest = rest.slice(unit.candidates.length);
+      const last = unit.candidates.at(-1);
+      if (last) for (let i = 0; i <= last.index; i++) shard.done.add(records[i]!.sequenceNumber);
+    }
+  };
+
+  return {
+    async processRecords(batch, ctx) {
+      const shard = stateOf(ctx.shardId);
+      const records = batch.records;
+      const pending: Candidate[] = [];
+      records.forEach((record, index) => {
+        if (shard.done.has(record.sequenceNumber)) return;
+        const lambda = toLambdaRecord(record, ctx.streamArn);
+        if (filter.matches(lambda)) pending.push({ index, record, lambda });
+      });
+      await run(records, pending, shard, ctx, false);
+      for (const record of records) shard.done.delete(record.sequenceNumber);
+    },
+
+    async shardEnded({ shardId, streamArn, logger }) {
+      const shard = shards.get(shardId);
+      if (shard?.window?.isOpen) {
+        // The closed shard ends its window: the final invocation must succeed before SHARD_END.
+        const ctx: ProcessorContext = {
+          shardId,
+          streamArn,
+          logger,
+          signal: new AbortController().signal,
+          millisBehindLatest: 0,
+          checkpointer: { checkpoint: () => Promise.resolve(), lastCheckpoint: '' },
+        };
+        await run([], [], shard, ctx, true);
+      }
+      shards.delete(shardId);
+    },
+
+    leaseLost({ shardId }) {
+      shards.delete(shardId);
+    },
+
+    shutdownRequested({ shardId }) {
+      shards.delete(shardId);
+    },
+  };
+}
+
+function createdAtMs(record: StreamRecord<unknown>): number {
+  const created = record.dynamodb?.ApproximateCreationDateTime;
+  return created === undefined ? 0 : new Date(created).getTime();
+}
