@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { _Record } from '@aws-sdk/client-dynamodb-streams';
-import { toStreamRecord } from '../src/index.js';
+import { toStreamRecord } from '../src/processor.js';
 
 const raw: _Record = {
   eventID: 'e1',
