@@ -9,19 +9,16 @@ export {
   RetriesExceededError,
   TransientError,
   AbortedError,
-  isRetryable,
   toError,
   type ShardlineErrorOptions,
 } from './errors.js';
-export { systemClock, ManualClock, abortReason, type Clock } from './clock.js';
+export { systemClock, ManualClock, type Clock } from './clock.js';
 export { fullJitterDelay, retry, type BackoffPolicy, type RetryOptions } from './backoff.js';
 export {
   isSequenceNumber,
   assertSequenceNumber,
   compareSequenceNumbers,
   compareCheckpoints,
-  isAfter,
-  maxSequenceNumber,
   isSentinel,
   CheckpointSentinel,
   type Checkpoint,
@@ -54,4 +51,4 @@ export {
   type StateMachineOptions,
 } from './state-machine.js';
 export { classifyAwsError, type AwsErrorKind } from './aws-errors.js';
-export { INITIAL_POSITIONS, type InitialPosition, type ShardInfo, type Milliseconds } from './types.js';
+export { INITIAL_POSITIONS, type InitialPosition, type ShardInfo } from './types.js';

@@ -11,6 +11,3 @@ export interface ShardInfo {
   /** Present once the shard is closed: no records are added after it. */
   endingSequenceNumber?: string | undefined;
 }
-
-/** A duration or an instant in milliseconds (the unit of every `…Ms` option and of `Clock.now()`). */
-export type Milliseconds = number;

@@ -10,7 +10,7 @@ import {
   TrimmedDataError,
   isRetryable,
   toError,
-} from '../src/index.js';
+} from '../src/errors.js';
 
 describe('error hierarchy', () => {
   it('sets name, retryable and cause', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { compareCheckpoints, compareSequenceNumbers, isSequenceNumber, maxSequenceNumber } from '../src/index.js';
+import { compareCheckpoints, compareSequenceNumbers, isSequenceNumber, maxSequenceNumber } from '../src/sequence.js';
 
 /** Reference: compare decimal strings by length after stripping leading zeros, then lexically. */
 function referenceCompare(a: string, b: string): number {

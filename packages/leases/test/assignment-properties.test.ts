@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { eligibleLeases, planAssignment, type LeaseItem } from '@shardline/leases';
+import { eligibleLeases, planAssignment } from '../src/assignment.js';
+import { type LeaseItem } from '../src/items.js';
 
 const WORKERS = ['a', 'b', 'c', 'd', 'e'];
 

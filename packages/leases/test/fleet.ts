@@ -1,13 +1,10 @@
 import { afterEach } from 'vitest';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ManualClock, type ShardInfo } from '@shardline/core';
-import {
-  LeaseCoordinator,
-  readLeaseTable,
-  type LeaseCoordinatorOptions,
-  type LeaseLostReason,
-  type ShardLister,
-} from '@shardline/leases';
+import { LeaseCoordinator } from '../src/coordinator.js';
+import { readLeaseTable } from '../src/lease-table.js';
+import { type LeaseCoordinatorOptions, type ShardLister } from '../src/options.js';
+import { type LeaseLostReason } from '../src/events.js';
 import type { TestDynamoDB } from '@shardline/testkit';
 import { pino, type Logger } from 'pino';
 

@@ -1,6 +1,6 @@
 import { ManualClock, silentLogger } from '@shardline/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Heartbeater } from '@shardline/leases';
+import { Heartbeater } from '../src/heartbeater.js';
 
 // The heartbeater alone, with a plain `write`: no DynamoDB, virtual time only.
 const LEASE = 10_000;

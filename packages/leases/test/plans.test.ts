@@ -1,6 +1,10 @@
 import { ConfigError } from '@shardline/core';
 import { describe, expect, it } from 'vitest';
-import { Membership, planAssignment, planShardSync, resolveLeaseOptions, type LeaseItem } from '@shardline/leases';
+import { Membership } from '../src/membership.js';
+import { planAssignment } from '../src/assignment.js';
+import { planShardSync } from '../src/shard-sync.js';
+import { resolveLeaseOptions } from '../src/options.js';
+import { type LeaseItem } from '../src/items.js';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 
 const ARN = 'arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026-01-01T00:00:00.000';

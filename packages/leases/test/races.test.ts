@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectTestDynamoDB } from '@shardline/testkit';
 import { LeaseLostError } from '@shardline/core';
-import { LeaseStore } from '@shardline/leases';
+import { LeaseStore } from '../src/lease-store.js';
 import { DeleteItemCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   closeFleetsAfterEach,

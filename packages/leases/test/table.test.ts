@@ -3,7 +3,8 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import { ConfigError } from '@shardline/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectTestDynamoDB } from '@shardline/testkit';
-import { LeaseStore, readLeaseTable } from '@shardline/leases';
+import { LeaseStore } from '../src/lease-store.js';
+import { readLeaseTable } from '../src/lease-table.js';
 import {
   closeFleetsAfterEach,
   Fleet,

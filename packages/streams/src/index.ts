@@ -1,45 +1,21 @@
-export { translateStreamsError, StreamResourceNotFoundError, type StreamsErrorContext } from './errors.js';
+// The public surface: resolving a table's stream, listing shards and their lineage, and the
+// shard reader with its options. Retry, rate-limit and position helpers are internal.
+export { StreamResourceNotFoundError } from './errors.js';
 export type { StreamsClient, StreamsCommand } from './client.js';
-export { RateLimiter, rateLimiterFor, STREAMS_RATE_LIMITS, type RateLimitedOperation } from './rate-limiter.js';
-export type { StreamsCallOptions } from './call.js';
-export {
-  listShards,
-  listChildShards,
-  describeStreamAllPages,
-  toShardInfo,
-  DESCRIBE_PAGE_LIMIT,
-  type ListShardsOptions,
-  type DescribedStream,
-} from './describe.js';
+export { listShards, listChildShards, type ListShardsOptions } from './describe.js';
 export {
   resolveStream,
-  listTableStreams,
-  viewTypeServes,
-  STREAM_VIEW_TYPES,
   type ResolveStreamOptions,
   type ResolvedStream,
   type StreamViewType,
   type DynamoDBTableClient,
 } from './resolve-stream.js';
 export { ShardGraph } from './lineage.js';
+export { startPositionFromCheckpoint, type StartPosition } from './position.js';
 export {
-  validateStartPosition,
-  startPositionFromCheckpoint,
-  shardIteratorInput,
-  formatStartPosition,
-  isStreamSequenceNumber,
-  assertStreamSequenceNumber,
-  START_POSITION_TYPES,
-  type StartPosition,
-} from './position.js';
-export {
-  resolveShardReaderOptions,
   resolveShardReaderTuning,
   SHARD_READER_DEFAULTS,
-  ITERATOR_TTL_MS,
-  GET_RECORDS_MAX_LIMIT,
   type ShardReaderOptions,
-  type ResolvedShardReaderOptions,
   type ShardReaderTuning,
   type ResolvedShardReaderTuning,
   type TrimmedPolicy,

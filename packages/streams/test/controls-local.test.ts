@@ -1,7 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { TrimmedDataError } from '@shardline/core';
 import { connectTestDynamoDB, testDynamoDBControls } from '@shardline/testkit';
-import { listChildShards, listShards, ShardGraph, ShardReader, type ShardReaderEvents } from '@shardline/streams';
+import { listChildShards, listShards } from '../src/describe.js';
+import { ShardGraph } from '../src/lineage.js';
+import { ShardReader, type ShardReaderEvents } from '../src/shard-reader.js';
 import { keyOf, readRecords, writeItems } from './helpers/local.js';
 
 const db = connectTestDynamoDB();

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { StreamStatus, StreamViewType } from '@aws-sdk/client-dynamodb-streams';
 import { ManualClock, RetriesExceededError, ThrottledError } from '@shardline/core';
-import { listChildShards, listShards, RateLimiter, resolveStream, ShardGraph } from '@shardline/streams';
+import { listChildShards, listShards } from '../src/describe.js';
+import { RateLimiter } from '../src/rate-limiter.js';
+import { resolveStream } from '../src/resolve-stream.js';
+import { ShardGraph } from '../src/lineage.js';
 import { FakeStreams, FAKE_ARN, driveUntil } from './helpers/fake-streams.js';
 import { loadFixture } from './helpers/fixtures.js';
 

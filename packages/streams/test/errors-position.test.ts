@@ -15,13 +15,8 @@ import {
   TransientError,
   TrimmedDataError,
 } from '@shardline/core';
-import {
-  StreamResourceNotFoundError,
-  shardIteratorInput,
-  startPositionFromCheckpoint,
-  translateStreamsError,
-  validateStartPosition,
-} from '@shardline/streams';
+import { StreamResourceNotFoundError, translateStreamsError } from '../src/errors.js';
+import { shardIteratorInput, startPositionFromCheckpoint, validateStartPosition } from '../src/position.js';
 
 const meta = { $metadata: { httpStatusCode: 400 } };
 const context = {

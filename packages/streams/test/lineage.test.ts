@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compareSequenceNumbers, type ShardInfo } from '@shardline/core';
-import { ShardGraph } from '@shardline/streams';
+import { ShardGraph } from '../src/lineage.js';
 import { loadFixture, shardsOf } from './helpers/fixtures.js';
 
 const ids = (shards: ShardInfo[]) => shards.map((s) => s.shardId);

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { _Record } from '@aws-sdk/client-dynamodb-streams';
 import { ManualClock, type ShardInfo } from '@shardline/core';
-import { ShardGraph, ShardReader } from '@shardline/streams';
+import { ShardGraph } from '../src/lineage.js';
+import { ShardReader } from '../src/shard-reader.js';
 import { FakeStreams, FAKE_ARN, driveUntil, type FaultKind } from './helpers/fake-streams.js';
 
 /** A random lineage: each new shard is a root or the child of an earlier shard (≤ 2 children each). */

@@ -8,7 +8,8 @@ import {
   TrimmedDataError,
   TransientError,
 } from '@shardline/core';
-import { ShardReader, type RecordBatch, type ShardReaderEvents, type ShardReaderOptions } from '@shardline/streams';
+import { ShardReader, type RecordBatch, type ShardReaderEvents } from '../src/shard-reader.js';
+import { type ShardReaderOptions } from '../src/reader-options.js';
 import { FakeStreams, FAKE_ARN, driveUntil } from './helpers/fake-streams.js';
 
 const SHARD = 'shardId-00000001795573450519-cf74ccf0';

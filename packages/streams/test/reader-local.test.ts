@@ -2,7 +2,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DeleteItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { ConfigError, ManualClock, compareSequenceNumbers } from '@shardline/core';
 import { connectTestDynamoDB } from '@shardline/testkit';
-import { listShards, ShardReader, type StartPosition, type StreamsClient } from '@shardline/streams';
+import { listShards } from '../src/describe.js';
+import { ShardReader } from '../src/shard-reader.js';
+import { type StartPosition } from '../src/position.js';
+import { type StreamsClient } from '../src/client.js';
 import { keyOf, readRecords, writeItems } from './helpers/local.js';
 
 const db = connectTestDynamoDB();

@@ -2,15 +2,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DynamoDBStreamsClient, type _Record } from '@aws-sdk/client-dynamodb-streams';
 import { ManualClock, RetriesExceededError, TransientError, TrimmedDataError } from '@shardline/core';
 import { audit, startStreamSimulator, type StreamSimulator, type StreamSimulatorOptions } from '@shardline/testkit';
-import {
-  listChildShards,
-  listShards,
-  ShardGraph,
-  ShardReader,
-  type RecordBatch,
-  type ShardReaderEvents,
-  type ShardReaderOptions,
-} from '@shardline/streams';
+import { listChildShards, listShards } from '../src/describe.js';
+import { ShardGraph } from '../src/lineage.js';
+import { ShardReader, type RecordBatch, type ShardReaderEvents } from '../src/shard-reader.js';
+import { type ShardReaderOptions } from '../src/reader-options.js';
 
 const MIN = 60_000;
 const opened: Array<{ stop(): Promise<void> } | { destroy(): void }> = [];

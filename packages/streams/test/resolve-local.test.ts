@@ -7,7 +7,8 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { ConfigError } from '@shardline/core';
 import { connectTestDynamoDB } from '@shardline/testkit';
-import { listChildShards, listShards, resolveStream } from '@shardline/streams';
+import { listChildShards, listShards } from '../src/describe.js';
+import { resolveStream } from '../src/resolve-stream.js';
 
 const db = connectTestDynamoDB();
 afterAll(() => db.close());

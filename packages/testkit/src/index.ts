@@ -1,33 +1,15 @@
 export {
   startDynamoDBLocal,
-  dynamoDBLocalHome,
   freePort,
-  resolveDynamoDBLocalOptions,
   type StartDynamoDBLocalOptions,
   type DynamoDBLocalHandle,
 } from './dynamodb-local.js';
-export {
-  controlsClient,
-  testDynamoDBControls,
-  databaseKey,
-  TEST_CONTROLS_ENV,
-  type DynamoDBLocalControls,
-  type ControlTarget,
-} from './controls.js';
+export { testDynamoDBControls, TEST_CONTROLS_ENV, type DynamoDBLocalControls, type ControlTarget } from './controls.js';
 export { startTestBackend, TEST_BACKEND_ENV, type TestBackend } from './backend.js';
 export { JdkMissingError } from './dynamodb-local-launcher.js';
-export {
-  findLeaks,
-  describeLeaks,
-  snapshotResources,
-  settledLeaks,
-  type Leak,
-  type ResourceSnapshot,
-} from './leak-guard.js';
 export { connectTestDynamoDB, TEST_ENDPOINT_ENV, type TestDynamoDB } from './test-dynamodb.js';
 export {
   startStreamSimulator,
-  resolveSimulatorOptions,
   type StreamSimulator,
   type StreamSimulatorOptions,
   type ManifestEntry,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ShardInfo } from '@shardline/core';
-import { audit, type ManifestEntry } from '@shardline/testkit';
+import { audit } from '../src/audit.js';
+import { type ManifestEntry } from '../src/simulator/index.js';
 
 // Hand-made lineage: P splits into A and B; A rolls over into A2 (which is empty); A2 into A3.
 const P = 'shardId-p';

@@ -9,13 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { ConfigError } from '@shardline/core';
 import { CreateTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeStreamCommand, DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import {
-  freePort,
-  resolveDynamoDBLocalOptions,
-  startDynamoDBLocal,
-  controlsClient,
-  TEST_CONTROLS_ENV,
-} from '../src/index.js';
+import { freePort, resolveDynamoDBLocalOptions, startDynamoDBLocal } from '../src/dynamodb-local.js';
+import { controlsClient, TEST_CONTROLS_ENV } from '../src/controls.js';
 import { processAlive } from '../src/dynamodb-local-process.js';
 import { JdkMissingError } from '../src/dynamodb-local-launcher.js';
 

@@ -8,7 +8,7 @@ import {
   TrimmedDataAccessException,
 } from '@aws-sdk/client-dynamodb-streams';
 import { ManualClock } from '@shardline/core';
-import { SERVICE_RATE_LIMITS } from '@shardline/testkit';
+import { SERVICE_RATE_LIMITS } from '../src/simulator/index.js';
 import { drain, failure, Fixture, iterator, seqOf } from './simulator-helpers.js';
 
 const fx = new Fixture();

@@ -9,7 +9,7 @@ import {
   type ShardIteratorType,
 } from '@aws-sdk/client-dynamodb-streams';
 import type { ShardInfo } from '@shardline/core';
-import { startStreamSimulator, type StreamSimulator, type StreamSimulatorOptions } from '@shardline/testkit';
+import { startStreamSimulator, type StreamSimulator, type StreamSimulatorOptions } from '../src/simulator/index.js';
 
 /** Simulators and clients opened by a test file, closed by `closeAll()` in afterEach. */
 export class Fixture {

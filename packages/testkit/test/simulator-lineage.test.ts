@@ -8,7 +8,7 @@ import {
   TrimmedDataAccessException,
 } from '@aws-sdk/client-dynamodb-streams';
 import { compareSequenceNumbers, ManualClock } from '@shardline/core';
-import { audit } from '@shardline/testkit';
+import { audit } from '../src/audit.js';
 import { describeAll, drain, failure, Fixture, iterator, seqOf } from './simulator-helpers.js';
 
 const fx = new Fixture();

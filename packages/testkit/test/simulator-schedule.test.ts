@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '@shardline/core';
-import { audit } from '@shardline/testkit';
+import { audit } from '../src/audit.js';
 import { describeAll, drain, Fixture, iterator, seqOf } from './simulator-helpers.js';
 
 const fx = new Fixture();

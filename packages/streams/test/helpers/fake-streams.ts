@@ -16,7 +16,7 @@ import {
   type _Record,
 } from '@aws-sdk/client-dynamodb-streams';
 import { compareSequenceNumbers, type Clock } from '@shardline/core';
-import type { StreamsClient, StreamsCommand } from '@shardline/streams';
+import type { StreamsClient, StreamsCommand } from '../../src/client.js';
 
 export const FAKE_ARN = 'arn:aws:dynamodb:us-east-1:123456789012:table/fake/stream/2026-11-25T00:00:00.000';
 const ITERATOR_TTL_MS = 15 * 60_000;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { DescribeStreamCommandOutput } from '@aws-sdk/client-dynamodb-streams';
 import type { ShardInfo } from '@shardline/core';
-import { toShardInfo } from '@shardline/streams';
+import { toShardInfo } from '../../src/describe.js';
 
 export interface DescribeFixture {
   description: string;

@@ -1,6 +1,6 @@
 import { BatchWriteItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { _Record } from '@aws-sdk/client-dynamodb-streams';
-import type { RecordBatch, ShardReader } from '@shardline/streams';
+import type { RecordBatch, ShardReader } from '../../src/shard-reader.js';
 
 /** Writes items `{ pk: prefix + i }` with BatchWriteItem, 25 a call, in key order. */
 export async function writeItems(dynamodb: DynamoDBClient, tableName: string, keys: string[]): Promise<void> {
