@@ -112,6 +112,7 @@ export class LeaseCoordinator {
       ...parts,
       itemStatus: () => ({ leaseCount: held.size, draining: status.isDraining() }),
       onFence: (lastOkAt) => this.#onFence(lastOkAt),
+      onRecover: () => this.#onRecover(),
     }));
     const reader = (this.#reader = new TableReader({
       ...parts,
@@ -323,5 +324,16 @@ export class LeaseCoordinator {
     // Once heartbeats get through again, the leases still ours are re-taken at the first full read.
     this.#reader.requestFullRead(Number.NEGATIVE_INFINITY);
     this.#leadership.resign();
+  }
+
+  /**
+   * A heartbeat got through again. Read the whole table at once: the leases (and the leader item)
+   * still naming us are re-taken now, not at the next poll, and the light reads that would
+   * otherwise follow see nothing to do (the leader item has not changed) until the safety net.
+   */
+  #onRecover(): void {
+    if (!this.#state.is('running')) return;
+    this.#reader.requestFullRead(this.#heartbeat.lastOkAt ?? Number.NEGATIVE_INFINITY);
+    this.#reader.wake();
   }
 }

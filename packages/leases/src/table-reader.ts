@@ -114,13 +114,15 @@ export class TableReader {
       }
       this.#d.status.checkFence();
       this.#lastFullReadAt = startedAt;
-      this.#fullReadDueAt = undefined;
       this.#leaderSeen = snapshot.leader;
       const now = this.#d.clock.now();
       this.#lastSnapshot = snapshot;
       this.#observe(this.#d.membership.observe(snapshot.workers, now), now);
       this.#reportInvalid(snapshot);
+      // A read not acted on (fenced, stopped) does not answer a requested full read: the leases
+      // still ours after a fence are re-taken by the first full read once the fence lifts.
       if (this.#d.status.isFenced() || this.#d.status.isStopped()) return;
+      this.#fullReadDueAt = undefined;
       await this.#d.onFullRead(snapshot, seqAtRead, now);
       this.#scheduleExpiryWake();
     } catch (err) {

@@ -8,6 +8,8 @@ export interface WorkerHeartbeatOptions extends Pick<CoordinatorParts, 'store' |
   itemStatus: () => { leaseCount: number; draining: boolean };
   /** The fence fell (no heartbeat for a lease duration, or superseded): stop every shard now. */
   onFence: (lastOkAt: number) => void;
+  /** A heartbeat got through again after the fence fell: take back what is still ours now. */
+  onRecover: () => void;
 }
 
 /**
@@ -33,7 +35,12 @@ export class WorkerHeartbeat {
       log: options.log,
       write: (beat, signal) => this.#write(beat, signal),
       onFence: (lastOkAt) => options.onFence(lastOkAt),
-      onRecover: () => options.log.warn({}, 'heartbeat got through again; leases still ours will be re-taken'),
+      onRecover: () => {
+        // Superseded stays fenced whatever gets through (see #write): nothing to take back.
+        if (this.#superseded) return;
+        options.log.warn({}, 'heartbeat got through again; re-taking the leases still ours');
+        options.onRecover();
+      },
     });
   }
 

@@ -54,6 +54,16 @@ export interface Faults {
   throttled: boolean;
   /** Awaited after a call's response arrived and before the caller sees it (delays a read past other writes). */
   afterResponse?: ((commandName: string, input: Record<string, unknown>) => Promise<void> | undefined) | undefined;
+  /** Calls for which this returns true fail before they are sent, as a partition of just those calls would. */
+  reject?: ((commandName: string, input: Record<string, unknown>) => boolean) | undefined;
+}
+
+/** True for a write to worker `workerId`'s heartbeat item (for `Faults.reject`). */
+export function isHeartbeatWrite(workerId: string): (commandName: string, input: Record<string, unknown>) => boolean {
+  return (name, input) => {
+    const item = (input.Item ?? input.Key) as { leaseKey?: { S?: string } } | undefined;
+    return WRITES.has(name) && item?.leaseKey?.S === `_worker#${workerId}`;
+  };
 }
 
 const WRITES = new Set(['PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand']);
@@ -143,7 +153,8 @@ export class Fleet {
     });
     client.middlewareStack.add(
       (next, context) => async (args) => {
-        if (faults.partitioned)
+        const name = context.commandName ?? '?';
+        if (faults.partitioned || faults.reject?.(name, args.input as Record<string, unknown>))
           throw Object.assign(new Error('connect ETIMEDOUT (partitioned by the test)'), {
             name: 'TimeoutError',
             code: 'ETIMEDOUT',
@@ -154,7 +165,6 @@ export class Fleet {
             $metadata: { httpStatusCode: 400 },
           });
         }
-        const name = context.commandName ?? '?';
         if (WRITES.has(name)) this.writes++;
         member.calls.set(name, (member.calls.get(name) ?? 0) + 1);
         const out = await next(args);
