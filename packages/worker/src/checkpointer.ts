@@ -1,5 +1,6 @@
 import {
   AbortedError,
+  LeaseLostError,
   assertSequenceNumber,
   compareCheckpoints,
   compareSequenceNumbers,
@@ -22,9 +23,24 @@ export interface CheckpointStore {
 
 /**
  * The only retry of a checkpoint write (the coordinator makes one attempt, the SDK none): what
- * `isRetryable` accepts (throttling, transient faults), never a lost lease.
+ * `isRetryable` accepts (throttling, transient faults), never a lost lease. This budget is for
+ * awaited writes (`checkpoint()`, `shardEnd()`): their caller gets the error.
  */
 export const CHECKPOINT_RETRY = { maxAttempts: 4, baseMs: 100, capMs: 2_000 } as const;
+/**
+ * Background writes (`checkpointSoon`, auto mode) have no attempt budget: the position stays
+ * pending (the newest one replacing it) and is retried with this backoff until it is written, the
+ * lease is lost or the consumer exits. Fencing, not a retry count, decides when the lease is gone:
+ * the coordinator refuses a checkpoint (LeaseLostError) once this worker has fenced itself, so a
+ * lease-table outage shorter than the lease duration costs neither a restart nor a redelivery.
+ */
+export const PENDING_CHECKPOINT_RETRY = { baseMs: 100, capMs: 5_000 } as const;
+/**
+ * While a background checkpoint is pending, reading goes on until this many processed records
+ * are not yet covered by a written checkpoint; then the consumer waits for the write. A crash in
+ * that state re-delivers at most this many records (plus the batch in flight).
+ */
+export const MAX_CHECKPOINT_BACKLOG = 10_000;
 
 export interface ShardCheckpointerOptions {
   shardId: string;
@@ -41,6 +57,13 @@ export interface ShardCheckpointerOptions {
   onBackgroundFailure?: (err: unknown) => void;
   /** checkpointSoon writes at most once per this many ms (0: after every batch). @defaultValue 0 */
   intervalMs?: number;
+  /** Records processed past the written checkpoint before `whenBacklogAllows` waits. @defaultValue MAX_CHECKPOINT_BACKLOG */
+  maxBacklog?: number;
+  /**
+   * Aborted when the consumer is forced to stop or loses its lease: a pending background write
+   * stops retrying (the final checkpoint of a graceful stop still waits for it until then).
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -65,6 +88,11 @@ export class ShardCheckpointer implements Checkpointer {
   #soonTimer: AbortController | undefined;
   /** Aborted by `settle()`: no write starts or retries after the consumer exits. */
   readonly #settled = new AbortController();
+  /** Positions handed to checkpointSoon and not yet covered by a written checkpoint, with their record counts. */
+  readonly #unwritten: Array<{ sequenceNumber: string; records: number }> = [];
+  #backlog = 0;
+  /** Woken whenever a write lands or a background write fails for good. */
+  readonly #progress = new Set<() => void>();
 
   constructor(options: ShardCheckpointerOptions) {
     this.#options = options;
@@ -166,7 +194,11 @@ export class ShardCheckpointer implements Checkpointer {
    * shard writes fewer checkpoints instead of queueing them, and reading never waits on the
    * lease table. A failure is kept and thrown by `throwIfFailed()` / `flush()`.
    */
-  checkpointSoon(sequenceNumber: string): void {
+  checkpointSoon(sequenceNumber: string, records = 0): void {
+    if (records > 0) {
+      this.#unwritten.push({ sequenceNumber, records });
+      this.#backlog += records;
+    }
     const target = this.#target(sequenceNumber);
     if (target === undefined) return;
     this.#soonTarget = target;
@@ -196,11 +228,60 @@ export class ShardCheckpointer implements Checkpointer {
       this.#lastSoonWriteAt = this.#options.clock.now();
       this.#soonQueued = false;
       return this.#soonTarget!;
-    }).catch((err: unknown) => {
-      if (this.#soonError !== undefined) return;
+    }, true).catch((err: unknown) => {
+      if (this.#soonError !== undefined || this.#stopSignal().aborted) return;
       this.#soonError = toError(err);
       this.#options.onBackgroundFailure?.(err);
+      this.#wake();
     });
+  }
+
+  /** Records processed (through checkpointSoon) that no written checkpoint covers yet. */
+  get backlog(): number {
+    return this.#backlog;
+  }
+
+  /** More records processed past the written checkpoint than `maxBacklog`: the consumer should wait. */
+  get backlogFull(): boolean {
+    return this.#backlog > (this.#options.maxBacklog ?? MAX_CHECKPOINT_BACKLOG);
+  }
+
+  /**
+   * Resolves at once while the backlog is within bounds, otherwise once a write brings it back
+   * (or a background write failed for good: see `throwIfFailed`, or `signal` aborted).
+   */
+  async whenBacklogAllows(signal: AbortSignal): Promise<void> {
+    while (this.backlogFull && this.#soonError === undefined && !signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.#progress.delete(done);
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        this.#progress.add(done);
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
+  }
+
+  #wake(): void {
+    for (const wake of [...this.#progress]) wake();
+  }
+
+  /** A checkpoint at `written` landed: the positions it covers leave the backlog. */
+  #covered(written: string): void {
+    while (this.#unwritten.length > 0) {
+      const first = this.#unwritten[0]!;
+      if (written !== 'SHARD_END' && compareSequenceNumbers(first.sequenceNumber, written) > 0) break;
+      this.#unwritten.shift();
+      this.#backlog -= first.records;
+    }
+    this.#wake();
+  }
+
+  #stopSignal(): AbortSignal {
+    const { signal } = this.#options;
+    return signal ? AbortSignal.any([this.#settled.signal, signal]) : this.#settled.signal;
   }
 
   /** Throws the error of a failed background checkpoint (e.g. LeaseLostError), if any. */
@@ -236,30 +317,56 @@ export class ShardCheckpointer implements Checkpointer {
     await this.#chain;
   }
 
-  #write(targetOrGetter: string | (() => string)): Promise<void> {
+  /**
+   * Serialized writes. An awaited write (`background` false) has CHECKPOINT_RETRY's budget; a
+   * background one retries until written (see PENDING_CHECKPOINT_RETRY), each attempt taking the
+   * newest pending position, and stops on a lost lease, a non-retryable error or the stop signal.
+   */
+  #write(targetOrGetter: string | (() => string), background = false): Promise<void> {
     const run = async () => {
-      if (this.#settled.signal.aborted) throw this.#settled.signal.reason;
-      const target = typeof targetOrGetter === 'function' ? targetOrGetter() : targetOrGetter;
-      // Re-checked inside the chain: an earlier queued write may have moved past `target`.
-      if (this.#last === 'SHARD_END') return;
-      if (target !== 'SHARD_END' && this.#last !== 'LATEST' && compareCheckpoints(target, this.#last) <= 0) return;
+      const stop = background ? this.#stopSignal() : this.#settled.signal;
+      if (stop.aborted) throw stop.reason;
+      let target = typeof targetOrGetter === 'function' ? targetOrGetter() : targetOrGetter;
       const { shardId, store, clock, logger } = this.#options;
+      // Re-checked inside the chain (and before each background attempt): an earlier write may have moved past `target`.
+      const written = () =>
+        this.#last === 'SHARD_END' ||
+        (target !== 'SHARD_END' && this.#last !== 'LATEST' && compareCheckpoints(target, this.#last) <= 0);
+      if (written()) return;
+      const policy = background
+        ? { ...PENDING_CHECKPOINT_RETRY, maxAttempts: Number.POSITIVE_INFINITY }
+        : { ...CHECKPOINT_RETRY, maxAttempts: this.#options.maxAttempts ?? CHECKPOINT_RETRY.maxAttempts };
+      let landed = false;
       try {
-        await retry('checkpoint', () => store.checkpoint(shardId, target), {
-          ...CHECKPOINT_RETRY,
-          maxAttempts: this.#options.maxAttempts ?? CHECKPOINT_RETRY.maxAttempts,
-          clock,
-          signal: this.#settled.signal,
-          onRetry: ({ err, attempt, delayMs }) => {
-            this.#options.onFailure?.(err);
-            logger.warn({ err, shardId, checkpoint: target, attempt, delayMs }, 'checkpoint failed; retrying');
+        await retry(
+          'checkpoint',
+          async (attempt) => {
+            if (background && attempt > 0) target = this.#soonTarget ?? target;
+            if (written()) return;
+            await store.checkpoint(shardId, target);
+            landed = true;
           },
-        });
+          {
+            ...policy,
+            clock,
+            signal: stop,
+            onRetry: ({ err, attempt, delayMs }) => {
+              this.#options.onFailure?.(err);
+              const fields = { err, shardId, checkpoint: target, attempt, delayMs };
+              if (background) logger.warn(fields, 'checkpoint failed; kept pending and retried, reading goes on');
+              else logger.warn(fields, 'checkpoint failed; retrying');
+            },
+          },
+        );
       } catch (err) {
-        if (!this.#settled.signal.aborted) this.#options.onFailure?.(err);
+        if (!stop.aborted) this.#options.onFailure?.(err);
+        if (background && err instanceof LeaseLostError)
+          logger.warn({ shardId, checkpoint: target }, 'pending checkpoint refused: the lease is no longer ours');
         throw err;
       }
+      if (!landed) return;
       this.#last = target;
+      this.#covered(target);
       this.#options.onCheckpoint?.(target);
     };
     const next = this.#chain.then(run);

@@ -26,6 +26,8 @@ export interface ShardConsumerOptions<T> {
   checkpointMode: 'auto' | 'manual';
   /** Auto mode: at most one checkpoint write per this many ms per shard (0: every batch). */
   checkpointIntervalMs?: number;
+  /** Auto mode: records processed past the written checkpoint before reading pauses. @defaultValue MAX_CHECKPOINT_BACKLOG */
+  maxCheckpointBacklog?: number;
   /** 1 = one batch at a time, in order; more = per-key concurrency. */
   keyConcurrency: number;
   policy: ResolvedFailurePolicy;
@@ -85,6 +87,8 @@ export class ShardConsumer<T = Record<string, unknown>> {
       clock: options.clock,
       logger: options.logger,
       intervalMs: options.checkpointIntervalMs ?? 0,
+      signal: this.#processing.signal,
+      ...(options.maxCheckpointBacklog === undefined ? {} : { maxBacklog: options.maxCheckpointBacklog }),
       onCheckpoint: (checkpoint) => options.events.emit('checkpoint', { shardId: options.shardId, checkpoint }),
       onBackgroundFailure: (err) => {
         if (err instanceof LeaseLostError) this.leaseLost('checkpoint refused: another worker owns the lease');
@@ -222,6 +226,7 @@ export class ShardConsumer<T = Record<string, unknown>> {
         // A batch fetched after a stop request is not delivered: its records stay after the checkpoint.
         if (this.#fetch.signal.aborted) break;
         this.#checkpointer.throwIfFailed();
+        if (batch.records.length > 0 && !(await this.#backlogAllows())) break;
         this.#metrics.lag(shardId, batch.millisBehindLatest);
         if (batch.records.length > 0) {
           const outcome = await this.#processBatch(batch);
@@ -316,9 +321,32 @@ export class ShardConsumer<T = Record<string, unknown>> {
       if (outcome.status === 'stopped') {
         await this.#checkpointer.flush();
         await this.#checkpointer.checkpoint(completed);
-      } else this.#checkpointer.checkpointSoon(completed);
+      } else this.#checkpointer.checkpointSoon(completed, records.length);
     }
     return outcome;
+  }
+
+  /**
+   * Auto mode reads on while a checkpoint is pending (the lease table briefly unreachable), up to
+   * the checkpointer's backlog bound; past it, the next batch waits for the write. False when
+   * the consumer was stopped meanwhile (the batch is not delivered).
+   */
+  async #backlogAllows(): Promise<boolean> {
+    if (this.#o.checkpointMode !== 'auto') return true;
+    const checkpointer = this.#checkpointer;
+    if (!checkpointer.backlogFull) return true;
+    this.#log.warn(
+      { shardId: this.shardId, backlog: checkpointer.backlog, checkpoint: checkpointer.lastCheckpoint },
+      'checkpoint backlog full: reading paused until a checkpoint gets through',
+    );
+    await checkpointer.whenBacklogAllows(this.#fetch.signal);
+    checkpointer.throwIfFailed();
+    if (this.#fetch.signal.aborted) return false;
+    this.#log.info(
+      { shardId: this.shardId, backlog: checkpointer.backlog },
+      'checkpoint backlog drained: reading again',
+    );
+    return true;
   }
 
   async #finalCheckpoint(): Promise<void> {

@@ -8,7 +8,7 @@ import {
   silentLogger,
   systemClock,
 } from '@shardline/core';
-import { ShardCheckpointer } from '../src/checkpointer.js';
+import { CHECKPOINT_RETRY, PENDING_CHECKPOINT_RETRY, ShardCheckpointer } from '../src/checkpointer.js';
 import { MemoryStore, seq, until } from './fakes.js';
 
 function make(initial = 'TRIM_HORIZON') {
@@ -207,6 +207,88 @@ describe('ShardCheckpointer.checkpointSoon (auto mode)', () => {
     await expect(checkpointer.flush()).rejects.toBeInstanceOf(LeaseLostError);
     expect(failures).toHaveLength(1);
     expect(() => checkpointer.throwIfFailed()).toThrow(LeaseLostError);
+  });
+});
+
+describe('ShardCheckpointer pending checkpoint (auto mode, lease table unreachable)', () => {
+  function pending(maxBacklog = 100) {
+    const clock = new ManualClock();
+    const store = new MemoryStore();
+    const failures: unknown[] = [];
+    const background: unknown[] = [];
+    const stop = new AbortController();
+    const checkpointer = new ShardCheckpointer({
+      shardId: 's1',
+      store,
+      initial: 'TRIM_HORIZON',
+      clock,
+      logger: silentLogger(),
+      maxBacklog,
+      signal: stop.signal,
+      onFailure: (err) => failures.push(err),
+      onBackgroundFailure: (err) => background.push(err),
+    });
+    const processed = (i: number, records: number) => {
+      checkpointer.delivered(seq(i));
+      checkpointer.checkpointSoon(seq(i), records);
+    };
+    return { clock, store, failures, background, stop, checkpointer, processed };
+  }
+
+  it('keeps retrying past the awaited budget, with the newest position, and never fails the consumer', async () => {
+    const { clock, store, failures, background, checkpointer, processed } = pending();
+    store.failNext = 3 * CHECKPOINT_RETRY.maxAttempts;
+    processed(1, 10);
+    processed(2, 10);
+    for (let i = 0; i < 200 && store.failNext > 0; i++) await clock.advance(1_000);
+    await clock.advance(PENDING_CHECKPOINT_RETRY.capMs);
+    await checkpointer.flush();
+    expect(failures).toHaveLength(3 * CHECKPOINT_RETRY.maxAttempts);
+    expect(background).toEqual([]);
+    expect(() => checkpointer.throwIfFailed()).not.toThrow();
+    // Two positions, two writes at most: the queued one took the newest; nothing older landed last.
+    expect(store.last).toBe(seq(2));
+    expect(checkpointer.backlog).toBe(0);
+  });
+
+  it('bounds the backlog: full past maxBacklog records, allowed again once a write lands', async () => {
+    const { clock, store, checkpointer, processed } = pending(25);
+    store.failNext = 1_000;
+    processed(1, 10);
+    processed(2, 10);
+    expect(checkpointer.backlogFull).toBe(false);
+    processed(3, 10);
+    expect(checkpointer.backlog).toBe(30);
+    expect(checkpointer.backlogFull).toBe(true);
+    let allowed = false;
+    void checkpointer.whenBacklogAllows(new AbortController().signal).then(() => (allowed = true));
+    await clock.advance(10_000);
+    expect(allowed).toBe(false);
+    store.failNext = 0;
+    for (let i = 0; i < 20 && !allowed; i++) await clock.advance(PENDING_CHECKPOINT_RETRY.capMs);
+    expect(allowed).toBe(true);
+    expect(store.last).toBe(seq(3));
+    expect(checkpointer.backlog).toBe(0);
+  });
+
+  it('stops at a lost lease (the fence decides), and when the consumer is stopped', async () => {
+    const { clock, store, background, processed } = pending();
+    store.failNext = 1_000;
+    processed(1, 10);
+    await clock.advance(10_000);
+    store.lost = true;
+    for (let i = 0; i < 20 && background.length === 0; i++) await clock.advance(PENDING_CHECKPOINT_RETRY.capMs);
+    expect(background[0]).toBeInstanceOf(LeaseLostError);
+
+    const other = pending();
+    other.store.failNext = 1_000;
+    other.processed(1, 10);
+    await other.clock.advance(10_000);
+    other.stop.abort();
+    await other.clock.advance(PENDING_CHECKPOINT_RETRY.capMs);
+    await other.checkpointer.settle();
+    expect(other.store.writes).toEqual([]);
+    expect(other.background).toEqual([]);
   });
 });
 
