@@ -21,6 +21,14 @@ function* causes(err: unknown): Generator<Record<string, unknown>> {
 }
 
 /**
+ * An endpoint as it may be printed: a URL's userinfo (`http://user:password@host`) is a
+ * credential, so it is replaced by `***`. Every endpoint this module shows goes through here.
+ */
+export function displayEndpoint(endpoint: string): string {
+  return endpoint.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#@]*@/i, '$1***@');
+}
+
+/**
  * Start-up failures caused by the user's setup (endpoint unreachable, wrong credentials or
  * region, table without a stream) become one-line UsageErrors naming what was tried; anything
  * else is returned unchanged.
@@ -32,7 +40,9 @@ export function explainStartupError(
   if (err instanceof ConfigError || err instanceof UsageError) return err;
   const region = tried.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
   const where = (endpoint: string | undefined, service: string) =>
-    endpoint ?? `the AWS ${service} endpoint of region ${region ?? '(none set)'}`;
+    endpoint !== undefined
+      ? displayEndpoint(endpoint)
+      : `the AWS ${service} endpoint of region ${region ?? '(none set)'}`;
   for (const c of causes(err)) {
     const code = typeof c.code === 'string' ? c.code : typeof c.errno === 'string' ? c.errno : undefined;
     const name = typeof c.name === 'string' ? c.name : '';

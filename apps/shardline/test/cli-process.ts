@@ -20,14 +20,14 @@ export interface CliProcess {
 export function cliRunner(
   children: Set<ChildProcessWithoutNullStreams>,
   defaultTimeoutMs = 20_000,
-): (args: string[]) => CliProcess {
-  return (args) => {
+): (args: string[], env?: Record<string, string>) => CliProcess {
+  return (args, env = {}) => {
     const child = spawn(
       process.execPath,
       ['--conditions=@shardline/source', '--import', 'tsx', 'apps/shardline/src/cli.ts', ...args],
       {
         cwd: repoRoot,
-        env: { ...process.env, SHARDLINE_LOG_LEVEL: '' },
+        env: { ...process.env, SHARDLINE_LOG_LEVEL: '', ...env },
       },
     );
     children.add(child);

@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { connect, createServer } from 'node:net';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { freePort } from '@shardline/testkit';
@@ -42,6 +42,18 @@ describe('shardline local', { timeout: 240_000 }, () => {
       'export AWS_SECRET_ACCESS_KEY=local',
     ]) {
       expect(run.stdout()).toContain(line);
+    }
+    // The jar binds every interface; the banner says so, and how to keep it local.
+    expect(run.stdout()).toContain(`It listens on port ${port} of every network interface (0.0.0.0 and ::)`);
+    expect(run.stdout()).toContain(`docker run -p 127.0.0.1:${port}:8000`);
+    const external = Object.values(networkInterfaces())
+      .flat()
+      .find((i) => i && i.family === 'IPv4' && !i.internal);
+    if (external) {
+      // What the banner claims: it answers on a non-loopback address too.
+      const socket = connect({ host: external.address, port });
+      await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+      socket.destroy();
     }
     const jvmPid = Number(/"pid":(\d+)/.exec(run.stderr())?.[1]);
     expect(alive(jvmPid)).toBe(true);

@@ -68,6 +68,10 @@ async function runLocal(options: LocalOptions): Promise<void> {
   process.stdout.write(
     [
       `DynamoDB Local is running on ${local.endpoint} (one database shared by every credential and region, ${storage}).`,
+      // The jar has no bind-address option: it always listens on every interface.
+      `It listens on port ${options.port} of every network interface (0.0.0.0 and ::), not only 127.0.0.1, and accepts any credentials:`,
+      `  anyone who can reach this machine can read and write its tables. Keep it local with a firewall rule for port ${options.port},`,
+      `  or in a container published on loopback only (docker run -p 127.0.0.1:${options.port}:8000 …).`,
       'Point the AWS SDK and CLI at it with:',
       `  export AWS_ENDPOINT_URL_DYNAMODB=${local.endpoint}`,
       `  export AWS_ENDPOINT_URL_DYNAMODB_STREAMS=${local.endpoint}`,
