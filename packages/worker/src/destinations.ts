@@ -106,30 +106,48 @@ export class DynamoDBTableDestination implements FailureDestination {
   async send(records: FailedRecord[]): Promise<void> {
     const { client, tableName, keyAttribute, clock } = this.#options;
     for (const failed of records) {
+      const Item: Record<string, { S: string } | { N: string }> = {
+        [keyAttribute]: { S: `${failed.shardId}:${failed.sequenceNumber}` },
+        shardId: { S: failed.shardId },
+        streamArn: { S: failed.streamArn },
+        sequenceNumber: { S: failed.sequenceNumber },
+        eventName: { S: failed.eventName ?? 'UNKNOWN' },
+        reason: { S: failed.reason },
+        errorName: { S: failed.error.name },
+        errorMessage: { S: failed.error.message || '(no message)' },
+        attempts: { N: String(failed.attempts) },
+        failedAt: { S: failed.failedAt },
+        workerId: { S: failed.workerId },
+        record: { S: JSON.stringify(failed.record, dateReplacer) },
+      };
+      if (itemBytes(Item) > MAX_ITEM_BYTES) {
+        // A record near the 400 KB item limit (or a MODIFY with two such images) cannot fit in
+        // one item with its metadata: keep the pointer (shard, sequence number, keys) and say so,
+        // as Lambda's on-failure record does, rather than stop the shard on a write that never passes.
+        const { NewImage: _new, OldImage: _old, ...dynamodb } = failed.record.dynamodb ?? {};
+        Item.record = { S: JSON.stringify({ ...failed.record, dynamodb }, dateReplacer) };
+        Item.recordOmitted = { S: IMAGES_OMITTED };
+      }
       // A raw SDK error: core `retry` classifies it (throttling and transient faults are retried).
-      const put = () =>
-        client.send(
-          new PutItemCommand({
-            TableName: tableName,
-            Item: {
-              [keyAttribute]: { S: `${failed.shardId}:${failed.sequenceNumber}` },
-              shardId: { S: failed.shardId },
-              streamArn: { S: failed.streamArn },
-              sequenceNumber: { S: failed.sequenceNumber },
-              eventName: { S: failed.eventName ?? 'UNKNOWN' },
-              reason: { S: failed.reason },
-              errorName: { S: failed.error.name },
-              errorMessage: { S: failed.error.message || '(no message)' },
-              attempts: { N: String(failed.attempts) },
-              failedAt: { S: failed.failedAt },
-              workerId: { S: failed.workerId },
-              record: { S: JSON.stringify(failed.record, dateReplacer) },
-            },
-          }),
-        );
+      const put = () => client.send(new PutItemCommand({ TableName: tableName, Item }));
       await retry(`PutItem to ${tableName}`, put, { ...DESTINATION_RETRY, clock });
     }
   }
+}
+
+/**
+ * DynamoDB's item limit is 400 KB (409,600 bytes, attribute names included); a failed record's
+ * item stays below it with room for the attribute overhead DynamoDB counts.
+ */
+const MAX_ITEM_BYTES = 400_000;
+const IMAGES_OMITTED =
+  "NewImage and OldImage: the item would exceed DynamoDB's 400 KB limit; read the record from the stream by sequenceNumber while it is retained (24 h)";
+
+function itemBytes(item: Record<string, { S: string } | { N: string }>): number {
+  let bytes = 0;
+  for (const [name, value] of Object.entries(item))
+    bytes += Buffer.byteLength(name) + Buffer.byteLength('S' in value ? value.S : value.N);
+  return bytes;
 }
 
 function dateReplacer(_key: string, value: unknown): unknown {
