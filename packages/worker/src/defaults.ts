@@ -5,6 +5,7 @@ import { LeaseCoordinator, streamsShardLister, type ResolvedLeaseTuning } from '
 import { ShardReader, resolveStream, type ResolvedShardReaderTuning } from '@shardline/streams';
 import type { Coordinator, ReaderFactory } from './contracts.js';
 import type { WorkerMetrics } from './metrics.js';
+import { trackReads, type StreamsHealth } from './streams-health.js';
 
 /** The production wiring: @shardline/streams readers and the @shardline/leases coordinator. */
 
@@ -62,6 +63,8 @@ export interface DefaultReaderInput {
   logger: Logger;
   metrics: WorkerMetrics;
   onTrimmed: (event: { shardId: string; requestedSequenceNumber?: string | undefined; error: Error }) => void;
+  /** Told of each retried streams failure and each batch read (readiness). */
+  health: StreamsHealth;
 }
 
 export function createDefaultReaderFactory(input: DefaultReaderInput): ReaderFactory {
@@ -78,6 +81,7 @@ export function createDefaultReaderFactory(input: DefaultReaderInput): ReaderFac
     });
     reader.events.on('iterator:refresh', ({ reason }) => input.metrics.iteratorRefreshes.inc({ reason }));
     reader.events.on('throttled', () => input.metrics.throttles.inc());
+    reader.events.on('retry', () => input.health.failed(shardId));
     reader.events.on('records:trimmed', (event) => {
       input.metrics.trimmed.inc();
       input.onTrimmed({
@@ -86,6 +90,6 @@ export function createDefaultReaderFactory(input: DefaultReaderInput): ReaderFac
         error: toError(event.error),
       });
     });
-    return reader;
+    return trackReads(reader, shardId, input.health);
   };
 }

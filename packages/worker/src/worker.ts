@@ -14,6 +14,7 @@ import {
 } from './options.js';
 import { Runner } from './runner.js';
 import { ShardConsumer } from './shard-consumer.js';
+import { StreamsHealth } from './streams-health.js';
 
 type WorkerState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -40,6 +41,7 @@ export class Worker<T = Record<string, unknown>> {
   #coordinator: Coordinator | undefined;
   #runner: Runner<T> | undefined;
   #health: HealthServer | undefined;
+  readonly #streamsHealth: StreamsHealth;
   #forwarders: Array<() => void> = [];
   #streamArn: string | undefined;
   #settled = false;
@@ -50,6 +52,7 @@ export class Worker<T = Record<string, unknown>> {
     this.#log = this.#o.logger.child({ component: 'worker', workerId: this.#o.workerId });
     this.events = new SafeEmitter<WorkerEvents>(() => this.#log);
     this.metrics = new WorkerMetrics({ defaultMetrics: this.#o.processMetrics });
+    this.#streamsHealth = new StreamsHealth(this.#o.clock);
   }
 
   get workerId(): string {
@@ -135,6 +138,7 @@ export class Worker<T = Record<string, unknown>> {
         logger: o.logger.child({ workerId: o.workerId }),
         metrics: this.metrics,
         onTrimmed: (event) => this.events.emit('records:trimmed', event),
+        health: this.#streamsHealth,
       });
     const runner = new Runner<T>({
       coordinator,
@@ -301,7 +305,9 @@ export class Worker<T = Record<string, unknown>> {
         // (an idle stream, or more workers than shards).
         if (!this.#settled && this.#o.clock.now() - this.#startedAt < this.#o.leases.leaseDurationMs)
           return 'lease assignment not settled yet';
-        return null;
+        // Streams unreachable for a lease duration: the leases stay (the lease table is fine),
+        // but this worker is not reading; the same scale at which the lease layer gives up.
+        return this.#streamsHealth.problem(this.shardIds, this.#o.leases.leaseDurationMs);
       },
       metrics: () => this.metrics.metrics(),
       metricsContentType: this.metrics.registry.contentType,

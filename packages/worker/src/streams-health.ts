@@ -1,0 +1,61 @@
+import type { Clock } from '@shardline/core';
+
+/**
+ * Whether this worker can read its shards: per shard, since when its reader's calls to DynamoDB
+ * Streams have been failing (transient errors the reader retries), on the worker's clock. A
+ * batch coming out of the reader ends the streak. Kept per shard id rather than per reader, so a
+ * consumer restarted after its reader gave up keeps counting from the first failure.
+ *
+ * Readiness uses it: a worker whose streams traffic is blackholed keeps its leases (the lease
+ * table is fine, and another worker would be cut off the same way), but it is not doing its job,
+ * and an orchestrator should know once that lasts.
+ */
+export class StreamsHealth {
+  readonly #clock: Clock;
+  readonly #failingSince = new Map<string, number>();
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  failed(shardId: string): void {
+    if (!this.#failingSince.has(shardId)) this.#failingSince.set(shardId, this.#clock.now());
+  }
+
+  ok(shardId: string): void {
+    this.#failingSince.delete(shardId);
+  }
+
+  /**
+   * Why not ready: the held shard whose reads have been failing longest, if for at least
+   * `afterMs`; null otherwise. Shards no longer held are forgotten.
+   */
+  problem(held: readonly string[], afterMs: number): string | null {
+    const now = this.#clock.now();
+    const holding = new Set(held);
+    let worst: { shardId: string; ms: number } | undefined;
+    for (const [shardId, since] of this.#failingSince) {
+      if (!holding.has(shardId)) {
+        this.#failingSince.delete(shardId);
+        continue;
+      }
+      const ms = now - since;
+      if (ms >= afterMs && (worst === undefined || ms > worst.ms)) worst = { shardId, ms };
+    }
+    return worst === undefined
+      ? null
+      : `DynamoDB Streams calls failing for ${worst.ms} ms (shard ${worst.shardId}); retrying with backoff`;
+  }
+}
+
+/** Passes a reader's batches through, each one ending the shard's failure streak. */
+export async function* trackReads<B>(
+  reader: AsyncIterable<B>,
+  shardId: string,
+  health: StreamsHealth,
+): AsyncIterable<B> {
+  for await (const batch of reader) {
+    health.ok(shardId);
+    yield batch;
+  }
+}
