@@ -119,7 +119,8 @@ export interface WorkerOptions<T = Record<string, unknown>> {
   /**
    * How shards are read (`@shardline/streams`' ShardReader, which documents, defaults and
    * checks each): `limit` (records per GetRecords), `idleIntervalMs` (wait after an empty read
-   * of an open shard), `prefetch` (batches fetched ahead of the processor), `iteratorRefreshMs`.
+   * of an open shard), `maxIdleIntervalMs` (the cap that wait doubles up to while the shard
+   * stays empty), `prefetch` (batches fetched ahead of the processor), `iteratorRefreshMs`.
    */
   reader?: ShardReaderTuning;
   failurePolicy?: FailurePolicyOptions;
