@@ -6,7 +6,13 @@
 //   1. idle shards: GetRecords per idle shard per second, adaptive polling (defaults) vs the
 //      fixed 200 ms interval main shipped (`--max-idle-interval-ms 200`); target <= 1/s;
 //   2. one worker holding N idle shards (default 1,000): CPU % of one core and RSS, and their
-//      drift over the window (RSS, open fds); target <= 25 % and <= 300 MB, no growth.
+//      drift over the window (RSS, open fds); target <= 25 % and <= 300 MB, no growth;
+//   3. one Worker on 16 busy shards (records written up front) against 16 bare
+//      GetShardIterator+GetRecords loops in the same process, same run; target >= 0.9; CPU-µs
+//      per record end to end (the simulator runs in a process of its own);
+//   5. lease-table requests per minute through a counting client (every request the SDK
+//      sends), 64 busy shards / 4 workers, the default checkpoint interval vs the 1 s main
+//      shipped; target <= 1,152 writes/min (KCL's renewals alone for 64 leases).
 //
 //   npm run bench:scale                          (builds first)
 //   BENCH_ONLY=1 BENCH_WINDOW_S=60 BENCH_IDLE_SHARDS=1000 node scripts/bench-scale.mjs
@@ -15,7 +21,10 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
+import { listShards } from '@shardline/streams';
 import { startDynamoDBLocal, startStreamSimulator } from '@shardline/testkit';
+import { Worker, WORKER_DEFAULTS } from '@shardline/worker';
 
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map(Number)) : undefined;
 const part = (n) => ONLY === undefined || ONLY.has(n);
@@ -24,6 +33,17 @@ const IDLE_SHARDS = Number(process.env.BENCH_IDLE_SHARDS ?? 1000);
 const BASELINE_SHARDS = Number(process.env.BENCH_BASELINE_SHARDS ?? 200);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = `${ROOT}apps/shardline/dist/cli.js`;
+const SIM_SERVER = fileURLToPath(new URL('./fixtures/sim-server.mjs', import.meta.url));
+const BUSY_RECORDS = Number(process.env.BENCH_BUSY_RECORDS ?? 160_000);
+const LEASE_WINDOW_S = Number(process.env.BENCH_LEASE_WINDOW_S ?? 60);
+const KCL_RENEWALS_64 = 1_152; // 64 leases renewed every failover/3 = 3.33 s
+const WRITE_COMMANDS = new Set([
+  'PutItemCommand',
+  'UpdateItemCommand',
+  'DeleteItemCommand',
+  'BatchWriteItemCommand',
+  'TransactWriteItemsCommand',
+]);
 const NOOP = fileURLToPath(new URL('./fixtures/noop-processor.mjs', import.meta.url));
 const CLOCK_TICKS = 100; // USER_HZ on Linux: /proc/<pid>/stat counts CPU time in 1/100 s
 const region = 'us-east-1';
@@ -182,6 +202,189 @@ function printIdle(r) {
   );
 }
 
+/** The simulator in a child process: resolves with its endpoint, ARN and records per shard. */
+async function startSimProcess(env) {
+  const child = spawn(process.execPath, [SIM_SERVER], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.add(child);
+  let out = '';
+  const info = await new Promise((resolve, reject) => {
+    child.stdout.on('data', (chunk) => {
+      out += chunk.toString();
+      const nl = out.indexOf('\n');
+      if (nl >= 0) resolve(JSON.parse(out.slice(0, nl)));
+    });
+    child.once('exit', (code) => reject(new Error(`simulator process exited with ${code}`)));
+  });
+  return {
+    ...info,
+    pid: child.pid,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', resolve)));
+      children.delete(child);
+    },
+  };
+}
+
+const streamsClient = (endpoint) => new DynamoDBStreamsClient({ endpoint, region, credentials, maxAttempts: 1 });
+const cpuMicros = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+
+/** 16 bare GetShardIterator(TRIM_HORIZON) + GetRecords(1000) loops in parallel, to each shard's end of data. */
+async function bareLoops(sim) {
+  const streams = streamsClient(sim.endpoint);
+  const shards = await listShards(streams, sim.streamArn);
+  const c0 = cpuMicros();
+  const t0 = performance.now();
+  const counts = await Promise.all(
+    shards.map(async ({ shardId }) => {
+      const want = sim.perShard[shardId] ?? 0;
+      let { ShardIterator: iterator } = await streams.send(
+        new GetShardIteratorCommand({ StreamArn: sim.streamArn, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }),
+      );
+      let read = 0;
+      while (read < want && iterator) {
+        const out = await streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
+        read += out.Records?.length ?? 0;
+        iterator = out.NextShardIterator;
+      }
+      return read;
+    }),
+  );
+  const ms = performance.now() - t0;
+  const cpu = cpuMicros() - c0;
+  streams.destroy();
+  const read = counts.reduce((a, b) => a + b, 0);
+  return { ms, read, cpuPerRecord: cpu / read };
+}
+
+/** One Worker (defaults, auto checkpoints) draining every shard; timed from the first record to the last. */
+async function workerDrain(sim, want, round) {
+  const streams = streamsClient(sim.endpoint);
+  const db = new DynamoDBClient({ endpoint: local.endpoint, region, credentials, maxAttempts: 1 });
+  let processed = 0;
+  let first;
+  let c0;
+  let done;
+  const finished = new Promise((resolve) => (done = resolve));
+  const worker = new Worker({
+    streamArn: sim.streamArn,
+    applicationName: `busy-${round}-${Date.now()}`,
+    dynamodb: db,
+    streams,
+    workerId: 'busy',
+    processor: {
+      processRecords: ({ records }) => {
+        if (first === undefined) {
+          first = performance.now();
+          c0 = cpuMicros();
+        }
+        processed += records.length;
+        if (processed >= want) done({ ms: performance.now() - first, cpu: cpuMicros() - c0 });
+      },
+    },
+  });
+  await worker.start();
+  const { ms, cpu } = await finished;
+  await worker.stop();
+  streams.destroy();
+  db.destroy();
+  return { ms, read: processed, cpuPerRecord: cpu / processed };
+}
+
+function countingLeaseClient(counters) {
+  const client = new DynamoDBClient({ endpoint: local.endpoint, region, credentials, maxAttempts: 1 });
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (WRITE_COMMANDS.has(context.commandName)) counters.writes++;
+      else counters.reads++;
+      const key = context.commandName;
+      counters.byCommand[key] = (counters.byCommand[key] ?? 0) + 1;
+      return next(args);
+    },
+    { step: 'initialize', name: 'benchCounter' },
+  );
+  return client;
+}
+
+/** 4 Workers on a 64-shard simulator with traffic on every shard: lease-table requests per minute. */
+async function leaseTraffic(label, checkpointIntervalMs) {
+  const sim = await startSimProcess({ SIM_SHARDS: '64', SIM_RATE: '320' });
+  const counters = { writes: 0, reads: 0, byCommand: {} };
+  const app = `lease-${++runs}-${Date.now()}`;
+  const streams = streamsClient(sim.endpoint);
+  const clients = [];
+  let processed = 0;
+  const workers = Array.from({ length: 4 }, (_, i) => {
+    const db = countingLeaseClient(counters);
+    clients.push(db);
+    return new Worker({
+      streamArn: sim.streamArn,
+      applicationName: app,
+      dynamodb: db,
+      streams,
+      workerId: `w${i + 1}`,
+      ...(checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs }),
+      processor: { processRecords: ({ records }) => void (processed += records.length) },
+    });
+  });
+  try {
+    await Promise.all(workers.map((w) => w.start()));
+    await waitUntil(async () => total(await owners(app).catch(() => new Map())) === 64, 120_000, '64 shards owned');
+    await sleep(10_000); // hand-offs of the initial balancing settle
+    const before = { ...counters, byCommand: { ...counters.byCommand } };
+    const p0 = processed;
+    const t0 = performance.now();
+    await sleep(LEASE_WINDOW_S * 1000);
+    const minutes = (performance.now() - t0) / 60_000;
+    const perMin = (n) => Math.round(n / minutes);
+    const byCommand = Object.entries(counters.byCommand)
+      .map(([k, v]) => `${k.replace('Command', '')} ${perMin(v - (before.byCommand[k] ?? 0))}`)
+      .join(', ');
+    const sizes = await leaseItemSizes(app);
+    return {
+      label,
+      writesPerMin: perMin(counters.writes - before.writes),
+      readsPerMin: perMin(counters.reads - before.reads),
+      byCommand,
+      recordsPerS: Math.round((processed - p0) / (minutes * 60)),
+      maxItemBytes: sizes.max,
+    };
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+    for (const c of clients) c.destroy();
+    streams.destroy();
+    await sim.stop();
+  }
+}
+
+/** Approximate DynamoDB item sizes (attribute names + values) of the lease table: write units per write. */
+async function leaseItemSizes(app) {
+  const out = await dynamodb.send(new ScanCommand({ TableName: `shardline-${app}`, ConsistentRead: true }));
+  const size = (v) =>
+    v.S !== undefined
+      ? Buffer.byteLength(v.S)
+      : v.N !== undefined
+        ? Math.ceil(v.N.length / 2) + 1
+        : v.BOOL !== undefined
+          ? 1
+          : v.SS
+            ? v.SS.reduce((a, x) => a + Buffer.byteLength(x), 0)
+            : v.NULL
+              ? 1
+              : 8;
+  const sizes = (out.Items ?? []).map((item) =>
+    Object.entries(item).reduce((a, [k, v]) => a + Buffer.byteLength(k) + size(v), 0),
+  );
+  return { max: Math.max(...sizes) };
+}
+
 try {
   console.log(`DynamoDB Local ${local.endpoint}; window ${WINDOW_S} s per measurement\n`);
   if (part(1) || part(2)) {
@@ -197,6 +400,43 @@ try {
     );
     console.log(
       `   → ${IDLE_SHARDS} idle shards: CPU ${adaptive.cpuPct.toFixed(1)} % (target ≤ 25 %), RSS ${adaptive.rssMb.toFixed(0)} MB (target ≤ 300 MB); baseline ${BASELINE_SHARDS} shards fixed 200 ms: CPU ${baseline.cpuPct.toFixed(1)} %, RSS ${baseline.rssMb.toFixed(0)} MB\n`,
+    );
+  }
+  if (part(3)) {
+    console.log(`3. 16 busy shards, ${BUSY_RECORDS} records written up front (simulator in its own process)`);
+    const sim = await startSimProcess({ SIM_SHARDS: '16', SIM_RECORDS: String(BUSY_RECORDS) });
+    try {
+      const want = Object.values(sim.perShard).reduce((a, b) => a + b, 0);
+      await bareLoops(sim); // warm-up: JIT, sockets
+      const rounds = [];
+      for (let round = 0; round < 3; round++)
+        rounds.push({ bare: await bareLoops(sim), worker: await workerDrain(sim, want, round) });
+      const rate = (r) => Math.round((r.read / r.ms) * 1000);
+      for (const r of rounds)
+        console.log(
+          `   bare ${rate(r.bare)} records/s (${r.bare.cpuPerRecord.toFixed(1)} CPU-µs/record), worker ${rate(r.worker)} records/s (${r.worker.cpuPerRecord.toFixed(1)} CPU-µs/record, GetRecords → unmarshal → processor → checkpoint): ratio ${(rate(r.worker) / rate(r.bare)).toFixed(2)}`,
+        );
+      const ratios = rounds.map((r) => rate(r.worker) / rate(r.bare)).sort((a, b) => a - b);
+      console.log(`   → worker/bare median ${ratios[1].toFixed(2)} (target ≥ 0.9)\n`);
+    } finally {
+      await sim.stop();
+    }
+  }
+  if (part(5)) {
+    console.log(
+      `5. lease-table requests, 64 busy shards / 4 workers (320 writes/s over 5,000 keys), ${LEASE_WINDOW_S} s window`,
+    );
+    const baseline = await leaseTraffic('checkpoint every 1 s (main)', 1_000);
+    const current = await leaseTraffic(
+      `defaults (checkpoint every ${WORKER_DEFAULTS.checkpointIntervalMs} ms)`,
+      undefined,
+    );
+    for (const r of [baseline, current])
+      console.log(
+        `   ${r.label.padEnd(36)} writes ${r.writesPerMin}/min, reads ${r.readsPerMin}/min (${r.byCommand}); largest lease item ~${r.maxItemBytes} B (1 write unit each); ${r.recordsPerS} records/s processed`,
+      );
+    console.log(
+      `   → writes ${current.writesPerMin}/min (target ≤ ${KCL_RENEWALS_64}; baseline ${baseline.writesPerMin}/min)\n`,
     );
   }
 } finally {
