@@ -12,7 +12,10 @@
 //      per record end to end (the simulator runs in a process of its own);
 //   5. lease-table requests per minute through a counting client (every request the SDK
 //      sends), 64 busy shards / 4 workers, the default checkpoint interval vs the 1 s main
-//      shipped; target <= 1,152 writes/min (KCL's renewals alone for 64 leases).
+//      shipped; target <= 1,152 writes/min (KCL's renewals alone for 64 leases);
+//   6. false fencing: 2 workers in one process on 16 busy shards whose processor blocks the event
+//      loop 200 ms a batch; leases lost ('fenced', 'taken') over the window, with the default
+//      lease duration (10 s) and a 5 s one (heartbeat a tenth of it either way).
 //
 //   npm run bench:scale                          (builds first)
 //   BENCH_ONLY=1 BENCH_WINDOW_S=60 BENCH_IDLE_SHARDS=1000 node scripts/bench-scale.mjs
@@ -44,6 +47,7 @@ const WRITE_COMMANDS = new Set([
   'BatchWriteItemCommand',
   'TransactWriteItemsCommand',
 ]);
+const FENCE_WINDOW_S = Number(process.env.BENCH_FENCE_WINDOW_S ?? 60);
 const NOOP = fileURLToPath(new URL('./fixtures/noop-processor.mjs', import.meta.url));
 const CLOCK_TICKS = 100; // USER_HZ on Linux: /proc/<pid>/stat counts CPU time in 1/100 s
 const region = 'us-east-1';
@@ -385,6 +389,58 @@ async function leaseItemSizes(app) {
   return { max: Math.max(...sizes) };
 }
 
+/** 2 Workers, 16 busy shards, a processor that blocks the event loop 200 ms a batch: leases lost. */
+async function falseFencing(label, leaseDurationMs) {
+  const sim = await startSimProcess({ SIM_SHARDS: '16', SIM_RATE: '160' });
+  const app = `fence-${++runs}-${Date.now()}`;
+  const streams = streamsClient(sim.endpoint);
+  const db = new DynamoDBClient({ endpoint: local.endpoint, region, credentials, maxAttempts: 1 });
+  const lost = [];
+  let batches = 0;
+  let counting = false;
+  const workers = Array.from({ length: 2 }, (_, i) => {
+    const w = new Worker({
+      streamArn: sim.streamArn,
+      applicationName: app,
+      dynamodb: db,
+      streams,
+      workerId: `w${i + 1}`,
+      ...(leaseDurationMs === undefined ? {} : { leases: { leaseDurationMs } }),
+      processor: {
+        processRecords: () => {
+          const until = performance.now() + 200;
+          while (performance.now() < until); // a synchronous processor: the event loop is blocked
+          batches++;
+        },
+      },
+    });
+    w.events.on('lease:lost', ({ shardId, reason }) => {
+      if (counting && reason !== 'stopped') lost.push(`${shardId}:${reason}`);
+    });
+    return w;
+  });
+  try {
+    await Promise.all(workers.map((w) => w.start()));
+    await waitUntil(async () => total(await owners(app).catch(() => new Map())) === 16, 120_000, '16 shards owned');
+    await sleep(5_000);
+    counting = true;
+    const b0 = batches;
+    await sleep(FENCE_WINDOW_S * 1000);
+    counting = false;
+    return {
+      label,
+      lost: lost.length,
+      reasons: [...new Set(lost.map((l) => l.split(':')[1]))].join(', '),
+      batches: batches - b0,
+    };
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+    streams.destroy();
+    db.destroy();
+    await sim.stop();
+  }
+}
+
 try {
   console.log(`DynamoDB Local ${local.endpoint}; window ${WINDOW_S} s per measurement\n`);
   if (part(1) || part(2)) {
@@ -438,6 +494,21 @@ try {
     console.log(
       `   → writes ${current.writesPerMin}/min (target ≤ ${KCL_RENEWALS_64}; baseline ${baseline.writesPerMin}/min)\n`,
     );
+  }
+  if (part(6)) {
+    console.log(
+      `6. false fencing: 2 workers in one process, 16 busy shards, processor blocks 200 ms a batch, ${FENCE_WINDOW_S} s`,
+    );
+    for (const [label, ms] of [
+      ['lease 10 s, heartbeat 1 s (default)', undefined],
+      ['lease 5 s, heartbeat 500 ms', 5_000],
+    ]) {
+      const r = await falseFencing(label, ms);
+      console.log(
+        `   ${r.label.padEnd(36)} leases lost ${r.lost}${r.reasons ? ` (${r.reasons})` : ''}; ${r.batches} batches of 200 ms`,
+      );
+    }
+    console.log('');
   }
 } finally {
   killChildren();
