@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const benches = ['bench-simulator.mjs', 'bench-reader.mjs', 'bench-leases.mjs', 'bench-e2e.mjs'];
+const benches = ['bench-simulator.mjs', 'bench-reader.mjs', 'bench-leases.mjs', 'bench-e2e.mjs', 'bench-scale.mjs'];
 let failed = 0;
 for (const name of benches) {
   const path = fileURLToPath(new URL(`./${name}`, import.meta.url));

@@ -178,6 +178,12 @@ export const runSettingsSchema = z
       default: SHARD_READER_DEFAULTS.idleIntervalMs,
       option: 'reader.idleIntervalMs',
     }),
+    maxIdleIntervalMs: setting(integer.optional(), {
+      arg: '<ms>',
+      help: 'each further empty read doubles the wait up to this cap (latency after idle vs GetRecords cost)',
+      default: SHARD_READER_DEFAULTS.maxIdleIntervalMs,
+      option: 'reader.maxIdleIntervalMs',
+    }),
     leaseDurationMs: setting(integer.optional(), {
       arg: '<ms>',
       help: 'lease duration',

@@ -155,6 +155,9 @@ describe('run --help and bad values', () => {
     expect(help).toContain(
       `wait after an empty read of an open shard (default ${SHARD_READER_DEFAULTS.idleIntervalMs})`,
     );
+    expect(help).toContain(
+      `up to this cap (latency after idle vs GetRecords cost) (default ${SHARD_READER_DEFAULTS.maxIdleIntervalMs})`,
+    );
     expect(help).toContain(`lease duration (default ${LEASE_DEFAULTS.leaseDurationMs})`);
     expect(help).toContain(`(default ${SHARD_READER_DEFAULTS.limit})`);
     for (const key of RUN_SETTING_KEYS) expect(help).toContain(`${flagName(key)} `);

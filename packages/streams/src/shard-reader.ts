@@ -15,6 +15,7 @@ import {
 import { getRecordsCall, getShardIteratorCall } from './client.js';
 import { callStreams } from './call.js';
 import type { StreamsErrorContext } from './errors.js';
+import { IdleBackoff } from './idle-backoff.js';
 import { formatStartPosition, shardIteratorInput, type StartPosition } from './position.js';
 import {
   resolveShardReaderOptions,
@@ -71,7 +72,9 @@ type Waiter = { resolve: (result: IteratorResult<RecordBatch, undefined>) => voi
  * Reads one shard as an async iterator of batches, and never loses its place:
  *
  * - GetRecords in a loop; an empty answer from an open shard waits `idleIntervalMs` before the
- *   next poll; a null `NextShardIterator` ends the shard with a `shardEnd: true` batch.
+ *   next poll, doubling (with jitter) on each further empty answer up to `maxIdleIntervalMs`,
+ *   and back to `idleIntervalMs` after a batch with records (`IdleBackoff`); a null
+ *   `NextShardIterator` ends the shard with a `shardEnd: true` batch.
  * - The iterator is replaced before it is `iteratorRefreshMs` old (each GetRecords hands out a
  *   fresh one, so this matters when a slow consumer holds the loop back), from
  *   AFTER_SEQUENCE_NUMBER of the last record received; ExpiredIteratorException is recovered the
@@ -118,6 +121,7 @@ export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined
   #iteratorIssuedAt = 0;
   #consecutiveTrims = 0;
   #consecutiveExpirations = 0;
+  readonly #idle: IdleBackoff;
 
   readonly #queue: RecordBatch[] = [];
   readonly #waiters: Waiter[] = [];
@@ -132,6 +136,7 @@ export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined
     this.shardId = this.#o.shardId;
     this.streamArn = this.#o.streamArn;
     this.#position = this.#o.start;
+    this.#idle = new IdleBackoff(this.#o.idleIntervalMs, this.#o.maxIdleIntervalMs, this.#o.random);
     this.#log = this.#o.logger.child({ component: 'shard-reader', shardId: this.shardId });
     this.events = new SafeEmitter<ShardReaderEvents>(() => this.#log);
     const external = this.#o.signal;
@@ -242,8 +247,8 @@ export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined
       this.#iteratorIssuedAt = this.#o.clock.now();
       const records = out.Records ?? [];
       this.#deliver(records, iterator === undefined);
-      if (iterator !== undefined && records.length === 0)
-        await this.#o.clock.sleep(this.#o.idleIntervalMs, this.#abort.signal);
+      if (records.length > 0) this.#idle.afterRecords();
+      else if (iterator !== undefined) await this.#o.clock.sleep(this.#idle.afterEmpty(), this.#abort.signal);
     }
   }
 

@@ -87,8 +87,8 @@ describe('ShardReader (fake client, fake clock)', () => {
     expect(batches).toEqual([{ shardId: SHARD, records: [], shardEnd: true, millisBehindLatest: 0 }]);
   });
 
-  it('polls an idle open shard every idleIntervalMs, reports millisBehindLatest 0 there, and picks up new records', async () => {
-    const { clock, fake, reader } = setup(0, { idleIntervalMs: 250 });
+  it('polls an idle open shard every idleIntervalMs when the cap equals it, reports millisBehindLatest 0 there, and picks up new records', async () => {
+    const { clock, fake, reader } = setup(0, { idleIntervalMs: 250, maxIdleIntervalMs: 250 });
     const batches: RecordBatch[] = [];
     const loop = (async () => {
       for await (const batch of reader) {
@@ -306,10 +306,12 @@ describe('ShardReader (fake client, fake clock)', () => {
     const first = await driveUntil(clock, reader.next());
     expect(first.value!.records).toEqual([]);
     await clock.advance(30 * MIN); // the consumer is away; the shard stays idle
-    expect(fake.count('GetRecords')).toBeGreaterThan(30 * 4 * 60 - 10);
+    // Backed off to the 2 s cap (jitter 0.5 here: 1.8 s a poll), still far more often than an
+    // iterator ages.
+    expect(fake.count('GetRecords')).toBeGreaterThan((30 * MIN) / 1800 - 10);
     expect(events).toEqual([]); // each poll's fresh iterator: no refresh, no expiry
     const fresh = fake.put(SHARD, 3);
-    await clock.advance(300);
+    await clock.advance(2_000);
     // Only the newest empty batch was kept, and the records made it stale: the data comes next.
     const next = await reader.next();
     expect(seqs(next.value!.records)).toEqual(seqs(fresh));

@@ -1,0 +1,517 @@
+#!/usr/bin/env node
+// Production-shape figures (issue #9); prints figures beside their targets and the same-run
+// baseline, asserts nothing. The stream is the testkit simulator (in this process), the lease
+// table DynamoDB Local; each worker under measure is a separate `shardline run` process, so its
+// CPU and RSS are its own (read from /proc).
+//   1. idle shards: GetRecords per idle shard per second, adaptive polling (defaults) vs the
+//      fixed 200 ms interval main shipped (`--max-idle-interval-ms 200`); target <= 1/s;
+//   2. one worker holding N idle shards (default 1,000): CPU % of one core and RSS, and their
+//      drift over the window (RSS, open fds); target <= 25 % and <= 300 MB, no growth;
+//   3. one Worker on 16 busy shards (records written up front) against 16 bare
+//      GetShardIterator+GetRecords loops in the same process, same run; target >= 0.9; CPU-µs
+//      per record end to end (the simulator runs in a process of its own);
+//   5. lease-table requests per minute through a counting client (every request the SDK
+//      sends), 64 busy shards / 4 workers, the default checkpoint interval vs the 1 s main
+//      shipped; target <= 1,152 writes/min (KCL's renewals alone for 64 leases);
+//   6. false fencing: 2 workers in one process on 16 busy shards whose processor blocks the event
+//      loop 200 ms a batch; leases lost ('fenced', 'taken') over the window, with the default
+//      lease duration (10 s) and a 5 s one (heartbeat a tenth of it either way).
+//
+//   npm run bench:scale                          (builds first)
+//   BENCH_ONLY=1 BENCH_WINDOW_S=60 BENCH_IDLE_SHARDS=1000 node scripts/bench-scale.mjs
+import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
+import { listShards } from '@shardline/streams';
+import { startDynamoDBLocal, startStreamSimulator } from '@shardline/testkit';
+import { Worker, WORKER_DEFAULTS } from '@shardline/worker';
+
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map(Number)) : undefined;
+const part = (n) => ONLY === undefined || ONLY.has(n);
+const WINDOW_S = Number(process.env.BENCH_WINDOW_S ?? 60);
+const IDLE_SHARDS = Number(process.env.BENCH_IDLE_SHARDS ?? 1000);
+const BASELINE_SHARDS = Number(process.env.BENCH_BASELINE_SHARDS ?? 200);
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CLI = `${ROOT}apps/shardline/dist/cli.js`;
+const SIM_SERVER = fileURLToPath(new URL('./fixtures/sim-server.mjs', import.meta.url));
+const BUSY_RECORDS = Number(process.env.BENCH_BUSY_RECORDS ?? 160_000);
+const LEASE_WINDOW_S = Number(process.env.BENCH_LEASE_WINDOW_S ?? 60);
+const KCL_RENEWALS_64 = 1_152; // 64 leases renewed every failover/3 = 3.33 s
+const WRITE_COMMANDS = new Set([
+  'PutItemCommand',
+  'UpdateItemCommand',
+  'DeleteItemCommand',
+  'BatchWriteItemCommand',
+  'TransactWriteItemsCommand',
+]);
+const FENCE_WINDOW_S = Number(process.env.BENCH_FENCE_WINDOW_S ?? 60);
+const NOOP = fileURLToPath(new URL('./fixtures/noop-processor.mjs', import.meta.url));
+const CLOCK_TICKS = 100; // USER_HZ on Linux: /proc/<pid>/stat counts CPU time in 1/100 s
+const region = 'us-east-1';
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+const credentials = { accessKeyId: `benchscale${Date.now()}`, secretAccessKey: 'bench' };
+
+const local = await startDynamoDBLocal({ heap: '512m' });
+const dynamodb = new DynamoDBClient({ endpoint: local.endpoint, region, credentials });
+const children = new Set();
+const killChildren = () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+};
+process.on('exit', killChildren);
+for (const signal of ['SIGINT', 'SIGTERM'])
+  process.on(signal, () => {
+    killChildren();
+    void local.stop().finally(() => process.exit(130));
+  });
+
+let runs = 0;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+async function waitUntil(condition, timeoutMs, what) {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await condition())) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(250);
+  }
+}
+
+/** utime + stime in seconds, RSS in MB, open fds: one process, from /proc. */
+function sample(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cpuS = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+  return { at: performance.now(), cpuS, rssMb: rssKb / 1024, fds: readdirSync(`/proc/${pid}/fd`).length };
+}
+
+function startWorker(sim, app, workerId, extraArgs = [], extraEnv = {}) {
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'run',
+      '--stream-arn',
+      sim.streamArn,
+      '--processor',
+      NOOP,
+      '--app',
+      app,
+      '--worker-id',
+      workerId,
+      '--dynamodb-endpoint',
+      local.endpoint,
+      '--streams-endpoint',
+      sim.endpoint,
+      '--log-level',
+      'warn',
+      ...extraArgs,
+    ],
+    {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+        AWS_REGION: region,
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        ...extraEnv,
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  let err = '';
+  child.stderr.on('data', (chunk) => (err = (err + chunk.toString()).slice(-4000)));
+  children.add(child);
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+  return { child, exited, stderr: () => err };
+}
+
+async function stopWorker(w) {
+  w.child.kill('SIGTERM');
+  const code = await Promise.race([w.exited, sleep(30_000).then(() => 'timeout')]);
+  if (code === 'timeout') w.child.kill('SIGKILL');
+  children.delete(w.child);
+}
+
+/** Lease items with an owner, per owner. */
+async function owners(app) {
+  const counts = new Map();
+  let start;
+  do {
+    const out = await dynamodb.send(
+      new ScanCommand({ TableName: `shardline-${app}`, ExclusiveStartKey: start, ConsistentRead: true }),
+    );
+    for (const item of out.Items ?? []) {
+      if (item.leaseKey.S.startsWith('_')) continue;
+      const owner = item.leaseOwner?.S;
+      if (owner) counts.set(owner, (counts.get(owner) ?? 0) + 1);
+    }
+    start = out.LastEvaluatedKey;
+  } while (start);
+  return counts;
+}
+const total = (counts) => [...counts.values()].reduce((a, b) => a + b, 0);
+
+/** One worker holding `shards` idle shards: GetRecords/s per shard, CPU and RSS over the window. */
+async function idleRun(label, shards, args) {
+  const sim = await startStreamSimulator({ shards, seed: 11 });
+  const app = `idle-${shards}-${++runs}-${Date.now()}`;
+  const w = startWorker(sim, app, 'w1', args);
+  try {
+    const t0 = performance.now();
+    await waitUntil(
+      async () => {
+        if (w.child.exitCode !== null) throw new Error(`the worker exited: ${w.stderr()}`);
+        return total(await owners(app).catch(() => new Map())) === shards;
+      },
+      120_000,
+      `${shards} shards owned (${label}); worker stderr: ${w.stderr()}`,
+    ).catch((err) => {
+      throw new Error(`${err.message}\n${w.stderr()}`);
+    });
+    const ownedS = (performance.now() - t0) / 1000;
+    await sleep(15_000); // past the backoff ramp (200 ms → 2 s in 4 steps) and start-up garbage
+    const calls0 = sim.calls().GetRecords;
+    const s0 = sample(w.child.pid);
+    const samples = [s0];
+    for (let i = 0; i < 6; i++) {
+      await sleep((WINDOW_S * 1000) / 6);
+      samples.push(sample(w.child.pid));
+    }
+    const s1 = samples.at(-1);
+    const seconds = (s1.at - s0.at) / 1000;
+    const getRecordsPerShard = (sim.calls().GetRecords - calls0) / seconds / shards;
+    return {
+      label,
+      shards,
+      ownedS,
+      getRecordsPerShard,
+      cpuPct: ((s1.cpuS - s0.cpuS) / seconds) * 100,
+      rssMb: s1.rssMb,
+      rssGrowthMb: s1.rssMb - s0.rssMb,
+      rssTrace: samples.map((s) => s.rssMb.toFixed(0)).join(' '),
+      fds: `${s0.fds} → ${s1.fds}`,
+    };
+  } finally {
+    await stopWorker(w);
+    await sim.stop();
+  }
+}
+
+function printIdle(r) {
+  console.log(
+    `   ${r.label.padEnd(28)} ${String(r.shards).padStart(5)} shards: ${r.getRecordsPerShard.toFixed(2)} GetRecords/s per shard, CPU ${r.cpuPct.toFixed(1)} % of a core, RSS ${r.rssMb.toFixed(0)} MB (drift ${r.rssGrowthMb >= 0 ? '+' : ''}${r.rssGrowthMb.toFixed(1)} MB over ${WINDOW_S} s: ${r.rssTrace}; fds ${r.fds}); all owned after ${r.ownedS.toFixed(1)} s`,
+  );
+}
+
+/** The simulator in a child process: resolves with its endpoint, ARN and records per shard. */
+async function startSimProcess(env) {
+  const child = spawn(process.execPath, [SIM_SERVER], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.add(child);
+  let out = '';
+  const info = await new Promise((resolve, reject) => {
+    child.stdout.on('data', (chunk) => {
+      out += chunk.toString();
+      const nl = out.indexOf('\n');
+      if (nl >= 0) resolve(JSON.parse(out.slice(0, nl)));
+    });
+    child.once('exit', (code) => reject(new Error(`simulator process exited with ${code}`)));
+  });
+  return {
+    ...info,
+    pid: child.pid,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', resolve)));
+      children.delete(child);
+    },
+  };
+}
+
+const streamsClient = (endpoint) => new DynamoDBStreamsClient({ endpoint, region, credentials, maxAttempts: 1 });
+const cpuMicros = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+
+/** 16 bare GetShardIterator(TRIM_HORIZON) + GetRecords(1000) loops in parallel, to each shard's end of data. */
+async function bareLoops(sim) {
+  const streams = streamsClient(sim.endpoint);
+  const shards = await listShards(streams, sim.streamArn);
+  const c0 = cpuMicros();
+  const t0 = performance.now();
+  const counts = await Promise.all(
+    shards.map(async ({ shardId }) => {
+      const want = sim.perShard[shardId] ?? 0;
+      let { ShardIterator: iterator } = await streams.send(
+        new GetShardIteratorCommand({ StreamArn: sim.streamArn, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }),
+      );
+      let read = 0;
+      while (read < want && iterator) {
+        const out = await streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
+        read += out.Records?.length ?? 0;
+        iterator = out.NextShardIterator;
+      }
+      return read;
+    }),
+  );
+  const ms = performance.now() - t0;
+  const cpu = cpuMicros() - c0;
+  streams.destroy();
+  const read = counts.reduce((a, b) => a + b, 0);
+  return { ms, read, cpuPerRecord: cpu / read };
+}
+
+/** One Worker (defaults, auto checkpoints) draining every shard; timed from the first record to the last. */
+async function workerDrain(sim, want, round) {
+  const streams = streamsClient(sim.endpoint);
+  const db = new DynamoDBClient({ endpoint: local.endpoint, region, credentials, maxAttempts: 1 });
+  let processed = 0;
+  let first;
+  let c0;
+  let done;
+  const finished = new Promise((resolve) => (done = resolve));
+  const worker = new Worker({
+    streamArn: sim.streamArn,
+    applicationName: `busy-${round}-${Date.now()}`,
+    dynamodb: db,
+    streams,
+    workerId: 'busy',
+    processor: {
+      processRecords: ({ records }) => {
+        if (first === undefined) {
+          first = performance.now();
+          c0 = cpuMicros();
+        }
+        processed += records.length;
+        if (processed >= want) done({ ms: performance.now() - first, cpu: cpuMicros() - c0 });
+      },
+    },
+  });
+  await worker.start();
+  const { ms, cpu } = await finished;
+  await worker.stop();
+  streams.destroy();
+  db.destroy();
+  return { ms, read: processed, cpuPerRecord: cpu / processed };
+}
+
+function countingLeaseClient(counters) {
+  const client = new DynamoDBClient({ endpoint: local.endpoint, region, credentials, maxAttempts: 1 });
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (WRITE_COMMANDS.has(context.commandName)) counters.writes++;
+      else counters.reads++;
+      const key = context.commandName;
+      counters.byCommand[key] = (counters.byCommand[key] ?? 0) + 1;
+      return next(args);
+    },
+    { step: 'initialize', name: 'benchCounter' },
+  );
+  return client;
+}
+
+/** 4 Workers on a 64-shard simulator with traffic on every shard: lease-table requests per minute. */
+async function leaseTraffic(label, checkpointIntervalMs) {
+  const sim = await startSimProcess({ SIM_SHARDS: '64', SIM_RATE: '320' });
+  const counters = { writes: 0, reads: 0, byCommand: {} };
+  const app = `lease-${++runs}-${Date.now()}`;
+  const streams = streamsClient(sim.endpoint);
+  const clients = [];
+  let processed = 0;
+  const workers = Array.from({ length: 4 }, (_, i) => {
+    const db = countingLeaseClient(counters);
+    clients.push(db);
+    return new Worker({
+      streamArn: sim.streamArn,
+      applicationName: app,
+      dynamodb: db,
+      streams,
+      workerId: `w${i + 1}`,
+      ...(checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs }),
+      processor: { processRecords: ({ records }) => void (processed += records.length) },
+    });
+  });
+  try {
+    await Promise.all(workers.map((w) => w.start()));
+    await waitUntil(async () => total(await owners(app).catch(() => new Map())) === 64, 120_000, '64 shards owned');
+    await sleep(10_000); // hand-offs of the initial balancing settle
+    const before = { ...counters, byCommand: { ...counters.byCommand } };
+    const p0 = processed;
+    const t0 = performance.now();
+    await sleep(LEASE_WINDOW_S * 1000);
+    const minutes = (performance.now() - t0) / 60_000;
+    const perMin = (n) => Math.round(n / minutes);
+    const byCommand = Object.entries(counters.byCommand)
+      .map(([k, v]) => `${k.replace('Command', '')} ${perMin(v - (before.byCommand[k] ?? 0))}`)
+      .join(', ');
+    const sizes = await leaseItemSizes(app);
+    return {
+      label,
+      writesPerMin: perMin(counters.writes - before.writes),
+      readsPerMin: perMin(counters.reads - before.reads),
+      byCommand,
+      recordsPerS: Math.round((processed - p0) / (minutes * 60)),
+      maxItemBytes: sizes.max,
+    };
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+    for (const c of clients) c.destroy();
+    streams.destroy();
+    await sim.stop();
+  }
+}
+
+/** Approximate DynamoDB item sizes (attribute names + values) of the lease table: write units per write. */
+async function leaseItemSizes(app) {
+  const out = await dynamodb.send(new ScanCommand({ TableName: `shardline-${app}`, ConsistentRead: true }));
+  const size = (v) =>
+    v.S !== undefined
+      ? Buffer.byteLength(v.S)
+      : v.N !== undefined
+        ? Math.ceil(v.N.length / 2) + 1
+        : v.BOOL !== undefined
+          ? 1
+          : v.SS
+            ? v.SS.reduce((a, x) => a + Buffer.byteLength(x), 0)
+            : v.NULL
+              ? 1
+              : 8;
+  const sizes = (out.Items ?? []).map((item) =>
+    Object.entries(item).reduce((a, [k, v]) => a + Buffer.byteLength(k) + size(v), 0),
+  );
+  return { max: Math.max(...sizes) };
+}
+
+/** 2 Workers, 16 busy shards, a processor that blocks the event loop 200 ms a batch: leases lost. */
+async function falseFencing(label, leaseDurationMs) {
+  const sim = await startSimProcess({ SIM_SHARDS: '16', SIM_RATE: '160' });
+  const app = `fence-${++runs}-${Date.now()}`;
+  const streams = streamsClient(sim.endpoint);
+  const db = new DynamoDBClient({ endpoint: local.endpoint, region, credentials, maxAttempts: 1 });
+  const lost = [];
+  let batches = 0;
+  let counting = false;
+  const workers = Array.from({ length: 2 }, (_, i) => {
+    const w = new Worker({
+      streamArn: sim.streamArn,
+      applicationName: app,
+      dynamodb: db,
+      streams,
+      workerId: `w${i + 1}`,
+      ...(leaseDurationMs === undefined ? {} : { leases: { leaseDurationMs } }),
+      processor: {
+        processRecords: () => {
+          const until = performance.now() + 200;
+          while (performance.now() < until); // a synchronous processor: the event loop is blocked
+          batches++;
+        },
+      },
+    });
+    w.events.on('lease:lost', ({ shardId, reason }) => {
+      if (counting && reason !== 'stopped') lost.push(`${shardId}:${reason}`);
+    });
+    return w;
+  });
+  try {
+    await Promise.all(workers.map((w) => w.start()));
+    await waitUntil(async () => total(await owners(app).catch(() => new Map())) === 16, 120_000, '16 shards owned');
+    await sleep(5_000);
+    counting = true;
+    const b0 = batches;
+    await sleep(FENCE_WINDOW_S * 1000);
+    counting = false;
+    return {
+      label,
+      lost: lost.length,
+      reasons: [...new Set(lost.map((l) => l.split(':')[1]))].join(', '),
+      batches: batches - b0,
+    };
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+    streams.destroy();
+    db.destroy();
+    await sim.stop();
+  }
+}
+
+try {
+  console.log(`DynamoDB Local ${local.endpoint}; window ${WINDOW_S} s per measurement\n`);
+  if (part(1) || part(2)) {
+    console.log(`1–2. idle shards on one worker (simulator, no traffic, default settings otherwise)`);
+    const baseline = await idleRun('fixed 200 ms (main)', BASELINE_SHARDS, ['--max-idle-interval-ms', '200']);
+    printIdle(baseline);
+    const adaptiveSmall = await idleRun('adaptive (default)', BASELINE_SHARDS, []);
+    printIdle(adaptiveSmall);
+    const adaptive = await idleRun('adaptive (default)', IDLE_SHARDS, []);
+    printIdle(adaptive);
+    console.log(
+      `   → idle GetRecords/s per shard ${adaptive.getRecordsPerShard.toFixed(2)} (target ≤ 1; baseline ${baseline.getRecordsPerShard.toFixed(2)})`,
+    );
+    console.log(
+      `   → ${IDLE_SHARDS} idle shards: CPU ${adaptive.cpuPct.toFixed(1)} % (target ≤ 25 %), RSS ${adaptive.rssMb.toFixed(0)} MB (target ≤ 300 MB); baseline ${BASELINE_SHARDS} shards fixed 200 ms: CPU ${baseline.cpuPct.toFixed(1)} %, RSS ${baseline.rssMb.toFixed(0)} MB\n`,
+    );
+  }
+  if (part(3)) {
+    console.log(`3. 16 busy shards, ${BUSY_RECORDS} records written up front (simulator in its own process)`);
+    const sim = await startSimProcess({ SIM_SHARDS: '16', SIM_RECORDS: String(BUSY_RECORDS) });
+    try {
+      const want = Object.values(sim.perShard).reduce((a, b) => a + b, 0);
+      await bareLoops(sim); // warm-up: JIT, sockets
+      const rounds = [];
+      for (let round = 0; round < 3; round++)
+        rounds.push({ bare: await bareLoops(sim), worker: await workerDrain(sim, want, round) });
+      const rate = (r) => Math.round((r.read / r.ms) * 1000);
+      for (const r of rounds)
+        console.log(
+          `   bare ${rate(r.bare)} records/s (${r.bare.cpuPerRecord.toFixed(1)} CPU-µs/record), worker ${rate(r.worker)} records/s (${r.worker.cpuPerRecord.toFixed(1)} CPU-µs/record, GetRecords → unmarshal → processor → checkpoint): ratio ${(rate(r.worker) / rate(r.bare)).toFixed(2)}`,
+        );
+      const ratios = rounds.map((r) => rate(r.worker) / rate(r.bare)).sort((a, b) => a - b);
+      console.log(`   → worker/bare median ${ratios[1].toFixed(2)} (target ≥ 0.9)\n`);
+    } finally {
+      await sim.stop();
+    }
+  }
+  if (part(5)) {
+    console.log(
+      `5. lease-table requests, 64 busy shards / 4 workers (320 writes/s over 5,000 keys), ${LEASE_WINDOW_S} s window`,
+    );
+    const baseline = await leaseTraffic('checkpoint every 1 s (main)', 1_000);
+    const current = await leaseTraffic(
+      `defaults (checkpoint every ${WORKER_DEFAULTS.checkpointIntervalMs} ms)`,
+      undefined,
+    );
+    for (const r of [baseline, current])
+      console.log(
+        `   ${r.label.padEnd(36)} writes ${r.writesPerMin}/min, reads ${r.readsPerMin}/min (${r.byCommand}); largest lease item ~${r.maxItemBytes} B (1 write unit each); ${r.recordsPerS} records/s processed`,
+      );
+    console.log(
+      `   → writes ${current.writesPerMin}/min (target ≤ ${KCL_RENEWALS_64}; baseline ${baseline.writesPerMin}/min)\n`,
+    );
+  }
+  if (part(6)) {
+    console.log(
+      `6. false fencing: 2 workers in one process, 16 busy shards, processor blocks 200 ms a batch, ${FENCE_WINDOW_S} s`,
+    );
+    for (const [label, ms] of [
+      ['lease 10 s, heartbeat 1 s (default)', undefined],
+      ['lease 5 s, heartbeat 500 ms', 5_000],
+    ]) {
+      const r = await falseFencing(label, ms);
+      console.log(
+        `   ${r.label.padEnd(36)} leases lost ${r.lost}${r.reasons ? ` (${r.reasons})` : ''}; ${r.batches} batches of 200 ms`,
+      );
+    }
+    console.log('');
+  }
+} finally {
+  killChildren();
+  dynamodb.destroy();
+  await local.stop();
+}
