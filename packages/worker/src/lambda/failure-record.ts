@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { _Record } from '@aws-sdk/client-dynamodb-streams';
-import type { Clock } from '@shardline/core';
-import type { FailedRecord, FailureDestination } from '../destinations.js';
+import { systemClock, type Clock } from '@shardline/core';
+import { JsonlAppender, type FailedRecord, type FailureDestination } from '../destinations.js';
+import { resolveLambdaFunction, type LambdaFunctionOptions } from './context.js';
 
 /**
  * The record Lambda sends to an on-failure destination when it discards a batch of a DynamoDB
@@ -110,14 +111,18 @@ export class InvocationLedger {
 }
 
 export interface LambdaFailureDestinationOptions {
-  /** Where the on-failure records go; must throw when one was not stored (the shard then stops). */
-  write(record: LambdaOnFailureRecord): Promise<void>;
-  /** For logs and metrics. */
-  name: string;
-  functionArn: string;
-  executedVersion: string;
+  /**
+   * Where the on-failure records go: a JSONL file (one line per discarded batch, appended with
+   * the built-in JSONL destination's retries), or your own `write`, which must throw when a
+   * record was not stored (the shard then stops rather than skipping the batch).
+   */
+  to: { type: 'jsonl'; path: string } | { write(record: LambdaOnFailureRecord): Promise<void>; name: string };
+  /** The function the record names; give the same options as to `lambdaProcessor`. @defaultValue its defaults */
+  function?: LambdaFunctionOptions | undefined;
+  /** Shared with `lambdaProcessor`, so the record names the last invocation's request id. */
   ledger?: InvocationLedger | undefined;
-  clock: Clock;
+  /** @defaultValue systemClock */
+  clock?: Clock | undefined;
 }
 
 /**
@@ -127,28 +132,43 @@ export interface LambdaFailureDestinationOptions {
 export class LambdaFailureDestination implements FailureDestination {
   readonly name: string;
   readonly #o: LambdaFailureDestinationOptions;
+  readonly #write: (record: LambdaOnFailureRecord) => Promise<void>;
+  readonly #clock: Clock;
 
   constructor(options: LambdaFailureDestinationOptions) {
     this.#o = options;
-    this.name = options.name;
+    this.#clock = options.clock ?? systemClock;
+    // Checked now, so a bad option fails at start-up; the ARN-derived defaults come per stream.
+    resolveLambdaFunction(options.function ?? {}, '');
+    const to = options.to;
+    if ('type' in to) {
+      const file = new JsonlAppender(to.path, { clock: this.#clock });
+      this.#write = (record) => file.append([record]);
+      this.name = `lambda-on-failure:jsonl:${to.path}`;
+    } else {
+      this.#write = (record) => to.write(record);
+      this.name = to.name;
+    }
   }
 
   async send(records: FailedRecord[]): Promise<void> {
     const first = records[0];
     if (!first) return;
-    const last = this.#o.ledger?.last(first.shardId);
-    await this.#o.write(
+    const fn = resolveLambdaFunction(this.#o.function ?? {}, first.streamArn);
+    const aged = first.reason === 'max-record-age';
+    const last = aged ? undefined : this.#o.ledger?.last(first.shardId);
+    await this.#write(
       buildOnFailureRecord({
         shardId: first.shardId,
         streamArn: first.streamArn,
         records: records.map((r) => r.record),
-        condition: first.reason === 'max-record-age' ? 'MaximumRecordAgeExceeded' : 'RetryAttemptsExhausted',
+        condition: aged ? 'MaximumRecordAgeExceeded' : 'RetryAttemptsExhausted',
         invokeCount: first.attempts,
-        requestId: first.reason === 'max-record-age' ? undefined : last?.requestId,
-        functionArn: this.#o.functionArn,
-        executedVersion: this.#o.executedVersion,
-        functionError: first.reason === 'max-record-age' ? undefined : last?.functionError,
-        now: this.#o.clock.now(),
+        requestId: last?.requestId,
+        functionArn: fn.invokedFunctionArn,
+        executedVersion: fn.functionVersion,
+        functionError: last?.functionError,
+        now: this.#clock.now(),
       }),
     );
   }

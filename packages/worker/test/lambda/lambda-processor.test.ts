@@ -213,13 +213,14 @@ describe('lambdaProcessor on the shard consumer', () => {
     const ledger = new InvocationLedger();
     const written: LambdaOnFailureRecord[] = [];
     const destination = new LambdaFailureDestination({
-      name: 'memory',
-      write: (record) => {
-        written.push(record);
-        return Promise.resolve();
+      to: {
+        name: 'memory',
+        write: (record) => {
+          written.push(record);
+          return Promise.resolve();
+        },
       },
-      functionArn: 'arn:aws:lambda:us-east-1:000000000000:function:f',
-      executedVersion: '$LATEST',
+      function: { functionName: 'f' },
       ledger,
       clock: systemClock,
     });
