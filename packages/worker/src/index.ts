@@ -42,6 +42,12 @@ export {
   type LambdaOnFailureRecord,
   type OnFailureCondition,
 } from './lambda/failure-record.js';
-export type { LambdaHandler, LambdaContext, LambdaCallback, LambdaFunctionOptions } from './lambda/context.js';
+export {
+  LAMBDA_FUNCTION_DEFAULTS,
+  type LambdaHandler,
+  type LambdaContext,
+  type LambdaCallback,
+  type LambdaFunctionOptions,
+} from './lambda/context.js';
 export type { LambdaDynamoDBStreamEvent, LambdaDynamoDBRecord } from './lambda/event.js';
 export type { WindowState } from './lambda/tumbling-window.js';

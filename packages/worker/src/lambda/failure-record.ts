@@ -167,7 +167,8 @@ export class LambdaFailureDestination implements FailureDestination {
         requestId: last?.requestId,
         functionArn: fn.invokedFunctionArn,
         executedVersion: fn.functionVersion,
-        functionError: last?.functionError,
+        // A last invocation that answered (a partial batch response) had no function error.
+        functionError: last ? (last.functionError ?? '') : undefined,
         now: this.#clock.now(),
       }),
     );
