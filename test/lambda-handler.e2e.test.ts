@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readLeaseTable } from '@shardline/leases';
 import { connectTestDynamoDB } from '@shardline/testkit';
@@ -337,6 +337,70 @@ describe('shardline run --handler on DynamoDB Local', () => {
     expect(readLines(failed)).toEqual([]);
     await stop(worker);
     expect(seen()).toHaveLength(3);
+  });
+
+  it('--failure-table: Lambda’s on-failure record lands in a DynamoDB table, keyed by shard and first sequence number', async () => {
+    const { tableName } = await db.createStreamTable();
+    const failures = db.uniqueName('on-failure');
+    await db.dynamodb.send(
+      new CreateTableCommand({
+        TableName: failures,
+        AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    const output = join(dir, `${tableName}.jsonl`);
+    await put(tableName, ['t1', 'poison', 't3']);
+    const worker = startHandler(
+      'table',
+      join(FIXTURES, 'async-handler.ts'),
+      output,
+      [
+        '--table',
+        tableName,
+        '--initial-position',
+        'trim_horizon',
+        '--report-batch-item-failures',
+        '--max-retries',
+        '1',
+        '--failure-table',
+        failures,
+      ],
+      { E2E_FAIL_KEY: 'poison' },
+    );
+    const seen = () => readLines<Invocation>(output);
+    await waitFor(
+      () => seen().length >= 2,
+      30_000,
+      () => `two invocations\n${worker.output()}`,
+    );
+    const [first, retry] = seen();
+    expect([first!.keys, retry!.keys]).toEqual([
+      ['t1', 'poison', 't3'],
+      ['poison', 't3'],
+    ]);
+    const scan = async () =>
+      (await db.dynamodb.send(new ScanCommand({ TableName: failures, ConsistentRead: true }))).Items ?? [];
+    await waitForAsync(
+      async () => (await scan()).length === 1,
+      15_000,
+      () => `one item\n${worker.output()}`,
+    );
+    const [item] = await scan();
+    const record = JSON.parse(item!.record!.S!) as LambdaOnFailureRecord;
+    expect(item!.id!.S).toBe(`${record.DDBStreamBatchInfo.shardId}:${first!.sequenceNumbers[1]}`);
+    expect(record.requestContext).toMatchObject({
+      requestId: retry!.requestId,
+      condition: 'RetryAttemptsExhausted',
+      approximateInvokeCount: 2,
+    });
+    expect(record.DDBStreamBatchInfo).toMatchObject({
+      startSequenceNumber: first!.sequenceNumbers[1],
+      endSequenceNumber: first!.sequenceNumbers[2],
+      batchSize: 2,
+    });
+    await stop(worker);
   });
 
   it('refuses, in one line, what it cannot honour: an SQS on-failure destination, a missing export, --processor with --handler', async () => {

@@ -395,10 +395,6 @@ export function checkRunSettings(settings: RunSettings): void {
     if (lambdaOnly)
       throw new UsageError(`${flagName(lambdaOnly)} applies to a Lambda handler: give --handler PATH[#EXPORT]`);
   }
-  if (settings.handler && settings.failureTable)
-    throw new UsageError(
-      "--failure-table is not available with --handler yet: give --failure-jsonl PATH (it receives Lambda's on-failure records)",
-    );
   if (!settings.table && !settings.streamArn)
     throw new UsageError('give --table NAME or --stream-arn ARN (or SHARDLINE_TABLE / SHARDLINE_STREAM_ARN)');
   if (settings.endpoint && (settings.dynamodbEndpoint || settings.streamsEndpoint)) {

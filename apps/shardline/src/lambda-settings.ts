@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { resolve } from 'node:path';
 import {
   InvocationLedger,
@@ -72,12 +73,19 @@ function parseFunctionArn(arn: string | undefined): { name: string; qualifier?: 
 
 export interface LambdaRunParts {
   processorOptions: LambdaProcessorOptions;
-  /** Lambda's on-failure records to the JSONL file, when `--failure-jsonl` is set. */
+  /** Lambda's on-failure records to `--failure-jsonl` or `--failure-table`, when one is set. */
   destination: LambdaFailureDestination | undefined;
 }
 
-/** The Lambda processor's options and failure destination of a `run --handler`. */
-export function lambdaRunParts(settings: RunSettings, mapping: LambdaMappingOptions | undefined): LambdaRunParts {
+/**
+ * The Lambda processor's options and failure destination of a `run --handler`. `client`: the
+ * DynamoDB client `--failure-table` writes with (required with it).
+ */
+export function lambdaRunParts(
+  settings: RunSettings,
+  mapping: LambdaMappingOptions | undefined,
+  client?: DynamoDBClient,
+): LambdaRunParts {
   const fromArn = settings.functionName === undefined ? parseFunctionArn(mapping?.source.functionArn) : undefined;
   const fn: LambdaFunctionOptions = {
     ...(settings.functionName !== undefined ? { functionName: settings.functionName } : {}),
@@ -98,12 +106,12 @@ export function lambdaRunParts(settings: RunSettings, mapping: LambdaMappingOpti
     function: fn,
     ledger,
   };
-  const destination = settings.failureJsonl
-    ? new LambdaFailureDestination({
-        to: { type: 'jsonl', path: resolve(settings.failureJsonl) },
-        function: fn,
-        ledger,
-      })
-    : undefined;
+  if (settings.failureTable && !client) throw new Error('--failure-table needs a DynamoDB client');
+  const to = settings.failureJsonl
+    ? { type: 'jsonl' as const, path: resolve(settings.failureJsonl) }
+    : settings.failureTable && client
+      ? { type: 'dynamodb' as const, tableName: settings.failureTable, client }
+      : undefined;
+  const destination = to ? new LambdaFailureDestination({ to, function: fn, ledger }) : undefined;
   return { processorOptions, destination };
 }

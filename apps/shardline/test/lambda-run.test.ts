@@ -142,8 +142,6 @@ describe('--event-source-mapping FILE.json', () => {
     expect(() => checkRunSettings(settings({ table: 't', processor: 'p', reportBatchItemFailures: true }))).toThrow(
       /--report-batch-item-failures applies to a Lambda handler/,
     );
-    expect(() => checkRunSettings(settings({ table: 't', handler: 'h', failureTable: 'f' }))).toThrow(
-      /--failure-table is not available with --handler yet/,
-    );
+    expect(() => checkRunSettings(settings({ table: 't', handler: 'h', failureTable: 'f' }))).not.toThrow();
   });
 });

@@ -39,6 +39,7 @@ export {
   LambdaFailureDestination,
   InvocationLedger,
   type LambdaFailureDestinationOptions,
+  type LambdaOnFailureTable,
   type LambdaOnFailureRecord,
   type OnFailureCondition,
 } from './lambda/failure-record.js';

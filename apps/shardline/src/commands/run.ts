@@ -1,7 +1,9 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ConfigError, createLogger, type Logger } from '@shardline/core';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
+  createDynamoDBClient,
   lambdaProcessor,
   Worker,
   type DestinationOption,
@@ -105,19 +107,46 @@ function explainConfigError(err: unknown): unknown {
 async function processorOf(
   settings: RunSettings,
   mapping: LambdaMappingOptions | undefined,
-): Promise<{ processor: WorkerOptions['processor']; destination?: FailureDestination | undefined }> {
+): Promise<{
+  processor: WorkerOptions['processor'];
+  destination?: FailureDestination | undefined;
+  /** A client the run made for `--failure-table` (destroyed when it ends). */
+  client?: DynamoDBClient | undefined;
+}> {
   if (!settings.handler) return { processor: await loadProcessor(settings.processor!) };
   const handler = await loadHandler(settings.handler);
-  const { processorOptions, destination } = lambdaRunParts(settings, mapping);
+  // Lambda's on-failure records go to the table through a client like the worker's own.
+  const client = settings.failureTable
+    ? createDynamoDBClient({
+        endpoint: settings.dynamodbEndpoint ?? settings.endpoint,
+        region: settings.region,
+        requestTimeoutMs: settings.requestTimeoutMs,
+        connectionTimeoutMs: settings.connectionTimeoutMs,
+      })
+    : undefined;
+  const { processorOptions, destination } = lambdaRunParts(settings, mapping, client);
   try {
-    return { processor: lambdaProcessor(handler, processorOptions), destination };
+    return { processor: lambdaProcessor(handler, processorOptions), destination, client };
   } catch (err) {
     throw err instanceof ConfigError ? new UsageError(`--handler: ${err.message}`) : err;
   }
 }
 
 async function run(settings: RunSettings, mapping: LambdaMappingOptions | undefined): Promise<void> {
-  const { processor, destination } = await processorOf(settings, mapping);
+  const { processor, destination, client } = await processorOf(settings, mapping);
+  try {
+    await runWorker(settings, mapping, processor, destination);
+  } finally {
+    client?.destroy();
+  }
+}
+
+async function runWorker(
+  settings: RunSettings,
+  mapping: LambdaMappingOptions | undefined,
+  processor: WorkerOptions['processor'],
+  destination: FailureDestination | undefined,
+): Promise<void> {
   const logger = createLogger({ level: settings.logLevel, base: { app: settings.app ?? settings.table ?? null } });
   let worker: Worker;
   try {
