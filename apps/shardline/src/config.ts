@@ -5,7 +5,14 @@ import { z } from 'zod';
 import { INITIAL_POSITIONS, type InitialPosition } from '@shardline/core';
 import { HEARTBEATS_PER_LEASE_DURATION, LEASE_DEFAULTS, type LeaseTuningOptions } from '@shardline/leases';
 import { SHARD_READER_DEFAULTS, type ShardReaderTuning } from '@shardline/streams';
-import { CLIENT_DEFAULTS, WORKER_DEFAULTS, type FailurePolicyOptions, type WorkerOptions } from '@shardline/worker';
+import {
+  CLIENT_DEFAULTS,
+  LAMBDA_FUNCTION_DEFAULTS,
+  WORKER_DEFAULTS,
+  type FailurePolicyOptions,
+  type WorkerOptions,
+} from '@shardline/worker';
+import { DEFAULT_HANDLER_EXPORT } from './handler-loader.js';
 import { UsageError } from './usage-error.js';
 
 /**
@@ -94,9 +101,31 @@ export const runSettingsSchema = z
       z.string().startsWith('arn:', 'must be a stream ARN (arn:aws:dynamodb:…:table/NAME/stream/LABEL)').optional(),
       { arg: '<arn>', help: 'stream ARN to consume (instead of --table)', option: 'streamArn' },
     ),
-    processor: setting(z.string().min(1), {
+    processor: setting(z.string().min(1).optional(), {
       arg: '<path>',
       help: 'ES module or CommonJS file whose default export is a processor or a factory',
+    }),
+    handler: setting(z.string().min(1).optional(), {
+      arg: '<path[#export]>',
+      help: `instead of --processor: a DynamoDB Streams Lambda handler, the export (default "${DEFAULT_HANDLER_EXPORT}") of an ES module or CommonJS file`,
+    }),
+    eventSourceMapping: setting(z.string().min(1).optional(), {
+      arg: '<file.json>',
+      help: 'with --handler: what `aws lambda get-event-source-mapping` printed; flags override its fields',
+    }),
+    reportBatchItemFailures: setting(bool.optional(), {
+      arg: '[bool]',
+      help: 'with --handler: honour partial batch responses (FunctionResponseTypes ReportBatchItemFailures)',
+    }),
+    functionName: setting(z.string().min(1).optional(), {
+      arg: '<name>',
+      help: "with --handler: the function's name in its context",
+      default: `the name in the mapping's FunctionArn, or ${LAMBDA_FUNCTION_DEFAULTS.functionName}`,
+    }),
+    functionTimeoutMs: setting(integer.optional(), {
+      arg: '<ms>',
+      help: "with --handler: the invocation timeout getRemainingTimeInMillis() counts down to (your function's timeout)",
+      default: LAMBDA_FUNCTION_DEFAULTS.timeoutMs,
     }),
     app: setting(z.string().min(1).optional(), {
       arg: '<name>',
@@ -168,7 +197,7 @@ export const runSettingsSchema = z
     }),
     batchSize: setting(integer.optional(), {
       arg: '<n>',
-      help: 'GetRecords limit, 1-1000',
+      help: 'GetRecords limit, 1-1000 (with --handler: the most records per invocation)',
       default: SHARD_READER_DEFAULTS.limit,
       option: 'reader.limit',
     }),
@@ -216,7 +245,7 @@ export const runSettingsSchema = z
     }),
     maxRetries: setting(integer.optional(), {
       arg: '<n>',
-      help: 'retries of a failing batch',
+      help: 'retries of a failing batch, 0-10000, or -1: until the records expire',
       default: WORKER_DEFAULTS.failurePolicy.maxRetries,
       option: 'failurePolicy.maxRetries',
     }),
@@ -360,6 +389,18 @@ function readConfigFile(path: string): Record<string, unknown> {
 
 /** Cross-field rules of `run`, after validation. */
 export function checkRunSettings(settings: RunSettings): void {
+  if (settings.processor && settings.handler) throw new UsageError('give one of --processor and --handler, not both');
+  if (!settings.processor && !settings.handler)
+    throw new UsageError(
+      'give --processor PATH (a shardline processor) or --handler PATH[#EXPORT] (a Lambda handler), or SHARDLINE_PROCESSOR / SHARDLINE_HANDLER',
+    );
+  if (!settings.handler) {
+    const lambdaOnly = (
+      ['eventSourceMapping', 'reportBatchItemFailures', 'functionName', 'functionTimeoutMs'] as const
+    ).find((key) => settings[key] !== undefined);
+    if (lambdaOnly)
+      throw new UsageError(`${flagName(lambdaOnly)} applies to a Lambda handler: give --handler PATH[#EXPORT]`);
+  }
   if (!settings.table && !settings.streamArn)
     throw new UsageError('give --table NAME or --stream-arn ARN (or SHARDLINE_TABLE / SHARDLINE_STREAM_ARN)');
   if (settings.endpoint && (settings.dynamodbEndpoint || settings.streamsEndpoint)) {

@@ -64,7 +64,9 @@ describe('run settings', () => {
     expect(() =>
       loadSettings(runSettingsSchema, { processor: 'p' }, { env: { SHARDLINE_HEALTH_PORT: 'abc' } }),
     ).toThrow(/--health-port \(from SHARDLINE_HEALTH_PORT\)/);
-    expect(() => loadSettings(runSettingsSchema, {}, { env: {} })).toThrow(/--processor is required/);
+    expect(() => checkRunSettings(loadSettings(runSettingsSchema, {}, { env: {} }))).toThrow(
+      /give --processor PATH \(a shardline processor\) or --handler PATH\[#EXPORT\]/,
+    );
     expect(() => loadSettings(runSettingsSchema, { processor: 'p', initialPosition: 'middle' }, { env: {} })).toThrow(
       UsageError,
     );

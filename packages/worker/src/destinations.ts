@@ -44,40 +44,57 @@ export const DESTINATION_RETRY = { maxAttempts: 3, baseMs: 100, capMs: 1_000 } a
 /** File-system failures that may pass when tried again; a full disk or a refused permission will not. */
 const TRANSIENT_FS_CODES = new Set(['EAGAIN', 'EBUSY', 'EINTR', 'EMFILE', 'ENFILE']);
 
-/** Appends one JSON line per failed record to a file (created with its directory). */
-export class JsonlFileDestination implements FailureDestination {
-  readonly name: string;
-  readonly #path: string;
+/**
+ * Appends JSON lines to a file (created with its directory), retrying what may pass. Shared by
+ * the records destination below and Lambda's on-failure records (lambda/failure-record.ts).
+ */
+export class JsonlAppender {
+  readonly path: string;
   readonly #clock: Clock;
   #ready: Promise<unknown> | undefined;
 
   constructor(path: string, options: { clock?: Clock } = {}) {
-    this.#path = path;
+    this.path = path;
     this.#clock = options.clock ?? systemClock;
-    this.name = `jsonl:${path}`;
   }
 
-  async send(records: FailedRecord[]): Promise<void> {
-    const lines = records.map((r) => JSON.stringify(r, dateReplacer)).join('\n') + '\n';
+  async append(values: readonly unknown[]): Promise<void> {
+    if (values.length === 0) return;
+    const lines = values.map((v) => JSON.stringify(v, dateReplacer)).join('\n') + '\n';
     await retry(
-      `append to ${this.#path}`,
+      `append to ${this.path}`,
       async () => {
         try {
-          this.#ready ??= mkdir(dirname(this.#path), { recursive: true }).catch((err: unknown) => {
+          this.#ready ??= mkdir(dirname(this.path), { recursive: true }).catch((err: unknown) => {
             this.#ready = undefined;
             throw err;
           });
           await this.#ready;
-          await appendFile(this.#path, lines, 'utf8');
+          await appendFile(this.path, lines, 'utf8');
         } catch (err) {
           const code = (err as { code?: unknown }).code;
           if (typeof code === 'string' && TRANSIENT_FS_CODES.has(code))
-            throw new TransientError(`appending to ${this.#path} failed (${code})`, { cause: err });
+            throw new TransientError(`appending to ${this.path} failed (${code})`, { cause: err });
           throw err;
         }
       },
       { ...DESTINATION_RETRY, clock: this.#clock },
     );
+  }
+}
+
+/** Appends one JSON line per failed record to a file (created with its directory). */
+export class JsonlFileDestination implements FailureDestination {
+  readonly name: string;
+  readonly #file: JsonlAppender;
+
+  constructor(path: string, options: { clock?: Clock } = {}) {
+    this.#file = new JsonlAppender(path, options);
+    this.name = `jsonl:${path}`;
+  }
+
+  send(records: FailedRecord[]): Promise<void> {
+    return this.#file.append(records);
   }
 }
 

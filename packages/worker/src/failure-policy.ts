@@ -9,7 +9,11 @@ import type { StreamRecord } from './processor.js';
  * Nothing is ever skipped silently: a record leaves the shard either processed, stored in the
  * destination, or not at all (the shard stops before it).
  */
+/** How long DynamoDB Streams keep a record: what "retry until the records expire" waits for. */
+export const STREAM_RETENTION_MS = 24 * 60 * 60 * 1000;
+
 export interface ResolvedFailurePolicy {
+  /** `Infinity`: until the records expire (Lambda's MaximumRetryAttempts -1). */
   maxRetries: number;
   retryBaseMs: number;
   retryCapMs: number;
@@ -65,28 +69,17 @@ export class BatchExecutor<T> {
   async execute(records: StreamRecord<T>[], call: Call<T>, signal: AbortSignal): Promise<BatchOutcome> {
     let sent = 0;
     let rest = records;
-    const { maxRecordAgeMs } = this.#o.policy;
-    if (maxRecordAgeMs !== undefined) {
-      const now = this.#o.clock.now();
-      const tooOld = (r: StreamRecord<T>) => {
-        const created = r.dynamodb?.ApproximateCreationDateTime;
-        return created !== undefined && now - new Date(created).getTime() > maxRecordAgeMs;
-      };
-      // Records are in creation order, so the expired ones form a prefix.
-      let cut = 0;
-      while (cut < rest.length && tooOld(rest[cut]!)) cut++;
-      if (cut > 0) {
-        const error = new ProcessorError(this.#o.shardId, `record older than maxRecordAgeMs (${maxRecordAgeMs} ms)`, {
-          retryable: false,
-        });
-        const outcome = await this.#giveUp(rest.slice(0, cut), error, 0, 'max-record-age', undefined);
-        if (outcome.status === 'stopped') return outcome;
-        sent += outcome.sentToDestination;
-        rest = rest.slice(cut);
-      }
+    let before: string | undefined;
+    const cut = this.#expiredPrefix(rest, false);
+    if (cut > 0) {
+      const outcome = await this.#giveUp(rest.slice(0, cut), this.#ageError(), 0, 'max-record-age', undefined);
+      if (outcome.status === 'stopped') return outcome;
+      sent += outcome.sentToDestination;
+      before = rest[cut - 1]!.sequenceNumber;
+      rest = rest.slice(cut);
     }
     if (rest.length === 0) return { status: 'processed', sentToDestination: sent };
-    const outcome = await this.#run(rest, call, signal, undefined);
+    const outcome = await this.#run(rest, call, signal, before);
     if (outcome.status === 'processed')
       return { status: 'processed', sentToDestination: sent + outcome.sentToDestination };
     return outcome;
@@ -98,71 +91,121 @@ export class BatchExecutor<T> {
     signal: AbortSignal,
     before: string | undefined,
   ): Promise<BatchOutcome> {
-    const result = await this.#attempts(records, call, signal);
-    if (result.ok) return { status: 'processed', sentToDestination: 0 };
-    if (this.#o.policy.bisectOnError && records.length > 1) {
-      const middle = Math.ceil(records.length / 2);
-      this.#o.logger.warn(
-        { shardId: this.#o.shardId, records: records.length },
-        'batch keeps failing; bisecting it to isolate the bad record',
-      );
-      const left = await this.#run(records.slice(0, middle), call, signal, before);
-      if (left.status === 'stopped') return left;
-      const right = await this.#run(records.slice(middle), call, signal, records[middle - 1]!.sequenceNumber);
-      if (right.status === 'stopped') return right;
-      return { status: 'processed', sentToDestination: left.sentToDestination + right.sentToDestination };
-    }
-    return this.#giveUp(records, result.error, result.attempts, 'retries-exhausted', before);
-  }
-
-  async #attempts(
-    records: StreamRecord<T>[],
-    call: Call<T>,
-    signal: AbortSignal,
-  ): Promise<{ ok: true } | { ok: false; error: Error; attempts: number }> {
-    const { maxRetries, retryBaseMs, retryCapMs } = this.#o.policy;
+    const { maxRetries, retryBaseMs, retryCapMs, bisectOnError } = this.#o.policy;
+    let rest = records;
+    let done = before;
+    let sent = 0;
+    const withSent = (outcome: BatchOutcome): BatchOutcome =>
+      outcome.status === 'processed' ? { ...outcome, sentToDestination: sent + outcome.sentToDestination } : outcome;
     for (let attempt = 0; ; attempt++) {
       if (signal.aborted) throw new AbortedError(`processing of ${this.#o.shardId} aborted`, { cause: signal.reason });
+      let error: Error;
       try {
-        await this.#withTimeout(records, call, signal);
-        return { ok: true };
+        await this.#withTimeout(rest, call, signal);
+        return { status: 'processed', sentToDestination: sent };
       } catch (thrown) {
         if (signal.aborted)
           throw thrown instanceof AbortedError
             ? thrown
             : new AbortedError(`processing of ${this.#o.shardId} aborted`, { cause: thrown });
-        const error = toError(thrown);
-        const willRetry = attempt < maxRetries;
-        this.#o.onProcessorError?.({
-          error,
+        error = toError(thrown);
+      }
+      const attempted = rest;
+      // A partial success (e.g. a Lambda partial batch response): the records before `retryFrom`
+      // are done, so they are neither retried, nor bisected, nor sent to the destination.
+      const from = retryIndex(rest, error);
+      if (from > 0) {
+        done = rest[from - 1]!.sequenceNumber;
+        rest = rest.slice(from);
+      }
+      const willRetry = attempt < maxRetries;
+      this.#o.onProcessorError?.({
+        error,
+        attempt,
+        willRetry,
+        firstSequenceNumber: attempted[0]!.sequenceNumber,
+        lastSequenceNumber: attempted.at(-1)!.sequenceNumber,
+        records: attempted.length,
+      });
+      this.#o.logger.warn(
+        {
+          err: error,
+          shardId: this.#o.shardId,
           attempt,
           willRetry,
-          firstSequenceNumber: records[0]!.sequenceNumber,
-          lastSequenceNumber: records.at(-1)!.sequenceNumber,
-          records: records.length,
-        });
-        this.#o.logger.warn(
-          {
-            err: error,
-            shardId: this.#o.shardId,
-            attempt,
-            willRetry,
-            records: records.length,
-            firstSequenceNumber: records[0]!.sequenceNumber,
-          },
-          'processRecords failed',
-        );
-        if (!willRetry) return { ok: false, error, attempts: attempt + 1 };
-        await this.#o.clock
-          .sleep(
-            Math.max(1, fullJitterDelay(attempt, { baseMs: retryBaseMs, capMs: retryCapMs }, this.#o.random)),
-            signal,
-          )
-          .catch((err: unknown) => {
-            throw new AbortedError(`processing of ${this.#o.shardId} aborted`, { cause: err });
-          });
+          records: attempted.length,
+          firstSequenceNumber: attempted[0]!.sequenceNumber,
+          ...(from > 0 ? { retryFrom: rest[0]!.sequenceNumber } : {}),
+        },
+        'processRecords failed',
+      );
+      if (!willRetry) {
+        // A partial success is itself the split (Lambda bisects at the returned record): the
+        // rest is tried again on its own, with the full retries.
+        if (bisectOnError && from > 0) return withSent(await this.#run(rest, call, signal, done));
+        if (bisectOnError && rest.length > 1) {
+          // Each half gets the full retries: splitting uses none up (Lambda's rule too).
+          const middle = Math.ceil(rest.length / 2);
+          this.#o.logger.warn(
+            { shardId: this.#o.shardId, records: rest.length },
+            'batch keeps failing; bisecting it to isolate the bad record',
+          );
+          const left = await this.#run(rest.slice(0, middle), call, signal, done);
+          if (left.status === 'stopped') return left;
+          sent += left.sentToDestination;
+          return withSent(await this.#run(rest.slice(middle), call, signal, rest[middle - 1]!.sequenceNumber));
+        }
+        return withSent(await this.#giveUp(rest, error, attempt + 1, 'retries-exhausted', done));
       }
+      // Records that aged out while retried are not retried again (Lambda's MaximumRecordAgeInSeconds).
+      const cut = this.#expiredPrefix(rest, true);
+      if (cut > 0) {
+        const outcome = await this.#giveUp(rest.slice(0, cut), this.#ageError(), attempt + 1, 'max-record-age', done);
+        if (outcome.status === 'stopped') return outcome;
+        sent += outcome.sentToDestination;
+        done = rest[cut - 1]!.sequenceNumber;
+        rest = rest.slice(cut);
+        if (rest.length === 0) return { status: 'processed', sentToDestination: sent };
+      }
+      await this.#o.clock
+        .sleep(
+          Math.max(1, fullJitterDelay(attempt, { baseMs: retryBaseMs, capMs: retryCapMs }, this.#o.random)),
+          signal,
+        )
+        .catch((err: unknown) => {
+          throw new AbortedError(`processing of ${this.#o.shardId} aborted`, { cause: err });
+        });
     }
+  }
+
+  /**
+   * How many records at the front are too old to process: older than maxRecordAgeMs or, while
+   * retrying without a retry limit, than the stream's retention (Lambda's "until the record
+   * expires"). Records are in creation order, so the expired ones form a prefix.
+   */
+  #expiredPrefix(records: StreamRecord<T>[], retrying: boolean): number {
+    const { maxRecordAgeMs, maxRetries } = this.#o.policy;
+    const limit = maxRecordAgeMs ?? (retrying && maxRetries === Infinity ? STREAM_RETENTION_MS : undefined);
+    if (limit === undefined) return 0;
+    const now = this.#o.clock.now();
+    const tooOld = (r: StreamRecord<T>) => {
+      const created = r.dynamodb?.ApproximateCreationDateTime;
+      return created !== undefined && now - new Date(created).getTime() > limit;
+    };
+    let cut = 0;
+    while (cut < records.length && tooOld(records[cut]!)) cut++;
+    return cut;
+  }
+
+  #ageError(): ProcessorError {
+    const { maxRecordAgeMs } = this.#o.policy;
+    return new ProcessorError(
+      this.#o.shardId,
+      maxRecordAgeMs === undefined
+        ? `record expired while retried (older than the stream's ${STREAM_RETENTION_MS / 3_600_000} h retention)`
+        : `record older than maxRecordAgeMs (${maxRecordAgeMs} ms)`,
+      { retryable: false },
+    );
   }
 
   /**
@@ -252,6 +295,16 @@ export class BatchExecutor<T> {
     this.#o.onRecordsFailed?.({ records: failed, destination: destination.name });
     return { status: 'processed', sentToDestination: records.length };
   }
+}
+
+/** Where a retry starts: the record named by the error's `retryFrom`, when it is one of `records` after the first. */
+function retryIndex<T>(records: StreamRecord<T>[], error: Error): number {
+  const from = (error as { retryFrom?: unknown }).retryFrom;
+  if (typeof from !== 'string') return 0;
+  return Math.max(
+    0,
+    records.findIndex((r) => r.sequenceNumber === from),
+  );
 }
 
 function stripExtras<T>(record: StreamRecord<T>): FailedRecord['record'] {

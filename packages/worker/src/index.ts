@@ -1,5 +1,7 @@
-// The public surface: what an application needs to run a worker and write a processor. The
-// parts (consumer, checkpointer, runner, metrics, …) are internal; tests import them from src.
+// The public surface: what an application needs to run a worker and write a processor, or to
+// run a DynamoDB Streams Lambda handler unchanged (lambda/README.md). The parts (consumer,
+// checkpointer, runner, metrics, the Lambda event and context builders, …) are internal; tests
+// import them from src.
 export { Worker } from './worker.js';
 export { createDynamoDBClient, createDynamoDBStreamsClient, CLIENT_DEFAULTS, type ClientOptions } from './clients.js';
 export {
@@ -25,3 +27,28 @@ export {
 export { ShardState } from './shard-state.js';
 export type { FailureDestination, FailedRecord } from './destinations.js';
 export type { WorkerEvents, ShardEndReason } from './events.js';
+export {
+  lambdaProcessor,
+  lambdaProcessorOptionsFromMapping,
+  type LambdaProcessorOptions,
+  type LambdaDynamoDBTimeWindowEvent,
+} from './lambda/lambda-processor.js';
+export { parseEventSourceMapping, type LambdaMappingOptions } from './lambda/mapping.js';
+export { compileFilterCriteria, type FilterCriteria, type RecordFilter } from './lambda/filter.js';
+export {
+  LambdaFailureDestination,
+  InvocationLedger,
+  type LambdaFailureDestinationOptions,
+  type LambdaOnFailureTable,
+  type LambdaOnFailureRecord,
+  type OnFailureCondition,
+} from './lambda/failure-record.js';
+export {
+  LAMBDA_FUNCTION_DEFAULTS,
+  type LambdaHandler,
+  type LambdaContext,
+  type LambdaCallback,
+  type LambdaFunctionOptions,
+} from './lambda/context.js';
+export type { LambdaDynamoDBStreamEvent, LambdaDynamoDBRecord } from './lambda/event.js';
+export type { WindowState } from './lambda/tumbling-window.js';

@@ -34,7 +34,11 @@ export type DestinationOption =
   FailureDestination | { type: 'jsonl'; path: string } | { type: 'dynamodb'; tableName: string; keyAttribute?: string };
 
 export interface FailurePolicyOptions {
-  /** Retries after the first failed attempt of a batch. @defaultValue 3 */
+  /**
+   * Retries after the first failed attempt of a batch, 0–10,000 (Lambda's range), or -1: until
+   * the records expire (older than `maxRecordAgeMs`, or than the stream's 24 h retention).
+   * @defaultValue 3
+   */
   maxRetries?: number;
   /** Backoff (full jitter) ceiling of the first retry. @defaultValue 100 */
   retryBaseMs?: number;
@@ -51,7 +55,10 @@ export interface FailurePolicyOptions {
   onFailure?: 'destination' | 'stop';
   /** Built in: `{ type: 'jsonl', path }`, `{ type: 'dynamodb', tableName }`; or any `FailureDestination`. */
   destination?: DestinationOption;
-  /** Records older than this (ApproximateCreationDateTime) go to the on-failure action unprocessed. @defaultValue no limit */
+  /**
+   * Records older than this (ApproximateCreationDateTime) go to the on-failure action
+   * unprocessed, before their first attempt or between retries. @defaultValue no limit
+   */
   maxRecordAgeMs?: number;
   /** An attempt of processRecords that has not settled by then fails (and is retried). @defaultValue 60_000 */
   processorTimeoutMs?: number;
@@ -343,7 +350,7 @@ export function resolveFailurePolicy(options: FailurePolicyOptions): ResolvedFai
     `failurePolicy.retryBaseMs (${retryBaseMs}) must not exceed retryCapMs (${retryCapMs})`,
   );
   return {
-    maxRetries: integerInRange('failurePolicy.maxRetries', options.maxRetries ?? d.maxRetries, 0, 1000),
+    maxRetries: resolveMaxRetries(options.maxRetries ?? d.maxRetries),
     retryBaseMs,
     retryCapMs,
     bisectOnError: options.bisectOnError ?? d.bisectOnError,
@@ -358,6 +365,11 @@ export function resolveFailurePolicy(options: FailurePolicyOptions): ResolvedFai
       options.processorTimeoutMs ?? d.processorTimeoutMs,
     ),
   };
+}
+
+function resolveMaxRetries(value: number): number {
+  const retries = integerInRange('failurePolicy.maxRetries', value, -1, 10_000);
+  return retries === -1 ? Infinity : retries;
 }
 
 /** A placeholder until the worker has its DynamoDB client (`bindTableDestination`). */

@@ -214,6 +214,105 @@ describe('failure policy', () => {
     expect(destination.received.map((r) => r.reason)).toEqual(['max-record-age', 'max-record-age']);
   });
 
+  it('an error naming retryFrom: the records before it are done, retried and given up on from it only', async () => {
+    const destination = new MemoryDestination();
+    const calls: number[][] = [];
+    const h = makeConsumer<{ n: number }>({
+      batches: [batch('shard-1', 1, 5, true)],
+      policy: { maxRetries: 1, destination },
+      processor: {
+        processRecords: ({ records }) => {
+          calls.push(records.map((r) => r.newItem!.n));
+          if (calls.length === 1) throw Object.assign(new Error('item 3 failed'), { retryFrom: seq(3) });
+          throw new Error('still failing');
+        },
+      },
+    });
+    expect((await h.consumer.run()).reason).toBe('shard-end');
+    expect(calls).toEqual([
+      [1, 2, 3, 4, 5],
+      [3, 4, 5],
+    ]);
+    expect(destination.received.map((r) => r.sequenceNumber)).toEqual([seq(3), seq(4), seq(5)]);
+    expect(destination.received[0]).toMatchObject({ attempts: 2, error: { message: 'still failing' } });
+  });
+
+  it('with onFailure stop, a partial success still checkpoints the records before retryFrom', async () => {
+    const h = makeConsumer<{ n: number }>({
+      batches: [batch('shard-1', 1, 5, true)],
+      policy: { maxRetries: 0, onFailure: 'stop' },
+      processor: {
+        processRecords: () => {
+          throw Object.assign(new Error('item 4 failed'), { retryFrom: seq(4) });
+        },
+      },
+    });
+    expect((await h.consumer.run()).reason).toBe('failed');
+    expect(h.store.writes.map((w) => w.checkpoint)).toEqual([seq(3)]);
+  });
+
+  it('maxRetries -1 retries until the records expire (the 24 h retention), then gives them up', async () => {
+    const destination = new MemoryDestination();
+    const created = 1_700_000_000_000; // the fakes' ApproximateCreationDateTime
+    const clock = new ManualClock(created + 24 * 3_600_000 - 20);
+    let calls = 0;
+    const h = makeConsumer({
+      clock,
+      batches: [batch('shard-1', 1, 2, true)],
+      policy: { maxRetries: -1, retryBaseMs: 1, retryCapMs: 1, destination },
+      processor: {
+        processRecords: () => {
+          calls++;
+          throw new Error('always');
+        },
+      },
+    });
+    let settled = false;
+    const run = h.consumer.run().finally(() => (settled = true));
+    while (!settled) await clock.advance(1_000);
+    expect((await run).reason).toBe('shard-end');
+    expect(calls).toBeGreaterThanOrEqual(2);
+    expect(destination.received.map((r) => [r.sequenceNumber, r.reason, r.attempts])).toEqual([
+      [seq(1), 'max-record-age', calls],
+      [seq(2), 'max-record-age', calls],
+    ]);
+    expect(destination.received[0]!.error.message).toMatch(/24 h retention/);
+  });
+
+  it('records that age past maxRecordAgeMs while retried are given up on, not retried again', async () => {
+    const destination = new MemoryDestination();
+    const created = 1_700_000_000_000;
+    // Retries 1 ms apart from 10 ms before the limit: about ten of them, then the age ends it.
+    const clock = new ManualClock(created + 59_990);
+    let calls = 0;
+    const h = makeConsumer({
+      clock,
+      batches: [batch('shard-1', 1, 1, true)],
+      policy: { maxRetries: 10_000, maxRecordAgeMs: 60_000, retryBaseMs: 1, retryCapMs: 1, destination },
+      processor: {
+        processRecords: () => {
+          calls++;
+          throw new Error('always');
+        },
+      },
+    });
+    let settled = false;
+    const run = h.consumer.run().finally(() => (settled = true));
+    while (!settled) await clock.advance(1_000);
+    await run;
+    expect(calls).toBeGreaterThanOrEqual(2);
+    expect(calls).toBeLessThan(20);
+    expect(destination.received.map((r) => r.reason)).toEqual(['max-record-age']);
+    expect(destination.received[0]!.error.message).toMatch(/maxRecordAgeMs \(60000 ms\)/);
+  });
+
+  it('maxRetries takes Lambda’s range: -1 (until the records expire) to 10,000', () => {
+    expect(resolveFailurePolicy({ maxRetries: -1 }).maxRetries).toBe(Infinity);
+    expect(resolveFailurePolicy({ maxRetries: 10_000 }).maxRetries).toBe(10_000);
+    expect(() => resolveFailurePolicy({ maxRetries: 10_001 })).toThrow(/maxRetries/);
+    expect(() => resolveFailurePolicy({ maxRetries: -2 })).toThrow(/maxRetries/);
+  });
+
   it('refuses onFailure destination without a destination', () => {
     expect(() => resolveFailurePolicy({ onFailure: 'destination' })).toThrow(/no failurePolicy.destination/);
     expect(() => resolveFailurePolicy({ retries: 3 } as never)).toThrow(/unknown failurePolicy option/);

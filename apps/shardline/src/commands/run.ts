@@ -1,7 +1,16 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ConfigError, createLogger, type Logger } from '@shardline/core';
-import { Worker, type WorkerOptions } from '@shardline/worker';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  createDynamoDBClient,
+  lambdaProcessor,
+  Worker,
+  type DestinationOption,
+  type FailureDestination,
+  type LambdaMappingOptions,
+  type WorkerOptions,
+} from '@shardline/worker';
 import { explainStartupError } from '../aws-errors.js';
 import {
   addSettingOptions,
@@ -15,6 +24,8 @@ import {
 } from '../config.js';
 import { UsageError } from '../usage-error.js';
 import { loadProcessor } from '../processor-loader.js';
+import { loadHandler } from '../handler-loader.js';
+import { applyEventSourceMapping, lambdaRunParts, readEventSourceMapping } from '../lambda-settings.js';
 import { handleShutdownSignals } from '../signals.js';
 
 /**
@@ -26,15 +37,20 @@ export function registerRun(program: Command): void {
   const command = program
     .command('run')
     .description(
-      "Consume a table's stream with a record processor, sharing shards with other `run` processes of the same --app",
+      "Consume a table's stream with a record processor or a Lambda handler, sharing shards with other `run` processes of the same --app",
     );
   addSettingOptions(command, runSettingsSchema)
     .option('--config <path>', 'JSON file with any of these settings (camelCase keys); flags and SHARDLINE_* env win')
     .allowExcessArguments(false)
     .action(async (flags: Record<string, unknown> & { config?: string }) => {
-      const settings = loadSettings(runSettingsSchema, flags, { configPath: flags.config });
+      let settings = loadSettings(runSettingsSchema, flags, { configPath: flags.config });
+      const mapping =
+        settings.eventSourceMapping && settings.handler
+          ? readEventSourceMapping(settings.eventSourceMapping)
+          : undefined;
+      if (mapping) settings = applyEventSourceMapping(settings, mapping);
       checkRunSettings(settings);
-      await run(settings);
+      await run(settings, mapping);
     });
 }
 
@@ -43,6 +59,8 @@ export function toWorkerOptions(
   settings: RunSettings,
   processor: WorkerOptions['processor'],
   logger: Logger,
+  /** Instead of the built-in one `--failure-jsonl` / `--failure-table` name (a Lambda handler's). */
+  failureDestination?: FailureDestination,
 ): WorkerOptions {
   const options: Record<string, unknown> = { processor, logger };
   const groups: Record<string, Record<string, unknown>> = {};
@@ -54,11 +72,13 @@ export function toWorkerOptions(
     if (name === undefined) options[path] = value;
     else (groups[group!] ??= {})[name] = value;
   }
-  const destination = settings.failureJsonl
-    ? { type: 'jsonl' as const, path: resolve(settings.failureJsonl) }
-    : settings.failureTable
-      ? { type: 'dynamodb' as const, tableName: settings.failureTable }
-      : undefined;
+  const destination: DestinationOption | undefined = failureDestination
+    ? failureDestination
+    : settings.failureJsonl
+      ? { type: 'jsonl' as const, path: resolve(settings.failureJsonl) }
+      : settings.failureTable
+        ? { type: 'dynamodb' as const, tableName: settings.failureTable }
+        : undefined;
   if (destination) (groups.failurePolicy ??= {}).destination = destination;
   return {
     ...(options as unknown as WorkerOptions),
@@ -83,16 +103,63 @@ function explainConfigError(err: unknown): unknown {
   return err;
 }
 
-async function run(settings: RunSettings): Promise<void> {
-  const processor = await loadProcessor(settings.processor);
+/** The processor of a run: the `--processor` module's, or a Lambda handler wrapped by lambdaProcessor. */
+async function processorOf(
+  settings: RunSettings,
+  mapping: LambdaMappingOptions | undefined,
+): Promise<{
+  processor: WorkerOptions['processor'];
+  destination?: FailureDestination | undefined;
+  /** A client the run made for `--failure-table` (destroyed when it ends). */
+  client?: DynamoDBClient | undefined;
+}> {
+  if (!settings.handler) return { processor: await loadProcessor(settings.processor!) };
+  const handler = await loadHandler(settings.handler);
+  // Lambda's on-failure records go to the table through a client like the worker's own.
+  const client = settings.failureTable
+    ? createDynamoDBClient({
+        endpoint: settings.dynamodbEndpoint ?? settings.endpoint,
+        region: settings.region,
+        requestTimeoutMs: settings.requestTimeoutMs,
+        connectionTimeoutMs: settings.connectionTimeoutMs,
+      })
+    : undefined;
+  const { processorOptions, destination } = lambdaRunParts(settings, mapping, client);
+  try {
+    return { processor: lambdaProcessor(handler, processorOptions), destination, client };
+  } catch (err) {
+    throw err instanceof ConfigError ? new UsageError(`--handler: ${err.message}`) : err;
+  }
+}
+
+async function run(settings: RunSettings, mapping: LambdaMappingOptions | undefined): Promise<void> {
+  const { processor, destination, client } = await processorOf(settings, mapping);
+  try {
+    await runWorker(settings, mapping, processor, destination);
+  } finally {
+    client?.destroy();
+  }
+}
+
+async function runWorker(
+  settings: RunSettings,
+  mapping: LambdaMappingOptions | undefined,
+  processor: WorkerOptions['processor'],
+  destination: FailureDestination | undefined,
+): Promise<void> {
   const logger = createLogger({ level: settings.logLevel, base: { app: settings.app ?? settings.table ?? null } });
   let worker: Worker;
   try {
-    worker = new Worker(toWorkerOptions(settings, processor, logger));
+    worker = new Worker(toWorkerOptions(settings, processor, logger, destination));
   } catch (err) {
     throw explainConfigError(err);
   }
   const log = logger.child({ component: 'cli', workerId: worker.workerId });
+  if (mapping)
+    log.info(
+      { mapping: mapping.source, streamArn: mapping.eventSourceArn },
+      'running a Lambda handler under its event source mapping',
+    );
 
   let stopping: Promise<void> | undefined;
   const removeHandlers = handleShutdownSignals({

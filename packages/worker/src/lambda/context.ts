@@ -64,11 +64,19 @@ export interface LambdaFunctionOptions {
 
 export type ResolvedLambdaFunction = Required<LambdaFunctionOptions>;
 
+export const LAMBDA_FUNCTION_DEFAULTS = {
+  functionName: 'shardline-handler',
+  functionVersion: '$LATEST',
+  memoryLimitInMB: 128,
+  timeoutMs: 60_000,
+} as const satisfies LambdaFunctionOptions;
+
 const INSTANCE_ID = randomUUID().replaceAll('-', '');
 
 export function resolveLambdaFunction(options: LambdaFunctionOptions, streamArn: string): ResolvedLambdaFunction {
-  const functionName = options.functionName ?? 'shardline-handler';
-  const functionVersion = options.functionVersion ?? '$LATEST';
+  const d = LAMBDA_FUNCTION_DEFAULTS;
+  const functionName = options.functionName ?? d.functionName;
+  const functionVersion = options.functionVersion ?? d.functionVersion;
   const [, partition = 'aws', , region = '', account = ''] = streamArn.split(':');
   return {
     functionName,
@@ -76,10 +84,15 @@ export function resolveLambdaFunction(options: LambdaFunctionOptions, streamArn:
     invokedFunctionArn:
       options.invokedFunctionArn ?? `arn:${partition}:lambda:${region}:${account}:function:${functionName}`,
     // Lambda's range for memory (128 MB to 10,240 MB); the value is only reported to the handler.
-    memoryLimitInMB: integerInRange('function.memoryLimitInMB', options.memoryLimitInMB ?? 128, 128, 10_240),
+    memoryLimitInMB: integerInRange(
+      'function.memoryLimitInMB',
+      options.memoryLimitInMB ?? d.memoryLimitInMB,
+      128,
+      10_240,
+    ),
     logGroupName: options.logGroupName ?? `/aws/lambda/${functionName}`,
     logStreamName: options.logStreamName ?? `shardline/[${functionVersion}]${INSTANCE_ID}`,
-    timeoutMs: positiveInteger('function.timeoutMs', options.timeoutMs ?? 60_000),
+    timeoutMs: positiveInteger('function.timeoutMs', options.timeoutMs ?? d.timeoutMs),
   };
 }
 

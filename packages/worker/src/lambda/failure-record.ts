@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { _Record } from '@aws-sdk/client-dynamodb-streams';
-import type { Clock } from '@shardline/core';
-import type { FailedRecord, FailureDestination } from '../destinations.js';
+import { PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { retry, systemClock, type Clock } from '@shardline/core';
+import { DESTINATION_RETRY, JsonlAppender, type FailedRecord, type FailureDestination } from '../destinations.js';
+import { resolveLambdaFunction, type LambdaFunctionOptions } from './context.js';
 
 /**
  * The record Lambda sends to an on-failure destination when it discards a batch of a DynamoDB
@@ -109,15 +111,35 @@ export class InvocationLedger {
   }
 }
 
+/**
+ * A DynamoDB table with a string partition key (`id` by default), which gets
+ * `<shardId>:<startSequenceNumber>` (a batch discarded twice keeps one item); the item holds the
+ * pointer fields as attributes and the whole record as JSON in `record`.
+ */
+export interface LambdaOnFailureTable {
+  type: 'dynamodb';
+  tableName: string;
+  client: DynamoDBClient;
+  /** @defaultValue 'id' */
+  keyAttribute?: string;
+}
+
 export interface LambdaFailureDestinationOptions {
-  /** Where the on-failure records go; must throw when one was not stored (the shard then stops). */
-  write(record: LambdaOnFailureRecord): Promise<void>;
-  /** For logs and metrics. */
-  name: string;
-  functionArn: string;
-  executedVersion: string;
+  /**
+   * Where the on-failure records go: a JSONL file (one line per discarded batch, appended with
+   * the built-in JSONL destination's retries), or your own `write`, which must throw when a
+   * record was not stored (the shard then stops rather than skipping the batch).
+   */
+  to:
+    | { type: 'jsonl'; path: string }
+    | LambdaOnFailureTable
+    | { write(record: LambdaOnFailureRecord): Promise<void>; name: string };
+  /** The function the record names; give the same options as to `lambdaProcessor`. @defaultValue its defaults */
+  function?: LambdaFunctionOptions | undefined;
+  /** Shared with `lambdaProcessor`, so the record names the last invocation's request id. */
   ledger?: InvocationLedger | undefined;
-  clock: Clock;
+  /** @defaultValue systemClock */
+  clock?: Clock | undefined;
 }
 
 /**
@@ -127,29 +149,71 @@ export interface LambdaFailureDestinationOptions {
 export class LambdaFailureDestination implements FailureDestination {
   readonly name: string;
   readonly #o: LambdaFailureDestinationOptions;
+  readonly #write: (record: LambdaOnFailureRecord) => Promise<void>;
+  readonly #clock: Clock;
 
   constructor(options: LambdaFailureDestinationOptions) {
     this.#o = options;
-    this.name = options.name;
+    this.#clock = options.clock ?? systemClock;
+    // Checked now, so a bad option fails at start-up; the ARN-derived defaults come per stream.
+    resolveLambdaFunction(options.function ?? {}, '');
+    const to = options.to;
+    if ('type' in to && to.type === 'jsonl') {
+      const file = new JsonlAppender(to.path, { clock: this.#clock });
+      this.#write = (record) => file.append([record]);
+      this.name = `lambda-on-failure:jsonl:${to.path}`;
+    } else if ('type' in to) {
+      this.#write = (record) => putOnFailureRecord(to, record, this.#clock);
+      this.name = `lambda-on-failure:dynamodb:${to.tableName}`;
+    } else {
+      this.#write = (record) => to.write(record);
+      this.name = to.name;
+    }
   }
 
   async send(records: FailedRecord[]): Promise<void> {
     const first = records[0];
     if (!first) return;
-    const last = this.#o.ledger?.last(first.shardId);
-    await this.#o.write(
+    const fn = resolveLambdaFunction(this.#o.function ?? {}, first.streamArn);
+    const aged = first.reason === 'max-record-age';
+    const last = aged ? undefined : this.#o.ledger?.last(first.shardId);
+    await this.#write(
       buildOnFailureRecord({
         shardId: first.shardId,
         streamArn: first.streamArn,
         records: records.map((r) => r.record),
-        condition: first.reason === 'max-record-age' ? 'MaximumRecordAgeExceeded' : 'RetryAttemptsExhausted',
+        condition: aged ? 'MaximumRecordAgeExceeded' : 'RetryAttemptsExhausted',
         invokeCount: first.attempts,
-        requestId: first.reason === 'max-record-age' ? undefined : last?.requestId,
-        functionArn: this.#o.functionArn,
-        executedVersion: this.#o.executedVersion,
-        functionError: first.reason === 'max-record-age' ? undefined : last?.functionError,
-        now: this.#o.clock.now(),
+        requestId: last?.requestId,
+        functionArn: fn.invokedFunctionArn,
+        executedVersion: fn.functionVersion,
+        // A last invocation that answered (a partial batch response) had no function error.
+        functionError: last ? (last.functionError ?? '') : undefined,
+        now: this.#clock.now(),
       }),
     );
   }
+}
+
+function putOnFailureRecord(table: LambdaOnFailureTable, record: LambdaOnFailureRecord, clock: Clock): Promise<void> {
+  const info = record.DDBStreamBatchInfo;
+  // A raw SDK error: core `retry` classifies it (throttling and transient faults are retried).
+  const put = () =>
+    table.client.send(
+      new PutItemCommand({
+        TableName: table.tableName,
+        Item: {
+          [table.keyAttribute ?? 'id']: { S: `${info.shardId}:${info.startSequenceNumber}` },
+          shardId: { S: info.shardId },
+          streamArn: { S: info.streamArn },
+          startSequenceNumber: { S: info.startSequenceNumber },
+          endSequenceNumber: { S: info.endSequenceNumber },
+          batchSize: { N: String(info.batchSize) },
+          condition: { S: record.requestContext.condition },
+          timestamp: { S: record.timestamp },
+          record: { S: JSON.stringify(record) },
+        },
+      }),
+    );
+  return retry(`PutItem to ${table.tableName}`, put, { ...DESTINATION_RETRY, clock }).then(() => undefined);
 }

@@ -221,7 +221,13 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
         response = await invoke(eventFor(unit, ctx), ctx);
       } catch (err) {
         // A stopping shard writes no more checkpoints from here; the runtime's own final one stands.
-        if (first && !(err instanceof AbortedError)) await doneBefore(records, first.index, shard, ctx);
+        if (!first || err instanceof AbortedError) throw err;
+        await doneBefore(records, first.index, shard, ctx);
+        // Earlier invocations of this call succeeded: the failure policy retries (and gives up) from here on.
+        if (first.index > 0)
+          throw new LambdaInvocationFailedError(ctx.shardId, first.record.sequenceNumber, (err as Error).message, {
+            cause: err,
+          });
         throw err;
       }
       const outcome = interpretBatchResponse(

@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { _Record } from '@aws-sdk/client-dynamodb-streams';
 import { ManualClock } from '@shardline/core';
 import { describe, expect, it } from 'vitest';
@@ -124,13 +127,14 @@ describe('LambdaFailureDestination', () => {
     ledger.record('shard-7', 'req-41', 'Unhandled');
     const clock = new ManualClock(Date.parse('2024-01-01T00:05:00.000Z'));
     const destination = new LambdaFailureDestination({
-      name: 'memory',
-      write: (r) => {
-        written.push(r);
-        return Promise.resolve();
+      to: {
+        name: 'memory',
+        write: (r) => {
+          written.push(r);
+          return Promise.resolve();
+        },
       },
-      functionArn: FUNCTION,
-      executedVersion: '$LATEST',
+      function: { functionName: 'myfunction' },
       ledger,
       clock,
     });
@@ -166,13 +170,14 @@ describe('LambdaFailureDestination', () => {
     const ledger = new InvocationLedger();
     ledger.record('shard-7', 'req-9', 'Unhandled');
     const destination = new LambdaFailureDestination({
-      name: 'memory',
-      write: (r) => {
-        written.push(r);
-        return Promise.resolve();
+      to: {
+        name: 'memory',
+        write: (r) => {
+          written.push(r);
+          return Promise.resolve();
+        },
       },
-      functionArn: FUNCTION,
-      executedVersion: '$LATEST',
+      function: { functionName: 'myfunction' },
       ledger,
       clock: new ManualClock(),
     });
@@ -187,14 +192,38 @@ describe('LambdaFailureDestination', () => {
 
   it('fails when the write fails, so the shard stops instead of skipping the batch', async () => {
     const destination = new LambdaFailureDestination({
-      name: 'broken',
-      write: () => Promise.reject(new Error('disk full')),
-      functionArn: FUNCTION,
-      executedVersion: '$LATEST',
+      to: { name: 'broken', write: () => Promise.reject(new Error('disk full')) },
       clock: new ManualClock(),
     });
     await expect(
       destination.send([failed(record('1', '2024-01-01T00:00:00Z'), 'retries-exhausted', 1)]),
     ).rejects.toThrow('disk full');
+  });
+
+  it('appends one JSON line per discarded batch to a JSONL file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lambda-on-failure-'));
+    try {
+      const path = join(dir, 'nested', 'on-failure.jsonl');
+      const destination = new LambdaFailureDestination({
+        to: { type: 'jsonl', path },
+        function: { functionName: 'myfunction', functionVersion: '7' },
+        clock: new ManualClock(Date.parse('2024-01-01T00:05:00.000Z')),
+      });
+      expect(destination.name).toBe(`lambda-on-failure:jsonl:${path}`);
+      await destination.send([failed(record('100', '2024-01-01T00:00:00Z'), 'retries-exhausted', 2)]);
+      await destination.send([failed(record('300', '2024-01-01T00:00:02Z'), 'max-record-age', 0)]);
+      const lines = readFileSync(path, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as LambdaOnFailureRecord);
+      expect(lines.map((l) => [l.requestContext.condition, l.DDBStreamBatchInfo.startSequenceNumber])).toEqual([
+        ['RetryAttemptsExhausted', '100'],
+        ['MaximumRecordAgeExceeded', '300'],
+      ]);
+      expect(lines[0]!.requestContext.functionArn).toBe(FUNCTION);
+      expect(lines[0]!.responseContext.executedVersion).toBe('7');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

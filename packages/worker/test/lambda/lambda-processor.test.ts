@@ -213,13 +213,14 @@ describe('lambdaProcessor on the shard consumer', () => {
     const ledger = new InvocationLedger();
     const written: LambdaOnFailureRecord[] = [];
     const destination = new LambdaFailureDestination({
-      name: 'memory',
-      write: (record) => {
-        written.push(record);
-        return Promise.resolve();
+      to: {
+        name: 'memory',
+        write: (record) => {
+          written.push(record);
+          return Promise.resolve();
+        },
       },
-      functionArn: 'arn:aws:lambda:us-east-1:000000000000:function:f',
-      executedVersion: '$LATEST',
+      function: { functionName: 'f' },
       ledger,
       clock: systemClock,
     });
@@ -249,6 +250,73 @@ describe('lambdaProcessor on the shard consumer', () => {
       },
     });
     expect(h.store.writes.map((w) => w.checkpoint)).toEqual([seq(3), seq(4), 'SHARD_END']);
+  });
+
+  it('a record that keeps failing after a partial batch response: the on-failure record starts at it, the records before it stay done', async () => {
+    const ledger = new InvocationLedger();
+    const written: LambdaOnFailureRecord[] = [];
+    const destination = new LambdaFailureDestination({
+      to: { name: 'memory', write: (record) => Promise.resolve(void written.push(record)) },
+      ledger,
+    });
+    const { invocations, see } = recorder();
+    const handler: DynamoDBStreamHandler = async (event, context) => {
+      see(event, context);
+      await Promise.resolve();
+      const poison = event.Records.find((r) => r.dynamodb!.NewImage!.n!.N === '3');
+      return { batchItemFailures: poison ? [{ itemIdentifier: poison.dynamodb!.SequenceNumber! }] : [] };
+    };
+    const h = makeConsumer<unknown>({
+      batches: [batch('shard-1', 1, 5), batch('shard-1', 6, 6, true)],
+      policy: { maxRetries: 2, destination },
+      processor: lambdaProcessor(handler, { reportBatchItemFailures: true, ledger }),
+    });
+    expect((await h.consumer.run()).reason).toBe('shard-end');
+    expect(invocations).toEqual([[1, 2, 3, 4, 5], [3, 4, 5], [3, 4, 5], [6]]);
+    expect(written).toHaveLength(1);
+    expect(written[0]!.DDBStreamBatchInfo).toMatchObject({
+      startSequenceNumber: seq(3),
+      endSequenceNumber: seq(5),
+      batchSize: 3,
+    });
+    expect(written[0]!.requestContext).toMatchObject({
+      condition: 'RetryAttemptsExhausted',
+      approximateInvokeCount: 3,
+    });
+    expect(h.store.writes.map((w) => w.checkpoint)).toEqual([seq(2), seq(5), seq(6), 'SHARD_END']);
+  });
+
+  it('with BisectBatchOnFunctionError, a partial response splits at the returned record: only the rest is retried and bisected', async () => {
+    const { invocations, see } = recorder();
+    const handler: DynamoDBStreamHandler = async (event, context) => {
+      see(event, context);
+      await Promise.resolve();
+      if (numbers(event).includes(4)) {
+        const first = event.Records[0]!;
+        // Record 2 reported once; afterwards any batch holding 4 fails whole.
+        if (numbers(event)[0] === 1)
+          return { batchItemFailures: [{ itemIdentifier: event.Records[1]!.dynamodb!.SequenceNumber! }] };
+        throw new Error(`poison in a batch from ${first.dynamodb!.SequenceNumber}`);
+      }
+      return undefined;
+    };
+    const written: LambdaOnFailureRecord[] = [];
+    const h = makeConsumer<unknown>({
+      batches: [batch('shard-1', 1, 5, true)],
+      policy: {
+        maxRetries: 0,
+        bisectOnError: true,
+        destination: new LambdaFailureDestination({
+          to: { name: 'memory', write: (record) => Promise.resolve(void written.push(record)) },
+        }),
+      },
+      processor: lambdaProcessor(handler, { reportBatchItemFailures: true }),
+    });
+    expect((await h.consumer.run()).reason).toBe('shard-end');
+    expect(invocations).toEqual([[1, 2, 3, 4, 5], [2, 3, 4, 5], [2, 3], [4, 5], [4], [5]]);
+    expect(written.map((w) => [w.DDBStreamBatchInfo.startSequenceNumber, w.DDBStreamBatchInfo.batchSize])).toEqual([
+      [seq(4), 1],
+    ]);
   });
 
   it('with per-key concurrency, each key group is invoked on its own and a partial failure retries only its key', async () => {

@@ -1,0 +1,117 @@
+import { readFileSync } from 'node:fs';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { resolve } from 'node:path';
+import {
+  InvocationLedger,
+  LambdaFailureDestination,
+  lambdaProcessorOptionsFromMapping,
+  parseEventSourceMapping,
+  type LambdaFunctionOptions,
+  type LambdaMappingOptions,
+  type LambdaProcessorOptions,
+} from '@shardline/worker';
+import type { RunSettings } from './config.js';
+import { UsageError } from './usage-error.js';
+
+/**
+ * `shardline run --handler … --event-source-mapping FILE.json`: the mapping's fields become
+ * `run` settings wherever no flag, environment variable or config key set them (flags override
+ * the file), and what only the Lambda processor honours (filters, tumbling windows, partial
+ * batch responses, the function's name) becomes its options. `parseEventSourceMapping` (in
+ * @shardline/worker) owns the file's grammar and refusals; this module refuses only what the
+ * CLI's worker cannot do yet, one line each, never ignoring a field.
+ */
+
+/** GetRecords' maximum: a larger BatchSize would need records gathered across reads. */
+const GET_RECORDS_MAX = 1000;
+
+export function readEventSourceMapping(path: string, cwd = process.cwd()): LambdaMappingOptions {
+  const absolute = resolve(cwd, path);
+  let text: string;
+  try {
+    text = readFileSync(absolute, 'utf8');
+  } catch (err) {
+    throw new UsageError(
+      `cannot read --event-source-mapping ${absolute}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+  return parseEventSourceMapping(text);
+}
+
+/** The settings with the mapping's fields under them; throws UsageError for a field not honoured yet. */
+export function applyEventSourceMapping(settings: RunSettings, mapping: LambdaMappingOptions): RunSettings {
+  const out: RunSettings = { ...settings };
+  if (mapping.parallelizationFactor > 1)
+    throw new UsageError(
+      `event source mapping: ParallelizationFactor ${mapping.parallelizationFactor} is not supported yet (shardline invokes a handler with one batch per shard at a time); set it to 1 in the file`,
+    );
+  if (mapping.maxBatchingWindowMs > 0)
+    throw new UsageError(
+      `event source mapping: MaximumBatchingWindowInSeconds ${mapping.maxBatchingWindowMs / 1000} is not supported yet (shardline invokes the handler with each GetRecords answer); set it to 0 in the file`,
+    );
+  if (out.batchSize === undefined && mapping.batchSize > GET_RECORDS_MAX)
+    throw new UsageError(
+      `event source mapping: BatchSize ${mapping.batchSize} is above ${GET_RECORDS_MAX}, and gathering records across GetRecords calls is not supported yet; set it to at most ${GET_RECORDS_MAX} in the file or give --batch-size`,
+    );
+  if (!out.table && !out.streamArn) out.streamArn = mapping.eventSourceArn;
+  out.initialPosition ??= mapping.startingPosition;
+  out.batchSize ??= mapping.batchSize;
+  // Lambda's -1 (until the records expire) is the failure policy's -1.
+  out.maxRetries ??= mapping.maxRetryAttempts ?? -1;
+  out.maxRecordAgeMs ??= mapping.maxRecordAgeMs;
+  out.bisectOnError ??= mapping.bisectBatchOnFunctionError;
+  out.reportBatchItemFailures ??= mapping.reportBatchItemFailures;
+  return out;
+}
+
+/** `arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]` → NAME and QUALIFIER. */
+function parseFunctionArn(arn: string | undefined): { name: string; qualifier?: string } | undefined {
+  const match = /^arn:[^:]+:lambda:[^:]*:\d*:function:([^:]+)(?::(.+))?$/.exec(arn ?? '');
+  if (!match) return undefined;
+  return match[2] ? { name: match[1]!, qualifier: match[2] } : { name: match[1]! };
+}
+
+export interface LambdaRunParts {
+  processorOptions: LambdaProcessorOptions;
+  /** Lambda's on-failure records to `--failure-jsonl` or `--failure-table`, when one is set. */
+  destination: LambdaFailureDestination | undefined;
+}
+
+/**
+ * The Lambda processor's options and failure destination of a `run --handler`. `client`: the
+ * DynamoDB client `--failure-table` writes with (required with it).
+ */
+export function lambdaRunParts(
+  settings: RunSettings,
+  mapping: LambdaMappingOptions | undefined,
+  client?: DynamoDBClient,
+): LambdaRunParts {
+  const fromArn = settings.functionName === undefined ? parseFunctionArn(mapping?.source.functionArn) : undefined;
+  const fn: LambdaFunctionOptions = {
+    ...(settings.functionName !== undefined ? { functionName: settings.functionName } : {}),
+    ...(fromArn
+      ? {
+          functionName: fromArn.name,
+          invokedFunctionArn: mapping!.source.functionArn!,
+          ...(fromArn.qualifier && fromArn.qualifier !== '$LATEST' ? { functionVersion: fromArn.qualifier } : {}),
+        }
+      : {}),
+    ...(settings.functionTimeoutMs !== undefined ? { timeoutMs: settings.functionTimeoutMs } : {}),
+  };
+  // One ledger: the on-failure record names the last invocation the processor made.
+  const ledger = new InvocationLedger();
+  const processorOptions: LambdaProcessorOptions = {
+    ...(mapping ? lambdaProcessorOptionsFromMapping(mapping) : {}),
+    reportBatchItemFailures: settings.reportBatchItemFailures ?? false,
+    function: fn,
+    ledger,
+  };
+  if (settings.failureTable && !client) throw new Error('--failure-table needs a DynamoDB client');
+  const to = settings.failureJsonl
+    ? { type: 'jsonl' as const, path: resolve(settings.failureJsonl) }
+    : settings.failureTable && client
+      ? { type: 'dynamodb' as const, tableName: settings.failureTable, client }
+      : undefined;
+  const destination = to ? new LambdaFailureDestination({ to, function: fn, ledger }) : undefined;
+  return { processorOptions, destination };
+}
