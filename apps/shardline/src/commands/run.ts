@@ -14,6 +14,7 @@ import {
   type RunSettings,
 } from '../config.js';
 import { UsageError } from '../usage-error.js';
+import { localDefaults } from '../local-endpoint.js';
 import { loadProcessor } from '../processor-loader.js';
 import { handleShutdownSignals } from '../signals.js';
 
@@ -88,7 +89,13 @@ async function run(settings: RunSettings): Promise<void> {
   const logger = createLogger({ level: settings.logLevel, base: { app: settings.app ?? settings.table ?? null } });
   let worker: Worker;
   try {
-    worker = new Worker(toWorkerOptions(settings, processor, logger));
+    worker = new Worker({
+      ...toWorkerOptions(settings, processor, logger),
+      ...localDefaults(
+        [settings.dynamodbEndpoint ?? settings.endpoint, settings.streamsEndpoint ?? settings.endpoint],
+        settings.region,
+      ),
+    });
   } catch (err) {
     throw explainConfigError(err);
   }
@@ -96,8 +103,13 @@ async function run(settings: RunSettings): Promise<void> {
 
   let stopping: Promise<void> | undefined;
   const removeHandlers = handleShutdownSignals({
-    graceful: (signal) => {
-      log.info({ signal }, 'shutting down gracefully (send the signal again to force)');
+    graceful: (reason) => {
+      log.info(
+        { signal: reason },
+        reason === 'parent-exited'
+          ? 'the parent process (npm) exited: shutting down gracefully'
+          : 'shutting down gracefully (send the signal again to force)',
+      );
       stopping ??= worker.stop();
     },
     force: (signal) => {

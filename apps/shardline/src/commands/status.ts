@@ -11,6 +11,7 @@ import { createDynamoDBClient, createDynamoDBStreamsClient } from '@shardline/wo
 import { explainStartupError } from '../aws-errors.js';
 import { addSettingOptions, loadSettings, setting } from '../config.js';
 import { UsageError } from '../usage-error.js';
+import { localDefaults } from '../local-endpoint.js';
 
 const statusSchema = z
   .object({
@@ -57,7 +58,11 @@ export function registerStatus(program: Command): void {
       const streamsEndpoint = settings.streamsEndpoint ?? settings.endpoint;
       // No shardline layer retries these one-shot reads (the lease-table scan, the lag probes), so
       // the SDK does: its standard retry, which the clients shardline builds otherwise turn off.
-      const clientOptions = { region: settings.region, maxAttempts: 3 };
+      const clientOptions = {
+        region: settings.region,
+        maxAttempts: 3,
+        ...localDefaults([dynamodbEndpoint, streamsEndpoint], settings.region),
+      };
       const dynamodb = createDynamoDBClient({ endpoint: dynamodbEndpoint, ...clientOptions });
       const streams = createDynamoDBStreamsClient({ endpoint: streamsEndpoint, ...clientOptions });
       const tableName = settings.leaseTable ?? `shardline-${settings.app}`;
