@@ -1,5 +1,5 @@
 // A minimal processor: prints each change. Run it against DynamoDB Local with
-//   shardline run --table orders --endpoint http://localhost:8000 --region us-east-1 --processor examples/print-changes.mjs
+//   shardline run --table orders --endpoint http://localhost:8000 --processor examples/print-changes.mjs
 /** @type {import('@shardline/worker').RecordProcessor} */
 export default {
   async processRecords(batch, ctx) {

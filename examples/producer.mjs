@@ -1,6 +1,7 @@
 // Traffic for docker-compose (and for trying shardline by hand): creates the table with a
 // stream if it is missing, then writes PRODUCER_RATE orders per second until stopped.
-//   DYNAMODB_ENDPOINT=http://localhost:8000 AWS_REGION=us-east-1 node examples/producer.mjs
+//   DYNAMODB_ENDPOINT=http://localhost:8000 node examples/producer.mjs
+// (PRODUCER_TABLE, default orders; PRODUCER_RATE writes/s, default 5; PRODUCER_COUNT stops after n.)
 import {
   CreateTableCommand,
   DynamoDBClient,
@@ -11,9 +12,19 @@ import {
 
 const tableName = process.env.PRODUCER_TABLE ?? 'orders';
 const rate = Number(process.env.PRODUCER_RATE ?? '5');
+const count = process.env.PRODUCER_COUNT ? Number(process.env.PRODUCER_COUNT) : Infinity;
+const endpoint = process.env.DYNAMODB_ENDPOINT;
+// DynamoDB Local checks no signature, but the SDK will not send a request without credentials:
+// against an endpoint of this machine, with none in the shell, use the ones `shardline local` prints.
+const local = endpoint !== undefined && /^https?:\/\/(localhost|127\.[\d.]+|\[::1\])(:|\/|$)/.test(endpoint);
+const credentials =
+  local && !process.env.AWS_ACCESS_KEY_ID && !process.env.AWS_PROFILE
+    ? { accessKeyId: 'local', secretAccessKey: 'local' }
+    : undefined;
 const client = new DynamoDBClient({
-  endpoint: process.env.DYNAMODB_ENDPOINT,
+  endpoint,
   region: process.env.AWS_REGION ?? 'us-east-1',
+  credentials,
 });
 
 try {
@@ -36,9 +47,9 @@ let stopped = false;
 for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => (stopped = true));
 let n = 0;
 console.log(`writing ${rate} orders/s to ${tableName}`);
-while (!stopped) {
+while (!stopped && n < count) {
   const started = Date.now();
-  for (let i = 0; i < rate && !stopped; i++, n++) {
+  for (let i = 0; i < rate && !stopped && n < count; i++, n++) {
     const customer = `customer-${n % 20}`;
     await client.send(
       new PutItemCommand({

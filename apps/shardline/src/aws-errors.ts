@@ -56,10 +56,15 @@ export function explainStartupError(
       );
     }
     if (/Region is missing/i.test(message)) return new UsageError('no AWS region: pass --region or set AWS_REGION');
+    if (name === 'CredentialsProviderError') {
+      // Nothing was sent: the SDK's provider chain found no credentials anywhere.
+      return new UsageError(
+        `no AWS credentials found for ${where(tried.dynamodbEndpoint, 'DynamoDB')}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run with a role (IRSA, ECS task role, instance profile)`,
+      );
+    }
     if (
       name === 'UnrecognizedClientException' ||
       name === 'InvalidSignatureException' ||
-      name === 'CredentialsProviderError' ||
       name === 'ExpiredTokenException'
     ) {
       return new UsageError(

@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { ConfigError, ShardlineError } from '@shardline/core';
 import { registerRun } from './commands/run.js';
@@ -7,6 +9,7 @@ import { registerLocal } from './commands/local.js';
 import { registerSimulate } from './commands/simulate.js';
 import { registerDemo } from './commands/demo.js';
 import { EXIT_USAGE, UsageError } from './usage-error.js';
+import { condenseSdkNodeVersionWarning } from './node-version-notice.js';
 
 /**
  * The `shardline` command. Commands live one per module under ./commands; this file only
@@ -57,13 +60,13 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const isEntryPoint =
-  import.meta.url === `file://${process.argv[1]}` ||
-  process.argv[1]?.endsWith('/shardline') ||
-  process.argv[1]?.endsWith('cli.js') ||
-  process.argv[1]?.endsWith('cli.ts');
-if (isEntryPoint) {
-  main(process.argv.slice(2)).then(
+/**
+ * Runs the command line in this process: what bin/shardline.js (the linked `shardline`) and
+ * `node dist/cli.js` call. Sets the exit code rather than exiting, so pending output is written.
+ */
+export function runCli(argv: string[]): void {
+  condenseSdkNodeVersionWarning();
+  main(argv).then(
     (code) => {
       process.exitCode = code;
     },
@@ -73,3 +76,16 @@ if (isEntryPoint) {
     },
   );
 }
+
+// Run when this file is the program (`node dist/cli.js`, a symlink to it, or `tsx src/cli.ts`),
+// not when it is imported (bin/shardline.js, tests).
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+if (isEntryPoint()) runCli(process.argv.slice(2));

@@ -1,3 +1,4 @@
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { connectTestDynamoDB } from '@shardline/testkit';
 import { Worker } from '@shardline/worker';
@@ -39,7 +40,9 @@ describe('shardline status', () => {
       await acquired;
       const text = await capture(['status', '--app', tableName, '--endpoint', db.endpoint, '--region', db.region]);
       expect(text.code).toBe(0);
-      expect(text.stdout).toMatch(/SHARD\s+PARENT\s+OWNER\s+STATE\s+CHECKPOINT\s+LAG/);
+      expect(text.stdout).toMatch(/SHARD\s+PARENT\s+OWNER\s+STATE\s+CHECKPOINT\s+BEHIND\s+AGE/);
+      expect(text.stdout).toMatch(/status-w1\s+processing\s+TRIM_HORIZON\s+0\s+-/);
+      expect(text.stdout).toContain('BEHIND: records after the checkpoint, counted (exact');
       expect(text.stdout).toMatch(/status-w1\s+processing\s+TRIM_HORIZON/);
       const json = await capture([
         'status',
@@ -53,14 +56,61 @@ describe('shardline status', () => {
       ]);
       const parsed = JSON.parse(json.stdout) as {
         leaseTable: string;
-        shards: Array<{ owner: string; state: string; lagMs: number | null }>;
+        shards: Array<{ owner: string; state: string; lagMs: number | null; behindRecords: number | null }>;
         workers: Array<{ workerId: string }>;
       };
       expect(parsed.leaseTable).toBe(`shardline-${tableName}`);
-      expect(parsed.shards).toEqual([expect.objectContaining({ owner: 'status-w1', state: 'processing', lagMs: 0 })]);
+      expect(parsed.shards).toEqual([
+        expect.objectContaining({ owner: 'status-w1', state: 'processing', lagMs: 0, behindRecords: 0 }),
+      ]);
       expect(parsed.workers.map((w) => w.workerId)).toEqual(['status-w1']);
     } finally {
       await worker.stop();
+      vi.unstubAllEnvs();
+    }
+  });
+
+  it('counts the records behind the checkpoint exactly', async () => {
+    vi.stubEnv('AWS_ACCESS_KEY_ID', db.credentials.accessKeyId);
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', db.credentials.secretAccessKey);
+    const { tableName } = await db.createStreamTable();
+    const put = (pk: string) => db.dynamodb.send(new PutItemCommand({ TableName: tableName, Item: { pk: { S: pk } } }));
+    let seen = 0;
+    const worker = new Worker({
+      tableName,
+      workerId: 'status-w2',
+      dynamodb: db.dynamodb,
+      streams: db.streams,
+      reader: { idleIntervalMs: 50 },
+      processor: { processRecords: (batch) => void (seen += batch.records.length) },
+    });
+    try {
+      for (const pk of ['a', 'b', 'c']) await put(pk);
+      await worker.start();
+      const deadline = Date.now() + 20_000;
+      while (seen < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(seen).toBe(3);
+    } finally {
+      await worker.stop(); // checkpoints the last record it was given
+    }
+    try {
+      for (const pk of ['d', 'e', 'f', 'g']) await put(pk);
+      const json = await capture([
+        'status',
+        '--app',
+        tableName,
+        '--endpoint',
+        db.endpoint,
+        '--region',
+        db.region,
+        '--json',
+      ]);
+      const parsed = JSON.parse(json.stdout) as { shards: Array<{ behindRecords: number; lagMs: number }> };
+      expect(parsed.shards.map((s) => s.behindRecords)).toEqual([4]);
+      expect(parsed.shards[0]!.lagMs).toBeGreaterThanOrEqual(0);
+      const text = await capture(['status', '--app', tableName, '--endpoint', db.endpoint, '--region', db.region]);
+      expect(text.stdout).toMatch(/unassigned\s+\d+\s+4\s+~/);
+    } finally {
       vi.unstubAllEnvs();
     }
   });

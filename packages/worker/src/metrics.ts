@@ -35,6 +35,7 @@ export class WorkerMetrics implements ConsumerMetrics {
   readonly trimmed: Counter;
   readonly #checkpointFailures: Counter;
   readonly #failedSent: Counter;
+  #fencedProbe: () => boolean = () => false;
 
   constructor(options: { defaultMetrics?: boolean; labels?: Record<string, string> } = {}) {
     if (options.labels) this.registry.setDefaultLabels(options.labels);
@@ -85,6 +86,16 @@ export class WorkerMetrics implements ConsumerMetrics {
       help: 'Records sent to the failure destination',
       registers,
     });
+    // Read at scrape time: fencing is a state of the lease coordinator, not an event counted here.
+    const fencedProbe = () => this.#fencedProbe();
+    new Gauge({
+      name: 'shardline_worker_fenced',
+      help: '1 while the worker has fenced itself (no lease heartbeat for a lease duration: it runs no shard)',
+      registers,
+      collect() {
+        this.set(fencedProbe() ? 1 : 0);
+      },
+    });
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -108,6 +119,11 @@ export class WorkerMetrics implements ConsumerMetrics {
 
   shardClosed(shardId: string): void {
     this.#lag.remove({ shard_id: shardId });
+  }
+
+  /** Where `shardline_worker_fenced` reads the coordinator's state (set once it exists). */
+  watchFenced(probe: () => boolean): void {
+    this.#fencedProbe = probe;
   }
 
   metrics(): Promise<string> {

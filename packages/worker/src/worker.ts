@@ -127,6 +127,7 @@ export class Worker<T = Record<string, unknown>> {
         logger: o.logger,
       });
     this.#coordinator = coordinator;
+    this.metrics.watchFenced(() => coordinator.isFenced());
     this.#forwardLeaseEvents(coordinator);
     const readerFactory: ReaderFactory =
       o.readerFactory ??

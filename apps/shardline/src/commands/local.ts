@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '@shardline/core';
 import { loadTestkit } from '../testkit.js';
 import { UsageError } from '../usage-error.js';
+import { handleShutdownSignals } from '../signals.js';
 
 interface LocalFlags {
   port: string;
@@ -84,26 +85,23 @@ async function runLocal(options: LocalOptions): Promise<void> {
   );
 
   let stopRequested = false;
+  let removeHandlers = () => {};
   const stopped = new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopRequested) {
+    removeHandlers = handleShutdownSignals({
+      graceful: (reason) => {
+        stopRequested = true;
+        log.info({ signal: reason }, 'stopping DynamoDB Local');
+        void local.stop().then(resolve);
+      },
+      force: (signal) => {
         log.warn({ signal }, 'second signal: killing DynamoDB Local');
         process.kill(local.pid, 'SIGKILL');
-        return;
-      }
-      stopRequested = true;
-      log.info({ signal }, 'stopping DynamoDB Local');
-      void local.stop().then(resolve);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    void local.exited.then(() => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolve();
+      },
     });
+    void local.exited.then(() => resolve());
   });
   await stopped;
+  removeHandlers();
   await local.stop();
   if (!stopRequested)
     throw new Error('DynamoDB Local exited unexpectedly; run with --log-level debug to see its output');

@@ -23,6 +23,7 @@ import {
   type RunSettings,
 } from '../config.js';
 import { UsageError } from '../usage-error.js';
+import { localDefaults } from '../local-endpoint.js';
 import { loadProcessor } from '../processor-loader.js';
 import { loadHandler } from '../handler-loader.js';
 import { applyEventSourceMapping, lambdaRunParts, readEventSourceMapping } from '../lambda-settings.js';
@@ -150,7 +151,13 @@ async function runWorker(
   const logger = createLogger({ level: settings.logLevel, base: { app: settings.app ?? settings.table ?? null } });
   let worker: Worker;
   try {
-    worker = new Worker(toWorkerOptions(settings, processor, logger, destination));
+    worker = new Worker({
+      ...toWorkerOptions(settings, processor, logger, destination),
+      ...localDefaults(
+        [settings.dynamodbEndpoint ?? settings.endpoint, settings.streamsEndpoint ?? settings.endpoint],
+        settings.region,
+      ),
+    });
   } catch (err) {
     throw explainConfigError(err);
   }
@@ -163,8 +170,13 @@ async function runWorker(
 
   let stopping: Promise<void> | undefined;
   const removeHandlers = handleShutdownSignals({
-    graceful: (signal) => {
-      log.info({ signal }, 'shutting down gracefully (send the signal again to force)');
+    graceful: (reason) => {
+      log.info(
+        { signal: reason },
+        reason === 'parent-exited'
+          ? 'the parent process (npm) exited: shutting down gracefully'
+          : 'shutting down gracefully (send the signal again to force)',
+      );
       stopping ??= worker.stop();
     },
     force: (signal) => {

@@ -11,6 +11,7 @@ import { createDynamoDBClient, createDynamoDBStreamsClient } from '@shardline/wo
 import { explainStartupError } from '../aws-errors.js';
 import { addSettingOptions, loadSettings, setting } from '../config.js';
 import { UsageError } from '../usage-error.js';
+import { localDefaults } from '../local-endpoint.js';
 
 const statusSchema = z
   .object({
@@ -34,20 +35,36 @@ export interface ShardStatus {
   owner: string | null;
   state: 'finished' | 'processing' | 'handing-off' | 'waiting-on-parents' | 'unassigned';
   checkpoint: string;
-  /** Age in ms of the oldest record after the checkpoint; 0 when caught up; null when unknown. */
+  /**
+   * Records after the checkpoint, counted by reading them (exact, up to `BEHIND_CAP`); 0 when
+   * caught up; null when unknown.
+   */
+  behindRecords: number | null;
+  /** True when there are more than `behindRecords` (the count stopped at `BEHIND_CAP`). */
+  behindCapped?: boolean;
+  /**
+   * Age in ms of the oldest record after the checkpoint, from its ApproximateCreationDateTime:
+   * approximate (whole seconds on AWS, whole minutes on DynamoDB Local); 0 when caught up.
+   */
   lagMs: number | null;
   lagNote?: string | undefined;
 }
 
+/** How many records `status` reads per shard at most to count the backlog: 10 GetRecords pages. */
+export const BEHIND_CAP = 10_000;
+
 /**
  * `shardline status --app NAME`: the lease table as a table of shards (parent, owner, state,
- * checkpoint, lag) and the workers' heartbeats. Lag is the age of the oldest record after the
- * checkpoint: one GetShardIterator + GetRecords(Limit 1) per unfinished shard (`--no-lag` skips).
+ * checkpoint, lag) and the workers' heartbeats. Lag is the number of records after the checkpoint
+ * (read and counted: one GetShardIterator plus a GetRecords per 1,000 records behind, per
+ * unfinished shard; `--no-lag` skips) and the age of the oldest of them.
  */
 export function registerStatus(program: Command): void {
   const command = program
     .command('status')
-    .description('Show the shards of an application: parent, owner, state, checkpoint, lag');
+    .description(
+      'Show the shards of an application: parent, owner, state, checkpoint, lag (records behind, exact; age, approximate)',
+    );
   addSettingOptions(command, statusSchema)
     .allowExcessArguments(false)
     .action(async (flags: Record<string, unknown>) => {
@@ -57,7 +74,11 @@ export function registerStatus(program: Command): void {
       const streamsEndpoint = settings.streamsEndpoint ?? settings.endpoint;
       // No shardline layer retries these one-shot reads (the lease-table scan, the lag probes), so
       // the SDK does: its standard retry, which the clients shardline builds otherwise turn off.
-      const clientOptions = { region: settings.region, maxAttempts: 3 };
+      const clientOptions = {
+        region: settings.region,
+        maxAttempts: 3,
+        ...localDefaults([dynamodbEndpoint, streamsEndpoint], settings.region),
+      };
       const dynamodb = createDynamoDBClient({ endpoint: dynamodbEndpoint, ...clientOptions });
       const streams = createDynamoDBStreamsClient({ endpoint: streamsEndpoint, ...clientOptions });
       const tableName = settings.leaseTable ?? `shardline-${settings.app}`;
@@ -108,7 +129,11 @@ export async function shardStatuses(
                 ? 'unassigned'
                 : 'waiting-on-parents';
       const lag =
-        lease.checkpoint === 'SHARD_END' ? { lagMs: 0 } : streams ? await measureLag(streams, lease) : { lagMs: null };
+        lease.checkpoint === 'SHARD_END'
+          ? { behindRecords: 0, lagMs: 0 }
+          : streams
+            ? await measureLag(streams, lease)
+            : { behindRecords: null, lagMs: null };
       return {
         shardId: lease.shardId,
         parentShardIds: lease.parentShardIds,
@@ -121,10 +146,15 @@ export async function shardStatuses(
   );
 }
 
+/**
+ * Reads the shard from the checkpoint to the tip (an empty page on an open shard, the end of a
+ * closed one), counting records, up to BEHIND_CAP. The count is exact; the age of the first
+ * record is only as exact as ApproximateCreationDateTime, which DynamoDB Local cuts to the minute.
+ */
 async function measureLag(
   streams: DynamoDBStreamsClient,
   lease: LeaseTableLease,
-): Promise<{ lagMs: number | null; lagNote?: string }> {
+): Promise<Pick<ShardStatus, 'behindRecords' | 'behindCapped' | 'lagMs' | 'lagNote'>> {
   try {
     const position: Pick<GetShardIteratorCommandInput, 'ShardIteratorType' | 'SequenceNumber'> =
       lease.checkpoint === 'TRIM_HORIZON' || lease.checkpoint === 'LATEST'
@@ -133,26 +163,40 @@ async function measureLag(
     const iterator = await streams.send(
       new GetShardIteratorCommand({ StreamArn: lease.streamArn, ShardId: lease.shardId, ...position }),
     );
-    if (!iterator.ShardIterator) return { lagMs: 0 };
-    const out = await streams.send(new GetRecordsCommand({ ShardIterator: iterator.ShardIterator, Limit: 1 }));
-    const created = out.Records?.[0]?.dynamodb?.ApproximateCreationDateTime;
-    if (!created) return { lagMs: 0 };
-    return { lagMs: Math.max(0, Date.now() - new Date(created).getTime()) };
+    let next = iterator.ShardIterator;
+    let behindRecords = 0;
+    let oldest: Date | undefined;
+    while (next && behindRecords < BEHIND_CAP) {
+      const out = await streams.send(
+        new GetRecordsCommand({ ShardIterator: next, Limit: Math.min(1_000, BEHIND_CAP - behindRecords) }),
+      );
+      const records = out.Records ?? [];
+      oldest ??= records[0]?.dynamodb?.ApproximateCreationDateTime;
+      behindRecords += records.length;
+      if (records.length === 0) break;
+      next = out.NextShardIterator;
+    }
+    return {
+      behindRecords,
+      ...(behindRecords >= BEHIND_CAP && next ? { behindCapped: true } : {}),
+      lagMs: oldest ? Math.max(0, Date.now() - new Date(oldest).getTime()) : 0,
+    };
   } catch (err) {
-    return { lagMs: null, lagNote: err instanceof Error ? err.name : 'unknown' };
+    return { behindRecords: null, lagMs: null, lagNote: err instanceof Error ? err.name : 'unknown' };
   }
 }
 
 function render(tableName: string, view: LeaseTableView, shards: ShardStatus[]): string {
   const rows = [
-    ['SHARD', 'PARENT', 'OWNER', 'STATE', 'CHECKPOINT', 'LAG'],
+    ['SHARD', 'PARENT', 'OWNER', 'STATE', 'CHECKPOINT', 'BEHIND', 'AGE'],
     ...shards.map((s) => [
       s.shardId,
       s.parentShardIds.join(',') || '-',
       s.owner ?? '-',
       s.state,
       s.checkpoint,
-      s.lagMs === null ? (s.lagNote ?? '?') : formatLag(s.lagMs),
+      s.behindRecords === null ? (s.lagNote ?? '?') : `${s.behindRecords}${s.behindCapped ? '+' : ''}`,
+      s.lagMs === null ? '?' : s.behindRecords === 0 ? '-' : `~${formatLag(s.lagMs)}`,
     ]),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -169,6 +213,11 @@ function render(tableName: string, view: LeaseTableView, shards: ShardStatus[]):
   return [
     `lease table ${tableName}: ${shards.length} shard(s), leader ${view.leader?.workerId ?? 'none'}`,
     ...lines,
+    ...(shards.some((s) => s.behindRecords !== null)
+      ? [
+          `BEHIND: records after the checkpoint, counted (exact; reading stops at ${BEHIND_CAP}, shown as ${BEHIND_CAP}+). AGE: since the oldest of them was written (approximate: whole seconds on AWS, whole minutes on DynamoDB Local).`,
+        ]
+      : []),
     `workers (${view.workers.length}):`,
     ...(workers.length > 0 ? workers : ['  none']),
     ...(view.invalid.length > 0
