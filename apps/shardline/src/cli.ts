@@ -6,6 +6,7 @@ import { registerStatus } from './commands/status.js';
 import { registerLocal } from './commands/local.js';
 import { registerSimulate } from './commands/simulate.js';
 import { registerDemo } from './commands/demo.js';
+import { registerImportKcl } from './commands/import-kcl.js';
 import { EXIT_USAGE, UsageError } from './usage-error.js';
 
 /**
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerLocal(program);
   registerSimulate(program);
   registerDemo(program);
+  registerImportKcl(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }
