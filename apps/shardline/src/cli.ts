@@ -7,6 +7,7 @@ import { registerLocal } from './commands/local.js';
 import { registerSimulate } from './commands/simulate.js';
 import { registerDemo } from './commands/demo.js';
 import { registerImportKcl } from './commands/import-kcl.js';
+import { registerReset } from './commands/reset.js';
 import { EXIT_USAGE, UsageError } from './usage-error.js';
 
 /**
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerSimulate(program);
   registerDemo(program);
   registerImportKcl(program);
+  registerReset(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -26,3 +26,5 @@ export {
 } from './kcl-import.js';
 export type { KclImportPlan, KclImportRow } from './kcl-lease.js';
 export type { AuditItem, AuditChange } from './items.js';
+export { resetLeases, LeasesHeldError, type ResetOptions, type ResetResult } from './reset.js';
+export type { ResetTarget, ResetPlan, ResetChange } from './reset-plan.js';
