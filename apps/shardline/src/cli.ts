@@ -8,6 +8,8 @@ import { registerStatus } from './commands/status.js';
 import { registerLocal } from './commands/local.js';
 import { registerSimulate } from './commands/simulate.js';
 import { registerDemo } from './commands/demo.js';
+import { registerImportKcl } from './commands/import-kcl.js';
+import { registerReset } from './commands/reset.js';
 import { EXIT_USAGE, UsageError } from './usage-error.js';
 import { condenseSdkNodeVersionWarning } from './node-version-notice.js';
 
@@ -28,6 +30,8 @@ export function buildProgram(): Command {
   registerLocal(program);
   registerSimulate(program);
   registerDemo(program);
+  registerImportKcl(program);
+  registerReset(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

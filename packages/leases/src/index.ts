@@ -1,5 +1,5 @@
-// The public surface: the coordinator, its options and events, and the table view behind
-// `shardline status`. The parts (store, planners, membership, items) are internal; tests import
+// The public surface: the coordinator, its options and events, the table view behind
+// `shardline status`, and the operator actions (`shardline import-kcl`, `shardline reset`). The parts (store, planners, membership, items) are internal; tests import
 // them from src.
 export { LeaseCoordinator } from './coordinator.js';
 export { LEASE_COORDINATOR_EVENTS, type LeaseCoordinatorEvents, type LeaseLostReason } from './events.js';
@@ -17,3 +17,14 @@ export {
 export { readLeaseTable, type LeaseTableView, type LeaseTableLease, type LeaseTableWorker } from './lease-table.js';
 export { streamsShardLister } from './shard-lister.js';
 export type { Lease } from './items.js';
+export {
+  importKclLeases,
+  KclFleetAliveError,
+  KCL_DEFAULTS,
+  type KclImportOptions,
+  type KclImportResult,
+} from './kcl-import.js';
+export type { KclImportPlan, KclImportRow } from './kcl-lease.js';
+export type { AuditItem, AuditChange } from './items.js';
+export { resetLeases, LeasesHeldError, type ResetOptions, type ResetResult } from './reset.js';
+export type { ResetTarget, ResetPlan, ResetChange } from './reset-plan.js';

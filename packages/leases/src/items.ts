@@ -2,7 +2,7 @@ import { isSentinel, isSequenceNumber } from '@shardline/core';
 import { z } from 'zod';
 
 /**
- * The three kinds of items in a lease table, all under the one hash key `leaseKey` and told
+ * The four kinds of items in a lease table, all under the one hash key `leaseKey` and told
  * apart by `itemType` (and a `_` key prefix for the non-lease items, so a console listing sorts
  * them apart). Attribute names follow KCL's where they mean the same thing, so an operator
  * who knows KCL can read the table.
@@ -10,6 +10,8 @@ import { z } from 'zod';
 
 export const LEADER_KEY = '_leader';
 export const WORKER_KEY_PREFIX = '_worker#';
+/** Operator actions (`shardline reset`, `shardline import-kcl`), one item each; workers ignore them. */
+export const AUDIT_KEY_PREFIX = '_audit#';
 
 export function workerKey(workerId: string): string {
   return `${WORKER_KEY_PREFIX}${workerId}`;
@@ -76,6 +78,34 @@ export const leaderItemSchema = z.object({
 });
 export type LeaderItem = z.infer<typeof leaderItemSchema>;
 
+/** One shard an operator action moved: where its checkpoint was and where it went. */
+export const auditChangeSchema = z.object({
+  shardId: nonEmpty,
+  /** Absent when the action created the lease. */
+  from: z.string().optional(),
+  to: z.string(),
+});
+export type AuditChange = z.infer<typeof auditChangeSchema>;
+
+export const auditItemSchema = z.object({
+  leaseKey: z.string().startsWith(AUDIT_KEY_PREFIX),
+  itemType: z.literal('audit'),
+  action: z.enum(['reset', 'import-kcl']),
+  /** Who ran it (user@host, as the CLI reports it). */
+  actor: nonEmpty,
+  /** ISO time, on the operator's clock. */
+  at: z.string(),
+  /** Where the action moved the leases: `TRIM_HORIZON`, `LATEST`, `timestamp <ISO>`, `kcl <table>`. */
+  target: nonEmpty,
+  streamArn: nonEmpty.optional(),
+  /** True when live owners were fenced (`reset --force`). */
+  forced: z.boolean().optional(),
+  changes: z.array(auditChangeSchema),
+  /** Changes left out of `changes` to keep the item under DynamoDB's 400 KB. */
+  omitted: counter.optional(),
+});
+export type AuditItem = z.infer<typeof auditItemSchema>;
+
 /** A lease as the worker runtime sees it. */
 export interface Lease {
   leaseKey: string;
@@ -117,14 +147,22 @@ export interface TableSnapshot {
   leases: LeaseItem[];
   workers: WorkerItem[];
   leader: LeaderItem | undefined;
+  /** Operator actions, oldest first. */
+  audits: AuditItem[];
   invalid: InvalidItem[];
 }
 
 /** Sorts raw (unmarshalled) rows; a row failing its schema lands in `invalid`, never throws. */
 export function classifyItems(rows: Array<Record<string, unknown>>): TableSnapshot {
-  const snapshot: TableSnapshot = { leases: [], workers: [], leader: undefined, invalid: [] };
+  const snapshot: TableSnapshot = { leases: [], workers: [], leader: undefined, audits: [], invalid: [] };
   for (const row of rows) {
     const leaseKey = typeof row.leaseKey === 'string' ? row.leaseKey : JSON.stringify(row.leaseKey);
+    if (row.itemType === 'audit') {
+      const audit = auditItemSchema.safeParse(row);
+      if (audit.success) snapshot.audits.push(audit.data);
+      else snapshot.invalid.push({ leaseKey, problem: describeIssues(audit.error) });
+      continue;
+    }
     const schema =
       row.itemType === 'worker' ? workerItemSchema : row.itemType === 'leader' ? leaderItemSchema : leaseItemSchema;
     const parsed = schema.safeParse(row);
@@ -142,6 +180,7 @@ export function classifyItems(rows: Array<Record<string, unknown>>): TableSnapsh
       snapshot.invalid.push({ leaseKey, problem: 'lease keys may not start with "_"' });
     else snapshot.leases.push(item);
   }
+  snapshot.audits.sort((a, b) => a.leaseKey.localeCompare(b.leaseKey));
   return snapshot;
 }
 

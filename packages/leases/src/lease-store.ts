@@ -24,6 +24,7 @@ import {
   leaseItemSchema,
   workerItemSchema,
   workerKey,
+  type AuditItem,
   type LeaderItem,
   type LeaseItem,
   type TableSnapshot,
@@ -407,6 +408,57 @@ export class LeaseStore {
       true,
     );
     return leaseItemSchema.parse(unmarshall(out.Attributes ?? {}));
+  }
+
+  /**
+   * An operator's move of a lease (`shardline reset`): the new checkpoint, owner and pending
+   * hand-off removed, counter bumped, conditional on the counter, owner and checkpoint read.
+   * The bump fences a live owner: its next checkpoint fails and it stops the shard.
+   */
+  async resetLease(lease: LeaseItem, checkpoint: string): Promise<LeaseItem> {
+    const values: Record<string, unknown> = {
+      ':expected': lease.leaseCounter,
+      ':next': lease.leaseCounter + 1,
+      ':from': lease.checkpoint,
+      ':cp': checkpoint,
+      ':zero': 0,
+      ':now': this.#iso(),
+    };
+    let condition = 'leaseCounter = :expected AND checkpoint = :from';
+    if (lease.leaseOwner === undefined) condition += ' AND attribute_not_exists(leaseOwner)';
+    else {
+      condition += ' AND leaseOwner = :owner';
+      values[':owner'] = lease.leaseOwner;
+    }
+    const out = await this.#send<UpdateItemCommandOutput>(
+      'resetLease',
+      lease.leaseKey,
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: key(lease.leaseKey),
+        UpdateExpression:
+          'SET checkpoint = :cp, leaseCounter = :next, ownerSwitchesSinceCheckpoint = :zero, updatedAt = :now REMOVE leaseOwner, ownerSession, pendingOwner, pendingOwnerSession, handOffRequestedAt',
+        ConditionExpression: condition,
+        ExpressionAttributeValues: marshall(values),
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return leaseItemSchema.parse(unmarshall(out.Attributes ?? {}));
+  }
+
+  /** Records an operator action (one new item each time; one-shot: retried here). */
+  async putAudit(item: AuditItem): Promise<void> {
+    await this.#oneShot('putAudit', () =>
+      this.#send(
+        'putAudit',
+        item.leaseKey,
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: marshall(item, { removeUndefinedValues: true }),
+          ConditionExpression: 'attribute_not_exists(leaseKey)',
+        }),
+      ),
+    );
   }
 
   /** Records children found for a finished shard (for humans and for cleanup; one-shot: retried here). */

@@ -1,5 +1,5 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { toLease, type InvalidItem, type Lease } from './items.js';
+import { toLease, type AuditItem, type InvalidItem, type Lease } from './items.js';
 import { LeaseStore } from './lease-store.js';
 
 export interface LeaseTableLease extends Lease {
@@ -23,6 +23,8 @@ export interface LeaseTableView {
   leases: LeaseTableLease[];
   workers: LeaseTableWorker[];
   leader?: { workerId: string; leaseCounter: number; electedAt?: string | undefined } | undefined;
+  /** Operator actions (`shardline reset`, `shardline import-kcl`), oldest first. */
+  audits: AuditItem[];
   /** Rows that fail the schema (hand-edited or foreign): the coordinators skip them. */
   invalid: InvalidItem[];
 }
@@ -56,6 +58,7 @@ export async function readLeaseTable(dynamodb: DynamoDBClient, tableName: string
           electedAt: snapshot.leader.electedAt,
         }
       : undefined,
+    audits: snapshot.audits,
     invalid: snapshot.invalid,
   };
 }

@@ -34,3 +34,4 @@ export {
   type ChildBeforeParent,
 } from './audit.js';
 export { createStreamTable, type CreateStreamTableOptions } from './stream-table.js';
+export { kclLeaseRow, kclStreamIdentifier, kclNonLeaseRows, type KclLeaseRowInput } from './kcl-rows.js';

@@ -97,7 +97,7 @@ export function registerStatus(program: Command): void {
         const shards = await shardStatuses(view, settings.lag === false ? undefined : streams);
         if (settings.json)
           process.stdout.write(
-            `${JSON.stringify({ leaseTable: tableName, leader: view.leader ?? null, workers: view.workers, shards, invalid: view.invalid.length }, null, 2)}\n`,
+            `${JSON.stringify({ leaseTable: tableName, leader: view.leader ?? null, workers: view.workers, shards, audits: view.audits, invalid: view.invalid.length }, null, 2)}\n`,
           );
         else process.stdout.write(render(tableName, view, shards));
       } finally {
@@ -220,11 +220,32 @@ function render(tableName: string, view: LeaseTableView, shards: ShardStatus[]):
       : []),
     `workers (${view.workers.length}):`,
     ...(workers.length > 0 ? workers : ['  none']),
+    ...renderAudits(view),
     ...(view.invalid.length > 0
       ? [`${view.invalid.length} row(s) do not look like shardline leases and are ignored`]
       : []),
     '',
   ].join('\n');
+}
+
+/** How many operator actions the text view lists (all are in --json). */
+const AUDITS_SHOWN = 5;
+
+/** The latest operator actions (`shardline reset`, `shardline import-kcl`): who, when, from → to. */
+function renderAudits(view: LeaseTableView): string[] {
+  if (view.audits.length === 0) return [];
+  const shown = view.audits.slice(-AUDITS_SHOWN);
+  return [
+    `operator actions (${shown.length === view.audits.length ? view.audits.length : `last ${shown.length} of ${view.audits.length}`}):`,
+    ...shown.map((a) => {
+      const count = a.changes.length + (a.omitted ?? 0);
+      const moves = a.changes
+        .slice(0, 3)
+        .map((c) => `${c.shardId} ${c.from ?? '(new)'} → ${c.to}`)
+        .join(', ');
+      return `  ${a.at} ${a.action} by ${a.actor}: ${a.target}${a.forced ? ' (forced)' : ''}, ${count} shard(s)${moves ? `: ${moves}${count > 3 ? ', …' : ''}` : ''}`;
+    }),
+  ];
 }
 
 function formatLag(ms: number): string {

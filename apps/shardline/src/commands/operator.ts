@@ -1,0 +1,97 @@
+import { hostname, userInfo } from 'node:os';
+import { z } from 'zod';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { resolveStream } from '@shardline/streams';
+import { createDynamoDBClient, createDynamoDBStreamsClient } from '@shardline/worker';
+import { setting } from '../config.js';
+import { UsageError } from '../usage-error.js';
+
+/**
+ * What the operator commands (`import-kcl`, `reset`) share: the application and its lease
+ * table, endpoints, the stream selector, `--yes`, the clients, and who is running them.
+ */
+export const operatorSettings = {
+  app: setting(z.string().min(1), { arg: '<name>', help: 'application name (lease table shardline-<app>)' }),
+  leaseTable: setting(z.string().min(1).optional(), {
+    arg: '<name>',
+    help: 'lease table name, when not shardline-<app>',
+  }),
+  table: setting(z.string().min(1).optional(), { arg: '<name>', help: 'the table whose (latest) stream to act on' }),
+  streamArn: setting(z.string().startsWith('arn:', 'must be a stream ARN').optional(), {
+    arg: '<arn>',
+    help: 'the stream to act on (instead of --table)',
+  }),
+  yes: setting(z.boolean().optional(), { help: 'make the change (without it: a dry run that prints the plan)' }),
+  endpoint: setting(z.url().optional(), { arg: '<url>', help: 'one endpoint for DynamoDB and DynamoDB Streams' }),
+  dynamodbEndpoint: setting(z.url().optional(), { arg: '<url>', help: 'DynamoDB endpoint (lease tables)' }),
+  streamsEndpoint: setting(z.url().optional(), { arg: '<url>', help: 'DynamoDB Streams endpoint' }),
+  region: setting(z.string().min(1).optional(), { arg: '<region>', help: 'AWS region (default: AWS_REGION)' }),
+};
+
+type OperatorSettings = z.infer<z.ZodObject<typeof operatorSettings>>;
+
+export interface OperatorContext {
+  dynamodb: DynamoDBClient;
+  streams: DynamoDBStreamsClient;
+  leaseTableName: string;
+  actor: string;
+  /** The stream named by --stream-arn or --table (resolved to its latest stream), if any. */
+  streamArn(): Promise<string | undefined>;
+  close(): void;
+}
+
+export function operatorContext(settings: OperatorSettings): OperatorContext {
+  if (settings.endpoint && (settings.dynamodbEndpoint || settings.streamsEndpoint))
+    throw new UsageError('give either --endpoint or --dynamodb-endpoint/--streams-endpoint, not both');
+  // One-shot commands with no shardline layer retrying above them: the SDK's standard retry.
+  const clientOptions = { region: settings.region, maxAttempts: 3 };
+  const dynamodb = createDynamoDBClient({ endpoint: settings.dynamodbEndpoint ?? settings.endpoint, ...clientOptions });
+  const streams = createDynamoDBStreamsClient({
+    endpoint: settings.streamsEndpoint ?? settings.endpoint,
+    ...clientOptions,
+  });
+  return {
+    dynamodb,
+    streams,
+    leaseTableName: settings.leaseTable ?? `shardline-${settings.app}`,
+    actor: operatorName(),
+    async streamArn() {
+      if (!settings.table && !settings.streamArn) return undefined;
+      const resolved = await resolveStream({
+        streams,
+        dynamodb,
+        ...(settings.table ? { tableName: settings.table } : {}),
+        ...(settings.streamArn ? { streamArn: settings.streamArn } : {}),
+        allowDisabled: true,
+      });
+      return resolved.streamArn;
+    },
+    close() {
+      dynamodb.destroy();
+      streams.destroy();
+    },
+  };
+}
+
+/** user@host of whoever runs the command, for the audit item (never a credential). */
+function operatorName(): string {
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // No passwd entry (some containers): the host still says where it ran.
+  }
+  return `${user}@${hostname()}`;
+}
+
+/** Prints rows as aligned columns. */
+export function columns(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) =>
+    r
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
+}
