@@ -25,7 +25,7 @@ function* causes(err: unknown): Generator<Record<string, unknown>> {
  * credential, so it is replaced by `***`. Every endpoint this module shows goes through here.
  */
 export function displayEndpoint(endpoint: string): string {
-  return endpoint.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#@]*@/i, '$1***@');
+  return endpoint.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@');
 }
 
 /**

@@ -49,6 +49,8 @@ function leaked(output: string): string[] {
 describe('secrets never reach the output', { timeout: 120_000 }, () => {
   it('an endpoint URL is printed without its userinfo', () => {
     expect(displayEndpoint(`http://me:${PASSWORD}@127.0.0.1:8000`)).toBe('http://***@127.0.0.1:8000');
+    // A password may itself contain '@': the userinfo ends at the last '@' of the authority.
+    expect(displayEndpoint(`http://admin:p@${PASSWORD}@127.0.0.1:8000/x@y`)).toBe('http://***@127.0.0.1:8000/x@y');
     expect(displayEndpoint('https://dynamodb.eu-west-1.amazonaws.com')).toBe(
       'https://dynamodb.eu-west-1.amazonaws.com',
     );

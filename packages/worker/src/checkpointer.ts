@@ -49,7 +49,7 @@ export interface ShardCheckpointerOptions {
   initial: string;
   clock: Clock;
   logger: Logger;
-  /** Attempts per write, the first included, for retryable failures. @defaultValue CHECKPOINT_RETRY.maxAttempts */
+  /** Attempts per awaited write (`checkpoint()`, `shardEnd()`), the first included, for retryable failures; background writes have no budget. @defaultValue CHECKPOINT_RETRY.maxAttempts */
   maxAttempts?: number;
   onCheckpoint?: (checkpoint: string) => void;
   onFailure?: (err: unknown) => void;
@@ -202,10 +202,16 @@ export class ShardCheckpointer implements Checkpointer {
     const target = this.#target(sequenceNumber);
     if (target === undefined) return;
     this.#soonTarget = target;
-    if (this.#soonQueued || this.#soonTimer) return;
+    if (this.#soonQueued) return;
+    // The interval saves writes, it must not pause reading: a full backlog is written at once.
+    if (this.#soonTimer && this.backlogFull) {
+      this.#soonTimer.abort();
+      this.#soonTimer = undefined;
+    }
+    if (this.#soonTimer) return;
     const { clock } = this.#options;
     const waitMs = this.#lastSoonWriteAt + (this.#options.intervalMs ?? 0) - clock.now();
-    if (waitMs > 0) {
+    if (waitMs > 0 && !this.backlogFull) {
       // Too soon after the last write: write the newest position when the interval is up.
       const timer = new AbortController();
       this.#soonTimer = timer;

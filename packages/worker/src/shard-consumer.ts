@@ -26,8 +26,6 @@ export interface ShardConsumerOptions<T> {
   checkpointMode: 'auto' | 'manual';
   /** Auto mode: at most one checkpoint write per this many ms per shard (0: every batch). */
   checkpointIntervalMs?: number;
-  /** Auto mode: records processed past the written checkpoint before reading pauses. @defaultValue MAX_CHECKPOINT_BACKLOG */
-  maxCheckpointBacklog?: number;
   /** 1 = one batch at a time, in order; more = per-key concurrency. */
   keyConcurrency: number;
   policy: ResolvedFailurePolicy;
@@ -88,7 +86,6 @@ export class ShardConsumer<T = Record<string, unknown>> {
       logger: options.logger,
       intervalMs: options.checkpointIntervalMs ?? 0,
       signal: this.#processing.signal,
-      ...(options.maxCheckpointBacklog === undefined ? {} : { maxBacklog: options.maxCheckpointBacklog }),
       onCheckpoint: (checkpoint) => options.events.emit('checkpoint', { shardId: options.shardId, checkpoint }),
       onBackgroundFailure: (err) => {
         if (err instanceof LeaseLostError) this.leaseLost('checkpoint refused: another worker owns the lease');

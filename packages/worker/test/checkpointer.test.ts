@@ -271,6 +271,38 @@ describe('ShardCheckpointer pending checkpoint (auto mode, lease table unreachab
     expect(checkpointer.backlog).toBe(0);
   });
 
+  it('a full backlog is written at once, not after the interval: a healthy fast shard never pauses', async () => {
+    const clock = new ManualClock();
+    const store = new MemoryStore();
+    const checkpointer = new ShardCheckpointer({
+      shardId: 's1',
+      store,
+      initial: 'TRIM_HORIZON',
+      clock,
+      logger: silentLogger(),
+      intervalMs: 5_000,
+      maxBacklog: 25,
+    });
+    const processed = (i: number, records: number) => {
+      checkpointer.delivered(seq(i));
+      checkpointer.checkpointSoon(seq(i), records);
+    };
+    const start = clock.now();
+    processed(1, 10);
+    await until(() => store.last === seq(1));
+    await clock.advance(10);
+    processed(2, 20);
+    expect(checkpointer.backlogFull).toBe(false);
+    processed(3, 10);
+    expect(checkpointer.backlogFull).toBe(true);
+    // No time passes: the write held back by the interval goes out because the backlog is full.
+    await until(() => store.last === seq(3));
+    expect(checkpointer.backlogFull).toBe(false);
+    await checkpointer.whenBacklogAllows(new AbortController().signal);
+    expect(clock.now()).toBe(start + 10);
+    await checkpointer.settle();
+  });
+
   it('stops at a lost lease (the fence decides), and when the consumer is stopped', async () => {
     const { clock, store, background, processed } = pending();
     store.failNext = 1_000;
