@@ -203,6 +203,22 @@ describe('the README by hand, against a local endpoint with no AWS variables', (
     expect(stderrLines(run).at(-1)).toMatch(/^shardline: .*no-such-table/);
     expect(run.stderr()).not.toMatch(/could not load processor/);
   });
+
+  it('a TypeScript Lambda handler loads through the linked bin as a processor does', async () => {
+    // Loaded, then stopped by the missing table: a handler that failed to load says so first.
+    const run = start(BIN, [
+      'run',
+      '--table',
+      'no-such-table',
+      '--endpoint',
+      endpoint,
+      '--handler',
+      'test/fixtures/lambda/async-handler.ts',
+    ]);
+    expect((await run.exit).code).toBe(2);
+    expect(stderrLines(run).at(-1)).toMatch(/^shardline: .*no-such-table/);
+    expect(run.stderr()).not.toMatch(/could not load handler|cannot load the TypeScript/);
+  });
 });
 
 describe('shardline local leaves no JVM behind', () => {

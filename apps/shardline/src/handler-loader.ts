@@ -1,7 +1,5 @@
-import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { LambdaDynamoDBStreamEvent, LambdaHandler } from '@shardline/worker';
+import { loadUserModule } from './module-loader.js';
 import { UsageError } from './usage-error.js';
 
 /**
@@ -26,17 +24,7 @@ export async function loadHandler(
   cwd = process.cwd(),
 ): Promise<LambdaHandler<LambdaDynamoDBStreamEvent>> {
   const { path, exportName } = parseHandlerSpec(spec);
-  const absolute = resolve(cwd, path);
-  if (!existsSync(absolute)) throw new UsageError(`handler file not found: ${absolute}`);
-  if (!statSync(absolute).isFile()) throw new UsageError(`handler path is not a file: ${absolute}`);
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(pathToFileURL(absolute).href)) as Record<string, unknown>;
-  } catch (err) {
-    throw new UsageError(
-      `could not load handler ${absolute}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`,
-    );
-  }
+  const { absolute, mod } = await loadUserModule(path, 'handler', cwd);
   // ESM: the named export. CommonJS: `exports.handler = …` arrives as a named export when Node's
   // static analysis finds it, and always as a property of `default` (module.exports).
   const fromDefault = (mod.default ?? undefined) as Record<string, unknown> | undefined;
