@@ -3,12 +3,14 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { resolve } from 'node:path';
 import {
   InvocationLedger,
+  LAMBDA_FUNCTION_DEFAULTS,
   LambdaFailureDestination,
   lambdaProcessorOptionsFromMapping,
   parseEventSourceMapping,
   type LambdaFunctionOptions,
   type LambdaMappingOptions,
   type LambdaProcessorOptions,
+  WORKER_DEFAULTS,
 } from '@shardline/worker';
 import type { RunSettings } from './config.js';
 import { UsageError } from './usage-error.js';
@@ -115,3 +117,31 @@ export function lambdaRunParts(
   const destination = to ? new LambdaFailureDestination({ to, function: fn, ledger }) : undefined;
   return { processorOptions, destination };
 }
+
+/**
+ * Each invocation of a handler is bounded by the function timeout (context.ts fails it as
+ * Lambda does, "Task timed out"); the processor timeout bounds the whole processRecords call
+ * around it. A processor timeout below the function timeout would fail a call whose invocation
+ * is still within its time, and the retry would run the handler again beside the one still
+ * running. So with --handler the processor timeout is at least the function timeout: derived
+ * when not given, refused when given lower.
+ */
+export function withHandlerTimeouts(settings: RunSettings): RunSettings {
+  if (!settings.handler) return settings;
+  const functionTimeoutMs = settings.functionTimeoutMs ?? LAMBDA_FUNCTION_DEFAULTS.timeoutMs;
+  if (settings.processorTimeoutMs === undefined) {
+    const processorTimeoutMs = Math.max(
+      WORKER_DEFAULTS.failurePolicy.processorTimeoutMs,
+      functionTimeoutMs + HANDLER_TIMEOUT_MARGIN_MS,
+    );
+    return { ...settings, processorTimeoutMs };
+  }
+  if (settings.processorTimeoutMs < functionTimeoutMs)
+    throw new UsageError(
+      `--processor-timeout-ms ${settings.processorTimeoutMs} is below --function-timeout-ms ${functionTimeoutMs}: a batch would fail while its invocation still has time, and its retry would run beside it; give at least the function timeout (or leave --processor-timeout-ms out)`,
+    );
+  return settings;
+}
+
+/** Time for the invocation's own timeout to fire and settle before the processor timeout would. */
+const HANDLER_TIMEOUT_MARGIN_MS = 1_000;

@@ -4,7 +4,12 @@ import { describe, expect, it } from 'vitest';
 import { parseEventSourceMapping } from '@shardline/worker';
 import { checkRunSettings, loadSettings, runSettingsSchema, type RunSettings } from '../src/config.js';
 import { loadHandler, parseHandlerSpec } from '../src/handler-loader.js';
-import { applyEventSourceMapping, lambdaRunParts, readEventSourceMapping } from '../src/lambda-settings.js';
+import {
+  applyEventSourceMapping,
+  lambdaRunParts,
+  readEventSourceMapping,
+  withHandlerTimeouts,
+} from '../src/lambda-settings.js';
 
 const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
 const STREAM = 'arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2024-01-01T00:00:00.000';
@@ -35,6 +40,22 @@ describe('--handler PATH[#EXPORT]', () => {
     );
     await expect(loadHandler(`${join(fixtures, 'handler.mjs')}#notAFunction`)).rejects.toThrow(/it is of type number/);
     await expect(loadHandler(join(fixtures, 'throws.mjs'))).rejects.toThrow(/could not load handler/);
+  });
+});
+
+describe('--function-timeout-ms and the processor timeout', () => {
+  it('derives a processor timeout that outlasts the function timeout, and refuses a lower one', () => {
+    // The default function timeout (60 s) gets a second more: the invocation's own timeout fires first.
+    expect(withHandlerTimeouts(settings({ handler: 'h.mjs' })).processorTimeoutMs).toBe(61_000);
+    // A 120 s function must not be cut off (and retried beside itself) at the 60 s default.
+    expect(withHandlerTimeouts(settings({ handler: 'h.mjs', functionTimeoutMs: '120000' })).processorTimeoutMs).toBe(
+      121_000,
+    );
+    expect(() =>
+      withHandlerTimeouts(settings({ handler: 'h.mjs', functionTimeoutMs: '120000', processorTimeoutMs: '90000' })),
+    ).toThrow(/--processor-timeout-ms 90000 is below --function-timeout-ms 120000/);
+    // A processor (no --handler) keeps its own timeout untouched.
+    expect(withHandlerTimeouts(settings({ processor: 'p.mjs' })).processorTimeoutMs).toBeUndefined();
   });
 });
 

@@ -26,7 +26,12 @@ import { UsageError } from '../usage-error.js';
 import { localDefaults } from '../local-endpoint.js';
 import { loadProcessor } from '../processor-loader.js';
 import { loadHandler } from '../handler-loader.js';
-import { applyEventSourceMapping, lambdaRunParts, readEventSourceMapping } from '../lambda-settings.js';
+import {
+  applyEventSourceMapping,
+  lambdaRunParts,
+  readEventSourceMapping,
+  withHandlerTimeouts,
+} from '../lambda-settings.js';
 import { handleShutdownSignals } from '../signals.js';
 
 /**
@@ -51,6 +56,7 @@ export function registerRun(program: Command): void {
           : undefined;
       if (mapping) settings = applyEventSourceMapping(settings, mapping);
       checkRunSettings(settings);
+      settings = withHandlerTimeouts(settings);
       await run(settings, mapping);
     });
 }
@@ -104,6 +110,14 @@ function explainConfigError(err: unknown): unknown {
   return err;
 }
 
+/** Credentials and region for a run against this machine only (see local-endpoint.ts): every client of the run gets the same. */
+function runLocalDefaults(settings: RunSettings): ReturnType<typeof localDefaults> {
+  return localDefaults(
+    [settings.dynamodbEndpoint ?? settings.endpoint, settings.streamsEndpoint ?? settings.endpoint],
+    settings.region,
+  );
+}
+
 /** The processor of a run: the `--processor` module's, or a Lambda handler wrapped by lambdaProcessor. */
 async function processorOf(
   settings: RunSettings,
@@ -123,6 +137,7 @@ async function processorOf(
         region: settings.region,
         requestTimeoutMs: settings.requestTimeoutMs,
         connectionTimeoutMs: settings.connectionTimeoutMs,
+        ...runLocalDefaults(settings),
       })
     : undefined;
   const { processorOptions, destination } = lambdaRunParts(settings, mapping, client);
@@ -153,10 +168,7 @@ async function runWorker(
   try {
     worker = new Worker({
       ...toWorkerOptions(settings, processor, logger, destination),
-      ...localDefaults(
-        [settings.dynamodbEndpoint ?? settings.endpoint, settings.streamsEndpoint ?? settings.endpoint],
-        settings.region,
-      ),
+      ...runLocalDefaults(settings),
     });
   } catch (err) {
     throw explainConfigError(err);
