@@ -1,7 +1,10 @@
 import { ConfigError, ManualClock, silentLogger } from '@shardline/core';
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { EmfReporter, resolveEmfOptions } from '../src/emf.js';
+import { METRIC_DEFINITIONS } from '../src/metric-definitions.js';
 import { WorkerMetrics } from '../src/metrics.js';
+import { resolveWorkerOptions } from '../src/options.js';
 
 function reporter(clock: ManualClock) {
   const lines: string[] = [];
@@ -70,5 +73,22 @@ describe('EmfReporter', () => {
     expect(resolveEmfOptions(true)).toMatchObject({ namespace: 'shardline', intervalMs: 60_000 });
     expect(() => resolveEmfOptions({ namespace: '' })).toThrow(ConfigError);
     expect(() => resolveEmfOptions({ intervalMs: 10 })).toThrow(/intervalMs/);
+  });
+});
+
+describe('metric options and docs', () => {
+  it('rejects an unknown metrics key and an object that is no MeterProvider', () => {
+    const base = { tableName: 't', processor: { processRecords: () => undefined } };
+    expect(() => resolveWorkerOptions({ ...base, metrics: { prometheus: true } as never })).toThrow(/prometheus/);
+    expect(() => resolveWorkerOptions({ ...base, metrics: { otel: {} as never } })).toThrow(/MeterProvider/);
+    expect(resolveWorkerOptions({ ...base, metrics: { emf: true } }).emf).toMatchObject({ namespace: 'shardline' });
+  });
+
+  it("the worker README's metrics table and EMF table name every definition and KCL name", () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    for (const def of Object.values(METRIC_DEFINITIONS)) {
+      expect(readme).toContain(`\`${def.name}`);
+      if ('emf' in def) expect(readme).toContain(`| \`${def.emf.name}\` | ${def.emf.unit} | \`${def.name}\``);
+    }
   });
 });
