@@ -28,7 +28,8 @@ import { UsageError } from './usage-error.js';
 
 /** Where a `run` setting goes in `WorkerOptions` (grouped options by their group). */
 export type WorkerOptionPath =
-  | Exclude<keyof WorkerOptions, 'leases' | 'reader' | 'failurePolicy'>
+  | Exclude<keyof WorkerOptions, 'leases' | 'reader' | 'failurePolicy' | 'metrics'>
+  | `metrics.${keyof NonNullable<WorkerOptions['metrics']>}`
   | `leases.${keyof LeaseTuningOptions}`
   | `reader.${keyof ShardReaderTuning}`
   | `failurePolicy.${keyof FailurePolicyOptions}`;
@@ -173,6 +174,11 @@ export const runSettingsSchema = z
       help: 'address for the health server',
       default: WORKER_DEFAULTS.healthHost,
       option: 'healthHost',
+    }),
+    emf: setting(bool.optional(), {
+      arg: '[bool]',
+      help: 'also write CloudWatch Embedded Metric Format lines to stdout each minute (RecordsProcessed, MillisBehindLatest, LeasesHeld)',
+      option: 'metrics.emf',
     }),
     logLevel: setting(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), {
       arg: '<level>',

@@ -116,6 +116,20 @@ describe('run settings', () => {
   });
 });
 
+describe('--emf', () => {
+  it('turns on the worker option metrics.emf, and is off unless given', () => {
+    const parse = (flags: Record<string, unknown>) =>
+      toWorkerOptions(
+        loadSettings(runSettingsSchema, { table: 't', processor: 'p', ...flags }, { env: {} }),
+        { processRecords: () => undefined },
+        silentLogger(),
+      );
+    expect(parse({ emf: true }).metrics).toEqual({ emf: true });
+    expect(parse({ emf: 'false' }).metrics).toEqual({ emf: false });
+    expect(parse({})).not.toHaveProperty('metrics');
+  });
+});
+
 describe('processor loading', () => {
   it('accepts an ES module default object, a CommonJS factory and transpiled ESM', async () => {
     expect(isRecordProcessor(await loadProcessor(join(fixtures, 'object.mjs')))).toBe(true);

@@ -25,6 +25,9 @@ export {
   type ShutdownRequestedInput,
 } from './processor.js';
 export { ShardState } from './shard-state.js';
+export { EMF_DEFAULTS, type EmfOptions } from './emf.js';
+export { METRIC_DEFINITIONS, type MetricDefinition } from './metric-definitions.js';
+export { SPAN_NAMES } from './tracing.js';
 export type { FailureDestination, FailedRecord } from './destinations.js';
 export type { WorkerEvents, ShardEndReason } from './events.js';
 export {

@@ -1,4 +1,12 @@
+import type {
+  Attributes,
+  Counter as OtelCounter,
+  Histogram as OtelHistogram,
+  Meter,
+  MeterProvider,
+} from '@opentelemetry/api';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { METRIC_DEFINITIONS, otelName, type MetricDefinition, type MetricId } from './metric-definitions.js';
 
 /** What a shard consumer reports; a no-op object in unit tests. */
 export interface ConsumerMetrics {
@@ -17,116 +25,194 @@ export const noopMetrics: ConsumerMetrics = {
   shardClosed: () => undefined,
 };
 
+type Labels = Record<string, string>;
+
+/** A counter reported to Prometheus and, when given, OpenTelemetry; keeps its total for EMF. */
+export class CounterMetric {
+  #total = 0;
+  constructor(
+    readonly definition: MetricDefinition,
+    private readonly prom: Counter,
+    private readonly otel: OtelCounter | undefined,
+    private readonly attributes: Attributes,
+  ) {}
+
+  inc(labelsOrValue?: Labels | number, value?: number): void {
+    const [labels, by] = typeof labelsOrValue === 'number' ? [{}, labelsOrValue] : [labelsOrValue ?? {}, value ?? 1];
+    this.prom.inc(labels, by);
+    this.otel?.add(by, { ...this.attributes, ...labels });
+    this.#total += by;
+  }
+
+  /** Sum over every label set since the worker started. */
+  get total(): number {
+    return this.#total;
+  }
+}
+
 /**
- * Prometheus metrics of one Worker, in a Registry of its own (two workers in one process, as in
- * `shardline demo` or tests, do not collide). Shard ids appear only as a label of the lag
- * gauge, which is removed when the shard is done, so shard rollovers do not grow cardinality.
+ * A gauge whose current values live here, one per label set (or come from a probe read at
+ * collection time): Prometheus and the OpenTelemetry observable gauge both read them, so a
+ * removed label set (a finished shard) disappears from both.
+ */
+export class GaugeMetric {
+  readonly #values = new Map<string, { labels: Labels; value: number }>();
+  #probe: (() => number) | undefined;
+  constructor(readonly definition: MetricDefinition) {}
+
+  set(labelsOrValue: Labels | number, value?: number): void {
+    const [labels, v] = typeof labelsOrValue === 'number' ? [{}, labelsOrValue] : [labelsOrValue, value ?? 0];
+    this.#values.set(labelKey(labels), { labels, value: v });
+  }
+
+  remove(labels: Labels): void {
+    this.#values.delete(labelKey(labels));
+  }
+
+  /** Read at every collection instead of stored values (a state, not an event). */
+  probe(read: () => number): void {
+    this.#probe = read;
+  }
+
+  entries(): Array<{ labels: Labels; value: number }> {
+    return this.#probe ? [{ labels: {}, value: this.#probe() }] : [...this.#values.values()];
+  }
+}
+
+export class HistogramMetric {
+  constructor(
+    readonly definition: MetricDefinition,
+    private readonly prom: Histogram,
+    private readonly otel: OtelHistogram | undefined,
+    private readonly attributes: Attributes,
+  ) {}
+
+  observe(value: number): void {
+    this.prom.observe(value);
+    this.otel?.record(value, this.attributes);
+  }
+}
+
+type InstrumentOf<D extends MetricDefinition> = D['kind'] extends 'counter'
+  ? CounterMetric
+  : D['kind'] extends 'gauge'
+    ? GaugeMetric
+    : HistogramMetric;
+export type Instruments = { [K in MetricId]: InstrumentOf<(typeof METRIC_DEFINITIONS)[K]> };
+
+export interface WorkerMetricsOptions {
+  /** Also export Node process metrics (Prometheus only). */
+  defaultMetrics?: boolean;
+  /** Labels (Prometheus) and attributes (OpenTelemetry) on every series. */
+  labels?: Record<string, string>;
+  /** Also report every instrument to this OpenTelemetry meter provider. */
+  otel?: MeterProvider;
+}
+
+/**
+ * Metrics of one Worker, built from METRIC_DEFINITIONS: a Prometheus Registry of its own (two
+ * workers in one process, as in `shardline demo` or tests, do not collide) and, when given, the
+ * same instruments on an OpenTelemetry meter. Shard ids appear only as a label of the lag gauge,
+ * which is removed when the shard is done, so shard rollovers do not grow cardinality.
  */
 export class WorkerMetrics implements ConsumerMetrics {
   readonly registry = new Registry();
-  readonly #records: Counter;
-  readonly #batches: Counter;
-  readonly #duration: Histogram;
-  readonly #lag: Gauge<'shard_id'>;
-  readonly leasesHeld: Gauge;
-  readonly leasesLost: Counter;
-  readonly iteratorRefreshes: Counter<'reason'>;
-  readonly throttles: Counter;
-  readonly trimmed: Counter;
-  readonly #checkpointFailures: Counter;
-  readonly #failedSent: Counter;
-  #fencedProbe: () => boolean = () => false;
+  readonly instruments: Instruments;
 
-  constructor(options: { defaultMetrics?: boolean; labels?: Record<string, string> } = {}) {
+  constructor(options: WorkerMetricsOptions = {}) {
     if (options.labels) this.registry.setDefaultLabels(options.labels);
-    const registers = [this.registry];
-    this.#records = new Counter({
-      name: 'shardline_records_processed_total',
-      help: 'Stream records processed',
-      registers,
-    });
-    this.#batches = new Counter({ name: 'shardline_batches_processed_total', help: 'Batches processed', registers });
-    this.#duration = new Histogram({
-      name: 'shardline_batch_processing_seconds',
-      help: 'Time to process one batch, retries included',
-      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers,
-    });
-    this.#lag = new Gauge({
-      name: 'shardline_millis_behind_latest',
-      help: 'MillisBehindLatest of the last read, per shard',
-      labelNames: ['shard_id'],
-      registers,
-    });
-    this.leasesHeld = new Gauge({ name: 'shardline_leases_held', help: 'Leases this worker holds', registers });
-    this.leasesLost = new Counter({
-      name: 'shardline_leases_lost_total',
-      help: 'Leases lost to other workers or expiry',
-      registers,
-    });
-    this.iteratorRefreshes = new Counter({
-      name: 'shardline_iterator_refreshes_total',
-      help: 'Shard iterators refreshed (age or expiry)',
-      labelNames: ['reason'],
-      registers,
-    });
-    this.throttles = new Counter({ name: 'shardline_throttles_total', help: 'Throttled Streams calls', registers });
-    this.trimmed = new Counter({
-      name: 'shardline_trimmed_data_events_total',
-      help: 'TrimmedDataAccessException events (records lost to retention)',
-      registers,
-    });
-    this.#checkpointFailures = new Counter({
-      name: 'shardline_checkpoint_failures_total',
-      help: 'Failed checkpoint writes',
-      registers,
-    });
-    this.#failedSent = new Counter({
-      name: 'shardline_failed_records_sent_total',
-      help: 'Records sent to the failure destination',
-      registers,
-    });
-    // Read at scrape time: fencing is a state of the lease coordinator, not an event counted here.
-    const fencedProbe = () => this.#fencedProbe();
-    new Gauge({
-      name: 'shardline_worker_fenced',
-      help: '1 while the worker has fenced itself (no lease heartbeat for a lease duration: it runs no shard)',
-      registers,
-      collect() {
-        this.set(fencedProbe() ? 1 : 0);
-      },
-    });
+    const meter = options.otel?.getMeter('@shardline/worker');
+    const attributes: Attributes = { ...options.labels };
+    const built: Record<string, CounterMetric | GaugeMetric | HistogramMetric> = {};
+    for (const [id, def] of Object.entries(METRIC_DEFINITIONS) as Array<[MetricId, MetricDefinition]>)
+      built[id] = this.#build(def, meter, attributes);
+    this.instruments = built as Instruments;
+    this.instruments.workerFenced.probe(() => 0);
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
   }
 
+  #build(def: MetricDefinition, meter: Meter | undefined, attributes: Attributes) {
+    const common = { name: def.name, help: def.help, labelNames: [...def.labels], registers: [this.registry] };
+    const otel = { description: def.help };
+    switch (def.kind) {
+      case 'counter':
+        return new CounterMetric(def, new Counter(common), meter?.createCounter(otelName(def), otel), attributes);
+      case 'histogram':
+        return new HistogramMetric(
+          def,
+          new Histogram({ ...common, buckets: [...(def.buckets ?? [])] }),
+          meter?.createHistogram(otelName(def), {
+            ...otel,
+            advice: { explicitBucketBoundaries: [...(def.buckets ?? [])] },
+          }),
+          attributes,
+        );
+      case 'gauge': {
+        const gauge = new GaugeMetric(def);
+        new Gauge({
+          ...common,
+          collect() {
+            this.reset();
+            for (const { labels, value } of gauge.entries()) this.set(labels, value);
+          },
+        });
+        meter?.createObservableGauge(otelName(def), otel).addCallback((result) => {
+          for (const { labels, value } of gauge.entries()) result.observe(value, { ...attributes, ...labels });
+        });
+        return gauge;
+      }
+    }
+  }
+
+  get leasesHeld(): GaugeMetric {
+    return this.instruments.leasesHeld;
+  }
+  get leasesLost(): CounterMetric {
+    return this.instruments.leasesLost;
+  }
+  get iteratorRefreshes(): CounterMetric {
+    return this.instruments.iteratorRefreshes;
+  }
+  get throttles(): CounterMetric {
+    return this.instruments.throttles;
+  }
+  get trimmed(): CounterMetric {
+    return this.instruments.trimmed;
+  }
+
   batchProcessed(_shardId: string, records: number, seconds: number): void {
-    this.#records.inc(records);
-    this.#batches.inc();
-    this.#duration.observe(seconds);
+    this.instruments.recordsProcessed.inc(records);
+    this.instruments.batchesProcessed.inc();
+    this.instruments.batchDuration.observe(seconds);
   }
 
   lag(shardId: string, millisBehindLatest: number): void {
-    this.#lag.set({ shard_id: shardId }, millisBehindLatest);
+    this.instruments.millisBehindLatest.set({ shard_id: shardId }, millisBehindLatest);
   }
 
   checkpointFailed(): void {
-    this.#checkpointFailures.inc();
+    this.instruments.checkpointFailures.inc();
   }
 
   failedRecordsSent(records: number): void {
-    this.#failedSent.inc(records);
+    this.instruments.failedRecordsSent.inc(records);
   }
 
   shardClosed(shardId: string): void {
-    this.#lag.remove({ shard_id: shardId });
+    this.instruments.millisBehindLatest.remove({ shard_id: shardId });
   }
 
   /** Where `shardline_worker_fenced` reads the coordinator's state (set once it exists). */
   watchFenced(probe: () => boolean): void {
-    this.#fencedProbe = probe;
+    // Read at collection time: fencing is a state of the lease coordinator, not an event counted here.
+    this.instruments.workerFenced.probe(() => (probe() ? 1 : 0));
   }
 
   metrics(): Promise<string> {
     return this.registry.metrics();
   }
+}
+
+function labelKey(labels: Labels): string {
+  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)));
 }

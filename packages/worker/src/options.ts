@@ -24,7 +24,9 @@ import {
   type ResolvedLeaseTuning,
 } from '@shardline/leases';
 import { resolveShardReaderTuning, type ResolvedShardReaderTuning, type ShardReaderTuning } from '@shardline/streams';
+import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
 import { CLIENT_DEFAULTS, resolveClientOptions } from './clients.js';
+import { resolveEmfOptions, type EmfOptions, type ResolvedEmfOptions } from './emf.js';
 import type { Coordinator, ReaderFactory } from './contracts.js';
 import { DynamoDBTableDestination, JsonlFileDestination, type FailureDestination } from './destinations.js';
 import type { ResolvedFailurePolicy } from './failure-policy.js';
@@ -141,6 +143,14 @@ export interface WorkerOptions<T = Record<string, unknown>> {
   healthHost?: string;
   /** Also export Node process metrics (prom-client defaults). @defaultValue false */
   processMetrics?: boolean;
+  /**
+   * Where metrics go besides the Prometheus registry (`/metrics`): `otel`, an OpenTelemetry
+   * MeterProvider that gets the same instruments; `emf`, CloudWatch Embedded Metric Format lines
+   * (true, or `{ namespace, intervalMs, write }`). @defaultValue Prometheus only
+   */
+  metrics?: { otel?: MeterProvider; emf?: boolean | EmfOptions };
+  /** Spans around each batch (processor time) and each checkpoint write. @defaultValue no spans */
+  tracerProvider?: TracerProvider;
   /** @defaultValue a silent logger */
   logger?: Logger;
   /** @defaultValue systemClock */
@@ -197,6 +207,9 @@ export interface ResolvedWorkerOptions<T> {
   healthPort: number | undefined;
   healthHost: string;
   processMetrics: boolean;
+  otel: MeterProvider | undefined;
+  emf: ResolvedEmfOptions | undefined;
+  tracerProvider: TracerProvider | undefined;
   logger: Logger;
   clock: Clock;
   random: () => number;
@@ -230,6 +243,8 @@ const KNOWN: readonly (keyof WorkerOptions)[] = [
   'healthPort',
   'healthHost',
   'processMetrics',
+  'metrics',
+  'tracerProvider',
   'logger',
   'clock',
   'random',
@@ -323,12 +338,25 @@ export function resolveWorkerOptions<T>(options: WorkerOptions<T>): ResolvedWork
       options.healthPort === undefined ? undefined : integerInRange('healthPort', options.healthPort, 0, 65_535),
     healthHost: options.healthHost ?? DEFAULTS.healthHost,
     processMetrics: options.processMetrics ?? false,
+    ...resolveMetricsOptions(options.metrics),
+    tracerProvider: options.tracerProvider,
     logger: options.logger ?? silentLogger(),
     clock: options.clock ?? systemClock,
     random: options.random ?? Math.random,
     coordinator: options.coordinator,
     readerFactory: options.readerFactory,
   };
+}
+
+function resolveMetricsOptions(metrics: WorkerOptions['metrics']): {
+  otel: MeterProvider | undefined;
+  emf: ResolvedEmfOptions | undefined;
+} {
+  if (metrics === undefined) return { otel: undefined, emf: undefined };
+  rejectUnknownKeys('metrics', metrics, ['otel', 'emf']);
+  if (metrics.otel !== undefined && typeof metrics.otel.getMeter !== 'function')
+    throw new ConfigError('metrics.otel must be an OpenTelemetry MeterProvider (with getMeter)');
+  return { otel: metrics.otel, emf: resolveEmfOptions(metrics.emf) };
 }
 
 export function resolveFailurePolicy(options: FailurePolicyOptions): ResolvedFailurePolicy {

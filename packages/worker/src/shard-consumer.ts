@@ -13,6 +13,8 @@ import {
   type StreamRecord,
 } from './processor.js';
 import { ShardState, ShardStateMachine } from './shard-state.js';
+import { SPAN_NAMES, inSpan, tracedStore } from './tracing.js';
+import type { Tracer } from '@opentelemetry/api';
 
 export interface ShardConsumerOptions<T> {
   shardId: string;
@@ -33,6 +35,8 @@ export interface ShardConsumerOptions<T> {
   logger: Logger;
   events: SafeEmitter<WorkerEvents>;
   metrics?: ConsumerMetrics;
+  /** Spans around batches and checkpoint writes (tracing.ts). @defaultValue none */
+  tracer?: Tracer;
   random?: () => number;
 }
 
@@ -80,7 +84,7 @@ export class ShardConsumer<T = Record<string, unknown>> {
     });
     this.#checkpointer = new ShardCheckpointer({
       shardId: options.shardId,
-      store: options.store,
+      store: tracedStore(options.store, options.tracer),
       initial: options.checkpoint,
       clock: options.clock,
       logger: options.logger,
@@ -287,9 +291,9 @@ export class ShardConsumer<T = Record<string, unknown>> {
       };
       await processor.processRecords({ shardId, records: subset, millisBehindLatest: batch.millisBehindLatest }, ctx);
     };
-    const outcome =
+    const execute = () =>
       this.#o.keyConcurrency > 1
-        ? await runKeyGroups(
+        ? runKeyGroups(
             records,
             this.#o.keyConcurrency,
             this.#tracker,
@@ -300,7 +304,20 @@ export class ShardConsumer<T = Record<string, unknown>> {
                 .catch((err: unknown) => this.#log.warn({ err, shardId }, 'deferred checkpoint failed'));
             },
           )
-        : await this.#executor.execute(records, call, this.#processing.signal);
+        : this.#executor.execute(records, call, this.#processing.signal);
+    const outcome = await inSpan(
+      this.#o.tracer,
+      SPAN_NAMES.batch,
+      {
+        'shardline.shard_id': shardId,
+        'shardline.records': records.length,
+        'shardline.first_sequence_number': first,
+        'shardline.last_sequence_number': last,
+        'shardline.millis_behind_latest': batch.millisBehindLatest,
+      },
+      execute,
+      (result) => ({ 'shardline.status': result.status }),
+    );
     const durationMs = performance.now() - started;
     this.#metrics.batchProcessed(shardId, outcome.status === 'processed' ? records.length : 0, durationMs / 1000);
     this.#o.events.emit('batch:end', {

@@ -1,3 +1,4 @@
+import type { Tracer } from '@opentelemetry/api';
 import { SafeEmitter, toError, type Logger } from '@shardline/core';
 import { LEASE_COORDINATOR_EVENTS } from '@shardline/leases';
 import { createDynamoDBClient, createDynamoDBStreamsClient, logSdkRetries } from './clients.js';
@@ -5,6 +6,7 @@ import type { Coordinator, Lease, LeaseCoordinatorEvents, ReaderFactory } from '
 import { createDefaultCoordinator, createDefaultReaderFactory, resolveStreamArn } from './defaults.js';
 import type { WorkerEvents } from './events.js';
 import { HealthServer } from './health-server.js';
+import { EmfReporter } from './emf.js';
 import { WorkerMetrics } from './metrics.js';
 import {
   bindTableDestination,
@@ -15,6 +17,7 @@ import {
 import { Runner } from './runner.js';
 import { ShardConsumer } from './shard-consumer.js';
 import { StreamsHealth } from './streams-health.js';
+import { workerTracer } from './tracing.js';
 
 type WorkerState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -41,6 +44,8 @@ export class Worker<T = Record<string, unknown>> {
   #coordinator: Coordinator | undefined;
   #runner: Runner<T> | undefined;
   #health: HealthServer | undefined;
+  #emf: EmfReporter | undefined;
+  readonly #tracer: Tracer | undefined;
   readonly #streamsHealth: StreamsHealth;
   #forwarders: Array<() => void> = [];
   #streamArn: string | undefined;
@@ -51,7 +56,8 @@ export class Worker<T = Record<string, unknown>> {
     this.#o = resolveWorkerOptions(options);
     this.#log = this.#o.logger.child({ component: 'worker', workerId: this.#o.workerId });
     this.events = new SafeEmitter<WorkerEvents>(() => this.#log);
-    this.metrics = new WorkerMetrics({ defaultMetrics: this.#o.processMetrics });
+    this.metrics = new WorkerMetrics({ defaultMetrics: this.#o.processMetrics, otel: this.#o.otel });
+    this.#tracer = workerTracer(this.#o.tracerProvider);
     this.#streamsHealth = new StreamsHealth(this.#o.clock);
   }
 
@@ -163,6 +169,17 @@ export class Worker<T = Record<string, unknown>> {
       this.#health = health;
       await health.start();
     }
+    if (o.emf) {
+      this.#emf = new EmfReporter({
+        metrics: this.metrics,
+        emf: o.emf,
+        applicationName: o.applicationName,
+        workerId: o.workerId,
+        clock: o.clock,
+        logger: this.#log,
+      });
+      this.#emf.start();
+    }
     await logSdkRetries({ dynamodb: o.dynamodb, streams: o.streams }, this.#log);
     this.#startedAt = o.clock.now();
     await coordinator.start();
@@ -196,6 +213,7 @@ export class Worker<T = Record<string, unknown>> {
       logger: o.logger.child({ component: 'shard', workerId: o.workerId, shardId: lease.shardId }),
       events: this.events,
       metrics: this.metrics,
+      tracer: this.#tracer,
       random: o.random,
     });
   }
@@ -262,6 +280,8 @@ export class Worker<T = Record<string, unknown>> {
       return Promise.resolve();
     });
     this.metrics.leasesHeld.set(0);
+    // After the drain: the last line carries the final counts (and no leases).
+    await step('flush EMF metrics', () => this.#emf?.stop() ?? Promise.resolve());
     this.#state = 'stopped';
     this.#log[previous === 'running' ? 'info' : 'debug'](
       { durationMs: o.clock.now() - started, errors: errors.length },
