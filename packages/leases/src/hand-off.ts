@@ -75,11 +75,20 @@ export class HandOffs {
       heldNow.forEach((shardId, i) => this.begin(shardId, targets[i]));
       const deadline = clock.now() + options.handOffTimeoutMs + options.heartbeatIntervalMs;
       while (ledger.size > 0 && clock.now() < deadline && !this.#d.status.isFenced()) {
-        await Promise.race([
-          events.waitFor('lease:released', () => true, lifetime).catch(() => undefined),
-          events.waitFor('lease:lost', () => true, lifetime).catch(() => undefined),
-          clock.sleep(Math.max(1, deadline - clock.now()), lifetime).catch(() => undefined),
-        ]);
+        // One signal per round, aborted once the round is decided: the two waits that lost the
+        // race must not keep their abort listeners on the coordinator's lifetime (one round per
+        // released lease added two and tripped MaxListenersExceededWarning past 10 leases).
+        const round = new AbortController();
+        const signal = AbortSignal.any([lifetime, round.signal]);
+        try {
+          await Promise.race([
+            events.waitFor('lease:released', () => true, signal).catch(() => undefined),
+            events.waitFor('lease:lost', () => true, signal).catch(() => undefined),
+            clock.sleep(Math.max(1, deadline - clock.now()), signal).catch(() => undefined),
+          ]);
+        } finally {
+          round.abort();
+        }
       }
     } else {
       for (const shardId of heldNow) {

@@ -108,6 +108,34 @@ describe('assignment', () => {
     expect(fleet.overlaps).toEqual([]);
   });
 
+  it('a graceful stop handing off many leases leaves no waits behind: listeners stay flat as leases go', async () => {
+    fleet = new Fleet(db, new PlainLister(rootShards(24)));
+    for (const id of ['w1', 'w2']) fleet.add(id);
+    await fleet.start('w1', 'w2');
+    await fleet.until(() => fleet!.holders.size === 24, 3 * HEARTBEAT_MS);
+    const leaving = fleet.get('w2').coordinator;
+    expect(leaving.heldLeases().length).toBe(12);
+    // Each round of the stop's wait for releases waits on 'lease:lost' too (with an abort
+    // listener on the coordinator's lifetime); a round that ended must take its waits along.
+    const lostListeners: number[] = [];
+    leaving.events.on('lease:released', () => lostListeners.push(leaving.events.listenerCount('lease:lost')));
+    const before = leaving.events.listenerCount('lease:lost');
+    // Released one at a time, as shard consumers finishing their batches do.
+    fleet.releaseOnHandOff = false;
+    const asked: string[] = [];
+    leaving.events.on('lease:handoff', ({ shardId }) => asked.push(shardId));
+    const stopping = leaving.stop();
+    await fleet.until(() => asked.length === 12, 3 * HEARTBEAT_MS);
+    for (const shardId of asked) {
+      await leaving.release(shardId);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await stopping;
+    expect(lostListeners).toHaveLength(12);
+    expect(Math.max(...lostListeners)).toBeLessThanOrEqual(before + 1);
+    await fleet.until(() => fleet!.get('w1').coordinator.heldLeases().length === 24, LEASE_MS);
+  });
+
   it('leaves leases beyond maxLeasesPerWorker unowned until a worker has room', async () => {
     fleet = new Fleet(db, new PlainLister(rootShards(7)), { maxLeasesPerWorker: 3 });
     fleet.add('w1');

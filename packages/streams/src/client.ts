@@ -12,6 +12,7 @@ import {
   type ListStreamsCommandInput,
   type ListStreamsCommandOutput,
 } from '@aws-sdk/client-dynamodb-streams';
+import { sendAbortable } from './abortable-send.js';
 
 /** The four DynamoDB Streams commands shardline sends. */
 export type StreamsCommand = DescribeStreamCommand | GetRecordsCommand | GetShardIteratorCommand | ListStreamsCommand;
@@ -25,14 +26,12 @@ export interface StreamsClient {
   send(command: StreamsCommand, options?: { abortSignal?: AbortSignal }): Promise<unknown>;
 }
 
-const opts = (signal: AbortSignal | undefined) => (signal ? { abortSignal: signal } : undefined);
-
 export async function describeStreamCall(
   client: StreamsClient,
   input: DescribeStreamCommandInput,
   signal?: AbortSignal,
 ): Promise<DescribeStreamCommandOutput> {
-  return (await client.send(new DescribeStreamCommand(input), opts(signal))) as DescribeStreamCommandOutput;
+  return (await sendAbortable(client, new DescribeStreamCommand(input), signal)) as DescribeStreamCommandOutput;
 }
 
 export async function listStreamsCall(
@@ -40,7 +39,7 @@ export async function listStreamsCall(
   input: ListStreamsCommandInput,
   signal?: AbortSignal,
 ): Promise<ListStreamsCommandOutput> {
-  return (await client.send(new ListStreamsCommand(input), opts(signal))) as ListStreamsCommandOutput;
+  return (await sendAbortable(client, new ListStreamsCommand(input), signal)) as ListStreamsCommandOutput;
 }
 
 export async function getShardIteratorCall(
@@ -48,7 +47,7 @@ export async function getShardIteratorCall(
   input: GetShardIteratorCommandInput,
   signal?: AbortSignal,
 ): Promise<GetShardIteratorCommandOutput> {
-  return (await client.send(new GetShardIteratorCommand(input), opts(signal))) as GetShardIteratorCommandOutput;
+  return (await sendAbortable(client, new GetShardIteratorCommand(input), signal)) as GetShardIteratorCommandOutput;
 }
 
 export async function getRecordsCall(
@@ -56,5 +55,5 @@ export async function getRecordsCall(
   input: GetRecordsCommandInput,
   signal?: AbortSignal,
 ): Promise<GetRecordsCommandOutput> {
-  return (await client.send(new GetRecordsCommand(input), opts(signal))) as GetRecordsCommandOutput;
+  return (await sendAbortable(client, new GetRecordsCommand(input), signal)) as GetRecordsCommandOutput;
 }

@@ -2,6 +2,8 @@
 // shard reader with its options. Retry, rate-limit and position helpers are internal.
 export { StreamResourceNotFoundError } from './errors.js';
 export type { StreamsClient, StreamsCommand } from './client.js';
+// For @shardline/worker, which builds its clients with `cacheMiddleware: true`.
+export { enableCachedAbortableSends } from './abortable-send.js';
 export { listShards, listChildShards, type ListShardsOptions } from './describe.js';
 export {
   resolveStream,
