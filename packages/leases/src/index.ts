@@ -17,3 +17,4 @@ export {
 export { readLeaseTable, type LeaseTableView, type LeaseTableLease, type LeaseTableWorker } from './lease-table.js';
 export { streamsShardLister } from './shard-lister.js';
 export type { Lease } from './items.js';
+export { ProcessorStateTooLargeError, MAX_PROCESSOR_STATE_BYTES } from './errors.js';

@@ -3,12 +3,13 @@ import {
   assertSequenceNumber,
   compareCheckpoints,
   compareSequenceNumbers,
+  isSequenceNumber,
   retry,
   toError,
   type Clock,
   type Logger,
 } from '@shardline/core';
-import type { Checkpointer } from './processor.js';
+import type { CheckpointOptions, Checkpointer } from './processor.js';
 
 /** Where checkpoints go: the lease coordinator in production, a plain object in tests. */
 export interface CheckpointStore {
@@ -17,7 +18,7 @@ export interface CheckpointStore {
    * rejects with LeaseLostError when this worker no longer owns the lease, with a retryable
    * error (ThrottledError, TransientError) when the write may pass if tried again.
    */
-  checkpoint(shardId: string, checkpoint: string): Promise<void>;
+  checkpoint(shardId: string, checkpoint: string, processorState?: string): Promise<void>;
 }
 
 /**
@@ -109,10 +110,21 @@ export class ShardCheckpointer implements Checkpointer {
     this.#limit = limit;
   }
 
-  checkpoint(sequenceNumber?: string): Promise<void> {
-    const target = this.#target(sequenceNumber);
+  checkpoint(sequenceNumber?: string, options: CheckpointOptions = {}): Promise<void> {
+    const { state } = options;
+    if (state !== undefined && this.#limit)
+      throw new RangeError(
+        `checkpoint with a state on ${this.#options.shardId}: not with keyConcurrency above 1 (the position may be held back, the state would not match it)`,
+      );
+    // A state with nothing delivered yet belongs to the position the shard started from.
+    const target =
+      state !== undefined && sequenceNumber === undefined && this.#delivered === undefined
+        ? isSequenceNumber(this.#last)
+          ? this.#last
+          : undefined
+        : this.#target(sequenceNumber);
     if (target === undefined) return Promise.resolve();
-    return this.#write(target);
+    return this.#write(target, state);
   }
 
   /** Written by the runtime only, after the closed shard's last record was processed. */
@@ -236,16 +248,20 @@ export class ShardCheckpointer implements Checkpointer {
     await this.#chain;
   }
 
-  #write(targetOrGetter: string | (() => string)): Promise<void> {
+  #write(targetOrGetter: string | (() => string), state?: string): Promise<void> {
     const run = async () => {
       if (this.#settled.signal.aborted) throw this.#settled.signal.reason;
       const target = typeof targetOrGetter === 'function' ? targetOrGetter() : targetOrGetter;
       // Re-checked inside the chain: an earlier queued write may have moved past `target`.
       if (this.#last === 'SHARD_END') return;
-      if (target !== 'SHARD_END' && this.#last !== 'LATEST' && compareCheckpoints(target, this.#last) <= 0) return;
+      if (target !== 'SHARD_END' && this.#last !== 'LATEST') {
+        const order = compareCheckpoints(target, this.#last);
+        // A new state at the same position is a write (the state changed); without one, a no-op.
+        if (order < 0 || (order === 0 && state === undefined)) return;
+      }
       const { shardId, store, clock, logger } = this.#options;
       try {
-        await retry('checkpoint', () => store.checkpoint(shardId, target), {
+        await retry('checkpoint', () => store.checkpoint(shardId, target, state), {
           ...CHECKPOINT_RETRY,
           maxAttempts: this.#options.maxAttempts ?? CHECKPOINT_RETRY.maxAttempts,
           clock,
@@ -283,14 +299,14 @@ class BoundedCheckpointer implements Checkpointer {
     return this.#shared.lastCheckpoint;
   }
 
-  checkpoint(sequenceNumber?: string): Promise<void> {
-    if (sequenceNumber === undefined) return this.#shared.checkpoint(this.#end);
+  checkpoint(sequenceNumber?: string, options?: CheckpointOptions): Promise<void> {
+    if (sequenceNumber === undefined) return this.#shared.checkpoint(this.#end, options);
     assertSequenceNumber(sequenceNumber, 'checkpoint(sequenceNumber)');
     if (compareSequenceNumbers(sequenceNumber, this.#end) > 0) {
       throw new RangeError(
         `checkpoint(${sequenceNumber}) on ${this.#shardId} is past the last record of this processRecords call (${this.#end}); a checkpoint there would skip records`,
       );
     }
-    return this.#shared.checkpoint(sequenceNumber);
+    return this.#shared.checkpoint(sequenceNumber, options);
   }
 }

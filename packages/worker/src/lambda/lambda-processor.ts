@@ -1,5 +1,6 @@
 import { AbortedError, ProcessorError, systemClock, type Clock } from '@shardline/core';
-import type { ProcessorContext, RecordProcessor, StreamRecord } from '../processor.js';
+import { MAX_PROCESSOR_STATE_BYTES } from '@shardline/leases';
+import type { Checkpointer, ProcessorContext, RecordProcessor, StreamRecord } from '../processor.js';
 import { interpretBatchResponse } from './batch-response.js';
 import {
   invokeHandler,
@@ -19,7 +20,14 @@ import {
 import { InvocationLedger } from './failure-record.js';
 import { compileFilterCriteria, type FilterCriteria, type RecordFilter } from './filter.js';
 import type { LambdaMappingOptions } from './mapping.js';
-import { TumblingWindowMachine, windowField, type WindowInvocation, type WindowState } from './tumbling-window.js';
+import {
+  MAX_WINDOW_STATE_BYTES,
+  TumblingWindowMachine,
+  windowField,
+  type WindowInvocation,
+  type WindowSnapshot,
+  type WindowState,
+} from './tumbling-window.js';
 
 /**
  * `lambdaProcessor(handler, options)`: a DynamoDB Streams Lambda handler as a shardline
@@ -33,8 +41,12 @@ import { TumblingWindowMachine, windowField, type WindowInvocation, type WindowS
  *   lowest reported record (batch-response.ts). Either way processRecords throws, and the
  *   worker's failure policy retries: the retry invokes the function from the failed record on,
  *   as Lambda does, because records already done are remembered and left out;
- * - tumbling windows (tumbling-window.ts), with the window closed by a record of a later window
- *   or by the shard's end.
+ * - tumbling windows (tumbling-window.ts), with the window closed by a record of a later window,
+ *   by the shard's end, or by the clock passing its end while the shard is idle (`idle`). The
+ *   open window is checkpointed with every position (the lease item's processorState), so the
+ *   next owner after a hand-off or a crash resumes it with the state matching the checkpoint.
+ *   A lease item holds less than Lambda's 1 MB of state: a state whose snapshot would not fit
+ *   (WINDOW_STATE_STORABLE_BYTES) ends the window early, as Lambda does above 1 MB.
  *
  * What needs the runtime (second wave): see README.md in this folder.
  */
@@ -56,6 +68,14 @@ export interface LambdaProcessorOptions {
   requestId?: () => string;
   /** Shared with a LambdaFailureDestination so the on-failure record names the last invocation. */
   ledger?: InvocationLedger;
+}
+
+/** Room in the lease item's processorState for the window's state (its snapshot's envelope aside). */
+export const WINDOW_STATE_STORABLE_BYTES = Math.min(MAX_WINDOW_STATE_BYTES, MAX_PROCESSOR_STATE_BYTES - 4096);
+
+/** The processorState this processor writes with its checkpoints. */
+interface StoredLambdaState {
+  tumblingWindow: WindowSnapshot;
 }
 
 /** The parts of a parsed event source mapping this processor honours itself. */
@@ -134,6 +154,7 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
             ? new TumblingWindowMachine<Candidate>({
                 sizeMs: windowMs,
                 createdAt: (c) => createdAtMs(c.record),
+                maxStateBytes: WINDOW_STATE_STORABLE_BYTES,
               })
             : undefined,
       };
@@ -165,6 +186,15 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
     }
   };
 
+  /** A checkpoint at `sequenceNumber` (default: the call's last record), with the open window. */
+  const checkpoint = (shard: ShardLambdaState, checkpointer: Checkpointer, sequenceNumber?: string) =>
+    checkpointer.checkpoint(
+      sequenceNumber,
+      shard.window
+        ? { state: JSON.stringify({ tumblingWindow: shard.window.snapshot() } satisfies StoredLambdaState) }
+        : {},
+    );
+
   /** Everything before `candidate` in the call's records is done: remember it and checkpoint it. */
   const doneBefore = async (
     records: StreamRecord<unknown>[],
@@ -174,7 +204,7 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
   ): Promise<void> => {
     for (let i = 0; i < index; i++) shard.done.add(records[i]!.sequenceNumber);
     const previous = records[index - 1];
-    if (previous) await ctx.checkpointer.checkpoint(previous.sequenceNumber);
+    if (previous) await checkpoint(shard, ctx.checkpointer, previous.sequenceNumber);
   };
 
   const nextUnit = (shard: ShardLambdaState, pending: Candidate[], shardEnded: boolean): Unit | undefined => {
@@ -262,6 +292,21 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
   };
 
   return {
+    initialize({ shardId, processorState, logger }) {
+      shards.delete(shardId);
+      const shard = stateOf(shardId);
+      if (!shard.window || processorState === undefined) return;
+      let stored: Partial<StoredLambdaState> | undefined;
+      try {
+        stored = JSON.parse(processorState) as Partial<StoredLambdaState>;
+      } catch (err) {
+        stored = undefined;
+        logger.warn({ err, shardId }, 'stored processor state is not JSON; the window starts afresh');
+      }
+      // A state written by another processor (or none) leaves the window fresh, as Lambda's would be.
+      if (stored?.tumblingWindow) shard.window.restore(stored.tumblingWindow);
+    },
+
     async processRecords(batch, ctx) {
       const shard = stateOf(ctx.shardId);
       const records = batch.records;
@@ -273,6 +318,25 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
       });
       await run(records, pending, shard, ctx, false);
       for (const record of records) shard.done.delete(record.sequenceNumber);
+      // The runtime's own checkpoint at this position carries no state: write the window's first.
+      if (shard.window) await checkpoint(shard, ctx.checkpointer);
+    },
+
+    async idle({ shardId, streamArn, logger, signal, checkpointer }) {
+      const shard = shards.get(shardId);
+      if (!shard?.window?.isOpen) return;
+      const ctx: ProcessorContext = { shardId, streamArn, logger, signal, millisBehindLatest: 0, checkpointer };
+      const before = JSON.stringify(shard.window.snapshot());
+      try {
+        // Closes the window when the clock passed its end (a final invocation), else does nothing.
+        await run([], [], shard, ctx, false);
+      } catch (err) {
+        if (err instanceof AbortedError) throw err;
+        // Lambda suspends the shard until the final invocation succeeds: the next read tries again.
+        logger.warn({ err, shardId }, 'final invocation of the tumbling window failed; retried on the next read');
+        return;
+      }
+      if (JSON.stringify(shard.window.snapshot()) !== before) await checkpoint(shard, checkpointer);
     },
 
     async shardEnded({ shardId, streamArn, logger }) {
