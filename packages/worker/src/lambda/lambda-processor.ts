@@ -1,6 +1,12 @@
 import { AbortedError, ProcessorError, systemClock, type Clock } from '@shardline/core';
 import { MAX_PROCESSOR_STATE_BYTES } from '@shardline/leases';
-import type { Checkpointer, ProcessorContext, RecordProcessor, StreamRecord } from '../processor.js';
+import {
+  recordKey,
+  type Checkpointer,
+  type ProcessorContext,
+  type RecordProcessor,
+  type StreamRecord,
+} from '../processor.js';
 import { interpretBatchResponse } from './batch-response.js';
 import {
   invokeHandler,
@@ -20,6 +26,7 @@ import {
 import { InvocationLedger } from './failure-record.js';
 import { compileFilterCriteria, type FilterCriteria, type RecordFilter } from './filter.js';
 import type { LambdaMappingOptions } from './mapping.js';
+import { checkParallelizationFactor, finishedPrefix, splitIntoLanes } from './parallelization.js';
 import {
   MAX_WINDOW_STATE_BYTES,
   TumblingWindowMachine,
@@ -58,6 +65,11 @@ export interface LambdaProcessorOptions {
   reportBatchItemFailures?: boolean;
   /** Validated when the processor is created. @defaultValue no filter */
   filterCriteria?: FilterCriteria | undefined;
+  /**
+   * `ParallelizationFactor`: lanes by item-key hash within a shard, invoked at once, order kept
+   * per key (parallelization.ts). Not with a tumbling window (not built). @defaultValue 1
+   */
+  parallelizationFactor?: number;
   /** `TumblingWindowInSeconds` in ms. @defaultValue 0 (no window) */
   tumblingWindowMs?: number;
   /** @defaultValue LAMBDA_PAYLOAD_LIMIT_BYTES (6 MB) */
@@ -81,8 +93,12 @@ interface StoredLambdaState {
 /** The parts of a parsed event source mapping this processor honours itself. */
 export function lambdaProcessorOptionsFromMapping(
   mapping: LambdaMappingOptions,
-): Pick<LambdaProcessorOptions, 'reportBatchItemFailures' | 'filterCriteria' | 'tumblingWindowMs'> {
+): Pick<
+  LambdaProcessorOptions,
+  'reportBatchItemFailures' | 'filterCriteria' | 'tumblingWindowMs' | 'parallelizationFactor'
+> {
   return {
+    parallelizationFactor: mapping.parallelizationFactor,
     reportBatchItemFailures: mapping.reportBatchItemFailures,
     filterCriteria: mapping.filterCriteria,
     tumblingWindowMs: mapping.tumblingWindowMs,
@@ -139,6 +155,9 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
   const reportFailures = options.reportBatchItemFailures ?? false;
   const limit = options.payloadLimitBytes ?? LAMBDA_PAYLOAD_LIMIT_BYTES;
   const windowMs = options.tumblingWindowMs ?? 0;
+  const factor = checkParallelizationFactor(options.parallelizationFactor ?? 1);
+  if (factor > 1 && windowMs > 0)
+    throw new RangeError('a tumbling window with a parallelizationFactor above 1 is not supported yet');
   const ledger = options.ledger ?? new InvocationLedger();
   const shards = new Map<string, ShardLambdaState>();
   const fns = new Map<string, ResolvedLambdaFunction>();
@@ -291,6 +310,77 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
     }
   };
 
+  /**
+   * ParallelizationFactor > 1: `pending` in lanes by item key, run at once. Each finished
+   * invocation moves the checkpoint to the end of the finished prefix of `records`; a failed
+   * lane stops at its first unfinished record, the others run on, and the retry starts at the
+   * earliest unfinished record (those finished after it are remembered and left out).
+   */
+  const runLanes = async (
+    records: StreamRecord<unknown>[],
+    pending: Candidate[],
+    shard: ShardLambdaState,
+    ctx: ProcessorContext,
+  ): Promise<void> => {
+    const unfinished = new Set(pending.map((c) => c.index));
+    const failures: Array<{ index: number; error: unknown; raw: boolean }> = [];
+    let checkpointed = 0;
+    const advance = async () => {
+      const prefix = finishedPrefix(records.length, (i) => !unfinished.has(i));
+      // A stopping shard writes no more checkpoints from here; the runtime's own final one stands.
+      if (prefix <= checkpointed || ctx.signal.aborted) return;
+      checkpointed = prefix;
+      await ctx.checkpointer.checkpoint(records[prefix - 1]!.sequenceNumber);
+    };
+    const lane = async (candidates: Candidate[]) => {
+      let rest = candidates;
+      for (let unit = nextUnit(shard, rest, false); unit; unit = nextUnit(shard, rest, false)) {
+        const first = unit.candidates[0]!;
+        let response: unknown;
+        try {
+          response = await invoke(eventFor(unit, ctx), ctx);
+        } catch (error) {
+          failures.push({ index: first.index, error, raw: true });
+          return;
+        }
+        const outcome = interpretBatchResponse(
+          unit.candidates.map((c) => c.lambda.dynamodb?.SequenceNumber ?? ''),
+          response,
+          reportFailures,
+        );
+        if (outcome.kind === 'failed') {
+          failures.push({ index: first.index, error: new Error(outcome.reason), raw: false });
+          return;
+        }
+        const done = outcome.kind === 'partial' ? outcome.retryIndex : unit.candidates.length;
+        for (const c of unit.candidates.slice(0, done)) {
+          unfinished.delete(c.index);
+          shard.done.add(c.record.sequenceNumber);
+        }
+        if (outcome.kind === 'partial') {
+          const failed = unit.candidates[done]!;
+          const message = `the function reported a batch item failure; retrying from ${failed.record.sequenceNumber}`;
+          failures.push({ index: failed.index, error: new Error(message), raw: false });
+          return;
+        }
+        rest = rest.slice(unit.candidates.length);
+        await advance();
+      }
+    };
+    await Promise.all(splitIntoLanes(pending, (c) => recordKey(c.record), factor).map(lane));
+    const aborted = failures.find((f) => f.error instanceof AbortedError);
+    if (aborted) throw aborted.error;
+    const earliest = failures.sort((a, b) => a.index - b.index)[0];
+    if (!earliest) return;
+    // Every record before the earliest failure is finished (each lane stopped at its own first).
+    await doneBefore(records, earliest.index, shard, ctx);
+    if (earliest.index === 0 && earliest.raw) throw earliest.error;
+    const retryFrom = records[earliest.index]!.sequenceNumber;
+    throw new LambdaInvocationFailedError(ctx.shardId, retryFrom, (earliest.error as Error).message, {
+      cause: earliest.error,
+    });
+  };
+
   return {
     initialize({ shardId, processorState, logger }) {
       shards.delete(shardId);
@@ -316,7 +406,8 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
         const lambda = toLambdaRecord(record, ctx.streamArn);
         if (filter.matches(lambda)) pending.push({ index, record, lambda });
       });
-      await run(records, pending, shard, ctx, false);
+      if (factor > 1) await runLanes(records, pending, shard, ctx);
+      else await run(records, pending, shard, ctx, false);
       for (const record of records) shard.done.delete(record.sequenceNumber);
       // The runtime's own checkpoint at this position carries no state: write the window's first.
       if (shard.window) await checkpoint(shard, ctx.checkpointer);
