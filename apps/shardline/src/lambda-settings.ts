@@ -43,9 +43,9 @@ export function readEventSourceMapping(path: string, cwd = process.cwd()): Lambd
 /** The settings with the mapping's fields under them; throws UsageError for a field not honoured yet. */
 export function applyEventSourceMapping(settings: RunSettings, mapping: LambdaMappingOptions): RunSettings {
   const out: RunSettings = { ...settings };
-  if (mapping.parallelizationFactor > 1)
+  if (mapping.parallelizationFactor > 1 && mapping.tumblingWindowMs > 0)
     throw new UsageError(
-      `event source mapping: ParallelizationFactor ${mapping.parallelizationFactor} is not supported yet (shardline invokes a handler with one batch per shard at a time); set it to 1 in the file`,
+      `event source mapping: ParallelizationFactor ${mapping.parallelizationFactor} with TumblingWindowInSeconds is not supported yet (a window's state is per shard, the lanes would share it); set one of them off in the file`,
     );
   if (mapping.maxBatchingWindowMs > 0)
     throw new UsageError(

@@ -123,9 +123,11 @@ describe('--event-source-mapping FILE.json', () => {
 
   it('refuses, in one line each, the fields the CLI cannot honour yet', () => {
     const base = settings({ handler: 'h.mjs' });
-    expect(() => applyEventSourceMapping(base, mapping({ ParallelizationFactor: 2 }))).toThrow(
-      /^event source mapping: ParallelizationFactor 2 is not supported yet/,
-    );
+    expect(() =>
+      applyEventSourceMapping(base, mapping({ ParallelizationFactor: 2, TumblingWindowInSeconds: 60 })),
+    ).toThrow(/^event source mapping: ParallelizationFactor 2 with TumblingWindowInSeconds is not supported yet/);
+    // Lanes alone are built (lambdaProcessor's parallelizationFactor).
+    expect(() => applyEventSourceMapping(base, mapping({ ParallelizationFactor: 2 }))).not.toThrow();
     expect(() => applyEventSourceMapping(base, mapping({ MaximumBatchingWindowInSeconds: 5 }))).toThrow(
       /^event source mapping: MaximumBatchingWindowInSeconds 5 is not supported yet/,
     );

@@ -12,6 +12,7 @@ import {
   type TransitionTable,
 } from '@shardline/core';
 import { BackgroundTasks } from './concurrency.js';
+import { assertProcessorStateFits } from './errors.js';
 import type { LeaseCoordinatorEvents } from './events.js';
 import { HandOffs } from './hand-off.js';
 import { HeldLeases } from './held-leases.js';
@@ -246,13 +247,17 @@ export class LeaseCoordinator {
    * Records a checkpoint (a sequence number, or 'SHARD_END' once the last record of a closed
    * shard was processed), conditional on this worker's ownership and lease counter. One attempt:
    * the caller (the worker's ShardCheckpointer) owns the retry.
+   * `processorState` is stored with the checkpoint in the lease item (and removed by a
+   * checkpoint written without it); the next owner gets it with the lease.
    * @throws LeaseLostError when the lease is no longer this worker's (`lease:lost` is emitted too);
-   *   ThrottledError / TransientError (retryable) when the write did not get through.
+   *   ThrottledError / TransientError (retryable) when the write did not get through;
+   *   ProcessorStateTooLargeError (not retryable) for a state over MAX_PROCESSOR_STATE_BYTES.
    */
-  async checkpoint(shardId: string, checkpoint: string): Promise<void> {
+  async checkpoint(shardId: string, checkpoint: string, processorState?: string): Promise<void> {
     if (!isSequenceNumber(checkpoint) && checkpoint !== 'SHARD_END') {
       throw new TypeError(`checkpoint must be a sequence number or 'SHARD_END', got ${JSON.stringify(checkpoint)}`);
     }
+    if (processorState !== undefined) assertProcessorStateFits(shardId, processorState);
     const held = this.#held.get(shardId);
     if (!held || this.#heartbeat.checkFence()) throw new LeaseLostError(shardId);
     const { row: before } = held;
@@ -263,7 +268,14 @@ export class LeaseCoordinator {
     }
     let row: LeaseItem;
     try {
-      row = await this.#store.checkpoint(shardId, this.workerId, before.leaseCounter, checkpoint, before.ownerSession);
+      row = await this.#store.checkpoint(
+        shardId,
+        this.workerId,
+        before.leaseCounter,
+        checkpoint,
+        before.ownerSession,
+        processorState,
+      );
     } catch (err) {
       if (err instanceof LeaseLostError && this.#held.get(shardId) === held)
         this.#held.drop(shardId, 'checkpoint-conflict');

@@ -23,6 +23,34 @@ export class LeaseConflictError extends ShardlineError {
   }
 }
 
+/**
+ * A DynamoDB item holds at most 400 KB (names and values): a processor's state above
+ * MAX_PROCESSOR_STATE_BYTES leaves too little for the lease's own attributes. Not retryable:
+ * the same state fails the same way; the processor must store less (Lambda's tumbling window
+ * ends the window early instead, see worker/src/lambda/tumbling-window.ts).
+ */
+export class ProcessorStateTooLargeError extends ShardlineError {
+  readonly shardId: string;
+  readonly bytes: number;
+  constructor(shardId: string, bytes: number, limit: number) {
+    super(
+      `the processor state of ${shardId} is ${bytes} bytes; a lease item holds at most ${limit} bytes of it (DynamoDB's 400 KB item limit)`,
+      { retryable: false },
+    );
+    this.shardId = shardId;
+    this.bytes = bytes;
+  }
+}
+
+/** What a lease item keeps for a processor's state (UTF-8 bytes): 400 KB less room for the lease. */
+export const MAX_PROCESSOR_STATE_BYTES = 380 * 1024;
+
+export function assertProcessorStateFits(shardId: string, state: string): void {
+  const bytes = Buffer.byteLength(state, 'utf8');
+  if (bytes > MAX_PROCESSOR_STATE_BYTES)
+    throw new ProcessorStateTooLargeError(shardId, bytes, MAX_PROCESSOR_STATE_BYTES);
+}
+
 interface AwsLikeError {
   name?: string;
   message?: string;

@@ -28,3 +28,4 @@ export type { KclImportPlan, KclImportRow } from './kcl-lease.js';
 export type { AuditItem, AuditChange } from './items.js';
 export { resetLeases, LeasesHeldError, type ResetOptions, type ResetResult } from './reset.js';
 export type { ResetTarget, ResetPlan, ResetChange } from './reset-plan.js';
+export { ProcessorStateTooLargeError, MAX_PROCESSOR_STATE_BYTES } from './errors.js';

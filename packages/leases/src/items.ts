@@ -42,6 +42,12 @@ export const leaseItemSchema = z.object({
   /** The pending owner's session, so the releasing worker needs no view of it. */
   pendingOwnerSession: nonEmpty.optional(),
   handOffRequestedAt: z.string().optional(),
+  /**
+   * The processor's state as of `checkpoint` (e.g. Lambda's open tumbling window), written by
+   * the same update as the checkpoint and removed by any checkpoint written without it, so the
+   * stored state always belongs to the stored checkpoint.
+   */
+  processorState: z.string().optional(),
   updatedAt: z.string().optional(),
 });
 export type LeaseItem = z.infer<typeof leaseItemSchema>;
@@ -119,6 +125,8 @@ export interface Lease {
   childShardIds?: string[] | undefined;
   pendingOwner?: string | undefined;
   ownerSwitchesSinceCheckpoint: number;
+  /** The processor's state written with `checkpoint`, if any. */
+  processorState?: string | undefined;
 }
 
 export function toLease(item: LeaseItem): Lease {
@@ -133,6 +141,7 @@ export function toLease(item: LeaseItem): Lease {
     childShardIds: item.childShardIds ? [...item.childShardIds] : undefined,
     pendingOwner: item.pendingOwner,
     ownerSwitchesSinceCheckpoint: item.ownerSwitchesSinceCheckpoint,
+    processorState: item.processorState,
   };
 }
 

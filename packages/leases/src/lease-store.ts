@@ -379,11 +379,17 @@ export class LeaseStore {
     counter: number,
     checkpoint: string,
     session?: string,
+    processorState?: string,
   ): Promise<LeaseItem> {
     const finished = checkpoint === 'SHARD_END';
+    // The processor's state goes with this checkpoint or is removed: an older state never
+    // stands beside a newer checkpoint. A finished shard keeps none.
+    const withState = processorState !== undefined && !finished;
     const update = finished
-      ? 'SET checkpoint = :cp, ownerSwitchesSinceCheckpoint = :zero, updatedAt = :now, leaseCounter = :next REMOVE leaseOwner, ownerSession, pendingOwner, pendingOwnerSession, handOffRequestedAt'
-      : 'SET checkpoint = :cp, ownerSwitchesSinceCheckpoint = :zero, updatedAt = :now';
+      ? 'SET checkpoint = :cp, ownerSwitchesSinceCheckpoint = :zero, updatedAt = :now, leaseCounter = :next REMOVE leaseOwner, ownerSession, pendingOwner, pendingOwnerSession, handOffRequestedAt, processorState'
+      : withState
+        ? 'SET checkpoint = :cp, ownerSwitchesSinceCheckpoint = :zero, updatedAt = :now, processorState = :state'
+        : 'SET checkpoint = :cp, ownerSwitchesSinceCheckpoint = :zero, updatedAt = :now REMOVE processorState';
     const values: Record<string, unknown> = {
       ':cp': checkpoint,
       ':zero': 0,
@@ -392,6 +398,7 @@ export class LeaseStore {
       ':expected': counter,
     };
     if (finished) values[':next'] = counter + 1;
+    if (withState) values[':state'] = processorState;
     if (session !== undefined) values[':session'] = session;
     const out = await this.#send<UpdateItemCommandOutput>(
       'checkpoint',

@@ -4,12 +4,13 @@ import {
   assertSequenceNumber,
   compareCheckpoints,
   compareSequenceNumbers,
+  isSequenceNumber,
   retry,
   toError,
   type Clock,
   type Logger,
 } from '@shardline/core';
-import type { Checkpointer } from './processor.js';
+import type { CheckpointOptions, Checkpointer } from './processor.js';
 
 /** Where checkpoints go: the lease coordinator in production, a plain object in tests. */
 export interface CheckpointStore {
@@ -18,7 +19,7 @@ export interface CheckpointStore {
    * rejects with LeaseLostError when this worker no longer owns the lease, with a retryable
    * error (ThrottledError, TransientError) when the write may pass if tried again.
    */
-  checkpoint(shardId: string, checkpoint: string): Promise<void>;
+  checkpoint(shardId: string, checkpoint: string, processorState?: string): Promise<void>;
 }
 
 /**
@@ -137,10 +138,21 @@ export class ShardCheckpointer implements Checkpointer {
     this.#limit = limit;
   }
 
-  checkpoint(sequenceNumber?: string): Promise<void> {
-    const target = this.#target(sequenceNumber);
+  checkpoint(sequenceNumber?: string, options: CheckpointOptions = {}): Promise<void> {
+    const { state } = options;
+    if (state !== undefined && this.#limit)
+      throw new RangeError(
+        `checkpoint with a state on ${this.#options.shardId}: not with keyConcurrency above 1 (the position may be held back, the state would not match it)`,
+      );
+    // A state with nothing delivered yet belongs to the position the shard started from.
+    const target =
+      state !== undefined && sequenceNumber === undefined && this.#delivered === undefined
+        ? isSequenceNumber(this.#last)
+          ? this.#last
+          : undefined
+        : this.#target(sequenceNumber);
     if (target === undefined) return Promise.resolve();
-    return this.#write(target);
+    return this.#write(target, false, state);
   }
 
   /** Written by the runtime only, after the closed shard's last record was processed. */
@@ -327,17 +339,22 @@ export class ShardCheckpointer implements Checkpointer {
    * Serialized writes. An awaited write (`background` false) has CHECKPOINT_RETRY's budget; a
    * background one retries until written (see PENDING_CHECKPOINT_RETRY), each attempt taking the
    * newest pending position, and stops on a lost lease, a non-retryable error or the stop signal.
+   * A `state` goes with its position in the same write (a tumbling window's, see processor.ts).
    */
-  #write(targetOrGetter: string | (() => string), background = false): Promise<void> {
+  #write(targetOrGetter: string | (() => string), background = false, state?: string): Promise<void> {
     const run = async () => {
       const stop = background ? this.#stopSignal() : this.#settled.signal;
       if (stop.aborted) throw stop.reason;
       let target = typeof targetOrGetter === 'function' ? targetOrGetter() : targetOrGetter;
       const { shardId, store, clock, logger } = this.#options;
       // Re-checked inside the chain (and before each background attempt): an earlier write may have moved past `target`.
-      const written = () =>
-        this.#last === 'SHARD_END' ||
-        (target !== 'SHARD_END' && this.#last !== 'LATEST' && compareCheckpoints(target, this.#last) <= 0);
+      const written = () => {
+        if (this.#last === 'SHARD_END') return true;
+        if (target === 'SHARD_END' || this.#last === 'LATEST') return false;
+        const order = compareCheckpoints(target, this.#last);
+        // A new state at the same position is a write (the state changed); without one, a no-op.
+        return order < 0 || (order === 0 && state === undefined);
+      };
       if (written()) return;
       const policy = background
         ? { ...PENDING_CHECKPOINT_RETRY, maxAttempts: Number.POSITIVE_INFINITY }
@@ -349,7 +366,7 @@ export class ShardCheckpointer implements Checkpointer {
           async (attempt) => {
             if (background && attempt > 0) target = this.#soonTarget ?? target;
             if (written()) return;
-            await store.checkpoint(shardId, target);
+            await store.checkpoint(shardId, target, state);
             landed = true;
           },
           {
@@ -396,14 +413,14 @@ class BoundedCheckpointer implements Checkpointer {
     return this.#shared.lastCheckpoint;
   }
 
-  checkpoint(sequenceNumber?: string): Promise<void> {
-    if (sequenceNumber === undefined) return this.#shared.checkpoint(this.#end);
+  checkpoint(sequenceNumber?: string, options?: CheckpointOptions): Promise<void> {
+    if (sequenceNumber === undefined) return this.#shared.checkpoint(this.#end, options);
     assertSequenceNumber(sequenceNumber, 'checkpoint(sequenceNumber)');
     if (compareSequenceNumbers(sequenceNumber, this.#end) > 0) {
       throw new RangeError(
         `checkpoint(${sequenceNumber}) on ${this.#shardId} is past the last record of this processRecords call (${this.#end}); a checkpoint there would skip records`,
       );
     }
-    return this.#shared.checkpoint(sequenceNumber);
+    return this.#shared.checkpoint(sequenceNumber, options);
   }
 }

@@ -20,6 +20,8 @@ export {
   type StreamRecord,
   type Checkpointer,
   type InitializeInput,
+  type IdleInput,
+  type CheckpointOptions,
   type ShardEndedInput,
   type LeaseLostInput,
   type ShutdownRequestedInput,

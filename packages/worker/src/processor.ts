@@ -35,9 +35,22 @@ export interface Checkpointer {
    * earlier or equal position is a no-op. A malformed one is refused with a TypeError.
    * Rejects with LeaseLostError when this worker no longer owns the shard.
    */
-  checkpoint(sequenceNumber?: string): Promise<void>;
+  checkpoint(sequenceNumber?: string, options?: CheckpointOptions): Promise<void>;
   /** The last checkpoint written (a sequence number or a sentinel). */
   readonly lastCheckpoint: string;
+}
+
+export interface CheckpointOptions {
+  /**
+   * The processor's state as of this checkpoint, stored with it in the lease item (at most
+   * 380 KB of UTF-8, a DynamoDB item's 400 KB less the lease's own attributes) and given to the
+   * next owner's `initialize` as `processorState`. A checkpoint written without it removes the
+   * stored state, so a state never stands beside a later checkpoint. With a state, a checkpoint
+   * at the current position is written too (the state changed, the position did not); with
+   * nothing delivered yet it goes at the checkpoint the shard started from. Not with
+   * `keyConcurrency` above 1 (the runtime may hold the position back, the state would not match).
+   */
+  state?: string;
 }
 
 export interface ProcessorContext {
@@ -56,7 +69,20 @@ export interface InitializeInput {
   streamArn: string;
   /** Where reading starts: a sequence number (exclusive) or TRIM_HORIZON / LATEST. */
   checkpoint: string;
+  /** The state a previous owner wrote with `checkpoint` (CheckpointOptions.state), if any. */
+  processorState?: string | undefined;
   logger: Logger;
+}
+
+/** The shard is caught up: a read returned no records (a chance to act on time, not on records). */
+export interface IdleInput {
+  shardId: string;
+  streamArn: string;
+  logger: Logger;
+  /** Aborted when the lease is lost or the worker stops. */
+  signal: AbortSignal;
+  /** Bounded by the last record delivered, as everywhere. */
+  checkpointer: Checkpointer;
 }
 
 export interface ShardEndedInput {
@@ -85,6 +111,12 @@ export interface RecordProcessor<T = Record<string, unknown>> {
   initialize?(input: InitializeInput): Promise<void> | void;
   /** Handles one batch. Throwing triggers the failure policy; resolving completes the batch. */
   processRecords(batch: ProcessorBatch<T>, ctx: ProcessorContext): Promise<void> | void;
+  /**
+   * A read of this shard returned no records and every record delivered was processed (called
+   * after each empty read, between batches, never during one). A throw stops the shard, which
+   * is restarted from its checkpoint.
+   */
+  idle?(input: IdleInput): Promise<void> | void;
   /**
    * The shard is closed and every record of it was processed. The runtime writes the
    * SHARD_END checkpoint after this resolves: it cannot be forgotten.

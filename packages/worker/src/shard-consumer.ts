@@ -22,6 +22,8 @@ export interface ShardConsumerOptions<T> {
   workerId: string;
   /** The lease's checkpoint when it was acquired. */
   checkpoint: string;
+  /** The processor state stored with that checkpoint, if any. */
+  processorState?: string | undefined;
   processorFactory: ProcessorFactory<T>;
   readerFactory: ReaderFactory;
   store: CheckpointStore;
@@ -217,7 +219,13 @@ export class ShardConsumer<T = Record<string, unknown>> {
     if (start === 'SHARD_END') return 'shard-end';
     const processor = await this.#o.processorFactory({ shardId, streamArn });
     this.#processor = processor;
-    await processor.initialize?.({ shardId, streamArn, checkpoint: this.#o.checkpoint, logger: this.#log });
+    await processor.initialize?.({
+      shardId,
+      streamArn,
+      checkpoint: this.#o.checkpoint,
+      processorState: this.#o.processorState,
+      logger: this.#log,
+    });
     this.#throwIfStopped();
     this.#state.set(ShardState.PROCESSING);
     const reader = this.#o.readerFactory({ shardId, start, signal: this.#fetch.signal });
@@ -232,6 +240,14 @@ export class ShardConsumer<T = Record<string, unknown>> {
         if (batch.records.length > 0) {
           const outcome = await this.#processBatch(batch);
           if (outcome.status === 'stopped') return 'failed';
+        } else if (!batch.shardEnd && processor.idle) {
+          await processor.idle({
+            shardId,
+            streamArn,
+            logger: this.#log,
+            signal: this.#processing.signal,
+            checkpointer: this.#checkpointer,
+          });
         }
         if (batch.shardEnd) {
           reachedEnd = true;

@@ -202,6 +202,8 @@ export class Worker<T = Record<string, unknown>> {
       streamArn,
       workerId: o.workerId,
       checkpoint,
+      // The state belongs to the lease's checkpoint: none when the runner starts elsewhere.
+      processorState: checkpoint === lease.checkpoint ? lease.processorState : undefined,
       processorFactory: o.processorFactory,
       readerFactory,
       store: coordinator,

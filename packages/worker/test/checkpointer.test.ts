@@ -157,6 +157,28 @@ describe('ShardCheckpointer', () => {
     await checkpointer.checkpoint(seq(9));
     expect(store.writes.map((w) => w.checkpoint)).toEqual([seq(4)]);
   });
+
+  it('a state goes with its checkpoint: written again at the same position when it changed, refused with a limit', async () => {
+    const { store, checkpointer } = make(seq(3));
+    // Nothing delivered yet: a state belongs to the position the shard started from.
+    await checkpointer.checkpoint(undefined, { state: 'a' });
+    checkpointer.delivered(seq(5));
+    await checkpointer.checkpoint(undefined, { state: 'b' });
+    await checkpointer.checkpoint(undefined, { state: 'c' });
+    // Without a state the same position is a no-op, as before.
+    await checkpointer.checkpoint();
+    await checkpointer.bounded(seq(5)).checkpoint(undefined, { state: 'd' });
+    expect(store.writes).toEqual([
+      { shardId: 's1', checkpoint: seq(3), processorState: 'a' },
+      { shardId: 's1', checkpoint: seq(5), processorState: 'b' },
+      { shardId: 's1', checkpoint: seq(5), processorState: 'c' },
+      { shardId: 's1', checkpoint: seq(5), processorState: 'd' },
+    ]);
+    const limited = make();
+    limited.checkpointer.setLimit(() => seq(1));
+    limited.checkpointer.delivered(seq(2));
+    expect(() => limited.checkpointer.checkpoint(undefined, { state: 'x' })).toThrow(/keyConcurrency/);
+  });
 });
 
 describe('ShardCheckpointer.checkpointSoon (auto mode)', () => {

@@ -103,17 +103,17 @@ export class ScriptedReader {
 }
 
 export class MemoryStore implements CheckpointStore {
-  readonly writes: Array<{ shardId: string; checkpoint: string }> = [];
+  readonly writes: Array<{ shardId: string; checkpoint: string; processorState?: string }> = [];
   lost = false;
   failNext = 0;
-  async checkpoint(shardId: string, checkpoint: string): Promise<void> {
+  async checkpoint(shardId: string, checkpoint: string, processorState?: string): Promise<void> {
     await Promise.resolve();
     if (this.lost) throw new LeaseLostError(shardId);
     if (this.failNext > 0) {
       this.failNext--;
       throw new TransientError('transient write failure');
     }
-    this.writes.push({ shardId, checkpoint });
+    this.writes.push(processorState === undefined ? { shardId, checkpoint } : { shardId, checkpoint, processorState });
   }
   get last(): string | undefined {
     return this.writes.at(-1)?.checkpoint;
@@ -142,6 +142,7 @@ export function makeConsumer<T = Record<string, unknown>>(options: {
   processor: RecordProcessor<T> | ProcessorFactory<T>;
   batches?: RecordBatch[];
   checkpoint?: string;
+  processorState?: string;
   checkpointMode?: 'auto' | 'manual';
   keyConcurrency?: number;
   policy?: FailurePolicyOptions;
@@ -161,6 +162,7 @@ export function makeConsumer<T = Record<string, unknown>>(options: {
     streamArn: 'arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/x',
     workerId: 'w1',
     checkpoint: options.checkpoint ?? 'TRIM_HORIZON',
+    processorState: options.processorState,
     processorFactory: typeof processor === 'function' ? processor : () => processor,
     readerFactory: options.readerFactory ?? reader.factory,
     store,

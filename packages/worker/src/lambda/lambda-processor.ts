@@ -1,5 +1,12 @@
 import { AbortedError, ProcessorError, systemClock, type Clock } from '@shardline/core';
-import type { ProcessorContext, RecordProcessor, StreamRecord } from '../processor.js';
+import { MAX_PROCESSOR_STATE_BYTES } from '@shardline/leases';
+import {
+  recordKey,
+  type Checkpointer,
+  type ProcessorContext,
+  type RecordProcessor,
+  type StreamRecord,
+} from '../processor.js';
 import { interpretBatchResponse } from './batch-response.js';
 import {
   invokeHandler,
@@ -19,7 +26,15 @@ import {
 import { InvocationLedger } from './failure-record.js';
 import { compileFilterCriteria, type FilterCriteria, type RecordFilter } from './filter.js';
 import type { LambdaMappingOptions } from './mapping.js';
-import { TumblingWindowMachine, windowField, type WindowInvocation, type WindowState } from './tumbling-window.js';
+import { checkParallelizationFactor, finishedPrefix, splitIntoLanes } from './parallelization.js';
+import {
+  MAX_WINDOW_STATE_BYTES,
+  TumblingWindowMachine,
+  windowField,
+  type WindowInvocation,
+  type WindowSnapshot,
+  type WindowState,
+} from './tumbling-window.js';
 
 /**
  * `lambdaProcessor(handler, options)`: a DynamoDB Streams Lambda handler as a shardline
@@ -33,8 +48,12 @@ import { TumblingWindowMachine, windowField, type WindowInvocation, type WindowS
  *   lowest reported record (batch-response.ts). Either way processRecords throws, and the
  *   worker's failure policy retries: the retry invokes the function from the failed record on,
  *   as Lambda does, because records already done are remembered and left out;
- * - tumbling windows (tumbling-window.ts), with the window closed by a record of a later window
- *   or by the shard's end.
+ * - tumbling windows (tumbling-window.ts), with the window closed by a record of a later window,
+ *   by the shard's end, or by the clock passing its end while the shard is idle (`idle`). The
+ *   open window is checkpointed with every position (the lease item's processorState), so the
+ *   next owner after a hand-off or a crash resumes it with the state matching the checkpoint.
+ *   A lease item holds less than Lambda's 1 MB of state: a state whose snapshot would not fit
+ *   (WINDOW_STATE_STORABLE_BYTES) ends the window early, as Lambda does above 1 MB.
  *
  * What needs the runtime (second wave): see README.md in this folder.
  */
@@ -46,6 +65,11 @@ export interface LambdaProcessorOptions {
   reportBatchItemFailures?: boolean;
   /** Validated when the processor is created. @defaultValue no filter */
   filterCriteria?: FilterCriteria | undefined;
+  /**
+   * `ParallelizationFactor`: lanes by item-key hash within a shard, invoked at once, order kept
+   * per key (parallelization.ts). Not with a tumbling window (not built). @defaultValue 1
+   */
+  parallelizationFactor?: number;
   /** `TumblingWindowInSeconds` in ms. @defaultValue 0 (no window) */
   tumblingWindowMs?: number;
   /** @defaultValue LAMBDA_PAYLOAD_LIMIT_BYTES (6 MB) */
@@ -58,11 +82,23 @@ export interface LambdaProcessorOptions {
   ledger?: InvocationLedger;
 }
 
+/** Room in the lease item's processorState for the window's state (its snapshot's envelope aside). */
+export const WINDOW_STATE_STORABLE_BYTES = Math.min(MAX_WINDOW_STATE_BYTES, MAX_PROCESSOR_STATE_BYTES - 4096);
+
+/** The processorState this processor writes with its checkpoints. */
+interface StoredLambdaState {
+  tumblingWindow: WindowSnapshot;
+}
+
 /** The parts of a parsed event source mapping this processor honours itself. */
 export function lambdaProcessorOptionsFromMapping(
   mapping: LambdaMappingOptions,
-): Pick<LambdaProcessorOptions, 'reportBatchItemFailures' | 'filterCriteria' | 'tumblingWindowMs'> {
+): Pick<
+  LambdaProcessorOptions,
+  'reportBatchItemFailures' | 'filterCriteria' | 'tumblingWindowMs' | 'parallelizationFactor'
+> {
   return {
+    parallelizationFactor: mapping.parallelizationFactor,
     reportBatchItemFailures: mapping.reportBatchItemFailures,
     filterCriteria: mapping.filterCriteria,
     tumblingWindowMs: mapping.tumblingWindowMs,
@@ -119,6 +155,9 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
   const reportFailures = options.reportBatchItemFailures ?? false;
   const limit = options.payloadLimitBytes ?? LAMBDA_PAYLOAD_LIMIT_BYTES;
   const windowMs = options.tumblingWindowMs ?? 0;
+  const factor = checkParallelizationFactor(options.parallelizationFactor ?? 1);
+  if (factor > 1 && windowMs > 0)
+    throw new RangeError('a tumbling window with a parallelizationFactor above 1 is not supported yet');
   const ledger = options.ledger ?? new InvocationLedger();
   const shards = new Map<string, ShardLambdaState>();
   const fns = new Map<string, ResolvedLambdaFunction>();
@@ -134,6 +173,7 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
             ? new TumblingWindowMachine<Candidate>({
                 sizeMs: windowMs,
                 createdAt: (c) => createdAtMs(c.record),
+                maxStateBytes: WINDOW_STATE_STORABLE_BYTES,
               })
             : undefined,
       };
@@ -165,6 +205,15 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
     }
   };
 
+  /** A checkpoint at `sequenceNumber` (default: the call's last record), with the open window. */
+  const checkpoint = (shard: ShardLambdaState, checkpointer: Checkpointer, sequenceNumber?: string) =>
+    checkpointer.checkpoint(
+      sequenceNumber,
+      shard.window
+        ? { state: JSON.stringify({ tumblingWindow: shard.window.snapshot() } satisfies StoredLambdaState) }
+        : {},
+    );
+
   /** Everything before `candidate` in the call's records is done: remember it and checkpoint it. */
   const doneBefore = async (
     records: StreamRecord<unknown>[],
@@ -174,7 +223,7 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
   ): Promise<void> => {
     for (let i = 0; i < index; i++) shard.done.add(records[i]!.sequenceNumber);
     const previous = records[index - 1];
-    if (previous) await ctx.checkpointer.checkpoint(previous.sequenceNumber);
+    if (previous) await checkpoint(shard, ctx.checkpointer, previous.sequenceNumber);
   };
 
   const nextUnit = (shard: ShardLambdaState, pending: Candidate[], shardEnded: boolean): Unit | undefined => {
@@ -261,7 +310,93 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
     }
   };
 
+  /**
+   * ParallelizationFactor > 1: `pending` in lanes by item key, run at once. Each finished
+   * invocation moves the checkpoint to the end of the finished prefix of `records`; a failed
+   * lane stops at its first unfinished record, the others run on, and the retry starts at the
+   * earliest unfinished record (those finished after it are remembered and left out).
+   */
+  const runLanes = async (
+    records: StreamRecord<unknown>[],
+    pending: Candidate[],
+    shard: ShardLambdaState,
+    ctx: ProcessorContext,
+  ): Promise<void> => {
+    const unfinished = new Set(pending.map((c) => c.index));
+    const failures: Array<{ index: number; error: unknown; raw: boolean }> = [];
+    let checkpointed = 0;
+    const advance = async () => {
+      const prefix = finishedPrefix(records.length, (i) => !unfinished.has(i));
+      // A stopping shard writes no more checkpoints from here; the runtime's own final one stands.
+      if (prefix <= checkpointed || ctx.signal.aborted) return;
+      checkpointed = prefix;
+      await ctx.checkpointer.checkpoint(records[prefix - 1]!.sequenceNumber);
+    };
+    const lane = async (candidates: Candidate[]) => {
+      let rest = candidates;
+      for (let unit = nextUnit(shard, rest, false); unit; unit = nextUnit(shard, rest, false)) {
+        const first = unit.candidates[0]!;
+        let response: unknown;
+        try {
+          response = await invoke(eventFor(unit, ctx), ctx);
+        } catch (error) {
+          failures.push({ index: first.index, error, raw: true });
+          return;
+        }
+        const outcome = interpretBatchResponse(
+          unit.candidates.map((c) => c.lambda.dynamodb?.SequenceNumber ?? ''),
+          response,
+          reportFailures,
+        );
+        if (outcome.kind === 'failed') {
+          failures.push({ index: first.index, error: new Error(outcome.reason), raw: false });
+          return;
+        }
+        const done = outcome.kind === 'partial' ? outcome.retryIndex : unit.candidates.length;
+        for (const c of unit.candidates.slice(0, done)) {
+          unfinished.delete(c.index);
+          shard.done.add(c.record.sequenceNumber);
+        }
+        if (outcome.kind === 'partial') {
+          const failed = unit.candidates[done]!;
+          const message = `the function reported a batch item failure; retrying from ${failed.record.sequenceNumber}`;
+          failures.push({ index: failed.index, error: new Error(message), raw: false });
+          return;
+        }
+        rest = rest.slice(unit.candidates.length);
+        await advance();
+      }
+    };
+    await Promise.all(splitIntoLanes(pending, (c) => recordKey(c.record), factor).map(lane));
+    const aborted = failures.find((f) => f.error instanceof AbortedError);
+    if (aborted) throw aborted.error;
+    const earliest = failures.sort((a, b) => a.index - b.index)[0];
+    if (!earliest) return;
+    // Every record before the earliest failure is finished (each lane stopped at its own first).
+    await doneBefore(records, earliest.index, shard, ctx);
+    if (earliest.index === 0 && earliest.raw) throw earliest.error;
+    const retryFrom = records[earliest.index]!.sequenceNumber;
+    throw new LambdaInvocationFailedError(ctx.shardId, retryFrom, (earliest.error as Error).message, {
+      cause: earliest.error,
+    });
+  };
+
   return {
+    initialize({ shardId, processorState, logger }) {
+      shards.delete(shardId);
+      const shard = stateOf(shardId);
+      if (!shard.window || processorState === undefined) return;
+      let stored: Partial<StoredLambdaState> | undefined;
+      try {
+        stored = JSON.parse(processorState) as Partial<StoredLambdaState>;
+      } catch (err) {
+        stored = undefined;
+        logger.warn({ err, shardId }, 'stored processor state is not JSON; the window starts afresh');
+      }
+      // A state written by another processor (or none) leaves the window fresh, as Lambda's would be.
+      if (stored?.tumblingWindow) shard.window.restore(stored.tumblingWindow);
+    },
+
     async processRecords(batch, ctx) {
       const shard = stateOf(ctx.shardId);
       const records = batch.records;
@@ -271,8 +406,28 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
         const lambda = toLambdaRecord(record, ctx.streamArn);
         if (filter.matches(lambda)) pending.push({ index, record, lambda });
       });
-      await run(records, pending, shard, ctx, false);
+      if (factor > 1) await runLanes(records, pending, shard, ctx);
+      else await run(records, pending, shard, ctx, false);
       for (const record of records) shard.done.delete(record.sequenceNumber);
+      // The runtime's own checkpoint at this position carries no state: write the window's first.
+      if (shard.window) await checkpoint(shard, ctx.checkpointer);
+    },
+
+    async idle({ shardId, streamArn, logger, signal, checkpointer }) {
+      const shard = shards.get(shardId);
+      if (!shard?.window?.isOpen) return;
+      const ctx: ProcessorContext = { shardId, streamArn, logger, signal, millisBehindLatest: 0, checkpointer };
+      const before = JSON.stringify(shard.window.snapshot());
+      try {
+        // Closes the window when the clock passed its end (a final invocation), else does nothing.
+        await run([], [], shard, ctx, false);
+      } catch (err) {
+        if (err instanceof AbortedError) throw err;
+        // Lambda suspends the shard until the final invocation succeeds: the next read tries again.
+        logger.warn({ err, shardId }, 'final invocation of the tumbling window failed; retried on the next read');
+        return;
+      }
+      if (JSON.stringify(shard.window.snapshot()) !== before) await checkpoint(shard, checkpointer);
     },
 
     async shardEnded({ shardId, streamArn, logger }) {

@@ -22,8 +22,9 @@
  * What Lambda promises across a crash or a shard moving to another poller: at-least-once
  * processing ("in rare cases, such as error handling, some records might be processed more than
  * once … they might be processed out of order") and nothing about the state. shardline can do
- * better: `snapshot()` is meant to be written with the checkpoint, so the next owner resumes
- * the window with the state that matches the checkpoint (second wave: the runtime stores it).
+ * better: `lambdaProcessor` writes `snapshot()` with every checkpoint (the lease item's
+ * processorState), so the next owner resumes the window with the state that matches the
+ * checkpoint.
  */
 
 export interface WindowBounds {
