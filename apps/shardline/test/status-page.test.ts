@@ -130,6 +130,17 @@ describe.skipIf(!hasChromium || !controls)('the status page in headless Chromium
   }, 90_000);
 });
 
+/** Runs the CLI in-process; its stdout joins what the surrounding spy collects. */
+async function capture(argv: string[]): Promise<{ code: number; stderr: string }> {
+  let stderr = '';
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((stderr += String(chunk)), true));
+  try {
+    return { code: await main(argv), stderr };
+  } finally {
+    err.mockRestore();
+  }
+}
+
 describe('shardline status --serve', () => {
   it('serves the page and the JSON status reads, on 127.0.0.1, until SIGINT', async () => {
     vi.stubEnv('AWS_ACCESS_KEY_ID', db.credentials.accessKeyId);
@@ -166,6 +177,13 @@ describe('shardline status --serve', () => {
       expect(json.shards).toEqual([expect.objectContaining({ owner: 'serve-w1', state: 'processing' })]);
       expect(json.shards[0]!.streamArn).toMatch(/^arn:aws:dynamodb:/);
       expect(json.workers.map((w) => w.workerId)).toEqual(['serve-w1']);
+      // The port is now taken: a second page on it is one line and exit 2.
+      const port = new URL(url).port;
+      const busy = await capture(['status', '--app', tableName, '--endpoint', db.endpoint, '--serve', '--port', port]);
+      expect(busy.code).toBe(2);
+      expect(busy.stderr.trim().split('\n')).toEqual([
+        expect.stringMatching(new RegExp(`cannot serve the status page on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\)`)),
+      ]);
       process.emit('SIGINT');
       await expect(exit).resolves.toBe(0);
       await expect(fetch(url)).rejects.toThrow();

@@ -156,6 +156,14 @@ async function serve(read: () => Promise<StatusReport>, host?: string, port?: nu
     read,
     ...(host === undefined ? {} : { host }),
     ...(port === undefined ? {} : { port }),
+  }).catch((err: unknown) => {
+    // A busy port or an address this machine does not have is the user's to fix: one line.
+    const code = (err as { code?: unknown }).code;
+    if (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL' || code === 'EACCES')
+      throw new UsageError(
+        `cannot serve the status page on ${host ?? STATUS_PAGE_DEFAULTS.host}:${port ?? STATUS_PAGE_DEFAULTS.port} (${String(code)}): choose another --port or --host`,
+      );
+    throw err;
   });
   process.stdout.write(`status page on ${server.url} (Ctrl-C to stop)\n`);
   await new Promise<void>((resolve) => {
