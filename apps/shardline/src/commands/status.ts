@@ -7,11 +7,14 @@ import {
 } from '@aws-sdk/client-dynamodb-streams';
 import { z } from 'zod';
 import { readLeaseTable, type LeaseTableLease, type LeaseTableView } from '@shardline/leases';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createDynamoDBClient, createDynamoDBStreamsClient } from '@shardline/worker';
 import { explainStartupError } from '../aws-errors.js';
 import { addSettingOptions, loadSettings, setting } from '../config.js';
 import { UsageError } from '../usage-error.js';
 import { localDefaults } from '../local-endpoint.js';
+import { handleShutdownSignals } from '../signals.js';
+import { STATUS_PAGE_DEFAULTS, startStatusServer } from '../status-page/server.js';
 
 const statusSchema = z
   .object({
@@ -26,11 +29,25 @@ const statusSchema = z
     region: setting(z.string().min(1).optional(), { arg: '<region>', help: 'AWS region (default: AWS_REGION)' }),
     json: setting(z.boolean().optional(), { help: 'print JSON for machines' }),
     lag: setting(z.boolean().optional(), { flag: '--no-lag', help: 'do not read the stream to measure lag' }),
+    serve: setting(z.boolean().optional(), {
+      help: 'serve a live status page (shard lineage, workers) instead of printing once',
+    }),
+    port: setting(z.coerce.number().int().min(0).max(65_535).optional(), {
+      arg: '<port>',
+      help: 'with --serve: the port (0: a free one)',
+      default: STATUS_PAGE_DEFAULTS.port,
+    }),
+    host: setting(z.string().min(1).optional(), {
+      arg: '<address>',
+      help: 'with --serve: the address to listen on (0.0.0.0 shows the lease table to the network)',
+      default: STATUS_PAGE_DEFAULTS.host,
+    }),
   })
   .strict();
 
 export interface ShardStatus {
   shardId: string;
+  streamArn: string;
   parentShardIds: string[];
   owner: string | null;
   state: 'finished' | 'processing' | 'handing-off' | 'waiting-on-parents' | 'unassigned';
@@ -82,29 +99,83 @@ export function registerStatus(program: Command): void {
       const dynamodb = createDynamoDBClient({ endpoint: dynamodbEndpoint, ...clientOptions });
       const streams = createDynamoDBStreamsClient({ endpoint: streamsEndpoint, ...clientOptions });
       const tableName = settings.leaseTable ?? `shardline-${settings.app}`;
-      try {
-        let view: LeaseTableView;
-        try {
-          view = await readLeaseTable(dynamodb, tableName);
-        } catch (err) {
+      const read = () =>
+        readStatus(dynamodb, settings.lag === false ? undefined : streams, tableName).catch((err: unknown) => {
           if (hasName(err, 'ResourceNotFoundException')) {
             throw new UsageError(
               `lease table ${tableName} not found at ${dynamodbEndpoint ?? `region ${settings.region ?? process.env.AWS_REGION ?? '(none)'}`}: has \`shardline run --app ${settings.app}\` run against it?`,
             );
           }
           throw explainStartupError(err, { dynamodbEndpoint, streamsEndpoint, region: settings.region });
-        }
-        const shards = await shardStatuses(view, settings.lag === false ? undefined : streams);
-        if (settings.json)
-          process.stdout.write(
-            `${JSON.stringify({ leaseTable: tableName, leader: view.leader ?? null, workers: view.workers, shards, audits: view.audits, invalid: view.invalid.length }, null, 2)}\n`,
-          );
-        else process.stdout.write(render(tableName, view, shards));
+        });
+      try {
+        // Read once first, in --serve too: a wrong table or endpoint is one line and exit 2, not a page of errors.
+        const report = await read();
+        if (settings.serve) await serve(read, settings.host, settings.port);
+        else if (settings.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        else process.stdout.write(render(report));
       } finally {
         dynamodb.destroy();
         streams.destroy();
       }
     });
+}
+
+/** What `status --json` prints and the status page shows: one read of the lease table (and the stream, for lag). */
+export interface StatusReport {
+  leaseTable: string;
+  leader: LeaseTableView['leader'] | null;
+  workers: LeaseTableView['workers'];
+  shards: ShardStatus[];
+  audits: LeaseTableView['audits'];
+  /** How many rows do not look like shardline leases (ignored). */
+  invalid: number;
+}
+
+/** The one data function of `status`: the text view, `--json` and `--serve` all show this. */
+export async function readStatus(
+  dynamodb: DynamoDBClient,
+  streams: DynamoDBStreamsClient | undefined,
+  tableName: string,
+): Promise<StatusReport> {
+  const view = await readLeaseTable(dynamodb, tableName);
+  const shards = await shardStatuses(view, streams);
+  return {
+    leaseTable: tableName,
+    leader: view.leader ?? null,
+    workers: view.workers,
+    shards,
+    audits: view.audits,
+    invalid: view.invalid.length,
+  };
+}
+
+/** `--serve`: the page until SIGINT/SIGTERM. */
+async function serve(read: () => Promise<StatusReport>, host?: string, port?: number): Promise<void> {
+  const server = await startStatusServer({
+    read,
+    ...(host === undefined ? {} : { host }),
+    ...(port === undefined ? {} : { port }),
+  }).catch((err: unknown) => {
+    // A busy port or an address this machine does not have is the user's to fix: one line.
+    const code = (err as { code?: unknown }).code;
+    if (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL' || code === 'EACCES')
+      throw new UsageError(
+        `cannot serve the status page on ${host ?? STATUS_PAGE_DEFAULTS.host}:${port ?? STATUS_PAGE_DEFAULTS.port} (${String(code)}): choose another --port or --host`,
+      );
+    throw err;
+  });
+  process.stdout.write(`status page on ${server.url} (Ctrl-C to stop)\n`);
+  await new Promise<void>((resolve) => {
+    const remove = handleShutdownSignals({
+      graceful: () => {
+        remove();
+        resolve();
+      },
+      force: () => resolve(),
+    });
+  });
+  await server.close();
 }
 
 export async function shardStatuses(
@@ -136,6 +207,7 @@ export async function shardStatuses(
             : { behindRecords: null, lagMs: null };
       return {
         shardId: lease.shardId,
+        streamArn: lease.streamArn,
         parentShardIds: lease.parentShardIds,
         owner: lease.owner ?? null,
         state,
@@ -186,7 +258,8 @@ async function measureLag(
   }
 }
 
-function render(tableName: string, view: LeaseTableView, shards: ShardStatus[]): string {
+function render(report: StatusReport): string {
+  const { leaseTable: tableName, shards } = report;
   const rows = [
     ['SHARD', 'PARENT', 'OWNER', 'STATE', 'CHECKPOINT', 'BEHIND', 'AGE'],
     ...shards.map((s) => [
@@ -206,24 +279,22 @@ function render(tableName: string, view: LeaseTableView, shards: ShardStatus[]):
       .join('  ')
       .trimEnd(),
   );
-  const workers = view.workers.map(
+  const workers = report.workers.map(
     (w) =>
       `  ${w.workerId}: ${w.leaseCount} lease(s), heartbeat ${w.heartbeat}${w.draining ? ', draining' : ''}${w.updatedAt ? `, last seen ${w.updatedAt}` : ''}`,
   );
   return [
-    `lease table ${tableName}: ${shards.length} shard(s), leader ${view.leader?.workerId ?? 'none'}`,
+    `lease table ${tableName}: ${shards.length} shard(s), leader ${report.leader?.workerId ?? 'none'}`,
     ...lines,
     ...(shards.some((s) => s.behindRecords !== null)
       ? [
           `BEHIND: records after the checkpoint, counted (exact; reading stops at ${BEHIND_CAP}, shown as ${BEHIND_CAP}+). AGE: since the oldest of them was written (approximate: whole seconds on AWS, whole minutes on DynamoDB Local).`,
         ]
       : []),
-    `workers (${view.workers.length}):`,
+    `workers (${report.workers.length}):`,
     ...(workers.length > 0 ? workers : ['  none']),
-    ...renderAudits(view),
-    ...(view.invalid.length > 0
-      ? [`${view.invalid.length} row(s) do not look like shardline leases and are ignored`]
-      : []),
+    ...renderAudits(report),
+    ...(report.invalid > 0 ? [`${report.invalid} row(s) do not look like shardline leases and are ignored`] : []),
     '',
   ].join('\n');
 }
@@ -232,11 +303,11 @@ function render(tableName: string, view: LeaseTableView, shards: ShardStatus[]):
 const AUDITS_SHOWN = 5;
 
 /** The latest operator actions (`shardline reset`, `shardline import-kcl`): who, when, from → to. */
-function renderAudits(view: LeaseTableView): string[] {
-  if (view.audits.length === 0) return [];
-  const shown = view.audits.slice(-AUDITS_SHOWN);
+function renderAudits(report: StatusReport): string[] {
+  if (report.audits.length === 0) return [];
+  const shown = report.audits.slice(-AUDITS_SHOWN);
   return [
-    `operator actions (${shown.length === view.audits.length ? view.audits.length : `last ${shown.length} of ${view.audits.length}`}):`,
+    `operator actions (${shown.length === report.audits.length ? report.audits.length : `last ${shown.length} of ${report.audits.length}`}):`,
     ...shown.map((a) => {
       const count = a.changes.length + (a.omitted ?? 0);
       const moves = a.changes
