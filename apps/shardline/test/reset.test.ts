@@ -85,10 +85,10 @@ describe('shardline reset on DynamoDB Local', () => {
     // Held by a live worker: the dry run says it would be refused, the real one refuses.
     const dry = await capture([...base, '--to', 'trim_horizon']);
     expect(dry.code).toBe(1);
-    expect(dry.stdout).toMatch(/would be refused: 1 lease\(s\) held by w1/);
+    expect(dry.stdout).toMatch(/would be refused: 1 lease\(s\) held by live worker\(s\) w1/);
     const refused = await capture([...base, '--to', 'trim_horizon', '--yes']);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/held by w1.*--force/);
+    expect(refused.stderr).toMatch(/held by live worker\(s\) w1.*--force/);
     expect(seen).toEqual([1, 2, 3, 4, 5]);
 
     // --force fences w1: it loses the lease, then takes it again at TRIM_HORIZON and replays.
