@@ -245,6 +245,9 @@ async function scanShards(
       shardId,
       start: { type: 'TRIM_HORIZON' },
       prefetch: 0,
+      // Empty pages are read through (see EMPTY_PAGES_AT_TIP): keep the pause between them short.
+      idleIntervalMs: 50,
+      maxIdleIntervalMs: 50,
       clock,
       logger,
     });
@@ -257,9 +260,21 @@ async function scanShards(
   return scans;
 }
 
+/**
+ * Consecutive empty pages that end the search in an open shard. GetRecords "might take multiple
+ * calls to get to a portion of the shard that contains stream records", so one empty page is no
+ * proof of the tip; DynamoDB Streams has no MillisBehindLatest to tell, hence a bound.
+ */
+export const EMPTY_PAGES_AT_TIP = 5;
+
 /** The search over one shard's batches (pure over its input, so it is tested on plain batches). */
-export async function scanShard(batches: AsyncIterable<RecordBatch>, at: number): Promise<ShardScan> {
+export async function scanShard(
+  batches: AsyncIterable<RecordBatch>,
+  at: number,
+  emptyPagesAtTip = EMPTY_PAGES_AT_TIP,
+): Promise<ShardScan> {
   let lastBefore: string | undefined;
+  let empty = 0;
   for await (const batch of batches) {
     for (const record of batch.records) {
       const created = record.dynamodb?.ApproximateCreationDateTime;
@@ -267,8 +282,9 @@ export async function scanShard(batches: AsyncIterable<RecordBatch>, at: number)
       lastBefore = record.dynamodb?.SequenceNumber ?? lastBefore;
     }
     if (batch.shardEnd) return { lastBefore, reached: false, closed: true };
-    // An empty answer from an open shard: its tip, nothing at or after the time yet.
-    if (batch.records.length === 0) return { lastBefore, reached: false, closed: false };
+    empty = batch.records.length === 0 ? empty + 1 : 0;
+    // Several empty answers in a row from an open shard: taken as its tip.
+    if (empty >= emptyPagesAtTip) return { lastBefore, reached: false, closed: false };
   }
   return { lastBefore, reached: false, closed: true };
 }

@@ -3,7 +3,7 @@ import type { _Record } from '@aws-sdk/client-dynamodb-streams';
 import type { RecordBatch } from '@shardline/streams';
 import type { LeaseItem } from '../src/items.js';
 import { planReset, timestampCheckpoint } from '../src/reset-plan.js';
-import { scanShard } from '../src/reset.js';
+import { EMPTY_PAGES_AT_TIP, scanShard } from '../src/reset.js';
 
 const ARN = 'arn:aws:dynamodb:ddblocal:000000000000:table/t/stream/2026-12-03T10:00:00.000';
 const NOW = '2026-12-03T11:00:00.000Z';
@@ -106,10 +106,26 @@ describe('scanShard', () => {
       reached: false,
       closed: true,
     });
-    expect(await scanShard(batches(batch([record(1, '2026-12-03T10:00:00Z')]), batch([])), at)).toEqual({
+    const empties = Array.from({ length: EMPTY_PAGES_AT_TIP }, () => batch([]));
+    expect(await scanShard(batches(batch([record(1, '2026-12-03T10:00:00Z')]), ...empties), at)).toEqual({
       lastBefore: '000000000000000000001',
       reached: false,
       closed: false,
     });
+  });
+
+  it('reads through empty pages before records of an open shard (GetRecords may need several calls)', async () => {
+    const at = Date.parse('2026-12-03T10:05:00Z');
+    const scan = await scanShard(
+      batches(
+        batch([]),
+        batch([]),
+        batch([record(1, '2026-12-03T10:00:00Z')]),
+        batch([]),
+        batch([record(2, '2026-12-03T10:06:00Z')]),
+      ),
+      at,
+    );
+    expect(scan).toEqual({ lastBefore: '000000000000000000001', reached: true, closed: false });
   });
 });

@@ -71,7 +71,7 @@ function worker(id: string, updatedAt: number) {
 
 describe('resetLeases', () => {
   it('moves leases of an owner whose heartbeat is older than a lease duration without --force; a live owner is refused', async () => {
-    const { tableName, store, put, leases, streamArn, streams } = await setup(2);
+    const { tableName, store, put, leases, streams } = await setup(2);
     // `ghost` crashed a minute ago; `alive` heartbeated just now.
     await put(worker('ghost', START - 60_000));
     await put(worker('alive', START - 500));
@@ -79,7 +79,7 @@ describe('resetLeases', () => {
     await put({ ...leases[1]!, leaseOwner: 'alive', ownerSession: 'alive-session' });
     const options = {
       dynamodb: db.dynamodb,
-      streams: streams!,
+      streams,
       leaseTableName: tableName,
       target: { kind: 'TRIM_HORIZON' } as const,
       force: false,
@@ -127,7 +127,7 @@ describe('resetLeases', () => {
     } as unknown as DynamoDBClient;
     const failure = await resetLeases({
       dynamodb: racing,
-      streams: streams!,
+      streams,
       leaseTableName: tableName,
       target: { kind: 'TRIM_HORIZON' },
       force: false,
