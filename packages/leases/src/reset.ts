@@ -1,6 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ConfigError, ShardlineError, silentLogger, systemClock, type Clock, type Logger } from '@shardline/core';
-import { listShards, ShardReader, type RecordBatch, type StreamsClient } from '@shardline/streams';
+import { listShards, ShardGraph, ShardReader, type RecordBatch, type StreamsClient } from '@shardline/streams';
 import { auditItem } from './audit.js';
 import { LeaseConflictError } from './errors.js';
 import type { WorkerItem } from './items.js';
@@ -93,17 +93,19 @@ export async function resetLeases(options: ResetOptions): Promise<ResetResult> {
   const live = liveOwners(snapshot.workers, clock.now(), options.leaseDurationMs ?? LEASE_DEFAULTS.leaseDurationMs);
   for (const streamArn of streamArns) {
     const shards = await listShards(options.streams, streamArn, { clock, logger });
+    // LATEST is a scan to the tip of each open shard (every record is before +Infinity).
+    const graph = ShardGraph.fromShards(shards);
     const scans =
-      options.target.kind === 'timestamp'
-        ? await scanShards(
+      options.target.kind === 'TRIM_HORIZON'
+        ? undefined
+        : await scanShards(
             options.streams,
             streamArn,
-            shards.map((s) => s.shardId),
-            options.target.at,
+            shards.map((s) => s.shardId).filter((id) => options.target.kind === 'timestamp' || !graph.isClosed(id)),
+            options.target.kind === 'timestamp' ? options.target.at : Number.POSITIVE_INFINITY,
             clock,
             logger,
-          )
-        : undefined;
+          );
     const leases = snapshot.leases.filter((l) => l.streamArn === streamArn);
     const plan = planReset({ streamArn, shards, leases, target: options.target, scans, now });
     result.streams.push({ streamArn, plan });

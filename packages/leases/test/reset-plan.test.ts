@@ -40,16 +40,30 @@ describe('planReset', () => {
     expect(plan.gone).toEqual(['gone']);
   });
 
-  it('LATEST finishes closed shards and starts open ones at LATEST; a lease already there is left alone', () => {
+  it('LATEST finishes closed shards and starts open ones after their last record; a lease already there is left alone', () => {
     const plan = planReset({
       streamArn: ARN,
       shards,
       leases: [lease('a', 'SHARD_END'), lease('b', '000000000000000000150')],
       target: { kind: 'LATEST' },
+      scans: new Map([['b', { lastBefore: '000000000000000000190', reached: false, closed: false }]]),
+      now: NOW,
+    });
+    // A real position: a hand-off keeps it (LATEST itself would turn into TRIM_HORIZON).
+    expect(plan.changes.map((c) => [c.shardId, c.to])).toEqual([['b', '000000000000000000190']]);
+    expect(plan.unchanged).toEqual(['a']);
+  });
+
+  it('LATEST keeps LATEST only for an open shard with no records', () => {
+    const plan = planReset({
+      streamArn: ARN,
+      shards,
+      leases: [lease('a', 'SHARD_END'), lease('b', '000000000000000000150')],
+      target: { kind: 'LATEST' },
+      scans: new Map([['b', { reached: false, closed: false }]]),
       now: NOW,
     });
     expect(plan.changes.map((c) => [c.shardId, c.to])).toEqual([['b', 'LATEST']]);
-    expect(plan.unchanged).toEqual(['a']);
   });
 
   it('a timestamp: after the last record before it, TRIM_HORIZON when none is, SHARD_END for a shard closed before it', () => {
