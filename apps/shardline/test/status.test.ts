@@ -41,8 +41,10 @@ describe('shardline status', () => {
       const text = await capture(['status', '--app', tableName, '--endpoint', db.endpoint, '--region', db.region]);
       expect(text.code).toBe(0);
       expect(text.stdout).toMatch(/SHARD\s+PARENT\s+OWNER\s+STATE\s+CHECKPOINT\s+BEHIND\s+AGE/);
-      expect(text.stdout).toMatch(/status-w1\s+processing\s+TRIM_HORIZON\s+0\s+-/);
-      expect(text.stdout).toContain('BEHIND: records after the checkpoint, counted (exact');
+      expect(text.stdout).toMatch(/status-w1\s+processing\s+TRIM_HORIZON\s+≥0\s+-/);
+      expect(text.stdout).toContain(
+        'BEHIND: records after the checkpoint, counted (exact for a shard read to its end; ≥N for an open shard',
+      );
       expect(text.stdout).toMatch(/status-w1\s+processing\s+TRIM_HORIZON/);
       const json = await capture([
         'status',
@@ -105,11 +107,14 @@ describe('shardline status', () => {
         db.region,
         '--json',
       ]);
-      const parsed = JSON.parse(json.stdout) as { shards: Array<{ behindRecords: number; lagMs: number }> };
-      expect(parsed.shards.map((s) => s.behindRecords)).toEqual([4]);
+      const parsed = JSON.parse(json.stdout) as {
+        shards: Array<{ behindRecords: number; behindLowerBound?: boolean; lagMs: number }>;
+      };
+      expect(parsed.shards.map((s) => [s.behindRecords, s.behindLowerBound])).toEqual([[4, true]]);
       expect(parsed.shards[0]!.lagMs).toBeGreaterThanOrEqual(0);
       const text = await capture(['status', '--app', tableName, '--endpoint', db.endpoint, '--region', db.region]);
-      expect(text.stdout).toMatch(/unassigned\s+\d+\s+4\s+~/);
+      // An open shard: its tip is not provable, so the count is a lower bound.
+      expect(text.stdout).toMatch(/unassigned\s+\d+\s+≥4\s+~/);
     } finally {
       vi.unstubAllEnvs();
     }

@@ -106,6 +106,8 @@ export const auditItemSchema = z.object({
   streamArn: nonEmpty.optional(),
   /** True when live owners were fenced (`reset --force`). */
   forced: z.boolean().optional(),
+  /** True when the action failed partway: `changes` lists only what was written before it stopped. */
+  partial: z.boolean().optional(),
   changes: z.array(auditChangeSchema),
   /** Changes left out of `changes` to keep the item under DynamoDB's 400 KB. */
   omitted: counter.optional(),

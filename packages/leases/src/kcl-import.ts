@@ -11,6 +11,7 @@ import { translateLeaseError } from './errors.js';
 import type { LeaseItem } from './items.js';
 import { parseKclRow, planKclImport, type KclImportPlan, type KclRow } from './kcl-lease.js';
 import { LeaseStore } from './lease-store.js';
+import { listShards, type StreamsClient } from '@shardline/streams';
 
 /**
  * The I/O half of `shardline import-kcl`: read a KCL lease table (never written: a rollback is
@@ -47,6 +48,12 @@ export interface KclImportOptions {
    * several times in it. @defaultValue KCL_DEFAULTS.failoverTimeMillis
    */
   failoverMs?: number | undefined;
+  /**
+   * The stream's shards are listed to check the KCL leases against them (a KCL table of another
+   * stream, or of a stream recreated since, would import leases no shard has). The CLI always
+   * gives it. @defaultValue no check
+   */
+  streams?: StreamsClient | undefined;
   /** False: plan and check only (a dry run). */
   apply: boolean;
   /** Who runs it, for the audit item. */
@@ -85,6 +92,8 @@ export async function importKclLeases(options: KclImportOptions): Promise<KclImp
   const alive = kclFleetEvidence(first, second);
   const plan = planKclImport({ rows: second, streamArn: options.streamArn, now: new Date(clock.now()).toISOString() });
 
+  if (options.streams && plan.streamArn)
+    plan.problems.push(...(await missingShards(options.streams, plan.streamArn, plan, clock)));
   const store = new LeaseStore(options.dynamodb, options.leaseTableName, clock);
   const existing = await existingLeases(store);
   const { conflicts, present } = compareWithTable(plan.items, existing);
@@ -121,6 +130,25 @@ export async function importKclLeases(options: KclImportOptions): Promise<KclImp
   await store.bumpEpoch();
   result.applied = true;
   return result;
+}
+
+/**
+ * KCL leases of unfinished shards the stream does not list: a plan problem (refused, shown in
+ * the dry run). A finished (SHARD_END) lease of a shard trimmed since has nothing left to read.
+ */
+async function missingShards(
+  streams: StreamsClient,
+  streamArn: string,
+  plan: KclImportPlan,
+  clock: Clock,
+): Promise<string[]> {
+  const ids = new Set((await listShards(streams, streamArn, { clock })).map((s) => s.shardId));
+  const missing = plan.rows.filter((row) => row.checkpoint !== 'SHARD_END' && !ids.has(row.shardId));
+  if (missing.length === 0) return [];
+  const named = missing.slice(0, 5).map((row) => row.shardId);
+  return [
+    `${missing.length} KCL lease(s) name shards that ${streamArn} does not have (${named.join(', ')}${missing.length > 5 ? ', …' : ''}): is the KCL table of another stream?`,
+  ];
 }
 
 /** Every row of the KCL table, decoded (strongly consistent scan; read only). */

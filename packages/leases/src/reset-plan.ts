@@ -49,7 +49,7 @@ export interface ResetInput {
   /** This stream's leases. */
   leases: readonly LeaseItem[];
   target: ResetTarget;
-  /** For a timestamp target: each shard's scan. */
+  /** For a timestamp target: each shard's scan; for LATEST: each open shard's scan to its tip. */
   scans?: ReadonlyMap<string, ShardScan> | undefined;
   now: string;
 }
@@ -111,9 +111,16 @@ function targetCheckpoint(input: ResetInput, shard: ShardInfo, graph: ShardGraph
   switch (input.target.kind) {
     case 'TRIM_HORIZON':
       return 'TRIM_HORIZON';
-    case 'LATEST':
+    case 'LATEST': {
       // As for a new application at LATEST: history (closed shards) counts as done.
-      return graph.isClosed(shard.shardId) ? 'SHARD_END' : 'LATEST';
+      if (graph.isClosed(shard.shardId)) return 'SHARD_END';
+      // A real position, after the shard's last record now: a lease left at LATEST is turned into
+      // TRIM_HORIZON by its next hand-off (LeaseStore.transfer), which would undo the reset.
+      // Only an empty shard keeps LATEST (a replay of it from TRIM_HORIZON reads nothing old).
+      const scan = input.scans?.get(shard.shardId);
+      if (!scan) throw new TypeError(`planReset: no scan for open shard ${shard.shardId}`);
+      return scan.lastBefore ?? 'LATEST';
+    }
     case 'timestamp': {
       const scan = input.scans?.get(shard.shardId);
       if (!scan) throw new TypeError(`planReset: no timestamp scan for ${shard.shardId}`);

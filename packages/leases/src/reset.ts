@@ -1,9 +1,11 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ConfigError, ShardlineError, silentLogger, systemClock, type Clock, type Logger } from '@shardline/core';
-import { listShards, ShardReader, type RecordBatch, type StreamsClient } from '@shardline/streams';
+import { listShards, ShardGraph, ShardReader, type RecordBatch, type StreamsClient } from '@shardline/streams';
 import { auditItem } from './audit.js';
 import { LeaseConflictError } from './errors.js';
+import type { WorkerItem } from './items.js';
 import { LeaseStore } from './lease-store.js';
+import { LEASE_DEFAULTS } from './options.js';
 import {
   describeTarget,
   planReset,
@@ -23,13 +25,15 @@ import {
 /** Attempts per lease when a worker's checkpoint lands between our read and our write. */
 const RESET_ATTEMPTS = 3;
 
-/** Workers hold leases the reset would move, and `force` was not given. */
+/** Live workers hold leases the reset would move, and `force` was not given. */
 export class LeasesHeldError extends ShardlineError {
   readonly held: ReadonlyArray<{ shardId: string; owner: string }>;
   constructor(held: ReadonlyArray<{ shardId: string; owner: string }>) {
     const owners = [...new Set(held.map((h) => h.owner))];
+    // Only live owners land here (see `liveOwners`): a live worker keeps renewing its leases, so
+    // waiting would not help; a crashed one's leases are moved without --force.
     super(
-      `${held.length} lease(s) are held by ${owners.join(', ')}: stop those workers (or wait until their leases expire and are released), or give --force to fence them first`,
+      `${held.length} lease(s) are held by live worker(s) ${owners.join(', ')}: stop those workers, or give --force to fence them first`,
       { retryable: false },
     );
     this.held = held;
@@ -49,6 +53,11 @@ export interface ResetOptions {
   apply: boolean;
   /** Who runs it, for the audit item. */
   actor: string;
+  /**
+   * A lease's owner counts as live only if its heartbeat item was written less than this long
+   * ago (by its `updatedAt`, the worker's clock). @defaultValue LEASE_DEFAULTS.leaseDurationMs
+   */
+  leaseDurationMs?: number | undefined;
   clock?: Clock | undefined;
   logger?: Logger | undefined;
 }
@@ -59,6 +68,8 @@ export interface ResetResult {
   applied: boolean;
   /** What was written, `from` as it was at the write. */
   written: ResetChange[];
+  /** Leases whose owner had no fresh heartbeat (crashed or gone): moved without --force. */
+  stale: Array<{ shardId: string; owner: string }>;
 }
 
 export async function resetLeases(options: ResetOptions): Promise<ResetResult> {
@@ -78,63 +89,126 @@ export async function resetLeases(options: ResetOptions): Promise<ResetResult> {
       `lease table ${options.leaseTableName} has no leases: nothing to reset (a new application starts where --initial-position says)`,
     );
   const now = new Date(clock.now()).toISOString();
-  const result: ResetResult = { streams: [], held: [], applied: false, written: [] };
+  const result: ResetResult = { streams: [], held: [], applied: false, written: [], stale: [] };
+  const live = liveOwners(snapshot.workers, clock.now(), options.leaseDurationMs ?? LEASE_DEFAULTS.leaseDurationMs);
   for (const streamArn of streamArns) {
     const shards = await listShards(options.streams, streamArn, { clock, logger });
+    // LATEST is a scan to the tip of each open shard (every record is before +Infinity).
+    const graph = ShardGraph.fromShards(shards);
     const scans =
-      options.target.kind === 'timestamp'
-        ? await scanShards(
+      options.target.kind === 'TRIM_HORIZON'
+        ? undefined
+        : await scanShards(
             options.streams,
             streamArn,
-            shards.map((s) => s.shardId),
-            options.target.at,
+            shards.map((s) => s.shardId).filter((id) => options.target.kind === 'timestamp' || !graph.isClosed(id)),
+            options.target.kind === 'timestamp' ? options.target.at : Number.POSITIVE_INFINITY,
             clock,
             logger,
-          )
-        : undefined;
+          );
     const leases = snapshot.leases.filter((l) => l.streamArn === streamArn);
     const plan = planReset({ streamArn, shards, leases, target: options.target, scans, now });
     result.streams.push({ streamArn, plan });
-    for (const change of plan.changes)
-      if (change.owner !== undefined) result.held.push({ shardId: change.shardId, owner: change.owner });
+    for (const change of plan.changes) {
+      if (change.owner === undefined) continue;
+      const entry = { shardId: change.shardId, owner: change.owner };
+      if (live.has(ownerKey(change.owner, change.lease?.ownerSession))) result.held.push(entry);
+      else result.stale.push(entry);
+    }
   }
   if (!options.apply) return result;
   if (result.held.length > 0 && !options.force) throw new LeasesHeldError(result.held);
 
-  for (const { streamArn, plan } of result.streams) {
-    const written: ResetChange[] = [];
-    for (const change of plan.changes) {
-      const done = await applyChange(store, change, options.force);
-      if (done) written.push(done);
+  // A reset that stops partway (a worker took a lease meanwhile, a lease kept changing) has
+  // still moved leases: audit what was written (`partial`) and bump the epoch before rethrowing,
+  // so the table records every move and workers notice the moved leases at once.
+  const stale = new Set(result.stale.map((s) => s.shardId));
+  let finished = false;
+  try {
+    for (const { streamArn, plan } of result.streams) {
+      const written: ResetChange[] = [];
+      let complete = false;
+      try {
+        for (const change of plan.changes) {
+          const done = await applyChange(store, change, options.force, stale.has(change.shardId));
+          if (done) written.push(done);
+        }
+        complete = true;
+      } finally {
+        result.written.push(...written);
+        if (complete || written.length > 0) await putResetAudit(store, options, clock, streamArn, written, !complete);
+      }
     }
-    await store.putAudit(
-      auditItem({
-        action: 'reset',
-        actor: options.actor,
-        at: new Date(clock.now()).toISOString(),
-        target: describeTarget(options.target),
-        streamArn,
-        ...(options.force ? { forced: true } : {}),
-        changes: written.map((c) => ({ shardId: c.shardId, ...(c.from ? { from: c.from } : {}), to: c.to })),
-      }),
-    );
-    result.written.push(...written);
+    finished = true;
+  } finally {
+    // Workers read the whole table when the epoch moves: they see their leases gone at once.
+    if (finished || result.written.length > 0) await store.bumpEpoch();
   }
-  // Workers read the whole table when the epoch moves: they see their leases gone at once.
-  await store.bumpEpoch();
   result.applied = true;
   return result;
 }
 
+async function putResetAudit(
+  store: LeaseStore,
+  options: ResetOptions,
+  clock: Clock,
+  streamArn: string,
+  written: readonly ResetChange[],
+  partial: boolean,
+): Promise<void> {
+  await store.putAudit(
+    auditItem({
+      action: 'reset',
+      actor: options.actor,
+      at: new Date(clock.now()).toISOString(),
+      target: describeTarget(options.target),
+      streamArn,
+      ...(options.force ? { forced: true } : {}),
+      ...(partial ? { partial: true } : {}),
+      changes: written.map((c) => ({ shardId: c.shardId, ...(c.from ? { from: c.from } : {}), to: c.to })),
+    }),
+  );
+}
+
+function ownerKey(owner: string, session: string | undefined): string {
+  return `${owner}\u0000${session ?? ''}`;
+}
+
+/**
+ * Owners (worker id and session) whose heartbeat item was written within one lease duration.
+ * A one-shot command cannot watch heartbeat counters move, so it reads `updatedAt`, the
+ * worker's own clock: skew between machines shifts the line by the skew. A lease with no live
+ * owner belongs to a crashed worker: nothing will release it, so it is moved without --force
+ * (its counter bump still fences a worker that comes back).
+ */
+function liveOwners(workers: readonly WorkerItem[], now: number, leaseDurationMs: number): Set<string> {
+  const live = new Set<string>();
+  for (const w of workers) {
+    const at = w.updatedAt === undefined ? Number.NaN : Date.parse(w.updatedAt);
+    if (!(now - at < leaseDurationMs)) continue;
+    live.add(ownerKey(w.workerId, w.sessionId));
+    // A lease row written without ownerSession (older rows) matches the worker id alone.
+    live.add(ownerKey(w.workerId, undefined));
+  }
+  return live;
+}
+
 /** One lease moved (or created), read again and decided again when a checkpoint raced the write. */
-async function applyChange(store: LeaseStore, change: ResetChange, force: boolean): Promise<ResetChange | undefined> {
+async function applyChange(
+  store: LeaseStore,
+  change: ResetChange,
+  force: boolean,
+  staleOwner: boolean,
+): Promise<ResetChange | undefined> {
   let lease = change.lease;
   for (let attempt = 1; ; attempt++) {
     try {
       if (lease === undefined) {
         if (await store.createLease(change.item, { oneShot: true })) return { ...change, from: undefined };
       } else {
-        if (lease.leaseOwner !== undefined && !force)
+        // The planned crashed owner may be moved; anyone else who took the lease meanwhile is live.
+        const sameOwner = lease.leaseOwner === change.owner && lease.ownerSession === change.lease?.ownerSession;
+        if (lease.leaseOwner !== undefined && !force && !(staleOwner && sameOwner))
           throw new LeasesHeldError([{ shardId: lease.shardId, owner: lease.leaseOwner }]);
         if (lease.checkpoint === change.to && lease.leaseOwner === undefined) return undefined;
         await store.resetLease(lease, change.to);
@@ -173,6 +247,9 @@ async function scanShards(
       shardId,
       start: { type: 'TRIM_HORIZON' },
       prefetch: 0,
+      // Empty pages are read through (see EMPTY_PAGES_AT_TIP): keep the pause between them short.
+      idleIntervalMs: 50,
+      maxIdleIntervalMs: 50,
       clock,
       logger,
     });
@@ -185,9 +262,21 @@ async function scanShards(
   return scans;
 }
 
+/**
+ * Consecutive empty pages that end the search in an open shard. GetRecords "might take multiple
+ * calls to get to a portion of the shard that contains stream records", so one empty page is no
+ * proof of the tip; DynamoDB Streams has no MillisBehindLatest to tell, hence a bound.
+ */
+export const EMPTY_PAGES_AT_TIP = 5;
+
 /** The search over one shard's batches (pure over its input, so it is tested on plain batches). */
-export async function scanShard(batches: AsyncIterable<RecordBatch>, at: number): Promise<ShardScan> {
+export async function scanShard(
+  batches: AsyncIterable<RecordBatch>,
+  at: number,
+  emptyPagesAtTip = EMPTY_PAGES_AT_TIP,
+): Promise<ShardScan> {
   let lastBefore: string | undefined;
+  let empty = 0;
   for await (const batch of batches) {
     for (const record of batch.records) {
       const created = record.dynamodb?.ApproximateCreationDateTime;
@@ -195,8 +284,9 @@ export async function scanShard(batches: AsyncIterable<RecordBatch>, at: number)
       lastBefore = record.dynamodb?.SequenceNumber ?? lastBefore;
     }
     if (batch.shardEnd) return { lastBefore, reached: false, closed: true };
-    // An empty answer from an open shard: its tip, nothing at or after the time yet.
-    if (batch.records.length === 0) return { lastBefore, reached: false, closed: false };
+    empty = batch.records.length === 0 ? empty + 1 : 0;
+    // Several empty answers in a row from an open shard: taken as its tip.
+    if (empty >= emptyPagesAtTip) return { lastBefore, reached: false, closed: false };
   }
   return { lastBefore, reached: false, closed: true };
 }

@@ -8,7 +8,8 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, type Clock } from '@shardline/core';
-import { connectTestDynamoDB, kclLeaseRow } from '@shardline/testkit';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { connectTestDynamoDB, kclLeaseRow, startStreamSimulator } from '@shardline/testkit';
 import { importKclLeases, KclFleetAliveError, KCL_DEFAULTS } from '../src/kcl-import.js';
 import { LeaseStore } from '../src/lease-store.js';
 
@@ -58,6 +59,37 @@ async function tableExists(name: string): Promise<boolean> {
 }
 
 describe('importKclLeases on DynamoDB Local', () => {
+  it('refuses KCL leases of shards the stream does not have, and shows them in the dry run', async () => {
+    const sim = await startStreamSimulator({ shards: 1 });
+    const streams = new DynamoDBStreamsClient({
+      endpoint: sim.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'sim', secretAccessKey: 'sim' },
+    });
+    try {
+      const real = sim.openShardIds()[0]!;
+      const kcl = await kclTable([
+        kclLeaseRow({ shardId: real, checkpoint: SEQ }),
+        kclLeaseRow({ shardId: 'shardId-00000001700000000000-deadbeef', checkpoint: SEQ }),
+      ]);
+      const options = {
+        dynamodb: db.dynamodb,
+        streams,
+        kclTableName: kcl,
+        leaseTableName: db.uniqueName('shardline'),
+        streamArn: sim.streamArn,
+        failoverMs: 0,
+        actor: 'test',
+      };
+      const dry = await importKclLeases({ ...options, apply: false });
+      expect(dry.plan.problems).toEqual([expect.stringMatching(/1 KCL lease\(s\) name shards .*deadbeef/)]);
+      await expect(importKclLeases({ ...options, apply: true })).rejects.toThrow(/deadbeef/);
+    } finally {
+      streams.destroy();
+      await sim.stop();
+    }
+  });
+
   it('refuses while a KCL worker renews its lease over the failover time, and writes nothing', async () => {
     const kcl = await kclTable([
       kclLeaseRow({ shardId: 's1', checkpoint: SEQ, leaseCounter: 4, leaseOwner: 'java-1' }),

@@ -3,7 +3,7 @@ import type { _Record } from '@aws-sdk/client-dynamodb-streams';
 import type { RecordBatch } from '@shardline/streams';
 import type { LeaseItem } from '../src/items.js';
 import { planReset, timestampCheckpoint } from '../src/reset-plan.js';
-import { scanShard } from '../src/reset.js';
+import { EMPTY_PAGES_AT_TIP, scanShard } from '../src/reset.js';
 
 const ARN = 'arn:aws:dynamodb:ddblocal:000000000000:table/t/stream/2026-12-03T10:00:00.000';
 const NOW = '2026-12-03T11:00:00.000Z';
@@ -40,16 +40,30 @@ describe('planReset', () => {
     expect(plan.gone).toEqual(['gone']);
   });
 
-  it('LATEST finishes closed shards and starts open ones at LATEST; a lease already there is left alone', () => {
+  it('LATEST finishes closed shards and starts open ones after their last record; a lease already there is left alone', () => {
     const plan = planReset({
       streamArn: ARN,
       shards,
       leases: [lease('a', 'SHARD_END'), lease('b', '000000000000000000150')],
       target: { kind: 'LATEST' },
+      scans: new Map([['b', { lastBefore: '000000000000000000190', reached: false, closed: false }]]),
+      now: NOW,
+    });
+    // A real position: a hand-off keeps it (LATEST itself would turn into TRIM_HORIZON).
+    expect(plan.changes.map((c) => [c.shardId, c.to])).toEqual([['b', '000000000000000000190']]);
+    expect(plan.unchanged).toEqual(['a']);
+  });
+
+  it('LATEST keeps LATEST only for an open shard with no records', () => {
+    const plan = planReset({
+      streamArn: ARN,
+      shards,
+      leases: [lease('a', 'SHARD_END'), lease('b', '000000000000000000150')],
+      target: { kind: 'LATEST' },
+      scans: new Map([['b', { reached: false, closed: false }]]),
       now: NOW,
     });
     expect(plan.changes.map((c) => [c.shardId, c.to])).toEqual([['b', 'LATEST']]);
-    expect(plan.unchanged).toEqual(['a']);
   });
 
   it('a timestamp: after the last record before it, TRIM_HORIZON when none is, SHARD_END for a shard closed before it', () => {
@@ -106,10 +120,26 @@ describe('scanShard', () => {
       reached: false,
       closed: true,
     });
-    expect(await scanShard(batches(batch([record(1, '2026-12-03T10:00:00Z')]), batch([])), at)).toEqual({
+    const empties = Array.from({ length: EMPTY_PAGES_AT_TIP }, () => batch([]));
+    expect(await scanShard(batches(batch([record(1, '2026-12-03T10:00:00Z')]), ...empties), at)).toEqual({
       lastBefore: '000000000000000000001',
       reached: false,
       closed: false,
     });
+  });
+
+  it('reads through empty pages before records of an open shard (GetRecords may need several calls)', async () => {
+    const at = Date.parse('2026-12-03T10:05:00Z');
+    const scan = await scanShard(
+      batches(
+        batch([]),
+        batch([]),
+        batch([record(1, '2026-12-03T10:00:00Z')]),
+        batch([]),
+        batch([record(2, '2026-12-03T10:06:00Z')]),
+      ),
+      at,
+    );
+    expect(scan).toEqual({ lastBefore: '000000000000000000001', reached: true, closed: false });
   });
 });

@@ -39,6 +39,7 @@ export function registerImportKcl(program: Command): void {
       try {
         const result = await importKclLeases({
           dynamodb: context.dynamodb,
+          streams: context.streams,
           kclTableName: settings.kclTable,
           leaseTableName: context.leaseTableName,
           streamArn: await context.streamArn(),

@@ -5,6 +5,7 @@ import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { resolveStream } from '@shardline/streams';
 import { createDynamoDBClient, createDynamoDBStreamsClient } from '@shardline/worker';
 import { setting } from '../config.js';
+import { localDefaults } from '../local-endpoint.js';
 import { UsageError } from '../usage-error.js';
 
 /**
@@ -45,12 +46,16 @@ export function operatorContext(settings: OperatorSettings): OperatorContext {
   if (settings.endpoint && (settings.dynamodbEndpoint || settings.streamsEndpoint))
     throw new UsageError('give either --endpoint or --dynamodb-endpoint/--streams-endpoint, not both');
   // One-shot commands with no shardline layer retrying above them: the SDK's standard retry.
-  const clientOptions = { region: settings.region, maxAttempts: 3 };
-  const dynamodb = createDynamoDBClient({ endpoint: settings.dynamodbEndpoint ?? settings.endpoint, ...clientOptions });
-  const streams = createDynamoDBStreamsClient({
-    endpoint: settings.streamsEndpoint ?? settings.endpoint,
-    ...clientOptions,
-  });
+  const dynamodbEndpoint = settings.dynamodbEndpoint ?? settings.endpoint;
+  const streamsEndpoint = settings.streamsEndpoint ?? settings.endpoint;
+  // Same local defaults as `run` and `status`, so DynamoDB Local works without AWS variables.
+  const clientOptions = {
+    region: settings.region,
+    maxAttempts: 3,
+    ...localDefaults([dynamodbEndpoint, streamsEndpoint], settings.region),
+  };
+  const dynamodb = createDynamoDBClient({ endpoint: dynamodbEndpoint, ...clientOptions });
+  const streams = createDynamoDBStreamsClient({ endpoint: streamsEndpoint, ...clientOptions });
   return {
     dynamodb,
     streams,

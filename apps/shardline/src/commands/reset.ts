@@ -89,11 +89,15 @@ function render(leaseTable: string, result: ResetResult, force: boolean): string
     if (plan.unchanged.length > 0) lines.push(`  ${plan.unchanged.length} lease(s) already there`);
     if (plan.gone.length > 0) lines.push(`  ${plan.gone.length} lease(s) of shards no longer in the stream left alone`);
   }
+  if (result.stale.length > 0)
+    lines.push(
+      `  ${result.stale.length} lease(s) held by worker(s) with no heartbeat for a lease duration (${[...new Set(result.stale.map((h) => h.owner))].join(', ')}): moved without --force`,
+    );
   if (result.applied)
     lines.push(`reset ${result.written.length} lease(s)${force ? ' (owners fenced)' : ''}; audited in the lease table`);
   else if (result.held.length > 0 && !force)
     lines.push(
-      `the reset would be refused: ${result.held.length} lease(s) held by ${[...new Set(result.held.map((h) => h.owner))].join(', ')} (stop the workers, or --force to fence them)`,
+      `the reset would be refused: ${result.held.length} lease(s) held by live worker(s) ${[...new Set(result.held.map((h) => h.owner))].join(', ')} (stop the workers, or --force to fence them)`,
     );
   else lines.push('dry run: run again with --yes to make the change');
   return `${lines.join('\n')}\n`;

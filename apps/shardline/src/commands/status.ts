@@ -60,6 +60,12 @@ export interface ShardStatus {
   /** True when there are more than `behindRecords` (the count stopped at `BEHIND_CAP`). */
   behindCapped?: boolean;
   /**
+   * True when `behindRecords` is a lower bound: an open shard, whose tip GetRecords cannot
+   * prove (empty pages may come before records), counted until `EMPTY_PAGES_AT_TIP` empty pages
+   * in a row. Absent (exact) only for a shard read to its end (a null NextShardIterator).
+   */
+  behindLowerBound?: boolean;
+  /**
    * Age in ms of the oldest record after the checkpoint, from its ApproximateCreationDateTime:
    * approximate (whole seconds on AWS, whole minutes on DynamoDB Local); 0 when caught up.
    */
@@ -69,6 +75,9 @@ export interface ShardStatus {
 
 /** How many records `status` reads per shard at most to count the backlog: 10 GetRecords pages. */
 export const BEHIND_CAP = 10_000;
+
+/** Consecutive empty GetRecords pages after which an open shard's count stops (a lower bound). */
+export const EMPTY_PAGES_AT_TIP = 5;
 
 /**
  * `shardline status --app NAME`: the lease table as a table of shards (parent, owner, state,
@@ -219,14 +228,16 @@ export async function shardStatuses(
 }
 
 /**
- * Reads the shard from the checkpoint to the tip (an empty page on an open shard, the end of a
- * closed one), counting records, up to BEHIND_CAP. The count is exact; the age of the first
+ * Reads the shard from the checkpoint, counting records, up to BEHIND_CAP: to its end for a
+ * closed shard (exact), or until EMPTY_PAGES_AT_TIP empty pages in a row for an open one (a
+ * lower bound: "it might take multiple calls to get to a portion of the shard that contains
+ * stream records", so no empty page proves the tip). The age of the first
  * record is only as exact as ApproximateCreationDateTime, which DynamoDB Local cuts to the minute.
  */
 async function measureLag(
   streams: DynamoDBStreamsClient,
   lease: LeaseTableLease,
-): Promise<Pick<ShardStatus, 'behindRecords' | 'behindCapped' | 'lagMs' | 'lagNote'>> {
+): Promise<Pick<ShardStatus, 'behindRecords' | 'behindCapped' | 'behindLowerBound' | 'lagMs' | 'lagNote'>> {
   try {
     const position: Pick<GetShardIteratorCommandInput, 'ShardIteratorType' | 'SequenceNumber'> =
       lease.checkpoint === 'TRIM_HORIZON' || lease.checkpoint === 'LATEST'
@@ -238,19 +249,22 @@ async function measureLag(
     let next = iterator.ShardIterator;
     let behindRecords = 0;
     let oldest: Date | undefined;
-    while (next && behindRecords < BEHIND_CAP) {
+    let empty = 0;
+    while (next && behindRecords < BEHIND_CAP && empty < EMPTY_PAGES_AT_TIP) {
       const out = await streams.send(
         new GetRecordsCommand({ ShardIterator: next, Limit: Math.min(1_000, BEHIND_CAP - behindRecords) }),
       );
       const records = out.Records ?? [];
       oldest ??= records[0]?.dynamodb?.ApproximateCreationDateTime;
       behindRecords += records.length;
-      if (records.length === 0) break;
+      empty = records.length === 0 ? empty + 1 : 0;
       next = out.NextShardIterator;
     }
+    const capped = behindRecords >= BEHIND_CAP && next !== undefined;
     return {
       behindRecords,
-      ...(behindRecords >= BEHIND_CAP && next ? { behindCapped: true } : {}),
+      ...(capped ? { behindCapped: true } : {}),
+      ...(!capped && next !== undefined ? { behindLowerBound: true } : {}),
       lagMs: oldest ? Math.max(0, Date.now() - new Date(oldest).getTime()) : 0,
     };
   } catch (err) {
@@ -268,7 +282,9 @@ function render(report: StatusReport): string {
       s.owner ?? '-',
       s.state,
       s.checkpoint,
-      s.behindRecords === null ? (s.lagNote ?? '?') : `${s.behindRecords}${s.behindCapped ? '+' : ''}`,
+      s.behindRecords === null
+        ? (s.lagNote ?? '?')
+        : `${s.behindLowerBound ? '≥' : ''}${s.behindRecords}${s.behindCapped ? '+' : ''}`,
       s.lagMs === null ? '?' : s.behindRecords === 0 ? '-' : `~${formatLag(s.lagMs)}`,
     ]),
   ];
@@ -288,7 +304,7 @@ function render(report: StatusReport): string {
     ...lines,
     ...(shards.some((s) => s.behindRecords !== null)
       ? [
-          `BEHIND: records after the checkpoint, counted (exact; reading stops at ${BEHIND_CAP}, shown as ${BEHIND_CAP}+). AGE: since the oldest of them was written (approximate: whole seconds on AWS, whole minutes on DynamoDB Local).`,
+          `BEHIND: records after the checkpoint, counted (exact for a shard read to its end; ≥N for an open shard, counted until ${EMPTY_PAGES_AT_TIP} empty pages in a row; reading stops at ${BEHIND_CAP}, shown as ${BEHIND_CAP}+). AGE: since the oldest of them was written (approximate: whole seconds on AWS, whole minutes on DynamoDB Local).`,
         ]
       : []),
     `workers (${report.workers.length}):`,
