@@ -157,6 +157,13 @@ async function scenario(name) {
     }
     figures.kills = kills;
   } else if (name === 'backend-restart') {
+    // Every worker past its start-up probe (which fails fast on an unreachable endpoint, by design)
+    // and delivering before the outage: the scenario is about riding out an outage mid-run.
+    await waitFor(
+      () => new Set(readDeliveries(files).map((r) => r.w)).size === count,
+      60_000,
+      'every worker delivering',
+    );
     await sleep(SECONDS * 300);
     await backend.stop();
     await sleep(10_000);
@@ -167,8 +174,15 @@ async function scenario(name) {
     figures.resumeMs = Date.now() - restartedAt;
     await sleep(Math.max(0, SECONDS * 1_000 - (Date.now() - t0)));
   } else if (name === 'lossy') {
+    // Past the start-up probe first (it fails fast on a reset, by design), then lossy.
+    await waitFor(
+      () => new Set(readDeliveries(files).map((r) => r.w)).size === count,
+      60_000,
+      'every worker delivering',
+    );
+    const lossyFrom = Date.now();
     for (const p of proxies) p.mode({ delayMs: [300, 2_000] });
-    while (Date.now() - t0 < SECONDS * 1_000) {
+    while (Date.now() - lossyFrom < SECONDS * 1_000) {
       await sleep(2_000);
       for (const p of proxies) p.resetNow();
     }
