@@ -24,6 +24,16 @@ export interface OrderViolation {
   index: number;
 }
 
+export interface KeyOrderViolation {
+  key: string;
+  /** A record first delivered after a record of the same key written later (in any shard). */
+  shardId: string;
+  sequenceNumber: string;
+  /** The later-written record of that key first-delivered before it. */
+  deliveredAfter: { shardId: string; sequenceNumber: string };
+  index: number;
+}
+
 export interface ChildBeforeParent {
   /** The child shard and its first record delivered too early. */
   shardId: string;
@@ -43,6 +53,8 @@ export interface AuditReport {
   /** Records delivered more than once: reported, not a failure on their own. */
   duplicates: DuplicateDelivery[];
   orderViolations: OrderViolation[];
+  /** Per item key, across shards and lineage: first deliveries in the order the manifest wrote them. */
+  keyOrderViolations: KeyOrderViolation[];
   childBeforeParent: ChildBeforeParent[];
   /** Deliveries of records the manifest does not hold (a reader that invents or mislabels records). */
   unknown: DeliveredRecord[];
@@ -53,6 +65,8 @@ export interface AuditReport {
  * (redeliveries after a crash are expected):
  * - lost: a manifest record never delivered;
  * - order: within a shard, first deliveries must come in sequence-number order;
+ * - key order: per item key, first deliveries must come in manifest (write) order, whatever shard
+ *   of the lineage held each record;
  * - lineage (needs `lineage`, e.g. `sim.shards()`): no record of a child shard may be first
  *   delivered before the last manifest record of each parent was; a parent with no records
  *   passes the rule on to its own parents.
@@ -69,10 +83,17 @@ export function audit(
     let shard = tracked.get(shardId);
     if (!shard) tracked.set(shardId, (shard = new Map<string, Tracked>()));
     let record = shard.get(sequenceNumber);
-    if (!record) shard.set(sequenceNumber, (record = { shardId, sequenceNumber, entry, count: 0, first: -1 }));
+    if (!record)
+      shard.set(sequenceNumber, (record = { shardId, sequenceNumber, entry, count: 0, first: -1, written: -1 }));
     return record;
   };
-  const manifestRecords = manifest.map((entry) => track(entry.shardId, entry.sequenceNumber, entry));
+  const manifestRecords = manifest.map((entry, written) => {
+    const record = track(entry.shardId, entry.sequenceNumber, entry);
+    if (record.written < 0) record.written = written;
+    return record;
+  });
+  const keyOrderViolations: KeyOrderViolation[] = [];
+  const latestOfKey = new Map<string, Tracked>();
 
   const unknown: DeliveredRecord[] = [];
   const orderViolations: OrderViolation[] = [];
@@ -86,6 +107,17 @@ export function audit(
     if (!record.entry) {
       extra.push(record);
       unknown.push({ shardId: delivery.shardId, sequenceNumber: delivery.sequenceNumber });
+    } else {
+      const latest = latestOfKey.get(record.entry.key);
+      if (latest && latest.written > record.written)
+        keyOrderViolations.push({
+          key: record.entry.key,
+          shardId: record.shardId,
+          sequenceNumber: record.sequenceNumber,
+          deliveredAfter: { shardId: latest.shardId, sequenceNumber: latest.sequenceNumber },
+          index,
+        });
+      else latestOfKey.set(record.entry.key, record);
     }
     const seq = BigInt(delivery.sequenceNumber);
     const top = highest.get(delivery.shardId);
@@ -121,10 +153,16 @@ export function audit(
   };
   const childBeforeParent = lineage ? checkLineage(manifest, delivered, lineage, firstIndex) : [];
   return {
-    ok: lost.length === 0 && orderViolations.length === 0 && childBeforeParent.length === 0 && unknown.length === 0,
+    ok:
+      lost.length === 0 &&
+      orderViolations.length === 0 &&
+      keyOrderViolations.length === 0 &&
+      childBeforeParent.length === 0 &&
+      unknown.length === 0,
     lost,
     duplicates,
     orderViolations,
+    keyOrderViolations,
     childBeforeParent,
     unknown,
   };
@@ -137,6 +175,8 @@ interface Tracked {
   count: number;
   /** Index of the first delivery; -1 while never delivered. */
   first: number;
+  /** Position in the manifest (write order); -1 for a record the manifest does not hold. */
+  written: number;
 }
 
 function checkLineage(

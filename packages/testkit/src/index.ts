@@ -31,6 +31,7 @@ export {
   type DeliveredRecord,
   type DuplicateDelivery,
   type OrderViolation,
+  type KeyOrderViolation,
   type ChildBeforeParent,
 } from './audit.js';
 export { createStreamTable, type CreateStreamTableOptions } from './stream-table.js';

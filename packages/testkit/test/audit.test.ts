@@ -19,7 +19,7 @@ const lineage: ShardInfo[] = [
 const entry = (shardId: string, sequenceNumber: string): ManifestEntry => ({
   shardId,
   sequenceNumber,
-  key: 'k',
+  key: `k-${shardId}`,
   eventName: 'INSERT',
 });
 // Sequence numbers of different lengths: compared as integers, "9…" < "10…".
@@ -49,9 +49,26 @@ describe('audit', () => {
       lost: [],
       duplicates: [],
       orderViolations: [],
+      keyOrderViolations: [],
       childBeforeParent: [],
       unknown: [],
     });
+  });
+
+  it('reports a key whose records are first delivered out of write order, across shards', () => {
+    // One key written to P, then (after the split) to B: B's record first would be a key-order break
+    // even with the lineage rule switched off (no lineage given).
+    const keyed: ManifestEntry[] = [
+      { ...entry(P, '900000000000000000000'), key: 'same' },
+      { ...entry(B, '1000000000000000000101'), key: 'same' },
+    ];
+    const [first, second] = keyed.map(({ shardId, sequenceNumber }) => ({ shardId, sequenceNumber }));
+    expect(audit(keyed, [first!, second!, first!]).keyOrderViolations).toEqual([]);
+    const report = audit(keyed, [second!, first!]);
+    expect(report.ok).toBe(false);
+    expect(report.keyOrderViolations).toEqual([
+      { key: 'same', shardId: P, sequenceNumber: first!.sequenceNumber, deliveredAfter: second, index: 1 },
+    ]);
   });
 
   it('reports lost records', () => {
