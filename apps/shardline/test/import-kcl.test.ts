@@ -16,7 +16,7 @@ import {
   type KclLeaseRowInput,
 } from '@shardline/testkit';
 import { Worker, defineProcessor } from '@shardline/worker';
-import { main } from '../src/cli.js';
+import { captureCli } from './capture-cli.js';
 
 /**
  * The cutover from the Java KCL end to end: KCL lease rows written exactly as its serializer
@@ -37,20 +37,7 @@ afterEach(async () => {
 });
 afterAll(() => db.close());
 
-async function capture(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((stdout += String(chunk)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((stderr += String(chunk)), true));
-  try {
-    const code = await main(argv);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    process.exitCode = undefined;
-  }
-}
+const capture = captureCli;
 
 async function put(tableName: string, from: number, to: number): Promise<void> {
   for (let n = from; n <= to; n++)

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vites
 import { readLeaseTable } from '@shardline/leases';
 import { connectTestDynamoDB } from '@shardline/testkit';
 import { Worker, defineProcessor } from '@shardline/worker';
-import { main } from '../src/cli.js';
+import { captureCli } from './capture-cli.js';
 
 /** `shardline reset` on DynamoDB Local with real workers: dry run, refusal, --force fencing, audit. */
 
@@ -19,19 +19,7 @@ afterEach(async () => {
 });
 afterAll(() => db.close());
 
-async function capture(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((stdout += String(chunk)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((stderr += String(chunk)), true));
-  try {
-    return { code: await main(argv), stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    process.exitCode = undefined;
-  }
-}
+const capture = captureCli;
 
 async function put(tableName: string, from: number, to: number): Promise<void> {
   for (let n = from; n <= to; n++)

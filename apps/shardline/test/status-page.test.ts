@@ -10,6 +10,7 @@ import { Worker } from '@shardline/worker';
 import { readStatus } from '../src/commands/status.js';
 import { startStatusServer, type StatusServer } from '../src/status-page/server.js';
 import { main } from '../src/cli.js';
+import { captureCli } from './capture-cli.js';
 
 // The status page in a real browser: Debian's chromium, driven headless by playwright-core,
 // against a real Worker on DynamoDB Local, with a shard rollover from the testkit controls.
@@ -132,15 +133,7 @@ describe.skipIf(!hasChromium || !controls)('the status page in headless Chromium
 });
 
 /** Runs the CLI in-process; its stdout joins what the surrounding spy collects. */
-async function capture(argv: string[]): Promise<{ code: number; stderr: string }> {
-  let stderr = '';
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((stderr += String(chunk)), true));
-  try {
-    return { code: await main(argv), stderr };
-  } finally {
-    err.mockRestore();
-  }
-}
+const capture = captureCli;
 
 describe('shardline status --serve', () => {
   it('serves the page and the JSON status reads, on 127.0.0.1, until SIGINT', async () => {

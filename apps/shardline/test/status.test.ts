@@ -2,24 +2,12 @@ import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { connectTestDynamoDB } from '@shardline/testkit';
 import { Worker } from '@shardline/worker';
-import { main } from '../src/cli.js';
+import { captureCli } from './capture-cli.js';
 
 const db = connectTestDynamoDB();
 afterAll(() => db.close());
 
-async function capture(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((stdout += String(chunk)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((stderr += String(chunk)), true));
-  try {
-    const code = await main(argv);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const capture = captureCli;
 
 describe('shardline status', () => {
   it('shows shards with owner, state, checkpoint and lag, as a table and as JSON', async () => {
