@@ -18,6 +18,9 @@ const demoSchema = z
   .strict();
 type DemoSettings = z.infer<typeof demoSchema>;
 
+/** How long a timed run may overrun its duration waiting for a shard owner to hand off. */
+const HAND_OFF_DEADLINE_MS = 30_000;
+
 interface DemoItem {
   pk: string;
   version: number;
@@ -152,7 +155,13 @@ async function runDemo(settings: DemoSettings): Promise<number> {
       tty ? 250 : 2_000,
     );
     try {
-      while (!stop.signal.aborted && (durationMs === 0 || Date.now() - started < durationMs)) {
+      // A timed run does not end before its hand-off: on a loaded machine the shard may still be
+      // unowned after a rollover when the time is up, so traffic goes on until an owner exists.
+      const running = () =>
+        durationMs === 0 ||
+        Date.now() - started < durationMs ||
+        (!handedOff && Date.now() - started < durationMs + HAND_OFF_DEADLINE_MS);
+      while (!stop.signal.aborted && running()) {
         const tickStart = Date.now();
         const batch = Math.min(settings.keys, Math.max(1, Math.round(settings.rate / 10)));
         // Distinct keys within a tick: two concurrent writes to one key could land in either order.
