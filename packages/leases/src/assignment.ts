@@ -1,4 +1,5 @@
 import type { LeaseItem, TableSnapshot } from './items.js';
+import { relatedLeaseKey } from './lease-key.js';
 
 /**
  * The leader's assignment decision, pure: given the lease table and who is alive, which
@@ -14,7 +15,7 @@ export type AssignmentAction =
   | { kind: 'handoff'; lease: LeaseItem; to: string };
 
 export interface AssignmentInput {
-  /** Valid leases of this stream. */
+  /** Valid leases of the application's streams: balanced over all of them together. */
   leases: readonly LeaseItem[];
   /** Live workers. */
   alive: readonly string[];
@@ -28,23 +29,29 @@ export interface AssignmentInput {
   unfinishedKeys?: ReadonlySet<string> | undefined;
 }
 
-/** Eligible: not finished, and every parent lease is SHARD_END or gone from the table (not merely invalid). */
+/**
+ * Eligible: not finished, and every parent lease is SHARD_END or gone from the table (not merely
+ * invalid). Parents are looked up by lease key, in the child's key style: a parent is always of
+ * the child's stream.
+ */
 export function eligibleLeases(
   leases: readonly LeaseItem[],
   unfinishedKeys: ReadonlySet<string> = new Set(),
 ): LeaseItem[] {
-  const byShard = new Map(leases.map((lease) => [lease.shardId, lease]));
-  return leases.filter((lease) => lease.checkpoint !== 'SHARD_END' && parentsFinished(lease, byShard, unfinishedKeys));
+  const byKey = new Map(leases.map((lease) => [lease.leaseKey, lease]));
+  return leases.filter((lease) => lease.checkpoint !== 'SHARD_END' && parentsFinished(lease, byKey, unfinishedKeys));
 }
 
+/** `byKey`: leases by `leaseKey`; `unfinishedKeys`: keys of invalid rows that still hold children back. */
 export function parentsFinished(
   lease: LeaseItem,
-  byShard: ReadonlyMap<string, LeaseItem>,
+  byKey: ReadonlyMap<string, LeaseItem>,
   unfinishedKeys: ReadonlySet<string> = new Set(),
 ): boolean {
   return lease.parentShardIds.every((parentId) => {
-    const parent = byShard.get(parentId);
-    return parent === undefined ? !unfinishedKeys.has(parentId) : parent.checkpoint === 'SHARD_END';
+    const parentKey = relatedLeaseKey(lease, parentId);
+    const parent = byKey.get(parentKey);
+    return parent === undefined ? !unfinishedKeys.has(parentKey) : parent.checkpoint === 'SHARD_END';
   });
 }
 
@@ -126,7 +133,10 @@ export function planAssignment(input: AssignmentInput): AssignmentAction[] {
   return actions;
 }
 
-/** Invalid rows that still hold their children back: all, unless the stream's listing no longer has their shard. */
+/**
+ * Invalid rows that still hold their children back: all, unless the stream's listing no longer
+ * has their shard. `listed`: the lease keys (in every style) of the shards of the last listing.
+ */
 export function unfinishedKeys(snapshot: TableSnapshot, listed: ReadonlySet<string> | undefined): Set<string> {
   const known = listed !== undefined && listed.size > 0;
   return new Set(snapshot.invalid.map((row) => row.leaseKey).filter((key) => !known || listed.has(key)));

@@ -15,7 +15,7 @@ import { BackgroundTasks } from './concurrency.js';
 import { assertProcessorStateFits } from './errors.js';
 import type { LeaseCoordinatorEvents } from './events.js';
 import { HandOffs } from './hand-off.js';
-import { HeldLeases } from './held-leases.js';
+import { HeldLeases, leaseFields } from './held-leases.js';
 import type { Lease, LeaseItem } from './items.js';
 import { Leadership } from './leadership.js';
 import { LeaseStore, type OwnerRef } from './lease-store.js';
@@ -24,6 +24,7 @@ import { Membership } from './membership.js';
 import { resolveLeaseOptions, type LeaseCoordinatorOptions, type ResolvedLeaseOptions } from './options.js';
 import type { CoordinatorParts } from './parts.js';
 import { ShardEnd } from './shard-end.js';
+import { StreamSet } from './stream-set.js';
 import { TableReader } from './table-reader.js';
 import { WorkerHeartbeat } from './worker-heartbeat.js';
 
@@ -91,7 +92,7 @@ export class LeaseCoordinator {
       me,
       options: o,
       store: (this.#store = new LeaseStore(options.dynamodb, o.leaseTableName, clock)),
-      lister: options.shardLister,
+      streams: new StreamSet(o.streams),
       membership: new Membership(o.leaseDurationMs + o.takeoverMarginMs),
       held: (this.#held = new HeldLeases(me, log, events)),
       status: {
@@ -137,13 +138,13 @@ export class LeaseCoordinator {
       previousIncarnationFencedAt: fencedAt,
       requestFullRead,
       takenForMe: (row) => {
-        if (status.isRunning() && !status.isFenced() && !held.has(row.shardId) && held.isMine(row)) taker.takeUp(row);
+        if (status.isRunning() && !status.isFenced() && !held.has(row.leaseKey) && held.isMine(row)) taker.takeUp(row);
       },
       handOffFromMe: (row, to) => {
-        const lease = held.get(row.shardId);
+        const lease = held.get(row.leaseKey);
         if (!lease) return;
         lease.row = row;
-        handOffs.begin(row.shardId, to);
+        handOffs.begin(row.leaseKey, to);
       },
     }));
     this.#shardEnd = new ShardEnd({
@@ -244,8 +245,10 @@ export class LeaseCoordinator {
   }
 
   /**
-   * Records a checkpoint (a sequence number, or 'SHARD_END' once the last record of a closed
-   * shard was processed), conditional on this worker's ownership and lease counter. One attempt:
+   * Records a checkpoint of the lease `leaseKey` (`Lease.leaseKey`: the shard id, or
+   * stream-qualified when several streams share the table) — a sequence number, or 'SHARD_END'
+   * once the last record of a closed shard was processed — conditional on this worker's
+   * ownership and lease counter. One attempt:
    * the caller (the worker's ShardCheckpointer) owns the retry.
    * `processorState` is stored with the checkpoint in the lease item (and removed by a
    * checkpoint written without it); the next owner gets it with the lease.
@@ -253,12 +256,13 @@ export class LeaseCoordinator {
    *   ThrottledError / TransientError (retryable) when the write did not get through;
    *   ProcessorStateTooLargeError (not retryable) for a state over MAX_PROCESSOR_STATE_BYTES.
    */
-  async checkpoint(shardId: string, checkpoint: string, processorState?: string): Promise<void> {
+  async checkpoint(leaseKey: string, checkpoint: string, processorState?: string): Promise<void> {
     if (!isSequenceNumber(checkpoint) && checkpoint !== 'SHARD_END') {
       throw new TypeError(`checkpoint must be a sequence number or 'SHARD_END', got ${JSON.stringify(checkpoint)}`);
     }
+    const held = this.#held.get(leaseKey);
+    const shardId = held?.row.shardId ?? leaseKey;
     if (processorState !== undefined) assertProcessorStateFits(shardId, processorState);
-    const held = this.#held.get(shardId);
     if (!held || this.#heartbeat.checkFence()) throw new LeaseLostError(shardId);
     const { row: before } = held;
     if (before.checkpoint !== 'LATEST' && compareCheckpoints(checkpoint, before.checkpoint) < 0) {
@@ -269,7 +273,7 @@ export class LeaseCoordinator {
     let row: LeaseItem;
     try {
       row = await this.#store.checkpoint(
-        shardId,
+        leaseKey,
         this.workerId,
         before.leaseCounter,
         checkpoint,
@@ -277,28 +281,29 @@ export class LeaseCoordinator {
         processorState,
       );
     } catch (err) {
-      if (err instanceof LeaseLostError && this.#held.get(shardId) === held)
-        this.#held.drop(shardId, 'checkpoint-conflict');
+      if (err instanceof LeaseLostError && this.#held.get(leaseKey) === held)
+        this.#held.drop(leaseKey, 'checkpoint-conflict');
       throw err;
     }
-    if (this.#held.get(shardId) !== held) throw new LeaseLostError(shardId);
+    if (this.#held.get(leaseKey) !== held) throw new LeaseLostError(shardId);
     held.row = row;
     if (checkpoint !== 'SHARD_END') return;
-    this.#held.finished(shardId, before.leaseCounter);
+    this.#held.finished(leaseKey, before.leaseCounter);
     this.#log.info(
-      { shardId, leaseOwner: this.workerId, leaseCounter: before.leaseCounter, sequenceNumber: checkpoint },
+      { ...leaseFields(before), leaseOwner: this.workerId, sequenceNumber: checkpoint },
       'shard finished; lease given up',
     );
-    this.events.emit('lease:released', { shardId });
+    this.events.emit('lease:released', { shardId, leaseKey, streamArn: row.streamArn });
     this.#background.add(this.#shardEnd.startChildren(row));
   }
 
   /**
-   * Gives a lease up after a `lease:handoff` (to the worker named there) or of the worker's own
-   * accord (to nobody; the leader assigns it). Idempotent: a lease no longer held is ignored.
+   * Gives the lease `leaseKey` up after a `lease:handoff` (to the worker named there) or of the
+   * worker's own accord (to nobody; the leader assigns it). Idempotent: a lease no longer held is
+   * ignored.
    */
-  release(shardId: string): Promise<void> {
-    return this.#handOffs.release(shardId);
+  release(leaseKey: string): Promise<void> {
+    return this.#handOffs.release(leaseKey);
   }
 
   async #stop(handOff: boolean): Promise<void> {

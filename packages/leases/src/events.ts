@@ -18,12 +18,15 @@ export type LeaseLostReason =
 export interface LeaseCoordinatorEvents extends Record<string, unknown> {
   /** This worker owns the lease now: start the shard from `lease.checkpoint`. */
   'lease:acquired': { lease: Lease };
-  /** Stop the shard at once: another worker may own it already. */
-  'lease:lost': { shardId: string; reason: LeaseLostReason };
-  /** Finish the batch in flight, checkpoint, then call `release(shardId)`. */
-  'lease:handoff': { shardId: string; to?: string | undefined };
+  /**
+   * Stop the shard at once: another worker may own it already. `leaseKey` is what the
+   * coordinator's calls take (the shard id, or stream-qualified: see lease-key.ts).
+   */
+  'lease:lost': { shardId: string; leaseKey: string; streamArn: string; reason: LeaseLostReason };
+  /** Finish the batch in flight, checkpoint, then call `release(leaseKey)`. */
+  'lease:handoff': { shardId: string; leaseKey: string; streamArn: string; to?: string | undefined };
   /** The lease left this worker cleanly (released, or finished with SHARD_END). */
-  'lease:released': { shardId: string; to?: string | undefined };
+  'lease:released': { shardId: string; leaseKey: string; streamArn: string; to?: string | undefined };
   /** This worker became the leader (shard sync and assignment). */
   'leader:elected': { workerId: string };
   'shardsync:done': { created: number; deleted: number; shards: number };

@@ -1,4 +1,4 @@
-import type { HeldLease } from './held-leases.js';
+import { leaseFields, type HeldLease } from './held-leases.js';
 import type { TableSnapshot } from './items.js';
 import type { CoordinatorParts } from './parts.js';
 
@@ -23,37 +23,35 @@ export class HandOffs {
     this.#d = deps;
   }
 
-  /** Asks the consumer of `shardId` to finish its batch and call `release()`; moves it anyway after the timeout. */
-  begin(shardId: string, to: string | undefined): void {
+  /** Asks the consumer of `leaseKey` to finish its batch and call `release()`; moves it anyway after the timeout. */
+  begin(leaseKey: string, to: string | undefined): void {
     const { held: ledger, log, events, clock, options } = this.#d;
-    const held = ledger.get(shardId);
+    const held = ledger.get(leaseKey);
     if (!held || held.handOff) return;
     const timer = new AbortController();
     held.handOff = { to, timer };
-    log.info(
-      { shardId, leaseOwner: this.#d.me.workerId, leaseCounter: held.row.leaseCounter, to },
-      'hand-off requested',
-    );
+    const { row } = held;
+    log.info({ ...leaseFields(row), leaseOwner: this.#d.me.workerId, to }, 'hand-off requested');
     if (events.listenerCount('lease:handoff') === 0) {
       // Nobody consumes this shard: there is no batch to finish.
-      void this.release(shardId);
+      void this.release(leaseKey);
       return;
     }
-    events.emit('lease:handoff', { shardId, to });
+    events.emit('lease:handoff', { shardId: row.shardId, leaseKey, streamArn: row.streamArn, to });
     // The timer is not a background task (idle must not wait for it); what it triggers is.
     clock
       .sleep(options.handOffTimeoutMs, AbortSignal.any([timer.signal, this.#d.lifetime]))
       .then(() => {
-        if (ledger.get(shardId) !== held) return;
-        ledger.drop(shardId, 'handoff-timeout');
+        if (ledger.get(leaseKey) !== held) return;
+        ledger.drop(leaseKey, 'handoff-timeout');
         this.#d.background.add(this.#transferOut(held, held.row.pendingOwner ?? to));
       })
       .catch(() => undefined);
   }
 
   /** See LeaseCoordinator.release. */
-  async release(shardId: string): Promise<void> {
-    const held = this.#d.held.letGo(shardId);
+  async release(leaseKey: string): Promise<void> {
+    const held = this.#d.held.letGo(leaseKey);
     if (!held) return;
     // The table's pendingOwner wins over the one announced: the leader may have re-targeted a
     // hand-off whose first target died.
@@ -69,10 +67,10 @@ export class HandOffs {
    */
   async drain(handOff: boolean): Promise<void> {
     const { held: ledger, clock, options, events, lifetime } = this.#d;
-    const heldNow = ledger.shardIds();
+    const heldNow = ledger.leaseKeys();
     if (handOff && heldNow.length > 0) {
       const targets = this.#targets(heldNow.length);
-      heldNow.forEach((shardId, i) => this.begin(shardId, targets[i]));
+      heldNow.forEach((leaseKey, i) => this.begin(leaseKey, targets[i]));
       const deadline = clock.now() + options.handOffTimeoutMs + options.heartbeatIntervalMs;
       while (ledger.size > 0 && clock.now() < deadline && !this.#d.status.isFenced()) {
         // One signal per round, aborted once the round is decided: the two waits that lost the
@@ -91,10 +89,10 @@ export class HandOffs {
         }
       }
     } else {
-      for (const shardId of heldNow) {
-        const held = ledger.get(shardId);
+      for (const leaseKey of heldNow) {
+        const held = ledger.get(leaseKey);
         if (!held) continue;
-        ledger.drop(shardId, 'stopped');
+        ledger.drop(leaseKey, 'stopped');
         await this.#transferOut(held, undefined);
       }
     }
@@ -111,7 +109,7 @@ export class HandOffs {
     try {
       const snapshot = await store.scan();
       for (const row of snapshot.leases) {
-        if (!ledger.isMine(row) || ledger.has(row.shardId) || row.checkpoint === 'SHARD_END') continue;
+        if (!ledger.isMine(row) || ledger.has(row.leaseKey) || row.checkpoint === 'SHARD_END') continue;
         await store
           .transfer(row, undefined, { oneShot: true })
           .catch((err: unknown) => log.debug({ shardId: row.shardId, err }, 'giving back an unheld lease failed'));
@@ -134,17 +132,17 @@ export class HandOffs {
           ? row.pendingOwnerSession
           : membership.sessionOf(to);
     const target = to !== undefined && session !== undefined ? { workerId: to, sessionId: session } : undefined;
-    const fields = {
-      shardId: row.shardId,
-      leaseOwner: me.workerId,
-      leaseCounter: row.leaseCounter,
-      to: target?.workerId ?? null,
-    };
+    const fields = { ...leaseFields(row), leaseOwner: me.workerId, to: target?.workerId ?? null };
     const released = this.#d.held.releasing(row);
     try {
       await store.transfer(row, target, { lostOnConflict: true, oneShot: true });
       log.info(fields, 'lease released');
-      events.emit('lease:released', { shardId: row.shardId, to: target?.workerId });
+      events.emit('lease:released', {
+        shardId: row.shardId,
+        leaseKey: row.leaseKey,
+        streamArn: row.streamArn,
+        to: target?.workerId,
+      });
       if (target)
         await store
           .bumpEpoch()

@@ -52,15 +52,16 @@ export class HeldLeases {
     return this.#seq;
   }
 
-  has(shardId: string): boolean {
-    return this.#held.has(shardId);
+  has(leaseKey: string): boolean {
+    return this.#held.has(leaseKey);
   }
 
-  get(shardId: string): HeldLease | undefined {
-    return this.#held.get(shardId);
+  get(leaseKey: string): HeldLease | undefined {
+    return this.#held.get(leaseKey);
   }
 
-  shardIds(): string[] {
+  /** The keys of the leases held (a shard id, or stream-qualified: see lease-key.ts). */
+  leaseKeys(): string[] {
     return [...this.#held.keys()];
   }
 
@@ -80,84 +81,86 @@ export class HeldLeases {
   isUnheldNamingMe(row: LeaseItem): boolean {
     return (
       row.leaseOwner === this.#me.workerId &&
-      !this.#held.has(row.shardId) &&
-      !this.#releasing.has(row.shardId) &&
+      !this.#held.has(row.leaseKey) &&
+      !this.#releasing.has(row.leaseKey) &&
       row.checkpoint !== 'SHARD_END'
     );
   }
 
   /** Whether such a row may be taken up as it is; otherwise only with a counter bump. */
   mayTakeUpAsIs(row: LeaseItem): boolean {
-    return this.isMine(row) && this.#dropped.get(row.shardId) !== row.leaseCounter;
+    return this.isMine(row) && this.#dropped.get(row.leaseKey) !== row.leaseCounter;
   }
 
   /** Takes a row up when it names this process and the fence is up; refuses (and remembers) it otherwise. */
   takeUp(row: LeaseItem, fenced: boolean): HeldLease | undefined {
     if (fenced || !this.isMine(row)) {
-      this.#dropped.set(row.shardId, row.leaseCounter);
-      this.#log.warn(
-        { shardId: row.shardId, leaseOwner: row.leaseOwner, leaseCounter: row.leaseCounter, fenced },
-        'lease not taken up: fenced, or the row names another process',
-      );
+      this.#dropped.set(row.leaseKey, row.leaseCounter);
+      this.#log.warn({ ...leaseFields(row), fenced }, 'lease not taken up: fenced, or the row names another process');
       return undefined;
     }
-    this.#dropped.delete(row.shardId);
+    this.#dropped.delete(row.leaseKey);
     const held: HeldLease = { row, seq: ++this.#seq };
-    this.#held.set(row.shardId, held);
-    this.#log.info(
-      { shardId: row.shardId, leaseOwner: row.leaseOwner, leaseCounter: row.leaseCounter, checkpoint: row.checkpoint },
-      'lease acquired',
-    );
+    this.#held.set(row.leaseKey, held);
+    this.#log.info({ ...leaseFields(row), checkpoint: row.checkpoint }, 'lease acquired');
     this.#events.emit('lease:acquired', { lease: toLease(row) });
     return held;
   }
 
   /** Stops a lease at once (`lease:lost`); its row may still name us, so it is re-taken only with a bump. */
-  drop(shardId: string, reason: LeaseLostReason): void {
-    const held = this.#remove(shardId);
+  drop(leaseKey: string, reason: LeaseLostReason): void {
+    const held = this.#remove(leaseKey);
     if (!held) return;
-    this.#dropped.set(shardId, held.row.leaseCounter);
-    this.#log.warn(
-      { shardId, leaseOwner: held.row.leaseOwner, leaseCounter: held.row.leaseCounter, reason },
-      'lease lost',
-    );
-    this.#events.emit('lease:lost', { shardId, reason });
+    const { row } = held;
+    this.#dropped.set(leaseKey, row.leaseCounter);
+    this.#log.warn({ ...leaseFields(row), reason }, 'lease lost');
+    this.#events.emit('lease:lost', { shardId: row.shardId, leaseKey, streamArn: row.streamArn, reason });
   }
 
   dropAll(reason: LeaseLostReason): void {
-    for (const shardId of this.shardIds()) this.drop(shardId, reason);
+    for (const leaseKey of this.leaseKeys()) this.drop(leaseKey, reason);
   }
 
   /** Lets a lease go quietly (its release is the caller's): no event. */
-  letGo(shardId: string): HeldLease | undefined {
-    return this.#remove(shardId);
+  letGo(leaseKey: string): HeldLease | undefined {
+    return this.#remove(leaseKey);
   }
 
   /**
    * A finished shard's lease, given up by its SHARD_END checkpoint: a table read started before
    * that write still shows it ours at `counterBefore`, and must not re-take it.
    */
-  finished(shardId: string, counterBefore: number): void {
-    this.#dropped.set(shardId, counterBefore);
-    this.#remove(shardId);
+  finished(leaseKey: string, counterBefore: number): void {
+    this.#dropped.set(leaseKey, counterBefore);
+    this.#remove(leaseKey);
   }
 
   /** Marks a release write in flight (the lease is never re-taken meanwhile); returns its end. */
   releasing(row: LeaseItem): () => void {
-    this.#dropped.set(row.shardId, row.leaseCounter);
-    this.#releasing.add(row.shardId);
-    return () => this.#releasing.delete(row.shardId);
+    this.#dropped.set(row.leaseKey, row.leaseCounter);
+    this.#releasing.add(row.leaseKey);
+    return () => this.#releasing.delete(row.leaseKey);
   }
 
   clear(): void {
     this.#held.clear();
   }
 
-  #remove(shardId: string): HeldLease | undefined {
-    const held = this.#held.get(shardId);
+  #remove(leaseKey: string): HeldLease | undefined {
+    const held = this.#held.get(leaseKey);
     if (!held) return undefined;
     held.handOff?.timer.abort();
-    this.#held.delete(shardId);
+    this.#held.delete(leaseKey);
     return held;
   }
+}
+
+/** The log fields naming a lease: its shard, its stream, and the owner and counter read. */
+export function leaseFields(row: LeaseItem): Record<string, unknown> {
+  return {
+    shardId: row.shardId,
+    streamArn: row.streamArn,
+    leaseOwner: row.leaseOwner,
+    leaseCounter: row.leaseCounter,
+  };
 }

@@ -1,10 +1,11 @@
 import { planAssignment, unfinishedKeys } from './assignment.js';
 import { forEachLimit } from './concurrency.js';
 import { LeaseConflictError } from './errors.js';
-import { namesProcess } from './held-leases.js';
+import { leaseFields, namesProcess } from './held-leases.js';
+import { keyStyleFor, qualifiedLeaseKey } from './lease-key.js';
 import { LEADER_KEY, type LeaderItem, type LeaseItem, type TableSnapshot } from './items.js';
 import type { CoordinatorParts } from './parts.js';
-import { generations, planShardSync } from './shard-sync.js';
+import { generations, planShardSync, type ShardSyncPlan } from './shard-sync.js';
 
 /**
  * The leader's conditional writes in flight at once: thousands of leases are created or moved
@@ -14,7 +15,7 @@ const WRITE_CONCURRENCY = 32;
 
 export interface LeadershipDeps extends Pick<
   CoordinatorParts,
-  'store' | 'lister' | 'membership' | 'status' | 'options' | 'clock' | 'log' | 'events' | 'background' | 'me'
+  'store' | 'streams' | 'membership' | 'status' | 'options' | 'clock' | 'log' | 'events' | 'background' | 'me'
 > {
   startedAt(): number;
   /** When a previous incarnation of this worker id must have fenced itself (its leader item is vacant then). */
@@ -56,7 +57,7 @@ export class Leadership {
   #assignmentRequested = false;
   /** Hand-off requests seen by this leader, by shard + counter + target: when first seen. */
   readonly #pendingSince = new Map<string, number>();
-  /** Shard ids of this leader's last listing of the stream. */
+  /** Lease keys, in both styles, of the shards of this leader's last listing of every stream. */
   #listedShards: Set<string> | undefined;
 
   constructor(deps: LeadershipDeps) {
@@ -192,48 +193,99 @@ export class Leadership {
   }
 
   /**
-   * Creates the leases of new shards and deletes finished ones. New leases that may start at
-   * once are written with their owner already set (balanced like an assignment cycle): one
-   * write per new shard instead of two, which halves the time a brand-new application of
-   * thousands of shards needs to get going.
+   * Creates the leases of new shards and deletes finished ones, for every stream of the
+   * application: the streams are listed one after the other, so the process-wide DescribeStream
+   * limiter of `@shardline/streams` keeps the whole sync under the service's rate however many
+   * streams there are. New leases that may start at once are written with their owner already
+   * set (balanced like an assignment cycle, over the leases of all streams): one write per new
+   * shard instead of two, which halves the time a brand-new application of thousands of shards
+   * needs to get going.
    */
   async #shardSync(snapshot: TableSnapshot): Promise<ShardSyncResult> {
-    const { lister, options, clock, membership, store, log, me } = this.#d;
-    const shards = await lister.listShards();
-    this.#listedShards = new Set(shards.map((s) => s.shardId));
-    const leases = snapshot.leases.filter((lease) => lease.streamArn === options.streamArn);
-    const plan = planShardSync({
-      streamArn: options.streamArn,
-      shards,
+    const { streams, options, clock, log } = this.#d;
+    const invalidKeys = new Set(snapshot.invalid.map((row) => row.leaseKey));
+    const leases = this.#applicationLeases(snapshot);
+    const listed = new Set<string>();
+    const plans: Array<{ streamArn: string; plan: ShardSyncPlan }> = [];
+    let shardCount = 0;
+    for (const streamArn of streams.arns) {
+      const shards = await streams.lister(streamArn).listShards();
+      shardCount += shards.length;
+      for (const shard of shards) {
+        listed.add(shard.shardId);
+        listed.add(qualifiedLeaseKey(streamArn, shard.shardId));
+      }
+      plans.push({
+        streamArn,
+        plan: planShardSync({
+          streamArn,
+          shards,
+          leases: leases.filter((lease) => lease.streamArn === streamArn),
+          invalidKeys,
+          initialPosition: options.initialPosition,
+          keyStyle: keyStyleFor(streamArn, snapshot.leases, streams.arns),
+          now: new Date(clock.now()).toISOString(),
+        }),
+      });
+    }
+    this.#listedShards = listed;
+    const toCreate = this.#withOwners(
+      snapshot,
       leases,
-      invalidKeys: new Set(snapshot.invalid.map((row) => row.leaseKey)),
-      initialPosition: options.initialPosition,
-      now: new Date(clock.now()).toISOString(),
-    });
-    let toCreate = plan.create;
+      plans.flatMap(({ plan }) => plan.create),
+      listed,
+    );
+    const created = await this.#createLeases(toCreate);
+    const deleted = await this.#deleteLeases(plans.flatMap(({ plan }) => plan.delete));
+    if (created > 0 || deleted > 0) await this.#bumpEpoch();
+    for (const { streamArn, plan } of plans) {
+      if (plan.newApplication && plan.create.length > 0)
+        log.info(
+          { streamArn, created: plan.create.length, initialPosition: options.initialPosition },
+          'new stream: created its first leases',
+        );
+    }
+    return { created, deleted, shards: shardCount };
+  }
+
+  /** The valid leases of this application's streams (other rows of the table are left alone). */
+  #applicationLeases(snapshot: TableSnapshot): LeaseItem[] {
+    return snapshot.leases.filter((lease) => this.#d.streams.has(lease.streamArn));
+  }
+
+  /** New leases that may start at once get their owner in the create write (balanced as assignment would). */
+  #withOwners(snapshot: TableSnapshot, leases: LeaseItem[], toCreate: LeaseItem[], listed: Set<string>): LeaseItem[] {
+    const { options, clock, membership } = this.#d;
     if (toCreate.length > 0) {
       const now = clock.now();
-      const fresh = new Set(toCreate.map((item) => item.shardId));
+      const fresh = new Set(toCreate.map((item) => item.leaseKey));
       const owners = new Map<string, string>();
       for (const action of planAssignment({
         leases: [...leases, ...toCreate],
-        unfinishedKeys: unfinishedKeys(snapshot, new Set(shards.map((s) => s.shardId))),
+        unfinishedKeys: unfinishedKeys(snapshot, listed),
         alive: membership.assignable(),
         isGone: (workerId) => membership.isGone(workerId, now),
         maxLeasesPerWorker: options.maxLeasesPerWorker,
       })) {
-        if (action.kind === 'take' && fresh.has(action.lease.shardId)) owners.set(action.lease.shardId, action.to);
+        if (action.kind === 'take' && fresh.has(action.lease.leaseKey)) owners.set(action.lease.leaseKey, action.to);
       }
-      toCreate = toCreate.map((item) => {
-        const to = owners.get(item.shardId);
+      return toCreate.map((item) => {
+        const to = owners.get(item.leaseKey);
         const sessionId = to === undefined ? undefined : membership.sessionOf(to);
         return to !== undefined && sessionId !== undefined
           ? { ...item, leaseOwner: to, ownerSession: sessionId, leaseCounter: 1, ownerSwitchesSinceCheckpoint: 1 }
           : item;
       });
     }
-    // Parents are written before children, generation by generation: a child lease must never be
-    // visible (and so assignable) while its parent's lease is still missing.
+    return toCreate;
+  }
+
+  /**
+   * Parents are written before children, generation by generation: a child lease must never be
+   * visible (and so assignable) while its parent's lease is still missing.
+   */
+  async #createLeases(toCreate: LeaseItem[]): Promise<number> {
+    const { store, me } = this.#d;
     let created = 0;
     for (const generation of generations(toCreate)) {
       await forEachLimit(generation, WRITE_CONCURRENCY, async (item) => {
@@ -242,37 +294,30 @@ export class Leadership {
         if (item.leaseOwner === me.workerId) this.#d.takenForMe(item);
       });
     }
+    return created;
+  }
+
+  async #deleteLeases(toDelete: LeaseItem[]): Promise<number> {
+    const { store, log } = this.#d;
     let deleted = 0;
-    await forEachLimit(plan.delete, WRITE_CONCURRENCY, async (lease) => {
+    await forEachLimit(toDelete, WRITE_CONCURRENCY, async (lease) => {
       if (!this.#stillLeader()) return;
       try {
         await store.deleteLease(lease);
         deleted++;
-        log.info(
-          {
-            shardId: lease.shardId,
-            leaseOwner: lease.leaseOwner,
-            leaseCounter: lease.leaseCounter,
-            checkpoint: lease.checkpoint,
-          },
-          'deleted finished lease',
-        );
+        log.info({ ...leaseFields(lease), checkpoint: lease.checkpoint }, 'deleted finished lease');
       } catch (err) {
         if (!(err instanceof LeaseConflictError)) throw err;
       }
     });
-    if (created > 0 || deleted > 0) await this.#bumpEpoch();
-    if (plan.newApplication && created > 0) {
-      log.info({ created, initialPosition: options.initialPosition }, 'new application: created the first leases');
-    }
-    return { created, deleted, shards: shards.length };
+    return deleted;
   }
 
   async #assign(snapshot: TableSnapshot): Promise<AssignmentResult> {
     const { clock, options, membership, store, log, me } = this.#d;
     const now = clock.now();
     const actions = planAssignment({
-      leases: snapshot.leases.filter((lease) => lease.streamArn === options.streamArn),
+      leases: this.#applicationLeases(snapshot),
       unfinishedKeys: unfinishedKeys(snapshot, this.#listedShards),
       alive: membership.assignable(),
       isGone: (workerId) => membership.isGone(workerId, now),
@@ -281,7 +326,7 @@ export class Leadership {
     const result: AssignmentResult = { taken: 0, handOffs: 0, conflicts: 0 };
     await forEachLimit(actions, WRITE_CONCURRENCY, async (action) => {
       const { lease, to } = action;
-      const fields = { shardId: lease.shardId, leaseOwner: lease.leaseOwner, leaseCounter: lease.leaseCounter, to };
+      const fields = { ...leaseFields(lease), to };
       const sessionId = membership.sessionOf(to);
       if (!sessionId || !this.#stillLeader()) return;
       try {
@@ -325,7 +370,7 @@ export class Leadership {
     let forced = 0;
     for (const row of snapshot.leases) {
       if (row.pendingOwner === undefined || row.leaseOwner === undefined) continue;
-      const key = `${row.shardId}\u0000${row.leaseCounter}\u0000${row.pendingOwner}`;
+      const key = `${row.leaseKey}\u0000${row.leaseCounter}\u0000${row.pendingOwner}`;
       seen.add(key);
       const since = pendingSince.get(key);
       if (since === undefined) {
@@ -334,12 +379,7 @@ export class Leadership {
       }
       if (now < since + limit || !this.#stillLeader()) continue;
       const session = membership.sessionOf(row.pendingOwner);
-      const fields = {
-        shardId: row.shardId,
-        leaseOwner: row.leaseOwner,
-        leaseCounter: row.leaseCounter,
-        to: row.pendingOwner,
-      };
+      const fields = { ...leaseFields(row), to: row.pendingOwner };
       try {
         await store.transfer(row, session ? { workerId: row.pendingOwner, sessionId: session } : undefined);
         log.warn(fields, 'hand-off never completed by its live owner; moved by the leader');

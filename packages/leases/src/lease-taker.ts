@@ -1,9 +1,10 @@
 import { LeaseConflictError } from './errors.js';
 import type { HandOffs } from './hand-off.js';
+import { leaseFields } from './held-leases.js';
 import type { LeaseItem, TableSnapshot } from './items.js';
 import type { CoordinatorParts } from './parts.js';
 
-export interface LeaseTakerDeps extends Pick<CoordinatorParts, 'held' | 'store' | 'me' | 'options' | 'log' | 'status'> {
+export interface LeaseTakerDeps extends Pick<CoordinatorParts, 'held' | 'store' | 'me' | 'streams' | 'log' | 'status'> {
   handOffs: HandOffs;
   /** When a previous incarnation of this worker id must have fenced itself. */
   previousIncarnationFencedAt: () => number;
@@ -27,24 +28,22 @@ export class LeaseTaker {
   takeUp(row: LeaseItem): void {
     const held = this.#d.held.takeUp(row, this.#d.status.checkFence());
     if (held && row.pendingOwner !== undefined && !this.#d.status.isDraining())
-      this.#d.handOffs.begin(row.shardId, row.pendingOwner);
+      this.#d.handOffs.begin(row.leaseKey, row.pendingOwner);
   }
 
   /** Follows one full read. Leases acquired after the read started (`seq` above `seqAtRead`) are left alone. */
   async follow(snapshot: TableSnapshot, seqAtRead: number, now: number): Promise<void> {
     const { held: ledger, handOffs } = this.#d;
-    const rows = new Map(
-      snapshot.leases.filter((l) => l.streamArn === this.#d.options.streamArn).map((l) => [l.shardId, l]),
-    );
-    for (const [shardId, held] of ledger.entries()) {
+    const rows = new Map(snapshot.leases.filter((l) => this.#d.streams.has(l.streamArn)).map((l) => [l.leaseKey, l]));
+    for (const [leaseKey, held] of ledger.entries()) {
       if (held.seq > seqAtRead) continue;
-      const row = rows.get(shardId);
-      if (!row) ledger.drop(shardId, 'deleted');
-      else if (!ledger.isMine(row) || row.leaseCounter !== held.row.leaseCounter) ledger.drop(shardId, 'taken');
+      const row = rows.get(leaseKey);
+      if (!row) ledger.drop(leaseKey, 'deleted');
+      else if (!ledger.isMine(row) || row.leaseCounter !== held.row.leaseCounter) ledger.drop(leaseKey, 'taken');
       else {
         held.row = row;
         if (row.pendingOwner !== undefined && !held.handOff && this.#d.status.isRunning())
-          handOffs.begin(shardId, row.pendingOwner);
+          handOffs.begin(leaseKey, row.pendingOwner);
       }
     }
     if (this.#d.status.isRunning()) await this.#takeRowsNamingMe([...rows.values()], now);
@@ -54,7 +53,7 @@ export class LeaseTaker {
     const { held: ledger, store, me, log } = this.#d;
     for (const row of rows) {
       if (!ledger.isUnheldNamingMe(row)) continue;
-      const fields = { shardId: row.shardId, leaseOwner: row.leaseOwner, leaseCounter: row.leaseCounter };
+      const fields = leaseFields(row);
       if (ledger.mayTakeUpAsIs(row)) {
         this.takeUp(row);
         continue;

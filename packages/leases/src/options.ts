@@ -71,10 +71,23 @@ export interface LeaseTuningOptions {
   maxLeasesPerWorker?: number;
 }
 
+/** One stream of the application and where its shards are listed. */
+export interface LeaseStream {
+  streamArn: string;
+  /** `streamsShardLister(streams, streamArn)` for a real stream. */
+  shardLister: ShardLister;
+}
+
 export interface LeaseCoordinatorOptions extends LeaseTuningOptions {
   /** Client for the lease table. */
   dynamodb: DynamoDBClient;
-  streamArn: string;
+  /**
+   * The application's streams, sharing one lease table (keys: docs/architecture.md, "Lease
+   * keys"). Either this or the single-stream shorthand `streamArn` + `shardLister`.
+   */
+  streams?: readonly LeaseStream[];
+  /** Single-stream shorthand for `streams: [{ streamArn, shardLister }]`. */
+  streamArn?: string;
   leaseTableName: string;
   /** This worker's stable name (host name, pod name). Two live processes must never share one. */
   workerId: string;
@@ -82,8 +95,8 @@ export interface LeaseCoordinatorOptions extends LeaseTuningOptions {
   clock?: Clock;
   /** @defaultValue a silent logger */
   logger?: Logger;
-  /** Where shards are listed: `streamsShardLister(streams, streamArn)` for a real stream. */
-  shardLister: ShardLister;
+  /** Single-stream shorthand: where `streamArn`'s shards are listed. */
+  shardLister?: ShardLister;
 }
 
 export interface ResolvedLeaseTuning {
@@ -98,7 +111,8 @@ export interface ResolvedLeaseTuning {
 }
 
 export interface ResolvedLeaseOptions extends ResolvedLeaseTuning {
-  streamArn: string;
+  /** Every stream of the application, in the order given, each once. */
+  streams: readonly LeaseStream[];
   leaseTableName: string;
   workerId: string;
 }
@@ -136,6 +150,7 @@ export const LEASE_TUNING_KEYS = [
 
 const KNOWN_KEYS = [
   'dynamodb',
+  'streams',
   'streamArn',
   'leaseTableName',
   'workerId',
@@ -167,17 +182,33 @@ const RESERVED = /^_/;
 export function resolveLeaseOptions(options: LeaseCoordinatorOptions): ResolvedLeaseOptions {
   rejectUnknownKeys('lease coordinator', options, KNOWN_KEYS);
   if (!options.dynamodb) throw new ConfigError('dynamodb (a DynamoDBClient for the lease table) is required');
-  if (!options.shardLister) {
-    throw new ConfigError('shardLister is required: streamsShardLister(streamsClient, streamArn) for a real stream');
-  }
-  const streamArn = nonEmptyString('streamArn', options.streamArn);
+  const streams = resolveStreams(options);
   const leaseTableName = checkLeaseTableName(options.leaseTableName);
   const workerId = nonEmptyString('workerId', options.workerId);
   requireThat(
     !RESERVED.test(workerId),
     `workerId ${JSON.stringify(workerId)} may not start with "_" (reserved for the lease table's own items)`,
   );
-  return { streamArn, leaseTableName, workerId, ...resolveTuning(options) };
+  return { streams, leaseTableName, workerId, ...resolveTuning(options) };
+}
+
+function resolveStreams(options: LeaseCoordinatorOptions): LeaseStream[] {
+  if (options.streams !== undefined && (options.streamArn !== undefined || options.shardLister !== undefined))
+    throw new ConfigError('give either streams or streamArn + shardLister (the single-stream shorthand), not both');
+  const given = options.streams ?? [{ streamArn: options.streamArn!, shardLister: options.shardLister! }];
+  requireThat(given.length > 0, 'streams must name at least one stream');
+  const seen = new Set<string>();
+  return given.map((stream, i) => {
+    const streamArn = nonEmptyString(options.streams ? `streams[${i}].streamArn` : 'streamArn', stream.streamArn);
+    requireThat(!seen.has(streamArn), `stream ${streamArn} is given twice`);
+    requireThat(!streamArn.includes('#'), `stream ARN ${streamArn} may not contain "#" (the lease-key separator)`);
+    seen.add(streamArn);
+    if (!stream.shardLister)
+      throw new ConfigError(
+        `shardLister is required for ${streamArn}: streamsShardLister(streamsClient, streamArn) for a real stream`,
+      );
+    return { streamArn, shardLister: stream.shardLister };
+  });
 }
 
 /**

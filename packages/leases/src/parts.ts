@@ -4,7 +4,8 @@ import type { LeaseCoordinatorEvents } from './events.js';
 import type { HeldLeases } from './held-leases.js';
 import type { LeaseStore, OwnerRef } from './lease-store.js';
 import type { Membership } from './membership.js';
-import type { ResolvedLeaseOptions, ShardLister } from './options.js';
+import type { ResolvedLeaseOptions } from './options.js';
+import type { StreamSet } from './stream-set.js';
 
 /** The coordinator's lifecycle and fence, as its parts may ask about them (they never change them). */
 export interface CoordinatorStatus {
@@ -26,7 +27,7 @@ export interface CoordinatorParts {
   me: OwnerRef;
   options: ResolvedLeaseOptions;
   store: LeaseStore;
-  lister: ShardLister;
+  streams: StreamSet;
   membership: Membership;
   held: HeldLeases;
   status: CoordinatorStatus;

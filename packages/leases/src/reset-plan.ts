@@ -1,6 +1,7 @@
 import type { ShardInfo } from '@shardline/core';
 import { ShardGraph } from '@shardline/streams';
 import type { LeaseItem } from './items.js';
+import { leaseKeyFor, type LeaseKeyStyle } from './lease-key.js';
 import { generations, newLeaseItem } from './shard-sync.js';
 
 /**
@@ -49,6 +50,8 @@ export interface ResetInput {
   /** This stream's leases. */
   leases: readonly LeaseItem[];
   target: ResetTarget;
+  /** How the stream's leases are keyed, for the ones the reset creates (`keyStyleFor`). @defaultValue 'plain' */
+  keyStyle?: LeaseKeyStyle | undefined;
   /** For a timestamp target: each shard's scan; for LATEST: each open shard's scan to its tip. */
   scans?: ReadonlyMap<string, ShardScan> | undefined;
   now: string;
@@ -84,7 +87,8 @@ export function planReset(input: ResetInput): ResetPlan {
     const lease = leases.get(shard.shardId);
     // A missing lease at SHARD_END would only record that nothing is to be read.
     if (!lease && to === 'SHARD_END') continue;
-    targets.push(newLeaseItem(input.streamArn, shard, to, input.now));
+    const leaseKey = lease?.leaseKey ?? leaseKeyFor(input.keyStyle ?? 'plain', input.streamArn, shard.shardId);
+    targets.push(newLeaseItem(input.streamArn, shard, to, input.now, leaseKey));
   }
   const changes: ResetChange[] = [];
   const unchanged: string[] = [];

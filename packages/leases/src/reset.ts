@@ -4,6 +4,7 @@ import { listShards, ShardGraph, ShardReader, type RecordBatch, type StreamsClie
 import { auditItem } from './audit.js';
 import { LeaseConflictError } from './errors.js';
 import type { WorkerItem } from './items.js';
+import { keyStyleFor } from './lease-key.js';
 import { LeaseStore } from './lease-store.js';
 import { LEASE_DEFAULTS } from './options.js';
 import {
@@ -107,7 +108,8 @@ export async function resetLeases(options: ResetOptions): Promise<ResetResult> {
             logger,
           );
     const leases = snapshot.leases.filter((l) => l.streamArn === streamArn);
-    const plan = planReset({ streamArn, shards, leases, target: options.target, scans, now });
+    const keyStyle = keyStyleFor(streamArn, snapshot.leases, streamArns);
+    const plan = planReset({ streamArn, shards, leases, target: options.target, keyStyle, scans, now });
     result.streams.push({ streamArn, plan });
     for (const change of plan.changes) {
       if (change.owner === undefined) continue;

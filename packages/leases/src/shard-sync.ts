@@ -1,6 +1,7 @@
 import type { InitialPosition, ShardInfo } from '@shardline/core';
 import { ShardGraph } from '@shardline/streams';
 import type { LeaseItem } from './items.js';
+import { leaseKeyFor, type LeaseKeyStyle } from './lease-key.js';
 
 /**
  * Shard sync, the decision half (pure): which leases to create and which to delete, from the
@@ -16,6 +17,8 @@ export interface ShardSyncInput {
   /** Keys of rows that exist but fail the schema: never overwritten. */
   invalidKeys: ReadonlySet<string>;
   initialPosition: InitialPosition;
+  /** How this stream's new leases are keyed (`keyStyleFor`). @defaultValue 'plain' */
+  keyStyle?: LeaseKeyStyle | undefined;
   now: string;
 }
 
@@ -29,6 +32,8 @@ export interface ShardSyncPlan {
 export function planShardSync(input: ShardSyncInput): ShardSyncPlan {
   const graph = ShardGraph.fromShards(input.shards);
   const leases = new Map(input.leases.map((lease) => [lease.shardId, lease]));
+  const keyOf = (shardId: string) => leaseKeyFor(input.keyStyle ?? 'plain', input.streamArn, shardId);
+  const invalid = (shardId: string) => input.invalidKeys.has(keyOf(shardId));
   const newApplication = input.leases.length === 0 && input.invalidKeys.size === 0;
   const latest = newApplication && input.initialPosition === 'LATEST';
 
@@ -38,22 +43,17 @@ export function planShardSync(input: ShardSyncInput): ShardSyncPlan {
   for (const shard of [...graph.shards()].reverse()) {
     const children = graph.childrenOf(shard.shardId);
     // An invalid row counts as a lease: it may be a started child someone hand-edited.
-    if (
-      children.some(
-        (c) => leases.has(c.shardId) || input.invalidKeys.has(c.shardId) || hasLeasedDescendant.has(c.shardId),
-      )
-    )
+    if (children.some((c) => leases.has(c.shardId) || invalid(c.shardId) || hasLeasedDescendant.has(c.shardId)))
       hasLeasedDescendant.add(shard.shardId);
   }
 
   const create: LeaseItem[] = [];
   for (const shard of graph.shards()) {
-    if (leases.has(shard.shardId) || input.invalidKeys.has(shard.shardId) || hasLeasedDescendant.has(shard.shardId))
-      continue;
+    if (leases.has(shard.shardId) || invalid(shard.shardId) || hasLeasedDescendant.has(shard.shardId)) continue;
     // LATEST (new application only) reads what arrives from now on: history, i.e. closed
     // shards, counts as done so their open descendants are not held back behind them.
     const checkpoint = latest ? (graph.isClosed(shard.shardId) ? 'SHARD_END' : 'LATEST') : 'TRIM_HORIZON';
-    create.push(newLeaseItem(input.streamArn, shard, checkpoint, input.now));
+    create.push(newLeaseItem(input.streamArn, shard, checkpoint, input.now, keyOf(shard.shardId)));
   }
 
   const deletions: LeaseItem[] = [];
@@ -81,9 +81,16 @@ export function planShardSync(input: ShardSyncInput): ShardSyncPlan {
   return { create, delete: deletions, newApplication };
 }
 
-export function newLeaseItem(streamArn: string, shard: ShardInfo, checkpoint: string, now: string): LeaseItem {
+/** A new, unowned lease; keyed by the bare shard id unless another `leaseKey` is given (lease-key.ts). */
+export function newLeaseItem(
+  streamArn: string,
+  shard: ShardInfo,
+  checkpoint: string,
+  now: string,
+  leaseKey: string = shard.shardId,
+): LeaseItem {
   return {
-    leaseKey: shard.shardId,
+    leaseKey,
     itemType: 'lease',
     shardId: shard.shardId,
     streamArn,

@@ -100,7 +100,7 @@ export class Fleet {
   readonly clock = new ManualClock(Date.UTC(2026, 0, 1));
   readonly members = new Map<string, Member>();
   readonly leaseTableName: string;
-  /** shardId → worker holding it, per events. */
+  /** leaseKey (the shard id for a single-stream fleet) → worker holding it, per events. */
   readonly holders = new Map<string, string>();
   readonly overlaps: string[] = [];
   writes = 0;
@@ -113,8 +113,10 @@ export class Fleet {
     readonly db: TestDynamoDB,
     readonly lister: PlainLister,
     readonly defaults: Partial<LeaseCoordinatorOptions> = {},
+    /** An existing lease table to join (e.g. one an earlier fleet wrote). */
+    leaseTableName: string = db.uniqueName('leases'),
   ) {
-    this.leaseTableName = db.uniqueName('leases');
+    this.leaseTableName = leaseTableName;
     openFleets.add(this);
     const t0 = this.clock.now();
     this.logger = pino(
@@ -173,13 +175,13 @@ export class Fleet {
       },
       { step: 'initialize', name: 'testFaults' },
     );
+    const multiStream = options.streams !== undefined || this.defaults.streams !== undefined;
     const coordinator = new LeaseCoordinator({
       dynamodb: client,
-      streamArn: STREAM_ARN,
+      ...(multiStream ? {} : { streamArn: STREAM_ARN, shardLister: this.lister }),
       leaseTableName: this.leaseTableName,
       workerId,
       clock: this.clock,
-      shardLister: this.lister,
       leaseDurationMs: LEASE_MS,
       heartbeatIntervalMs: HEARTBEAT_MS,
       takeoverMarginMs: MARGIN_MS,
@@ -190,25 +192,25 @@ export class Fleet {
     });
     const member: Member = { coordinator, faults, client, lost: [], acquiredAt: new Map(), calls: new Map() };
     coordinator.events.on('lease:acquired', ({ lease }) => {
-      const other = this.holders.get(lease.shardId);
+      const other = this.holders.get(lease.leaseKey);
       if (other !== undefined && other !== workerId)
-        this.overlaps.push(`${lease.shardId}: ${workerId} acquired while ${other} held it`);
-      this.holders.set(lease.shardId, workerId);
-      member.acquiredAt.set(lease.shardId, this.clock.now());
+        this.overlaps.push(`${lease.leaseKey}: ${workerId} acquired while ${other} held it`);
+      this.holders.set(lease.leaseKey, workerId);
+      member.acquiredAt.set(lease.leaseKey, this.clock.now());
     });
-    const gone = ({ shardId }: { shardId: string }) => {
-      if (this.holders.get(shardId) === workerId) this.holders.delete(shardId);
+    const gone = ({ leaseKey }: { leaseKey: string }) => {
+      if (this.holders.get(leaseKey) === workerId) this.holders.delete(leaseKey);
     };
     coordinator.events.on('lease:lost', (event) => {
       member.lost.push({ ...event, at: this.clock.now() });
       gone(event);
     });
     coordinator.events.on('lease:released', gone);
-    coordinator.events.on('lease:handoff', ({ shardId }) => {
+    coordinator.events.on('lease:handoff', ({ leaseKey }) => {
       if (!this.#releaseOnHandOff) return;
       // The test worker stops the shard here, before release() starts moving the lease.
-      gone({ shardId });
-      void coordinator.release(shardId);
+      gone({ leaseKey });
+      void coordinator.release(leaseKey);
     });
     this.members.set(workerId, member);
     return member;
