@@ -289,8 +289,19 @@ describe('resolveLeaseOptions', () => {
     );
     expect(() => resolveLeaseOptions({ ...required, workerId: '_leader' })).toThrow(ConfigError);
     expect(() => resolveLeaseOptions({ ...required, leaseTableName: 'a b' })).toThrow(ConfigError);
-    expect(() => resolveLeaseOptions({ ...required, shardLister: undefined } as never)).toThrow(
-      /shardLister is required/,
-    );
+    expect(() => resolveLeaseOptions({ ...required, shardLister: undefined })).toThrow(/shardLister is required/);
+    expect(() => resolveLeaseOptions({ ...required, streams: [] })).toThrow(/not both/);
+    const { streamArn, shardLister, ...rest } = required;
+    expect(() => resolveLeaseOptions({ ...rest, streams: [] })).toThrow(/at least one stream/);
+    expect(() =>
+      resolveLeaseOptions({
+        ...rest,
+        streams: [
+          { streamArn, shardLister },
+          { streamArn, shardLister },
+        ],
+      }),
+    ).toThrow(/given twice/);
+    expect(resolveLeaseOptions({ ...rest, streams: [{ streamArn, shardLister }] }).streams).toHaveLength(1);
   });
 });

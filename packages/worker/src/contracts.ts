@@ -16,6 +16,8 @@ export type { Lease, LeaseCoordinatorEvents, LeaseLostReason } from '@shardline/
 /** One reader per shard consumer; iteration ends after the shardEnd batch or on abort. */
 export type ReaderFactory = (input: {
   shardId: string;
+  /** The shard's stream: an application may consume several. */
+  streamArn: string;
   start: StartPosition;
   signal: AbortSignal;
 }) => AsyncIterable<RecordBatch>;

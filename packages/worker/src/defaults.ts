@@ -30,7 +30,8 @@ export async function resolveStreamArn(input: {
 export interface DefaultCoordinatorInput {
   dynamodb: DynamoDBClient;
   streams: DynamoDBStreamsClient;
-  streamArn: string;
+  /** Every stream of the application (one lease table for all). */
+  streamArns: readonly string[];
   leaseTableName: string;
   workerId: string;
   leases: ResolvedLeaseTuning;
@@ -39,14 +40,14 @@ export interface DefaultCoordinatorInput {
 }
 
 export function createDefaultCoordinator(input: DefaultCoordinatorInput): Coordinator {
-  const { dynamodb, streams, streamArn, leaseTableName, workerId, clock, logger } = input;
+  const { dynamodb, streams, streamArns, leaseTableName, workerId, clock, logger } = input;
+  const listerLogger = logger.child({ component: 'shard-lister', workerId });
   return new LeaseCoordinator({
     dynamodb,
-    shardLister: streamsShardLister(streams, streamArn, {
-      clock,
-      logger: logger.child({ component: 'shard-lister', workerId }),
-    }),
-    streamArn,
+    streams: streamArns.map((streamArn) => ({
+      streamArn,
+      shardLister: streamsShardLister(streams, streamArn, { clock, logger: listerLogger }),
+    })),
     leaseTableName,
     workerId,
     clock,
@@ -57,7 +58,6 @@ export function createDefaultCoordinator(input: DefaultCoordinatorInput): Coordi
 
 export interface DefaultReaderInput {
   streams: DynamoDBStreamsClient;
-  streamArn: string;
   reader: ResolvedShardReaderTuning;
   clock: Clock;
   logger: Logger;
@@ -68,10 +68,10 @@ export interface DefaultReaderInput {
 }
 
 export function createDefaultReaderFactory(input: DefaultReaderInput): ReaderFactory {
-  return ({ shardId, start, signal }) => {
+  return ({ shardId, streamArn, start, signal }) => {
     const reader = new ShardReader({
       client: input.streams,
-      streamArn: input.streamArn,
+      streamArn,
       shardId,
       start,
       ...input.reader,

@@ -66,14 +66,32 @@ export interface FailurePolicyOptions {
   processorTimeoutMs?: number;
 }
 
+/** Where a stream comes from: a table (its latest stream, resolved at start) or a stream ARN. */
+export type StreamSource = { tableName: string; streamArn?: undefined } | { streamArn: string; tableName?: undefined };
+
 export interface WorkerOptions<T = Record<string, unknown>> {
-  /** The processor (shared by all shards) or a factory returning one per shard. Required. */
-  processor: RecordProcessor<T> | ProcessorFactory<T>;
-  /** The table whose stream to consume (its latest stream). One of tableName / streamArn is required. */
+  /**
+   * The processor (shared by all shards of all streams) or a factory returning one per shard.
+   * Required unless `processors` names one for every table.
+   */
+  processor?: RecordProcessor<T> | ProcessorFactory<T>;
+  /**
+   * One processor (or factory) per table name: a table's batches go to its own, the others' to
+   * `processor`. @defaultValue `processor` for every table
+   */
+  processors?: Record<string, RecordProcessor<T> | ProcessorFactory<T>>;
+  /** The table whose stream to consume (its latest stream): the single-stream shorthand of `tables`. */
   tableName?: string;
-  /** A stream ARN; wins over tableName. */
+  /** A stream ARN (single-stream shorthand of `streamArns`); wins over tableName. */
   streamArn?: string;
-  /** Names the consumer group. @defaultValue the table name */
+  /**
+   * Several tables, one application: every table's latest stream, sharing one lease table and
+   * one fleet (balanced over the shards of all of them). With `streamArns`, the union.
+   */
+  tables?: readonly string[];
+  /** Several streams by ARN (see `tables`). */
+  streamArns?: readonly string[];
+  /** Names the consumer group. @defaultValue the (first) table name */
   applicationName?: string;
   /** @defaultValue `shardline-<applicationName>` */
   leaseTableName?: string;
@@ -183,9 +201,12 @@ export const DEFAULTS = {
 };
 
 export interface ResolvedWorkerOptions<T> {
-  processorFactory: ProcessorFactory<T>;
-  tableName: string | undefined;
-  streamArn: string | undefined;
+  /** The shared processor; undefined when `processorsByTable` covers every table. */
+  processorFactory: ProcessorFactory<T> | undefined;
+  /** Per-table processors (`processors`). */
+  processorsByTable: ReadonlyMap<string, ProcessorFactory<T>>;
+  /** The streams to consume, in the order given, at least one. */
+  sources: readonly StreamSource[];
   applicationName: string;
   leaseTableName: string;
   workerId: string;
@@ -219,8 +240,11 @@ export interface ResolvedWorkerOptions<T> {
 
 const KNOWN: readonly (keyof WorkerOptions)[] = [
   'processor',
+  'processors',
   'tableName',
   'streamArn',
+  'tables',
+  'streamArns',
   'applicationName',
   'leaseTableName',
   'workerId',
@@ -267,27 +291,59 @@ export function tableNameFromStreamArn(arn: string): string | undefined {
   return /:table\/([^/]+)\/stream\//.exec(arn)?.[1];
 }
 
+/**
+ * The streams asked for: `tables` and `streamArns` together, or the single-stream shorthand
+ * (`streamArn` winning over `tableName`, as it always did). Never both forms.
+ */
+function resolveSources(options: WorkerOptions<never>): StreamSource[] {
+  const listed = options.tables !== undefined || options.streamArns !== undefined;
+  if (listed && (options.tableName !== undefined || options.streamArn !== undefined))
+    throw new ConfigError('give tables / streamArns or the single tableName / streamArn, not both');
+  if (!listed) {
+    if (options.streamArn !== undefined) return [{ streamArn: nonEmptyString('streamArn', options.streamArn) }];
+    if (options.tableName !== undefined) return [{ tableName: nonEmptyString('tableName', options.tableName) }];
+    throw new ConfigError(
+      'Worker needs tableName or streamArn (or tables / streamArns): which stream should it consume?',
+    );
+  }
+  const sources: StreamSource[] = [
+    ...(options.tables ?? []).map((t, i) => ({ tableName: nonEmptyString(`tables[${i}]`, t) })),
+    ...(options.streamArns ?? []).map((a, i) => ({ streamArn: nonEmptyString(`streamArns[${i}]`, a) })),
+  ];
+  requireThat(sources.length > 0, 'tables / streamArns name no stream');
+  const names = sources.map((s) => s.tableName ?? s.streamArn);
+  const twice = names.find((name, i) => names.indexOf(name) !== i);
+  requireThat(twice === undefined, `stream source ${twice} is given twice`);
+  return sources;
+}
+
+function processorFactoryOf<T>(source: RecordProcessor<T> | ProcessorFactory<T>, what: string): ProcessorFactory<T> {
+  try {
+    return toProcessorFactory(source);
+  } catch (err) {
+    throw new ConfigError(`${what}: ${(err as Error).message}`);
+  }
+}
+
 export function resolveWorkerOptions<T>(options: WorkerOptions<T>): ResolvedWorkerOptions<T> {
   if (typeof options !== 'object' || options === null) throw new ConfigError('Worker options must be an object');
   rejectUnknownKeys('Worker', options, KNOWN);
-  if (options.processor === undefined)
-    throw new ConfigError('Worker needs a processor: an object with processRecords, or a factory returning one');
-  let processorFactory: ProcessorFactory<T>;
-  try {
-    processorFactory = toProcessorFactory(options.processor);
-  } catch (err) {
-    throw new ConfigError((err as Error).message);
-  }
-  const tableName = options.tableName === undefined ? undefined : nonEmptyString('tableName', options.tableName);
-  const streamArn = options.streamArn === undefined ? undefined : nonEmptyString('streamArn', options.streamArn);
-  requireThat(
-    tableName !== undefined || streamArn !== undefined,
-    'Worker needs tableName or streamArn: which stream should it consume?',
+  const sources = resolveSources(options);
+  const processorsByTable = new Map(
+    Object.entries(options.processors ?? {}).map(([table, processor]) => [
+      nonEmptyString('processors key', table),
+      processorFactoryOf(processor, `processors.${table}`),
+    ]),
   );
+  if (options.processor === undefined && processorsByTable.size === 0)
+    throw new ConfigError('Worker needs a processor: an object with processRecords, or a factory returning one');
+  const processorFactory =
+    options.processor === undefined ? undefined : processorFactoryOf(options.processor, 'processor');
+  const first = sources[0]!;
   const applicationName =
-    options.applicationName ?? tableName ?? (streamArn ? tableNameFromStreamArn(streamArn) : undefined);
+    options.applicationName ?? first.tableName ?? tableNameFromStreamArn(first.streamArn!) ?? undefined;
   if (applicationName === undefined)
-    throw new ConfigError(`cannot derive applicationName from streamArn ${streamArn}; set applicationName`);
+    throw new ConfigError(`cannot derive applicationName from streamArn ${first.streamArn}; set applicationName`);
   nonEmptyString('applicationName', applicationName);
   const leaseTableName = checkLeaseTableName(
     options.leaseTableName ?? `shardline-${applicationName}`,
@@ -304,8 +360,8 @@ export function resolveWorkerOptions<T>(options: WorkerOptions<T>): ResolvedWork
   });
   return {
     processorFactory,
-    tableName,
-    streamArn,
+    processorsByTable,
+    sources,
     applicationName,
     leaseTableName,
     workerId:

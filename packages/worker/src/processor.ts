@@ -55,7 +55,10 @@ export interface CheckpointOptions {
 
 export interface ProcessorContext {
   shardId: string;
+  /** The stream this batch is from (an application may consume several). */
   streamArn: string;
+  /** The table of that stream. */
+  tableName: string;
   /** A pino child scoped by `{ component: 'processor', workerId, shardId }`. */
   logger: Logger;
   /** Aborted when the lease is lost, the worker's shutdown runs out of time, or this attempt timed out (`processorTimeoutMs`): stop long work early. */
@@ -131,6 +134,8 @@ export interface RecordProcessor<T = Record<string, unknown>> {
 export type ProcessorFactory<T = Record<string, unknown>> = (shard: {
   shardId: string;
   streamArn: string;
+  /** The stream's table. */
+  tableName: string;
 }) => RecordProcessor<T> | Promise<RecordProcessor<T>>;
 
 /** Identity with types: `export default defineProcessor<Order>({ async processRecords(batch) {…} })`. */

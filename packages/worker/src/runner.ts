@@ -45,14 +45,21 @@ export class Runner<T> {
     this.#o = options;
   }
 
+  /** The shard ids of the consumers running (two streams may have equal shard ids: see `leaseKeys`). */
   get shardIds(): string[] {
+    return [...this.#running.values()].map((r) => r.lease.shardId);
+  }
+
+  /** The lease keys of the consumers running (lease-key.ts in @shardline/leases). */
+  get leaseKeys(): string[] {
     return [...this.#running.keys()];
   }
 
-  consumer(shardId: string): ShardConsumer<T> | undefined {
-    return this.#running.get(shardId)?.consumer;
+  consumer(leaseKey: string): ShardConsumer<T> | undefined {
+    return this.#running.get(leaseKey)?.consumer;
   }
 
+  /** Lease keys of the shards stopped by the failure policy. */
   get stalledShards(): string[] {
     return [...this.#stalled];
   }
@@ -62,8 +69,8 @@ export class Runner<T> {
     this.#accepting = true;
     const { coordinator } = this.#o;
     this.#handlers['lease:acquired'] = ({ lease }) => this.#onAcquired(lease, lease.checkpoint);
-    this.#handlers['lease:lost'] = ({ shardId, reason }) => this.#onLost(shardId, reason);
-    this.#handlers['lease:handoff'] = ({ shardId, to }) => void this.#onHandoff(shardId, to);
+    this.#handlers['lease:lost'] = ({ leaseKey, reason }) => this.#onLost(leaseKey, reason);
+    this.#handlers['lease:handoff'] = ({ leaseKey, to }) => void this.#onHandoff(leaseKey, to);
     coordinator.events.on('lease:acquired', this.#handlers['lease:acquired']);
     coordinator.events.on('lease:lost', this.#handlers['lease:lost']);
     coordinator.events.on('lease:handoff', this.#handlers['lease:handoff']);
@@ -97,7 +104,7 @@ export class Runner<T> {
     ]);
     timer.abort();
     if (inTime) return { forced: [] };
-    const forced = running.filter((r) => this.#running.has(r.consumer.shardId)).map((r) => r.consumer.shardId);
+    const forced = running.filter((r) => this.#running.get(r.lease.leaseKey) === r).map((r) => r.consumer.shardId);
     this.#o.logger.warn({ shardIds: forced, deadlineMs }, 'shutdown deadline reached; aborting in-flight batches');
     for (const r of running) r.consumer.abort();
     const graceTimer = new AbortController();
@@ -113,88 +120,88 @@ export class Runner<T> {
   }
 
   #onAcquired(lease: Lease, checkpoint: string): void {
-    const { shardId } = lease;
+    const { leaseKey } = lease;
     if (!this.#accepting) return; // the coordinator releases it when it stops
-    if (this.#stalled.has(shardId)) {
+    if (this.#stalled.has(leaseKey)) {
       // A lease newly taken (after a loss or a release) starts fresh: its records may be fixed by
       // now, and a held lease nobody reads would stall the shard silently.
       this.#o.logger.warn(
-        { shardId },
+        { shardId: lease.shardId, streamArn: lease.streamArn },
         'lease of a shard stopped by the failure policy acquired again: reading it afresh',
       );
-      this.#stalled.delete(shardId);
+      this.#stalled.delete(leaseKey);
     }
-    if (this.#running.has(shardId)) {
+    if (this.#running.has(leaseKey)) {
       // Lost (or handed off) and taken back before the old consumer finished: start the new one
       // when the old one is SHUT_DOWN, so one shard never has two readers in this process.
-      this.#pending.set(shardId, lease);
+      this.#pending.set(leaseKey, lease);
       return;
     }
     const consumer = this.#o.createConsumer(lease, checkpoint);
     const done = consumer.run();
-    this.#running.set(shardId, { consumer, done, lease });
+    this.#running.set(leaseKey, { consumer, done, lease });
     this.#o.onLeaseCountChange?.(this.#running.size);
     void done.then((result) => this.#onEnded(lease, consumer, result));
   }
 
-  #onLost(shardId: string, reason: LeaseLostReason): void {
+  #onLost(leaseKey: string, reason: LeaseLostReason): void {
     this.#o.onLeaseLost?.();
-    this.#stalled.delete(shardId);
-    this.#running.get(shardId)?.consumer.leaseLost(reason);
+    this.#stalled.delete(leaseKey);
+    this.#running.get(leaseKey)?.consumer.leaseLost(reason);
   }
 
-  async #onHandoff(shardId: string, to: string | undefined): Promise<void> {
-    const running = this.#running.get(shardId);
-    this.#o.logger.info({ shardId, to }, 'hand-off requested: finishing the batch in flight');
-    this.#stalled.delete(shardId);
+  async #onHandoff(leaseKey: string, to: string | undefined): Promise<void> {
+    const running = this.#running.get(leaseKey);
+    const fields = { shardId: running?.lease.shardId, streamArn: running?.lease.streamArn, to };
+    this.#o.logger.info(fields, 'hand-off requested: finishing the batch in flight');
+    this.#stalled.delete(leaseKey);
     if (running) {
       const result = await running.consumer.requestShutdown('handoff');
       if (result.reason === 'lease-lost') return;
     }
     try {
-      await this.#o.coordinator.release(shardId);
+      await this.#o.coordinator.release(leaseKey);
     } catch (err) {
       this.#o.logger.warn(
-        { err, shardId },
+        { err, ...fields },
         'release after hand-off failed; the lease will be taken over when it expires',
       );
     }
     // The consumer may have ended 'failed' meanwhile: a stall mark only holds while we hold the lease.
-    this.#stalled.delete(shardId);
+    this.#stalled.delete(leaseKey);
   }
 
   #onEnded(lease: Lease, consumer: ShardConsumer<T>, result: ShardConsumerResult): void {
-    const { shardId } = lease;
-    if (this.#running.get(shardId)?.consumer === consumer) this.#running.delete(shardId);
+    const { leaseKey, shardId } = lease;
+    if (this.#running.get(leaseKey)?.consumer === consumer) this.#running.delete(leaseKey);
     this.#o.onLeaseCountChange?.(this.#running.size);
-    const pending = this.#pending.get(shardId);
+    const pending = this.#pending.get(leaseKey);
     if (pending) {
-      this.#pending.delete(shardId);
-      const held = this.#o.coordinator.heldLeases().find((l) => l.shardId === shardId);
+      this.#pending.delete(leaseKey);
+      const held = this.#o.coordinator.heldLeases().find((l) => l.leaseKey === leaseKey);
       if (held && this.#accepting) {
         this.#onAcquired(held, held.checkpoint);
         return;
       }
     }
-    if (result.reason !== 'error') this.#restarts.delete(shardId);
+    if (result.reason !== 'error') this.#restarts.delete(leaseKey);
     if (result.reason === 'failed') {
-      this.#stalled.add(shardId);
+      this.#stalled.add(leaseKey);
       return;
     }
     if (result.reason !== 'error' || !this.#accepting) return;
-    const stillHeld = this.#o.coordinator.heldLeases().some((l) => l.shardId === shardId);
-    if (!stillHeld) return;
-    const attempt = this.#restarts.get(shardId) ?? 0;
-    this.#restarts.set(shardId, attempt + 1);
+    const stillHeld = () => this.#o.coordinator.heldLeases().some((l) => l.leaseKey === leaseKey);
+    if (!stillHeld()) return;
+    const attempt = this.#restarts.get(leaseKey) ?? 0;
+    this.#restarts.set(leaseKey, attempt + 1);
     const delayMs = Math.min(RESTART_CAP_MS, (this.#o.restartBaseMs ?? 1_000) * 2 ** attempt);
     this.#o.logger.warn(
-      { shardId, delayMs, attempt, err: result.error },
+      { shardId, streamArn: lease.streamArn, delayMs, attempt, err: result.error },
       'restarting shard consumer from its checkpoint',
     );
     this.#o.clock.sleep(delayMs, this.#stop.signal).then(
       () => {
-        if (this.#o.coordinator.heldLeases().some((l) => l.shardId === shardId))
-          this.#onAcquired(lease, result.checkpoint);
+        if (stillHeld()) this.#onAcquired(lease, result.checkpoint);
       },
       () => undefined,
     );

@@ -19,6 +19,8 @@ import type { Tracer } from '@opentelemetry/api';
 export interface ShardConsumerOptions<T> {
   shardId: string;
   streamArn: string;
+  /** The stream's table (from the ARN), for the processor's `ctx.tableName`. */
+  tableName: string;
   workerId: string;
   /** The lease's checkpoint when it was acquired. */
   checkpoint: string;
@@ -217,7 +219,7 @@ export class ShardConsumer<T = Record<string, unknown>> {
     this.#state.set(ShardState.INITIALIZING);
     const start = startFromCheckpoint(this.#o.checkpoint);
     if (start === 'SHARD_END') return 'shard-end';
-    const processor = await this.#o.processorFactory({ shardId, streamArn });
+    const processor = await this.#o.processorFactory({ shardId, streamArn, tableName: this.#o.tableName });
     this.#processor = processor;
     await processor.initialize?.({
       shardId,
@@ -228,7 +230,7 @@ export class ShardConsumer<T = Record<string, unknown>> {
     });
     this.#throwIfStopped();
     this.#state.set(ShardState.PROCESSING);
-    const reader = this.#o.readerFactory({ shardId, start, signal: this.#fetch.signal });
+    const reader = this.#o.readerFactory({ shardId, streamArn, start, signal: this.#fetch.signal });
     let reachedEnd = false;
     try {
       for await (const batch of reader) {
@@ -300,6 +302,7 @@ export class ShardConsumer<T = Record<string, unknown>> {
       const ctx: ProcessorContext = {
         shardId,
         streamArn,
+        tableName: this.#o.tableName,
         logger: this.#log,
         signal,
         millisBehindLatest: batch.millisBehindLatest,

@@ -1,5 +1,5 @@
 import type { Tracer } from '@opentelemetry/api';
-import { SafeEmitter, toError, type Logger } from '@shardline/core';
+import { ConfigError, SafeEmitter, toError, type Logger } from '@shardline/core';
 import { LEASE_COORDINATOR_EVENTS } from '@shardline/leases';
 import { createDynamoDBClient, createDynamoDBStreamsClient, logSdkRetries } from './clients.js';
 import type { Coordinator, Lease, LeaseCoordinatorEvents, ReaderFactory } from './contracts.js';
@@ -11,9 +11,11 @@ import { WorkerMetrics } from './metrics.js';
 import {
   bindTableDestination,
   resolveWorkerOptions,
+  tableNameFromStreamArn,
   type ResolvedWorkerOptions,
   type WorkerOptions,
 } from './options.js';
+import type { ProcessorFactory } from './processor.js';
 import { Runner } from './runner.js';
 import { ShardConsumer } from './shard-consumer.js';
 import { StreamsHealth } from './streams-health.js';
@@ -48,7 +50,8 @@ export class Worker<T = Record<string, unknown>> {
   readonly #tracer: Tracer | undefined;
   readonly #streamsHealth: StreamsHealth;
   #forwarders: Array<() => void> = [];
-  #streamArn: string | undefined;
+  /** The streams consumed, once resolved at start: ARN → its table and processor. */
+  #streamsByArn = new Map<string, { tableName: string; processorFactory: ProcessorFactory<T> }>();
   #settled = false;
   #startedAt = 0;
 
@@ -69,9 +72,14 @@ export class Worker<T = Record<string, unknown>> {
     return this.#state;
   }
 
-  /** The stream being consumed, once started. */
+  /** The (first) stream being consumed, once started. */
   get streamArn(): string | undefined {
-    return this.#streamArn;
+    return this.streamArns[0];
+  }
+
+  /** Every stream being consumed, once started, in the order given. */
+  get streamArns(): string[] {
+    return [...this.#streamsByArn.keys()];
   }
 
   get leaseTableName(): string {
@@ -108,24 +116,30 @@ export class Worker<T = Record<string, unknown>> {
       connectionTimeoutMs: o.connectionTimeoutMs,
     };
     const dynamodb = o.dynamodb ?? this.#own(createDynamoDBClient({ ...clientOptions, endpoint: o.dynamodbEndpoint }));
-    const needsStreams = !o.coordinator || !o.readerFactory || !o.streamArn;
+    const needsStreams = !o.coordinator || !o.readerFactory || o.sources.some((s) => s.streamArn === undefined);
     const streams =
       o.streams ??
       (needsStreams
         ? this.#own(createDynamoDBStreamsClient({ ...clientOptions, endpoint: o.streamsEndpoint }))
         : undefined);
     bindTableDestination(o.failurePolicy.destination, dynamodb);
-    const streamArn =
-      o.streamArn ??
-      (await resolveStreamArn({ streams: streams!, dynamodb, tableName: o.tableName!, logger: this.#log }));
-    this.#streamArn = streamArn;
+    for (const source of o.sources) {
+      const streamArn =
+        source.streamArn ??
+        (await resolveStreamArn({ streams: streams!, dynamodb, tableName: source.tableName, logger: this.#log }));
+      const tableName = source.tableName ?? tableNameFromStreamArn(streamArn) ?? streamArn;
+      if (this.#streamsByArn.has(streamArn))
+        throw new ConfigError(`${tableName} is given twice (both resolve to stream ${streamArn})`);
+      this.#streamsByArn.set(streamArn, { tableName, processorFactory: this.#processorFor(tableName) });
+    }
+    const streamArns = this.streamArns;
     if (this.#state !== 'starting') return;
     const coordinator =
       o.coordinator ??
       createDefaultCoordinator({
         dynamodb,
         streams: streams!,
-        streamArn,
+        streamArns,
         leaseTableName: o.leaseTableName,
         workerId: o.workerId,
         leases: o.leases,
@@ -139,7 +153,6 @@ export class Worker<T = Record<string, unknown>> {
       o.readerFactory ??
       createDefaultReaderFactory({
         streams: streams!,
-        streamArn,
         reader: o.reader,
         clock: o.clock,
         logger: o.logger.child({ workerId: o.workerId }),
@@ -152,8 +165,7 @@ export class Worker<T = Record<string, unknown>> {
       events: this.events,
       clock: o.clock,
       logger: this.#log,
-      createConsumer: (lease, checkpoint) =>
-        this.#createConsumer(lease, checkpoint, streamArn, readerFactory, coordinator),
+      createConsumer: (lease, checkpoint) => this.#createConsumer(lease, checkpoint, readerFactory, coordinator),
       onLeaseCountChange: (held) => this.metrics.leasesHeld.set(held),
       onLeaseLost: () => this.metrics.leasesLost.inc(),
     });
@@ -185,28 +197,43 @@ export class Worker<T = Record<string, unknown>> {
     await coordinator.start();
     if (this.#state !== 'starting') return;
     this.#state = 'running';
-    this.#log.info({ streamArn, leaseTableName: o.leaseTableName }, 'worker started');
+    this.#log.info({ streamArns, leaseTableName: o.leaseTableName }, 'worker started');
     this.events.emit('worker:started', { workerId: o.workerId });
+  }
+
+  /** The processor of a table's stream: its own (`processors`) or the shared one. */
+  #processorFor(tableName: string): ProcessorFactory<T> {
+    const factory = this.#o.processorsByTable.get(tableName) ?? this.#o.processorFactory;
+    if (!factory)
+      throw new ConfigError(
+        `no processor for table ${tableName}: add it to processors, or give a processor shared by every table`,
+      );
+    return factory;
   }
 
   #createConsumer(
     lease: Lease,
     checkpoint: string,
-    streamArn: string,
     readerFactory: ReaderFactory,
     coordinator: Coordinator,
   ): ShardConsumer<T> {
     const o = this.#o;
+    const stream = this.#streamsByArn.get(lease.streamArn);
+    // A lease of a stream this worker was not given (the coordinator filters them) cannot be read.
+    if (!stream)
+      throw new TypeError(`lease ${lease.leaseKey} is of stream ${lease.streamArn}, not one of this worker's`);
     return new ShardConsumer<T>({
       shardId: lease.shardId,
-      streamArn,
+      streamArn: lease.streamArn,
+      tableName: stream.tableName,
       workerId: o.workerId,
       checkpoint,
       // The state belongs to the lease's checkpoint: none when the runner starts elsewhere.
       processorState: checkpoint === lease.checkpoint ? lease.processorState : undefined,
-      processorFactory: o.processorFactory,
+      processorFactory: stream.processorFactory,
       readerFactory,
-      store: coordinator,
+      // The consumer checkpoints its shard; the coordinator knows the lease by its key.
+      store: { checkpoint: (_shardId, position, state) => coordinator.checkpoint(lease.leaseKey, position, state) },
       checkpointMode: o.checkpointMode,
       checkpointIntervalMs: o.checkpointIntervalMs,
       keyConcurrency: o.keyConcurrency,

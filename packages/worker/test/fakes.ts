@@ -160,6 +160,7 @@ export function makeConsumer<T = Record<string, unknown>>(options: {
   const consumer = new ShardConsumer<T>({
     shardId: options.shardId ?? 'shard-1',
     streamArn: 'arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/x',
+    tableName: 't',
     workerId: 'w1',
     checkpoint: options.checkpoint ?? 'TRIM_HORIZON',
     processorState: options.processorState,
@@ -177,6 +178,11 @@ export function makeConsumer<T = Record<string, unknown>>(options: {
 }
 
 export const FAKE_STREAM_ARN = 'arn:aws:dynamodb:us-east-1:000000000000:table/orders/stream/x';
+
+/** How the coordinator's events name a single-stream lease. */
+export function leaseRef(shardId: string): { shardId: string; leaseKey: string; streamArn: string } {
+  return { shardId, leaseKey: shardId, streamArn: FAKE_STREAM_ARN };
+}
 
 /** A lease as the real coordinator hands it out. */
 export function lease(shardId: string, checkpoint = 'TRIM_HORIZON'): Lease {
@@ -209,7 +215,7 @@ export class FakeCoordinator implements Coordinator {
   async stop(options?: { handOff?: boolean }): Promise<void> {
     this.calls.push(`stop(handOff=${String(options?.handOff)})`);
     if (options?.handOff) {
-      for (const shardId of this.held.keys()) this.events.emit('lease:handoff', { shardId });
+      for (const shardId of this.held.keys()) this.events.emit('lease:handoff', leaseRef(shardId));
       await until(() => this.held.size === 0, 5_000, 'hand-offs released');
     }
     this.held.clear();
@@ -237,8 +243,11 @@ export class FakeCoordinator implements Coordinator {
     return Promise.resolve();
   }
   acquire(shardId: string, checkpoint = 'TRIM_HORIZON'): void {
-    const held = lease(shardId, checkpoint);
-    this.held.set(shardId, held);
+    this.acquireLease(lease(shardId, checkpoint));
+  }
+  /** Any lease, e.g. of another stream, held by its key. */
+  acquireLease(held: Lease): void {
+    this.held.set(held.leaseKey, held);
     this.events.emit('lease:acquired', { lease: { ...held } });
   }
 }

@@ -2,9 +2,19 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '@shardline/core';
 import { Worker } from '../src/worker.js';
 import type { WorkerOptions } from '../src/options.js';
-import { batch, deferred, FakeCoordinator, lease, ScriptedReader, seq, until } from './fakes.js';
+import {
+  batch,
+  deferred,
+  FAKE_STREAM_ARN,
+  FakeCoordinator,
+  lease,
+  leaseRef,
+  ScriptedReader,
+  seq,
+  until,
+} from './fakes.js';
 
-const STREAM = 'arn:aws:dynamodb:us-east-1:000000000000:table/orders/stream/2026-01-01T00:00:00.000';
+const STREAM = FAKE_STREAM_ARN;
 const workers: Worker[] = [];
 
 function makeWorker(options: Partial<WorkerOptions> & { coordinator: FakeCoordinator; reader: ScriptedReader }) {
@@ -73,6 +83,57 @@ describe('Worker', () => {
     expect(worker.shardIds).toEqual(['s1']);
   });
 
+  it("consumes several streams: each batch says its stream and table, goes to its table's processor, and checkpoints its own lease", async () => {
+    const coordinator = new FakeCoordinator();
+    const payments = 'arn:aws:dynamodb:us-east-1:000000000000:table/payments/stream/x';
+    // Equal shard ids in two streams: the lease key tells them apart.
+    const readers = new Map([
+      [FAKE_STREAM_ARN, new ScriptedReader([batch('s1', 1, 2)])],
+      [payments, new ScriptedReader([batch('s1', 3, 3)])],
+    ]);
+    const seen: string[] = [];
+    const processor = (name: string) => ({
+      processRecords: (b: { records: unknown[] }, ctx: { streamArn: string; tableName: string }) => {
+        seen.push(`${name}:${ctx.tableName}:${ctx.streamArn}:${b.records.length}`);
+      },
+    });
+    const worker = new Worker({
+      streamArns: [FAKE_STREAM_ARN, payments],
+      processors: { orders: processor('orders'), payments: processor('payments') },
+      coordinator,
+      readerFactory: (input) => readers.get(input.streamArn)!.factory(input),
+      region: 'us-east-1',
+      shutdownTimeoutMs: 2_000,
+    });
+    workers.push(worker);
+    await worker.start();
+    expect(worker.streamArns).toEqual([FAKE_STREAM_ARN, payments]);
+    coordinator.acquire('s1');
+    coordinator.acquireLease({ ...lease('s1'), leaseKey: `${payments}#s1`, streamArn: payments });
+    await until(() => coordinator.checkpoints.length === 2, 2_000, 'checkpoints');
+    expect(seen.sort()).toEqual([`orders:orders:${FAKE_STREAM_ARN}:2`, `payments:payments:${payments}:1`]);
+    expect(coordinator.checkpoints).toEqual(
+      expect.arrayContaining([
+        { shardId: 's1', checkpoint: seq(2) },
+        { shardId: `${payments}#s1`, checkpoint: seq(3) },
+      ]),
+    );
+    expect(
+      () => new Worker({ tables: ['a', 'b'], processors: { a: processor('a') }, region: 'us-east-1' }),
+    ).not.toThrow();
+    const uncovered = new Worker({
+      streamArns: [FAKE_STREAM_ARN, payments],
+      processors: { orders: processor('orders') },
+      coordinator: new FakeCoordinator(),
+      readerFactory: readers.get(payments)!.factory,
+      region: 'us-east-1',
+    });
+    workers.push(uncovered);
+    await expect(uncovered.start()).rejects.toThrow(/no processor for table payments/);
+    expect(() => new Worker({ tables: ['a', 'a'], processor: processor('a') })).toThrow(/given twice/);
+    expect(() => new Worker({ tables: ['a'], tableName: 'b', processor: processor('a') })).toThrow(/not both/);
+  });
+
   it('stop() drains consumers (batch finished and checkpointed) before their leases are released; idempotent', async () => {
     const coordinator = new FakeCoordinator();
     const reader = new ScriptedReader([batch('s1', 1, 3)]);
@@ -111,7 +172,7 @@ describe('Worker', () => {
     coordinator.acquire('s1');
     await until(() => coordinator.checkpoints.length === 1, 2_000, 'checkpoint');
     const ended = worker.events.waitFor('shard:end');
-    coordinator.events.emit('lease:handoff', { shardId: 's1', to: 'w2' });
+    coordinator.events.emit('lease:handoff', { ...leaseRef('s1'), to: 'w2' });
     expect((await ended).reason).toBe('handoff');
     await until(() => coordinator.calls.includes('release(s1)'), 2_000, 'release');
     expect(coordinator.calls.indexOf(`checkpoint(s1,${seq(1)})`)).toBeLessThan(
@@ -128,7 +189,7 @@ describe('Worker', () => {
     await until(() => worker.shardIds.length === 1, 2_000, 'consumer');
     const ended = worker.events.waitFor('shard:end');
     coordinator.held.delete('s1');
-    coordinator.events.emit('lease:lost', { shardId: 's1', reason: 'fenced' });
+    coordinator.events.emit('lease:lost', { ...leaseRef('s1'), reason: 'fenced' });
     expect((await ended).reason).toBe('lease-lost');
     expect(await worker.metrics.metrics()).toMatch(/shardline_leases_lost_total 1/);
   });
@@ -176,7 +237,7 @@ describe('Worker', () => {
     await worker.start();
     coordinator.acquire('s1');
     await inFlight.promise;
-    coordinator.events.emit('lease:handoff', { shardId: 's1' });
+    coordinator.events.emit('lease:handoff', { ...leaseRef('s1') });
     fail.resolve();
     await until(() => !coordinator.held.has('s1'), 2_000, 'released');
     coordinator.acquire('s1');
@@ -203,7 +264,7 @@ describe('Worker', () => {
     coordinator.acquire('s1');
     await until(() => coordinator.checkpoints.length === 1, 2_000, 'first checkpoint');
     // Simulate a consumer crash: lose nothing, restart from the checkpoint.
-    coordinator.events.emit('lease:handoff', { shardId: 's1' });
+    coordinator.events.emit('lease:handoff', { ...leaseRef('s1') });
     await until(() => !coordinator.held.has('s1'), 2_000, 'released');
     coordinator.acquire('s1', seq(2));
     const errorEnd = await worker.events.waitFor('shard:end', (e) => e.reason === 'error');
@@ -238,7 +299,7 @@ describe('Worker', () => {
     coordinator.acquire('s1');
     await inFlight.promise;
     coordinator.held.delete('s1');
-    coordinator.events.emit('lease:lost', { shardId: 's1', reason: 'taken' });
+    coordinator.events.emit('lease:lost', { ...leaseRef('s1'), reason: 'taken' });
     coordinator.acquire('s1'); // taken back at once
     const starts = () => reader.starts.length;
     expect(starts()).toBe(1);

@@ -7,6 +7,7 @@ import {
   type RecordProcessor,
   type StreamRecord,
 } from '../processor.js';
+import { tableNameFromStreamArn } from '../options.js';
 import { interpretBatchResponse } from './batch-response.js';
 import {
   invokeHandler,
@@ -416,7 +417,16 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
     async idle({ shardId, streamArn, logger, signal, checkpointer }) {
       const shard = shards.get(shardId);
       if (!shard?.window?.isOpen) return;
-      const ctx: ProcessorContext = { shardId, streamArn, logger, signal, millisBehindLatest: 0, checkpointer };
+      const tableName = tableNameFromStreamArn(streamArn) ?? streamArn;
+      const ctx: ProcessorContext = {
+        shardId,
+        streamArn,
+        tableName,
+        logger,
+        signal,
+        millisBehindLatest: 0,
+        checkpointer,
+      };
       const before = JSON.stringify(shard.window.snapshot());
       try {
         // Closes the window when the clock passed its end (a final invocation), else does nothing.
@@ -437,6 +447,7 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
         const ctx: ProcessorContext = {
           shardId,
           streamArn,
+          tableName: tableNameFromStreamArn(streamArn) ?? streamArn,
           logger,
           signal: new AbortController().signal,
           millisBehindLatest: 0,
