@@ -44,6 +44,8 @@ export interface SettingMeta {
   default?: string | number;
   /** The Worker option this setting sets (run only). */
   option?: WorkerOptionPath;
+  /** The flag may be given several times (a list: `--table a --table b`; in the environment, comma-separated). */
+  repeatable?: boolean;
 }
 
 export const settingMeta = z.registry<SettingMeta>();
@@ -78,10 +80,43 @@ export function addSettingOptions(command: Command, schema: z.ZodObject): Comman
   for (const [key, entry] of Object.entries(settingsOf(schema))) {
     const meta = metaOf(schema, key);
     const flag = meta.flag ?? flagName(key);
-    command.option(meta.arg ? `${flag} ${meta.arg}` : flag, helpText(meta, entry));
+    const text = helpText(meta, entry);
+    if (meta.repeatable)
+      command.option(
+        `${flag} ${meta.arg ?? '<value>'}`,
+        `${text}; repeatable`,
+        collect,
+        undefined as unknown as string[],
+      );
+    else command.option(meta.arg ? `${flag} ${meta.arg}` : flag, text);
   }
   return command;
 }
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** A list setting: one string (a single flag, or comma-separated in the environment) or an array. */
+function listOf<S extends z.ZodType<string>>(item: S) {
+  return z.preprocess(
+    (value) => (typeof value === 'string' ? value.split(',').map((v) => v.trim()) : value),
+    z.array(item).min(1),
+  );
+}
+
+/** One entry of `streams` (config file): a table or a stream ARN, and optionally its own processor. */
+const streamEntry = z
+  .object({
+    table: z.string().min(1).optional(),
+    streamArn: z.string().startsWith('arn:', 'must be a stream ARN').optional(),
+    processor: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((entry) => (entry.table === undefined) !== (entry.streamArn === undefined), {
+    message: 'each entry names one of table and streamArn',
+  });
+export type StreamEntry = z.infer<typeof streamEntry>;
 
 const integer = z.coerce.number().int();
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
@@ -93,14 +128,34 @@ const lower = (value: string) => value.toLowerCase();
 
 export const runSettingsSchema = z
   .object({
-    table: setting(z.string().min(1).optional(), {
+    table: setting(listOf(z.string().min(1)).optional(), {
       arg: '<name>',
-      help: 'table whose (latest) stream to consume',
-      option: 'tableName',
+      help: 'table whose (latest) stream to consume; several tables share one application and lease table',
+      option: 'tables',
+      repeatable: true,
     }),
     streamArn: setting(
-      z.string().startsWith('arn:', 'must be a stream ARN (arn:aws:dynamodb:…:table/NAME/stream/LABEL)').optional(),
-      { arg: '<arn>', help: 'stream ARN to consume (instead of --table)', option: 'streamArn' },
+      listOf(
+        z.string().startsWith('arn:', 'must be a stream ARN (arn:aws:dynamodb:…:table/NAME/stream/LABEL)'),
+      ).optional(),
+      {
+        arg: '<arn>',
+        help: 'stream ARN to consume (instead of, or besides, --table)',
+        option: 'streamArns',
+        repeatable: true,
+      },
+    ),
+    streams: setting(
+      z
+        .preprocess(
+          (value) => (typeof value === 'string' ? (JSON.parse(value) as unknown) : value),
+          z.array(streamEntry).min(1),
+        )
+        .optional(),
+      {
+        arg: '<json>',
+        help: 'the streams as a list (usually in --config): [{"table":"a","processor":"./a.mjs"},{"streamArn":"arn:…"}]; an entry\'s processor handles that table only',
+      },
     ),
     processor: setting(z.string().min(1).optional(), {
       arg: '<path>',
@@ -396,7 +451,15 @@ function readConfigFile(path: string): Record<string, unknown> {
 /** Cross-field rules of `run`, after validation. */
 export function checkRunSettings(settings: RunSettings): void {
   if (settings.processor && settings.handler) throw new UsageError('give one of --processor and --handler, not both');
-  if (!settings.processor && !settings.handler)
+  const perStream = settings.streams?.filter((entry) => entry.processor !== undefined) ?? [];
+  if (perStream.length > 0 && settings.handler)
+    throw new UsageError('a processor per stream (streams[].processor) is for --processor, not --handler');
+  const everyStreamHasOne =
+    settings.streams !== undefined &&
+    perStream.length === settings.streams.length &&
+    !settings.table &&
+    !settings.streamArn;
+  if (!settings.processor && !settings.handler && !everyStreamHasOne)
     throw new UsageError(
       'give --processor PATH (a shardline processor) or --handler PATH[#EXPORT] (a Lambda handler), or SHARDLINE_PROCESSOR / SHARDLINE_HANDLER',
     );
@@ -407,8 +470,10 @@ export function checkRunSettings(settings: RunSettings): void {
     if (lambdaOnly)
       throw new UsageError(`${flagName(lambdaOnly)} applies to a Lambda handler: give --handler PATH[#EXPORT]`);
   }
-  if (!settings.table && !settings.streamArn)
-    throw new UsageError('give --table NAME or --stream-arn ARN (or SHARDLINE_TABLE / SHARDLINE_STREAM_ARN)');
+  if (!settings.table && !settings.streamArn && !settings.streams)
+    throw new UsageError(
+      'give --table NAME or --stream-arn ARN (or SHARDLINE_TABLE / SHARDLINE_STREAM_ARN, or "streams" in --config)',
+    );
   if (settings.endpoint && (settings.dynamodbEndpoint || settings.streamsEndpoint)) {
     throw new UsageError('give either --endpoint or --dynamodb-endpoint/--streams-endpoint, not both');
   }

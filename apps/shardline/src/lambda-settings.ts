@@ -55,7 +55,7 @@ export function applyEventSourceMapping(settings: RunSettings, mapping: LambdaMa
     throw new UsageError(
       `event source mapping: BatchSize ${mapping.batchSize} is above ${GET_RECORDS_MAX}, and gathering records across GetRecords calls is not supported yet; set it to at most ${GET_RECORDS_MAX} in the file or give --batch-size`,
     );
-  if (!out.table && !out.streamArn) out.streamArn = mapping.eventSourceArn;
+  if (!out.table && !out.streamArn && !out.streams) out.streamArn = [mapping.eventSourceArn];
   out.initialPosition ??= mapping.startingPosition;
   out.batchSize ??= mapping.batchSize;
   // Lambda's -1 (until the records expire) is the failure policy's -1.

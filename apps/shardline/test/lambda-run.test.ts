@@ -73,7 +73,7 @@ describe('--event-source-mapping FILE.json', () => {
       }),
     );
     expect(applied).toMatchObject({
-      streamArn: STREAM,
+      streamArn: [STREAM],
       initialPosition: 'LATEST',
       batchSize: 50,
       maxRetries: 5,
@@ -111,7 +111,7 @@ describe('--event-source-mapping FILE.json', () => {
       }),
     );
     expect(applied).toMatchObject({
-      table: 'other',
+      table: ['other'],
       batchSize: 7,
       maxRetries: 1,
       bisectOnError: false,

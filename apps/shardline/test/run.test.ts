@@ -42,7 +42,7 @@ describe('run settings', () => {
       { configPath: config, env: { SHARDLINE_HEALTH_PORT: '9100', SHARDLINE_INITIAL_POSITION: 'latest' } },
     );
     expect(settings).toMatchObject({
-      table: 'from-file',
+      table: ['from-file'],
       processor: 'p.mjs',
       healthPort: 9100,
       region: 'us-east-2',
@@ -57,7 +57,7 @@ describe('run settings', () => {
       config,
       JSON.stringify({ streamArn: 'arn:aws:dynamodb:us-east-1:1:table/t/stream/x', processor: 'p.mjs' }),
     );
-    expect(loadSettings(runSettingsSchema, {}, { env: { SHARDLINE_CONFIG: config } }).streamArn).toMatch(/^arn:/);
+    expect(loadSettings(runSettingsSchema, {}, { env: { SHARDLINE_CONFIG: config } }).streamArn?.[0]).toMatch(/^arn:/);
   });
 
   it('says which flag is wrong and where the value came from', () => {
@@ -84,11 +84,11 @@ describe('run settings', () => {
   it('cross-field rules: a stream to read, one endpoint style, a destination for onFailure destination', () => {
     const base = loadSettings(runSettingsSchema, { processor: 'p' }, { env: {} });
     expect(() => checkRunSettings(base)).toThrow(/--table NAME or --stream-arn ARN/);
-    expect(() => checkRunSettings({ ...base, table: 't', endpoint: 'http://a', streamsEndpoint: 'http://b' })).toThrow(
-      /not both/,
-    );
-    expect(() => checkRunSettings({ ...base, table: 't', onFailure: 'destination' })).toThrow(/--failure-jsonl/);
-    expect(() => checkRunSettings({ ...base, table: 't' })).not.toThrow();
+    expect(() =>
+      checkRunSettings({ ...base, table: ['t'], endpoint: 'http://a', streamsEndpoint: 'http://b' }),
+    ).toThrow(/not both/);
+    expect(() => checkRunSettings({ ...base, table: ['t'], onFailure: 'destination' })).toThrow(/--failure-jsonl/);
+    expect(() => checkRunSettings({ ...base, table: ['t'] })).not.toThrow();
   });
 
   it('builds Worker options: separate endpoints, failure policy, only what was set', () => {
@@ -107,12 +107,41 @@ describe('run settings', () => {
     );
     const options = toWorkerOptions(settings, { processRecords: () => undefined }, silentLogger());
     expect(options).toMatchObject({
-      tableName: 't',
+      tables: ['t'],
       dynamodbEndpoint: 'http://localhost:8000',
       streamsEndpoint: 'http://localhost:9000',
       failurePolicy: { maxRetries: 2, bisectOnError: true, destination: { type: 'jsonl' } },
     });
     expect(options).not.toHaveProperty('healthPort');
+  });
+});
+
+describe('several streams', () => {
+  it('takes --table and --stream-arn repeatedly, comma-separated from the environment, and streams from the config file', () => {
+    const arn = 'arn:aws:dynamodb:us-east-1:1:table/c/stream/x';
+    const flags = loadSettings(runSettingsSchema, { table: ['a', 'b'], streamArn: [arn], processor: 'p' }, { env: {} });
+    expect(toWorkerOptions(flags, { processRecords: () => undefined }, silentLogger())).toMatchObject({
+      tables: ['a', 'b'],
+      streamArns: [arn],
+    });
+    expect(loadSettings(runSettingsSchema, {}, { env: { SHARDLINE_TABLE: 'a, b' } }).table).toEqual(['a', 'b']);
+    const dir = mkdtempSync(join(tmpdir(), 'shardline-streams-'));
+    const config = join(dir, 'config.json');
+    writeFileSync(config, JSON.stringify({ streams: [{ table: 'a', processor: 'a.mjs' }, { streamArn: arn }] }));
+    const fromFile = loadSettings(runSettingsSchema, {}, { configPath: config, env: {} });
+    expect(fromFile.streams).toEqual([{ table: 'a', processor: 'a.mjs' }, { streamArn: arn }]);
+    // Each stream needs a processor: its own, or --processor for the others.
+    expect(() => checkRunSettings(fromFile)).toThrow(/--processor PATH/);
+    expect(() => checkRunSettings({ ...fromFile, processor: 'p' })).not.toThrow();
+    expect(
+      toWorkerOptions({ ...fromFile, processor: 'p' }, { processRecords: () => undefined }, silentLogger(), undefined, {
+        a: { processRecords: () => undefined },
+      }),
+    ).toMatchObject({ tables: ['a'], streamArns: [arn], processors: { a: {} } });
+    writeFileSync(config, JSON.stringify({ streams: [{ table: 'a', streamArn: arn }] }));
+    expect(() => loadSettings(runSettingsSchema, {}, { configPath: config, env: {} })).toThrow(
+      /one of table and streamArn/,
+    );
   });
 });
 

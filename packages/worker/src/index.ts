@@ -6,6 +6,7 @@ export { Worker } from './worker.js';
 export { createDynamoDBClient, createDynamoDBStreamsClient, CLIENT_DEFAULTS, type ClientOptions } from './clients.js';
 export {
   DEFAULTS as WORKER_DEFAULTS,
+  tableNameFromStreamArn,
   type WorkerOptions,
   type FailurePolicyOptions,
   type DestinationOption,

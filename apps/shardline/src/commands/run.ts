@@ -5,6 +5,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   createDynamoDBClient,
   lambdaProcessor,
+  tableNameFromStreamArn,
   Worker,
   type DestinationOption,
   type FailureDestination,
@@ -68,8 +69,10 @@ export function toWorkerOptions(
   logger: Logger,
   /** Instead of the built-in one `--failure-jsonl` / `--failure-table` name (a Lambda handler's). */
   failureDestination?: FailureDestination,
+  /** The processors of `streams` entries that name one, by table. */
+  processors?: WorkerOptions['processors'],
 ): WorkerOptions {
-  const options: Record<string, unknown> = { processor, logger };
+  const options: Record<string, unknown> = { ...(processor ? { processor } : {}), logger };
   const groups: Record<string, Record<string, unknown>> = {};
   for (const key of RUN_SETTING_KEYS) {
     const path = workerOptionOf(key);
@@ -87,6 +90,12 @@ export function toWorkerOptions(
         ? { type: 'dynamodb' as const, tableName: settings.failureTable }
         : undefined;
   if (destination) (groups.failurePolicy ??= {}).destination = destination;
+  // `streams` entries add to --table / --stream-arn (the Worker refuses a stream given twice).
+  for (const entry of settings.streams ?? []) {
+    if (entry.table !== undefined) options.tables = [...((options.tables as string[] | undefined) ?? []), entry.table];
+    else options.streamArns = [...((options.streamArns as string[] | undefined) ?? []), entry.streamArn!];
+  }
+  if (processors && Object.keys(processors).length > 0) options.processors = processors;
   return {
     ...(options as unknown as WorkerOptions),
     ...groups,
@@ -124,11 +133,25 @@ async function processorOf(
   mapping: LambdaMappingOptions | undefined,
 ): Promise<{
   processor: WorkerOptions['processor'];
+  /** `streams` entries' own processors, by table. */
+  processors?: WorkerOptions['processors'];
   destination?: FailureDestination | undefined;
   /** A client the run made for `--failure-table` (destroyed when it ends). */
   client?: DynamoDBClient | undefined;
 }> {
-  if (!settings.handler) return { processor: await loadProcessor(settings.processor!) };
+  if (!settings.handler) {
+    const processors: NonNullable<WorkerOptions['processors']> = {};
+    for (const entry of settings.streams ?? []) {
+      if (entry.processor === undefined) continue;
+      const table = entry.table ?? tableNameFromStreamArn(entry.streamArn!);
+      if (table === undefined) throw new UsageError(`streams: cannot tell the table of ${entry.streamArn}`);
+      processors[table] = await loadProcessor(entry.processor);
+    }
+    return {
+      processor: settings.processor === undefined ? undefined : await loadProcessor(settings.processor),
+      processors,
+    };
+  }
   const handler = await loadHandler(settings.handler);
   // Lambda's on-failure records go to the table through a client like the worker's own.
   const client = settings.failureTable
@@ -149,9 +172,9 @@ async function processorOf(
 }
 
 async function run(settings: RunSettings, mapping: LambdaMappingOptions | undefined): Promise<void> {
-  const { processor, destination, client } = await processorOf(settings, mapping);
+  const { processor, processors, destination, client } = await processorOf(settings, mapping);
   try {
-    await runWorker(settings, mapping, processor, destination);
+    await runWorker(settings, mapping, processor, destination, processors);
   } finally {
     client?.destroy();
   }
@@ -162,12 +185,14 @@ async function runWorker(
   mapping: LambdaMappingOptions | undefined,
   processor: WorkerOptions['processor'],
   destination: FailureDestination | undefined,
+  processors: WorkerOptions['processors'],
 ): Promise<void> {
-  const logger = createLogger({ level: settings.logLevel, base: { app: settings.app ?? settings.table ?? null } });
+  const app = settings.app ?? settings.table?.[0] ?? settings.streams?.[0]?.table ?? null;
+  const logger = createLogger({ level: settings.logLevel, base: { app } });
   let worker: Worker;
   try {
     worker = new Worker({
-      ...toWorkerOptions(settings, processor, logger, destination),
+      ...toWorkerOptions(settings, processor, logger, destination, processors),
       ...runLocalDefaults(settings),
     });
   } catch (err) {
@@ -208,7 +233,7 @@ async function runWorker(
       });
     }
     log.info(
-      { streamArn: worker.streamArn, leaseTable: worker.leaseTableName, healthPort: worker.healthPort },
+      { streamArns: worker.streamArns, leaseTable: worker.leaseTableName, healthPort: worker.healthPort },
       'worker running; SIGTERM or Ctrl-C to stop',
     );
     // Resolves when a signal's graceful stop (or a stop from elsewhere) completes.
