@@ -30,7 +30,8 @@ export interface LeaseTableView {
 }
 
 /**
- * Reads a lease table for humans (`shardline status`): leases by shard id, workers, leader and
+ * Reads a lease table for humans (`shardline status`): leases by stream and shard id (each with
+ * its `leaseKey`: the shard id, or stream-qualified, see lease-key.ts), workers, leader and
  * invalid rows. One read cannot tell a live worker from a dead one (no cross-machine clocks):
  * read twice and compare `heartbeat`.
  */
@@ -39,7 +40,7 @@ export async function readLeaseTable(dynamodb: DynamoDBClient, tableName: string
   return {
     leases: snapshot.leases
       .map((item) => ({ ...toLease(item), updatedAt: item.updatedAt }))
-      .sort((a, b) => a.shardId.localeCompare(b.shardId)),
+      .sort((a, b) => a.streamArn.localeCompare(b.streamArn) || a.shardId.localeCompare(b.shardId)),
     workers: snapshot.workers
       .map((w) => ({
         workerId: w.workerId,

@@ -8,7 +8,7 @@ import {
 import { z } from 'zod';
 import { readLeaseTable, type LeaseTableLease, type LeaseTableView } from '@shardline/leases';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { createDynamoDBClient, createDynamoDBStreamsClient } from '@shardline/worker';
+import { createDynamoDBClient, createDynamoDBStreamsClient, tableNameFromStreamArn } from '@shardline/worker';
 import { explainStartupError } from '../aws-errors.js';
 import { addSettingOptions, loadSettings, setting } from '../config.js';
 import { UsageError } from '../usage-error.js';
@@ -48,6 +48,10 @@ const statusSchema = z
 export interface ShardStatus {
   shardId: string;
   streamArn: string;
+  /** The stream's table (from the ARN). */
+  tableName: string;
+  /** The lease's key: the shard id, or stream-qualified when several streams share the table. */
+  leaseKey: string;
   parentShardIds: string[];
   owner: string | null;
   state: 'finished' | 'processing' | 'handing-off' | 'waiting-on-parents' | 'unassigned';
@@ -135,10 +139,36 @@ export interface StatusReport {
   leaseTable: string;
   leader: LeaseTableView['leader'] | null;
   workers: LeaseTableView['workers'];
+  /** Sorted by stream, then shard id. */
   shards: ShardStatus[];
+  /** The streams of the application (those with leases), in `shards` order, with their shard counts. */
+  streams: StreamSummary[];
   audits: LeaseTableView['audits'];
   /** How many rows do not look like shardline leases (ignored). */
   invalid: number;
+}
+
+export interface StreamSummary {
+  streamArn: string;
+  tableName: string;
+  shards: number;
+  /** Shards at SHARD_END (drained). */
+  finished: number;
+}
+
+/** The shards grouped by stream, in the order they come (sorted by stream). */
+export function streamSummaries(shards: readonly ShardStatus[]): StreamSummary[] {
+  const byStream = new Map<string, StreamSummary>();
+  for (const shard of shards) {
+    let summary = byStream.get(shard.streamArn);
+    if (!summary) {
+      summary = { streamArn: shard.streamArn, tableName: shard.tableName, shards: 0, finished: 0 };
+      byStream.set(shard.streamArn, summary);
+    }
+    summary.shards++;
+    if (shard.state === 'finished') summary.finished++;
+  }
+  return [...byStream.values()];
 }
 
 /** The one data function of `status`: the text view, `--json` and `--serve` all show this. */
@@ -154,6 +184,7 @@ export async function readStatus(
     leader: view.leader ?? null,
     workers: view.workers,
     shards,
+    streams: streamSummaries(shards),
     audits: view.audits,
     invalid: view.invalid.length,
   };
@@ -191,11 +222,13 @@ export async function shardStatuses(
   view: LeaseTableView,
   streams: DynamoDBStreamsClient | undefined,
 ): Promise<ShardStatus[]> {
-  const byShard = new Map(view.leases.map((l) => [l.shardId, l]));
+  // A parent is of its child's stream; shard ids may repeat across streams.
+  const ref = (streamArn: string, shardId: string) => `${streamArn}\u0000${shardId}`;
+  const byShard = new Map(view.leases.map((l) => [ref(l.streamArn, l.shardId), l]));
   return Promise.all(
     view.leases.map(async (lease) => {
       const parentsDone = lease.parentShardIds.every((id) => {
-        const parent = byShard.get(id);
+        const parent = byShard.get(ref(lease.streamArn, id));
         return parent === undefined || parent.checkpoint === 'SHARD_END';
       });
       const state: ShardStatus['state'] =
@@ -217,6 +250,8 @@ export async function shardStatuses(
       return {
         shardId: lease.shardId,
         streamArn: lease.streamArn,
+        tableName: tableNameFromStreamArn(lease.streamArn) ?? lease.streamArn,
+        leaseKey: lease.leaseKey,
         parentShardIds: lease.parentShardIds,
         owner: lease.owner ?? null,
         state,
@@ -274,8 +309,9 @@ async function measureLag(
 
 function render(report: StatusReport): string {
   const { leaseTable: tableName, shards } = report;
+  const header = ['SHARD', 'PARENT', 'OWNER', 'STATE', 'CHECKPOINT', 'BEHIND', 'AGE'];
   const rows = [
-    ['SHARD', 'PARENT', 'OWNER', 'STATE', 'CHECKPOINT', 'BEHIND', 'AGE'],
+    header,
     ...shards.map((s) => [
       s.shardId,
       s.parentShardIds.join(',') || '-',
@@ -288,19 +324,29 @@ function render(report: StatusReport): string {
       s.lagMs === null ? '?' : s.behindRecords === 0 ? '-' : `~${formatLag(s.lagMs)}`,
     ]),
   ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const lines = rows.map((r) =>
+  const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) =>
     r
       .map((cell, i) => cell.padEnd(widths[i]!))
       .join('  ')
-      .trimEnd(),
-  );
+      .trimEnd();
+  // One block per stream (shards come sorted by stream); a single stream keeps the plain table.
+  const lines: string[] = [line(header)];
+  let stream: string | undefined;
+  shards.forEach((s, i) => {
+    if (report.streams.length > 1 && s.streamArn !== stream) {
+      stream = s.streamArn;
+      const summary = report.streams.find((x) => x.streamArn === stream)!;
+      lines.push(`stream ${summary.tableName} (${stream}): ${summary.shards} shard(s), ${summary.finished} finished`);
+    }
+    lines.push(line(rows[i + 1]!));
+  });
   const workers = report.workers.map(
     (w) =>
       `  ${w.workerId}: ${w.leaseCount} lease(s), heartbeat ${w.heartbeat}${w.draining ? ', draining' : ''}${w.updatedAt ? `, last seen ${w.updatedAt}` : ''}`,
   );
   return [
-    `lease table ${tableName}: ${shards.length} shard(s), leader ${report.leader?.workerId ?? 'none'}`,
+    `lease table ${tableName}: ${shards.length} shard(s)${report.streams.length > 1 ? ` of ${report.streams.length} streams` : ''}, leader ${report.leader?.workerId ?? 'none'}`,
     ...lines,
     ...(shards.some((s) => s.behindRecords !== null)
       ? [
