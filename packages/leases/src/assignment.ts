@@ -27,6 +27,8 @@ export interface AssignmentInput {
    * may have records unread, so its children wait (an invalid row is not a finished one).
    */
   unfinishedKeys?: ReadonlySet<string> | undefined;
+  /** Streams whose leases wait for an earlier stream of their table to drain (`waitingStreams`). */
+  waitingStreams?: ReadonlySet<string> | undefined;
 }
 
 /**
@@ -37,9 +39,15 @@ export interface AssignmentInput {
 export function eligibleLeases(
   leases: readonly LeaseItem[],
   unfinishedKeys: ReadonlySet<string> = new Set(),
+  waitingStreams: ReadonlySet<string> = new Set(),
 ): LeaseItem[] {
   const byKey = new Map(leases.map((lease) => [lease.leaseKey, lease]));
-  return leases.filter((lease) => lease.checkpoint !== 'SHARD_END' && parentsFinished(lease, byKey, unfinishedKeys));
+  return leases.filter(
+    (lease) =>
+      lease.checkpoint !== 'SHARD_END' &&
+      !waitingStreams.has(lease.streamArn) &&
+      parentsFinished(lease, byKey, unfinishedKeys),
+  );
 }
 
 /** `byKey`: leases by `leaseKey`; `unfinishedKeys`: keys of invalid rows that still hold children back. */
@@ -62,7 +70,7 @@ export function planAssignment(input: AssignmentInput): AssignmentAction[] {
   const holdings = new Map<string, LeaseItem[]>(alive.map((id) => [id, []]));
   const free: LeaseItem[] = [];
 
-  for (const lease of eligibleLeases(input.leases, input.unfinishedKeys)) {
+  for (const lease of eligibleLeases(input.leases, input.unfinishedKeys, input.waitingStreams)) {
     const owner = lease.leaseOwner;
     if (owner === undefined) {
       free.push(lease);

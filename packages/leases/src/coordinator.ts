@@ -24,6 +24,7 @@ import { Membership } from './membership.js';
 import { resolveLeaseOptions, type LeaseCoordinatorOptions, type ResolvedLeaseOptions } from './options.js';
 import type { CoordinatorParts } from './parts.js';
 import { ShardEnd } from './shard-end.js';
+import { StreamFollower } from './stream-follower.js';
 import { StreamSet } from './stream-set.js';
 import { TableReader } from './table-reader.js';
 import { WorkerHeartbeat } from './worker-heartbeat.js';
@@ -92,7 +93,7 @@ export class LeaseCoordinator {
       me,
       options: o,
       store: (this.#store = new LeaseStore(options.dynamodb, o.leaseTableName, clock)),
-      streams: new StreamSet(o.streams),
+      streams: new StreamSet(o.streams, o.streamFollowing),
       membership: new Membership(o.leaseDurationMs + o.takeoverMarginMs),
       held: (this.#held = new HeldLeases(me, log, events)),
       status: {
@@ -120,6 +121,7 @@ export class LeaseCoordinator {
       ...parts,
       onMembershipChange: () => leadership.requestAssignment(),
       onFullRead: async (snapshot, seqAtRead, now) => {
+        follower.adoptFrom(snapshot);
         await taker.follow(snapshot, seqAtRead, now);
         await leadership.onFullRead(snapshot, now);
       },
@@ -132,8 +134,10 @@ export class LeaseCoordinator {
     const fencedAt = () => heartbeat.previousIncarnationFencedAt;
     const requestFullRead = (at: number) => reader.requestFullRead(at);
     const taker = new LeaseTaker({ ...parts, handOffs, previousIncarnationFencedAt: fencedAt, requestFullRead });
+    const follower = new StreamFollower(parts);
     const leadership = (this.#leadership = new Leadership({
       ...parts,
+      follower,
       startedAt: () => heartbeat.startedAt,
       previousIncarnationFencedAt: fencedAt,
       requestFullRead,

@@ -30,6 +30,11 @@ export interface LeaseCoordinatorEvents extends Record<string, unknown> {
   /** This worker became the leader (shard sync and assignment). */
   'leader:elected': { workerId: string };
   'shardsync:done': { created: number; deleted: number; shards: number };
+  /**
+   * (Leader.) A followed table has a new stream (its stream was disabled and re-enabled): its
+   * leases start once every lease of `previousStreamArns` is finished.
+   */
+  'stream:replaced': { tableName: string; streamArn: string; previousStreamArns: string[] };
   'worker:joined': { workerId: string };
   'worker:left': { workerId: string };
 }
@@ -42,6 +47,7 @@ export const LEASE_COORDINATOR_EVENTS = [
   'lease:released',
   'leader:elected',
   'shardsync:done',
+  'stream:replaced',
   'worker:joined',
   'worker:left',
 ] as const satisfies readonly (keyof LeaseCoordinatorEvents)[];

@@ -1,3 +1,4 @@
+import type { ShardInfo } from '@shardline/core';
 import { planAssignment, unfinishedKeys } from './assignment.js';
 import { forEachLimit } from './concurrency.js';
 import { LeaseConflictError } from './errors.js';
@@ -6,6 +7,8 @@ import { keyStyleFor, qualifiedLeaseKey } from './lease-key.js';
 import { LEADER_KEY, type LeaderItem, type LeaseItem, type TableSnapshot } from './items.js';
 import type { CoordinatorParts } from './parts.js';
 import { generations, planShardSync, type ShardSyncPlan } from './shard-sync.js';
+import type { StreamFollower } from './stream-follower.js';
+import { replacesAStream, tableOfStream, waitingStreams } from './stream-order.js';
 
 /**
  * The leader's conditional writes in flight at once: thousands of leases are created or moved
@@ -17,6 +20,7 @@ export interface LeadershipDeps extends Pick<
   CoordinatorParts,
   'store' | 'streams' | 'membership' | 'status' | 'options' | 'clock' | 'log' | 'events' | 'background' | 'me'
 > {
+  follower: StreamFollower;
   startedAt(): number;
   /** When a previous incarnation of this worker id must have fenced itself (its leader item is vacant then). */
   previousIncarnationFencedAt(): number;
@@ -165,6 +169,8 @@ export class Leadership {
     // first assignment then would give it everything and rebalance right after.
     if (now < this.#d.startedAt() + options.heartbeatIntervalMs) return;
     let current = snapshot;
+    // A followed table's new stream is synced at once (its leases wait for the old stream anyway).
+    if (await this.#d.follower.check(now)) this.#lastSyncAt = Number.NEGATIVE_INFINITY;
     if (now >= this.#lastSyncAt + options.shardSyncIntervalMs) {
       this.#lastSyncAt = now;
       try {
@@ -207,27 +213,47 @@ export class Leadership {
     const leases = this.#applicationLeases(snapshot);
     const listed = new Set<string>();
     const plans: Array<{ streamArn: string; plan: ShardSyncPlan }> = [];
+    const retired: LeaseItem[] = [];
     let shardCount = 0;
-    for (const streamArn of streams.arns) {
-      const shards = await streams.lister(streamArn).listShards();
+    let failures = 0;
+    const arns = streams.arns;
+    for (const streamArn of arns) {
+      let shards: ShardInfo[];
+      try {
+        shards = await streams.lister(streamArn).listShards();
+      } catch (err) {
+        // One stream that cannot be listed does not hold the others back.
+        failures++;
+        log.warn({ err, streamArn }, 'listing a stream failed; its shards are synced next interval');
+        continue;
+      }
       shardCount += shards.length;
       for (const shard of shards) {
         listed.add(shard.shardId);
         listed.add(qualifiedLeaseKey(streamArn, shard.shardId));
       }
-      plans.push({
+      const own = leases.filter((lease) => lease.streamArn === streamArn);
+      const plan = planShardSync({
         streamArn,
-        plan: planShardSync({
-          streamArn,
-          shards,
-          leases: leases.filter((lease) => lease.streamArn === streamArn),
-          invalidKeys,
-          initialPosition: options.initialPosition,
-          keyStyle: keyStyleFor(streamArn, snapshot.leases, streams.arns),
-          now: new Date(clock.now()).toISOString(),
-        }),
+        shards,
+        leases: own,
+        invalidKeys,
+        // A re-enabled table's new stream is read from its start whatever initialPosition says:
+        // it holds what was written after the switch, and nothing may be skipped.
+        initialPosition: replacesAStream(streamArn, [...streams.arns, ...leases.map((l) => l.streamArn)])
+          ? 'TRIM_HORIZON'
+          : options.initialPosition,
+        keyStyle: keyStyleFor(streamArn, snapshot.leases, streams.arns),
+        now: new Date(clock.now()).toISOString(),
       });
+      plans.push({ streamArn, plan });
+      if (this.#drainedAndReplaced(streamArn, shards, own, plan)) {
+        retired.push(...own.filter((lease) => !plan.delete.includes(lease)));
+        streams.retire(streamArn);
+        log.info({ streamArn, leases: own.length }, 'retired a replaced stream: every shard finished');
+      }
     }
+    if (failures === arns.length) throw new Error(`none of the ${arns.length} stream(s) could be listed`);
     this.#listedShards = listed;
     const toCreate = this.#withOwners(
       snapshot,
@@ -236,16 +262,32 @@ export class Leadership {
       listed,
     );
     const created = await this.#createLeases(toCreate);
-    const deleted = await this.#deleteLeases(plans.flatMap(({ plan }) => plan.delete));
+    const deleted = await this.#deleteLeases([...plans.flatMap(({ plan }) => plan.delete), ...retired]);
     if (created > 0 || deleted > 0) await this.#bumpEpoch();
     for (const { streamArn, plan } of plans) {
       if (plan.newApplication && plan.create.length > 0)
         log.info(
-          { streamArn, created: plan.create.length, initialPosition: options.initialPosition },
+          { streamArn, created: plan.create.length, initialPosition: plan.create[0]?.checkpoint },
           'new stream: created its first leases',
         );
     }
     return { created, deleted, shards: shardCount };
+  }
+
+  /**
+   * A stream a later stream of its table replaced, with every shard closed, leased and finished:
+   * its leases are deleted and it is listed no more (its successor's gate opens with that).
+   */
+  #drainedAndReplaced(streamArn: string, shards: ShardInfo[], own: LeaseItem[], plan: ShardSyncPlan): boolean {
+    const table = tableOfStream(streamArn);
+    if (table === undefined || !this.#d.streams.followedTables.includes(table)) return false;
+    if (this.#d.streams.streamsOf(table).at(-1) === streamArn) return false;
+    return (
+      shards.length > 0 &&
+      shards.every((shard) => shard.endingSequenceNumber !== undefined) &&
+      plan.create.length === 0 &&
+      own.every((lease) => lease.checkpoint === 'SHARD_END')
+    );
   }
 
   /** The valid leases of this application's streams (other rows of the table are left alone). */
@@ -260,9 +302,11 @@ export class Leadership {
       const now = clock.now();
       const fresh = new Set(toCreate.map((item) => item.leaseKey));
       const owners = new Map<string, string>();
+      const all = [...leases, ...toCreate];
       for (const action of planAssignment({
-        leases: [...leases, ...toCreate],
+        leases: all,
         unfinishedKeys: unfinishedKeys(snapshot, listed),
+        waitingStreams: waitingStreams(all),
         alive: membership.assignable(),
         isGone: (workerId) => membership.isGone(workerId, now),
         maxLeasesPerWorker: options.maxLeasesPerWorker,
@@ -316,9 +360,11 @@ export class Leadership {
   async #assign(snapshot: TableSnapshot): Promise<AssignmentResult> {
     const { clock, options, membership, store, log, me } = this.#d;
     const now = clock.now();
+    const leases = this.#applicationLeases(snapshot);
     const actions = planAssignment({
-      leases: this.#applicationLeases(snapshot),
+      leases,
       unfinishedKeys: unfinishedKeys(snapshot, this.#listedShards),
+      waitingStreams: waitingStreams(leases),
       alive: membership.assignable(),
       isGone: (workerId) => membership.isGone(workerId, now),
       maxLeasesPerWorker: options.maxLeasesPerWorker,

@@ -69,6 +69,12 @@ export interface LeaseTuningOptions {
   takeoverMarginMs?: number;
   /** Most leases one worker holds; the rest wait for more workers. @defaultValue unlimited */
   maxLeasesPerWorker?: number;
+  /**
+   * How often the leader asks whether a followed table has a new stream (one DescribeTable per
+   * table): how late, at most, a re-enabled stream is noticed.
+   * @defaultValue 60_000
+   */
+  streamCheckIntervalMs?: number;
 }
 
 /** One stream of the application and where its shards are listed. */
@@ -76,6 +82,20 @@ export interface LeaseStream {
   streamArn: string;
   /** `streamsShardLister(streams, streamArn)` for a real stream. */
   shardLister: ShardLister;
+  /**
+   * Follow the stream's table: when its stream is disabled and re-enabled, the new stream is
+   * consumed once every shard of the old one is finished (needs `streamFollowing`).
+   * @defaultValue false
+   */
+  followTable?: boolean;
+}
+
+/** How the leader finds a followed table's new stream, and lists streams found at run time. */
+export interface StreamFollowing {
+  /** The table's latest stream (DescribeTable's LatestStreamArn, or the newest of ListStreams). */
+  latestStreamArn(tableName: string): Promise<string | undefined>;
+  /** A shard lister for a stream found at run time. */
+  shardListerFor(streamArn: string): ShardLister;
 }
 
 export interface LeaseCoordinatorOptions extends LeaseTuningOptions {
@@ -97,6 +117,8 @@ export interface LeaseCoordinatorOptions extends LeaseTuningOptions {
   logger?: Logger;
   /** Single-stream shorthand: where `streamArn`'s shards are listed. */
   shardLister?: ShardLister;
+  /** Needed when a stream has `followTable`. */
+  streamFollowing?: StreamFollowing;
 }
 
 export interface ResolvedLeaseTuning {
@@ -108,11 +130,13 @@ export interface ResolvedLeaseTuning {
   handOffTimeoutMs: number;
   takeoverMarginMs: number;
   maxLeasesPerWorker: number;
+  streamCheckIntervalMs: number;
 }
 
 export interface ResolvedLeaseOptions extends ResolvedLeaseTuning {
   /** Every stream of the application, in the order given, each once. */
   streams: readonly LeaseStream[];
+  streamFollowing: StreamFollowing | undefined;
   leaseTableName: string;
   workerId: string;
 }
@@ -130,6 +154,7 @@ export const LEASE_DEFAULTS = {
   handOffTimeoutMs: 30_000,
   takeoverMarginMs: 1_000,
   maxLeasesPerWorker: Number.POSITIVE_INFINITY,
+  streamCheckIntervalMs: 60_000,
 } as const satisfies Partial<ResolvedLeaseTuning>;
 
 /** The default heartbeat interval for a lease duration. */
@@ -146,6 +171,7 @@ export const LEASE_TUNING_KEYS = [
   'handOffTimeoutMs',
   'takeoverMarginMs',
   'maxLeasesPerWorker',
+  'streamCheckIntervalMs',
 ] as const satisfies readonly (keyof LeaseTuningOptions)[];
 
 const KNOWN_KEYS = [
@@ -157,6 +183,7 @@ const KNOWN_KEYS = [
   'clock',
   'logger',
   'shardLister',
+  'streamFollowing',
   ...LEASE_TUNING_KEYS,
 ] as const satisfies readonly (keyof LeaseCoordinatorOptions)[];
 
@@ -189,7 +216,11 @@ export function resolveLeaseOptions(options: LeaseCoordinatorOptions): ResolvedL
     !RESERVED.test(workerId),
     `workerId ${JSON.stringify(workerId)} may not start with "_" (reserved for the lease table's own items)`,
   );
-  return { streams, leaseTableName, workerId, ...resolveTuning(options) };
+  requireThat(
+    !streams.some((s) => s.followTable) || options.streamFollowing !== undefined,
+    "a stream with followTable needs streamFollowing (how to find the table's latest stream)",
+  );
+  return { streams, streamFollowing: options.streamFollowing, leaseTableName, workerId, ...resolveTuning(options) };
 }
 
 function resolveStreams(options: LeaseCoordinatorOptions): LeaseStream[] {
@@ -207,7 +238,7 @@ function resolveStreams(options: LeaseCoordinatorOptions): LeaseStream[] {
       throw new ConfigError(
         `shardLister is required for ${streamArn}: streamsShardLister(streamsClient, streamArn) for a real stream`,
       );
-    return { streamArn, shardLister: stream.shardLister };
+    return { streamArn, shardLister: stream.shardLister, followTable: stream.followTable === true };
   });
 }
 
@@ -251,6 +282,10 @@ function resolveTuning(options: LeaseTuningOptions): ResolvedLeaseTuning {
     options.maxLeasesPerWorker === undefined || options.maxLeasesPerWorker === LEASE_DEFAULTS.maxLeasesPerWorker
       ? LEASE_DEFAULTS.maxLeasesPerWorker
       : positiveInteger('maxLeasesPerWorker', options.maxLeasesPerWorker);
+  const streamCheckIntervalMs = positiveInteger(
+    'streamCheckIntervalMs',
+    options.streamCheckIntervalMs ?? LEASE_DEFAULTS.streamCheckIntervalMs,
+  );
 
   // A worker must get at least two heartbeats through per lease duration, or one lost
   // request fences it (kafkajs refuses heartbeatInterval >= sessionTimeout for the same reason).
@@ -279,5 +314,6 @@ function resolveTuning(options: LeaseTuningOptions): ResolvedLeaseTuning {
     handOffTimeoutMs,
     takeoverMarginMs,
     maxLeasesPerWorker,
+    streamCheckIntervalMs,
   };
 }
