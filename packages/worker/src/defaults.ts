@@ -32,6 +32,8 @@ export interface DefaultCoordinatorInput {
   streams: DynamoDBStreamsClient;
   /** Every stream of the application (one lease table for all). */
   streamArns: readonly string[];
+  /** Those given by table name: their table's re-enabled streams are followed. */
+  followed: ReadonlySet<string>;
   leaseTableName: string;
   workerId: string;
   leases: ResolvedLeaseTuning;
@@ -42,12 +44,20 @@ export interface DefaultCoordinatorInput {
 export function createDefaultCoordinator(input: DefaultCoordinatorInput): Coordinator {
   const { dynamodb, streams, streamArns, leaseTableName, workerId, clock, logger } = input;
   const listerLogger = logger.child({ component: 'shard-lister', workerId });
+  const shardListerFor = (streamArn: string) => streamsShardLister(streams, streamArn, { clock, logger: listerLogger });
   return new LeaseCoordinator({
     dynamodb,
     streams: streamArns.map((streamArn) => ({
       streamArn,
-      shardLister: streamsShardLister(streams, streamArn, { clock, logger: listerLogger }),
+      shardLister: shardListerFor(streamArn),
+      followTable: input.followed.has(streamArn),
     })),
+    streamFollowing: {
+      // Allowed while disabled: a disabled stream is simply not replaced yet.
+      latestStreamArn: async (tableName) =>
+        (await resolveStream({ streams, dynamodb, tableName, allowDisabled: true })).streamArn,
+      shardListerFor,
+    },
     leaseTableName,
     workerId,
     clock,

@@ -65,6 +65,12 @@ export const METRIC_DEFINITIONS = {
     kind: 'counter',
     labels: [],
   },
+  streamsReplaced: {
+    name: 'shardline_streams_replaced_total',
+    help: 'Followed tables found with a new stream (disabled and re-enabled), counted by the leader that noticed',
+    kind: 'counter',
+    labels: [],
+  },
   iteratorRefreshes: {
     name: 'shardline_iterator_refreshes_total',
     help: 'Shard iterators refreshed (age or expiry)',

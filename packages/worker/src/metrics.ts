@@ -170,6 +170,9 @@ export class WorkerMetrics implements ConsumerMetrics {
   get leasesLost(): CounterMetric {
     return this.instruments.leasesLost;
   }
+  get streamsReplaced(): CounterMetric {
+    return this.instruments.streamsReplaced;
+  }
   get iteratorRefreshes(): CounterMetric {
     return this.instruments.iteratorRefreshes;
   }

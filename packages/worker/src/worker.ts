@@ -52,6 +52,8 @@ export class Worker<T = Record<string, unknown>> {
   #forwarders: Array<() => void> = [];
   /** The streams consumed, once resolved at start: ARN → its table and processor. */
   #streamsByArn = new Map<string, { tableName: string; processorFactory: ProcessorFactory<T> }>();
+  /** Tables given by name: their re-enabled streams are followed (found by the lease layer). */
+  readonly #followedTables = new Set<string>();
   #settled = false;
   #startedAt = 0;
 
@@ -131,6 +133,7 @@ export class Worker<T = Record<string, unknown>> {
       if (this.#streamsByArn.has(streamArn))
         throw new ConfigError(`${tableName} is given twice (both resolve to stream ${streamArn})`);
       this.#streamsByArn.set(streamArn, { tableName, processorFactory: this.#processorFor(tableName) });
+      if (source.tableName !== undefined) this.#followedTables.add(tableName);
     }
     const streamArns = this.streamArns;
     if (this.#state !== 'starting') return;
@@ -140,6 +143,7 @@ export class Worker<T = Record<string, unknown>> {
         dynamodb,
         streams: streams!,
         streamArns,
+        followed: new Set(streamArns.filter((arn) => this.#followedTables.has(this.#streamsByArn.get(arn)!.tableName))),
         leaseTableName: o.leaseTableName,
         workerId: o.workerId,
         leases: o.leases,
@@ -211,6 +215,15 @@ export class Worker<T = Record<string, unknown>> {
     return factory;
   }
 
+  /** A re-enabled stream of a table given by name, which the lease layer started following. */
+  #followedStream(streamArn: string): { tableName: string; processorFactory: ProcessorFactory<T> } | undefined {
+    const tableName = tableNameFromStreamArn(streamArn);
+    if (tableName === undefined || !this.#followedTables.has(tableName)) return undefined;
+    const stream = { tableName, processorFactory: this.#processorFor(tableName) };
+    this.#streamsByArn.set(streamArn, stream);
+    return stream;
+  }
+
   #createConsumer(
     lease: Lease,
     checkpoint: string,
@@ -218,7 +231,7 @@ export class Worker<T = Record<string, unknown>> {
     coordinator: Coordinator,
   ): ShardConsumer<T> {
     const o = this.#o;
-    const stream = this.#streamsByArn.get(lease.streamArn);
+    const stream = this.#streamsByArn.get(lease.streamArn) ?? this.#followedStream(lease.streamArn);
     // A lease of a stream this worker was not given (the coordinator filters them) cannot be read.
     if (!stream)
       throw new TypeError(`lease ${lease.leaseKey} is of stream ${lease.streamArn}, not one of this worker's`);
@@ -328,6 +341,7 @@ export class Worker<T = Record<string, unknown>> {
     for (const name of LEASE_COORDINATOR_EVENTS) {
       const listener = (payload: LeaseCoordinatorEvents[typeof name]) => {
         if (name === 'lease:acquired' || name === 'shardsync:done' || name === 'leader:elected') this.#settled = true;
+        if (name === 'stream:replaced') this.metrics.streamsReplaced.inc();
         this.events.emit(name, payload);
       };
       coordinator.events.on(name, listener);
