@@ -1,5 +1,6 @@
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { resolveStream } from '@shardline/streams';
 import { streamsShardLister } from '../src/index.js';
 import { connectTestDynamoDB, startStreamSimulator, type StreamSimulator } from '@shardline/testkit';
 import { closeFleetsAfterEach, Fleet, HEARTBEAT_MS, PlainLister, spread } from './fleet.js';
@@ -46,6 +47,57 @@ describe('on the stream simulator (DescribeStream through @shardline/streams)', 
         checkpoint: 'TRIM_HORIZON',
       });
     expect(spread(fleet.counts().values())).toBeLessThanOrEqual(1);
+    expect(fleet.overlaps).toEqual([]);
+  });
+
+  it('follows a re-enabled stream: every shard of the old one (split children included) finishes before the new one starts', async () => {
+    fleet = new Fleet(db, new PlainLister([]));
+    sim = await startStreamSimulator({ clock: fleet.clock, shards: 2 });
+    const client = (streams = new DynamoDBStreamsClient({
+      endpoint: sim.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'sim', secretAccessKey: 'sim' },
+    }));
+    const oldArn = sim.streamArn;
+    const streamFollowing = {
+      // No DynamoDB client: ListStreams(TableName) names the newest stream, as against any endpoint.
+      latestStreamArn: async (tableName: string) =>
+        (await resolveStream({ streams: client, tableName, allowDisabled: true })).streamArn,
+      shardListerFor: (arn: string) => streamsShardLister(client, arn),
+    };
+    const replaced: string[] = [];
+    for (const id of ['w1', 'w2']) {
+      const member = fleet.add(id, {
+        streams: [{ streamArn: oldArn, shardLister: streamsShardLister(client, oldArn), followTable: true }],
+        streamFollowing,
+        streamCheckIntervalMs: 5_000,
+        shardSyncIntervalMs: 4_000,
+      });
+      member.coordinator.events.on('stream:replaced', ({ streamArn }) => replaced.push(streamArn));
+    }
+    await fleet.start('w1', 'w2');
+    await fleet.until(() => fleet!.holders.size === 2, 3 * HEARTBEAT_MS);
+    const [parent] = sim.openShardIds();
+    const children = sim.split(parent!).map((c) => c.shardId);
+    const ownerOf = (key: string) => fleet!.coordinators().find((c) => c.heldLeases().some((l) => l.leaseKey === key));
+    await ownerOf(parent!)!.checkpoint(parent!, 'SHARD_END');
+    await fleet.until(() => children.every((c) => fleet!.holders.has(c)), 3 * HEARTBEAT_MS);
+
+    const newArn = sim.recreateStream();
+    await fleet.until(() => replaced.length === 1, 5_000 + 3 * HEARTBEAT_MS);
+    expect(replaced).toEqual([newArn]);
+    const newKeys = sim.shards().map((s) => `${newArn}#${s.shardId}`);
+    await fleet.until(async () => (await fleet!.table()).leases.some((l) => l.streamArn === newArn), 3 * HEARTBEAT_MS);
+    // The old stream's three open shards finish one by one; the new stream waits for the last.
+    const open = (await fleet.table()).leases.filter((l) => l.streamArn === oldArn && l.checkpoint !== 'SHARD_END');
+    expect(open).toHaveLength(3);
+    for (const lease of open) {
+      for (const key of newKeys) expect(fleet.holders.has(key)).toBe(false);
+      await ownerOf(lease.leaseKey)!.checkpoint(lease.leaseKey, 'SHARD_END');
+      await fleet.advance(2 * HEARTBEAT_MS);
+    }
+    await fleet.until(() => newKeys.every((key) => fleet!.holders.has(key)), 3 * HEARTBEAT_MS);
+    await fleet.until(async () => (await fleet!.table()).leases.every((l) => l.streamArn === newArn), 10_000);
     expect(fleet.overlaps).toEqual([]);
   });
 });
