@@ -286,6 +286,12 @@ export const runSettingsSchema = z
       default: `lease duration / ${HEARTBEATS_PER_LEASE_DURATION}`,
       option: 'leases.heartbeatIntervalMs',
     }),
+    streamCheckIntervalMs: setting(integer.optional(), {
+      arg: '<ms>',
+      help: 'how often the leader asks each --table for its latest stream (a re-enabled stream is followed after the old one drained)',
+      default: LEASE_DEFAULTS.streamCheckIntervalMs,
+      option: 'leases.streamCheckIntervalMs',
+    }),
     shutdownTimeoutMs: setting(integer.optional(), {
       arg: '<ms>',
       help: 'graceful shutdown deadline',
