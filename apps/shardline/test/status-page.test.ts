@@ -16,7 +16,10 @@ import { captureCli } from './capture-cli.js';
 // against a real Worker on DynamoDB Local, with a shard rollover from the testkit controls.
 
 const CHROMIUM = '/usr/bin/chromium';
+// Skipped on a developer machine without it; CI (.ci/run installs it) must not skip silently.
 const hasChromium = existsSync(CHROMIUM);
+if (!hasChromium && process.env.CI)
+  throw new Error(`${CHROMIUM} not found: CI runs the browser test (apt-get install chromium)`);
 if (!hasChromium) console.warn(`status page browser test skipped: ${CHROMIUM} not found (apt-get install chromium)`);
 // The README's picture is refreshed on demand (UPDATE_SCREENSHOTS=1), so a test run leaves the
 // tree clean; otherwise the screenshot still happens, into the temp directory.
