@@ -10,7 +10,7 @@ import { Worker } from '@shardline/worker';
 import { readStatus } from '../src/commands/status.js';
 import { startStatusServer, type StatusServer } from '../src/status-page/server.js';
 import { main } from '../src/cli.js';
-import { captureCli } from './capture-cli.js';
+import { captureCli, stubDatabaseEnv } from './capture-cli.js';
 
 // The status page in a real browser: Debian's chromium, driven headless by playwright-core,
 // against a real Worker on DynamoDB Local, with a shard rollover from the testkit controls.
@@ -140,8 +140,7 @@ const capture = captureCli;
 
 describe('shardline status --serve', () => {
   it('serves the page and the JSON status reads, on 127.0.0.1, until SIGINT', async () => {
-    vi.stubEnv('AWS_ACCESS_KEY_ID', db.credentials.accessKeyId);
-    vi.stubEnv('AWS_SECRET_ACCESS_KEY', db.credentials.secretAccessKey);
+    stubDatabaseEnv(db);
     const { tableName } = await db.createStreamTable();
     await startWorker(tableName, 'serve-w1', []);
     let stdout = '';
