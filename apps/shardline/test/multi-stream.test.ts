@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BatchWriteItemCommand } from '@aws-sdk/client-dynamodb';
 import { readLeaseTable } from '@shardline/leases';
-import { connectTestDynamoDB, createStreamTable } from '@shardline/testkit';
+import { connectTestDynamoDB } from '@shardline/testkit';
 import { cliRunner } from './cli-process.js';
 
 /**
@@ -60,16 +60,11 @@ const range = (prefix: string, from: number, to: number) =>
 
 describe('shardline run with several tables', { timeout: 180_000 }, () => {
   it('two worker processes deliver every record of both tables once, with the right stream, balanced; an existing single-stream lease table keeps working', async () => {
-    const a = await createStreamTable(db.dynamodb, db.uniqueName('orders'));
-    const b = await createStreamTable(db.dynamodb, db.uniqueName('payments'));
+    const a = await db.createStreamTable({ name: db.uniqueName('orders') });
+    const b = await db.createStreamTable({ name: db.uniqueName('payments') });
     const app = db.uniqueName('app');
     const leaseTable = `shardline-${app}`;
-    const env = {
-      AWS_ACCESS_KEY_ID: db.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: db.credentials.secretAccessKey,
-      AWS_REGION: db.region,
-      DELIVERIES_FILE: deliveries,
-    };
+    const env = { ...db.env, DELIVERIES_FILE: deliveries };
     const common = [
       '--app',
       app,
