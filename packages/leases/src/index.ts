@@ -13,9 +13,13 @@ export {
   type LeaseTuningOptions,
   type ResolvedLeaseTuning,
   type ShardLister,
+  type LeaseStream,
+  type StreamFollowing,
 } from './options.js';
 export { readLeaseTable, type LeaseTableView, type LeaseTableLease, type LeaseTableWorker } from './lease-table.js';
 export { streamsShardLister } from './shard-lister.js';
+export { tableOfStream } from './stream-order.js';
+export { qualifiedLeaseKey } from './lease-key.js';
 export type { Lease } from './items.js';
 export {
   importKclLeases,

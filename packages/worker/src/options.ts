@@ -20,6 +20,7 @@ import {
 import {
   checkLeaseTableName,
   resolveLeaseTuning,
+  tableOfStream,
   type LeaseTuningOptions,
   type ResolvedLeaseTuning,
 } from '@shardline/leases';
@@ -288,7 +289,7 @@ const KNOWN_POLICY: readonly (keyof FailurePolicyOptions)[] = [
 
 /** Table name from `arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>`. */
 export function tableNameFromStreamArn(arn: string): string | undefined {
-  return /:table\/([^/]+)\/stream\//.exec(arn)?.[1];
+  return tableOfStream(arn);
 }
 
 /**
