@@ -149,6 +149,7 @@ export class LeaseCoordinator {
     this.#shardEnd = new ShardEnd({
       ...parts,
       takeUp: (row) => taker.takeUp(row),
+      lastSnapshot: () => reader.lastSnapshot,
       requestAssignment: () => {
         leadership.requestAssignment();
         if (this.isLeader()) reader.wake();

@@ -26,7 +26,7 @@ export interface LeaseCoordinatorEvents extends Record<string, unknown> {
   'lease:released': { shardId: string; to?: string | undefined };
   /** This worker became the leader (shard sync and assignment). */
   'leader:elected': { workerId: string };
-  'shardsync:done': { created: number; deleted: number; shards: number };
+  'shardsync:done': { created: number; deleted: number; shards: number; audit: boolean };
   'worker:joined': { workerId: string };
   'worker:left': { workerId: string };
 }

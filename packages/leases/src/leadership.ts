@@ -4,6 +4,7 @@ import { LeaseConflictError } from './errors.js';
 import { namesProcess } from './held-leases.js';
 import { LEADER_KEY, type LeaderItem, type LeaseItem, type TableSnapshot } from './items.js';
 import type { CoordinatorParts } from './parts.js';
+import { ShardDiscovery } from './shard-discovery.js';
 import { generations, planShardSync } from './shard-sync.js';
 
 /**
@@ -30,6 +31,8 @@ export interface ShardSyncResult {
   created: number;
   deleted: number;
   shards: number;
+  /** A full describe (audit) rather than an increment. */
+  audit: boolean;
 }
 
 export interface AssignmentResult {
@@ -58,9 +61,17 @@ export class Leadership {
   readonly #pendingSince = new Map<string, number>();
   /** Shard ids of this leader's last listing of the stream. */
   #listedShards: Set<string> | undefined;
+  readonly #discovery: ShardDiscovery;
 
   constructor(deps: LeadershipDeps) {
     this.#d = deps;
+    this.#discovery = new ShardDiscovery({
+      streamArn: deps.options.streamArn,
+      lister: deps.lister,
+      auditIntervalMs: deps.options.shardAuditIntervalMs,
+      clock: deps.clock,
+      log: deps.log,
+    });
   }
 
   /** Whether this worker holds the leader item (as of its last read or write; fencing aside). */
@@ -144,6 +155,7 @@ export class Leadership {
 
   #becomeLeader(item: LeaderItem): void {
     this.#lastSyncAt = Number.NEGATIVE_INFINITY;
+    this.#discovery.requestAudit();
     this.#assignmentRequested = true;
     this.#d.log.info({ leaseCounter: item.leaseCounter }, 'elected leader');
     this.#d.events.emit('leader:elected', { workerId: this.#d.me.workerId });
@@ -198,13 +210,14 @@ export class Leadership {
    * thousands of shards needs to get going.
    */
   async #shardSync(snapshot: TableSnapshot): Promise<ShardSyncResult> {
-    const { lister, options, clock, membership, store, log, me } = this.#d;
-    const shards = await lister.listShards();
+    const { options, clock, membership, store, log, me } = this.#d;
+    const { shards, complete } = await this.#discovery.sync();
     this.#listedShards = new Set(shards.map((s) => s.shardId));
     const leases = snapshot.leases.filter((lease) => lease.streamArn === options.streamArn);
     const plan = planShardSync({
       streamArn: options.streamArn,
       shards,
+      listingComplete: complete,
       leases,
       invalidKeys: new Set(snapshot.invalid.map((row) => row.leaseKey)),
       initialPosition: options.initialPosition,
@@ -265,7 +278,7 @@ export class Leadership {
     if (plan.newApplication && created > 0) {
       log.info({ created, initialPosition: options.initialPosition }, 'new application: created the first leases');
     }
-    return { created, deleted, shards: shards.length };
+    return { created, deleted, shards: shards.length, audit: complete };
   }
 
   async #assign(snapshot: TableSnapshot): Promise<AssignmentResult> {

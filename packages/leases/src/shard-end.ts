@@ -1,6 +1,6 @@
 import { parentsFinished } from './assignment.js';
 import { LeaseConflictError } from './errors.js';
-import type { LeaseItem } from './items.js';
+import type { LeaseItem, TableSnapshot } from './items.js';
 import type { CoordinatorParts } from './parts.js';
 import { newLeaseItem } from './shard-sync.js';
 
@@ -9,6 +9,8 @@ export interface ShardEndDeps extends Pick<
   'held' | 'store' | 'lister' | 'options' | 'clock' | 'log' | 'me' | 'status'
 > {
   takeUp: (row: LeaseItem) => void;
+  /** The last full read of the lease table (undefined before the first). */
+  lastSnapshot: () => TableSnapshot | undefined;
   /** The leader should assign (a split's other child); pokes it when that is us. */
   requestAssignment: () => void;
 }
@@ -16,7 +18,10 @@ export interface ShardEndDeps extends Pick<
 /**
  * Children of a finished shard start now, not at the next shard sync: the worker that wrote
  * SHARD_END lists them, creates their leases, and claims one (a finished shard is replaced one
- * for one); the leader assigns the rest.
+ * for one); the leader assigns the rest. Children whose leases the table already has (the
+ * leader's shard sync listed them) are not listed again: a new application reading 10,000
+ * shards of history from TRIM_HORIZON ends thousands of shards in minutes, and a DescribeStream
+ * each would be far over the account's 10 a second.
  */
 export class ShardEnd {
   readonly #d: ShardEndDeps;
@@ -29,21 +34,21 @@ export class ShardEnd {
     const { lister, store, log, options, clock } = this.#d;
     const fields = { shardId: parent.shardId, leaseOwner: this.#d.me.workerId };
     try {
-      const children = (await lister.listChildShards(parent.shardId)).sort((a, b) =>
-        a.shardId.localeCompare(b.shardId),
-      );
-      if (children.length === 0) return;
+      const leased = childLeases(this.#d.lastSnapshot(), parent.shardId);
+      const children =
+        leased.length > 0
+          ? undefined
+          : (await lister.listChildShards(parent.shardId)).sort((a, b) => a.shardId.localeCompare(b.shardId));
+      const childIds = children ? children.map((c) => c.shardId) : leased;
+      if (childIds.length === 0) return;
       await store
-        .setChildren(
-          parent,
-          children.map((c) => c.shardId),
-        )
+        .setChildren(parent, childIds)
         .catch((err: unknown) => log.debug({ ...fields, err }, 'recording children failed'));
       const now = new Date(clock.now()).toISOString();
-      for (const child of children)
+      for (const child of children ?? [])
         await store.createLease(newLeaseItem(options.streamArn, child, 'TRIM_HORIZON', now), { oneShot: true });
       if (!this.#d.status.isRunning() || this.#d.status.isFenced()) return;
-      if (this.#d.held.size < options.maxLeasesPerWorker) await this.#claimOne(children.map((c) => c.shardId));
+      if (this.#d.held.size < options.maxLeasesPerWorker) await this.#claimOne(childIds);
       this.#d.requestAssignment();
     } catch (err) {
       log.warn({ ...fields, err }, 'starting the children of a finished shard failed; shard sync will');
@@ -71,4 +76,25 @@ export class ShardEnd {
       }
     }
   }
+}
+
+/** Parent shard id → child lease ids, per snapshot (built once: a snapshot may hold 10,000 leases). */
+const childIndex = new WeakMap<TableSnapshot, Map<string, string[]>>();
+
+/** Shard ids of the leases in `snapshot` that name `parentShardId` as a parent, sorted. */
+export function childLeases(snapshot: TableSnapshot | undefined, parentShardId: string): string[] {
+  if (!snapshot) return [];
+  let index = childIndex.get(snapshot);
+  if (!index) {
+    index = new Map();
+    for (const lease of snapshot.leases)
+      for (const parent of lease.parentShardIds) {
+        const list = index.get(parent);
+        if (list) list.push(lease.shardId);
+        else index.set(parent, [lease.shardId]);
+      }
+    for (const list of index.values()) list.sort();
+    childIndex.set(snapshot, index);
+  }
+  return index.get(parentShardId) ?? [];
 }

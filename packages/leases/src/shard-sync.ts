@@ -11,6 +11,12 @@ import type { LeaseItem } from './items.js';
 export interface ShardSyncInput {
   streamArn: string;
   shards: readonly ShardInfo[];
+  /**
+   * Whether `shards` is a full listing (an audit). Only then is a lease whose shard is missing
+   * deleted as trimmed: an increment's list may lack a shard it has not seen yet.
+   * @defaultValue true
+   */
+  listingComplete?: boolean;
   /** Valid leases of this stream. */
   leases: readonly LeaseItem[];
   /** Keys of rows that exist but fail the schema: never overwritten. */
@@ -62,7 +68,7 @@ export function planShardSync(input: ShardSyncInput): ShardSyncPlan {
     for (const lease of input.leases) {
       if (!graph.has(lease.shardId)) {
         // Trimmed from the stream: nothing left to read, and its children count it as gone.
-        deletions.push(lease);
+        if (input.listingComplete !== false) deletions.push(lease);
         continue;
       }
       if (lease.checkpoint !== 'SHARD_END') continue;
