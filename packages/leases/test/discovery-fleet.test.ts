@@ -1,0 +1,96 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import type { ShardInfo } from '@shardline/core';
+import { connectTestDynamoDB } from '@shardline/testkit';
+import { closeFleetsAfterEach, Fleet, HEARTBEAT_MS, PlainLister, rootShards } from './fleet.js';
+
+const db = connectTestDynamoDB();
+afterAll(() => db.close());
+closeFleetsAfterEach();
+
+const SYNC_MS = 4_000;
+const AUDIT_MS = 40_000;
+
+/** PlainLister with increments (shards are kept in creation order), counting what was asked. */
+class IncrementalLister extends PlainLister {
+  full = 0;
+  after: string[] = [];
+  children: string[] = [];
+  override listShards(): Promise<ShardInfo[]> {
+    this.full++;
+    return super.listShards();
+  }
+  listShardsAfter(start: string): Promise<ShardInfo[]> {
+    this.after.push(start);
+    const at = this.shards.findIndex((s) => s.shardId === start);
+    return Promise.resolve(at < 0 ? [] : this.shards.slice(at + 1).map((s) => ({ ...s })));
+  }
+  override listChildShards(parentId: string): Promise<ShardInfo[]> {
+    this.children.push(parentId);
+    return super.listChildShards(parentId);
+  }
+}
+
+async function fleetOf(shards: number): Promise<{ fleet: Fleet; lister: IncrementalLister }> {
+  const lister = new IncrementalLister(rootShards(shards));
+  const fleet = new Fleet(db, lister, { shardSyncIntervalMs: SYNC_MS, shardAuditIntervalMs: AUDIT_MS });
+  fleet.add('w1');
+  fleet.add('w2');
+  await fleet.start('w1', 'w2');
+  await fleet.until(() => fleet.holders.size === shards, 3 * HEARTBEAT_MS);
+  return { fleet, lister };
+}
+
+const ownerOf = (fleet: Fleet, shardId: string) =>
+  fleet.coordinators().find((c) => c.heldLeases().some((l) => l.shardId === shardId))!;
+
+describe('incremental shard sync on the real lease table (fake time)', () => {
+  it('a new shard is found by an increment past the newest known shard, not a full describe', async () => {
+    const { fleet, lister } = await fleetOf(4);
+    const fullBefore = lister.full;
+    lister.shards.push({ shardId: 'shardId-00004', startingSequenceNumber: '5000' });
+    const took = await fleet.until(() => fleet.holders.has('shardId-00004'), SYNC_MS + 2 * HEARTBEAT_MS);
+    expect(took).toBeLessThanOrEqual(SYNC_MS + 2 * HEARTBEAT_MS);
+    expect(lister.full).toBe(fullBefore);
+    expect(lister.after).toContain('shardId-00003');
+    expect(fleet.overlaps).toEqual([]);
+  });
+
+  it('a shard end lists children (CHILD_SHARDS) only when the table has no lease for them yet', async () => {
+    const { fleet, lister } = await fleetOf(2);
+    // Children the leader has not synced yet: the finishing worker asks for them.
+    const [a0] = lister.split('shardId-00000', 1);
+    const w0 = ownerOf(fleet, 'shardId-00000');
+    await w0.checkpoint('shardId-00000', 'SHARD_END');
+    await fleet.settle();
+    expect(lister.children).toEqual(['shardId-00000']);
+    await fleet.until(() => fleet.holders.has(a0!), 2 * HEARTBEAT_MS);
+
+    // Children already leased by a sync (and read by every worker): no DescribeStream at the end.
+    const [b0, b1] = lister.split('shardId-00001', 2);
+    await fleet.until(
+      async () => (await fleet.table()).leases.filter((l) => l.shardId === b0 || l.shardId === b1).length === 2,
+      SYNC_MS + 2 * HEARTBEAT_MS,
+    );
+    await fleet.advance(2 * HEARTBEAT_MS); // every worker's next full read has them
+    const w1 = ownerOf(fleet, 'shardId-00001');
+    await w1.checkpoint('shardId-00001', 'SHARD_END');
+    await fleet.until(() => fleet.holders.has(b0!) && fleet.holders.has(b1!), 2 * HEARTBEAT_MS);
+    expect(lister.children).toEqual(['shardId-00000']);
+    expect((await fleet.table()).leases.find((l) => l.shardId === 'shardId-00001')?.childShardIds).toEqual([b0, b1]);
+    expect(fleet.overlaps).toEqual([]);
+  });
+
+  it('a trimmed shard keeps its lease through increments; the audit deletes it', async () => {
+    const { fleet, lister } = await fleetOf(3);
+    const leaseOf = async (shardId: string) => (await fleet.table()).leases.find((l) => l.shardId === shardId);
+    // Trimmed: its records are gone with it (a finished lease would be cleaned up through its children instead).
+    lister.shards = lister.shards.filter((s) => s.shardId !== 'shardId-00000');
+    const auditsBefore = lister.full;
+    await fleet.advance(2 * SYNC_MS);
+    expect(await leaseOf('shardId-00000')).toBeDefined();
+    expect(lister.full).toBe(auditsBefore);
+    await fleet.until(async () => (await leaseOf('shardId-00000')) === undefined, AUDIT_MS + SYNC_MS);
+    expect(lister.full).toBe(auditsBefore + 1);
+    expect(await leaseOf('shardId-00001')).toBeDefined();
+  });
+});
