@@ -14,6 +14,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { systemClock } from '@shardline/core';
 import { readLeaseTable } from '@shardline/leases';
+import { pino } from 'pino';
 import { Worker } from '@shardline/worker';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/huge-stream-server.mjs', import.meta.url));
@@ -24,6 +25,8 @@ const OPEN = Number(process.env.BENCH_HUGE_OPEN ?? 1_000);
 const STEADY_S = Number(process.env.BENCH_HUGE_STEADY_S ?? 60);
 const DEADLINE_S = Number(process.env.BENCH_HUGE_DEADLINE_S ?? 300);
 const TARGET_S = 60;
+/** BENCH_HUGE_LOG=path writes the Workers' logs (info and up) there. */
+const LOG = process.env.BENCH_HUGE_LOG;
 const WRITES = new Set(['PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand', 'BatchWriteItemCommand']);
 
 /** Runs the scenario; `env` carries the DynamoDB Local endpoint, region and credentials. */
@@ -37,6 +40,7 @@ export async function hugeStream({ endpoint, region, credentials, children }) {
   const observer = new DynamoDBClient({ endpoint, region, credentials });
   const stats = new Map();
   const workers = [];
+  const logger = LOG ? pino({ level: 'info' }, pino.destination({ dest: LOG, sync: false })) : undefined;
   for (let i = 0; i < WORKERS; i++) {
     const workerId = `w${String(i + 1).padStart(2, '0')}`;
     const s = newStats();
@@ -54,6 +58,7 @@ export async function hugeStream({ endpoint, region, credentials, children }) {
       streams,
       workerId,
       clock,
+      ...(logger ? { logger } : {}),
       processor: { processRecords: () => undefined },
     });
     workers.push({ workerId, worker, dynamodb, streams });

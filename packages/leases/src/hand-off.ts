@@ -147,7 +147,7 @@ export class HandOffs {
       events.emit('lease:released', { shardId: row.shardId, to: target?.workerId });
       if (target)
         await store
-          .bumpEpoch()
+          .bumpEpoch([target.workerId])
           .catch((err: unknown) =>
             log.debug({ err }, 'epoch bump failed; the target finds the lease at its next full read'),
           );

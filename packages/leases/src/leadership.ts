@@ -248,10 +248,13 @@ export class Leadership {
     // Parents are written before children, generation by generation: a child lease must never be
     // visible (and so assignable) while its parent's lease is still missing.
     let created = 0;
+    // Workers a write concerns: told through their notice on the leader item (see #bumpEpoch).
+    const concerned = new Set<string>();
     for (const generation of generations(toCreate)) {
       await forEachLimit(generation, WRITE_CONCURRENCY, async (item) => {
         if (!this.#stillLeader() || !(await store.createLease(item))) return;
         created++;
+        if (item.leaseOwner !== undefined) concerned.add(item.leaseOwner);
         if (item.leaseOwner === me.workerId) this.#d.takenForMe(item);
       });
     }
@@ -261,6 +264,7 @@ export class Leadership {
       try {
         await store.deleteLease(lease);
         deleted++;
+        if (lease.leaseOwner !== undefined) concerned.add(lease.leaseOwner);
         log.info(
           {
             shardId: lease.shardId,
@@ -274,7 +278,7 @@ export class Leadership {
         if (!(err instanceof LeaseConflictError)) throw err;
       }
     });
-    if (created > 0 || deleted > 0) await this.#bumpEpoch();
+    await this.#bumpEpoch(concerned);
     if (plan.newApplication && created > 0) {
       log.info({ created, initialPosition: options.initialPosition }, 'new application: created the first leases');
     }
@@ -292,6 +296,7 @@ export class Leadership {
       maxLeasesPerWorker: options.maxLeasesPerWorker,
     });
     const result: AssignmentResult = { taken: 0, handOffs: 0, conflicts: 0 };
+    const concerned = new Set<string>();
     await forEachLimit(actions, WRITE_CONCURRENCY, async (action) => {
       const { lease, to } = action;
       const fields = { shardId: lease.shardId, leaseOwner: lease.leaseOwner, leaseCounter: lease.leaseCounter, to };
@@ -301,6 +306,8 @@ export class Leadership {
         if (action.kind === 'take') {
           const row = await store.transfer(lease, { workerId: to, sessionId });
           result.taken++;
+          concerned.add(to);
+          if (lease.leaseOwner !== undefined) concerned.add(lease.leaseOwner);
           log.info(
             { ...fields, leaseCounter: row.leaseCounter, previousOwner: lease.leaseOwner ?? null },
             'assigned lease',
@@ -309,6 +316,7 @@ export class Leadership {
         } else {
           await store.requestHandOff(lease, { workerId: to, sessionId });
           result.handOffs++;
+          if (lease.leaseOwner !== undefined) concerned.add(lease.leaseOwner);
           log.info(fields, 'requested hand-off for rebalance');
           if (lease.leaseOwner === me.workerId)
             this.#d.handOffFromMe({ ...lease, pendingOwner: to, pendingOwnerSession: sessionId }, to);
@@ -320,7 +328,7 @@ export class Leadership {
         } else log.warn({ ...fields, err }, 'assignment write failed');
       }
     });
-    if (result.taken + result.handOffs > 0) await this.#bumpEpoch();
+    await this.#bumpEpoch(concerned);
     return result;
   }
 
@@ -335,7 +343,7 @@ export class Leadership {
     const pendingSince = this.#pendingSince;
     const limit = options.handOffTimeoutMs + options.leaseDurationMs + options.takeoverMarginMs;
     const seen = new Set<string>();
-    let forced = 0;
+    const concerned = new Set<string>();
     for (const row of snapshot.leases) {
       if (row.pendingOwner === undefined || row.leaseOwner === undefined) continue;
       const key = `${row.shardId}\u0000${row.leaseCounter}\u0000${row.pendingOwner}`;
@@ -356,13 +364,13 @@ export class Leadership {
       try {
         await store.transfer(row, session ? { workerId: row.pendingOwner, sessionId: session } : undefined);
         log.warn(fields, 'hand-off never completed by its live owner; moved by the leader');
-        forced++;
+        concerned.add(row.leaseOwner).add(row.pendingOwner);
       } catch (err) {
         log.debug({ ...fields, err }, 'forcing a stuck hand-off lost a race');
       }
     }
     for (const key of [...pendingSince.keys()]) if (!seen.has(key)) pendingSince.delete(key);
-    if (forced > 0) await this.#bumpEpoch();
+    await this.#bumpEpoch(concerned);
   }
 
   /**
@@ -400,10 +408,15 @@ export class Leadership {
     }
   }
 
-  /** Lets the other workers know leases changed; failing only delays them to their next full read. */
-  async #bumpEpoch(): Promise<void> {
+  /**
+   * Lets the workers these writes concern know (nothing when none): only they read the whole
+   * table, not every worker for every change. Failing only delays them to their next full read.
+   */
+  async #bumpEpoch(concerned: ReadonlySet<string>): Promise<void> {
+    const others = [...concerned].filter((id) => id !== this.#d.me.workerId);
+    if (others.length === 0) return;
     await this.#d.store
-      .bumpEpoch()
+      .bumpEpoch(others)
       .catch((err: unknown) => this.#d.log.warn({ err }, 'epoch bump failed; workers notice at their next full read'));
   }
 }

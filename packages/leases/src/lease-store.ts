@@ -21,6 +21,7 @@ import { LeaseConflictError, translateLeaseError } from './errors.js';
 import {
   classifyItems,
   LEADER_KEY,
+  NOTICE_PREFIX,
   leaseItemSchema,
   workerItemSchema,
   workerKey,
@@ -37,6 +38,15 @@ const TABLE_ACTIVE_TIMEOUT_MS = 120_000;
 const TABLE_STATUS_POLL_MS = 500;
 /** BatchGetItem's own limit of keys per request. */
 const BATCH_GET_MAX_KEYS = 100;
+/** Worker notices per epoch bump (an update expression may be 4 KB; worker ids are short). */
+const NOTICES_PER_BUMP = 50;
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
 /** Requests per batch of keys in `getLeaderAndWorkers` while DynamoDB leaves some unprocessed. */
 const UNPROCESSED_KEYS_ATTEMPTS = 3;
 
@@ -188,23 +198,40 @@ export class LeaseStore {
     return { leader: snapshot.leader, workers: snapshot.workers };
   }
 
-  /** Tells the other workers that leases changed (see `epoch` on the leader item). */
-  async bumpEpoch(): Promise<void> {
-    try {
-      await this.#send(
-        'bumpEpoch',
-        LEADER_KEY,
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: key(LEADER_KEY),
-          UpdateExpression: 'ADD epoch :one',
-          ConditionExpression: 'attribute_exists(leaseKey)',
-          ExpressionAttributeValues: marshall({ ':one': 1 }),
-        }),
-      );
-    } catch (err) {
-      // No leader item: the next leader's first full read finds everything anyway.
-      if (!(err instanceof LeaseConflictError)) throw err;
+  /**
+   * Tells other workers that leases changed (see `epoch` on the leader item): all of them, or
+   * only `workerIds` (their notices move; `targetedEpoch` with `epoch`, so the others see no
+   * change meant for them).
+   */
+  async bumpEpoch(workerIds?: readonly string[]): Promise<void> {
+    const ids = [...new Set(workerIds ?? [])];
+    // An update expression is limited to 4 KB: notices go out in chunks, each a bump of its own.
+    const chunks = workerIds === undefined ? [undefined] : chunk(ids, NOTICES_PER_BUMP);
+    for (const targets of chunks) {
+      const names = Object.fromEntries((targets ?? []).map((id, i) => [`#n${i}`, `${NOTICE_PREFIX}${id}`]));
+      const expression =
+        targets === undefined
+          ? 'ADD epoch :one'
+          : `ADD epoch :one, targetedEpoch :one${Object.keys(names)
+              .map((n) => `, ${n} :one`)
+              .join('')}`;
+      try {
+        await this.#send(
+          'bumpEpoch',
+          LEADER_KEY,
+          new UpdateItemCommand({
+            TableName: this.tableName,
+            Key: key(LEADER_KEY),
+            UpdateExpression: expression,
+            ConditionExpression: 'attribute_exists(leaseKey)',
+            ...(targets === undefined ? {} : { ExpressionAttributeNames: names }),
+            ExpressionAttributeValues: marshall({ ':one': 1 }),
+          }),
+        );
+      } catch (err) {
+        // No leader item: the next leader's first full read finds everything anyway.
+        if (!(err instanceof LeaseConflictError)) throw err;
+      }
     }
   }
 
@@ -511,6 +538,8 @@ export class LeaseStore {
       ownerSession: me.sessionId,
       leaseCounter: previous ? previous.leaseCounter + 1 : 0,
       epoch: previous ? previous.epoch + 1 : 0,
+      // A new item: no notices yet (every worker reads the table when the leader changes anyway).
+      targetedEpoch: 0,
       electedAt: now,
       updatedAt: now,
     };

@@ -18,6 +18,11 @@ const MIN_READ_TIMEOUT_MS = 2_000;
 /** A full read may take two intervals: it pages through the whole table. */
 const FULL_READ_TIMEOUT_INTERVALS = 2;
 /**
+ * …and the minimum read timeout again per this many leases the last read found (about one 1 MB
+ * Scan page): a table of 10,000 leases is 4 pages, which a loaded endpoint may not serve in 2 s.
+ */
+const LEASES_PER_SCAN_PAGE = 2_500;
+/**
  * A non-leader wakes this long after a silent worker's expiry (or a quarter interval, if less),
  * so that the leader, which wakes at the expiry itself, has written the reassignment by then.
  */
@@ -107,7 +112,7 @@ export class TableReader {
       const seqAtRead = this.#d.held.seq;
       let snapshot: TableSnapshot;
       try {
-        snapshot = await this.#d.store.scan(this.#timeout(FULL_READ_TIMEOUT_INTERVALS));
+        snapshot = await this.#d.store.scan(this.#fullReadTimeout());
       } catch (err) {
         this.#d.log.warn({ err }, 'lease table read failed');
         return;
@@ -186,8 +191,10 @@ export class TableReader {
 
   /**
    * Workers other than the leader read the whole table only when something they must act on
-   * may have changed: the leader item's `epoch` (bumped with every assignment, hand-off request,
-   * release to a worker and deletion), a new or vacant leader, or the safety-net interval.
+   * may have changed: their notice on the leader item (bumped by the assignment, hand-off
+   * request, release or deletion that concerns them), a bump for everyone (`epoch` beyond
+   * `targetedEpoch`: operator actions, older versions), a new or vacant leader, or the
+   * safety-net interval.
    * Otherwise a poll is one BatchGet of the leader and heartbeat items: read cost grows with the
    * number of workers, not shards.
    */
@@ -218,13 +225,15 @@ export class TableReader {
     this.#observe(this.#d.membership.observe(answer.workers, now, { partial: true }), now);
     const seen = this.#leaderSeen;
     const leader = answer.leader;
+    const me = this.#d.options.workerId;
     const moved =
       seen === undefined ||
       leader === undefined ||
       leader.leaseOwner !== seen.leaseOwner ||
       leader.ownerSession !== seen.ownerSession ||
       leader.leaseCounter !== seen.leaseCounter ||
-      leader.epoch !== seen.epoch;
+      leader.epoch - leader.targetedEpoch !== seen.epoch - seen.targetedEpoch ||
+      (leader.notices?.[me] ?? 0) !== (seen.notices?.[me] ?? 0);
     this.#scheduleExpiryWake();
     return moved || this.#d.membership.isGone(leader.leaseOwner, now);
   }
@@ -263,6 +272,12 @@ export class TableReader {
         'lease table row is invalid and is skipped; fix or delete it',
       );
     }
+  }
+
+  #fullReadTimeout(): AbortSignal {
+    const pages = Math.ceil((this.#lastSnapshot?.leases.length ?? 0) / LEASES_PER_SCAN_PAGE);
+    const ms = Math.max(MIN_READ_TIMEOUT_MS, this.#d.options.heartbeatIntervalMs * FULL_READ_TIMEOUT_INTERVALS);
+    return AbortSignal.timeout(ms + pages * MIN_READ_TIMEOUT_MS);
   }
 
   #timeout(intervals: number): AbortSignal {

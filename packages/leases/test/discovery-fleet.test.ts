@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ShardInfo } from '@shardline/core';
 import { connectTestDynamoDB } from '@shardline/testkit';
+import { LeaseStore } from '../src/lease-store.js';
 import { closeFleetsAfterEach, Fleet, HEARTBEAT_MS, PlainLister, rootShards } from './fleet.js';
 
 const db = connectTestDynamoDB();
@@ -92,5 +93,33 @@ describe('incremental shard sync on the real lease table (fake time)', () => {
     await fleet.until(async () => (await leaseOf('shardId-00000')) === undefined, AUDIT_MS + SYNC_MS);
     expect(lister.full).toBe(auditsBefore + 1);
     expect(await leaseOf('shardId-00001')).toBeDefined();
+  });
+});
+
+describe('notices: a change costs a full read of the workers it concerns only', () => {
+  it("a new lease placed on one worker moves that worker's notice on the leader item, no one else's", async () => {
+    // w1 leads and keeps the +1 slots with w2 (2, 2, 1): the next lease goes to w3, not the leader.
+    const lister = new IncrementalLister(rootShards(5));
+    const fleet = new Fleet(db, lister, { shardSyncIntervalMs: SYNC_MS, shardAuditIntervalMs: AUDIT_MS });
+    for (const id of ['w1', 'w2', 'w3']) fleet.add(id);
+    await fleet.start('w1');
+    await fleet.until(() => fleet.holders.size === 5, 3 * HEARTBEAT_MS);
+    await fleet.start('w2', 'w3');
+    await fleet.until(() => [...fleet.counts().values()].sort().join() === '1,2,2', 10 * HEARTBEAT_MS);
+    await fleet.advance(2 * HEARTBEAT_MS); // hand-offs settle
+    const store = new LeaseStore(db.dynamodb, fleet.leaseTableName, fleet.clock);
+    const leader = async () => (await store.getLeaderAndWorkers([])).leader!;
+    const before = await leader();
+
+    lister.shards.push({ shardId: 'shardId-00005', startingSequenceNumber: '7000' });
+    await fleet.until(() => fleet.holders.has('shardId-00005'), SYNC_MS + 2 * HEARTBEAT_MS);
+    const after = await leader();
+    expect(before.leaseOwner).toBe('w1');
+    expect(fleet.holders.get('shardId-00005')).toBe('w3');
+    expect(after.notices?.w3).toBeGreaterThan(before.notices?.w3 ?? 0);
+    expect(after.notices?.w2 ?? 0).toBe(before.notices?.w2 ?? 0);
+    // No bump for everyone: w2's light reads see nothing meant for it.
+    expect(after.epoch - after.targetedEpoch).toBe(before.epoch - before.targetedEpoch);
+    expect(fleet.overlaps).toEqual([]);
   });
 });
