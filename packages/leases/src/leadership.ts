@@ -62,6 +62,8 @@ export class Leadership {
   /** Shard ids of this leader's last listing of the stream. */
   #listedShards: Set<string> | undefined;
   readonly #discovery: ShardDiscovery;
+  /** Workers whose notice has not been written yet (a bump failed). */
+  readonly #unnoticed = new Set<string>();
 
   constructor(deps: LeadershipDeps) {
     this.#d = deps;
@@ -190,6 +192,7 @@ export class Leadership {
         this.#lastSyncAt = now - options.shardSyncIntervalMs + options.heartbeatIntervalMs;
       }
     }
+    if (this.#unnoticed.size > 0 && this.#stillLeader()) await this.#bumpEpoch(new Set());
     if (
       this.#leader !== undefined &&
       !status.isFenced() &&
@@ -413,10 +416,16 @@ export class Leadership {
    * table, not every worker for every change. Failing only delays them to their next full read.
    */
   async #bumpEpoch(concerned: ReadonlySet<string>): Promise<void> {
-    const others = [...concerned].filter((id) => id !== this.#d.me.workerId);
-    if (others.length === 0) return;
-    await this.#d.store
-      .bumpEpoch(others)
-      .catch((err: unknown) => this.#d.log.warn({ err }, 'epoch bump failed; workers notice at their next full read'));
+    for (const id of concerned) if (id !== this.#d.me.workerId) this.#unnoticed.add(id);
+    if (this.#unnoticed.size === 0) return;
+    const ids = [...this.#unnoticed];
+    try {
+      await this.#d.store.bumpEpoch(ids);
+      for (const id of ids) this.#unnoticed.delete(id);
+    } catch (err) {
+      // Kept and sent with the next bump (at the latest the next cycle): a notice is how a
+      // worker learns of a lease put on it, and its own safety-net read is minutes away.
+      this.#d.log.warn({ err, workers: ids.length }, 'epoch bump failed; sent again next cycle');
+    }
   }
 }

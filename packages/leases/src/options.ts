@@ -65,6 +65,8 @@ export interface LeaseTuningOptions {
    * increments missed). Between audits a sync reads only the DescribeStream pages after the
    * newest known shard: one call on a quiet stream, where a full describe of a 10,000-shard
    * stream is 100 calls (10 s of the account's 10 DescribeStream/s). A new leader audits first.
+   * Also the safety net of the other workers' full reads of the lease table (they read it in
+   * full when a change concerns them): at most this long (+0–25 % per worker) between two.
    * @defaultValue 300_000
    */
   shardAuditIntervalMs?: number;
