@@ -118,6 +118,7 @@ export class LeaseCoordinator {
     const reader = (this.#reader = new TableReader({
       ...parts,
       onMembershipChange: () => leadership.requestAssignment(),
+      leaderBusy: () => leadership.busy,
       onFullRead: async (snapshot, seqAtRead, now) => {
         await taker.follow(snapshot, seqAtRead, now);
         await leadership.onFullRead(snapshot, now);

@@ -81,6 +81,11 @@ export class Leadership {
     return this.#leader !== undefined;
   }
 
+  /** Shard sync or assignment is running (in the background of the polls). */
+  get busy(): boolean {
+    return this.#work !== undefined;
+  }
+
   /** Run assignment at the next opportunity (a worker joined or left, a parent shard ended). */
   requestAssignment(): void {
     this.#assignmentRequested = true;
@@ -260,6 +265,9 @@ export class Leadership {
         if (item.leaseOwner !== undefined) concerned.add(item.leaseOwner);
         if (item.leaseOwner === me.workerId) this.#d.takenForMe(item);
       });
+      // The owners start now, not after the last generation (thousands of leases take a while).
+      await this.#bumpEpoch(concerned);
+      concerned.clear();
     }
     let deleted = 0;
     await forEachLimit(plan.delete, WRITE_CONCURRENCY, async (lease) => {

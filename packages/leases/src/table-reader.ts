@@ -35,6 +35,8 @@ export interface TableReaderDeps extends Pick<
 > {
   /** Someone joined or left. */
   onMembershipChange(): void;
+  /** The leader's shard sync or assignment is writing: its own polls need not scan meanwhile. */
+  leaderBusy(): boolean;
   /** A full read: bring the held leases and leadership in line with it. */
   onFullRead(snapshot: TableSnapshot, seqAtRead: number, now: number): Promise<void>;
 }
@@ -202,7 +204,9 @@ export class TableReader {
   #canReadLight(now: number): boolean {
     return (
       this.#d.status.isRunning() &&
-      !this.#d.status.isLeader() &&
+      // A leader in the middle of its own writes would scan mostly those (a 10,000-lease table
+      // takes a second a scan on DynamoDB Local, and slows the writes); it reads light until done.
+      (!this.#d.status.isLeader() || this.#d.leaderBusy()) &&
       this.#leaderSeen !== undefined &&
       !this.#d.status.isFenced() &&
       now < this.#lastFullReadAt + this.#safetyNetMs() &&

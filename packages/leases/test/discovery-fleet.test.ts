@@ -72,7 +72,8 @@ describe('incremental shard sync on the real lease table (fake time)', () => {
       async () => (await fleet.table()).leases.filter((l) => l.shardId === b0 || l.shardId === b1).length === 2,
       SYNC_MS + 2 * HEARTBEAT_MS,
     );
-    await fleet.advance(2 * HEARTBEAT_MS); // every worker's next full read has them
+    // Unowned new leases concern no one yet: every worker's safety-net full read has them.
+    await fleet.advance(1.25 * AUDIT_MS + HEARTBEAT_MS);
     const w1 = ownerOf(fleet, 'shardId-00001');
     await w1.checkpoint('shardId-00001', 'SHARD_END');
     await fleet.until(() => fleet.holders.has(b0!) && fleet.holders.has(b1!), 2 * HEARTBEAT_MS);
