@@ -42,9 +42,8 @@ export async function hugeStream({ endpoint, region, credentials, children }) {
   const stats = new Map();
   const workers = [];
   const logger = LOG ? pino({ level: 'info' }, pino.destination({ dest: LOG, sync: false })) : undefined;
-  for (let i = 0; i < WORKERS; i++) {
-    const workerId = `w${String(i + 1).padStart(2, '0')}`;
-    const s = newStats();
+  const build = (workerId) => {
+    const s = stats.get(workerId) ?? newStats();
     stats.set(workerId, s);
     const dynamodb = counting(new DynamoDBClient({ endpoint, region, credentials, maxAttempts: 1 }), s.table);
     const streams = counting(
@@ -62,12 +61,29 @@ export async function hugeStream({ endpoint, region, credentials, children }) {
       ...(logger ? { logger } : {}),
       processor: { processRecords: () => undefined },
     });
-    workers.push({ workerId, worker, dynamodb, streams });
-  }
+    return { workerId, worker, dynamodb, streams };
+  };
+  for (let i = 0; i < WORKERS; i++) workers.push(build(`w${String(i + 1).padStart(2, '0')}`));
   const t0 = performance.now();
   const since = (t) => (t - t0) / 1000;
+  let restarts = 0;
   try {
-    await Promise.all(workers.map((w) => w.worker.start()));
+    // All at once, as a fleet deployed together starts; one whose first heartbeat times out on
+    // the loaded machine is built again and started once more (a process manager would restart it).
+    await Promise.all(
+      workers.map(async (w, i) => {
+        try {
+          await w.worker.start();
+        } catch {
+          restarts++;
+          w.dynamodb.destroy();
+          w.streams.destroy();
+          workers[i] = build(w.workerId);
+          await workers[i].worker.start();
+        }
+      }),
+    );
+    if (restarts > 0) console.log(`   (${restarts} workers failed their first heartbeat and were started again)`);
     let allLeasedS;
     let ownedS;
     let view;

@@ -1,3 +1,4 @@
+import type { ShardInfo } from '@shardline/core';
 import { parentsFinished } from './assignment.js';
 import { LeaseConflictError } from './errors.js';
 import type { LeaseItem, TableSnapshot } from './items.js';
@@ -34,18 +35,24 @@ export class ShardEnd {
     const { lister, store, log, options, clock } = this.#d;
     const fields = { shardId: parent.shardId, leaseOwner: this.#d.me.workerId };
     try {
-      const leased = childLeases(this.#d.lastSnapshot(), parent.shardId);
-      const children =
-        leased.length > 0
-          ? undefined
-          : (await lister.listChildShards(parent.shardId)).sort((a, b) => a.shardId.localeCompare(b.shardId));
-      const childIds = children ? children.map((c) => c.shardId) : leased;
+      // Known without asking the stream: recorded with the lease by the leader's sync, or leased already.
+      const recorded = parent.childShardIds ?? [];
+      const leased = recorded.length > 0 ? [] : childLeases(this.#d.lastSnapshot(), parent.shardId);
+      const children: ShardInfo[] =
+        recorded.length > 0
+          ? recorded.map((shardId) => ({ shardId, parentShardId: parent.shardId }))
+          : leased.length > 0
+            ? []
+            : (await lister.listChildShards(parent.shardId)).sort((a, b) => a.shardId.localeCompare(b.shardId));
+      const childIds = leased.length > 0 ? leased : children.map((c) => c.shardId);
       if (childIds.length === 0) return;
-      await store
-        .setChildren(parent, childIds)
-        .catch((err: unknown) => log.debug({ ...fields, err }, 'recording children failed'));
+      if (recorded.length === 0)
+        await store
+          .setChildren(parent, childIds)
+          .catch((err: unknown) => log.debug({ ...fields, err }, 'recording children failed'));
       const now = new Date(clock.now()).toISOString();
-      for (const child of children ?? [])
+      // Conditional creates: a lease the leader's sync wrote meanwhile is left as it is.
+      for (const child of children)
         await store.createLease(newLeaseItem(options.streamArn, child, 'TRIM_HORIZON', now), { oneShot: true });
       if (!this.#d.status.isRunning() || this.#d.status.isFenced()) return;
       if (this.#d.held.size < options.maxLeasesPerWorker) await this.#claimOne(childIds);

@@ -59,7 +59,10 @@ export function planShardSync(input: ShardSyncInput): ShardSyncPlan {
     // LATEST (new application only) reads what arrives from now on: history, i.e. closed
     // shards, counts as done so their open descendants are not held back behind them.
     const checkpoint = latest ? (graph.isClosed(shard.shardId) ? 'SHARD_END' : 'LATEST') : 'TRIM_HORIZON';
-    create.push(newLeaseItem(input.streamArn, shard, checkpoint, input.now));
+    const item = newLeaseItem(input.streamArn, shard, checkpoint, input.now);
+    // Children known now are recorded with the lease: its shard end then needs no DescribeStream.
+    const children = graph.childrenOf(shard.shardId).map((c) => c.shardId);
+    create.push(children.length > 0 ? { ...item, childShardIds: children } : item);
   }
 
   const deletions: LeaseItem[] = [];
