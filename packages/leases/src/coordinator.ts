@@ -119,6 +119,20 @@ export class LeaseCoordinator {
       ...parts,
       onMembershipChange: () => leadership.requestAssignment(),
       leaderBusy: () => leadership.busy,
+      onInbox: async (leaseKeys) => {
+        for (const leaseKey of leaseKeys) {
+          const row = await parts.store.getLease(leaseKey);
+          if (!row || !status.isRunning() || status.isFenced()) continue;
+          const lease = held.get(row.shardId);
+          if (lease) {
+            // A hand-off asked of us (the leader's rebalance).
+            if (row.pendingOwner !== undefined && held.isMine(row)) {
+              lease.row = row;
+              handOffs.begin(row.shardId, row.pendingOwner);
+            }
+          } else if (held.isUnheldNamingMe(row) && held.isMine(row)) taker.takeUp(row);
+        }
+      },
       onFullRead: async (snapshot, seqAtRead, now) => {
         await taker.follow(snapshot, seqAtRead, now);
         await leadership.onFullRead(snapshot, now);

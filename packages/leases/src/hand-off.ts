@@ -1,3 +1,4 @@
+import { Notices } from './notices.js';
 import type { HeldLease } from './held-leases.js';
 import type { TableSnapshot } from './items.js';
 import type { CoordinatorParts } from './parts.js';
@@ -147,7 +148,7 @@ export class HandOffs {
       events.emit('lease:released', { shardId: row.shardId, to: target?.workerId });
       if (target)
         await store
-          .bumpEpoch([target.workerId])
+          .bumpEpoch(new Notices().add(target.workerId, row.leaseKey))
           .catch((err: unknown) =>
             log.debug({ err }, 'epoch bump failed; the target finds the lease at its next full read'),
           );

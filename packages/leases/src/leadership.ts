@@ -4,6 +4,7 @@ import { LeaseConflictError } from './errors.js';
 import { namesProcess } from './held-leases.js';
 import { LEADER_KEY, type LeaderItem, type LeaseItem, type TableSnapshot } from './items.js';
 import type { CoordinatorParts } from './parts.js';
+import { Notices } from './notices.js';
 import { ShardDiscovery } from './shard-discovery.js';
 import { generations, planShardSync } from './shard-sync.js';
 
@@ -62,8 +63,8 @@ export class Leadership {
   /** Shard ids of this leader's last listing of the stream. */
   #listedShards: Set<string> | undefined;
   readonly #discovery: ShardDiscovery;
-  /** Workers whose notice has not been written yet (a bump failed). */
-  readonly #unnoticed = new Set<string>();
+  /** Notices not written yet (a bump failed). */
+  #unnoticed = new Notices();
 
   constructor(deps: LeadershipDeps) {
     this.#d = deps;
@@ -197,7 +198,7 @@ export class Leadership {
         this.#lastSyncAt = now - options.shardSyncIntervalMs + options.heartbeatIntervalMs;
       }
     }
-    if (this.#unnoticed.size > 0 && this.#stillLeader()) await this.#bumpEpoch(new Set());
+    if (!this.#unnoticed.empty && this.#stillLeader()) await this.#bumpEpoch(new Notices());
     if (
       this.#leader !== undefined &&
       !status.isFenced() &&
@@ -206,6 +207,7 @@ export class Leadership {
       this.#assignmentRequested = false;
       this.#lastAssignmentAt = now;
       await this.#forceStuckHandOffs(current, now);
+      await this.#dropInboxesOfGone(current, now);
       const result = await this.#assign(current);
       if (result.taken + result.handOffs > 0) log.info(result, 'assignment cycle');
     }
@@ -256,18 +258,18 @@ export class Leadership {
     // Parents are written before children, generation by generation: a child lease must never be
     // visible (and so assignable) while its parent's lease is still missing.
     let created = 0;
-    // Workers a write concerns: told through their notice on the leader item (see #bumpEpoch).
-    const concerned = new Set<string>();
+    // Workers a write concerns: told through the leader item (see #bumpEpoch).
+    let concerned = new Notices();
     for (const generation of generations(toCreate)) {
       await forEachLimit(generation, WRITE_CONCURRENCY, async (item) => {
         if (!this.#stillLeader() || !(await store.createLease(item))) return;
         created++;
-        if (item.leaseOwner !== undefined) concerned.add(item.leaseOwner);
+        if (item.leaseOwner !== undefined) concerned.add(item.leaseOwner, item.leaseKey);
         if (item.leaseOwner === me.workerId) this.#d.takenForMe(item);
       });
       // The owners start now, not after the last generation (thousands of leases take a while).
       await this.#bumpEpoch(concerned);
-      concerned.clear();
+      concerned = new Notices();
     }
     let deleted = 0;
     await forEachLimit(plan.delete, WRITE_CONCURRENCY, async (lease) => {
@@ -275,6 +277,7 @@ export class Leadership {
       try {
         await store.deleteLease(lease);
         deleted++;
+        // A held lease deleted: its owner reads the table and drops it.
         if (lease.leaseOwner !== undefined) concerned.add(lease.leaseOwner);
         log.info(
           {
@@ -307,7 +310,7 @@ export class Leadership {
       maxLeasesPerWorker: options.maxLeasesPerWorker,
     });
     const result: AssignmentResult = { taken: 0, handOffs: 0, conflicts: 0 };
-    const concerned = new Set<string>();
+    const concerned = new Notices();
     await forEachLimit(actions, WRITE_CONCURRENCY, async (action) => {
       const { lease, to } = action;
       const fields = { shardId: lease.shardId, leaseOwner: lease.leaseOwner, leaseCounter: lease.leaseCounter, to };
@@ -317,7 +320,8 @@ export class Leadership {
         if (action.kind === 'take') {
           const row = await store.transfer(lease, { workerId: to, sessionId });
           result.taken++;
-          concerned.add(to);
+          concerned.add(to, lease.leaseKey);
+          // The previous owner is gone (judged dead): should it be alive after all, it reads the table.
           if (lease.leaseOwner !== undefined) concerned.add(lease.leaseOwner);
           log.info(
             { ...fields, leaseCounter: row.leaseCounter, previousOwner: lease.leaseOwner ?? null },
@@ -327,7 +331,7 @@ export class Leadership {
         } else {
           await store.requestHandOff(lease, { workerId: to, sessionId });
           result.handOffs++;
-          if (lease.leaseOwner !== undefined) concerned.add(lease.leaseOwner);
+          if (lease.leaseOwner !== undefined) concerned.add(lease.leaseOwner, lease.leaseKey);
           log.info(fields, 'requested hand-off for rebalance');
           if (lease.leaseOwner === me.workerId)
             this.#d.handOffFromMe({ ...lease, pendingOwner: to, pendingOwnerSession: sessionId }, to);
@@ -354,7 +358,7 @@ export class Leadership {
     const pendingSince = this.#pendingSince;
     const limit = options.handOffTimeoutMs + options.leaseDurationMs + options.takeoverMarginMs;
     const seen = new Set<string>();
-    const concerned = new Set<string>();
+    const concerned = new Notices();
     for (const row of snapshot.leases) {
       if (row.pendingOwner === undefined || row.leaseOwner === undefined) continue;
       const key = `${row.shardId}\u0000${row.leaseCounter}\u0000${row.pendingOwner}`;
@@ -375,13 +379,28 @@ export class Leadership {
       try {
         await store.transfer(row, session ? { workerId: row.pendingOwner, sessionId: session } : undefined);
         log.warn(fields, 'hand-off never completed by its live owner; moved by the leader');
-        concerned.add(row.leaseOwner).add(row.pendingOwner);
+        concerned.add(row.leaseOwner).add(row.pendingOwner, row.leaseKey);
       } catch (err) {
         log.debug({ ...fields, err }, 'forcing a stuck hand-off lost a race');
       }
     }
     for (const key of [...pendingSince.keys()]) if (!seen.has(key)) pendingSince.delete(key);
     await this.#bumpEpoch(concerned);
+  }
+
+  /** The inbox and notice of a worker judged gone would stay on the leader item for good: removed. */
+  async #dropInboxesOfGone(snapshot: TableSnapshot, now: number): Promise<void> {
+    const { membership, store, log } = this.#d;
+    const ids = new Set([
+      ...Object.keys(snapshot.leader?.inboxes ?? {}),
+      ...Object.keys(snapshot.leader?.notices ?? {}),
+    ]);
+    for (const id of ids) {
+      if (!membership.isGone(id, now) || !this.#stillLeader()) continue;
+      await store
+        .clearInbox(id)
+        .catch((err: unknown) => log.debug({ err, workerId: id }, 'removing a gone worker inbox failed'));
+    }
   }
 
   /**
@@ -423,17 +442,18 @@ export class Leadership {
    * Lets the workers these writes concern know (nothing when none): only they read the whole
    * table, not every worker for every change. Failing only delays them to their next full read.
    */
-  async #bumpEpoch(concerned: ReadonlySet<string>): Promise<void> {
-    for (const id of concerned) if (id !== this.#d.me.workerId) this.#unnoticed.add(id);
-    if (this.#unnoticed.size === 0) return;
-    const ids = [...this.#unnoticed];
+  async #bumpEpoch(concerned: Notices): Promise<void> {
+    const pending = this.#unnoticed;
+    pending.merge(concerned.without(this.#d.me.workerId));
+    if (pending.empty) return;
+    this.#unnoticed = new Notices();
     try {
-      await this.#d.store.bumpEpoch(ids);
-      for (const id of ids) this.#unnoticed.delete(id);
+      await this.#d.store.bumpEpoch(pending);
     } catch (err) {
       // Kept and sent with the next bump (at the latest the next cycle): a notice is how a
       // worker learns of a lease put on it, and its own safety-net read is minutes away.
-      this.#d.log.warn({ err, workers: ids.length }, 'epoch bump failed; sent again next cycle');
+      this.#unnoticed.merge(pending);
+      this.#d.log.warn({ err }, 'epoch bump failed; sent again next cycle');
     }
   }
 }

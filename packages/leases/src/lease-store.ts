@@ -16,10 +16,12 @@ import {
   type TableDescription,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import type { Notices } from './notices.js';
 import { ConfigError, TransientError, retry, systemClock, type Clock, type RetryOptions } from '@shardline/core';
 import { LeaseConflictError, translateLeaseError } from './errors.js';
 import {
   classifyItems,
+  INBOX_PREFIX,
   LEADER_KEY,
   NOTICE_PREFIX,
   leaseItemSchema,
@@ -200,21 +202,33 @@ export class LeaseStore {
 
   /**
    * Tells other workers that leases changed (see `epoch` on the leader item): all of them, or
-   * only `workerIds` (their notices move; `targetedEpoch` with `epoch`, so the others see no
-   * change meant for them).
+   * only those `notices` names — a bare notice moves the worker's `notice#` counter, lease keys
+   * go to its `inbox#` set; `targetedEpoch` moves with `epoch`, so the others see nothing meant
+   * for them.
    */
-  async bumpEpoch(workerIds?: readonly string[]): Promise<void> {
-    const ids = [...new Set(workerIds ?? [])];
+  async bumpEpoch(notices?: Notices): Promise<void> {
+    const bare = new Set(notices?.bare() ?? []);
+    const inbox = notices?.inbox() ?? new Map<string, string[]>();
+    const ids = [...new Set([...bare, ...inbox.keys()])];
     // An update expression is limited to 4 KB: notices go out in chunks, each a bump of its own.
-    const chunks = workerIds === undefined ? [undefined] : chunk(ids, NOTICES_PER_BUMP);
+    const chunks = notices === undefined ? [undefined] : chunk(ids, NOTICES_PER_BUMP);
     for (const targets of chunks) {
-      const names = Object.fromEntries((targets ?? []).map((id, i) => [`#n${i}`, `${NOTICE_PREFIX}${id}`]));
-      const expression =
-        targets === undefined
-          ? 'ADD epoch :one'
-          : `ADD epoch :one, targetedEpoch :one${Object.keys(names)
-              .map((n) => `, ${n} :one`)
-              .join('')}`;
+      const names: Record<string, string> = {};
+      const values: Record<string, unknown> = { ':one': 1 };
+      const adds = ['epoch :one'];
+      if (targets !== undefined) adds.push('targetedEpoch :one');
+      (targets ?? []).forEach((id, i) => {
+        if (bare.has(id)) {
+          names[`#n${i}`] = `${NOTICE_PREFIX}${id}`;
+          adds.push(`#n${i} :one`);
+        }
+        const keys = inbox.get(id);
+        if (keys && keys.length > 0) {
+          names[`#i${i}`] = `${INBOX_PREFIX}${id}`;
+          values[`:i${i}`] = new Set(keys);
+          adds.push(`#i${i} :i${i}`);
+        }
+      });
       try {
         await this.#send(
           'bumpEpoch',
@@ -222,16 +236,41 @@ export class LeaseStore {
           new UpdateItemCommand({
             TableName: this.tableName,
             Key: key(LEADER_KEY),
-            UpdateExpression: expression,
+            UpdateExpression: `ADD ${adds.join(', ')}`,
             ConditionExpression: 'attribute_exists(leaseKey)',
-            ...(targets === undefined ? {} : { ExpressionAttributeNames: names }),
-            ExpressionAttributeValues: marshall({ ':one': 1 }),
+            ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
+            ExpressionAttributeValues: marshall(values),
           }),
         );
       } catch (err) {
         // No leader item: the next leader's first full read finds everything anyway.
         if (!(err instanceof LeaseConflictError)) throw err;
       }
+    }
+  }
+
+  /** Removes lease keys from a worker's inbox (read and acted on), or the whole inbox and notice (a worker gone). */
+  async clearInbox(workerId: string, leaseKeys?: readonly string[]): Promise<void> {
+    const names = { '#i': `${INBOX_PREFIX}${workerId}`, '#n': `${NOTICE_PREFIX}${workerId}` };
+    try {
+      await this.#send(
+        'clearInbox',
+        LEADER_KEY,
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: key(LEADER_KEY),
+          ConditionExpression: 'attribute_exists(leaseKey)',
+          ...(leaseKeys === undefined
+            ? { UpdateExpression: 'REMOVE #i, #n', ExpressionAttributeNames: names }
+            : {
+                UpdateExpression: 'DELETE #i :keys',
+                ExpressionAttributeNames: { '#i': names['#i'] },
+                ExpressionAttributeValues: marshall({ ':keys': new Set(leaseKeys) }),
+              }),
+        }),
+      );
+    } catch (err) {
+      if (!(err instanceof LeaseConflictError)) throw err;
     }
   }
 

@@ -37,6 +37,8 @@ export interface TableReaderDeps extends Pick<
   onMembershipChange(): void;
   /** The leader's shard sync or assignment is writing: its own polls need not scan meanwhile. */
   leaderBusy(): boolean;
+  /** Act on these rows alone (this worker's inbox on the leader item): read each, take it up or hand it off. */
+  onInbox(leaseKeys: readonly string[]): Promise<void>;
   /** A full read: bring the held leases and leadership in line with it. */
   onFullRead(snapshot: TableSnapshot, seqAtRead: number, now: number): Promise<void>;
 }
@@ -132,6 +134,9 @@ export class TableReader {
       if (this.#d.status.isFenced() || this.#d.status.isStopped()) return;
       this.#fullReadDueAt = undefined;
       await this.#d.onFullRead(snapshot, seqAtRead, now);
+      // What the inbox named, the full read covered.
+      const inbox = snapshot.leader?.inboxes?.[this.#d.options.workerId] ?? [];
+      if (inbox.length > 0) await this.#d.store.clearInbox(this.#d.options.workerId, inbox);
       this.#scheduleExpiryWake();
     } catch (err) {
       this.#d.log.error({ err }, 'lease coordinator poll failed; trying again next interval');
@@ -240,7 +245,13 @@ export class TableReader {
       leader.epoch - leader.targetedEpoch !== seen.epoch - seen.targetedEpoch ||
       (leader.notices?.[me] ?? 0) !== (seen.notices?.[me] ?? 0);
     this.#scheduleExpiryWake();
-    return moved || this.#d.membership.isGone(leader.leaseOwner, now);
+    if (moved || this.#d.membership.isGone(leader.leaseOwner, now)) return true;
+    const inbox = leader.inboxes?.[me] ?? [];
+    if (inbox.length > 0) {
+      await this.#d.onInbox(inbox);
+      await this.#d.store.clearInbox(me, inbox);
+    }
+    return false;
   }
 
   #observe(change: MembershipChange, now: number): void {

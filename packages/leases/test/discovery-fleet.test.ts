@@ -97,8 +97,8 @@ describe('incremental shard sync on the real lease table (fake time)', () => {
   });
 });
 
-describe('notices: a change costs a full read of the workers it concerns only', () => {
-  it("a new lease placed on one worker moves that worker's notice on the leader item, no one else's", async () => {
+describe('notices: a change costs the workers it concerns a read of its rows, not of the table', () => {
+  it('a new lease placed on a worker reaches it through its inbox: no worker but the leader scans', async () => {
     // w1 leads and keeps the +1 slots with w2 (2, 2, 1): the next lease goes to w3, not the leader.
     const lister = new IncrementalLister(rootShards(5));
     const fleet = new Fleet(db, lister, { shardSyncIntervalMs: SYNC_MS, shardAuditIntervalMs: AUDIT_MS });
@@ -110,17 +110,21 @@ describe('notices: a change costs a full read of the workers it concerns only', 
     await fleet.advance(2 * HEARTBEAT_MS); // hand-offs settle
     const store = new LeaseStore(db.dynamodb, fleet.leaseTableName, fleet.clock);
     const leader = async () => (await store.getLeaderAndWorkers([])).leader!;
+    const scans = (id: string) => fleet.get(id).calls.get('ScanCommand') ?? 0;
     const before = await leader();
+    const scansBefore = { w2: scans('w2'), w3: scans('w3') };
 
     lister.shards.push({ shardId: 'shardId-00005', startingSequenceNumber: '7000' });
     await fleet.until(() => fleet.holders.has('shardId-00005'), SYNC_MS + 2 * HEARTBEAT_MS);
+    await fleet.advance(HEARTBEAT_MS);
     const after = await leader();
     expect(before.leaseOwner).toBe('w1');
     expect(fleet.holders.get('shardId-00005')).toBe('w3');
-    expect(after.notices?.w3).toBeGreaterThan(before.notices?.w3 ?? 0);
-    expect(after.notices?.w2 ?? 0).toBe(before.notices?.w2 ?? 0);
-    // No bump for everyone: w2's light reads see nothing meant for it.
+    expect({ w2: scans('w2'), w3: scans('w3') }).toEqual(scansBefore);
+    expect(after.inboxes?.w3 ?? []).toEqual([]); // read and cleared
+    // No bump for everyone, no bare notice: w2's light reads see nothing meant for it.
     expect(after.epoch - after.targetedEpoch).toBe(before.epoch - before.targetedEpoch);
+    expect(after.notices ?? {}).toEqual(before.notices ?? {});
     expect(fleet.overlaps).toEqual([]);
   });
 });
