@@ -277,8 +277,9 @@ export class Leadership {
       try {
         await store.deleteLease(lease);
         deleted++;
-        // A held lease deleted: its owner reads the table and drops it.
-        if (lease.leaseOwner !== undefined) concerned.add(lease.leaseOwner);
+        // A held lease deleted (trimmed): its owner reads the table and drops it. A finished one
+        // was given up already: no one to tell (thousands go after a big history is read).
+        if (lease.leaseOwner !== undefined && lease.checkpoint !== 'SHARD_END') concerned.add(lease.leaseOwner);
         log.info(
           {
             shardId: lease.shardId,

@@ -38,13 +38,13 @@ export class ShardEnd {
       // Known without asking the stream: recorded with the lease by the leader's sync, or leased already.
       const recorded = parent.childShardIds ?? [];
       const leased = recorded.length > 0 ? [] : childLeases(this.#d.lastSnapshot(), parent.shardId);
+      // Recorded children are created by the same sync (next generation): claimed, never created
+      // here, so their leases carry their own children and their ends need no DescribeStream either.
       const children: ShardInfo[] =
-        recorded.length > 0
-          ? recorded.map((shardId) => ({ shardId, parentShardId: parent.shardId }))
-          : leased.length > 0
-            ? []
-            : (await lister.listChildShards(parent.shardId)).sort((a, b) => a.shardId.localeCompare(b.shardId));
-      const childIds = leased.length > 0 ? leased : children.map((c) => c.shardId);
+        recorded.length > 0 || leased.length > 0
+          ? []
+          : (await lister.listChildShards(parent.shardId)).sort((a, b) => a.shardId.localeCompare(b.shardId));
+      const childIds = recorded.length > 0 ? recorded : leased.length > 0 ? leased : children.map((c) => c.shardId);
       if (childIds.length === 0) return;
       if (recorded.length === 0)
         await store
