@@ -10,6 +10,9 @@
 //   3. one Worker on 16 busy shards (records written up front) against 16 bare
 //      GetShardIterator+GetRecords loops in the same process, same run; target >= 0.9; CPU-µs
 //      per record end to end (the simulator runs in a process of its own);
+//   4. a 10,000-shard stream (13 generations, 1,000 open) with the service's rate limits on, 50
+//      Workers (in this process): time until every open shard is owned, balance, DescribeStream
+//      calls and LimitExceeded answers, lease-table reads per minute (scripts/bench-huge.mjs);
 //   5. lease-table requests per minute through a counting client (every request the SDK
 //      sends), 64 busy shards / 4 workers, the default checkpoint interval vs the 1 s main
 //      shipped; target <= 1,152 writes/min (KCL's renewals alone for 64 leases);
@@ -28,6 +31,7 @@ import { DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } fro
 import { listShards } from '@shardline/streams';
 import { startDynamoDBLocal, startStreamSimulator } from '@shardline/testkit';
 import { Worker, WORKER_DEFAULTS } from '@shardline/worker';
+import { hugeStream } from './bench-huge.mjs';
 
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map(Number)) : undefined;
 const part = (n) => ONLY === undefined || ONLY.has(n);
@@ -481,6 +485,11 @@ try {
     } finally {
       await sim.stop();
     }
+  }
+  if (part(4)) {
+    console.log('4. huge stream: 10,000 shards, 50 workers, service rate limits on');
+    await hugeStream({ endpoint: local.endpoint, region, credentials, children });
+    console.log('');
   }
   if (part(5)) {
     console.log(

@@ -120,6 +120,21 @@ export class LeaseCoordinator {
     const reader = (this.#reader = new TableReader({
       ...parts,
       onMembershipChange: () => leadership.requestAssignment(),
+      leaderBusy: () => leadership.busy,
+      onInbox: async (leaseKeys) => {
+        for (const leaseKey of leaseKeys) {
+          const row = await parts.store.getLease(leaseKey);
+          if (!row || !status.isRunning() || status.isFenced()) continue;
+          const lease = held.get(row.leaseKey);
+          if (lease) {
+            // A hand-off asked of us (the leader's rebalance).
+            if (row.pendingOwner !== undefined && held.isMine(row)) {
+              lease.row = row;
+              handOffs.begin(row.leaseKey, row.pendingOwner);
+            }
+          } else if (held.isUnheldNamingMe(row) && held.isMine(row)) taker.takeUp(row);
+        }
+      },
       onFullRead: async (snapshot, seqAtRead, now) => {
         follower.adoptFrom(snapshot);
         await taker.follow(snapshot, seqAtRead, now);
@@ -154,6 +169,7 @@ export class LeaseCoordinator {
     this.#shardEnd = new ShardEnd({
       ...parts,
       takeUp: (row) => taker.takeUp(row),
+      lastSnapshot: () => reader.lastSnapshot,
       requestAssignment: () => {
         leadership.requestAssignment();
         if (this.isLeader()) reader.wake();

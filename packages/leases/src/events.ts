@@ -29,7 +29,7 @@ export interface LeaseCoordinatorEvents extends Record<string, unknown> {
   'lease:released': { shardId: string; leaseKey: string; streamArn: string; to?: string | undefined };
   /** This worker became the leader (shard sync and assignment). */
   'leader:elected': { workerId: string };
-  'shardsync:done': { created: number; deleted: number; shards: number };
+  'shardsync:done': { created: number; deleted: number; shards: number; audit: boolean };
   /**
    * (Leader.) A followed table has a new stream (its stream was disabled and re-enabled): its
    * leases start once every lease of `previousStreamArns` is finished.

@@ -1,3 +1,4 @@
+import { Notices } from './notices.js';
 import { leaseFields, type HeldLease } from './held-leases.js';
 import type { TableSnapshot } from './items.js';
 import type { CoordinatorParts } from './parts.js';
@@ -145,7 +146,7 @@ export class HandOffs {
       });
       if (target)
         await store
-          .bumpEpoch()
+          .bumpEpoch(new Notices().add(target.workerId, row.leaseKey))
           .catch((err: unknown) =>
             log.debug({ err }, 'epoch bump failed; the target finds the lease at its next full read'),
           );

@@ -79,10 +79,43 @@ export const leaderItemSchema = z.object({
    * read the whole table only when it moved.
    */
   epoch: counter.default(0),
+  /**
+   * The part of `epoch` that came from bumps naming the workers concerned: each such bump also
+   * adds one to those workers' `notice#<workerId>` attributes. A worker reads the whole table
+   * when its own notice moved or `epoch - targetedEpoch` did (a bump for everyone, or from a
+   * version without notices), so a change costs a full read of the workers it concerns, not of
+   * every worker.
+   */
+  targetedEpoch: counter.default(0),
   electedAt: z.string().optional(),
   updatedAt: z.string().optional(),
 });
-export type LeaderItem = z.infer<typeof leaderItemSchema>;
+export type LeaderItem = z.infer<typeof leaderItemSchema> & {
+  /** `notice#<workerId>` attributes of the item, by worker id. */
+  notices?: Record<string, number> | undefined;
+  /**
+   * `inbox#<workerId>` string sets: the lease keys a notice is about (leases put on the worker,
+   * hand-offs asked of it). The worker reads just those rows and removes them from its set.
+   */
+  inboxes?: Record<string, string[]> | undefined;
+};
+
+/** Attribute-name prefixes of the per-worker notice counters and inboxes on the leader item. */
+export const NOTICE_PREFIX = 'notice#';
+export const INBOX_PREFIX = 'inbox#';
+
+function noticesOf(row: Record<string, unknown>): Pick<LeaderItem, 'notices' | 'inboxes'> {
+  const notices: Record<string, number> = {};
+  const inboxes: Record<string, string[]> = {};
+  for (const [name, value] of Object.entries(row)) {
+    if (name.startsWith(NOTICE_PREFIX) && typeof value === 'number') notices[name.slice(NOTICE_PREFIX.length)] = value;
+    if (name.startsWith(INBOX_PREFIX) && value instanceof Set)
+      inboxes[name.slice(INBOX_PREFIX.length)] = [...(value as Set<unknown>)].filter(
+        (v): v is string => typeof v === 'string',
+      );
+  }
+  return { notices, inboxes };
+}
 
 /** One shard an operator action moved: where its checkpoint was and where it went. */
 export const auditChangeSchema = z.object({
@@ -186,7 +219,7 @@ export function classifyItems(rows: Array<Record<string, unknown>>): TableSnapsh
       if (item.leaseKey !== workerKey(item.workerId)) {
         snapshot.invalid.push({ leaseKey, problem: `worker item key does not match workerId ${item.workerId}` });
       } else snapshot.workers.push(item);
-    } else if (item.itemType === 'leader') snapshot.leader = item;
+    } else if (item.itemType === 'leader') snapshot.leader = { ...item, ...noticesOf(row) };
     else if (item.leaseKey.startsWith('_'))
       snapshot.invalid.push({ leaseKey, problem: 'lease keys may not start with "_"' });
     else snapshot.leases.push(item);

@@ -6,6 +6,8 @@ import { leaseFields, namesProcess } from './held-leases.js';
 import { keyStyleFor, qualifiedLeaseKey } from './lease-key.js';
 import { LEADER_KEY, type LeaderItem, type LeaseItem, type TableSnapshot } from './items.js';
 import type { CoordinatorParts } from './parts.js';
+import { Notices } from './notices.js';
+import { ShardDiscovery } from './shard-discovery.js';
 import { generations, planShardSync, type ShardSyncPlan } from './shard-sync.js';
 import type { StreamFollower } from './stream-follower.js';
 import { replacesAStream, tableOfStream, waitingStreams } from './stream-order.js';
@@ -35,6 +37,8 @@ export interface ShardSyncResult {
   created: number;
   deleted: number;
   shards: number;
+  /** A full describe (audit) rather than an increment. */
+  audit: boolean;
 }
 
 export interface AssignmentResult {
@@ -63,14 +67,39 @@ export class Leadership {
   readonly #pendingSince = new Map<string, number>();
   /** Lease keys, in both styles, of the shards of this leader's last listing of every stream. */
   #listedShards: Set<string> | undefined;
+  /** Each stream's shard list, kept by increments between audits; one per stream, made on first sync. */
+  readonly #discoveries = new Map<string, ShardDiscovery>();
+  /** Notices not written yet (a bump failed). */
+  #unnoticed = new Notices();
 
   constructor(deps: LeadershipDeps) {
     this.#d = deps;
   }
 
+  #discoveryOf(streamArn: string): ShardDiscovery {
+    let discovery = this.#discoveries.get(streamArn);
+    if (!discovery) {
+      const { streams, options, clock, log } = this.#d;
+      discovery = new ShardDiscovery({
+        streamArn,
+        lister: streams.lister(streamArn),
+        auditIntervalMs: options.shardAuditIntervalMs,
+        clock,
+        log,
+      });
+      this.#discoveries.set(streamArn, discovery);
+    }
+    return discovery;
+  }
+
   /** Whether this worker holds the leader item (as of its last read or write; fencing aside). */
   get holdsItem(): boolean {
     return this.#leader !== undefined;
+  }
+
+  /** Shard sync or assignment is running (in the background of the polls). */
+  get busy(): boolean {
+    return this.#work !== undefined;
   }
 
   /** Run assignment at the next opportunity (a worker joined or left, a parent shard ended). */
@@ -149,6 +178,8 @@ export class Leadership {
 
   #becomeLeader(item: LeaderItem): void {
     this.#lastSyncAt = Number.NEGATIVE_INFINITY;
+    // A new leader's knowledge may be stale: every stream is described in full first.
+    for (const discovery of this.#discoveries.values()) discovery.requestAudit();
     this.#assignmentRequested = true;
     this.#d.log.info({ leaseCounter: item.leaseCounter }, 'elected leader');
     this.#d.events.emit('leader:elected', { workerId: this.#d.me.workerId });
@@ -185,6 +216,7 @@ export class Leadership {
         this.#lastSyncAt = now - options.shardSyncIntervalMs + options.heartbeatIntervalMs;
       }
     }
+    if (!this.#unnoticed.empty && this.#stillLeader()) await this.#bumpEpoch(new Notices());
     if (
       this.#leader !== undefined &&
       !status.isFenced() &&
@@ -193,6 +225,7 @@ export class Leadership {
       this.#assignmentRequested = false;
       this.#lastAssignmentAt = now;
       await this.#forceStuckHandOffs(current, now);
+      await this.#dropInboxesOfGone(current, now);
       const result = await this.#assign(current);
       if (result.taken + result.handOffs > 0) log.info(result, 'assignment cycle');
     }
@@ -216,11 +249,17 @@ export class Leadership {
     const retired: LeaseItem[] = [];
     let shardCount = 0;
     let failures = 0;
+    let audit = true;
     const arns = streams.arns;
     for (const streamArn of arns) {
       let shards: ShardInfo[];
+      let complete: boolean;
+      const discovery = this.#discoveryOf(streamArn);
+      // A replaced stream is described in full until it retires: an increment does not see its
+      // older shards close, and their ends are what lets the new stream start.
+      if (this.#replaced(streamArn)) discovery.requestAudit();
       try {
-        shards = await streams.lister(streamArn).listShards();
+        ({ shards, complete } = await discovery.sync());
       } catch (err) {
         // One stream that cannot be listed does not hold the others back.
         failures++;
@@ -228,6 +267,7 @@ export class Leadership {
         continue;
       }
       shardCount += shards.length;
+      audit &&= complete;
       for (const shard of shards) {
         listed.add(shard.shardId);
         listed.add(qualifiedLeaseKey(streamArn, shard.shardId));
@@ -236,6 +276,7 @@ export class Leadership {
       const plan = planShardSync({
         streamArn,
         shards,
+        listingComplete: complete,
         leases: own,
         invalidKeys,
         // A re-enabled table's new stream is read from its start whatever initialPosition says:
@@ -250,6 +291,7 @@ export class Leadership {
       if (this.#drainedAndReplaced(streamArn, shards, own, plan)) {
         retired.push(...own.filter((lease) => !plan.delete.includes(lease)));
         streams.retire(streamArn);
+        this.#discoveries.delete(streamArn);
         log.info({ streamArn, leases: own.length }, 'retired a replaced stream: every shard finished');
       }
     }
@@ -263,7 +305,6 @@ export class Leadership {
     );
     const created = await this.#createLeases(toCreate);
     const deleted = await this.#deleteLeases([...plans.flatMap(({ plan }) => plan.delete), ...retired]);
-    if (created > 0 || deleted > 0) await this.#bumpEpoch();
     for (const { streamArn, plan } of plans) {
       if (plan.newApplication && plan.create.length > 0)
         log.info(
@@ -271,7 +312,7 @@ export class Leadership {
           'new stream: created its first leases',
         );
     }
-    return { created, deleted, shards: shardCount };
+    return { created, deleted, shards: shardCount, audit };
   }
 
   /**
@@ -279,15 +320,20 @@ export class Leadership {
    * its leases are deleted and it is listed no more (its successor's gate opens with that).
    */
   #drainedAndReplaced(streamArn: string, shards: ShardInfo[], own: LeaseItem[], plan: ShardSyncPlan): boolean {
-    const table = tableOfStream(streamArn);
-    if (table === undefined || !this.#d.streams.followedTables.includes(table)) return false;
-    if (this.#d.streams.streamsOf(table).at(-1) === streamArn) return false;
     return (
+      this.#replaced(streamArn) &&
       shards.length > 0 &&
       shards.every((shard) => shard.endingSequenceNumber !== undefined) &&
       plan.create.length === 0 &&
       own.every((lease) => lease.checkpoint === 'SHARD_END')
     );
+  }
+
+  /** A stream of a followed table that a later stream of that table replaced. */
+  #replaced(streamArn: string): boolean {
+    const table = tableOfStream(streamArn);
+    if (table === undefined || !this.#d.streams.followedTables.includes(table)) return false;
+    return this.#d.streams.streamsOf(table).at(-1) !== streamArn;
   }
 
   /** The valid leases of this application's streams (other rows of the table are left alone). */
@@ -331,12 +377,18 @@ export class Leadership {
   async #createLeases(toCreate: LeaseItem[]): Promise<number> {
     const { store, me } = this.#d;
     let created = 0;
+    // Workers a write concerns: told through the leader item (see #bumpEpoch).
+    let concerned = new Notices();
     for (const generation of generations(toCreate)) {
       await forEachLimit(generation, WRITE_CONCURRENCY, async (item) => {
         if (!this.#stillLeader() || !(await store.createLease(item))) return;
         created++;
+        if (item.leaseOwner !== undefined) concerned.add(item.leaseOwner, item.leaseKey);
         if (item.leaseOwner === me.workerId) this.#d.takenForMe(item);
       });
+      // The owners start now, not after the last generation (thousands of leases take a while).
+      await this.#bumpEpoch(concerned);
+      concerned = new Notices();
     }
     return created;
   }
@@ -344,16 +396,22 @@ export class Leadership {
   async #deleteLeases(toDelete: LeaseItem[]): Promise<number> {
     const { store, log } = this.#d;
     let deleted = 0;
+    // Workers a deletion concerns: told through the leader item (see #bumpEpoch).
+    const concerned = new Notices();
     await forEachLimit(toDelete, WRITE_CONCURRENCY, async (lease) => {
       if (!this.#stillLeader()) return;
       try {
         await store.deleteLease(lease);
         deleted++;
+        // A held lease deleted (trimmed): its owner reads the table and drops it. A finished one
+        // was given up already: no one to tell (thousands go after a big history is read).
+        if (lease.leaseOwner !== undefined && lease.checkpoint !== 'SHARD_END') concerned.add(lease.leaseOwner);
         log.info({ ...leaseFields(lease), checkpoint: lease.checkpoint }, 'deleted finished lease');
       } catch (err) {
         if (!(err instanceof LeaseConflictError)) throw err;
       }
     });
+    await this.#bumpEpoch(concerned);
     return deleted;
   }
 
@@ -370,6 +428,7 @@ export class Leadership {
       maxLeasesPerWorker: options.maxLeasesPerWorker,
     });
     const result: AssignmentResult = { taken: 0, handOffs: 0, conflicts: 0 };
+    const concerned = new Notices();
     await forEachLimit(actions, WRITE_CONCURRENCY, async (action) => {
       const { lease, to } = action;
       const fields = { ...leaseFields(lease), to };
@@ -379,6 +438,9 @@ export class Leadership {
         if (action.kind === 'take') {
           const row = await store.transfer(lease, { workerId: to, sessionId });
           result.taken++;
+          concerned.add(to, lease.leaseKey);
+          // The previous owner is gone (judged dead): should it be alive after all, it reads the table.
+          if (lease.leaseOwner !== undefined) concerned.add(lease.leaseOwner);
           log.info(
             { ...fields, leaseCounter: row.leaseCounter, previousOwner: lease.leaseOwner ?? null },
             'assigned lease',
@@ -387,6 +449,7 @@ export class Leadership {
         } else {
           await store.requestHandOff(lease, { workerId: to, sessionId });
           result.handOffs++;
+          if (lease.leaseOwner !== undefined) concerned.add(lease.leaseOwner, lease.leaseKey);
           log.info(fields, 'requested hand-off for rebalance');
           if (lease.leaseOwner === me.workerId)
             this.#d.handOffFromMe({ ...lease, pendingOwner: to, pendingOwnerSession: sessionId }, to);
@@ -398,7 +461,7 @@ export class Leadership {
         } else log.warn({ ...fields, err }, 'assignment write failed');
       }
     });
-    if (result.taken + result.handOffs > 0) await this.#bumpEpoch();
+    await this.#bumpEpoch(concerned);
     return result;
   }
 
@@ -413,7 +476,7 @@ export class Leadership {
     const pendingSince = this.#pendingSince;
     const limit = options.handOffTimeoutMs + options.leaseDurationMs + options.takeoverMarginMs;
     const seen = new Set<string>();
-    let forced = 0;
+    const concerned = new Notices();
     for (const row of snapshot.leases) {
       if (row.pendingOwner === undefined || row.leaseOwner === undefined) continue;
       const key = `${row.leaseKey}\u0000${row.leaseCounter}\u0000${row.pendingOwner}`;
@@ -429,13 +492,28 @@ export class Leadership {
       try {
         await store.transfer(row, session ? { workerId: row.pendingOwner, sessionId: session } : undefined);
         log.warn(fields, 'hand-off never completed by its live owner; moved by the leader');
-        forced++;
+        concerned.add(row.leaseOwner).add(row.pendingOwner, row.leaseKey);
       } catch (err) {
         log.debug({ ...fields, err }, 'forcing a stuck hand-off lost a race');
       }
     }
     for (const key of [...pendingSince.keys()]) if (!seen.has(key)) pendingSince.delete(key);
-    if (forced > 0) await this.#bumpEpoch();
+    await this.#bumpEpoch(concerned);
+  }
+
+  /** The inbox and notice of a worker judged gone would stay on the leader item for good: removed. */
+  async #dropInboxesOfGone(snapshot: TableSnapshot, now: number): Promise<void> {
+    const { membership, store, log } = this.#d;
+    const ids = new Set([
+      ...Object.keys(snapshot.leader?.inboxes ?? {}),
+      ...Object.keys(snapshot.leader?.notices ?? {}),
+    ]);
+    for (const id of ids) {
+      if (!membership.isGone(id, now) || !this.#stillLeader()) continue;
+      await store
+        .clearInbox(id)
+        .catch((err: unknown) => log.debug({ err, workerId: id }, 'removing a gone worker inbox failed'));
+    }
   }
 
   /**
@@ -473,10 +551,22 @@ export class Leadership {
     }
   }
 
-  /** Lets the other workers know leases changed; failing only delays them to their next full read. */
-  async #bumpEpoch(): Promise<void> {
-    await this.#d.store
-      .bumpEpoch()
-      .catch((err: unknown) => this.#d.log.warn({ err }, 'epoch bump failed; workers notice at their next full read'));
+  /**
+   * Lets the workers these writes concern know (nothing when none): only they read the whole
+   * table, not every worker for every change. Failing only delays them to their next full read.
+   */
+  async #bumpEpoch(concerned: Notices): Promise<void> {
+    const pending = this.#unnoticed;
+    pending.merge(concerned.without(this.#d.me.workerId));
+    if (pending.empty) return;
+    this.#unnoticed = new Notices();
+    try {
+      await this.#d.store.bumpEpoch(pending);
+    } catch (err) {
+      // Kept and sent with the next bump (at the latest the next cycle): a notice is how a
+      // worker learns of a lease put on it, and its own safety-net read is minutes away.
+      this.#unnoticed.merge(pending);
+      this.#d.log.warn({ err }, 'epoch bump failed; sent again next cycle');
+    }
   }
 }

@@ -16,11 +16,14 @@ import {
   type TableDescription,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import type { Notices } from './notices.js';
 import { ConfigError, TransientError, retry, systemClock, type Clock, type RetryOptions } from '@shardline/core';
 import { LeaseConflictError, translateLeaseError } from './errors.js';
 import {
   classifyItems,
+  INBOX_PREFIX,
   LEADER_KEY,
+  NOTICE_PREFIX,
   leaseItemSchema,
   workerItemSchema,
   workerKey,
@@ -37,6 +40,15 @@ const TABLE_ACTIVE_TIMEOUT_MS = 120_000;
 const TABLE_STATUS_POLL_MS = 500;
 /** BatchGetItem's own limit of keys per request. */
 const BATCH_GET_MAX_KEYS = 100;
+/** Worker notices per epoch bump (an update expression may be 4 KB; worker ids are short). */
+const NOTICES_PER_BUMP = 50;
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
 /** Requests per batch of keys in `getLeaderAndWorkers` while DynamoDB leaves some unprocessed. */
 const UNPROCESSED_KEYS_ATTEMPTS = 3;
 
@@ -188,22 +200,76 @@ export class LeaseStore {
     return { leader: snapshot.leader, workers: snapshot.workers };
   }
 
-  /** Tells the other workers that leases changed (see `epoch` on the leader item). */
-  async bumpEpoch(): Promise<void> {
+  /**
+   * Tells other workers that leases changed (see `epoch` on the leader item): all of them, or
+   * only those `notices` names — a bare notice moves the worker's `notice#` counter, lease keys
+   * go to its `inbox#` set; `targetedEpoch` moves with `epoch`, so the others see nothing meant
+   * for them.
+   */
+  async bumpEpoch(notices?: Notices): Promise<void> {
+    const bare = new Set(notices?.bare() ?? []);
+    const inbox = notices?.inbox() ?? new Map<string, string[]>();
+    const ids = [...new Set([...bare, ...inbox.keys()])];
+    // An update expression is limited to 4 KB: notices go out in chunks, each a bump of its own.
+    const chunks = notices === undefined ? [undefined] : chunk(ids, NOTICES_PER_BUMP);
+    for (const targets of chunks) {
+      const names: Record<string, string> = {};
+      const values: Record<string, unknown> = { ':one': 1 };
+      const adds = ['epoch :one'];
+      if (targets !== undefined) adds.push('targetedEpoch :one');
+      (targets ?? []).forEach((id, i) => {
+        if (bare.has(id)) {
+          names[`#n${i}`] = `${NOTICE_PREFIX}${id}`;
+          adds.push(`#n${i} :one`);
+        }
+        const keys = inbox.get(id);
+        if (keys && keys.length > 0) {
+          names[`#i${i}`] = `${INBOX_PREFIX}${id}`;
+          values[`:i${i}`] = new Set(keys);
+          adds.push(`#i${i} :i${i}`);
+        }
+      });
+      try {
+        await this.#send(
+          'bumpEpoch',
+          LEADER_KEY,
+          new UpdateItemCommand({
+            TableName: this.tableName,
+            Key: key(LEADER_KEY),
+            UpdateExpression: `ADD ${adds.join(', ')}`,
+            ConditionExpression: 'attribute_exists(leaseKey)',
+            ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
+            ExpressionAttributeValues: marshall(values),
+          }),
+        );
+      } catch (err) {
+        // No leader item: the next leader's first full read finds everything anyway.
+        if (!(err instanceof LeaseConflictError)) throw err;
+      }
+    }
+  }
+
+  /** Removes lease keys from a worker's inbox (read and acted on), or the whole inbox and notice (a worker gone). */
+  async clearInbox(workerId: string, leaseKeys?: readonly string[]): Promise<void> {
+    const names = { '#i': `${INBOX_PREFIX}${workerId}`, '#n': `${NOTICE_PREFIX}${workerId}` };
     try {
       await this.#send(
-        'bumpEpoch',
+        'clearInbox',
         LEADER_KEY,
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: key(LEADER_KEY),
-          UpdateExpression: 'ADD epoch :one',
           ConditionExpression: 'attribute_exists(leaseKey)',
-          ExpressionAttributeValues: marshall({ ':one': 1 }),
+          ...(leaseKeys === undefined
+            ? { UpdateExpression: 'REMOVE #i, #n', ExpressionAttributeNames: names }
+            : {
+                UpdateExpression: 'DELETE #i :keys',
+                ExpressionAttributeNames: { '#i': names['#i'] },
+                ExpressionAttributeValues: marshall({ ':keys': new Set(leaseKeys) }),
+              }),
         }),
       );
     } catch (err) {
-      // No leader item: the next leader's first full read finds everything anyway.
       if (!(err instanceof LeaseConflictError)) throw err;
     }
   }
@@ -511,6 +577,8 @@ export class LeaseStore {
       ownerSession: me.sessionId,
       leaseCounter: previous ? previous.leaseCounter + 1 : 0,
       epoch: previous ? previous.epoch + 1 : 0,
+      // A new item: no notices yet (every worker reads the table when the leader changes anyway).
+      targetedEpoch: 0,
       electedAt: now,
       updatedAt: now,
     };

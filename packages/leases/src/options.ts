@@ -19,6 +19,11 @@ export interface ShardLister {
   listShards(): Promise<ShardInfo[]>;
   /** The children of one shard, asked when it reaches SHARD_END so they start at once. */
   listChildShards(parentShardId: string): Promise<ShardInfo[]>;
+  /**
+   * The shards listed after `exclusiveStartShardId` (the shards created since it). Without it
+   * every shard sync describes the stream in full.
+   */
+  listShardsAfter?(exclusiveStartShardId: string): Promise<ShardInfo[]>;
 }
 
 /**
@@ -55,6 +60,16 @@ export interface LeaseTuningOptions {
    * @defaultValue 30_000
    */
   shardSyncIntervalMs?: number;
+  /**
+   * How often shard sync describes the whole stream (the audit: trimmed shards, anything the
+   * increments missed). Between audits a sync reads only the DescribeStream pages after the
+   * newest known shard: one call on a quiet stream, where a full describe of a 10,000-shard
+   * stream is 100 calls (10 s of the account's 10 DescribeStream/s). A new leader audits first.
+   * Also the safety net of the other workers' full reads of the lease table (they read it in
+   * full when a change concerns them): at most this long (+0–25 % per worker) between two.
+   * @defaultValue 300_000
+   */
+  shardAuditIntervalMs?: number;
   /**
    * How long an owner asked to hand a lease over may take to finish its batch and call
    * `release()`; then it stops the shard (lease:lost) and transfers the lease anyway.
@@ -127,6 +142,7 @@ export interface ResolvedLeaseTuning {
   heartbeatIntervalMs: number;
   assignmentIntervalMs: number;
   shardSyncIntervalMs: number;
+  shardAuditIntervalMs: number;
   handOffTimeoutMs: number;
   takeoverMarginMs: number;
   maxLeasesPerWorker: number;
@@ -151,6 +167,7 @@ export const LEASE_DEFAULTS = {
   initialPosition: 'TRIM_HORIZON',
   leaseDurationMs: 10_000,
   shardSyncIntervalMs: 30_000,
+  shardAuditIntervalMs: 300_000,
   handOffTimeoutMs: 30_000,
   takeoverMarginMs: 1_000,
   maxLeasesPerWorker: Number.POSITIVE_INFINITY,
@@ -168,6 +185,7 @@ export const LEASE_TUNING_KEYS = [
   'heartbeatIntervalMs',
   'assignmentIntervalMs',
   'shardSyncIntervalMs',
+  'shardAuditIntervalMs',
   'handOffTimeoutMs',
   'takeoverMarginMs',
   'maxLeasesPerWorker',
@@ -270,6 +288,10 @@ function resolveTuning(options: LeaseTuningOptions): ResolvedLeaseTuning {
     'shardSyncIntervalMs',
     options.shardSyncIntervalMs ?? LEASE_DEFAULTS.shardSyncIntervalMs,
   );
+  const shardAuditIntervalMs = positiveInteger(
+    'shardAuditIntervalMs',
+    options.shardAuditIntervalMs ?? LEASE_DEFAULTS.shardAuditIntervalMs,
+  );
   const handOffTimeoutMs = positiveInteger(
     'handOffTimeoutMs',
     options.handOffTimeoutMs ?? LEASE_DEFAULTS.handOffTimeoutMs,
@@ -302,6 +324,10 @@ function resolveTuning(options: LeaseTuningOptions): ResolvedLeaseTuning {
     `shardSyncIntervalMs (${shardSyncIntervalMs}) must be at least heartbeatIntervalMs (${heartbeatIntervalMs}): shard sync runs inside the leader's poll`,
   );
   requireThat(
+    shardAuditIntervalMs >= shardSyncIntervalMs,
+    `shardAuditIntervalMs (${shardAuditIntervalMs}) must be at least shardSyncIntervalMs (${shardSyncIntervalMs}): an audit is a shard sync that describes the whole stream`,
+  );
+  requireThat(
     handOffTimeoutMs >= heartbeatIntervalMs,
     `handOffTimeoutMs (${handOffTimeoutMs}) must be at least heartbeatIntervalMs (${heartbeatIntervalMs}): give the owner time to finish its batch`,
   );
@@ -311,6 +337,7 @@ function resolveTuning(options: LeaseTuningOptions): ResolvedLeaseTuning {
     heartbeatIntervalMs,
     assignmentIntervalMs,
     shardSyncIntervalMs,
+    shardAuditIntervalMs,
     handOffTimeoutMs,
     takeoverMarginMs,
     maxLeasesPerWorker,

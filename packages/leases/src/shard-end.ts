@@ -1,8 +1,9 @@
+import type { ShardInfo } from '@shardline/core';
 import { parentsFinished } from './assignment.js';
 import { LeaseConflictError } from './errors.js';
-import type { LeaseItem } from './items.js';
+import type { LeaseItem, TableSnapshot } from './items.js';
 import type { CoordinatorParts } from './parts.js';
-import { relatedLeaseKey } from './lease-key.js';
+import { relatedLeaseKey, shardRef } from './lease-key.js';
 import { newLeaseItem } from './shard-sync.js';
 
 export interface ShardEndDeps extends Pick<
@@ -10,6 +11,8 @@ export interface ShardEndDeps extends Pick<
   'held' | 'store' | 'streams' | 'options' | 'clock' | 'log' | 'me' | 'status'
 > {
   takeUp: (row: LeaseItem) => void;
+  /** The last full read of the lease table (undefined before the first). */
+  lastSnapshot: () => TableSnapshot | undefined;
   /** The leader should assign (a split's other child); pokes it when that is us. */
   requestAssignment: () => void;
 }
@@ -17,7 +20,10 @@ export interface ShardEndDeps extends Pick<
 /**
  * Children of a finished shard start now, not at the next shard sync: the worker that wrote
  * SHARD_END lists them, creates their leases, and claims one (a finished shard is replaced one
- * for one); the leader assigns the rest.
+ * for one); the leader assigns the rest. Children whose leases the table already has (the
+ * leader's shard sync listed them) are not listed again: a new application reading 10,000
+ * shards of history from TRIM_HORIZON ends thousands of shards in minutes, and a DescribeStream
+ * each would be far over the account's 10 a second.
  */
 export class ShardEnd {
   readonly #d: ShardEndDeps;
@@ -30,26 +36,34 @@ export class ShardEnd {
     const { streams, store, log, options, clock } = this.#d;
     const fields = { shardId: parent.shardId, streamArn: parent.streamArn, leaseOwner: this.#d.me.workerId };
     try {
-      const lister = streams.lister(parent.streamArn);
-      const children = (await lister.listChildShards(parent.shardId)).sort((a, b) =>
-        a.shardId.localeCompare(b.shardId),
-      );
-      if (children.length === 0) return;
-      await store
-        .setChildren(
-          parent,
-          children.map((c) => c.shardId),
-        )
-        .catch((err: unknown) => log.debug({ ...fields, err }, 'recording children failed'));
+      // Known without asking the stream: recorded with the lease by the leader's sync, or leased already.
+      const recorded = parent.childShardIds ?? [];
+      const leased = recorded.length > 0 ? [] : childLeases(this.#d.lastSnapshot(), parent);
+      // Recorded children are created by the same sync (next generation): claimed, never created
+      // here, so their leases carry their own children and their ends need no DescribeStream either.
+      const children: ShardInfo[] =
+        recorded.length > 0 || leased.length > 0
+          ? []
+          : (await streams.lister(parent.streamArn).listChildShards(parent.shardId)).sort((a, b) =>
+              a.shardId.localeCompare(b.shardId),
+            );
+      const childIds = recorded.length > 0 ? recorded : leased.length > 0 ? leased : children.map((c) => c.shardId);
+      if (childIds.length === 0) return;
+      if (recorded.length === 0)
+        await store
+          .setChildren(parent, childIds)
+          .catch((err: unknown) => log.debug({ ...fields, err }, 'recording children failed'));
       const now = new Date(clock.now()).toISOString();
       // Children are keyed in the parent's style: one stream's keys never change style.
-      const childKeys = children.map((child) => relatedLeaseKey(parent, child.shardId));
-      for (const [i, child] of children.entries())
-        await store.createLease(newLeaseItem(parent.streamArn, child, 'TRIM_HORIZON', now, childKeys[i]), {
-          oneShot: true,
-        });
+      // Conditional creates: a lease the leader's sync wrote meanwhile is left as it is.
+      for (const child of children)
+        await store.createLease(
+          newLeaseItem(parent.streamArn, child, 'TRIM_HORIZON', now, relatedLeaseKey(parent, child.shardId)),
+          { oneShot: true },
+        );
       if (!this.#d.status.isRunning() || this.#d.status.isFenced()) return;
-      if (this.#d.held.size < options.maxLeasesPerWorker) await this.#claimOne(childKeys);
+      if (this.#d.held.size < options.maxLeasesPerWorker)
+        await this.#claimOne(childIds.map((id) => relatedLeaseKey(parent, id)));
       this.#d.requestAssignment();
     } catch (err) {
       log.warn({ ...fields, err }, 'starting the children of a finished shard failed; shard sync will');
@@ -80,4 +94,29 @@ export class ShardEnd {
       }
     }
   }
+}
+
+/** (Stream, parent shard id) → child shard ids, per snapshot (built once: a snapshot may hold 10,000 leases). */
+const childIndex = new WeakMap<TableSnapshot, Map<string, string[]>>();
+
+/** Shard ids of the leases in `snapshot` of the parent's stream that name it as a parent, sorted. */
+export function childLeases(
+  snapshot: TableSnapshot | undefined,
+  parent: { streamArn: string; shardId: string },
+): string[] {
+  if (!snapshot) return [];
+  let index = childIndex.get(snapshot);
+  if (!index) {
+    index = new Map();
+    for (const lease of snapshot.leases)
+      for (const parentId of lease.parentShardIds) {
+        const ref = shardRef(lease.streamArn, parentId);
+        const list = index.get(ref);
+        if (list) list.push(lease.shardId);
+        else index.set(ref, [lease.shardId]);
+      }
+    for (const list of index.values()) list.sort();
+    childIndex.set(snapshot, index);
+  }
+  return index.get(shardRef(parent.streamArn, parent.shardId)) ?? [];
 }

@@ -1,5 +1,5 @@
 import type { Clock, Logger } from '@shardline/core';
-import { listChildShards, listShards, type StreamsClient } from '@shardline/streams';
+import { listChildShards, listShards, listShardsAfter, type StreamsClient } from '@shardline/streams';
 import type { ShardLister } from './options.js';
 
 /** The default shard lister: DescribeStream through `@shardline/streams` (paged, rate limited, retried). */
@@ -11,5 +11,6 @@ export function streamsShardLister(
   return {
     listShards: () => listShards(streams, streamArn, options),
     listChildShards: (parentShardId) => listChildShards(streams, streamArn, parentShardId, options),
+    listShardsAfter: (exclusiveStartShardId) => listShardsAfter(streams, streamArn, exclusiveStartShardId, options),
   };
 }

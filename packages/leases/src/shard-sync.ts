@@ -12,6 +12,12 @@ import { leaseKeyFor, type LeaseKeyStyle } from './lease-key.js';
 export interface ShardSyncInput {
   streamArn: string;
   shards: readonly ShardInfo[];
+  /**
+   * Whether `shards` is a full listing (an audit). Only then is a lease whose shard is missing
+   * deleted as trimmed: an increment's list may lack a shard it has not seen yet.
+   * @defaultValue true
+   */
+  listingComplete?: boolean;
   /** Valid leases of this stream. */
   leases: readonly LeaseItem[];
   /** Keys of rows that exist but fail the schema: never overwritten. */
@@ -53,7 +59,10 @@ export function planShardSync(input: ShardSyncInput): ShardSyncPlan {
     // LATEST (new application only) reads what arrives from now on: history, i.e. closed
     // shards, counts as done so their open descendants are not held back behind them.
     const checkpoint = latest ? (graph.isClosed(shard.shardId) ? 'SHARD_END' : 'LATEST') : 'TRIM_HORIZON';
-    create.push(newLeaseItem(input.streamArn, shard, checkpoint, input.now, keyOf(shard.shardId)));
+    const item = newLeaseItem(input.streamArn, shard, checkpoint, input.now, keyOf(shard.shardId));
+    // Children known now are recorded with the lease: its shard end then needs no DescribeStream.
+    const children = graph.childrenOf(shard.shardId).map((c) => c.shardId);
+    create.push(children.length > 0 ? { ...item, childShardIds: children } : item);
   }
 
   const deletions: LeaseItem[] = [];
@@ -62,7 +71,7 @@ export function planShardSync(input: ShardSyncInput): ShardSyncPlan {
     for (const lease of input.leases) {
       if (!graph.has(lease.shardId)) {
         // Trimmed from the stream: nothing left to read, and its children count it as gone.
-        deletions.push(lease);
+        if (input.listingComplete !== false) deletions.push(lease);
         continue;
       }
       if (lease.checkpoint !== 'SHARD_END') continue;

@@ -18,6 +18,11 @@ const MIN_READ_TIMEOUT_MS = 2_000;
 /** A full read may take two intervals: it pages through the whole table. */
 const FULL_READ_TIMEOUT_INTERVALS = 2;
 /**
+ * …and the minimum read timeout again per this many leases the last read found (about one 1 MB
+ * Scan page): a table of 10,000 leases is 4 pages, which a loaded endpoint may not serve in 2 s.
+ */
+const LEASES_PER_SCAN_PAGE = 2_500;
+/**
  * A non-leader wakes this long after a silent worker's expiry (or a quarter interval, if less),
  * so that the leader, which wakes at the expiry itself, has written the reassignment by then.
  */
@@ -30,6 +35,10 @@ export interface TableReaderDeps extends Pick<
 > {
   /** Someone joined or left. */
   onMembershipChange(): void;
+  /** The leader's shard sync or assignment is writing: its own polls need not scan meanwhile. */
+  leaderBusy(): boolean;
+  /** Act on these rows alone (this worker's inbox on the leader item): read each, take it up or hand it off. */
+  onInbox(leaseKeys: readonly string[]): Promise<void>;
   /** A full read: bring the held leases and leadership in line with it. */
   onFullRead(snapshot: TableSnapshot, seqAtRead: number, now: number): Promise<void>;
 }
@@ -60,6 +69,7 @@ export class TableReader {
   /** The leader item as of the last full read: a light read compares against it. */
   #leaderSeen: LeaderItem | undefined;
   #lastSnapshot: TableSnapshot | undefined;
+  #spread: number | undefined;
 
   constructor(deps: TableReaderDeps) {
     this.#d = deps;
@@ -107,7 +117,7 @@ export class TableReader {
       const seqAtRead = this.#d.held.seq;
       let snapshot: TableSnapshot;
       try {
-        snapshot = await this.#d.store.scan(this.#timeout(FULL_READ_TIMEOUT_INTERVALS));
+        snapshot = await this.#d.store.scan(this.#fullReadTimeout());
       } catch (err) {
         this.#d.log.warn({ err }, 'lease table read failed');
         return;
@@ -124,6 +134,9 @@ export class TableReader {
       if (this.#d.status.isFenced() || this.#d.status.isStopped()) return;
       this.#fullReadDueAt = undefined;
       await this.#d.onFullRead(snapshot, seqAtRead, now);
+      // What the inbox named, the full read covered.
+      const inbox = snapshot.leader?.inboxes?.[this.#d.options.workerId] ?? [];
+      if (inbox.length > 0) await this.#d.store.clearInbox(this.#d.options.workerId, inbox);
       this.#scheduleExpiryWake();
     } catch (err) {
       this.#d.log.error({ err }, 'lease coordinator poll failed; trying again next interval');
@@ -186,18 +199,22 @@ export class TableReader {
 
   /**
    * Workers other than the leader read the whole table only when something they must act on
-   * may have changed: the leader item's `epoch` (bumped with every assignment, hand-off request,
-   * release to a worker and deletion), a new or vacant leader, or the safety-net interval.
+   * may have changed: their notice on the leader item (bumped by the assignment, hand-off
+   * request, release or deletion that concerns them), a bump for everyone (`epoch` beyond
+   * `targetedEpoch`: operator actions, older versions), a new or vacant leader, or the
+   * safety-net interval.
    * Otherwise a poll is one BatchGet of the leader and heartbeat items: read cost grows with the
    * number of workers, not shards.
    */
   #canReadLight(now: number): boolean {
     return (
       this.#d.status.isRunning() &&
-      !this.#d.status.isLeader() &&
+      // A leader in the middle of its own writes would scan mostly those (a 10,000-lease table
+      // takes a second a scan on DynamoDB Local, and slows the writes); it reads light until done.
+      (!this.#d.status.isLeader() || this.#d.leaderBusy()) &&
       this.#leaderSeen !== undefined &&
       !this.#d.status.isFenced() &&
-      now < this.#lastFullReadAt + this.#d.options.shardSyncIntervalMs &&
+      now < this.#lastFullReadAt + this.#safetyNetMs() &&
       (this.#fullReadDueAt === undefined || now < this.#fullReadDueAt)
     );
   }
@@ -218,15 +235,23 @@ export class TableReader {
     this.#observe(this.#d.membership.observe(answer.workers, now, { partial: true }), now);
     const seen = this.#leaderSeen;
     const leader = answer.leader;
+    const me = this.#d.options.workerId;
     const moved =
       seen === undefined ||
       leader === undefined ||
       leader.leaseOwner !== seen.leaseOwner ||
       leader.ownerSession !== seen.ownerSession ||
       leader.leaseCounter !== seen.leaseCounter ||
-      leader.epoch !== seen.epoch;
+      leader.epoch - leader.targetedEpoch !== seen.epoch - seen.targetedEpoch ||
+      (leader.notices?.[me] ?? 0) !== (seen.notices?.[me] ?? 0);
     this.#scheduleExpiryWake();
-    return moved || this.#d.membership.isGone(leader.leaseOwner, now);
+    if (moved || this.#d.membership.isGone(leader.leaseOwner, now)) return true;
+    const inbox = leader.inboxes?.[me] ?? [];
+    if (inbox.length > 0) {
+      await this.#d.onInbox(inbox);
+      await this.#d.store.clearInbox(me, inbox);
+    }
+    return false;
   }
 
   #observe(change: MembershipChange, now: number): void {
@@ -265,7 +290,31 @@ export class TableReader {
     }
   }
 
+  /**
+   * The safety-net full read of a non-leader (for a notice that never arrived): every shard
+   * audit interval, stretched by 0–25 % per worker id so that a fleet started together does not
+   * scan the table in the same second ever after. Notices make it rare on purpose: at 50
+   * workers and 10,000 leases, a full read each 30 s was 1,000,000 items read a minute.
+   */
+  #safetyNetMs(): number {
+    this.#spread ??= spreadOf(this.#d.options.workerId);
+    return Math.round(this.#d.options.shardAuditIntervalMs * (1 + this.#spread / 4));
+  }
+
+  #fullReadTimeout(): AbortSignal {
+    const pages = Math.ceil((this.#lastSnapshot?.leases.length ?? 0) / LEASES_PER_SCAN_PAGE);
+    const ms = Math.max(MIN_READ_TIMEOUT_MS, this.#d.options.heartbeatIntervalMs * FULL_READ_TIMEOUT_INTERVALS);
+    return AbortSignal.timeout(ms + pages * MIN_READ_TIMEOUT_MS);
+  }
+
   #timeout(intervals: number): AbortSignal {
     return AbortSignal.timeout(Math.max(MIN_READ_TIMEOUT_MS, this.#d.options.heartbeatIntervalMs * intervals));
   }
+}
+
+/** A number in [0, 1) fixed by `id` (FNV-1a): spreads per-worker schedules without randomness. */
+function spreadOf(id: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) hash = Math.imul(hash ^ id.charCodeAt(i), 0x01000193) >>> 0;
+  return hash / 2 ** 32;
 }

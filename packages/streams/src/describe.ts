@@ -42,7 +42,11 @@ export function toShardInfo(shard: Shard): ShardInfo | undefined {
 export async function describeStreamAllPages(
   streams: StreamsClient,
   streamArn: string,
-  options: ListShardsOptions & { shardFilter?: { Type: 'CHILD_SHARDS'; ShardId: string } } = {},
+  options: ListShardsOptions & {
+    shardFilter?: { Type: 'CHILD_SHARDS'; ShardId: string };
+    /** Start past this shard (the pages after it only). */
+    exclusiveStartShardId?: string;
+  } = {},
 ): Promise<DescribedStream> {
   const limit = options.pageSize ?? DESCRIBE_PAGE_LIMIT;
   if (!Number.isInteger(limit) || limit < 1 || limit > DESCRIBE_PAGE_LIMIT)
@@ -50,7 +54,7 @@ export async function describeStreamAllPages(
   const byId = new Map<string, ShardInfo>();
   const usedStarts = new Set<string>();
   let description: StreamDescription | undefined;
-  let exclusiveStart: string | undefined;
+  let exclusiveStart = options.exclusiveStartShardId;
   for (;;) {
     const page = await callStreams(
       { operation: 'DescribeStream', streamArn },
@@ -107,9 +111,24 @@ export async function listShards(
 }
 
 /**
+ * The shards listed after `exclusiveStartShardId`, all pages: the service (and the simulator)
+ * lists shards in creation order, so these are the shards created since that one. Cheap on a
+ * stream of thousands of shards when the start is a recent shard.
+ */
+export async function listShardsAfter(
+  streams: StreamsClient,
+  streamArn: string,
+  exclusiveStartShardId: string,
+  options: ListShardsOptions = {},
+): Promise<ShardInfo[]> {
+  return (await describeStreamAllPages(streams, streamArn, { ...options, exclusiveStartShardId })).shards;
+}
+
+/**
  * The children of `parentShardId`: DescribeStream with `ShardFilter {Type: CHILD_SHARDS}`, and
  * when that answers nothing (DynamoDB Local always does; an open parent has no children yet)
- * a full describe filtered on `ParentShardId`, so a child is never missed.
+ * the pages after the parent filtered on `ParentShardId`: a child is created after its parent,
+ * so it is listed after it, and a 10,000-shard stream is not described in full for one child.
  */
 export async function listChildShards(
   streams: StreamsClient,
@@ -125,11 +144,14 @@ export async function listChildShards(
     });
     children = filtered.shards.filter((shard) => shard.parentShardId === parentShardId);
   } catch (err) {
-    // An endpoint that predates ShardFilter refuses it (ValidationException): describe in full.
+    // An endpoint that predates ShardFilter refuses it (ValidationException): list the pages after the parent.
     if (!(err instanceof ConfigError) || err instanceof StreamResourceNotFoundError) throw err;
-    options.logger?.debug({ err, streamArn, parentShardId }, 'ShardFilter refused; listing every shard instead');
+    options.logger?.debug(
+      { err, streamArn, parentShardId },
+      'ShardFilter refused; listing the shards after the parent',
+    );
   }
   if (children.length > 0) return children;
-  const all = await listShards(streams, streamArn, options);
-  return all.filter((shard) => shard.parentShardId === parentShardId);
+  const after = await listShardsAfter(streams, streamArn, parentShardId, options);
+  return after.filter((shard) => shard.parentShardId === parentShardId);
 }

@@ -4,7 +4,7 @@ export { StreamResourceNotFoundError } from './errors.js';
 export type { StreamsClient, StreamsCommand } from './client.js';
 // For @shardline/worker, which builds its clients with `cacheMiddleware: true`.
 export { enableCachedAbortableSends } from './abortable-send.js';
-export { listShards, listChildShards, type ListShardsOptions } from './describe.js';
+export { listShards, listShardsAfter, listChildShards, type ListShardsOptions } from './describe.js';
 export {
   resolveStream,
   type ResolveStreamOptions,

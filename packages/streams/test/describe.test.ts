@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { StreamStatus, StreamViewType } from '@aws-sdk/client-dynamodb-streams';
 import { ManualClock, RetriesExceededError, ThrottledError } from '@shardline/core';
-import { listChildShards, listShards } from '../src/describe.js';
+import { listChildShards, listShards, listShardsAfter } from '../src/describe.js';
 import { RateLimiter } from '../src/rate-limiter.js';
 import { resolveStream } from '../src/resolve-stream.js';
 import { ShardGraph } from '../src/lineage.js';
@@ -133,15 +133,28 @@ describe('listChildShards', () => {
     expect(fake.calls.map((c) => c.input.ShardFilter)).toEqual([{ Type: 'CHILD_SHARDS', ShardId: 'shardId-parent' }]);
   });
 
-  it('falls back to a full describe filtered on ParentShardId when the filter answers [] (DynamoDB Local)', async () => {
+  it('falls back to the pages after the parent, filtered on ParentShardId, when the filter answers [] (DynamoDB Local)', async () => {
     const clock = new ManualClock();
     const fake = topology(clock);
     fake.shardFilterAlwaysEmpty = true;
     const children = await driveUntil(clock, listChildShards(fake, FAKE_ARN, 'shardId-parent', { clock, pageSize: 2 }));
     expect(children.map((s) => s.shardId)).toEqual(['shardId-child-a', 'shardId-child-b']);
     expect(fake.calls[0]!.input.ShardFilter).toBeDefined();
-    expect(fake.calls.slice(1).every((c) => c.input.ShardFilter === undefined)).toBe(true);
-    expect(fake.calls.length).toBe(1 + 2); // 4 shards in pages of 2
+    const rest = fake.calls.slice(1);
+    expect(rest.every((c) => c.input.ShardFilter === undefined)).toBe(true);
+    // The 3 shards created after the parent, in pages of 2; the parent's own page is never asked for.
+    expect(rest.map((c) => c.input.ExclusiveStartShardId)).toEqual(['shardId-parent', 'shardId-child-b']);
+  });
+
+  it('listShardsAfter reads only the pages after the given shard', async () => {
+    const clock = new ManualClock();
+    const fake = new FakeStreams(clock);
+    for (let i = 0; i < 250; i++) fake.addShard(`shardId-${String(i).padStart(3, '0')}`);
+    const after = await driveUntil(clock, listShardsAfter(fake, FAKE_ARN, 'shardId-239', { clock }));
+    expect(after.map((s) => s.shardId)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `shardId-${String(240 + i).padStart(3, '0')}`),
+    );
+    expect(fake.count('DescribeStream')).toBe(1);
   });
 
   it('answers [] for an open shard without children', async () => {

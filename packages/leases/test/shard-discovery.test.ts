@@ -1,0 +1,163 @@
+import { describe, expect, it } from 'vitest';
+import { ManualClock, type ShardInfo } from '@shardline/core';
+import { pino } from 'pino';
+import { ShardDiscovery } from '../src/shard-discovery.js';
+import { planShardSync } from '../src/shard-sync.js';
+import { STREAM_ARN } from './fleet.js';
+
+const AUDIT_MS = 300_000;
+const SYNC_MS = 30_000;
+
+/**
+ * A stream's DescribeStream answers as plain data, in creation order like the service: what
+ * `ShardDiscovery` asked for is recorded, so a test sees full describes and increments apart.
+ */
+class RecordingLister {
+  shards: ShardInfo[] = [];
+  readonly asked: string[] = [];
+  listShards(): Promise<ShardInfo[]> {
+    this.asked.push('all');
+    return Promise.resolve(this.shards.map((s) => ({ ...s })));
+  }
+  listShardsAfter(start: string): Promise<ShardInfo[]> {
+    this.asked.push(`after ${start}`);
+    const at = this.shards.findIndex((s) => s.shardId === start);
+    // A start the service no longer lists answers nothing (what the simulator does).
+    return Promise.resolve(at < 0 ? [] : this.shards.slice(at + 1).map((s) => ({ ...s })));
+  }
+  listChildShards(parentId: string): Promise<ShardInfo[]> {
+    return Promise.resolve(this.shards.filter((s) => s.parentShardId === parentId));
+  }
+  add(shardId: string, parentShardId?: string): void {
+    this.shards.push({ shardId, startingSequenceNumber: '1', ...(parentShardId ? { parentShardId } : {}) });
+  }
+  close(shardId: string): void {
+    this.shards.find((s) => s.shardId === shardId)!.endingSequenceNumber = '9';
+  }
+}
+
+function setUp(count: number) {
+  const clock = new ManualClock(Date.UTC(2026, 0, 1));
+  const lister = new RecordingLister();
+  for (let i = 0; i < count; i++) lister.add(id(i));
+  const discovery = new ShardDiscovery({
+    streamArn: STREAM_ARN,
+    lister,
+    auditIntervalMs: AUDIT_MS,
+    clock,
+    log: pino({ level: 'silent' }),
+  });
+  return { clock, lister, discovery };
+}
+
+const id = (n: number) => `shardId-${String(n).padStart(20, '0')}-0000000${n % 10}`;
+const ids = (shards: readonly ShardInfo[]) => shards.map((s) => s.shardId);
+
+describe('ShardDiscovery (fake time, recorded listings)', () => {
+  it('audits first, then finds a new shard with one increment past the newest known shard', async () => {
+    const { clock, lister, discovery } = setUp(300);
+    const first = await discovery.sync();
+    expect(first).toMatchObject({ complete: true, added: 300, removed: 0 });
+    expect(lister.asked).toEqual(['all']);
+
+    await clock.advance(SYNC_MS);
+    lister.close(id(299));
+    lister.add(id(300), id(299));
+    const next = await discovery.sync();
+    expect(lister.asked).toEqual(['all', `after ${id(299)}`]);
+    expect(next).toMatchObject({ complete: false, added: 1 });
+    expect(ids(next.shards)).toEqual([...ids(first.shards), id(300)]);
+
+    // The next increment starts past the shard just found; nothing new, nothing added.
+    await clock.advance(SYNC_MS);
+    const quiet = await discovery.sync();
+    expect(lister.asked.at(-1)).toBe(`after ${id(300)}`);
+    expect(quiet).toMatchObject({ complete: false, added: 0 });
+    expect(quiet.shards).toHaveLength(301);
+  });
+
+  it('describes in full again once the audit interval has passed, and when asked to (a new leader)', async () => {
+    const { clock, lister, discovery } = setUp(5);
+    await discovery.sync();
+    await clock.advance(AUDIT_MS - 1);
+    await discovery.sync();
+    expect(lister.asked).toEqual(['all', `after ${id(4)}`]);
+    await clock.advance(1);
+    expect(await discovery.sync()).toMatchObject({ complete: true });
+    expect(lister.asked.at(-1)).toBe('all');
+    discovery.requestAudit();
+    expect(await discovery.sync()).toMatchObject({ complete: true });
+    expect(lister.asked.filter((a) => a === 'all')).toHaveLength(3);
+  });
+
+  it('the audit finds a shard the increments cannot see (listed before the cursor) and notices trimmed ones', async () => {
+    const { clock, lister, discovery } = setUp(4);
+    await discovery.sync();
+    // A shard that sorts before the newest known one: past the cursor there is nothing new.
+    lister.shards.splice(1, 0, { shardId: `${id(0)}-late`, startingSequenceNumber: '1' });
+    lister.shards.shift(); // id(0) trimmed
+    await clock.advance(SYNC_MS);
+    const increment = await discovery.sync();
+    expect(increment).toMatchObject({ complete: false, added: 0 });
+    expect(ids(increment.shards)).toContain(id(0)); // still known: only an audit says it is gone
+    expect(ids(increment.shards)).not.toContain(`${id(0)}-late`);
+
+    await clock.advance(AUDIT_MS);
+    const audit = await discovery.sync();
+    expect(audit).toMatchObject({ complete: true, added: 1, removed: 1 });
+    expect(ids(audit.shards)).toContain(`${id(0)}-late`);
+    expect(ids(audit.shards)).not.toContain(id(0));
+  });
+
+  it('an increment that fails makes the next sync an audit', async () => {
+    const { clock, lister, discovery } = setUp(3);
+    await discovery.sync();
+    lister.listShardsAfter = () => Promise.reject(new Error('ValidationException: bad ExclusiveStartShardId'));
+    await clock.advance(SYNC_MS);
+    await expect(discovery.sync()).rejects.toThrow('ValidationException');
+    expect(await discovery.sync()).toMatchObject({ complete: true });
+  });
+
+  it('a lister without listShardsAfter is described in full every sync', async () => {
+    const { clock, lister } = setUp(3);
+    const plain = { listShards: () => lister.listShards(), listChildShards: () => Promise.resolve([]) };
+    const discovery = new ShardDiscovery({
+      streamArn: STREAM_ARN,
+      lister: plain,
+      auditIntervalMs: AUDIT_MS,
+      clock,
+      log: pino({ level: 'silent' }),
+    });
+    await discovery.sync();
+    await clock.advance(SYNC_MS);
+    expect(await discovery.sync()).toMatchObject({ complete: true });
+    expect(lister.asked).toEqual(['all', 'all']);
+  });
+});
+
+describe('planShardSync after an increment', () => {
+  it('keeps the lease of a shard missing from an incremental listing; deletes it after an audit', () => {
+    const shards: ShardInfo[] = [{ shardId: id(1), startingSequenceNumber: '1' }];
+    const lease = (shardId: string) => ({
+      leaseKey: shardId,
+      itemType: 'lease' as const,
+      shardId,
+      streamArn: STREAM_ARN,
+      leaseCounter: 3,
+      checkpoint: '5',
+      parentShardIds: [],
+      ownerSwitchesSinceCheckpoint: 0,
+      updatedAt: new Date(0).toISOString(),
+    });
+    const input = {
+      streamArn: STREAM_ARN,
+      shards,
+      leases: [lease(id(0)), lease(id(1))],
+      invalidKeys: new Set<string>(),
+      initialPosition: 'TRIM_HORIZON' as const,
+      now: new Date(0).toISOString(),
+    };
+    expect(planShardSync({ ...input, listingComplete: false }).delete).toEqual([]);
+    expect(planShardSync({ ...input, listingComplete: true }).delete.map((l) => l.shardId)).toEqual([id(0)]);
+  });
+});
