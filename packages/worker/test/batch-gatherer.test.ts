@@ -16,8 +16,17 @@ function gathered(reader: ScriptedReader, batching: BatchingOptions, clock: Manu
     clock,
     logger: silentLogger(),
   });
-  const iterator = factory({ shardId: 'shard-1', start: 'TRIM_HORIZON', signal: stop.signal })[Symbol.asyncIterator]();
-  return { next: () => iterator.next(), stop, iterator };
+  const iterator: AsyncIterator<RecordBatch, unknown> = factory({
+    shardId: 'shard-1',
+    start: 'TRIM_HORIZON',
+    signal: stop.signal,
+  })[Symbol.asyncIterator]();
+  /** The next batch handed over, or undefined when the iteration ended. */
+  const next = async (): Promise<RecordBatch | undefined> => {
+    const result = await iterator.next();
+    return result.done ? undefined : result.value;
+  };
+  return { next, stop };
 }
 
 const range = (b: RecordBatch) => [
@@ -34,9 +43,9 @@ describe('batch gatherer (fake time)', () => {
       batch('shard-1', 2001, 2400),
     ]);
     const g = gathered(reader, { maxRecords: 5000 }, clock);
-    const first = await g.next();
-    expect(range(first.value!)).toEqual([1, 2400]);
-    expect(first.value!.shardEnd).toBe(false);
+    const first = (await g.next())!;
+    expect(range(first)).toEqual([1, 2400]);
+    expect(first.shardEnd).toBe(false);
     g.stop.abort();
   });
 
@@ -49,8 +58,8 @@ describe('batch gatherer (fake time)', () => {
       batch('shard-1', 3001, 3010),
     ]);
     const g = gathered(reader, { maxRecords: 2500 }, clock);
-    expect(range((await g.next()).value!)).toEqual([1, 2500]);
-    expect(range((await g.next()).value!)).toEqual([2501, 3010]);
+    expect(range((await g.next())!)).toEqual([1, 2500]);
+    expect(range((await g.next())!)).toEqual([2501, 3010]);
     g.stop.abort();
   });
 
@@ -66,14 +75,14 @@ describe('batch gatherer (fake time)', () => {
     await clock.advance(4_999);
     expect(settled).toBe(false);
     await clock.advance(1);
-    expect(range((await call).value!)).toEqual([1, 5]);
+    expect(range((await call)!)).toEqual([1, 5]);
     // The next window starts now: records arriving 2 s later wait 3 s more.
     const second = g.next();
     await clock.advance(2_000);
     reader.push(batch('shard-1', 6, 6));
     await until(() => clock.pendingSleeps > 0, 2_000, 'the second window timer');
     await clock.advance(3_000);
-    expect(range((await second).value!)).toEqual([6, 6]);
+    expect(range((await second)!)).toEqual([6, 6]);
     g.stop.abort();
   });
 
@@ -81,7 +90,7 @@ describe('batch gatherer (fake time)', () => {
     const clock = new ManualClock();
     const reader = new ScriptedReader([batch('shard-1', 1, 60), batch('shard-1', 61, 120)]);
     const g = gathered(reader, { maxRecords: 100, maxWindowMs: 300_000 }, clock, 60);
-    expect(range((await g.next()).value!)).toEqual([1, 100]);
+    expect(range((await g.next())!)).toEqual([1, 100]);
     expect(clock.now()).toBe(new ManualClock().now());
     g.stop.abort();
   });
@@ -90,14 +99,14 @@ describe('batch gatherer (fake time)', () => {
     const clock = new ManualClock();
     const reader = new ScriptedReader([batch('shard-1', 1, 10), batch('shard-1', 11, 11)]);
     const g = gathered(reader, { maxRecords: 100, maxWindowMs: 1_000, maxBytes: 350, recordBytes: () => 100 }, clock);
-    expect((await g.next()).value!.records).toHaveLength(3);
-    expect((await g.next()).value!.records).toHaveLength(3);
+    expect((await g.next())!.records).toHaveLength(3);
+    expect((await g.next())!.records).toHaveLength(3);
     const big = gathered(
       new ScriptedReader([batch('shard-1', 1, 2)]),
       { maxRecords: 10, maxBytes: 50, recordBytes: () => 80 },
       clock,
     );
-    expect((await big.next()).value!.records).toHaveLength(1);
+    expect((await big.next())!.records).toHaveLength(1);
     g.stop.abort();
     big.stop.abort();
   });
@@ -106,10 +115,10 @@ describe('batch gatherer (fake time)', () => {
     const clock = new ManualClock();
     const reader = new ScriptedReader([batch('shard-1', 1, 30), batch('shard-1', 31, 40, true)]);
     const g = gathered(reader, { maxRecords: 25, maxWindowMs: 300_000 }, clock);
-    const a = (await g.next()).value!;
-    const b = (await g.next()).value!;
+    const a = (await g.next())!;
+    const b = (await g.next())!;
     expect([range(a), a.shardEnd, range(b), b.shardEnd]).toEqual([[1, 25], false, [26, 40], true]);
-    expect((await g.next()).done).toBe(true);
+    expect(await g.next()).toBeUndefined();
   });
 
   it('an idle read with nothing gathered goes through (the idle hook); while gathering it does not', async () => {
@@ -117,11 +126,11 @@ describe('batch gatherer (fake time)', () => {
     const empty: RecordBatch = { shardId: 'shard-1', records: [], shardEnd: false, millisBehindLatest: 0 };
     const reader = new ScriptedReader([empty, batch('shard-1', 1, 2), empty]);
     const g = gathered(reader, { maxRecords: 100, maxWindowMs: 1_000 }, clock);
-    expect((await g.next()).value!.records).toHaveLength(0);
+    expect((await g.next())!.records).toHaveLength(0);
     const call = g.next();
     await until(() => clock.pendingSleeps > 0, 2_000, 'the window timer');
     await clock.advance(1_000);
-    expect(range((await call).value!)).toEqual([1, 2]);
+    expect(range((await call)!)).toEqual([1, 2]);
     g.stop.abort();
   });
 
@@ -132,7 +141,7 @@ describe('batch gatherer (fake time)', () => {
     const call = g.next();
     await until(() => clock.pendingSleeps > 0, 2_000, 'the window timer');
     g.stop.abort();
-    expect(await call).toEqual({ value: undefined, done: true });
+    expect(await call).toBeUndefined();
   });
 
   it('refuses what Lambda refuses: a batch size above 10,000, a window above 300 s', () => {
