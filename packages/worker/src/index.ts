@@ -27,6 +27,7 @@ export {
   type ShutdownRequestedInput,
 } from './processor.js';
 export { ShardState } from './shard-state.js';
+export { BATCHING_DEFAULTS, MAX_BATCH_RECORDS, type BatchingOptions } from './batch-gatherer.js';
 export { EMF_DEFAULTS, type EmfOptions } from './emf.js';
 export { METRIC_DEFINITIONS, type MetricDefinition } from './metric-definitions.js';
 export { SPAN_NAMES } from './tracing.js';
@@ -55,5 +56,5 @@ export {
   type LambdaCallback,
   type LambdaFunctionOptions,
 } from './lambda/context.js';
-export type { LambdaDynamoDBStreamEvent, LambdaDynamoDBRecord } from './lambda/event.js';
+export { lambdaPayloadBatching, type LambdaDynamoDBStreamEvent, type LambdaDynamoDBRecord } from './lambda/event.js';
 export type { WindowState } from './lambda/tumbling-window.js';

@@ -18,7 +18,7 @@ function gathered(reader: ScriptedReader, batching: BatchingOptions, clock: Manu
   });
   const iterator: AsyncIterator<RecordBatch, unknown> = factory({
     shardId: 'shard-1',
-    start: 'TRIM_HORIZON',
+    start: { type: 'TRIM_HORIZON' },
     signal: stop.signal,
   })[Symbol.asyncIterator]();
   /** The next batch handed over, or undefined when the iteration ended. */

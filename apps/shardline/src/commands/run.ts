@@ -4,6 +4,7 @@ import { ConfigError, createLogger, type Logger } from '@shardline/core';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   createDynamoDBClient,
+  lambdaPayloadBatching,
   lambdaProcessor,
   Worker,
   type DestinationOption,
@@ -12,6 +13,7 @@ import {
   type WorkerOptions,
 } from '@shardline/worker';
 import { explainStartupError } from '../aws-errors.js';
+import { readingOptions } from '../batching-settings.js';
 import {
   addSettingOptions,
   checkRunSettings,
@@ -87,9 +89,13 @@ export function toWorkerOptions(
         ? { type: 'dynamodb' as const, tableName: settings.failureTable }
         : undefined;
   if (destination) (groups.failurePolicy ??= {}).destination = destination;
+  const { batching, ...grouped } = groups;
+  const reading = readingOptions(batching, settings.handler ? lambdaPayloadBatching() : undefined);
   return {
     ...(options as unknown as WorkerOptions),
-    ...groups,
+    ...grouped,
+    ...reading,
+    ...(reading.reader || grouped.reader ? { reader: { ...grouped.reader, ...reading.reader } } : {}),
     processMetrics: settings.healthPort !== undefined,
   };
 }
