@@ -388,6 +388,47 @@ describe('shardline run --handler on DynamoDB Local', () => {
     await stop(worker);
   });
 
+  it('BatchSize 1,500 with a batching window: one invocation gathers the records of several GetRecords answers, then one checkpoint', async () => {
+    const { tableName, streamArn } = await db.createStreamTable();
+    const output = join(dir, `${tableName}.jsonl`);
+    const mappingFile = join(dir, `${tableName}.mapping.json`);
+    writeFileSync(
+      mappingFile,
+      JSON.stringify({
+        StartingPosition: 'TRIM_HORIZON',
+        BatchSize: 1500,
+        MaximumBatchingWindowInSeconds: 3,
+        EventSourceArn: streamArn,
+      }),
+    );
+    const keys = Array.from({ length: 1200 }, (_, i) => `g${i + 1}`);
+    await put(tableName, keys);
+    const worker = startHandler('gather', `${join(FIXTURES, 'promise-handler.mjs')}#consume`, output, [
+      '--event-source-mapping',
+      mappingFile,
+      '--app',
+      tableName,
+    ]);
+    const seen = () => readLines<Invocation>(output);
+    await waitFor(
+      () => seen().some((i) => i.keys.includes('g1200')),
+      45_000,
+      () =>
+        `g1200 invoked\n${seen()
+          .map((i) => i.keys.length)
+          .join(',')}\n${worker.output()}`,
+    );
+    // GetRecords answers at most 1,000: the 1,200 records came in two answers and went in one event.
+    expect(seen().map((i) => i.keys)).toEqual([keys]);
+    const last = seen()[0]!.sequenceNumbers.at(-1);
+    await waitForAsync(
+      async () => (await checkpointOf(tableName)) === last,
+      10_000,
+      () => 'checkpoint at g1200',
+    );
+    await stop(worker);
+  });
+
   it('refuses, in one line, what it cannot honour: an SQS on-failure destination, a missing export, --processor with --handler', async () => {
     const mappingFile = join(dir, 'sqs.mapping.json');
     writeFileSync(
