@@ -6,6 +6,7 @@ import {
   LAMBDA_FUNCTION_DEFAULTS,
   LambdaFailureDestination,
   lambdaProcessorOptionsFromMapping,
+  lanesWithWindowRefusal,
   parseEventSourceMapping,
   type LambdaFunctionOptions,
   type LambdaMappingOptions,
@@ -41,9 +42,7 @@ export function readEventSourceMapping(path: string, cwd = process.cwd()): Lambd
 export function applyEventSourceMapping(settings: RunSettings, mapping: LambdaMappingOptions): RunSettings {
   const out: RunSettings = { ...settings };
   if (mapping.parallelizationFactor > 1 && mapping.tumblingWindowMs > 0)
-    throw new UsageError(
-      `event source mapping: ParallelizationFactor ${mapping.parallelizationFactor} with TumblingWindowInSeconds is not supported yet (a window's state is per shard, the lanes would share it); set one of them off in the file`,
-    );
+    throw new UsageError(`event source mapping: ${lanesWithWindowRefusal(mapping.parallelizationFactor)}`);
   if (!out.table && !out.streamArn) out.streamArn = mapping.eventSourceArn;
   out.initialPosition ??= mapping.startingPosition;
   // Above GetRecords' 1,000, or with a window, the worker gathers across reads (batching-settings.ts).

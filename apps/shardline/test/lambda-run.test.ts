@@ -127,7 +127,9 @@ describe('--event-source-mapping FILE.json', () => {
     const base = settings({ handler: 'h.mjs' });
     expect(() =>
       applyEventSourceMapping(base, mapping({ ParallelizationFactor: 2, TumblingWindowInSeconds: 60 })),
-    ).toThrow(/^event source mapping: ParallelizationFactor 2 with TumblingWindowInSeconds is not supported yet/);
+    ).toThrow(
+      /^event source mapping: ParallelizationFactor 2 with TumblingWindowInSeconds is refused: Lambda documents one window state per shard/,
+    );
     // Lanes alone are built (lambdaProcessor's parallelizationFactor).
     expect(() => applyEventSourceMapping(base, mapping({ ParallelizationFactor: 2 }))).not.toThrow();
   });

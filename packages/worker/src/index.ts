@@ -40,6 +40,7 @@ export {
   type LambdaDynamoDBTimeWindowEvent,
 } from './lambda/lambda-processor.js';
 export { parseEventSourceMapping, type LambdaMappingOptions } from './lambda/mapping.js';
+export { lanesWithWindowRefusal } from './lambda/parallelization.js';
 export { compileFilterCriteria, type FilterCriteria, type RecordFilter } from './lambda/filter.js';
 export {
   LambdaFailureDestination,

@@ -24,7 +24,7 @@ import {
   type Unit,
 } from './invocation-unit.js';
 import { runLanes, type LaneRunnerDeps } from './lane-runner.js';
-import { checkParallelizationFactor } from './parallelization.js';
+import { checkParallelizationFactor, lanesWithWindowRefusal } from './parallelization.js';
 import { MAX_WINDOW_STATE_BYTES, TumblingWindowMachine, type WindowSnapshot } from './tumbling-window.js';
 
 export type { LambdaDynamoDBTimeWindowEvent } from './invocation-unit.js';
@@ -121,8 +121,7 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
   const limit = options.payloadLimitBytes ?? LAMBDA_PAYLOAD_LIMIT_BYTES;
   const windowMs = options.tumblingWindowMs ?? 0;
   const factor = checkParallelizationFactor(options.parallelizationFactor ?? 1);
-  if (factor > 1 && windowMs > 0)
-    throw new RangeError('a tumbling window with a parallelizationFactor above 1 is not supported yet');
+  if (factor > 1 && windowMs > 0) throw new RangeError(lanesWithWindowRefusal(factor));
   const ledger = options.ledger ?? new InvocationLedger();
   const shards = new Map<string, ShardLambdaState>();
   const fns = new Map<string, ResolvedLambdaFunction>();
