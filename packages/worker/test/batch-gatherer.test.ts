@@ -1,4 +1,4 @@
-import { ManualClock, silentLogger } from '@shardline/core';
+import { ManualClock, silentLogger, systemClock } from '@shardline/core';
 import { describe, expect, it } from 'vitest';
 import { gatheringReaderFactory, resolveBatchingOptions, type BatchingOptions } from '../src/batch-gatherer.js';
 import type { RecordBatch } from '../src/contracts.js';
@@ -213,5 +213,57 @@ describe('batch gatherer under the shard consumer', () => {
     expect(result.reason).toBe('handoff');
     expect(seen).toEqual([]);
     expect(h.store.writes).toEqual([]);
+  });
+
+  it('a failing gathered batch is retried whole; the lease lost while gathering writes nothing', async () => {
+    // The retry's backoff sleeps on the clock: real time here (1-2 ms), fake time below.
+    const clock = systemClock;
+    const sizes: number[] = [];
+    let failures = 1;
+    const reader = new ScriptedReader([batch('shard-1', 1, 1000), batch('shard-1', 1001, 1500)]);
+    const gather = (source: ScriptedReader) =>
+      gatheringReaderFactory(source.factory, {
+        batching: resolveBatchingOptions({ maxRecords: 5000 })!,
+        readLimit: 1000,
+        streamArn: STREAM,
+        clock,
+        logger: silentLogger(),
+      });
+    const h = makeConsumer({
+      clock,
+      readerFactory: gather(reader),
+      processor: {
+        processRecords(b) {
+          sizes.push(b.records.length);
+          if (failures-- > 0) throw new Error('first attempt fails');
+        },
+      },
+    });
+    const done = h.consumer.run();
+    await until(() => h.store.writes.length === 1, 2_000, 'the checkpoint after the retry');
+    expect(sizes).toEqual([1500, 1500]);
+    expect(h.store.writes.map((w) => w.checkpoint)).toEqual([seq(1500)]);
+    h.consumer.leaseLost('taken');
+    expect((await done).reason).toBe('lease-lost');
+
+    const fake = new ManualClock();
+    const second = new ScriptedReader([batch('shard-1', 1, 3)]);
+    const lost = makeConsumer({
+      clock: fake,
+      readerFactory: gatheringReaderFactory(second.factory, {
+        batching: resolveBatchingOptions({ maxRecords: 100, maxWindowMs: 60_000 })!,
+        readLimit: 1000,
+        streamArn: STREAM,
+        clock: fake,
+        logger: silentLogger(),
+      }),
+      processor: { processRecords: () => sizes.push(-1) },
+    });
+    const lostRun = lost.consumer.run();
+    await until(() => fake.pendingSleeps > 0, 2_000, 'gathering');
+    lost.consumer.leaseLost('taken');
+    expect((await lostRun).reason).toBe('lease-lost');
+    expect(lost.store.writes).toEqual([]);
+    expect(sizes).toEqual([1500, 1500]);
   });
 });
