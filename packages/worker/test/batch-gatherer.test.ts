@@ -1,21 +1,26 @@
-import { ManualClock, silentLogger, systemClock } from '@shardline/core';
+import { ManualClock, silentLogger, systemClock, type Clock } from '@shardline/core';
 import { describe, expect, it } from 'vitest';
 import { gatheringReaderFactory, resolveBatchingOptions, type BatchingOptions } from '../src/batch-gatherer.js';
-import type { RecordBatch } from '../src/contracts.js';
+import type { ReaderFactory, RecordBatch } from '../src/contracts.js';
 import { batch, deferred, makeConsumer, ScriptedReader, seq, until } from './fakes.js';
 
 const STREAM = 'arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/x';
 
-/** The gathered batches of `reader`, pulled one by one as a shard consumer would. */
-function gathered(reader: ScriptedReader, batching: BatchingOptions, clock: ManualClock, readLimit = 1000) {
-  const stop = new AbortController();
-  const factory = gatheringReaderFactory(reader.factory, {
+/** `reader`'s batches through a gatherer (GetRecords limit 1,000 unless given). */
+function gathering(reader: ScriptedReader, batching: BatchingOptions, clock: Clock, readLimit = 1000): ReaderFactory {
+  return gatheringReaderFactory(reader.factory, {
     batching: resolveBatchingOptions(batching)!,
     readLimit,
     streamArn: STREAM,
     clock,
     logger: silentLogger(),
   });
+}
+
+/** The gathered batches of `reader`, pulled one by one as a shard consumer would. */
+function gathered(reader: ScriptedReader, batching: BatchingOptions, clock: ManualClock, readLimit = 1000) {
+  const stop = new AbortController();
+  const factory = gathering(reader, batching, clock, readLimit);
   const iterator: AsyncIterator<RecordBatch, unknown> = factory({
     shardId: 'shard-1',
     start: { type: 'TRIM_HORIZON' },
@@ -163,13 +168,7 @@ describe('batch gatherer under the shard consumer', () => {
     ]);
     const h = makeConsumer({
       clock,
-      readerFactory: gatheringReaderFactory(reader.factory, {
-        batching: resolveBatchingOptions({ maxRecords: 10_000 })!,
-        readLimit: 1000,
-        streamArn: STREAM,
-        clock,
-        logger: silentLogger(),
-      }),
+      readerFactory: gathering(reader, { maxRecords: 10_000 }, clock),
       processor: {
         async processRecords(b) {
           calls.push([b.records.length]);
@@ -193,13 +192,7 @@ describe('batch gatherer under the shard consumer', () => {
     const reader = new ScriptedReader([batch('shard-1', 1, 3)]);
     const h = makeConsumer({
       clock,
-      readerFactory: gatheringReaderFactory(reader.factory, {
-        batching: resolveBatchingOptions({ maxRecords: 100, maxWindowMs: 60_000 })!,
-        readLimit: 1000,
-        streamArn: STREAM,
-        clock,
-        logger: silentLogger(),
-      }),
+      readerFactory: gathering(reader, { maxRecords: 100, maxWindowMs: 60_000 }, clock),
       processor: {
         processRecords(b) {
           seen.push(...b.records.map((r) => r.sequenceNumber));
@@ -221,17 +214,9 @@ describe('batch gatherer under the shard consumer', () => {
     const sizes: number[] = [];
     let failures = 1;
     const reader = new ScriptedReader([batch('shard-1', 1, 1000), batch('shard-1', 1001, 1500)]);
-    const gather = (source: ScriptedReader) =>
-      gatheringReaderFactory(source.factory, {
-        batching: resolveBatchingOptions({ maxRecords: 5000 })!,
-        readLimit: 1000,
-        streamArn: STREAM,
-        clock,
-        logger: silentLogger(),
-      });
     const h = makeConsumer({
       clock,
-      readerFactory: gather(reader),
+      readerFactory: gathering(reader, { maxRecords: 5000 }, clock),
       processor: {
         processRecords(b) {
           sizes.push(b.records.length);
@@ -250,14 +235,12 @@ describe('batch gatherer under the shard consumer', () => {
     const second = new ScriptedReader([batch('shard-1', 1, 3)]);
     const lost = makeConsumer({
       clock: fake,
-      readerFactory: gatheringReaderFactory(second.factory, {
-        batching: resolveBatchingOptions({ maxRecords: 100, maxWindowMs: 60_000 })!,
-        readLimit: 1000,
-        streamArn: STREAM,
-        clock: fake,
-        logger: silentLogger(),
-      }),
-      processor: { processRecords: () => sizes.push(-1) },
+      readerFactory: gathering(second, { maxRecords: 100, maxWindowMs: 60_000 }, fake),
+      processor: {
+        processRecords: () => {
+          sizes.push(-1);
+        },
+      },
     });
     const lostRun = lost.consumer.run();
     await until(() => fake.pendingSleeps > 0, 2_000, 'gathering');
