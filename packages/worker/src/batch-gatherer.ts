@@ -160,10 +160,12 @@ async function* gatherBatches(
     return inFlight;
   };
   let windowStart = clock.now();
+  let waitLogged = false;
   /** Hands `batch` to the consumer; the window restarts once its call has completed. */
   function* handOver(batch: RecordBatch) {
     yield batch;
     windowStart = clock.now();
+    waitLogged = false;
   }
   try {
     for (;;) {
@@ -172,6 +174,10 @@ async function* gatherBatches(
         continue;
       }
       const waitMs = windowStart + batching.maxWindowMs - clock.now();
+      if (gathered.count > 0 && batching.maxWindowMs > 0 && waitMs > 0 && !waitLogged) {
+        waitLogged = true;
+        input.logger.debug({ shardId, records: gathered.count, waitMs }, 'gathering: waiting for the batching window');
+      }
       const result =
         gathered.count > 0 && batching.maxWindowMs > 0
           ? waitMs <= 0

@@ -154,7 +154,7 @@ export class Worker<T = Record<string, unknown>> {
           readLimit: o.reader.limit,
           streamArn,
           clock: o.clock,
-          logger: this.#log,
+          logger: o.logger.child({ component: 'batch-gatherer', workerId: o.workerId }),
         })
       : reading;
     const runner = new Runner<T>({
