@@ -388,6 +388,95 @@ describe('shardline run --handler on DynamoDB Local', () => {
     await stop(worker);
   });
 
+  it('BatchSize 1,500 with a batching window: one invocation gathers the records of several GetRecords answers, then one checkpoint', async () => {
+    const { tableName, streamArn } = await db.createStreamTable();
+    const output = join(dir, `${tableName}.jsonl`);
+    const mappingFile = join(dir, `${tableName}.mapping.json`);
+    writeFileSync(
+      mappingFile,
+      JSON.stringify({
+        StartingPosition: 'TRIM_HORIZON',
+        BatchSize: 1500,
+        MaximumBatchingWindowInSeconds: 3,
+        EventSourceArn: streamArn,
+      }),
+    );
+    const keys = Array.from({ length: 1200 }, (_, i) => `g${i + 1}`);
+    await put(tableName, keys);
+    const worker = startHandler('gather', `${join(FIXTURES, 'promise-handler.mjs')}#consume`, output, [
+      '--event-source-mapping',
+      mappingFile,
+      '--app',
+      tableName,
+    ]);
+    const seen = () => readLines<Invocation>(output);
+    await waitFor(
+      () => seen().some((i) => i.keys.includes('g1200')),
+      45_000,
+      () =>
+        `g1200 invoked\n${seen()
+          .map((i) => i.keys.length)
+          .join(',')}\n${worker.output()}`,
+    );
+    // GetRecords answers at most 1,000: the 1,200 records came in two answers and went in one event.
+    expect(seen().map((i) => i.keys)).toEqual([keys]);
+    const last = seen()[0]!.sequenceNumbers.at(-1);
+    await waitForAsync(
+      async () => (await checkpointOf(tableName)) === last,
+      10_000,
+      () => 'checkpoint at g1200',
+    );
+    await stop(worker);
+  });
+
+  it('a graceful hand-off while records are being gathered loses none: the next owner invokes them all', async () => {
+    const { tableName, streamArn } = await db.createStreamTable();
+    const output = join(dir, `${tableName}.jsonl`);
+    const mappingWith = (windowSeconds: number) => {
+      const file = join(dir, `${tableName}.${windowSeconds}.mapping.json`);
+      writeFileSync(
+        file,
+        JSON.stringify({
+          StartingPosition: 'TRIM_HORIZON',
+          BatchSize: 100,
+          MaximumBatchingWindowInSeconds: windowSeconds,
+          EventSourceArn: streamArn,
+        }),
+      );
+      return file;
+    };
+    const keys = ['h1', 'h2', 'h3', 'h4', 'h5'];
+    await put(tableName, keys);
+    const handler = `${join(FIXTURES, 'promise-handler.mjs')}#consume`;
+    // A waits 300 s to fill its batch: it holds the records gathered, uninvoked, when it stops.
+    const a = startHandler('a', handler, output, [
+      '--event-source-mapping',
+      mappingWith(300),
+      '--app',
+      tableName,
+      '--log-level',
+      'debug',
+    ]);
+    await waitFor(
+      () => a.output().includes('gathering: waiting for the batching window'),
+      30_000,
+      () => `a gathering\n${a.output()}`,
+    );
+    const b = startHandler('b', handler, output, ['--event-source-mapping', mappingWith(1), '--app', tableName]);
+    await stop(a);
+    const seen = () => readLines<Invocation>(output);
+    await waitFor(
+      () =>
+        seen()
+          .flatMap((i) => i.keys)
+          .includes('h5'),
+      45_000,
+      () => `h5 invoked\n${JSON.stringify(seen())}\n${b.output()}`,
+    );
+    expect(seen().map((i) => [i.worker, i.keys])).toEqual([['b', keys]]);
+    await stop(b);
+  });
+
   it('refuses, in one line, what it cannot honour: an SQS on-failure destination, a missing export, --processor with --handler', async () => {
     const mappingFile = join(dir, 'sqs.mapping.json');
     writeFileSync(

@@ -6,9 +6,11 @@ import { INITIAL_POSITIONS, type InitialPosition } from '@shardline/core';
 import { HEARTBEATS_PER_LEASE_DURATION, LEASE_DEFAULTS, type LeaseTuningOptions } from '@shardline/leases';
 import { SHARD_READER_DEFAULTS, type ShardReaderTuning } from '@shardline/streams';
 import {
+  BATCHING_DEFAULTS,
   CLIENT_DEFAULTS,
   LAMBDA_FUNCTION_DEFAULTS,
   WORKER_DEFAULTS,
+  type BatchingOptions,
   type FailurePolicyOptions,
   type WorkerOptions,
 } from '@shardline/worker';
@@ -28,10 +30,11 @@ import { UsageError } from './usage-error.js';
 
 /** Where a `run` setting goes in `WorkerOptions` (grouped options by their group). */
 export type WorkerOptionPath =
-  | Exclude<keyof WorkerOptions, 'leases' | 'reader' | 'failurePolicy' | 'metrics'>
+  | Exclude<keyof WorkerOptions, 'leases' | 'reader' | 'failurePolicy' | 'metrics' | 'batching'>
   | `metrics.${keyof NonNullable<WorkerOptions['metrics']>}`
   | `leases.${keyof LeaseTuningOptions}`
   | `reader.${keyof ShardReaderTuning}`
+  | `batching.${keyof BatchingOptions}`
   | `failurePolicy.${keyof FailurePolicyOptions}`;
 
 export interface SettingMeta {
@@ -258,9 +261,15 @@ export const runSettingsSchema = z
     }),
     batchSize: setting(integer.optional(), {
       arg: '<n>',
-      help: 'GetRecords limit, 1-1000 (with --handler: the most records per invocation)',
+      help: 'the most records per processRecords call (per invocation with --handler), 1-10000: up to 1000 one GetRecords answer, above it gathered across answers',
       default: SHARD_READER_DEFAULTS.limit,
-      option: 'reader.limit',
+      option: 'batching.maxRecords',
+    }),
+    maxBatchingWindowMs: setting(integer.optional(), {
+      arg: '<ms>',
+      help: "gather records across GetRecords answers for up to this long before a call, 0-300000 (Lambda's MaximumBatchingWindowInSeconds)",
+      default: BATCHING_DEFAULTS.maxWindowMs,
+      option: 'batching.maxWindowMs',
     }),
     idleIntervalMs: setting(integer.optional(), {
       arg: '<ms>',

@@ -6,6 +6,7 @@ import {
   LAMBDA_FUNCTION_DEFAULTS,
   LambdaFailureDestination,
   lambdaProcessorOptionsFromMapping,
+  lanesWithWindowRefusal,
   parseEventSourceMapping,
   type LambdaFunctionOptions,
   type LambdaMappingOptions,
@@ -24,9 +25,6 @@ import { UsageError } from './usage-error.js';
  * CLI's worker cannot do yet, one line each, never ignoring a field.
  */
 
-/** GetRecords' maximum: a larger BatchSize would need records gathered across reads. */
-const GET_RECORDS_MAX = 1000;
-
 export function readEventSourceMapping(path: string, cwd = process.cwd()): LambdaMappingOptions {
   const absolute = resolve(cwd, path);
   let text: string;
@@ -44,20 +42,12 @@ export function readEventSourceMapping(path: string, cwd = process.cwd()): Lambd
 export function applyEventSourceMapping(settings: RunSettings, mapping: LambdaMappingOptions): RunSettings {
   const out: RunSettings = { ...settings };
   if (mapping.parallelizationFactor > 1 && mapping.tumblingWindowMs > 0)
-    throw new UsageError(
-      `event source mapping: ParallelizationFactor ${mapping.parallelizationFactor} with TumblingWindowInSeconds is not supported yet (a window's state is per shard, the lanes would share it); set one of them off in the file`,
-    );
-  if (mapping.maxBatchingWindowMs > 0)
-    throw new UsageError(
-      `event source mapping: MaximumBatchingWindowInSeconds ${mapping.maxBatchingWindowMs / 1000} is not supported yet (shardline invokes the handler with each GetRecords answer); set it to 0 in the file`,
-    );
-  if (out.batchSize === undefined && mapping.batchSize > GET_RECORDS_MAX)
-    throw new UsageError(
-      `event source mapping: BatchSize ${mapping.batchSize} is above ${GET_RECORDS_MAX}, and gathering records across GetRecords calls is not supported yet; set it to at most ${GET_RECORDS_MAX} in the file or give --batch-size`,
-    );
+    throw new UsageError(`event source mapping: ${lanesWithWindowRefusal(mapping.parallelizationFactor)}`);
   if (!out.table && !out.streamArn && !out.streams) out.streamArn = [mapping.eventSourceArn];
   out.initialPosition ??= mapping.startingPosition;
+  // Above GetRecords' 1,000, or with a window, the worker gathers across reads (batching-settings.ts).
   out.batchSize ??= mapping.batchSize;
+  out.maxBatchingWindowMs ??= mapping.maxBatchingWindowMs;
   // Lambda's -1 (until the records expire) is the failure policy's -1.
   out.maxRetries ??= mapping.maxRetryAttempts ?? -1;
   out.maxRecordAgeMs ??= mapping.maxRecordAgeMs;

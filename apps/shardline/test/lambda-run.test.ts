@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { parseEventSourceMapping } from '@shardline/worker';
 import { checkRunSettings, loadSettings, runSettingsSchema, type RunSettings } from '../src/config.js';
 import { loadHandler, parseHandlerSpec } from '../src/handler-loader.js';
+import { toWorkerOptions } from '../src/commands/run.js';
+import { silentLogger } from '@shardline/core';
 import {
   applyEventSourceMapping,
   lambdaRunParts,
@@ -125,13 +127,36 @@ describe('--event-source-mapping FILE.json', () => {
     const base = settings({ handler: 'h.mjs' });
     expect(() =>
       applyEventSourceMapping(base, mapping({ ParallelizationFactor: 2, TumblingWindowInSeconds: 60 })),
-    ).toThrow(/^event source mapping: ParallelizationFactor 2 with TumblingWindowInSeconds is not supported yet/);
+    ).toThrow(
+      /^event source mapping: ParallelizationFactor 2 with TumblingWindowInSeconds is refused: Lambda documents one window state per shard/,
+    );
     // Lanes alone are built (lambdaProcessor's parallelizationFactor).
     expect(() => applyEventSourceMapping(base, mapping({ ParallelizationFactor: 2 }))).not.toThrow();
-    expect(() => applyEventSourceMapping(base, mapping({ MaximumBatchingWindowInSeconds: 5 }))).toThrow(
-      /^event source mapping: MaximumBatchingWindowInSeconds 5 is not supported yet/,
+  });
+
+  it('BatchSize above 1,000 and MaximumBatchingWindowInSeconds turn the batch gatherer on', () => {
+    const handler = settings({ handler: 'h.mjs' });
+    const gathered = applyEventSourceMapping(handler, mapping({ BatchSize: 5000, MaximumBatchingWindowInSeconds: 5 }));
+    expect(gathered).toMatchObject({ batchSize: 5000, maxBatchingWindowMs: 5000 });
+    const options = toWorkerOptions(gathered, { processRecords: () => undefined }, silentLogger());
+    expect(options.reader).toEqual({ limit: 1000 });
+    expect(options.batching).toMatchObject({ maxRecords: 5000, maxWindowMs: 5000 });
+    // A handler's records are measured as Lambda's event carries them, against 6 MB.
+    expect(options.batching?.maxBytes).toBeLessThan(6 * 1024 * 1024);
+    expect(options.batching?.recordBytes).toBeTypeOf('function');
+    // Lambda's defaults (100, no window) read one answer per call, nothing gathered.
+    const plain = toWorkerOptions(
+      applyEventSourceMapping(handler, mapping()),
+      { processRecords: () => undefined },
+      silentLogger(),
     );
-    expect(() => applyEventSourceMapping(base, mapping({ BatchSize: 2000 }))).toThrow(/BatchSize 2000 is above 1000/);
+    expect([plain.reader, plain.batching]).toEqual([{ limit: 100 }, undefined]);
+    // --max-batching-window-ms overrides the file.
+    const flag = applyEventSourceMapping(
+      settings({ handler: 'h.mjs', maxBatchingWindowMs: '0' }),
+      mapping({ BatchSize: 50, MaximumBatchingWindowInSeconds: 30 }),
+    );
+    expect(flag.maxBatchingWindowMs).toBe(0);
   });
 
   it('reads the file, and says so when it cannot', () => {

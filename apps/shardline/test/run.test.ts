@@ -236,7 +236,7 @@ describe('run --help and bad values', () => {
       '0',
     ]);
     expect(batch.code).toBe(2);
-    expect(batch.stderr).toMatch(/--batch-size: limit must be/);
+    expect(batch.stderr).toMatch(/--batch-size: batching\.maxRecords must be/);
   });
 
   it('maps every setting with a Worker option into the grouped options', () => {

@@ -28,6 +28,7 @@ export {
   type ShutdownRequestedInput,
 } from './processor.js';
 export { ShardState } from './shard-state.js';
+export { BATCHING_DEFAULTS, MAX_BATCH_RECORDS, type BatchingOptions } from './batch-gatherer.js';
 export { EMF_DEFAULTS, type EmfOptions } from './emf.js';
 export { METRIC_DEFINITIONS, type MetricDefinition } from './metric-definitions.js';
 export { SPAN_NAMES } from './tracing.js';
@@ -40,6 +41,7 @@ export {
   type LambdaDynamoDBTimeWindowEvent,
 } from './lambda/lambda-processor.js';
 export { parseEventSourceMapping, type LambdaMappingOptions } from './lambda/mapping.js';
+export { lanesWithWindowRefusal } from './lambda/parallelization.js';
 export { compileFilterCriteria, type FilterCriteria, type RecordFilter } from './lambda/filter.js';
 export {
   LambdaFailureDestination,
@@ -56,5 +58,5 @@ export {
   type LambdaCallback,
   type LambdaFunctionOptions,
 } from './lambda/context.js';
-export type { LambdaDynamoDBStreamEvent, LambdaDynamoDBRecord } from './lambda/event.js';
+export { lambdaPayloadBatching, type LambdaDynamoDBStreamEvent, type LambdaDynamoDBRecord } from './lambda/event.js';
 export type { WindowState } from './lambda/tumbling-window.js';

@@ -26,6 +26,7 @@ import {
 } from '@shardline/leases';
 import { resolveShardReaderTuning, type ResolvedShardReaderTuning, type ShardReaderTuning } from '@shardline/streams';
 import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
+import { resolveBatchingOptions, type BatchingOptions, type ResolvedBatching } from './batch-gatherer.js';
 import { CLIENT_DEFAULTS, resolveClientOptions } from './clients.js';
 import { resolveEmfOptions, type EmfOptions, type ResolvedEmfOptions } from './emf.js';
 import type { Coordinator, ReaderFactory } from './contracts.js';
@@ -153,6 +154,12 @@ export interface WorkerOptions<T = Record<string, unknown>> {
    * stays empty), `prefetch` (batches fetched ahead of the processor), `iteratorRefreshMs`.
    */
   reader?: ShardReaderTuning;
+  /**
+   * Gather records across reads into one processRecords call, as Lambda's `BatchSize` and
+   * `MaximumBatchingWindowInSeconds` do (batch-gatherer.ts): `maxRecords` (up to 10,000),
+   * `maxWindowMs` (up to 300,000), `maxBytes` (6 MB). @defaultValue off: one call per read
+   */
+  batching?: BatchingOptions;
   failurePolicy?: FailurePolicyOptions;
   /** `stop()` resolves within this; in-flight batches are aborted (ctx.signal) when it runs out. @defaultValue 20_000 */
   shutdownTimeoutMs?: number;
@@ -224,6 +231,7 @@ export interface ResolvedWorkerOptions<T> {
   keyConcurrency: number;
   leases: ResolvedLeaseTuning;
   reader: ResolvedShardReaderTuning;
+  batching: ResolvedBatching | undefined;
   failurePolicy: ResolvedFailurePolicy;
   shutdownTimeoutMs: number;
   healthPort: number | undefined;
@@ -263,6 +271,7 @@ const KNOWN: readonly (keyof WorkerOptions)[] = [
   'checkpointIntervalMs',
   'leases',
   'reader',
+  'batching',
   'failurePolicy',
   'shutdownTimeoutMs',
   'healthPort',
@@ -389,6 +398,7 @@ export function resolveWorkerOptions<T>(options: WorkerOptions<T>): ResolvedWork
     // Each package owns its defaults and cross-field checks: resolved here only so bad input fails now.
     leases: resolveLeaseTuning(options.leases ?? {}),
     reader: resolveShardReaderTuning(options.reader ?? {}),
+    batching: resolveBatchingOptions(options.batching),
     failurePolicy: policy,
     shutdownTimeoutMs,
     healthPort:

@@ -1,6 +1,7 @@
 import type { Tracer } from '@opentelemetry/api';
 import { ConfigError, SafeEmitter, toError, type Logger } from '@shardline/core';
 import { LEASE_COORDINATOR_EVENTS } from '@shardline/leases';
+import { gatheringReaderFactory } from './batch-gatherer.js';
 import { createDynamoDBClient, createDynamoDBStreamsClient, logSdkRetries } from './clients.js';
 import type { Coordinator, Lease, LeaseCoordinatorEvents, ReaderFactory } from './contracts.js';
 import { createDefaultCoordinator, createDefaultReaderFactory, resolveStreamArn } from './defaults.js';
@@ -153,7 +154,7 @@ export class Worker<T = Record<string, unknown>> {
     this.#coordinator = coordinator;
     this.metrics.watchFenced(() => coordinator.isFenced());
     this.#forwardLeaseEvents(coordinator);
-    const readerFactory: ReaderFactory =
+    const reading: ReaderFactory =
       o.readerFactory ??
       createDefaultReaderFactory({
         streams: streams!,
@@ -164,6 +165,14 @@ export class Worker<T = Record<string, unknown>> {
         onTrimmed: (event) => this.events.emit('records:trimmed', event),
         health: this.#streamsHealth,
       });
+    const readerFactory = o.batching
+      ? gatheringReaderFactory(reading, {
+          batching: o.batching,
+          readLimit: o.reader.limit,
+          clock: o.clock,
+          logger: o.logger.child({ component: 'batch-gatherer', workerId: o.workerId }),
+        })
+      : reading;
     const runner = new Runner<T>({
       coordinator,
       events: this.events,

@@ -4,6 +4,7 @@ import { ConfigError, createLogger, type Logger } from '@shardline/core';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   createDynamoDBClient,
+  lambdaPayloadBatching,
   lambdaProcessor,
   tableNameFromStreamArn,
   Worker,
@@ -13,6 +14,7 @@ import {
   type WorkerOptions,
 } from '@shardline/worker';
 import { explainStartupError } from '../aws-errors.js';
+import { readingOptions } from '../batching-settings.js';
 import {
   addSettingOptions,
   checkRunSettings,
@@ -96,9 +98,13 @@ export function toWorkerOptions(
     else options.streamArns = [...((options.streamArns as string[] | undefined) ?? []), entry.streamArn!];
   }
   if (processors && Object.keys(processors).length > 0) options.processors = processors;
+  const { batching, ...grouped } = groups;
+  const reading = readingOptions(batching, settings.handler ? lambdaPayloadBatching() : undefined);
   return {
     ...(options as unknown as WorkerOptions),
-    ...groups,
+    ...grouped,
+    ...reading,
+    ...(reading.reader || grouped.reader ? { reader: { ...grouped.reader, ...reading.reader } } : {}),
     processMetrics: settings.healthPort !== undefined,
   };
 }

@@ -151,6 +151,21 @@ export function payloadBytes(event: unknown): number {
 }
 
 /**
+ * How the batch gatherer (../batch-gatherer.ts) measures records for a Lambda handler: each one
+ * as it appears in the event, plus its comma, against 6 MB less the event's envelope. A
+ * gathered batch then always fits one invocation (splitByPayload keeps it whole).
+ */
+export function lambdaPayloadBatching(limitBytes = LAMBDA_PAYLOAD_LIMIT_BYTES): {
+  maxBytes: number;
+  recordBytes: (record: _Record, streamArn: string) => number;
+} {
+  return {
+    maxBytes: limitBytes - payloadBytes({ Records: [] }),
+    recordBytes: (record, streamArn) => payloadBytes(toLambdaRecord(record, streamArn)) + 1,
+  };
+}
+
+/**
  * Splits records, in order, into consecutive events that each stay within `limitBytes` when
  * serialized; Lambda shortens a batch the same way before invoking. A record too large on its
  * own still gets an event (a DynamoDB item is at most 400 KB, so this cannot happen with the

@@ -98,16 +98,19 @@ function isoSeconds(record: _Record): string {
   return new Date(created).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-/** The last invocation per shard, which the on-failure record names. */
+/** The last invocation per shard (of each stream: shard ids may repeat across streams), which the on-failure record names. */
 export class InvocationLedger {
   readonly #last = new Map<string, { requestId: string; functionError: string | undefined }>();
 
-  record(shardId: string, requestId: string, functionError: string | undefined): void {
-    this.#last.set(shardId, { requestId, functionError });
+  record(shard: { streamArn: string; shardId: string }, requestId: string, functionError: string | undefined): void {
+    this.#last.set(`${shard.streamArn}\u0000${shard.shardId}`, { requestId, functionError });
   }
 
-  last(shardId: string): { requestId: string; functionError: string | undefined } | undefined {
-    return this.#last.get(shardId);
+  last(shard: {
+    streamArn: string;
+    shardId: string;
+  }): { requestId: string; functionError: string | undefined } | undefined {
+    return this.#last.get(`${shard.streamArn}\u0000${shard.shardId}`);
   }
 }
 
@@ -176,7 +179,7 @@ export class LambdaFailureDestination implements FailureDestination {
     if (!first) return;
     const fn = resolveLambdaFunction(this.#o.function ?? {}, first.streamArn);
     const aged = first.reason === 'max-record-age';
-    const last = aged ? undefined : this.#o.ledger?.last(first.shardId);
+    const last = aged ? undefined : this.#o.ledger?.last(first);
     await this.#write(
       buildOnFailureRecord({
         shardId: first.shardId,

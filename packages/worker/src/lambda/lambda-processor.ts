@@ -1,12 +1,6 @@
 import { AbortedError, ProcessorError, systemClock, type Clock } from '@shardline/core';
 import { MAX_PROCESSOR_STATE_BYTES } from '@shardline/leases';
-import {
-  recordKey,
-  type Checkpointer,
-  type ProcessorContext,
-  type RecordProcessor,
-  type StreamRecord,
-} from '../processor.js';
+import { type Checkpointer, type ProcessorContext, type RecordProcessor, type StreamRecord } from '../processor.js';
 import { tableNameFromStreamArn } from '../options.js';
 import { interpretBatchResponse } from './batch-response.js';
 import {
@@ -17,25 +11,24 @@ import {
   type LambdaHandler,
   type ResolvedLambdaFunction,
 } from './context.js';
-import {
-  LAMBDA_PAYLOAD_LIMIT_BYTES,
-  splitByPayload,
-  toLambdaRecord,
-  type LambdaDynamoDBRecord,
-  type LambdaDynamoDBStreamEvent,
-} from './event.js';
+import { LAMBDA_PAYLOAD_LIMIT_BYTES, toLambdaRecord, type LambdaDynamoDBStreamEvent } from './event.js';
 import { InvocationLedger } from './failure-record.js';
 import { compileFilterCriteria, type FilterCriteria, type RecordFilter } from './filter.js';
 import type { LambdaMappingOptions } from './mapping.js';
-import { checkParallelizationFactor, finishedPrefix, splitIntoLanes } from './parallelization.js';
 import {
-  MAX_WINDOW_STATE_BYTES,
-  TumblingWindowMachine,
-  windowField,
-  type WindowInvocation,
-  type WindowSnapshot,
-  type WindowState,
-} from './tumbling-window.js';
+  eventFor,
+  nextUnit as nextUnitOf,
+  sequenceNumbersOf,
+  type Candidate,
+  type LambdaDynamoDBTimeWindowEvent,
+  type ShardLambdaState,
+  type Unit,
+} from './invocation-unit.js';
+import { runLanes, type LaneRunnerDeps } from './lane-runner.js';
+import { checkParallelizationFactor, lanesWithWindowRefusal } from './parallelization.js';
+import { MAX_WINDOW_STATE_BYTES, TumblingWindowMachine, type WindowSnapshot } from './tumbling-window.js';
+
+export type { LambdaDynamoDBTimeWindowEvent } from './invocation-unit.js';
 
 /**
  * `lambdaProcessor(handler, options)`: a DynamoDB Streams Lambda handler as a shardline
@@ -116,34 +109,6 @@ export class LambdaInvocationFailedError extends ProcessorError {
   }
 }
 
-/** The event of a tumbling-window invocation: Lambda's event plus the window fields. */
-export interface LambdaDynamoDBTimeWindowEvent extends LambdaDynamoDBStreamEvent {
-  window: { start: string; end: string };
-  state: WindowState;
-  shardId: string;
-  eventSourceARN: string;
-  isFinalInvokeForWindow: boolean;
-  isWindowTerminatedEarly: boolean;
-}
-
-interface ShardLambdaState {
-  /** Records done in a batch that failed later on: left out when that batch is retried. */
-  done: Set<string>;
-  window: TumblingWindowMachine<Candidate> | undefined;
-}
-
-/** A record that passed the filter, with its Lambda form and its place in the call's records. */
-interface Candidate {
-  index: number;
-  record: StreamRecord<unknown>;
-  lambda: LambdaDynamoDBRecord;
-}
-
-interface Unit {
-  candidates: Candidate[];
-  window?: WindowInvocation<Candidate> | undefined;
-}
-
 export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDynamoDBStreamEvent>(
   // The handler's event parameter may be typed narrower (DynamoDBStreamEvent, a window event).
   handler: LambdaHandler<E>,
@@ -157,15 +122,16 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
   const limit = options.payloadLimitBytes ?? LAMBDA_PAYLOAD_LIMIT_BYTES;
   const windowMs = options.tumblingWindowMs ?? 0;
   const factor = checkParallelizationFactor(options.parallelizationFactor ?? 1);
-  if (factor > 1 && windowMs > 0)
-    throw new RangeError('a tumbling window with a parallelizationFactor above 1 is not supported yet');
+  if (factor > 1 && windowMs > 0) throw new RangeError(lanesWithWindowRefusal(factor));
   const ledger = options.ledger ?? new InvocationLedger();
+  // By stream and shard: an application may consume several streams, whose shard ids can repeat.
   const shards = new Map<string, ShardLambdaState>();
+  const shardKey = (streamArn: string, shardId: string) => `${streamArn}\u0000${shardId}`;
   const fns = new Map<string, ResolvedLambdaFunction>();
   const call = handler as unknown as LambdaHandler<LambdaDynamoDBStreamEvent | LambdaDynamoDBTimeWindowEvent>;
 
-  const stateOf = (shardId: string): ShardLambdaState => {
-    let state = shards.get(shardId);
+  const stateOf = (streamArn: string, shardId: string): ShardLambdaState => {
+    let state = shards.get(shardKey(streamArn, shardId));
     if (!state) {
       state = {
         done: new Set(),
@@ -178,7 +144,7 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
               })
             : undefined,
       };
-      shards.set(shardId, state);
+      shards.set(shardKey(streamArn, shardId), state);
     }
     return state;
   };
@@ -198,10 +164,10 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
         signal: ctx.signal,
         requestId: options.requestId,
       });
-      ledger.record(ctx.shardId, requestId, undefined);
+      ledger.record(ctx, requestId, undefined);
       return response;
     } catch (err) {
-      if (err instanceof LambdaFunctionError) ledger.record(ctx.shardId, err.requestId, err.functionError);
+      if (err instanceof LambdaFunctionError) ledger.record(ctx, err.requestId, err.functionError);
       throw err;
     }
   };
@@ -227,33 +193,8 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
     if (previous) await checkpoint(shard, ctx.checkpointer, previous.sequenceNumber);
   };
 
-  const nextUnit = (shard: ShardLambdaState, pending: Candidate[], shardEnded: boolean): Unit | undefined => {
-    const fitting =
-      pending.length > 0
-        ? splitByPayload(
-            pending.map((c) => c.lambda),
-            limit,
-          )[0]!.length
-        : 0;
-    if (!shard.window) return fitting > 0 ? { candidates: pending.slice(0, fitting) } : undefined;
-    const next = shard.window.next(pending.slice(0, fitting), clock.now(), shardEnded);
-    if (!next) return undefined;
-    return { candidates: next.invocation.records, window: next.invocation };
-  };
-
-  const eventFor = (unit: Unit, ctx: ProcessorContext): LambdaDynamoDBStreamEvent | LambdaDynamoDBTimeWindowEvent => {
-    const Records = unit.candidates.map((c) => c.lambda);
-    if (!unit.window) return { Records };
-    return {
-      Records,
-      window: windowField(unit.window.window),
-      state: unit.window.state,
-      shardId: ctx.shardId,
-      eventSourceARN: ctx.streamArn,
-      isFinalInvokeForWindow: unit.window.isFinalInvokeForWindow,
-      isWindowTerminatedEarly: unit.window.isWindowTerminatedEarly,
-    };
-  };
+  const nextUnit = (shard: ShardLambdaState, pending: Candidate[], shardEnded: boolean): Unit | undefined =>
+    nextUnitOf(shard, pending, shardEnded, { limitBytes: limit, clock });
 
   /** Runs every invocation `pending` needs; `records` are the whole call's, in order. */
   const run = async (
@@ -280,11 +221,7 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
           });
         throw err;
       }
-      const outcome = interpretBatchResponse(
-        unit.candidates.map((c) => c.lambda.dynamodb?.SequenceNumber ?? ''),
-        response,
-        reportFailures,
-      );
+      const outcome = interpretBatchResponse(sequenceNumbersOf(unit), response, reportFailures);
       if (outcome.kind === 'failed') {
         if (first) await doneBefore(records, first.index, shard, ctx);
         throw new LambdaInvocationFailedError(ctx.shardId, first?.record.sequenceNumber ?? '', outcome.reason);
@@ -311,81 +248,20 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
     }
   };
 
-  /**
-   * ParallelizationFactor > 1: `pending` in lanes by item key, run at once. Each finished
-   * invocation moves the checkpoint to the end of the finished prefix of `records`; a failed
-   * lane stops at its first unfinished record, the others run on, and the retry starts at the
-   * earliest unfinished record (those finished after it are remembered and left out).
-   */
-  const runLanes = async (
-    records: StreamRecord<unknown>[],
-    pending: Candidate[],
-    shard: ShardLambdaState,
-    ctx: ProcessorContext,
-  ): Promise<void> => {
-    const unfinished = new Set(pending.map((c) => c.index));
-    const failures: Array<{ index: number; error: unknown; raw: boolean }> = [];
-    let checkpointed = 0;
-    const advance = async () => {
-      const prefix = finishedPrefix(records.length, (i) => !unfinished.has(i));
-      // A stopping shard writes no more checkpoints from here; the runtime's own final one stands.
-      if (prefix <= checkpointed || ctx.signal.aborted) return;
-      checkpointed = prefix;
-      await ctx.checkpointer.checkpoint(records[prefix - 1]!.sequenceNumber);
-    };
-    const lane = async (candidates: Candidate[]) => {
-      let rest = candidates;
-      for (let unit = nextUnit(shard, rest, false); unit; unit = nextUnit(shard, rest, false)) {
-        const first = unit.candidates[0]!;
-        let response: unknown;
-        try {
-          response = await invoke(eventFor(unit, ctx), ctx);
-        } catch (error) {
-          failures.push({ index: first.index, error, raw: true });
-          return;
-        }
-        const outcome = interpretBatchResponse(
-          unit.candidates.map((c) => c.lambda.dynamodb?.SequenceNumber ?? ''),
-          response,
-          reportFailures,
-        );
-        if (outcome.kind === 'failed') {
-          failures.push({ index: first.index, error: new Error(outcome.reason), raw: false });
-          return;
-        }
-        const done = outcome.kind === 'partial' ? outcome.retryIndex : unit.candidates.length;
-        for (const c of unit.candidates.slice(0, done)) {
-          unfinished.delete(c.index);
-          shard.done.add(c.record.sequenceNumber);
-        }
-        if (outcome.kind === 'partial') {
-          const failed = unit.candidates[done]!;
-          const message = `the function reported a batch item failure; retrying from ${failed.record.sequenceNumber}`;
-          failures.push({ index: failed.index, error: new Error(message), raw: false });
-          return;
-        }
-        rest = rest.slice(unit.candidates.length);
-        await advance();
-      }
-    };
-    await Promise.all(splitIntoLanes(pending, (c) => recordKey(c.record), factor).map(lane));
-    const aborted = failures.find((f) => f.error instanceof AbortedError);
-    if (aborted) throw aborted.error;
-    const earliest = failures.sort((a, b) => a.index - b.index)[0];
-    if (!earliest) return;
-    // Every record before the earliest failure is finished (each lane stopped at its own first).
-    await doneBefore(records, earliest.index, shard, ctx);
-    if (earliest.index === 0 && earliest.raw) throw earliest.error;
-    const retryFrom = records[earliest.index]!.sequenceNumber;
-    throw new LambdaInvocationFailedError(ctx.shardId, retryFrom, (earliest.error as Error).message, {
-      cause: earliest.error,
-    });
+  const lanes: LaneRunnerDeps = {
+    factor,
+    reportBatchItemFailures: reportFailures,
+    nextUnit: (shard, pending) => nextUnit(shard, pending, false),
+    invoke: (unit, ctx) => invoke(eventFor(unit, ctx), ctx),
+    doneBefore,
+    failedFrom: (ctx, retryFrom, message, cause) =>
+      new LambdaInvocationFailedError(ctx.shardId, retryFrom, message, { cause }),
   };
 
   return {
-    initialize({ shardId, processorState, logger }) {
-      shards.delete(shardId);
-      const shard = stateOf(shardId);
+    initialize({ shardId, streamArn, processorState, logger }) {
+      shards.delete(shardKey(streamArn, shardId));
+      const shard = stateOf(streamArn, shardId);
       if (!shard.window || processorState === undefined) return;
       let stored: Partial<StoredLambdaState> | undefined;
       try {
@@ -399,7 +275,7 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
     },
 
     async processRecords(batch, ctx) {
-      const shard = stateOf(ctx.shardId);
+      const shard = stateOf(ctx.streamArn, ctx.shardId);
       const records = batch.records;
       const pending: Candidate[] = [];
       records.forEach((record, index) => {
@@ -407,7 +283,7 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
         const lambda = toLambdaRecord(record, ctx.streamArn);
         if (filter.matches(lambda)) pending.push({ index, record, lambda });
       });
-      if (factor > 1) await runLanes(records, pending, shard, ctx);
+      if (factor > 1) await runLanes(records, pending, shard, ctx, lanes);
       else await run(records, pending, shard, ctx, false);
       for (const record of records) shard.done.delete(record.sequenceNumber);
       // The runtime's own checkpoint at this position carries no state: write the window's first.
@@ -415,7 +291,7 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
     },
 
     async idle({ shardId, streamArn, logger, signal, checkpointer }) {
-      const shard = shards.get(shardId);
+      const shard = shards.get(shardKey(streamArn, shardId));
       if (!shard?.window?.isOpen) return;
       const tableName = tableNameFromStreamArn(streamArn) ?? streamArn;
       const ctx: ProcessorContext = {
@@ -441,7 +317,7 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
     },
 
     async shardEnded({ shardId, streamArn, logger }) {
-      const shard = shards.get(shardId);
+      const shard = shards.get(shardKey(streamArn, shardId));
       if (shard?.window?.isOpen) {
         // The closed shard ends its window: the final invocation must succeed before SHARD_END.
         const ctx: ProcessorContext = {
@@ -455,15 +331,15 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
         };
         await run([], [], shard, ctx, true);
       }
-      shards.delete(shardId);
+      shards.delete(shardKey(streamArn, shardId));
     },
 
-    leaseLost({ shardId }) {
-      shards.delete(shardId);
+    leaseLost({ shardId, streamArn }) {
+      shards.delete(shardKey(streamArn, shardId));
     },
 
-    shutdownRequested({ shardId }) {
-      shards.delete(shardId);
+    shutdownRequested({ shardId, streamArn }) {
+      shards.delete(shardKey(streamArn, shardId));
     },
   };
 }

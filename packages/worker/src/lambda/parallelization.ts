@@ -18,6 +18,17 @@ export function checkParallelizationFactor(factor: number): number {
   return factor;
 }
 
+/**
+ * Why lanes and a tumbling window are refused together (the one wording, for the processor and
+ * the CLI). Lambda documents the window's state as one per shard, "a maximum of 1 MB per shard"
+ * (https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-windows.html), and says nothing of
+ * how the concurrent batches of one shard would share it: a state per lane would be a guess at
+ * semantics Lambda does not promise, and one shared state would run the batches one at a time.
+ */
+export function lanesWithWindowRefusal(factor: number): string {
+  return `ParallelizationFactor ${factor} with TumblingWindowInSeconds is refused: Lambda documents one window state per shard (at most 1 MB) and not how the shard's concurrent batches would share it, so shardline will not guess (a state per lane) nor quietly run the lanes one at a time (one shared state); set ParallelizationFactor to 1 or TumblingWindowInSeconds to 0`;
+}
+
 /** The lane of an item key: stable across processes (a hash, not an insertion order). */
 export function laneOf(key: string, factor: number): number {
   if (factor === 1) return 0;

@@ -124,7 +124,7 @@ describe('LambdaFailureDestination', () => {
   it('turns what the failure policy gives up on into one Lambda record naming the last invocation', async () => {
     const written: LambdaOnFailureRecord[] = [];
     const ledger = new InvocationLedger();
-    ledger.record('shard-7', 'req-41', 'Unhandled');
+    ledger.record({ streamArn: STREAM, shardId: 'shard-7' }, 'req-41', 'Unhandled');
     const clock = new ManualClock(Date.parse('2024-01-01T00:05:00.000Z'));
     const destination = new LambdaFailureDestination({
       to: {
@@ -168,7 +168,7 @@ describe('LambdaFailureDestination', () => {
   it('records that aged out were never invoked: a fresh request id, no function error', async () => {
     const written: LambdaOnFailureRecord[] = [];
     const ledger = new InvocationLedger();
-    ledger.record('shard-7', 'req-9', 'Unhandled');
+    ledger.record({ streamArn: STREAM, shardId: 'shard-7' }, 'req-9', 'Unhandled');
     const destination = new LambdaFailureDestination({
       to: {
         name: 'memory',

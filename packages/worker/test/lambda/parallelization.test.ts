@@ -142,7 +142,7 @@ describe('lanes (ParallelizationFactor)', () => {
     const handler = async () => {};
     expect(() => lambdaProcessor(handler, { parallelizationFactor: 11 })).toThrow(/from 1 to 10/);
     expect(() => lambdaProcessor(handler, { parallelizationFactor: 2, tumblingWindowMs: 60_000 })).toThrow(
-      /not supported yet/,
+      /is refused: Lambda documents one window state per shard/,
     );
   });
 });
