@@ -84,6 +84,12 @@ export interface LeaseCoordinatorOptions extends LeaseTuningOptions {
   logger?: Logger;
   /** Where shards are listed: `streamsShardLister(streams, streamArn)` for a real stream. */
   shardLister: ShardLister;
+  /**
+   * Records this worker has processed so far, written into its heartbeat item at each beat so
+   * that whoever reads the lease table (the status page) can show records/s per worker.
+   * @defaultValue not published
+   */
+  recordsProcessed?: () => number;
 }
 
 export interface ResolvedLeaseTuning {

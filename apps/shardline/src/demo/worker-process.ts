@@ -1,5 +1,6 @@
 import { createLogger, silentLogger, type LogLevel } from '@shardline/core';
 import { createDynamoDBClient, createDynamoDBStreamsClient, defineProcessor, Worker } from '@shardline/worker';
+import { condenseSdkNodeVersionWarning } from '../node-version-notice.js';
 import { recordId, type DemoItem, type DemoMessage, type WorkerMessage, type WorkerProcessConfig } from './protocol.js';
 
 /**
@@ -8,6 +9,8 @@ import { recordId, type DemoItem, type DemoMessage, type WorkerMessage, type Wor
  * `kill -9` is a real crash: no `stop()`, no release, leases left to expire.
  */
 const config = JSON.parse(process.argv[2] ?? '') as WorkerProcessConfig;
+// The demo printed the SDK's Node-version note once already; its workers keep quiet about it.
+condenseSdkNodeVersionWarning(() => undefined);
 
 function send(message: WorkerMessage): Promise<void> {
   // The callback runs once the message is in the channel: the demo will read it even if this
