@@ -148,6 +148,7 @@ const KNOWN_KEYS = [
   'clock',
   'logger',
   'shardLister',
+  'recordsProcessed',
   ...LEASE_TUNING_KEYS,
 ] as const satisfies readonly (keyof LeaseCoordinatorOptions)[];
 

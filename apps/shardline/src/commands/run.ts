@@ -23,6 +23,7 @@ import {
   type RunSettings,
 } from '../config.js';
 import { UsageError } from '../usage-error.js';
+import { workerStatusPage } from '../status-page/worker-page.js';
 import { localDefaults } from '../local-endpoint.js';
 import { loadProcessor } from '../processor-loader.js';
 import { loadHandler } from '../handler-loader.js';
@@ -164,15 +165,27 @@ async function runWorker(
   destination: FailureDestination | undefined,
 ): Promise<void> {
   const logger = createLogger({ level: settings.logLevel, base: { app: settings.app ?? settings.table ?? null } });
+  if (settings.statusPage && settings.healthPort === undefined)
+    throw new UsageError("--status-page needs --health-port: the page is served by the worker's health server");
+  const statusPage = settings.statusPage
+    ? workerStatusPage({
+        dynamodbEndpoint: settings.dynamodbEndpoint ?? settings.endpoint,
+        streamsEndpoint: settings.streamsEndpoint ?? settings.endpoint,
+        region: settings.region,
+      })
+    : undefined;
   let worker: Worker;
   try {
     worker = new Worker({
       ...toWorkerOptions(settings, processor, logger, destination),
+      ...(statusPage ? { healthRoutes: statusPage.routes } : {}),
       ...runLocalDefaults(settings),
     });
   } catch (err) {
+    statusPage?.close();
     throw explainConfigError(err);
   }
+  statusPage?.attach(worker);
   const log = logger.child({ component: 'cli', workerId: worker.workerId });
   if (mapping)
     log.info(
@@ -216,5 +229,6 @@ async function runWorker(
     await stopping;
   } finally {
     removeHandlers();
+    statusPage?.close();
   }
 }

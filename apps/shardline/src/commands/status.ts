@@ -98,15 +98,7 @@ export function registerStatus(program: Command): void {
       const settings = loadSettings(statusSchema, flags, { configFile: false });
       const dynamodbEndpoint = settings.dynamodbEndpoint ?? settings.endpoint;
       const streamsEndpoint = settings.streamsEndpoint ?? settings.endpoint;
-      // No shardline layer retries these one-shot reads (the lease-table scan, the lag probes), so
-      // the SDK does: its standard retry, which the clients shardline builds otherwise turn off.
-      const clientOptions = {
-        region: settings.region,
-        maxAttempts: 3,
-        ...localDefaults([dynamodbEndpoint, streamsEndpoint], settings.region),
-      };
-      const dynamodb = createDynamoDBClient({ endpoint: dynamodbEndpoint, ...clientOptions });
-      const streams = createDynamoDBStreamsClient({ endpoint: streamsEndpoint, ...clientOptions });
+      const { dynamodb, streams } = statusClients(dynamodbEndpoint, streamsEndpoint, settings.region);
       const tableName = settings.leaseTable ?? `shardline-${settings.app}`;
       const read = () =>
         readStatus(dynamodb, settings.lag === false ? undefined : streams, tableName).catch((err: unknown) => {
@@ -128,6 +120,21 @@ export function registerStatus(program: Command): void {
         streams.destroy();
       }
     });
+}
+
+/** The clients of status reads (`status`, and the status page a worker serves). */
+export function statusClients(
+  dynamodbEndpoint: string | undefined,
+  streamsEndpoint: string | undefined,
+  region: string | undefined,
+): { dynamodb: DynamoDBClient; streams: DynamoDBStreamsClient } {
+  // No shardline layer retries these one-shot reads (the lease-table scan, the lag probes), so
+  // the SDK does: its standard retry, which the clients shardline builds otherwise turn off.
+  const clientOptions = { region, maxAttempts: 3, ...localDefaults([dynamodbEndpoint, streamsEndpoint], region) };
+  return {
+    dynamodb: createDynamoDBClient({ endpoint: dynamodbEndpoint, ...clientOptions }),
+    streams: createDynamoDBStreamsClient({ endpoint: streamsEndpoint, ...clientOptions }),
+  };
 }
 
 /** What `status --json` prints and the status page shows: one read of the lease table (and the stream, for lag). */
