@@ -179,6 +179,23 @@ describe('run --help and bad values', () => {
     for (const key of RUN_SETTING_KEYS) expect(help).toContain(`${flagName(key)} `);
   });
 
+  it('--status-page without --health-port is one line and exit 2: the page is served by the health server', async () => {
+    const result = await capture([
+      'run',
+      '--table',
+      't',
+      '--region',
+      'us-east-1',
+      '--processor',
+      join(fixtures, 'object.mjs'),
+      '--status-page',
+    ]);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      "shardline: --status-page needs --health-port: the page is served by the worker's health server",
+    ]);
+  });
+
   it('a value only the owning package can judge fails with its message, naming the flag', async () => {
     const result = await capture([
       'run',
