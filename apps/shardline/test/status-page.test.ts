@@ -131,17 +131,8 @@ describe.skipIf(!hasChromium || !controls)('the status page in headless Chromium
       await page.close();
     }
   }, 90_000);
-});
 
-describe.skipIf(!hasChromium || !controls)("the status page on a worker's health server, in headless Chromium", () => {
-  let browser: Browser;
-  beforeAll(async () => {
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
-  }, 60_000);
-  afterAll(async () => browser?.close());
-
-  it('serves /status with records/s per worker and the recent events (a shard finished, its child taken, failed records)', async () => {
+  it("on a worker's health server at /status: records/s per worker and the recent events (a shard finished, its child taken, failed records)", async () => {
     // The page's own clients take the credentials from the environment, as in `shardline run`.
     vi.stubEnv('AWS_ACCESS_KEY_ID', db.credentials.accessKeyId);
     vi.stubEnv('AWS_SECRET_ACCESS_KEY', db.credentials.secretAccessKey);
