@@ -167,13 +167,7 @@ async function runWorker(
   const logger = createLogger({ level: settings.logLevel, base: { app: settings.app ?? settings.table ?? null } });
   if (settings.statusPage && settings.healthPort === undefined)
     throw new UsageError("--status-page needs --health-port: the page is served by the worker's health server");
-  const statusPage = settings.statusPage
-    ? workerStatusPage({
-        dynamodbEndpoint: settings.dynamodbEndpoint ?? settings.endpoint,
-        streamsEndpoint: settings.streamsEndpoint ?? settings.endpoint,
-        region: settings.region,
-      })
-    : undefined;
+  const statusPage = settings.statusPage ? workerStatusPage(settings) : undefined;
   let worker: Worker;
   try {
     worker = new Worker({

@@ -1,5 +1,6 @@
 import type { HealthRoute, Worker } from '@shardline/worker';
-import { readStatus, statusClients } from '../commands/status.js';
+import { oneShotClients, type ClientSettings } from '../commands/operator.js';
+import { readStatus } from '../commands/status.js';
 import { statusPageRoutes } from './server.js';
 import { forwardWorkerEvents } from './worker-events.js';
 
@@ -13,15 +14,11 @@ export interface WorkerStatusPage {
 
 /**
  * `shardline run --status-page`: the page of `shardline status --serve`, served by the worker's
- * health server. It reads the lease table like `status` does (with clients of its own, retrying
- * like status's), and adds the events only this worker sees.
+ * health server. It reads the lease table like `status` does (the one-shot clients of the operator
+ * commands: their retry, their local defaults), and adds the events only this worker sees.
  */
-export function workerStatusPage(endpoints: {
-  dynamodbEndpoint: string | undefined;
-  streamsEndpoint: string | undefined;
-  region: string | undefined;
-}): WorkerStatusPage {
-  const { dynamodb, streams } = statusClients(endpoints.dynamodbEndpoint, endpoints.streamsEndpoint, endpoints.region);
+export function workerStatusPage(endpoints: ClientSettings): WorkerStatusPage {
+  const { dynamodb, streams } = oneShotClients(endpoints);
   let attached: Worker | undefined;
   let detach = () => {};
   const { page, json, observer } = statusPageRoutes({
