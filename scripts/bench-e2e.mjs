@@ -196,7 +196,7 @@ console.log(`DynamoDB Local ${local.endpoint}; ${RECORDS} records`);
   charts.push({
     type: 'bar',
     id: 'throughput',
-    title: `Throughput, one shard: shardline vs the bare GetRecords loop (medians of ${ROUNDS} rounds)`,
+    title: `Throughput, one shard, vs the bare GetRecords loop (medians of ${ROUNDS} rounds)`,
     unit: 'records/s',
     bars: [
       { label: 'bare GetRecords loop', value: rate(bareMs) },

@@ -118,7 +118,7 @@ function line(c) {
 
 /** @param {import('./bench-figures.mjs').TimelineChart} c */
 function timeline(c) {
-  const [left, right, top, laneH] = [170, 30, 48, 44];
+  const [left, right, top, laneH] = [170, 30, 48, 56];
   const height = top + c.lanes.length * laneH + 40;
   const times = c.lanes.flatMap((l) => [
     ...(l.spans ?? []).flatMap((s) => [s.from, s.to]),
@@ -144,7 +144,7 @@ function timeline(c) {
       const marks = (l.marks ?? [])
         .map(
           (m, j) =>
-            `<line class="mark" x1="${sx(m.at)}" y1="${y + 2}" x2="${sx(m.at)}" y2="${y + 24}" stroke="#1f2328" stroke-width="2"/><text x="${sx(m.at) + (j % 2 ? -3 : 3)}" y="${y + 36}" text-anchor="${j % 2 ? 'end' : 'start'}" font-size="11" fill="#59636e">${esc(m.label)}</text>`,
+            `<line class="mark" x1="${sx(m.at)}" y1="${y + 2}" x2="${sx(m.at)}" y2="${y + 24}" stroke="#1f2328" stroke-width="2"/><text x="${sx(m.at) + (sx(m.at) > W * 0.75 ? -3 : 3)}" y="${y + 34 + (j % 2) * 13}" text-anchor="${sx(m.at) > W * 0.75 ? 'end' : 'start'}" font-size="11" fill="#59636e">${esc(m.label)}</text>`,
         )
         .join('');
       return `<g class="series" data-series="${esc(l.label)}"><text x="${left - 8}" y="${y + 18}" text-anchor="end">${esc(l.label)}</text>${spans}${marks}</g>`;
