@@ -29,8 +29,8 @@ type DemoSettings = z.infer<typeof demoSchema>;
 const LEASE_DURATION_MS = 5_000;
 /** The timeline of an open-ended run (`--duration 0`): its steps, then traffic until Ctrl-C. */
 const OPEN_ENDED_TIMELINE_MS = 30_000;
-/** How long the workers may take to catch up with the last writes. */
-const CATCH_UP_MS = 30_000;
+/** How long the workers may take to catch up with the last writes (a takeover near the end, on a loaded machine). */
+const CATCH_UP_MS = 60_000;
 
 /**
  * `shardline demo`: DynamoDB Local, one table (and application) per worker so that every worker

@@ -91,7 +91,7 @@ export async function runScenario(p: ScenarioParts): Promise<ScenarioResult> {
         const { ms, to } = taken;
         result.crash = { worker: victim.worker, shards: victim.shards.length, ms, to };
         p.view.note(
-          `Crash taken over: ${to.join(', ')} hold ${victim.worker}'s shards ${seconds(ms)} after the kill (its leases had to expire: ${seconds(p.leaseDurationMs)}).`,
+          `Crash taken over: ${victim.worker}'s shards are held by ${to.join(', ')} ${seconds(ms)} after the kill (its leases had to expire: ${seconds(p.leaseDurationMs)}).`,
         );
       }
     }
