@@ -41,7 +41,10 @@ export class Traffic {
   }
 
   start(): void {
-    this.#running ??= this.#loop();
+    if (this.#running) return;
+    this.#running = this.#loop();
+    // A failed write surfaces from stop(), where the demo awaits it, not as an unhandled rejection.
+    this.#running.catch(() => undefined);
   }
 
   /** Stops after the tick in flight; resolves once its writes are acknowledged. */
