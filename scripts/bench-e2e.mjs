@@ -17,11 +17,14 @@ import { DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } fro
 import { listShards, ShardReader, SHARD_READER_DEFAULTS } from '@shardline/streams';
 import { createStreamTable, startDynamoDBLocal } from '@shardline/testkit';
 import { Worker } from '@shardline/worker';
+import { writeFigures } from './bench-figures.mjs';
 
 const RECORDS = Number(process.env.RECORDS ?? 20_000);
 const LATENCY_SECONDS = Number(process.env.LATENCY_SECONDS ?? 20);
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** The charts of this run, for the bench report (bench-report/). */
+const charts = [];
 const region = 'us-east-1';
 // DynamoDB Local keeps one database per access key, and its stream writes slow down as earlier
 // streams' records pile up in a database: each phase gets a database of its own.
@@ -190,6 +193,19 @@ console.log(`DynamoDB Local ${local.endpoint}; ${RECORDS} records`);
   console.log(
     `   ratio worker/bare      ${(bareMs / steadyMs).toFixed(2)} of medians, ${median(ratios).toFixed(2)} median of per-round ratios (goal ≥ 0.9); with start-up ${(bareMs / totalMs).toFixed(2)}; worker/reader ${(median(readers) / steadyMs).toFixed(2)}`,
   );
+  charts.push({
+    type: 'bar',
+    id: 'throughput',
+    title: `Throughput, one shard, vs the bare GetRecords loop (medians of ${ROUNDS} rounds)`,
+    unit: 'records/s',
+    bars: [
+      { label: 'bare GetRecords loop', value: rate(bareMs) },
+      { label: 'ShardReader alone', value: rate(median(readers)) },
+      { label: 'Worker, first→last', value: rate(steadyMs) },
+      { label: 'Worker, incl. start-up', value: rate(totalMs) },
+    ],
+    note: `worker/bare ${(bareMs / steadyMs).toFixed(2)} (goal ≥ 0.9); ${RECORDS} records on DynamoDB Local`,
+  });
 }
 
 // 2. Latency at a steady 100 writes/s, default settings.
@@ -234,6 +250,20 @@ console.log(`DynamoDB Local ${local.endpoint}; ${RECORDS} records`);
   console.log(
     `   received ${latencies.length}/${total}; p50 ${pct(latencies, 50)} ms, p90 ${pct(latencies, 90)} ms, p99 ${pct(latencies, 99)} ms, max ${latencies.at(-1)} ms (goal p50 ≤ 150, p99 ≤ 400)`,
   );
+  charts.push({
+    type: 'line',
+    id: 'latency',
+    title: `Latency distribution, put → processor at 100 writes/s for ${LATENCY_SECONDS} s`,
+    x: { label: 'percentile' },
+    y: { label: 'ms' },
+    series: [
+      {
+        name: 'default settings',
+        points: [1, 10, 25, 50, 75, 90, 95, 99, 100].map((p) => [p, pct(latencies, p)]),
+      },
+    ],
+    note: `p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms (goal p50 ≤ 150, p99 ≤ 400); ${latencies.length}/${total} received`,
+  });
 }
 
 // 3. SIGTERM hand-off between two `shardline run` processes under 100 writes/s.
@@ -355,12 +385,34 @@ console.log(`DynamoDB Local ${local.endpoint}; ${RECORDS} records`);
   console.log(
     `   peak RSS of a \`shardline run\` process: ${(ownerPeak / 2 ** 20).toFixed(0)} MiB (owner), ${(otherPeak / 2 ** 20).toFixed(0)} MiB (successor)`,
   );
+  charts.push({
+    type: 'timeline',
+    id: 'hand-off',
+    title: 'SIGTERM hand-off between two `shardline run` processes at 100 writes/s',
+    unit: 'ms',
+    lanes: [
+      {
+        label: 'owner',
+        spans: [{ from: 0, to: exitMs, label: 'graceful shutdown' }],
+        marks: [
+          { at: 0, label: 'SIGTERM' },
+          ...(lastOwner ? [{ at: lastOwner.at - termAt, label: 'last record' }] : []),
+        ],
+      },
+      {
+        label: 'successor',
+        marks: tookOver ? [{ at: firstOther.at - termAt, label: 'first record' }] : [],
+      },
+    ],
+    note: `duplicates ${duplicates}, lost ${lost} of ${n}; gap last → first record ${tookOver && lastOwner ? `${firstOther.at - lastOwner.at} ms` : 'n/a'} (goal ≤ 2 s)`,
+  });
 }
 
 clearInterval(rssTimer);
 console.log(
   `\npeak RSS of this benchmark process (in-process Worker + load generator): ${(Math.max(peakRss, process.resourceUsage().maxRSS * 1024) / 2 ** 20).toFixed(0)} MiB`,
 );
+writeFigures('e2e', charts, { records: RECORDS, rounds: ROUNDS, 'latency seconds': LATENCY_SECONDS });
 dynamodb.destroy();
 streams.destroy();
 await local.stop();

@@ -18,6 +18,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { LeaseCoordinator, streamsShardLister } from '@shardline/leases';
 import { startDynamoDBLocal, startStreamSimulator } from '@shardline/testkit';
+import { writeFigures } from './bench-figures.mjs';
 
 const STEADY_S = Number(process.env.BENCH_STEADY_S ?? 30);
 const ONLY = process.env.BENCH_ONLY ? Number(process.env.BENCH_ONLY) : undefined;
@@ -191,6 +192,27 @@ try {
     const sorted = [...results].sort((a, b) => a - b);
     console.log(
       `    median ${sorted[Math.floor(sorted.length / 2)].toFixed(2)} s, worst ${sorted.at(-1).toFixed(2)} s   (goal <= ${(LEASE_MS / 1000 + 2).toFixed(0)} s; floor: lease duration + 1 s takeover margin after the last heartbeat)\n`,
+    );
+    writeFigures(
+      'leases',
+      [
+        {
+          type: 'timeline',
+          id: 'failover',
+          title: 'Failover: one of 4 coordinators killed (64 shards), until its leases are owned again',
+          unit: 's',
+          lanes: results.map((seconds, i) => ({
+            label: `round ${i + 1}`,
+            spans: [{ from: 0, to: seconds, label: 'orphaned leases' }],
+            marks: [
+              { at: 0, label: 'kill' },
+              { at: seconds, label: `owned again ${seconds.toFixed(1)} s` },
+            ],
+          })),
+          note: `lease duration ${LEASE_MS / 1000} s, heartbeat ${HEARTBEAT_MS / 1000} s; goal ≤ ${LEASE_MS / 1000 + 2} s`,
+        },
+      ],
+      { rounds: ROUNDS },
     );
   }
 } finally {

@@ -32,6 +32,7 @@ import { listShards } from '@shardline/streams';
 import { startDynamoDBLocal, startStreamSimulator } from '@shardline/testkit';
 import { Worker, WORKER_DEFAULTS } from '@shardline/worker';
 import { hugeStream } from './bench-huge.mjs';
+import { writeFigures } from './bench-figures.mjs';
 
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map(Number)) : undefined;
 const part = (n) => ONLY === undefined || ONLY.has(n);
@@ -464,6 +465,32 @@ try {
     );
     console.log(
       `   → ${IDLE_SHARDS} idle shards: CPU ${adaptive.cpuPct.toFixed(1)} % (target ≤ 25 %), RSS ${adaptive.rssMb.toFixed(0)} MB (target ≤ 300 MB); baseline ${BASELINE_SHARDS} shards fixed 200 ms: CPU ${baseline.cpuPct.toFixed(1)} %, RSS ${baseline.rssMb.toFixed(0)} MB\n`,
+    );
+    // GetRecords by a non-Lambda consumer is billed per request: idle cost is requests a month.
+    const perMonth = (perShard, shards) => Math.round((perShard * shards * 30 * 86_400) / 1e4) / 100;
+    writeFigures(
+      'scale',
+      [
+        {
+          type: 'line',
+          id: 'idle-cost',
+          title: 'Idle cost vs shards: GetRecords requests a month, one worker, no traffic',
+          x: { label: 'shards' },
+          y: { label: 'millions of requests / month' },
+          series: [
+            {
+              name: 'adaptive (default)',
+              points: [adaptiveSmall, adaptive].map((r) => [r.shards, perMonth(r.getRecordsPerShard, r.shards)]),
+            },
+            {
+              name: 'fixed 200 ms (main)',
+              points: [BASELINE_SHARDS, IDLE_SHARDS].map((n) => [n, perMonth(baseline.getRecordsPerShard, n)]),
+            },
+          ],
+          note: `measured over ${WINDOW_S} s; fixed 200 ms measured at ${BASELINE_SHARDS} shards, its ${IDLE_SHARDS}-shard point is that per-shard rate × ${IDLE_SHARDS}`,
+        },
+      ],
+      { 'window seconds': WINDOW_S },
     );
   }
   if (part(3)) {

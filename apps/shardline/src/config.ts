@@ -233,6 +233,10 @@ export const runSettingsSchema = z
       default: WORKER_DEFAULTS.healthHost,
       option: 'healthHost',
     }),
+    statusPage: setting(bool.optional(), {
+      arg: '[bool]',
+      help: 'with --health-port: also serve the live status page (lineage, workers, records/s, recent events) at /status',
+    }),
     emf: setting(bool.optional(), {
       arg: '[bool]',
       help: 'also write CloudWatch Embedded Metric Format lines to stdout each minute (RecordsProcessed, MillisBehindLatest, LeasesHeld)',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { auditDemo } from '../src/commands/demo.js';
+import { auditDemo } from '../src/demo/ledger.js';
 
 describe('shardline demo audit', () => {
   it('counts lost writes, duplicates across workers, and versions of a key first seen out of order', () => {

@@ -21,6 +21,8 @@ import { loadProcessor } from '../src/processor-loader.js';
 import { UsageError } from '../src/usage-error.js';
 
 const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
+/** A run that gets as far as checking its settings: a table, a region, a processor. */
+const RUN_T = ['run', '--table', 't', '--region', 'us-east-1', '--processor', join(fixtures, 'object.mjs')];
 const dir = mkdtempSync(join(tmpdir(), 'shardline-run-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -208,20 +210,16 @@ describe('run --help and bad values', () => {
     for (const key of RUN_SETTING_KEYS) expect(help).toContain(`${flagName(key)} `);
   });
 
-  it('a value only the owning package can judge fails with its message, naming the flag', async () => {
-    const result = await capture([
-      'run',
-      '--table',
-      't',
-      '--region',
-      'us-east-1',
-      '--processor',
-      join(fixtures, 'object.mjs'),
-      '--lease-duration-ms',
-      '4000',
-      '--heartbeat-interval-ms',
-      '2000',
+  it('--status-page without --health-port is one line and exit 2: the page is served by the health server', async () => {
+    const result = await capture([...RUN_T, '--status-page']);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      "shardline: --status-page needs --health-port: the page is served by the worker's health server",
     ]);
+  });
+
+  it('a value only the owning package can judge fails with its message, naming the flag', async () => {
+    const result = await capture([...RUN_T, '--lease-duration-ms', '4000', '--heartbeat-interval-ms', '2000']);
     expect(result.code).toBe(2);
     expect(result.stderr.trim().split('\n')).toEqual([
       expect.stringMatching(/^shardline: --heartbeat-interval-ms: heartbeatIntervalMs \(2000\) must be below/),

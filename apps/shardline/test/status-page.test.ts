@@ -9,6 +9,7 @@ import { connectTestDynamoDB, testDynamoDBControls } from '@shardline/testkit';
 import { Worker } from '@shardline/worker';
 import { readStatus } from '../src/commands/status.js';
 import { startStatusServer, type StatusServer } from '../src/status-page/server.js';
+import { workerStatusPage } from '../src/status-page/worker-page.js';
 import { main } from '../src/cli.js';
 import { captureCli, stubDatabaseEnv } from './capture-cli.js';
 
@@ -123,7 +124,7 @@ describe.skipIf(!hasChromium || !controls)('the status page in headless Chromium
       await expect(page.locator('g.shard').count()).resolves.toBe(2);
       await expect(page.locator('#leader').textContent()).resolves.toBe('page-w1');
       // The heartbeat age appears once this server has seen the counter move.
-      await page.locator('tr[data-worker="page-w1"] td:nth-child(3)', { hasText: /\d/ }).waitFor();
+      await page.locator('tr[data-worker="page-w1"] td:nth-child(4)', { hasText: /\d/ }).waitFor();
       await expect(page.locator('#error').textContent()).resolves.toBe('');
 
       const png = await page.screenshot({ path: SCREENSHOT, fullPage: true });
@@ -131,6 +132,73 @@ describe.skipIf(!hasChromium || !controls)('the status page in headless Chromium
       if (!process.env.UPDATE_SCREENSHOTS) rmSync(SCREENSHOT);
     } finally {
       await page.close();
+    }
+  }, 90_000);
+
+  it("on a worker's health server at /status: records/s per worker and the recent events (a shard finished, its child taken, failed records)", async () => {
+    // The page's own clients take the credentials from the environment, as in `shardline run`.
+    stubDatabaseEnv(db);
+    const { tableName } = await db.createStreamTable();
+    const statusPage = workerStatusPage({ endpoint: db.endpoint, region: db.region });
+    const seen: string[] = [];
+    // Records whose key starts with "bad" fail and go to the failure destination: a worker-only event.
+    const failures = join(tmpdir(), `shardline-status-failures-${process.pid}.jsonl`);
+    const worker = new Worker({
+      tableName,
+      workerId: 'page-w2',
+      dynamodb: db.dynamodb,
+      streams: db.streams,
+      reader: { idleIntervalMs: 50 },
+      leases: { shardSyncIntervalMs: 1_000, heartbeatIntervalMs: 200 },
+      healthPort: 0,
+      healthRoutes: statusPage.routes,
+      failurePolicy: { maxRetries: 0, onFailure: 'destination', destination: { type: 'jsonl', path: failures } },
+      processor: {
+        processRecords: (batch) => {
+          for (const r of batch.records) {
+            const pk = String(r.dynamodb?.Keys?.pk?.S);
+            if (pk.startsWith('bad')) throw new Error(`cannot process ${pk}`);
+            seen.push(pk);
+          }
+        },
+      },
+    });
+    statusPage.attach(worker);
+    workers.push(worker);
+    const acquired = worker.events.waitFor('lease:acquired');
+    await worker.start();
+    await acquired;
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    page.setDefaultTimeout(20_000);
+    try {
+      await page.goto(`http://127.0.0.1:${worker.healthPort}/status`);
+      await page.locator('#shard-count', { hasText: '1 shard(s)' }).waitFor();
+      for (let i = 0; i < 20; i++) await put(tableName, `k${i}`);
+      await until('the records', () => seen.length >= 20);
+      // records/s comes from the count in the heartbeat item, measured over this server's reads.
+      await page
+        .locator('tr[data-worker="page-w2"] td')
+        .nth(2)
+        .filter({ hasText: /^[1-9][\d.]*$/ })
+        .waitFor();
+
+      await controls!.rollover();
+      await put(tableName, 'bad-1');
+      const failed = worker.events.waitFor('records:failed');
+      await failed;
+      await page.locator('#events li[data-kind="shard-finished"]').waitFor();
+      await page.locator('#events li[data-kind="lease-taken"]', { hasText: 'page-w2' }).waitFor();
+      await expect(page.locator('#events li[data-kind="failed-records"]').textContent()).resolves.toMatch(
+        /1 failed record\(s\) sent to .* by page-w2 \(worker\)/,
+      );
+      await page.locator('path.edge').waitFor({ state: 'attached' });
+      await expect(page.locator('#error').textContent()).resolves.toBe('');
+    } finally {
+      await page.close();
+      await worker.stop();
+      statusPage.close();
+      rmSync(failures, { force: true });
+      vi.unstubAllEnvs();
     }
   }, 90_000);
 });

@@ -113,7 +113,11 @@ export class LeaseCoordinator {
     const { held, status } = parts;
     const heartbeat = (this.#heartbeat = new WorkerHeartbeat({
       ...parts,
-      itemStatus: () => ({ leaseCount: held.size, draining: status.isDraining() }),
+      itemStatus: () => ({
+        leaseCount: held.size,
+        draining: status.isDraining(),
+        recordsProcessed: options.recordsProcessed?.(),
+      }),
       onFence: (lastOkAt) => this.#onFence(lastOkAt),
       onRecover: () => this.#onRecover(),
     }));

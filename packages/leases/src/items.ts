@@ -62,6 +62,8 @@ export const workerItemSchema = z.object({
   leaseCount: counter.default(0),
   /** Set while the worker shuts down: alive (its leases stay put) but takes no new ones. */
   draining: z.boolean().optional(),
+  /** Records the worker has processed since it started (observers derive records/s from its moves). */
+  recordsProcessed: counter.optional(),
   startedAt: z.string().optional(),
   updatedAt: z.string().optional(),
 });

@@ -14,6 +14,8 @@ export interface LeaseTableWorker {
   heartbeat: number;
   leaseCount: number;
   draining: boolean;
+  /** Records processed since the worker started, when it publishes the count (records/s is its move). */
+  recordsProcessed?: number | undefined;
   startedAt?: string | undefined;
   /** ISO time of the last heartbeat, on the worker's own clock. */
   updatedAt?: string | undefined;
@@ -48,6 +50,7 @@ export async function readLeaseTable(dynamodb: DynamoDBClient, tableName: string
         heartbeat: w.heartbeat,
         leaseCount: w.leaseCount,
         draining: w.draining === true,
+        recordsProcessed: w.recordsProcessed,
         startedAt: w.startedAt,
         updatedAt: w.updatedAt,
       }))

@@ -134,6 +134,12 @@ export interface LeaseCoordinatorOptions extends LeaseTuningOptions {
   shardLister?: ShardLister;
   /** Needed when a stream has `followTable`. */
   streamFollowing?: StreamFollowing;
+  /**
+   * Records this worker has processed so far, written into its heartbeat item at each beat so
+   * that whoever reads the lease table (the status page) can show records/s per worker.
+   * @defaultValue not published
+   */
+  recordsProcessed?: () => number;
 }
 
 export interface ResolvedLeaseTuning {
@@ -202,6 +208,7 @@ const KNOWN_KEYS = [
   'logger',
   'shardLister',
   'streamFollowing',
+  'recordsProcessed',
   ...LEASE_TUNING_KEYS,
 ] as const satisfies readonly (keyof LeaseCoordinatorOptions)[];
 

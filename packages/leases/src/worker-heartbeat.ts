@@ -5,7 +5,7 @@ import type { CoordinatorParts } from './parts.js';
 
 export interface WorkerHeartbeatOptions extends Pick<CoordinatorParts, 'store' | 'me' | 'options' | 'clock' | 'log'> {
   /** What the heartbeat item tells the others, read at each beat. */
-  itemStatus: () => { leaseCount: number; draining: boolean };
+  itemStatus: () => { leaseCount: number; draining: boolean; recordsProcessed?: number | undefined };
   /** The fence fell (no heartbeat for a lease duration, or superseded): stop every shard now. */
   onFence: (lastOkAt: number) => void;
   /** A heartbeat got through again after the fence fell: take back what is still ours now. */
@@ -114,6 +114,7 @@ export class WorkerHeartbeat {
           heartbeat: beat,
           leaseCount: status.leaseCount,
           draining: status.draining ? true : undefined,
+          recordsProcessed: status.recordsProcessed,
           startedAt: new Date(this.#startedAt).toISOString(),
           updatedAt: new Date(clock.now()).toISOString(),
         },

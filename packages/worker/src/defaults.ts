@@ -39,6 +39,8 @@ export interface DefaultCoordinatorInput {
   leases: ResolvedLeaseTuning;
   clock: Clock;
   logger: Logger;
+  /** Published in the heartbeat item (records/s on the status page). */
+  recordsProcessed: () => number;
 }
 
 export function createDefaultCoordinator(input: DefaultCoordinatorInput): Coordinator {
@@ -62,6 +64,7 @@ export function createDefaultCoordinator(input: DefaultCoordinatorInput): Coordi
     workerId,
     clock,
     logger, // the coordinator scopes it by component and workerId
+    recordsProcessed: input.recordsProcessed,
     ...input.leases,
   });
 }

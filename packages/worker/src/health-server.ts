@@ -11,6 +11,12 @@ export interface HealthSource {
   readonly metricsContentType: string;
 }
 
+/** An extra GET route of the health server (`healthRoutes`). */
+export type HealthRoute = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
+/** The health server's own paths, which `healthRoutes` may not take. */
+export const BUILT_IN_HEALTH_PATHS = ['/healthz', '/readyz', '/metrics'] as const;
+
 export interface HealthServerOptions {
   port: number;
   host: string;
@@ -18,6 +24,8 @@ export interface HealthServerOptions {
   logger: Logger;
   /** The event loop counts as stuck when a 500 ms tick is this late. @defaultValue 5_000 */
   maxEventLoopLagMs?: number;
+  /** More GET routes by path (`healthRoutes`). @defaultValue none */
+  routes?: Readonly<Record<string, HealthRoute>>;
 }
 
 /**
@@ -98,8 +106,15 @@ export class HealthServer {
         res.end(body);
         return;
       }
-      default:
-        return text(res, 404, 'not found: try /healthz, /readyz or /metrics');
+      default: {
+        const route = Object.hasOwn(this.#o.routes ?? {}, path) ? this.#o.routes![path] : undefined;
+        if (route) return route(req, res);
+        return text(
+          res,
+          404,
+          `not found: try ${[...BUILT_IN_HEALTH_PATHS, ...Object.keys(this.#o.routes ?? {})].join(', ')}`,
+        );
+      }
     }
   }
 }

@@ -33,6 +33,7 @@ export { EMF_DEFAULTS, type EmfOptions } from './emf.js';
 export { METRIC_DEFINITIONS, type MetricDefinition } from './metric-definitions.js';
 export { SPAN_NAMES } from './tracing.js';
 export type { FailureDestination, FailedRecord } from './destinations.js';
+export type { HealthRoute } from './health-server.js';
 export type { WorkerEvents, ShardEndReason } from './events.js';
 export {
   lambdaProcessor,

@@ -1,3 +1,4 @@
+import { BUILT_IN_HEALTH_PATHS, type HealthRoute } from './health-server.js';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -167,6 +168,11 @@ export interface WorkerOptions<T = Record<string, unknown>> {
   healthPort?: number;
   /** @defaultValue '127.0.0.1' */
   healthHost?: string;
+  /**
+   * More GET routes on the health server, by path (e.g. `{ '/status': handler }`: the CLI's
+   * `--status-page`). A route cannot replace /healthz, /readyz or /metrics. @defaultValue none
+   */
+  healthRoutes?: Readonly<Record<string, HealthRoute>>;
   /** Also export Node process metrics (prom-client defaults). @defaultValue false */
   processMetrics?: boolean;
   /**
@@ -236,6 +242,7 @@ export interface ResolvedWorkerOptions<T> {
   shutdownTimeoutMs: number;
   healthPort: number | undefined;
   healthHost: string;
+  healthRoutes: Readonly<Record<string, HealthRoute>>;
   processMetrics: boolean;
   otel: MeterProvider | undefined;
   emf: ResolvedEmfOptions | undefined;
@@ -276,6 +283,7 @@ const KNOWN: readonly (keyof WorkerOptions)[] = [
   'shutdownTimeoutMs',
   'healthPort',
   'healthHost',
+  'healthRoutes',
   'processMetrics',
   'metrics',
   'tracerProvider',
@@ -404,6 +412,7 @@ export function resolveWorkerOptions<T>(options: WorkerOptions<T>): ResolvedWork
     healthPort:
       options.healthPort === undefined ? undefined : integerInRange('healthPort', options.healthPort, 0, 65_535),
     healthHost: options.healthHost ?? DEFAULTS.healthHost,
+    healthRoutes: checkHealthRoutes(options.healthRoutes ?? {}),
     processMetrics: options.processMetrics ?? false,
     ...resolveMetricsOptions(options.metrics),
     tracerProvider: options.tracerProvider,
@@ -508,4 +517,14 @@ export function bindTableDestination(destination: FailureDestination | undefined
       keyAttribute: destination.keyAttribute,
     });
   }
+}
+
+/** Extra health-server routes may add paths, never shadow the built-in ones. */
+function checkHealthRoutes(routes: Readonly<Record<string, HealthRoute>>): Readonly<Record<string, HealthRoute>> {
+  for (const path of Object.keys(routes)) {
+    if (!path.startsWith('/')) throw new ConfigError(`healthRoutes: path ${JSON.stringify(path)} must start with /`);
+    if ((BUILT_IN_HEALTH_PATHS as readonly string[]).includes(path))
+      throw new ConfigError(`healthRoutes: ${path} is the health server's own; choose another path`);
+  }
+  return routes;
 }

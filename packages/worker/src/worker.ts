@@ -57,6 +57,8 @@ export class Worker<T = Record<string, unknown>> {
   readonly #followedTables = new Set<string>();
   #settled = false;
   #startedAt = 0;
+  /** Records processed since start, published in the heartbeat item. */
+  #recordsProcessed = 0;
 
   constructor(options: WorkerOptions<T>) {
     this.#o = resolveWorkerOptions(options);
@@ -65,6 +67,9 @@ export class Worker<T = Record<string, unknown>> {
     this.metrics = new WorkerMetrics({ defaultMetrics: this.#o.processMetrics, otel: this.#o.otel });
     this.#tracer = workerTracer(this.#o.tracerProvider);
     this.#streamsHealth = new StreamsHealth(this.#o.clock);
+    this.events.on('batch:end', ({ records, status }) => {
+      if (status === 'processed') this.#recordsProcessed += records;
+    });
   }
 
   get workerId(): string {
@@ -150,6 +155,7 @@ export class Worker<T = Record<string, unknown>> {
         leases: o.leases,
         clock: o.clock,
         logger: o.logger,
+        recordsProcessed: () => this.#recordsProcessed,
       });
     this.#coordinator = coordinator;
     this.metrics.watchFenced(() => coordinator.isFenced());
@@ -190,6 +196,7 @@ export class Worker<T = Record<string, unknown>> {
         host: o.healthHost,
         logger: this.#log,
         source: this.#healthSource(),
+        routes: o.healthRoutes,
       });
       this.#health = health;
       await health.start();

@@ -117,3 +117,35 @@ describe('HealthServer', () => {
     await expect(fetch(`${base}/healthz`)).rejects.toThrow();
   });
 });
+
+describe('healthRoutes', () => {
+  it('serves the extra routes a Worker is given beside the built-in ones, and refuses to shadow those', async () => {
+    const worker = new Worker({
+      streamArn: 'arn:aws:dynamodb:us-east-1:000000000000:table/orders/stream/x',
+      region: 'us-east-1',
+      processor: { processRecords: () => undefined },
+      coordinator: new FakeCoordinator(),
+      readerFactory: new ScriptedReader([]).factory,
+      healthPort: 0,
+      healthRoutes: { '/status': (_req, res) => void res.writeHead(200, { 'content-type': 'text/html' }).end('<p>hi') },
+    });
+    closers.push(() => worker.stop());
+    await worker.start();
+    const base = `http://127.0.0.1:${worker.healthPort}`;
+    const page = await fetch(`${base}/status`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toBe('<p>hi');
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    const missing = await fetch(`${base}/nope`);
+    expect(missing.status).toBe(404);
+    expect(await missing.text()).toMatch(/\/status/);
+    expect(
+      () =>
+        new Worker({
+          tableName: 'orders',
+          processor: { processRecords: () => undefined },
+          healthRoutes: { '/metrics': () => undefined },
+        }),
+    ).toThrow(/healthRoutes: \/metrics is the health server's own/);
+  });
+});

@@ -26,6 +26,7 @@ import {
   type RunSettings,
 } from '../config.js';
 import { UsageError } from '../usage-error.js';
+import { workerStatusPage } from '../status-page/worker-page.js';
 import { localDefaults } from '../local-endpoint.js';
 import { loadProcessor } from '../processor-loader.js';
 import { loadHandler } from '../handler-loader.js';
@@ -195,15 +196,21 @@ async function runWorker(
 ): Promise<void> {
   const app = settings.app ?? settings.table?.[0] ?? settings.streams?.[0]?.table ?? null;
   const logger = createLogger({ level: settings.logLevel, base: { app } });
+  if (settings.statusPage && settings.healthPort === undefined)
+    throw new UsageError("--status-page needs --health-port: the page is served by the worker's health server");
+  const statusPage = settings.statusPage ? workerStatusPage(settings) : undefined;
   let worker: Worker;
   try {
     worker = new Worker({
       ...toWorkerOptions(settings, processor, logger, destination, processors),
+      ...(statusPage ? { healthRoutes: statusPage.routes } : {}),
       ...runLocalDefaults(settings),
     });
   } catch (err) {
+    statusPage?.close();
     throw explainConfigError(err);
   }
+  statusPage?.attach(worker);
   const log = logger.child({ component: 'cli', workerId: worker.workerId });
   if (mapping)
     log.info(
@@ -247,5 +254,6 @@ async function runWorker(
     await stopping;
   } finally {
     removeHandlers();
+    statusPage?.close();
   }
 }

@@ -2,7 +2,8 @@
  * The status page: one HTML document with its CSS and JS inline (no build step, no CDN, works
  * offline). The script polls `/status.json` and draws, per stream, the shard lineage as an SVG
  * graph (parent → child, left to right), each shard coloured by state, plus the workers and the
- * latest operator actions. The states are `ShardStatus['state']`'s. Everything from the lease table is put in the page as text
+ * latest operator actions; records/s per worker and the recent events come from the server's
+ * repeated reads (observer.ts). The states are `ShardStatus['state']`'s. Everything from the lease table is put in the page as text
  * (textContent / SVG text nodes), never as markup.
  *
  * The client code below avoids template literals so that this TypeScript template only
@@ -40,8 +41,11 @@ export function statusPageHtml(options: { refreshMs: number }): string {
 <div id="streams"></div>
 <p class="meta">BEHIND: records after the checkpoint, counted (exact). AGE: since the oldest of them was written (approximate: whole seconds on AWS, whole minutes on DynamoDB Local).</p>
 <h2>Workers</h2>
-<table id="workers"><thead><tr><th>worker</th><th>leases held</th><th>heartbeat age</th><th>role</th><th>last seen (its clock)</th></tr></thead><tbody></tbody></table>
-<p class="meta">Heartbeat age: since this page's server last saw the worker's heartbeat counter move ("?" until it has moved once).</p>
+<table id="workers"><thead><tr><th>worker</th><th>leases held</th><th>records/s</th><th>heartbeat age</th><th>role</th><th>last seen (its clock)</th></tr></thead><tbody></tbody></table>
+<p class="meta">Heartbeat age: since this page's server last saw the worker's heartbeat counter move ("?" until it has moved once). Records/s: the move of the count each heartbeat publishes, over the last 10 s.</p>
+<h2>Recent events</h2>
+<ul id="events"></ul>
+<p class="meta">Seen as changes between two reads of the lease table (leases taken or moved, hand-offs, shards finished, workers joining or leaving) or, on a worker's own page, reported by the worker (trimmed data, failed records, a stopped shard, the fence).</p>
 <h2>Operator actions</h2>
 <ul id="audits"></ul>
 <script>
@@ -193,11 +197,18 @@ export function statusPageHtml(options: { refreshMs: number }): string {
     tbody.replaceChildren.apply(tbody, data.workers.map(function (w) {
       var tr = el('tr', { 'data-worker': w.workerId });
       var role = (data.leader && data.leader.workerId === w.workerId ? 'leader' : '') + (w.draining ? ' draining' : '');
-      [w.workerId, String(w.leaseCount), age(w.heartbeatAgeMs), role.trim() || '-', w.updatedAt || '?'].forEach(function (c) {
+      var rate = w.recordsPerSecond === null || w.recordsPerSecond === undefined ? '?' : String(w.recordsPerSecond);
+      [w.workerId, String(w.leaseCount), rate, age(w.heartbeatAgeMs), role.trim() || '-', w.updatedAt || '?'].forEach(function (c) {
         tr.appendChild(el('td', {}, c));
       });
       return tr;
     }));
+    var events = document.getElementById('events');
+    var recent = (data.events || []).slice(-15).reverse();
+    events.replaceChildren.apply(events, recent.map(function (e) {
+      return el('li', { 'data-kind': e.kind }, new Date(e.at).toLocaleTimeString() + ' ' + e.kind + ': ' + e.text + ' (' + e.source + ')');
+    }));
+    if (recent.length === 0) events.replaceChildren(el('li', { 'class': 'meta' }, 'none yet (this page compares reads: events appear from the second read on)'));
     var audits = document.getElementById('audits');
     var shown = data.audits.slice(-10).reverse();
     audits.replaceChildren.apply(audits, shown.map(function (a) {

@@ -1,0 +1,101 @@
+import type { LeaseTableLease } from '@shardline/leases';
+import type { FleetWorker } from './fleet.js';
+import { auditDemo, shardKey, type DeliveryLedger } from './ledger.js';
+import { seconds, type ScenarioResult } from './scenario.js';
+
+export interface SummaryInput {
+  writes: readonly string[];
+  tableCount: number;
+  ledger: DeliveryLedger;
+  workers: readonly FleetWorker[];
+  /** Per application, its lease table's leases at the end. */
+  lineage: ReadonlyArray<{ applicationName: string; tableName: string; leases: readonly LeaseTableLease[] }>;
+  scenario: ScenarioResult;
+  leaseDurationMs: number;
+}
+
+/** The audit's verdict and the summary text (each figure with one line saying what it is). */
+export function summarize(input: SummaryInput): { passed: boolean; text: string } {
+  const { ledger, scenario } = input;
+  const report = auditDemo(input.writes, new Map([['all', ledger.log]]));
+  const runs = ledger.shardRuns;
+  const parentsFirst = input.lineage.every(({ applicationName, leases }) =>
+    leases.every((lease) =>
+      lease.parentShardIds.every((parent) => {
+        const child = runs.get(shardKey(applicationName, lease.shardId));
+        const before = runs.get(shardKey(applicationName, parent));
+        return !child || !before || before.last <= child.first;
+      }),
+    ),
+  );
+  const shardLines = input.lineage.flatMap(({ applicationName, tableName, leases }) => {
+    // Finished parents whose children are done may already be gone from the lease table: list
+    // every shard a processor saw too, in the order their records were first delivered.
+    const leaseOf = new Map(leases.map((lease) => [lease.shardId, lease]));
+    const prefix = `${applicationName}/`;
+    const seen = [...runs.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+    const order = (id: string) => runs.get(shardKey(applicationName, id))?.first ?? Infinity;
+    return [...new Set([...seen, ...leaseOf.keys()])]
+      .sort((a, b) => order(a) - order(b))
+      .map((shardId) => {
+        const lease = leaseOf.get(shardId);
+        const run = runs.get(shardKey(applicationName, shardId));
+        const parents = lease?.parentShardIds ?? [];
+        const parent = parents.length > 0 ? ` (child of …${parents.map((id) => id.slice(-8)).join(', …')})` : '';
+        const state =
+          lease === undefined ? 'finished, lease removed' : lease.checkpoint === 'SHARD_END' ? 'finished' : 'open';
+        return `    ${tableName} …${shardId.slice(-8)}${parent}: ${run?.records ?? 0} records by ${run ? [...run.workers].join(' then ') : 'nobody yet'}, ${state}`;
+      });
+  });
+  const shardCount = shardLines.length;
+  const passed = report.lost.length === 0 && report.outOfOrder === 0 && parentsFirst;
+  const row = (label: string, value: string, why: string) => `  ${label.padEnd(13)} ${value.padEnd(22)} ${why}`;
+  const { handOff, crash } = scenario;
+  const text = [
+    '',
+    'Summary',
+    row('written', String(input.writes.length), `writes to ${input.tableCount} tables, each a key's next version`),
+    row('processed', String(report.processed), 'distinct writes a processor got'),
+    row(
+      'duplicates',
+      String(report.duplicates),
+      "repeat deliveries: a crashed worker's batches past its last checkpoint, read again by the next owner",
+    ),
+    row('lost', String(report.lost.length), 'written but never delivered: must be 0') +
+      (report.lost.length > 0 ? `  e.g. ${report.lost.slice(0, 5).join(', ')}` : ''),
+    row(
+      'out of order',
+      String(report.outOfOrder),
+      'keys whose versions reached a processor out of sequence: must be 0',
+    ),
+    row(
+      'latency',
+      `p50 ${ledger.percentile(50)} ms, p99 ${ledger.percentile(99)} ms`,
+      'item write → processor call, from a timestamp in each item (p99 includes the wait for the takeover)',
+    ),
+    row(
+      'hand-off',
+      handOff ? seconds(handOff.ms) : 'not done',
+      handOff
+        ? `graceful stop of ${handOff.worker} until live workers held its ${handOff.shards} shard(s): released, no expiry wait`
+        : 'the rolling deploy did not happen (stopped early?)',
+    ),
+    row(
+      'takeover',
+      crash ? seconds(crash.ms) : 'not done',
+      crash
+        ? `kill -9 of ${crash.worker} until ${crash.to.join(', ')} held its ${crash.shards} shard(s): lease expiry (${seconds(input.leaseDurationMs)}) + assignment`
+        : 'the crash did not happen (stopped early?)',
+    ),
+    row(
+      'per worker',
+      input.workers.map((w) => `${w.name.replace('worker-', 'w')}: ${w.deliveries}`).join(', '),
+      'deliveries each worker process got (worker-N)',
+    ),
+    `  shards        ${shardCount} in the lineage${scenario.rollovers > 0 ? `, after ${scenario.rollovers} rollover(s)` : ''}; parents finished before their children started: ${parentsFirst ? 'yes' : 'NO'}`,
+    ...shardLines,
+    passed ? 'Audit passed: every write was processed, each key in order, parents before children.' : 'AUDIT FAILED',
+    '',
+  ].join('\n');
+  return { passed, text };
+}
