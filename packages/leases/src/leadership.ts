@@ -1,16 +1,10 @@
 import { planAssignment, unfinishedKeys } from './assignment.js';
-import { forEachLimit } from './concurrency.js';
+import { LEASE_WRITES_IN_FLIGHT, forEachLimit } from './concurrency.js';
 import { LeaseConflictError } from './errors.js';
 import { namesProcess } from './held-leases.js';
 import { LEADER_KEY, type LeaderItem, type LeaseItem, type TableSnapshot } from './items.js';
 import type { CoordinatorParts } from './parts.js';
 import { generations, planShardSync } from './shard-sync.js';
-
-/**
- * The leader's conditional writes in flight at once: thousands of leases are created or moved
- * in seconds, without thousands of requests (and sockets) opened at the same moment.
- */
-const WRITE_CONCURRENCY = 32;
 
 export interface LeadershipDeps extends Pick<
   CoordinatorParts,
@@ -236,14 +230,14 @@ export class Leadership {
     // visible (and so assignable) while its parent's lease is still missing.
     let created = 0;
     for (const generation of generations(toCreate)) {
-      await forEachLimit(generation, WRITE_CONCURRENCY, async (item) => {
+      await forEachLimit(generation, LEASE_WRITES_IN_FLIGHT, async (item) => {
         if (!this.#stillLeader() || !(await store.createLease(item))) return;
         created++;
         if (item.leaseOwner === me.workerId) this.#d.takenForMe(item);
       });
     }
     let deleted = 0;
-    await forEachLimit(plan.delete, WRITE_CONCURRENCY, async (lease) => {
+    await forEachLimit(plan.delete, LEASE_WRITES_IN_FLIGHT, async (lease) => {
       if (!this.#stillLeader()) return;
       try {
         await store.deleteLease(lease);
@@ -279,7 +273,7 @@ export class Leadership {
       maxLeasesPerWorker: options.maxLeasesPerWorker,
     });
     const result: AssignmentResult = { taken: 0, handOffs: 0, conflicts: 0 };
-    await forEachLimit(actions, WRITE_CONCURRENCY, async (action) => {
+    await forEachLimit(actions, LEASE_WRITES_IN_FLIGHT, async (action) => {
       const { lease, to } = action;
       const fields = { shardId: lease.shardId, leaseOwner: lease.leaseOwner, leaseCounter: lease.leaseCounter, to };
       const sessionId = membership.sessionOf(to);
