@@ -214,7 +214,8 @@ export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined
   async #readShard(): Promise<void> {
     let iterator = await this.#openIterator();
     while (iterator !== undefined) {
-      await this.#waitForRoom();
+      // Checked before awaiting: an idle shard always has room, and an await costs a promise per poll.
+      if (!this.#hasRoom()) await this.#waitForRoom();
       this.#throwIfAborted();
       if (this.#o.clock.now() - this.#iteratorIssuedAt >= this.#o.iteratorRefreshMs) {
         this.#stats.iteratorRefreshes++;
@@ -418,14 +419,17 @@ export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined
     return Number.isFinite(ms) ? Math.max(0, this.#o.clock.now() - ms) : 0;
   }
 
-  /** Waits while `prefetch` batches with records are queued and nobody is waiting for one. */
+  /** Fewer than `prefetch` batches with records are queued, or somebody is waiting for one. */
+  #hasRoom(): boolean {
+    let full = 0;
+    for (const b of this.#queue) if (b.records.length > 0 || b.shardEnd) full++;
+    return full < Math.max(this.#o.prefetch, this.#waiters.length > 0 ? 1 : 0);
+  }
+
+  /** Waits until there is room (or the reader is aborted). */
   async #waitForRoom(): Promise<void> {
-    while (!this.#abort.signal.aborted) {
-      const full = this.#queue.filter((b) => b.records.length > 0 || b.shardEnd).length;
-      const allowed = Math.max(this.#o.prefetch, this.#waiters.length > 0 ? 1 : 0);
-      if (full < allowed) return;
+    while (!this.#abort.signal.aborted && !this.#hasRoom())
       await new Promise<void>((resolve) => (this.#wakeProducer = resolve));
-    }
   }
 
   #wake(): void {
