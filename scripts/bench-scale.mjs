@@ -228,11 +228,19 @@ function idleRun(label, shards, args) {
 function idleStability(shards, minutes) {
   return holdingIdle('stability', shards, [], async (sim, w) => {
     const samples = [sample(w.child.pid)];
+    // Each sample is printed as it is taken: a run cut short still shows its series so far.
+    const print = (s, prev) =>
+      console.log(
+        `   ${String(Math.round((s.at - samples[0].at) / 1000)).padStart(8)} ${String(Math.round(s.rssMb)).padStart(9)} ${String(s.fds).padStart(4)}  ${prev ? (((s.cpuS - prev.cpuS) / ((s.at - prev.at) / 1000)) * 100).toFixed(1) : ''}`,
+      );
+    console.log(`      t (s)  RSS (MB)  fds  CPU % of a core (previous step)`);
+    print(samples[0]);
     const steps = Math.max(1, Math.round((minutes * 60) / STABILITY_SAMPLE_S));
     for (let i = 0; i < steps; i++) {
       await sleep(STABILITY_SAMPLE_S * 1000);
       if (w.child.exitCode !== null) throw new Error(`the worker exited: ${w.stderr()}`);
       samples.push(sample(w.child.pid));
+      print(samples.at(-1), samples.at(-2));
     }
     const t = samples.map((s) => (s.at - samples[0].at) / 1000);
     const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -240,12 +248,7 @@ function idleStability(shards, minutes) {
     const [tm, rm] = [mean(t), mean(rss)];
     const slope = t.reduce((a, ti, i) => a + (ti - tm) * (rss[i] - rm), 0) / t.reduce((a, ti) => a + (ti - tm) ** 2, 0);
     return {
-      series: samples.map((s, i) => ({
-        t: Math.round(t[i]),
-        rssMb: Math.round(s.rssMb),
-        fds: s.fds,
-        cpuPct: i === 0 ? undefined : ((s.cpuS - samples[i - 1].cpuS) / ((s.at - samples[i - 1].at) / 1000)) * 100,
-      })),
+      cpuPct: ((samples.at(-1).cpuS - samples[0].cpuS) / ((samples.at(-1).at - samples[0].at) / 1000)) * 100,
       rssGrowthMb: rss.at(-1) - rss[0],
       rssSlopePer10MinMb: slope * 600,
       fdsGrowth: samples.at(-1).fds - samples[0].fds,
@@ -534,14 +537,8 @@ try {
       `idle stability: one worker holding ${IDLE_SHARDS} idle shards for ${STABILITY_MINUTES} min, sampled every ${STABILITY_SAMPLE_S} s`,
     );
     const r = await idleStability(IDLE_SHARDS, STABILITY_MINUTES);
-    console.log(`   all owned after ${r.ownedS.toFixed(1)} s; then 15 s settling, then:`);
-    console.log(`      t (s)  RSS (MB)  fds  CPU % of a core (previous step)`);
-    for (const s of r.series)
-      console.log(
-        `   ${String(s.t).padStart(8)} ${String(s.rssMb).padStart(9)} ${String(s.fds).padStart(4)}  ${s.cpuPct === undefined ? '' : s.cpuPct.toFixed(1)}`,
-      );
     console.log(
-      `   → RSS ${r.rssGrowthMb >= 0 ? '+' : ''}${r.rssGrowthMb.toFixed(1)} MB first → last (slope ${r.rssSlopePer10MinMb.toFixed(1)} MB per 10 min), fds ${r.fdsGrowth >= 0 ? '+' : ''}${r.fdsGrowth} (target: no growth)\n`,
+      `   → all owned after ${r.ownedS.toFixed(1)} s; CPU ${r.cpuPct.toFixed(1)} % over the run; RSS ${r.rssGrowthMb >= 0 ? '+' : ''}${r.rssGrowthMb.toFixed(1)} MB first → last (slope ${r.rssSlopePer10MinMb.toFixed(1)} MB per 10 min), fds ${r.fdsGrowth >= 0 ? '+' : ''}${r.fdsGrowth} (target: no growth)\n`,
     );
   }
   if (part(3)) {
