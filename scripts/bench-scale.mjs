@@ -80,6 +80,7 @@ const killChildren = () => {
 process.on('exit', killChildren);
 for (const signal of ['SIGINT', 'SIGTERM'])
   process.on(signal, () => {
+    console.error(`bench:scale: ${signal} received; stopping`);
     killChildren();
     void local.stop().finally(() => process.exit(130));
   });
