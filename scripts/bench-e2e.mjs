@@ -4,6 +4,9 @@
 //      against a bare GetRecords loop over the same stream in the same run (goal ≥ 0.9);
 //   2. latency: put → processRecords at a steady 100 writes/s, timed with a timestamp written
 //      into each item (goal p50 ≤ 150 ms, p99 ≤ 400 ms with default settings);
+//      Then the first record after a long idle: IDLE_PROBES single writes, each after IDLE_S (10)
+//      seconds of silence, well past the idle backoff's ramp to maxIdleIntervalMs (goal ≤ cap +
+//      150 ms);
 //   3. SIGTERM hand-off between two `shardline run` processes under traffic: time until the
 //      other worker processes records, duplicates (goal ≤ 2 s, zero duplicates), peak RSS.
 // Run with `npm run bench:e2e` (builds first). RECORDS=50000 to change the volume.
@@ -22,6 +25,8 @@ import { writeFigures } from './bench-figures.mjs';
 const RECORDS = Number(process.env.RECORDS ?? 20_000);
 const LATENCY_SECONDS = Number(process.env.LATENCY_SECONDS ?? 20);
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
+const IDLE_PROBES = Number(process.env.IDLE_PROBES ?? 3);
+const IDLE_S = Number(process.env.IDLE_S ?? 10);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** The charts of this run, for the bench report (bench-report/). */
 const charts = [];
@@ -213,6 +218,7 @@ console.log(`DynamoDB Local ${local.endpoint}; ${RECORDS} records`);
   freshDatabase(2);
   const { tableName } = await createTable();
   const latencies = [];
+  let into = latencies; // the steady run's latencies, then the idle probes'
   const worker = new Worker({
     tableName,
     dynamodb,
@@ -220,7 +226,7 @@ console.log(`DynamoDB Local ${local.endpoint}; ${RECORDS} records`);
     processor: {
       processRecords: ({ records }) => {
         const now = Date.now();
-        for (const r of records) latencies.push(now - r.newItem.writtenAt);
+        for (const r of records) into.push(now - r.newItem.writtenAt);
       },
     },
   });
@@ -242,6 +248,19 @@ console.log(`DynamoDB Local ${local.endpoint}; ${RECORDS} records`);
   }
   const deadline = Date.now() + 10_000;
   while (latencies.length < total && Date.now() < deadline) await sleep(50);
+  const afterIdle = [];
+  into = afterIdle;
+  for (let i = 0; i < IDLE_PROBES; i++) {
+    await sleep(IDLE_S * 1000);
+    await dynamodb.send(
+      new PutItemCommand({
+        TableName: tableName,
+        Item: { pk: { S: `idle${i}` }, writtenAt: { N: String(Date.now()) } },
+      }),
+    );
+    const probeDeadline = Date.now() + 10_000;
+    while (afterIdle.length <= i && Date.now() < probeDeadline) await sleep(10);
+  }
   await worker.stop();
   latencies.sort((a, b) => a - b);
   console.log(
@@ -264,6 +283,10 @@ console.log(`DynamoDB Local ${local.endpoint}; ${RECORDS} records`);
     ],
     note: `p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms (goal p50 ≤ 150, p99 ≤ 400); ${latencies.length}/${total} received`,
   });
+  const capMs = SHARD_READER_DEFAULTS.maxIdleIntervalMs;
+  console.log(
+    `   first record after ${IDLE_S} s idle: ${afterIdle.map((ms) => `${ms} ms`).join(', ')}${afterIdle.length < IDLE_PROBES ? ` (${IDLE_PROBES - afterIdle.length} not received within 10 s)` : ''}; max ${Math.max(...afterIdle)} ms (goal ≤ cap ${capMs} + 150 ms)`,
+  );
 }
 
 // 3. SIGTERM hand-off between two `shardline run` processes under 100 writes/s.

@@ -9,7 +9,8 @@
 //      drift over the window (RSS, open fds); target <= 25 % and <= 300 MB, no growth;
 //   3. one Worker on 16 busy shards (records written up front) against 16 bare
 //      GetShardIterator+GetRecords loops in the same process, same run; target >= 0.9; CPU-µs
-//      per record end to end (the simulator runs in a process of its own);
+//      per record end to end (the simulator runs in a process of its own). The worker is timed
+//      from the moment it owns all 16 leases; the time it took to own them is reported apart;
 //   4. a 10,000-shard stream (13 generations, 1,000 open) with the service's rate limits on, 50
 //      Workers (in this process): time until every open shard is owned, balance, DescribeStream
 //      calls and LimitExceeded answers, lease-table reads per minute (scripts/bench-huge.mjs);
@@ -20,8 +21,13 @@
 //      loop 200 ms a batch; leases lost ('fenced', 'taken') over the window, with the default
 //      lease duration (10 s) and a 5 s one (heartbeat a tenth of it either way).
 //
+//   idle-stability (only when named): one worker holding N idle shards for BENCH_MINUTES (10),
+//      RSS, open fds and CPU sampled every BENCH_SAMPLE_S (30 s) and printed as a series.
+//
 //   npm run bench:scale                          (builds first)
 //   BENCH_ONLY=1 BENCH_WINDOW_S=60 BENCH_IDLE_SHARDS=1000 node scripts/bench-scale.mjs
+//   BENCH_ONLY=busy node scripts/bench-scale.mjs   (names: idle, busy, huge, leases, fencing)
+//   BENCH_ONLY=idle-stability BENCH_MINUTES=10 node scripts/bench-scale.mjs
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -34,8 +40,26 @@ import { Worker, WORKER_DEFAULTS } from '@shardline/worker';
 import { hugeStream } from './bench-huge.mjs';
 import { writeFigures } from './bench-figures.mjs';
 
-const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map(Number)) : undefined;
-const part = (n) => ONLY === undefined || ONLY.has(n);
+// BENCH_ONLY takes part numbers or names (idle, busy, huge, leases, fencing, idle-stability); the
+// stability run is only made when named, it takes BENCH_MINUTES (10 by default).
+const PART_NAMES = {
+  idle: [1, 2],
+  busy: [3],
+  huge: [4],
+  leases: [5],
+  fencing: [6],
+  'idle-stability': ['idle-stability'],
+};
+const ONLY = process.env.BENCH_ONLY
+  ? new Set(
+      process.env.BENCH_ONLY.split(',')
+        .map((p) => p.trim())
+        .flatMap((p) => PART_NAMES[p] ?? [Number(p)]),
+    )
+  : undefined;
+const part = (n) => (ONLY === undefined ? n !== 'idle-stability' : ONLY.has(n));
+const STABILITY_MINUTES = Number(process.env.BENCH_MINUTES ?? 10);
+const STABILITY_SAMPLE_S = Number(process.env.BENCH_SAMPLE_S ?? 30);
 const WINDOW_S = Number(process.env.BENCH_WINDOW_S ?? 60);
 const IDLE_SHARDS = Number(process.env.BENCH_IDLE_SHARDS ?? 1000);
 const BASELINE_SHARDS = Number(process.env.BENCH_BASELINE_SHARDS ?? 200);
@@ -68,6 +92,7 @@ const killChildren = () => {
 process.on('exit', killChildren);
 for (const signal of ['SIGINT', 'SIGTERM'])
   process.on(signal, () => {
+    console.error(`bench:scale: ${signal} received; stopping`);
     killChildren();
     void local.stop().finally(() => process.exit(130));
   });
@@ -159,8 +184,8 @@ async function owners(app) {
 }
 const total = (counts) => [...counts.values()].reduce((a, b) => a + b, 0);
 
-/** One worker holding `shards` idle shards: GetRecords/s per shard, CPU and RSS over the window. */
-async function idleRun(label, shards, args) {
+/** Runs `measure(sim, worker)` once one `shardline run` owns all `shards` idle simulator shards. */
+async function holdingIdle(label, shards, args, measure) {
   const sim = await startStreamSimulator({ shards, seed: 11 });
   const app = `idle-${shards}-${++runs}-${Date.now()}`;
   const w = startWorker(sim, app, 'w1', args);
@@ -178,6 +203,16 @@ async function idleRun(label, shards, args) {
     });
     const ownedS = (performance.now() - t0) / 1000;
     await sleep(15_000); // past the backoff ramp (200 ms → 2 s in 4 steps) and start-up garbage
+    return { label, shards, ownedS, ...(await measure(sim, w)) };
+  } finally {
+    await stopWorker(w);
+    await sim.stop();
+  }
+}
+
+/** One worker holding `shards` idle shards: GetRecords/s per shard, CPU and RSS over the window. */
+function idleRun(label, shards, args) {
+  return holdingIdle(label, shards, args, async (sim, w) => {
     const calls0 = sim.calls().GetRecords;
     const s0 = sample(w.child.pid);
     const samples = [s0];
@@ -187,22 +222,51 @@ async function idleRun(label, shards, args) {
     }
     const s1 = samples.at(-1);
     const seconds = (s1.at - s0.at) / 1000;
-    const getRecordsPerShard = (sim.calls().GetRecords - calls0) / seconds / shards;
     return {
-      label,
-      shards,
-      ownedS,
-      getRecordsPerShard,
+      getRecordsPerShard: (sim.calls().GetRecords - calls0) / seconds / shards,
       cpuPct: ((s1.cpuS - s0.cpuS) / seconds) * 100,
       rssMb: s1.rssMb,
       rssGrowthMb: s1.rssMb - s0.rssMb,
       rssTrace: samples.map((s) => s.rssMb.toFixed(0)).join(' '),
       fds: `${s0.fds} → ${s1.fds}`,
     };
-  } finally {
-    await stopWorker(w);
-    await sim.stop();
-  }
+  });
+}
+
+/**
+ * Holding `shards` idle shards for `minutes`: RSS, open fds (the process's handles: sockets,
+ * timers are not fds) and CPU % over each `STABILITY_SAMPLE_S` step, as a series; growth is the
+ * last sample against the first, and the least-squares slope of RSS per 10 minutes.
+ */
+function idleStability(shards, minutes) {
+  return holdingIdle('stability', shards, [], async (sim, w) => {
+    const samples = [sample(w.child.pid)];
+    // Each sample is printed as it is taken: a run cut short still shows its series so far.
+    const print = (s, prev) =>
+      console.log(
+        `   ${String(Math.round((s.at - samples[0].at) / 1000)).padStart(8)} ${String(Math.round(s.rssMb)).padStart(9)} ${String(s.fds).padStart(4)}  ${prev ? (((s.cpuS - prev.cpuS) / ((s.at - prev.at) / 1000)) * 100).toFixed(1) : ''}`,
+      );
+    console.log(`      t (s)  RSS (MB)  fds  CPU % of a core (previous step)`);
+    print(samples[0]);
+    const steps = Math.max(1, Math.round((minutes * 60) / STABILITY_SAMPLE_S));
+    for (let i = 0; i < steps; i++) {
+      await sleep(STABILITY_SAMPLE_S * 1000);
+      if (w.child.exitCode !== null) throw new Error(`the worker exited: ${w.stderr()}`);
+      samples.push(sample(w.child.pid));
+      print(samples.at(-1), samples.at(-2));
+    }
+    const t = samples.map((s) => (s.at - samples[0].at) / 1000);
+    const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const rss = samples.map((s) => s.rssMb);
+    const [tm, rm] = [mean(t), mean(rss)];
+    const slope = t.reduce((a, ti, i) => a + (ti - tm) * (rss[i] - rm), 0) / t.reduce((a, ti) => a + (ti - tm) ** 2, 0);
+    return {
+      cpuPct: ((samples.at(-1).cpuS - samples[0].cpuS) / ((samples.at(-1).at - samples[0].at) / 1000)) * 100,
+      rssGrowthMb: rss.at(-1) - rss[0],
+      rssSlopePer10MinMb: slope * 600,
+      fdsGrowth: samples.at(-1).fds - samples[0].fds,
+    };
+  });
 }
 
 function printIdle(r) {
@@ -273,16 +337,20 @@ async function bareLoops(sim) {
   return { ms, read, cpuPerRecord: cpu / read };
 }
 
-/** One Worker (defaults, auto checkpoints) draining every shard; timed from the first record to the last. */
+/**
+ * One Worker (defaults, auto checkpoints) draining every shard. Timed from the moment it owns
+ * every shard (the bare loops own theirs from the start) to the last record: records processed
+ * before then are left out of the rate and the CPU. Time to own them all (from `start()`) and
+ * to the first batch of the last shard to start are reported apart.
+ */
 async function workerDrain(sim, want, round) {
+  const shardCount = Object.keys(sim.perShard).length;
   const streams = streamsClient(sim.endpoint);
   const db = new DynamoDBClient({ endpoint: local.endpoint, region, credentials, maxAttempts: 1 });
   let processed = 0;
-  let first;
-  let c0;
-  // When each shard's first batch reached the processor, after the first one: the bare loops
-  // start every shard at once, the worker only as the leader assigns leases.
-  const startedAt = new Map();
+  const acquired = new Set();
+  const firstBatchAt = new Map();
+  let window; // { at, processed, cpu } when the last lease was acquired
   let done;
   const finished = new Promise((resolve) => (done = resolve));
   const worker = new Worker({
@@ -293,22 +361,32 @@ async function workerDrain(sim, want, round) {
     workerId: 'busy',
     processor: {
       processRecords: ({ shardId, records }) => {
-        if (first === undefined) {
-          first = performance.now();
-          c0 = cpuMicros();
-        }
-        if (!startedAt.has(shardId)) startedAt.set(shardId, performance.now() - first);
+        if (!firstBatchAt.has(shardId)) firstBatchAt.set(shardId, performance.now());
         processed += records.length;
-        if (processed >= want) done({ ms: performance.now() - first, cpu: cpuMicros() - c0 });
+        if (processed >= want) done({ at: performance.now(), cpu: cpuMicros() });
       },
     },
   });
+  worker.events.on('lease:acquired', ({ lease }) => {
+    acquired.add(lease.shardId);
+    if (acquired.size === shardCount && window === undefined)
+      window = { at: performance.now(), processed, cpu: cpuMicros() };
+  });
+  const t0 = performance.now();
   await worker.start();
-  const { ms, cpu } = await finished;
+  const end = await finished;
   await worker.stop();
   streams.destroy();
   db.destroy();
-  return { ms, read: processed, cpuPerRecord: cpu / processed, lastStartMs: Math.max(...startedAt.values()) };
+  const read = processed - window.processed;
+  return {
+    ms: end.at - window.at,
+    read,
+    cpuPerRecord: (end.cpu - window.cpu) / read,
+    ownedMs: window.at - t0,
+    beforeOwned: window.processed,
+    lastFirstBatchMs: Math.max(...firstBatchAt.values()) - window.at,
+  };
 }
 
 function countingLeaseClient(counters) {
@@ -493,6 +571,15 @@ try {
       { 'window seconds': WINDOW_S },
     );
   }
+  if (part('idle-stability')) {
+    console.log(
+      `idle stability: one worker holding ${IDLE_SHARDS} idle shards for ${STABILITY_MINUTES} min, sampled every ${STABILITY_SAMPLE_S} s`,
+    );
+    const r = await idleStability(IDLE_SHARDS, STABILITY_MINUTES);
+    console.log(
+      `   → all owned after ${r.ownedS.toFixed(1)} s; CPU ${r.cpuPct.toFixed(1)} % over the run; RSS ${r.rssGrowthMb >= 0 ? '+' : ''}${r.rssGrowthMb.toFixed(1)} MB first → last (slope ${r.rssSlopePer10MinMb.toFixed(1)} MB per 10 min), fds ${r.fdsGrowth >= 0 ? '+' : ''}${r.fdsGrowth} (target: no growth)\n`,
+    );
+  }
   if (part(3)) {
     console.log(`3. 16 busy shards, ${BUSY_RECORDS} records written up front (simulator in its own process)`);
     const sim = await startSimProcess({ SIM_SHARDS: '16', SIM_RECORDS: String(BUSY_RECORDS) });
@@ -505,7 +592,7 @@ try {
       const rate = (r) => Math.round((r.read / r.ms) * 1000);
       for (const r of rounds)
         console.log(
-          `   bare ${rate(r.bare)} records/s (${r.bare.cpuPerRecord.toFixed(1)} CPU-µs/record), worker ${rate(r.worker)} records/s (${r.worker.cpuPerRecord.toFixed(1)} CPU-µs/record, GetRecords → unmarshal → processor → checkpoint; last shard started ${r.worker.lastStartMs.toFixed(0)} ms after the first, drain ${r.worker.ms.toFixed(0)} ms): ratio ${(rate(r.worker) / rate(r.bare)).toFixed(2)}`,
+          `   bare ${rate(r.bare)} records/s (${r.bare.cpuPerRecord.toFixed(1)} CPU-µs/record); worker ${rate(r.worker)} records/s (${r.worker.cpuPerRecord.toFixed(1)} CPU-µs/record, GetRecords → unmarshal → processor → checkpoint) from all 16 owned to the last record (${r.worker.ms.toFixed(0)} ms): ratio ${(rate(r.worker) / rate(r.bare)).toFixed(2)}; all owned ${r.worker.ownedMs.toFixed(0)} ms after start() (${r.worker.beforeOwned} records before), last shard's first batch ${r.worker.lastFirstBatchMs.toFixed(0)} ms after that`,
         );
       const ratios = rounds.map((r) => rate(r.worker) / rate(r.bare)).sort((a, b) => a - b);
       console.log(`   → worker/bare median ${ratios[1].toFixed(2)} (target ≥ 0.9)\n`);

@@ -1,3 +1,12 @@
+/**
+ * A worker's conditional lease writes in flight at once, per pass (shard sync, assignment, a
+ * restarted worker re-taking its rows): thousands of leases are created, moved or re-taken in
+ * seconds, without thousands of requests (and sockets) opened at the same moment. KCL takes
+ * every expired lease up to its target in one pass as well, one write after another; it only
+ * limits stealing from live workers (one per pass), which here is a hand-off instead.
+ */
+export const LEASE_WRITES_IN_FLIGHT = 32;
+
 /** Runs `fn` over `items` with at most `limit` calls in flight; settles every item. */
 export async function forEachLimit<T>(
   items: readonly T[],

@@ -1,6 +1,6 @@
 import type { ShardInfo } from '@shardline/core';
 import { planAssignment, unfinishedKeys } from './assignment.js';
-import { forEachLimit } from './concurrency.js';
+import { LEASE_WRITES_IN_FLIGHT, forEachLimit } from './concurrency.js';
 import { LeaseConflictError } from './errors.js';
 import { leaseFields, namesProcess } from './held-leases.js';
 import { keyStyleFor, qualifiedLeaseKey } from './lease-key.js';
@@ -11,12 +11,6 @@ import { ShardDiscovery } from './shard-discovery.js';
 import { generations, planShardSync, type ShardSyncPlan } from './shard-sync.js';
 import type { StreamFollower } from './stream-follower.js';
 import { replacesAStream, tableOfStream, waitingStreams } from './stream-order.js';
-
-/**
- * The leader's conditional writes in flight at once: thousands of leases are created or moved
- * in seconds, without thousands of requests (and sockets) opened at the same moment.
- */
-const WRITE_CONCURRENCY = 32;
 
 export interface LeadershipDeps extends Pick<
   CoordinatorParts,
@@ -380,7 +374,7 @@ export class Leadership {
     // Workers a write concerns: told through the leader item (see #bumpEpoch).
     let concerned = new Notices();
     for (const generation of generations(toCreate)) {
-      await forEachLimit(generation, WRITE_CONCURRENCY, async (item) => {
+      await forEachLimit(generation, LEASE_WRITES_IN_FLIGHT, async (item) => {
         if (!this.#stillLeader() || !(await store.createLease(item))) return;
         created++;
         if (item.leaseOwner !== undefined) concerned.add(item.leaseOwner, item.leaseKey);
@@ -398,7 +392,7 @@ export class Leadership {
     let deleted = 0;
     // Workers a deletion concerns: told through the leader item (see #bumpEpoch).
     const concerned = new Notices();
-    await forEachLimit(toDelete, WRITE_CONCURRENCY, async (lease) => {
+    await forEachLimit(toDelete, LEASE_WRITES_IN_FLIGHT, async (lease) => {
       if (!this.#stillLeader()) return;
       try {
         await store.deleteLease(lease);
@@ -429,7 +423,7 @@ export class Leadership {
     });
     const result: AssignmentResult = { taken: 0, handOffs: 0, conflicts: 0 };
     const concerned = new Notices();
-    await forEachLimit(actions, WRITE_CONCURRENCY, async (action) => {
+    await forEachLimit(actions, LEASE_WRITES_IN_FLIGHT, async (action) => {
       const { lease, to } = action;
       const fields = { ...leaseFields(lease), to };
       const sessionId = membership.sessionOf(to);

@@ -1,3 +1,4 @@
+import { LEASE_WRITES_IN_FLIGHT, forEachLimit } from './concurrency.js';
 import { LeaseConflictError } from './errors.js';
 import type { HandOffs } from './hand-off.js';
 import { leaseFields } from './held-leases.js';
@@ -51,9 +52,9 @@ export class LeaseTaker {
 
   async #takeRowsNamingMe(rows: LeaseItem[], now: number): Promise<void> {
     const { held: ledger, store, me, log } = this.#d;
+    const toRetake: LeaseItem[] = [];
     for (const row of rows) {
       if (!ledger.isUnheldNamingMe(row)) continue;
-      const fields = leaseFields(row);
       if (ledger.mayTakeUpAsIs(row)) {
         this.takeUp(row);
         continue;
@@ -66,12 +67,18 @@ export class LeaseTaker {
         this.#d.requestFullRead(adoptAt);
         continue;
       }
+      toRetake.push(row);
+    }
+    // All in this pass, a bounded number at a time: a restarted worker holding 1,000 leases
+    // gets them back in a few round trips, not 1,000 one after another.
+    await forEachLimit(toRetake, LEASE_WRITES_IN_FLIGHT, async (row) => {
       try {
         this.takeUp(await store.transfer(row, me));
       } catch (err) {
-        if (err instanceof LeaseConflictError) log.debug({ ...fields, err }, 'lease moved while re-taking it');
-        else log.warn({ ...fields, err }, 're-taking lease failed');
+        const fields = { ...leaseFields(row), err };
+        if (err instanceof LeaseConflictError) log.debug(fields, 'lease moved while re-taking it');
+        else log.warn(fields, 're-taking lease failed');
       }
-    }
+    });
   }
 }

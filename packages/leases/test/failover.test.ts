@@ -1,4 +1,5 @@
 import { LeaseLostError } from '@shardline/core';
+import { LEASE_WRITES_IN_FLIGHT } from '../src/concurrency.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectTestDynamoDB } from '@shardline/testkit';
 import {
@@ -127,6 +128,33 @@ describe('failures', () => {
       ...[...restarted.acquiredAt.values(), ...mine.map((s) => fleet!.get('w2').acquiredAt.get(s) ?? Infinity)],
     );
     expect(firstTake - startedAt).toBeGreaterThanOrEqual(LEASE_MS + MARGIN_MS);
+    expect(fleet.overlaps).toEqual([]);
+  });
+  it('a restarted worker id re-takes all its leases in one pass, several writes in flight at once', async () => {
+    fleet = await balancedFleet(['w1'], 40);
+    const old = fleet.get('w1').coordinator;
+    await old.abandon();
+    fleet.holders.clear();
+    fleet.members.delete('w1');
+    const restarted = fleet.add('w1');
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const isTransfer = (name: string, input: Record<string, unknown>) =>
+      name === 'UpdateItemCommand' &&
+      !String((input.Key as { leaseKey?: { S?: string } })?.leaseKey?.S).startsWith('_');
+    restarted.faults.reject = (name, input) => {
+      if (isTransfer(name, input)) mostInFlight = Math.max(mostInFlight, ++inFlight);
+      return false;
+    };
+    restarted.faults.afterResponse = (name, input) => {
+      if (isTransfer(name, input)) inFlight--;
+      return Promise.resolve();
+    };
+    await fleet.start('w1');
+    await fleet.until(() => fleet!.holders.size === 40, LEASE_MS + MARGIN_MS + 2 * HEARTBEAT_MS);
+    expect(new Set(restarted.acquiredAt.values()).size).toBe(1);
+    expect(mostInFlight).toBeGreaterThan(1);
+    expect(mostInFlight).toBeLessThanOrEqual(LEASE_WRITES_IN_FLIGHT);
     expect(fleet.overlaps).toEqual([]);
   });
 });

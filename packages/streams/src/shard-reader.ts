@@ -214,7 +214,8 @@ export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined
   async #readShard(): Promise<void> {
     let iterator = await this.#openIterator();
     while (iterator !== undefined) {
-      await this.#waitForRoom();
+      // Checked before awaiting: an idle shard always has room, and an await costs a promise per poll.
+      if (!this.#hasRoom()) await this.#waitForRoom();
       this.#throwIfAborted();
       if (this.#o.clock.now() - this.#iteratorIssuedAt >= this.#o.iteratorRefreshMs) {
         this.#stats.iteratorRefreshes++;
@@ -226,9 +227,9 @@ export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined
         iterator = await this.#openIterator();
         continue;
       }
-      let out: GetRecordsCommandOutput;
+      let read: { next: string | undefined; empty: boolean };
       try {
-        out = await this.#getRecords(iterator);
+        read = await this.#readOnce(iterator);
       } catch (err) {
         if (err instanceof IteratorExpiredError) {
           await this.#afterExpiry(err);
@@ -241,15 +242,26 @@ export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined
         }
         throw err;
       }
-      this.#consecutiveTrims = 0;
-      this.#consecutiveExpirations = 0;
-      iterator = out.NextShardIterator ?? undefined;
-      this.#iteratorIssuedAt = this.#o.clock.now();
-      const records = out.Records ?? [];
-      this.#deliver(records, iterator === undefined);
-      if (records.length > 0) this.#idle.afterRecords();
+      iterator = read.next;
+      if (!read.empty) this.#idle.afterRecords();
       else if (iterator !== undefined) await this.#o.clock.sleep(this.#idle.afterEmpty(), this.#abort.signal);
     }
+  }
+
+  /**
+   * One GetRecords, delivered. Its own frame, so that nothing keeps the response once the loop
+   * sleeps: a heap sample of 1,000 idle shards found responses alive across the idle wait, which
+   * outlasts young-generation collections (they were promoted, then left for a full GC).
+   */
+  async #readOnce(iterator: string): Promise<{ next: string | undefined; empty: boolean }> {
+    const out = await this.#getRecords(iterator);
+    this.#consecutiveTrims = 0;
+    this.#consecutiveExpirations = 0;
+    const next = out.NextShardIterator ?? undefined;
+    this.#iteratorIssuedAt = this.#o.clock.now();
+    const records = out.Records ?? [];
+    this.#deliver(records, next === undefined);
+    return { next, empty: records.length === 0 };
   }
 
   /** A new iterator at the current position; `undefined` when the shard has nothing more (closed). */
@@ -418,14 +430,17 @@ export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined
     return Number.isFinite(ms) ? Math.max(0, this.#o.clock.now() - ms) : 0;
   }
 
-  /** Waits while `prefetch` batches with records are queued and nobody is waiting for one. */
+  /** Fewer than `prefetch` batches with records are queued, or somebody is waiting for one. */
+  #hasRoom(): boolean {
+    let full = 0;
+    for (const b of this.#queue) if (b.records.length > 0 || b.shardEnd) full++;
+    return full < Math.max(this.#o.prefetch, this.#waiters.length > 0 ? 1 : 0);
+  }
+
+  /** Waits until there is room (or the reader is aborted). */
   async #waitForRoom(): Promise<void> {
-    while (!this.#abort.signal.aborted) {
-      const full = this.#queue.filter((b) => b.records.length > 0 || b.shardEnd).length;
-      const allowed = Math.max(this.#o.prefetch, this.#waiters.length > 0 ? 1 : 0);
-      if (full < allowed) return;
+    while (!this.#abort.signal.aborted && !this.#hasRoom())
       await new Promise<void>((resolve) => (this.#wakeProducer = resolve));
-    }
   }
 
   #wake(): void {

@@ -62,7 +62,11 @@ export class GaugeMetric {
 
   set(labelsOrValue: Labels | number, value?: number): void {
     const [labels, v] = typeof labelsOrValue === 'number' ? [{}, labelsOrValue] : [labelsOrValue, value ?? 0];
-    this.#values.set(labelKey(labels), { labels, value: v });
+    const key = labelKey(labels);
+    // Updated in place: the lag gauge is set on every poll of every held shard.
+    const entry = this.#values.get(key);
+    if (entry) entry.value = v;
+    else this.#values.set(key, { labels, value: v });
   }
 
   remove(labels: Labels): void {
@@ -216,6 +220,11 @@ export class WorkerMetrics implements ConsumerMetrics {
   }
 }
 
+/** One string per label set, whatever the key order; cheap for the common single label. */
 function labelKey(labels: Labels): string {
-  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)));
+  const names = Object.keys(labels);
+  if (names.length > 1) names.sort();
+  let key = '';
+  for (const name of names) key += `${name}\u0000${labels[name]}\u0001`;
+  return key;
 }
