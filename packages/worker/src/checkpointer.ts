@@ -50,8 +50,6 @@ export interface ShardCheckpointerOptions {
   initial: string;
   clock: Clock;
   logger: Logger;
-  /** Attempts per awaited write (`checkpoint()`, `shardEnd()`), the first included, for retryable failures; background writes have no budget. @defaultValue CHECKPOINT_RETRY.maxAttempts */
-  maxAttempts?: number;
   onCheckpoint?: (checkpoint: string) => void;
   onFailure?: (err: unknown) => void;
   /** A background (checkpointSoon) write failed for good: the consumer must stop. */
@@ -61,8 +59,9 @@ export interface ShardCheckpointerOptions {
   /** Records processed past the written checkpoint before `whenBacklogAllows` waits. @defaultValue MAX_CHECKPOINT_BACKLOG */
   maxBacklog?: number;
   /**
-   * Aborted when the consumer is forced to stop or loses its lease: a pending background write
-   * stops retrying (the final checkpoint of a graceful stop still waits for it until then).
+   * Aborted when the consumer is forced to stop (reason AbortedError) or loses its lease (reason
+   * LeaseLostError): a pending write, awaited or background, stops retrying and an awaited one
+   * rejects with that reason (the final checkpoint of a graceful stop still waits until then).
    */
   signal?: AbortSignal;
 }
@@ -336,15 +335,19 @@ export class ShardCheckpointer implements Checkpointer {
   }
 
   /**
-   * Serialized writes. An awaited write (`background` false) has CHECKPOINT_RETRY's budget; a
-   * background one retries until written (see PENDING_CHECKPOINT_RETRY), each attempt taking the
-   * newest pending position, and stops on a lost lease, a non-retryable error or the stop signal.
-   * A `state` goes with its position in the same write (a tumbling window's, see processor.ts).
+   * Serialized writes, retried (CHECKPOINT_RETRY) until written; a background one takes the newest
+   * pending position at each attempt. Stops on a lost lease, a non-retryable error or the stop
+   * signal; an awaited write then rejects with LeaseLostError when the lease is gone (refused by
+   * the store, or the consumer's lease lost) and with AbortedError when the consumer was forced to
+   * stop. A `state` goes with its position in the same write (a tumbling window's, see processor.ts).
    */
   #write(targetOrGetter: string | (() => string), background = false, state?: string): Promise<void> {
     const run = async () => {
-      const stop = background ? this.#stopSignal() : this.#settled.signal;
-      if (stop.aborted) throw stop.reason;
+      const stop = this.#stopSignal();
+      // An awaited write asked for after a forced stop (the final checkpoint, shutdownRequested's)
+      // still gets one attempt: the records it covers are done, and the next owner would repeat them.
+      const lastChance = !background && stop.aborted && !this.#settled.signal.aborted;
+      if (stop.aborted && !lastChance) throw stop.reason;
       let target = typeof targetOrGetter === 'function' ? targetOrGetter() : targetOrGetter;
       const { shardId, store, clock, logger } = this.#options;
       // Re-checked inside the chain (and before each background attempt): an earlier write may have moved past `target`.
@@ -356,9 +359,6 @@ export class ShardCheckpointer implements Checkpointer {
         return order < 0 || (order === 0 && state === undefined);
       };
       if (written()) return;
-      const policy = background
-        ? { ...PENDING_CHECKPOINT_RETRY, maxAttempts: Number.POSITIVE_INFINITY }
-        : { ...CHECKPOINT_RETRY, maxAttempts: this.#options.maxAttempts ?? CHECKPOINT_RETRY.maxAttempts };
       let landed = false;
       try {
         await retry(
@@ -370,21 +370,25 @@ export class ShardCheckpointer implements Checkpointer {
             landed = true;
           },
           {
-            ...policy,
+            ...CHECKPOINT_RETRY,
+            maxAttempts: lastChance ? 1 : Number.POSITIVE_INFINITY,
             clock,
-            signal: stop,
+            signal: lastChance ? this.#settled.signal : stop,
             onRetry: ({ err, attempt, delayMs }) => {
               this.#options.onFailure?.(err);
               const fields = { err, shardId, checkpoint: target, attempt, delayMs };
               if (background) logger.warn(fields, 'checkpoint failed; kept pending and retried, reading goes on');
-              else logger.warn(fields, 'checkpoint failed; retrying');
+              else logger.warn(fields, 'checkpoint failed; kept pending and retried, the processor still awaits it');
             },
           },
         );
       } catch (err) {
-        if (!stop.aborted) this.#options.onFailure?.(err);
-        if (background && err instanceof LeaseLostError)
+        if (!stop.aborted || lastChance) this.#options.onFailure?.(err);
+        if (err instanceof LeaseLostError)
           logger.warn({ shardId, checkpoint: target }, 'pending checkpoint refused: the lease is no longer ours');
+        // The typed reason (LeaseLostError, AbortedError), not retry's wrappers: a processor
+        // awaiting the write learns whether the lease is gone or the worker is stopping.
+        if (stop.aborted && !(err instanceof LeaseLostError)) throw stop.reason;
         throw err;
       }
       if (!landed) return;
