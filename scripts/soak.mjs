@@ -10,15 +10,13 @@
 // Prints a per-interval table, a growth verdict per stayer (least-squares slope over the last
 // half of the run against thresholds) and an audit against the simulator's manifest.
 // `npm run soak -- --minutes 30`; exit 1 when something was lost or a stayer grew.
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { audit, startDynamoDBLocal, startStreamSimulator } from '@shardline/testkit';
+import { alive, exited, readDeliveries, spawnCliWorker } from './cli-workers.mjs';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const at = process.argv.indexOf('--minutes');
 const MINUTES = Number(at > 0 ? process.argv[at + 1] : (process.env.MINUTES ?? 30));
 const SAMPLE_MS = Number(process.env.SAMPLE_MS ?? 30_000);
@@ -81,27 +79,16 @@ async function start(slot) {
   const name = slot === 'churn' ? `churn-${++generation}` : slot;
   const port = await freePort();
   const out = join(dir, `${name}.txt`);
-  const child = spawn(
-    process.execPath,
-    [
-      join(ROOT, 'apps/shardline/dist/cli.js'),
-      'run',
+  const child = spawnCliWorker({
+    out,
+    accessKeyId,
+    debug: Boolean(process.env.SOAK_DEBUG),
+    args: [
       ...['--stream-arn', sim.streamArn, '--streams-endpoint', sim.endpoint],
-      ...['--dynamodb-endpoint', local.endpoint, '--region', 'us-east-1', '--app', app],
-      ...['--processor', join(ROOT, 'scripts/chaos-processor.mjs'), '--worker-id', name],
+      ...['--dynamodb-endpoint', local.endpoint, '--region', 'us-east-1', '--app', app, '--worker-id', name],
       ...['--lease-duration-ms', '3000', '--health-port', String(port), '--log-level', 'warn'],
     ],
-    {
-      env: {
-        ...process.env,
-        CHAOS_OUT: out,
-        AWS_ACCESS_KEY_ID: accessKeyId,
-        AWS_SECRET_ACCESS_KEY: 'soak',
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      },
-      stdio: ['ignore', 'ignore', process.env.SOAK_DEBUG ? 'inherit' : 'ignore'],
-    },
-  );
+  });
   children.add(child);
   child.once('exit', () => children.delete(child));
   const worker = { name, slot, child, port, out, startedAt: Date.now() };
@@ -119,9 +106,6 @@ async function start(slot) {
   }
   return worker;
 }
-
-const alive = (child) => child.exitCode === null && child.signalCode === null;
-const stopped = (child) => (alive(child) ? new Promise((resolve) => child.once('exit', resolve)) : Promise.resolve());
 
 const samples = [];
 async function sampleAll(minute) {
@@ -165,7 +149,7 @@ while (Date.now() - started < MINUTES * 60_000) {
     const signal = (replacements.sigterm + replacements.kill9) % 2 === 0 ? 'SIGTERM' : 'SIGKILL';
     churn.child.kill(signal);
     replacements[signal === 'SIGTERM' ? 'sigterm' : 'kill9']++;
-    await stopped(churn.child);
+    await exited(churn.child);
     await start('churn');
   }
 }
@@ -175,24 +159,12 @@ await sampleAll(minutes());
 // Drain, then stop everyone gracefully and audit from the delivery files.
 const manifest = sim.manifest();
 const files = [...workers.values()].map((w) => w.out);
-const readDeliveries = () =>
-  files.flatMap((file) =>
-    existsSync(file)
-      ? readFileSync(file, 'utf8')
-          .split('\n')
-          .filter(Boolean)
-          .map((line) => {
-            const [t, shardId, sequenceNumber] = line.split(' ');
-            return { t: Number(t), shardId, sequenceNumber, file };
-          })
-      : [],
-  );
 const drainDeadline = Date.now() + 60_000;
-while (new Set(readDeliveries().map((r) => r.sequenceNumber)).size < manifest.length && Date.now() < drainDeadline)
+while (new Set(readDeliveries(files).map((r) => r.sequenceNumber)).size < manifest.length && Date.now() < drainDeadline)
   await sleep(500);
 for (const w of workers.values()) if (alive(w.child)) w.child.kill('SIGTERM');
-await Promise.all([...workers.values()].map((w) => stopped(w.child)));
-const delivered = readDeliveries().sort((a, b) => a.t - b.t);
+await Promise.all([...workers.values()].map((w) => exited(w.child)));
+const delivered = readDeliveries(files);
 const report = audit(manifest, delivered, sim.shards());
 
 // Verdict: per stayer, slopes over the last half of the run (warm-up excluded by construction).

@@ -235,31 +235,32 @@ describe('ShardCheckpointer.checkpointSoon (auto mode)', () => {
   });
 });
 
-describe('ShardCheckpointer pending checkpoint (auto mode, lease table unreachable)', () => {
-  function pending(maxBacklog = 100) {
-    const clock = new ManualClock();
-    const store = new MemoryStore();
-    const failures: unknown[] = [];
-    const background: unknown[] = [];
-    const stop = new AbortController();
-    const checkpointer = new ShardCheckpointer({
-      shardId: 's1',
-      store,
-      initial: 'TRIM_HORIZON',
-      clock,
-      logger: silentLogger(),
-      maxBacklog,
-      signal: stop.signal,
-      onFailure: (err) => failures.push(err),
-      onBackgroundFailure: (err) => background.push(err),
-    });
-    const processed = (i: number, records: number) => {
-      checkpointer.delivered(seq(i));
-      checkpointer.checkpointSoon(seq(i), records);
-    };
-    return { clock, store, failures, background, stop, checkpointer, processed };
-  }
+/** A checkpointer on fake time with a store that fails when told, and what it reported. */
+function pending(maxBacklog = 100) {
+  const clock = new ManualClock();
+  const store = new MemoryStore();
+  const failures: unknown[] = [];
+  const background: unknown[] = [];
+  const stop = new AbortController();
+  const checkpointer = new ShardCheckpointer({
+    shardId: 's1',
+    store,
+    initial: 'TRIM_HORIZON',
+    clock,
+    logger: silentLogger(),
+    maxBacklog,
+    signal: stop.signal,
+    onFailure: (err) => failures.push(err),
+    onBackgroundFailure: (err) => background.push(err),
+  });
+  const processed = (i: number, records: number) => {
+    checkpointer.delivered(seq(i));
+    checkpointer.checkpointSoon(seq(i), records);
+  };
+  return { clock, store, failures, background, stop, checkpointer, processed };
+}
 
+describe('ShardCheckpointer pending checkpoint (auto mode, lease table unreachable)', () => {
   it('keeps retrying past the awaited budget, with the newest position, and never fails the consumer', async () => {
     const { clock, store, failures, background, checkpointer, processed } = pending();
     store.failNext = 3 * OLD_AWAITED_ATTEMPTS;
@@ -382,19 +383,8 @@ describe('ShardCheckpointer interval (auto mode)', () => {
 
 describe('ShardCheckpointer awaited checkpoint (manual mode, shard end) while the lease table is unreachable', () => {
   function awaited() {
-    const clock = new ManualClock();
-    const store = new MemoryStore();
-    const failures: unknown[] = [];
-    const stop = new AbortController();
-    const checkpointer = new ShardCheckpointer({
-      shardId: 's1',
-      store,
-      initial: 'TRIM_HORIZON',
-      clock,
-      logger: silentLogger(),
-      signal: stop.signal,
-      onFailure: (err) => failures.push(err),
-    });
+    const h = pending();
+    const { clock } = h;
     /** Settles `promise` by advancing fake time past every backoff; gives up after `maxMs`. */
     const drive = async (promise: Promise<void>, maxMs = 600_000) => {
       let settled = false;
@@ -403,7 +393,7 @@ describe('ShardCheckpointer awaited checkpoint (manual mode, shard end) while th
       for (let t = 0; !settled && t < maxMs; t += 100) await clock.advance(100);
       return { settled, watched };
     };
-    return { clock, store, failures, stop, checkpointer, drive };
+    return { ...h, drive };
   }
 
   it('stays pending past any attempt count and resolves once written (the fence, not a count, decides)', async () => {
@@ -436,29 +426,26 @@ describe('ShardCheckpointer awaited checkpoint (manual mode, shard end) while th
     expect(checkpointer.lastCheckpoint).toBe('TRIM_HORIZON');
   });
 
-  it('rejects at once with the typed reason when the consumer loses its lease or is forced to stop', async () => {
-    const lost = awaited();
-    lost.checkpointer.delivered(seq(1));
-    lost.store.failNext = 1_000;
-    const write = lost.checkpointer.checkpoint();
-    expect((await lost.drive(write, 10_000)).settled).toBe(false);
-    lost.stop.abort(new LeaseLostError('s1'));
-    const afterLoss = await lost.drive(write, 100);
-    expect(afterLoss.settled).toBe(true);
-    await expect(afterLoss.watched).rejects.toBeInstanceOf(LeaseLostError);
+  it.each([
+    ['loses its lease', new LeaseLostError('s1'), LeaseLostError],
+    ['is forced to stop', new AbortedError('s1: forced stop'), AbortedError],
+  ])('rejects at once with the typed reason when the consumer %s', async (_case, reason, type) => {
+    const h = awaited();
+    h.checkpointer.delivered(seq(1));
+    h.store.failNext = 1_000;
+    const write = h.checkpointer.checkpoint();
+    expect((await h.drive(write, 10_000)).settled).toBe(false);
+    h.stop.abort(reason);
+    const after = await h.drive(write, 100);
+    expect(after.settled).toBe(true);
+    await expect(after.watched).rejects.toBeInstanceOf(type);
+    expect(h.store.writes).toEqual([]);
+  });
 
+  it('after a forced stop, a checkpoint asked for (the final one, shutdownRequested’s) gets one last attempt', async () => {
     const forced = awaited();
     forced.checkpointer.delivered(seq(1));
-    forced.store.failNext = 1_000;
-    const forcedWrite = forced.checkpointer.checkpoint();
-    expect((await forced.drive(forcedWrite, 10_000)).settled).toBe(false);
     forced.stop.abort(new AbortedError('s1: forced stop'));
-    const afterStop = await forced.drive(forcedWrite, 100);
-    expect(afterStop.settled).toBe(true);
-    await expect(afterStop.watched).rejects.toBeInstanceOf(AbortedError);
-    expect(forced.store.writes).toEqual([]);
-    // Asked for after the forced stop (the final checkpoint, shutdownRequested's): one last attempt, no retries.
-    forced.store.failNext = 0;
     await forced.checkpointer.checkpoint();
     expect(forced.store.last).toBe(seq(1));
     forced.checkpointer.delivered(seq(2));
