@@ -10,6 +10,7 @@ import {
   type Clock,
   type Logger,
 } from '@shardline/core';
+import { CheckpointBacklog } from './checkpoint-backlog.js';
 import type { CheckpointOptions, Checkpointer } from './processor.js';
 
 /** Where checkpoints go: the lease coordinator in production, a plain object in tests. */
@@ -24,24 +25,14 @@ export interface CheckpointStore {
 
 /**
  * The only retry of a checkpoint write (the coordinator makes one attempt, the SDK none): what
- * `isRetryable` accepts (throttling, transient faults), never a lost lease. This budget is for
- * awaited writes (`checkpoint()`, `shardEnd()`): their caller gets the error.
+ * `isRetryable` accepts (throttling, transient faults), never a lost lease. No write has an
+ * attempt budget, awaited (`checkpoint()`, `shardEnd()`) or background (`checkpointSoon`): it is
+ * retried with this backoff until it is written, the lease is lost or the consumer stops. Fencing,
+ * not a retry count, decides when the lease is gone: the coordinator refuses a checkpoint
+ * (LeaseLostError) once this worker has fenced itself (no heartbeat through for a lease duration),
+ * so a lease-table outage shorter than that costs neither a restart nor a redelivery.
  */
-export const CHECKPOINT_RETRY = { maxAttempts: 4, baseMs: 100, capMs: 2_000 } as const;
-/**
- * Background writes (`checkpointSoon`, auto mode) have no attempt budget: the position stays
- * pending (the newest one replacing it) and is retried with this backoff until it is written, the
- * lease is lost or the consumer exits. Fencing, not a retry count, decides when the lease is gone:
- * the coordinator refuses a checkpoint (LeaseLostError) once this worker has fenced itself, so a
- * lease-table outage shorter than the lease duration costs neither a restart nor a redelivery.
- */
-export const PENDING_CHECKPOINT_RETRY = { baseMs: 100, capMs: 5_000 } as const;
-/**
- * While a background checkpoint is pending, reading goes on until this many processed records
- * are not yet covered by a written checkpoint; then the consumer waits for the write. A crash in
- * that state re-delivers at most this many records (plus the batch in flight).
- */
-export const MAX_CHECKPOINT_BACKLOG = 10_000;
+export const CHECKPOINT_RETRY = { baseMs: 100, capMs: 5_000 } as const;
 
 export interface ShardCheckpointerOptions {
   shardId: string;
@@ -56,7 +47,7 @@ export interface ShardCheckpointerOptions {
   onBackgroundFailure?: (err: unknown) => void;
   /** checkpointSoon writes at most once per this many ms (0: after every batch). @defaultValue 0 */
   intervalMs?: number;
-  /** Records processed past the written checkpoint before `whenBacklogAllows` waits. @defaultValue MAX_CHECKPOINT_BACKLOG */
+  /** Records processed past the written checkpoint before `whenBacklogAllows` waits. @defaultValue MAX_CHECKPOINT_BACKLOG (checkpoint-backlog.ts) */
   maxBacklog?: number;
   /**
    * Aborted when the consumer is forced to stop (reason AbortedError) or loses its lease (reason
@@ -88,15 +79,12 @@ export class ShardCheckpointer implements Checkpointer {
   #soonTimer: AbortController | undefined;
   /** Aborted by `settle()`: no write starts or retries after the consumer exits. */
   readonly #settled = new AbortController();
-  /** Positions handed to checkpointSoon and not yet covered by a written checkpoint, with their record counts. */
-  readonly #unwritten: Array<{ sequenceNumber: string; records: number }> = [];
-  #backlog = 0;
-  /** Woken whenever a write lands or a background write fails for good. */
-  readonly #progress = new Set<() => void>();
+  readonly #backlog: CheckpointBacklog;
 
   constructor(options: ShardCheckpointerOptions) {
     this.#options = options;
     this.#last = options.initial;
+    this.#backlog = new CheckpointBacklog(options.maxBacklog);
   }
 
   get lastCheckpoint(): string {
@@ -206,10 +194,7 @@ export class ShardCheckpointer implements Checkpointer {
    * lease table. A failure is kept and thrown by `throwIfFailed()` / `flush()`.
    */
   checkpointSoon(sequenceNumber: string, records = 0): void {
-    if (records > 0) {
-      this.#unwritten.push({ sequenceNumber, records });
-      this.#backlog += records;
-    }
+    this.#backlog.add(sequenceNumber, records);
     const target = this.#target(sequenceNumber);
     if (target === undefined) return;
     this.#soonTarget = target;
@@ -249,51 +234,26 @@ export class ShardCheckpointer implements Checkpointer {
       if (this.#soonError !== undefined || this.#stopSignal().aborted) return;
       this.#soonError = toError(err);
       this.#options.onBackgroundFailure?.(err);
-      this.#wake();
+      this.#backlog.wake();
     });
   }
 
   /** Records processed (through checkpointSoon) that no written checkpoint covers yet. */
   get backlog(): number {
-    return this.#backlog;
+    return this.#backlog.count;
   }
 
   /** More records processed past the written checkpoint than `maxBacklog`: the consumer should wait. */
   get backlogFull(): boolean {
-    return this.#backlog > (this.#options.maxBacklog ?? MAX_CHECKPOINT_BACKLOG);
+    return this.#backlog.full;
   }
 
   /**
    * Resolves at once while the backlog is within bounds, otherwise once a write brings it back
    * (or a background write failed for good: see `throwIfFailed`, or `signal` aborted).
    */
-  async whenBacklogAllows(signal: AbortSignal): Promise<void> {
-    while (this.backlogFull && this.#soonError === undefined && !signal.aborted) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          this.#progress.delete(done);
-          signal.removeEventListener('abort', done);
-          resolve();
-        };
-        this.#progress.add(done);
-        signal.addEventListener('abort', done, { once: true });
-      });
-    }
-  }
-
-  #wake(): void {
-    for (const wake of [...this.#progress]) wake();
-  }
-
-  /** A checkpoint at `written` landed: the positions it covers leave the backlog. */
-  #covered(written: string): void {
-    while (this.#unwritten.length > 0) {
-      const first = this.#unwritten[0]!;
-      if (written !== 'SHARD_END' && compareSequenceNumbers(first.sequenceNumber, written) > 0) break;
-      this.#unwritten.shift();
-      this.#backlog -= first.records;
-    }
-    this.#wake();
+  whenBacklogAllows(signal: AbortSignal): Promise<void> {
+    return this.#backlog.whenAllows(signal, () => this.#soonError !== undefined);
   }
 
   #stopSignal(): AbortSignal {
@@ -393,7 +353,7 @@ export class ShardCheckpointer implements Checkpointer {
       }
       if (!landed) return;
       this.#last = target;
-      this.#covered(target);
+      this.#backlog.covered(target);
       this.#options.onCheckpoint?.(target);
     };
     const next = this.#chain.then(run);

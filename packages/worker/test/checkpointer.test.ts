@@ -236,7 +236,7 @@ describe('ShardCheckpointer.checkpointSoon (auto mode)', () => {
 });
 
 /** A checkpointer on fake time with a store that fails when told, and what it reported. */
-function pending(maxBacklog = 100) {
+function pending(maxBacklog = 100, intervalMs = 0) {
   const clock = new ManualClock();
   const store = new MemoryStore();
   const failures: unknown[] = [];
@@ -249,6 +249,7 @@ function pending(maxBacklog = 100) {
     clock,
     logger: silentLogger(),
     maxBacklog,
+    intervalMs,
     signal: stop.signal,
     onFailure: (err) => failures.push(err),
     onBackgroundFailure: (err) => background.push(err),
@@ -298,21 +299,7 @@ describe('ShardCheckpointer pending checkpoint (auto mode, lease table unreachab
   });
 
   it('a full backlog is written at once, not after the interval: a healthy fast shard never pauses', async () => {
-    const clock = new ManualClock();
-    const store = new MemoryStore();
-    const checkpointer = new ShardCheckpointer({
-      shardId: 's1',
-      store,
-      initial: 'TRIM_HORIZON',
-      clock,
-      logger: silentLogger(),
-      intervalMs: 5_000,
-      maxBacklog: 25,
-    });
-    const processed = (i: number, records: number) => {
-      checkpointer.delivered(seq(i));
-      checkpointer.checkpointSoon(seq(i), records);
-    };
+    const { clock, store, checkpointer, processed } = pending(25, 5_000);
     const start = clock.now();
     processed(1, 10);
     await until(() => store.last === seq(1));
