@@ -1,6 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach } from 'vitest';
 
 /** Helpers for end-to-end tests that run real `shardline` processes. */
 
@@ -89,4 +92,15 @@ export async function waitForAsync(
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${describe()}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/**
+ * The set-up every process test file shares: a temporary directory for its outputs (removed
+ * after the file), and no `shardline` process outliving a test.
+ */
+export function processTestFile(prefix: string): { dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  afterEach(() => killAll());
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return { dir };
 }

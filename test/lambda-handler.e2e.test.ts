@@ -1,13 +1,12 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateTableCommand, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { readLeaseTable } from '@shardline/leases';
 import { connectTestDynamoDB } from '@shardline/testkit';
 import type { LambdaOnFailureRecord } from '@shardline/worker';
-import { killAll, spawnCli, waitFor, waitForAsync, type CliProcess } from './cli-process.js';
+import { processTestFile, spawnCli, waitFor, waitForAsync, type CliProcess } from './cli-process.js';
 import type { Invocation } from './fixtures/lambda/invocations.js';
 
 /**
@@ -17,22 +16,8 @@ import type { Invocation } from './fixtures/lambda/invocations.js';
  */
 const db = connectTestDynamoDB();
 const FIXTURES = fileURLToPath(new URL('./fixtures/lambda/', import.meta.url));
-let dir: string;
-
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'shardline-lambda-e2e-'));
-});
-afterEach(() => killAll());
-afterAll(async () => {
-  await db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const childEnv = () => ({
-  AWS_ACCESS_KEY_ID: db.credentials.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: db.credentials.secretAccessKey,
-  AWS_REGION: db.region,
-});
+const { dir } = processTestFile('shardline-lambda-e2e-');
+afterAll(() => db.close());
 
 /** Puts one item per key, in order (one shard on DynamoDB Local, so the stream keeps this order). */
 async function put(tableName: string, keys: string[]): Promise<void> {
@@ -78,7 +63,7 @@ function startHandler(
       '8000',
       ...args,
     ],
-    { ...childEnv(), E2E_OUTPUT: output, E2E_WORKER: name, ...env },
+    { ...db.env, E2E_OUTPUT: output, E2E_WORKER: name, ...env },
   );
 }
 
@@ -415,7 +400,7 @@ describe('shardline run --handler on DynamoDB Local', () => {
     const sqs = spawnCli(
       'sqs',
       ['run', '--handler', join(FIXTURES, 'async-handler.ts'), '--event-source-mapping', mappingFile],
-      childEnv(),
+      db.env,
     );
     expect(await sqs.exited).toBe(2);
     expect(sqs.output().trim().split('\n')).toEqual([
@@ -426,13 +411,13 @@ describe('shardline run --handler on DynamoDB Local', () => {
     const noExport = spawnCli(
       'noexport',
       ['run', '--table', 't', '--handler', `${join(FIXTURES, 'promise-handler.mjs')}#handler`],
-      childEnv(),
+      db.env,
     );
     expect(await noExport.exited).toBe(2);
     expect(noExport.output().trim()).toMatch(
       /^shardline: .* has no function export "handler"; function exports: consume/,
     );
-    const both = spawnCli('both', ['run', '--table', 't', '--handler', 'h.mjs', '--processor', 'p.mjs'], childEnv());
+    const both = spawnCli('both', ['run', '--table', 't', '--handler', 'h.mjs', '--processor', 'p.mjs'], db.env);
     expect(await both.exited).toBe(2);
     expect(both.output().trim()).toBe('shardline: give one of --processor and --handler, not both');
   });

@@ -1,13 +1,12 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { readLeaseTable } from '@shardline/leases';
 import { connectTestDynamoDB } from '@shardline/testkit';
 import {
   FIXTURE_PROCESSOR,
-  killAll,
+  processTestFile,
   readSeen,
   spawnCli,
   waitFor,
@@ -21,22 +20,8 @@ import {
  * record lands in the JSONL destination while processing continues.
  */
 const db = connectTestDynamoDB();
-let dir: string;
-
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'shardline-e2e-'));
-});
-afterEach(() => killAll());
-afterAll(async () => {
-  await db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const childEnv = () => ({
-  AWS_ACCESS_KEY_ID: db.credentials.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: db.credentials.secretAccessKey,
-  AWS_REGION: db.region,
-});
+const { dir } = processTestFile('shardline-e2e-');
+afterAll(() => db.close());
 
 async function put(tableName: string, from: number, to: number, key = (i: number) => `k${i}`): Promise<void> {
   for (let i = from; i <= to; i++) {
@@ -75,7 +60,7 @@ function startWorker(
       '8000',
       ...extra,
     ],
-    { ...childEnv(), E2E_OUTPUT: output, E2E_WORKER: name, ...env },
+    { ...db.env, E2E_OUTPUT: output, E2E_WORKER: name, ...env },
   );
 }
 
@@ -244,7 +229,7 @@ describe('shardline run on DynamoDB Local', () => {
     const noExport = spawnCli(
       'bad',
       ['run', '--table', 'x', '--processor', 'package.json', '--endpoint', db.endpoint],
-      childEnv(),
+      db.env,
     );
     expect(await noExport.exited).toBe(2);
     expect(noExport.output()).toMatch(/exports no processor/);
@@ -262,7 +247,7 @@ describe('shardline run on DynamoDB Local', () => {
     const noStream = spawnCli(
       'nostream',
       ['run', '--table', plain, '--processor', FIXTURE_PROCESSOR, '--endpoint', db.endpoint],
-      { ...childEnv(), E2E_OUTPUT: join(dir, 'x.jsonl') },
+      { ...db.env, E2E_OUTPUT: join(dir, 'x.jsonl') },
     );
     expect(await noStream.exited).toBe(2);
     expect(
@@ -276,7 +261,7 @@ describe('shardline run on DynamoDB Local', () => {
     const unreachable = spawnCli(
       'down',
       ['run', '--table', 't', '--processor', FIXTURE_PROCESSOR, '--endpoint', 'http://127.0.0.1:9'],
-      { ...childEnv(), E2E_OUTPUT: join(dir, 'y.jsonl') },
+      { ...db.env, E2E_OUTPUT: join(dir, 'y.jsonl') },
     );
     expect(await unreachable.exited).toBe(2);
     expect(unreachable.output()).toMatch(/cannot reach http:\/\/127\.0\.0\.1:9/);

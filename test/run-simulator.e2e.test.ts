@@ -1,9 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { audit, connectTestDynamoDB, startStreamSimulator, type StreamSimulator } from '@shardline/testkit';
-import { FIXTURE_PROCESSOR, killAll, readSeen, spawnCli, waitFor } from './cli-process.js';
+import { FIXTURE_PROCESSOR, processTestFile, readSeen, spawnCli, waitFor } from './cli-process.js';
 
 /**
  * Three `shardline run` processes read the stream simulator (several shards) while shards roll
@@ -12,18 +10,15 @@ import { FIXTURE_PROCESSOR, killAll, readSeen, spawnCli, waitFor } from './cli-p
  * across a kill -9.
  */
 const db = connectTestDynamoDB();
-let dir: string;
+const { dir } = processTestFile('shardline-sim-e2e-');
 let sim: StreamSimulator;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'shardline-sim-e2e-'));
   sim = await startStreamSimulator({ shards: 3, seed: 7 });
 });
-afterEach(() => killAll());
 afterAll(async () => {
   await sim.stop();
   await db.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('shardline run on the stream simulator', () => {
@@ -55,9 +50,7 @@ describe('shardline run on the stream simulator', () => {
           '8000',
         ],
         {
-          AWS_ACCESS_KEY_ID: db.credentials.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: db.credentials.secretAccessKey,
-          AWS_REGION: db.region,
+          ...db.env,
           E2E_OUTPUT: output,
           E2E_WORKER: name,
         },

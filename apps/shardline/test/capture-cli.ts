@@ -1,5 +1,6 @@
 import { vi } from 'vitest';
 import { main } from '../src/cli.js';
+import type { TestDynamoDB } from '@shardline/testkit';
 
 /** Runs the CLI in-process and returns its exit code and everything it printed. */
 export async function captureCli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -14,4 +15,13 @@ export async function captureCli(argv: string[]): Promise<{ code: number; stdout
     err.mockRestore();
     process.exitCode = undefined;
   }
+}
+
+/**
+ * Points an in-process CLI run at the test database (its access key selects the database) for
+ * the current test; `vi.unstubAllEnvs()` undoes it. The region stays the command's `--region`.
+ */
+export function stubDatabaseEnv(db: TestDynamoDB): void {
+  vi.stubEnv('AWS_ACCESS_KEY_ID', db.env.AWS_ACCESS_KEY_ID);
+  vi.stubEnv('AWS_SECRET_ACCESS_KEY', db.env.AWS_SECRET_ACCESS_KEY);
 }

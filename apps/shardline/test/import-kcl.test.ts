@@ -16,7 +16,7 @@ import {
   type KclLeaseRowInput,
 } from '@shardline/testkit';
 import { Worker, defineProcessor } from '@shardline/worker';
-import { captureCli } from './capture-cli.js';
+import { captureCli, stubDatabaseEnv } from './capture-cli.js';
 
 /**
  * The cutover from the Java KCL end to end: KCL lease rows written exactly as its serializer
@@ -28,8 +28,7 @@ const db = connectTestDynamoDB();
 const controls = testDynamoDBControls(db);
 const workers: Worker[] = [];
 beforeEach(() => {
-  vi.stubEnv('AWS_ACCESS_KEY_ID', db.credentials.accessKeyId);
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', db.credentials.secretAccessKey);
+  stubDatabaseEnv(db);
 });
 afterEach(async () => {
   await Promise.all(workers.splice(0).map((w) => w.stop()));

@@ -3,15 +3,14 @@ import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vites
 import { readLeaseTable } from '@shardline/leases';
 import { connectTestDynamoDB } from '@shardline/testkit';
 import { Worker, defineProcessor } from '@shardline/worker';
-import { captureCli } from './capture-cli.js';
+import { captureCli, stubDatabaseEnv } from './capture-cli.js';
 
 /** `shardline reset` on DynamoDB Local with real workers: dry run, refusal, --force fencing, audit. */
 
 const db = connectTestDynamoDB();
 const workers: Worker[] = [];
 beforeEach(() => {
-  vi.stubEnv('AWS_ACCESS_KEY_ID', db.credentials.accessKeyId);
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', db.credentials.secretAccessKey);
+  stubDatabaseEnv(db);
 });
 afterEach(async () => {
   await Promise.all(workers.splice(0).map((w) => w.stop()));

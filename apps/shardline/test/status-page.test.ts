@@ -10,13 +10,16 @@ import { Worker } from '@shardline/worker';
 import { readStatus } from '../src/commands/status.js';
 import { startStatusServer, type StatusServer } from '../src/status-page/server.js';
 import { main } from '../src/cli.js';
-import { captureCli } from './capture-cli.js';
+import { captureCli, stubDatabaseEnv } from './capture-cli.js';
 
 // The status page in a real browser: Debian's chromium, driven headless by playwright-core,
 // against a real Worker on DynamoDB Local, with a shard rollover from the testkit controls.
 
 const CHROMIUM = '/usr/bin/chromium';
+// Skipped on a developer machine without it; CI (.ci/run installs it) must not skip silently.
 const hasChromium = existsSync(CHROMIUM);
+if (!hasChromium && process.env.CI)
+  throw new Error(`${CHROMIUM} not found: CI runs the browser test (apt-get install chromium)`);
 if (!hasChromium) console.warn(`status page browser test skipped: ${CHROMIUM} not found (apt-get install chromium)`);
 // The README's picture is refreshed on demand (UPDATE_SCREENSHOTS=1), so a test run leaves the
 // tree clean; otherwise the screenshot still happens, into the temp directory.
@@ -137,8 +140,7 @@ const capture = captureCli;
 
 describe('shardline status --serve', () => {
   it('serves the page and the JSON status reads, on 127.0.0.1, until SIGINT', async () => {
-    vi.stubEnv('AWS_ACCESS_KEY_ID', db.credentials.accessKeyId);
-    vi.stubEnv('AWS_SECRET_ACCESS_KEY', db.credentials.secretAccessKey);
+    stubDatabaseEnv(db);
     const { tableName } = await db.createStreamTable();
     await startWorker(tableName, 'serve-w1', []);
     let stdout = '';

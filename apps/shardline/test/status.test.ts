@@ -2,7 +2,7 @@ import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { connectTestDynamoDB } from '@shardline/testkit';
 import { Worker } from '@shardline/worker';
-import { captureCli } from './capture-cli.js';
+import { captureCli, stubDatabaseEnv } from './capture-cli.js';
 
 const db = connectTestDynamoDB();
 afterAll(() => db.close());
@@ -11,8 +11,7 @@ const capture = captureCli;
 
 describe('shardline status', () => {
   it('shows shards with owner, state, checkpoint and lag, as a table and as JSON', async () => {
-    vi.stubEnv('AWS_ACCESS_KEY_ID', db.credentials.accessKeyId);
-    vi.stubEnv('AWS_SECRET_ACCESS_KEY', db.credentials.secretAccessKey);
+    stubDatabaseEnv(db);
     const { tableName } = await db.createStreamTable();
     const worker = new Worker({
       tableName,
@@ -61,8 +60,7 @@ describe('shardline status', () => {
   });
 
   it('counts the records behind the checkpoint exactly', async () => {
-    vi.stubEnv('AWS_ACCESS_KEY_ID', db.credentials.accessKeyId);
-    vi.stubEnv('AWS_SECRET_ACCESS_KEY', db.credentials.secretAccessKey);
+    stubDatabaseEnv(db);
     const { tableName } = await db.createStreamTable();
     const put = (pk: string) => db.dynamodb.send(new PutItemCommand({ TableName: tableName, Item: { pk: { S: pk } } }));
     let seen = 0;
@@ -109,8 +107,7 @@ describe('shardline status', () => {
   });
 
   it('an unknown application is one line and exit 2', async () => {
-    vi.stubEnv('AWS_ACCESS_KEY_ID', db.credentials.accessKeyId);
-    vi.stubEnv('AWS_SECRET_ACCESS_KEY', db.credentials.secretAccessKey);
+    stubDatabaseEnv(db);
     try {
       const result = await capture(['status', '--app', 'never-ran', '--endpoint', db.endpoint, '--region', db.region]);
       expect(result.code).toBe(2);

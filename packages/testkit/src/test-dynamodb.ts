@@ -10,6 +10,8 @@ export interface TestDynamoDB {
   endpoint: string;
   region: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
+  /** AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION that reach this database, for a child process or a CLI run. */
+  env: Record<'AWS_ACCESS_KEY_ID' | 'AWS_SECRET_ACCESS_KEY' | 'AWS_REGION', string>;
   dynamodb: DynamoDBClient;
   streams: DynamoDBStreamsClient;
   /** A unique table name with a readable prefix. */
@@ -42,6 +44,11 @@ export function connectTestDynamoDB(endpoint = process.env[TEST_ENDPOINT_ENV]): 
     endpoint,
     region,
     credentials,
+    env: {
+      AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+      AWS_REGION: region,
+    },
     dynamodb,
     streams,
     uniqueName: (prefix = 't') => `${prefix}-${randomUUID().slice(0, 8)}`,

@@ -42,20 +42,38 @@ export interface OperatorContext {
   close(): void;
 }
 
-export function operatorContext(settings: OperatorSettings): OperatorContext {
+/** Endpoints and region as the one-shot commands (`status`, `import-kcl`, `reset`) take them. */
+export interface ClientSettings {
+  endpoint?: string | undefined;
+  dynamodbEndpoint?: string | undefined;
+  streamsEndpoint?: string | undefined;
+  region?: string | undefined;
+}
+
+/**
+ * The clients of a one-shot command. No shardline layer retries above these calls (a scan, a
+ * lag probe, a reset's writes), so the SDK does: its standard retry, which the clients shardline
+ * builds for workers otherwise turn off. Same local defaults as `run`, so DynamoDB Local works
+ * without AWS variables.
+ */
+export function oneShotClients(settings: ClientSettings): { dynamodb: DynamoDBClient; streams: DynamoDBStreamsClient } {
   if (settings.endpoint && (settings.dynamodbEndpoint || settings.streamsEndpoint))
     throw new UsageError('give either --endpoint or --dynamodb-endpoint/--streams-endpoint, not both');
-  // One-shot commands with no shardline layer retrying above them: the SDK's standard retry.
   const dynamodbEndpoint = settings.dynamodbEndpoint ?? settings.endpoint;
   const streamsEndpoint = settings.streamsEndpoint ?? settings.endpoint;
-  // Same local defaults as `run` and `status`, so DynamoDB Local works without AWS variables.
   const clientOptions = {
     region: settings.region,
     maxAttempts: 3,
     ...localDefaults([dynamodbEndpoint, streamsEndpoint], settings.region),
   };
-  const dynamodb = createDynamoDBClient({ endpoint: dynamodbEndpoint, ...clientOptions });
-  const streams = createDynamoDBStreamsClient({ endpoint: streamsEndpoint, ...clientOptions });
+  return {
+    dynamodb: createDynamoDBClient({ endpoint: dynamodbEndpoint, ...clientOptions }),
+    streams: createDynamoDBStreamsClient({ endpoint: streamsEndpoint, ...clientOptions }),
+  };
+}
+
+export function operatorContext(settings: OperatorSettings): OperatorContext {
+  const { dynamodb, streams } = oneShotClients(settings);
   return {
     dynamodb,
     streams,

@@ -8,11 +8,10 @@ import {
 import { z } from 'zod';
 import { readLeaseTable, type LeaseTableLease, type LeaseTableView } from '@shardline/leases';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { createDynamoDBClient, createDynamoDBStreamsClient } from '@shardline/worker';
 import { explainStartupError } from '../aws-errors.js';
 import { addSettingOptions, loadSettings, setting } from '../config.js';
 import { UsageError } from '../usage-error.js';
-import { localDefaults } from '../local-endpoint.js';
+import { oneShotClients } from './operator.js';
 import { handleShutdownSignals } from '../signals.js';
 import { STATUS_PAGE_DEFAULTS, startStatusServer } from '../status-page/server.js';
 
@@ -96,18 +95,10 @@ export function registerStatus(program: Command): void {
     .action(async (flags: Record<string, unknown>) => {
       // status takes no --config: its settings are a handful, and SHARDLINE_CONFIG holds run's.
       const settings = loadSettings(statusSchema, flags, { configFile: false });
+      const { dynamodb, streams } = oneShotClients(settings);
+      const tableName = settings.leaseTable ?? `shardline-${settings.app}`;
       const dynamodbEndpoint = settings.dynamodbEndpoint ?? settings.endpoint;
       const streamsEndpoint = settings.streamsEndpoint ?? settings.endpoint;
-      // No shardline layer retries these one-shot reads (the lease-table scan, the lag probes), so
-      // the SDK does: its standard retry, which the clients shardline builds otherwise turn off.
-      const clientOptions = {
-        region: settings.region,
-        maxAttempts: 3,
-        ...localDefaults([dynamodbEndpoint, streamsEndpoint], settings.region),
-      };
-      const dynamodb = createDynamoDBClient({ endpoint: dynamodbEndpoint, ...clientOptions });
-      const streams = createDynamoDBStreamsClient({ endpoint: streamsEndpoint, ...clientOptions });
-      const tableName = settings.leaseTable ?? `shardline-${settings.app}`;
       const read = () =>
         readStatus(dynamodb, settings.lag === false ? undefined : streams, tableName).catch((err: unknown) => {
           if (hasName(err, 'ResourceNotFoundException')) {
