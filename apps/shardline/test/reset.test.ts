@@ -158,4 +158,52 @@ describe('shardline reset on DynamoDB Local', () => {
       'LATEST',
     ]);
   });
+
+  it('#12: after --to latest and a graceful hand-off to another worker, nothing written before the reset is delivered', async () => {
+    const { tableName } = await db.createStreamTable();
+    const base = ['reset', '--app', tableName, '--endpoint', db.endpoint, '--region', db.region];
+    const seen1: number[] = [];
+    const w1 = startWorker(tableName, seen1, 'w1');
+    await w1.start();
+    await put(tableName, 1, 3);
+    await until(() => seen1.length >= 3, 20_000, 'records 1-3');
+    await w1.stop();
+    // Written before the reset and never delivered: the reset must skip them for every later owner.
+    await put(tableName, 4, 6);
+    const reset = await capture([...base, '--to', 'latest', '--yes']);
+    expect(reset.stderr).toBe('');
+    expect(reset.code).toBe(0);
+
+    // w2 takes the lease at the reset position and hands it off to w3 before it checkpointed
+    // anything (the case where a LATEST-like position would turn into TRIM_HORIZON and replay).
+    const seen2: number[] = [];
+    const w2 = startWorker(tableName, seen2, 'w2');
+    const acquired2 = w2.events.waitFor('lease:acquired');
+    await w2.start();
+    await acquired2;
+    await until(() => w2.shardIds.length === 1, 20_000, 'w2 reading');
+    const seen3: number[] = [];
+    const w3 = startWorker(tableName, seen3, 'w3');
+    await w3.start();
+    const acquired3 = w3.events.waitFor('lease:acquired');
+    await w2.stop();
+    await acquired3;
+    await until(() => w3.shardIds.length === 1, 20_000, 'w3 reading');
+
+    // Records after the hand-off reach w3 exactly once; w3 then hands off to w4 after
+    // checkpointing them, and w4 repeats none of them either.
+    await put(tableName, 7, 9);
+    await until(() => seen3.length >= 3, 20_000, 'records 7-9 at w3');
+    const seen4: number[] = [];
+    const w4 = startWorker(tableName, seen4, 'w4');
+    await w4.start();
+    const acquired4 = w4.events.waitFor('lease:acquired');
+    await w3.stop();
+    await acquired4;
+    await put(tableName, 10, 10);
+    await until(() => seen4.length >= 1, 20_000, 'record 10 at w4');
+    expect(seen2).toEqual([]);
+    expect(seen3).toEqual([7, 8, 9]);
+    expect(seen4).toEqual([10]);
+  });
 });

@@ -10,6 +10,7 @@ import {
   type Clock,
   type Logger,
 } from '@shardline/core';
+import { CheckpointBacklog } from './checkpoint-backlog.js';
 import type { CheckpointOptions, Checkpointer } from './processor.js';
 
 /** Where checkpoints go: the lease coordinator in production, a plain object in tests. */
@@ -24,24 +25,14 @@ export interface CheckpointStore {
 
 /**
  * The only retry of a checkpoint write (the coordinator makes one attempt, the SDK none): what
- * `isRetryable` accepts (throttling, transient faults), never a lost lease. This budget is for
- * awaited writes (`checkpoint()`, `shardEnd()`): their caller gets the error.
+ * `isRetryable` accepts (throttling, transient faults), never a lost lease. No write has an
+ * attempt budget, awaited (`checkpoint()`, `shardEnd()`) or background (`checkpointSoon`): it is
+ * retried with this backoff until it is written, the lease is lost or the consumer stops. Fencing,
+ * not a retry count, decides when the lease is gone: the coordinator refuses a checkpoint
+ * (LeaseLostError) once this worker has fenced itself (no heartbeat through for a lease duration),
+ * so a lease-table outage shorter than that costs neither a restart nor a redelivery.
  */
-export const CHECKPOINT_RETRY = { maxAttempts: 4, baseMs: 100, capMs: 2_000 } as const;
-/**
- * Background writes (`checkpointSoon`, auto mode) have no attempt budget: the position stays
- * pending (the newest one replacing it) and is retried with this backoff until it is written, the
- * lease is lost or the consumer exits. Fencing, not a retry count, decides when the lease is gone:
- * the coordinator refuses a checkpoint (LeaseLostError) once this worker has fenced itself, so a
- * lease-table outage shorter than the lease duration costs neither a restart nor a redelivery.
- */
-export const PENDING_CHECKPOINT_RETRY = { baseMs: 100, capMs: 5_000 } as const;
-/**
- * While a background checkpoint is pending, reading goes on until this many processed records
- * are not yet covered by a written checkpoint; then the consumer waits for the write. A crash in
- * that state re-delivers at most this many records (plus the batch in flight).
- */
-export const MAX_CHECKPOINT_BACKLOG = 10_000;
+export const CHECKPOINT_RETRY = { baseMs: 100, capMs: 5_000 } as const;
 
 export interface ShardCheckpointerOptions {
   shardId: string;
@@ -50,19 +41,18 @@ export interface ShardCheckpointerOptions {
   initial: string;
   clock: Clock;
   logger: Logger;
-  /** Attempts per awaited write (`checkpoint()`, `shardEnd()`), the first included, for retryable failures; background writes have no budget. @defaultValue CHECKPOINT_RETRY.maxAttempts */
-  maxAttempts?: number;
   onCheckpoint?: (checkpoint: string) => void;
   onFailure?: (err: unknown) => void;
   /** A background (checkpointSoon) write failed for good: the consumer must stop. */
   onBackgroundFailure?: (err: unknown) => void;
   /** checkpointSoon writes at most once per this many ms (0: after every batch). @defaultValue 0 */
   intervalMs?: number;
-  /** Records processed past the written checkpoint before `whenBacklogAllows` waits. @defaultValue MAX_CHECKPOINT_BACKLOG */
+  /** Records processed past the written checkpoint before `whenBacklogAllows` waits. @defaultValue MAX_CHECKPOINT_BACKLOG (checkpoint-backlog.ts) */
   maxBacklog?: number;
   /**
-   * Aborted when the consumer is forced to stop or loses its lease: a pending background write
-   * stops retrying (the final checkpoint of a graceful stop still waits for it until then).
+   * Aborted when the consumer is forced to stop (reason AbortedError) or loses its lease (reason
+   * LeaseLostError): a pending write, awaited or background, stops retrying and an awaited one
+   * rejects with that reason (the final checkpoint of a graceful stop still waits until then).
    */
   signal?: AbortSignal;
 }
@@ -89,15 +79,12 @@ export class ShardCheckpointer implements Checkpointer {
   #soonTimer: AbortController | undefined;
   /** Aborted by `settle()`: no write starts or retries after the consumer exits. */
   readonly #settled = new AbortController();
-  /** Positions handed to checkpointSoon and not yet covered by a written checkpoint, with their record counts. */
-  readonly #unwritten: Array<{ sequenceNumber: string; records: number }> = [];
-  #backlog = 0;
-  /** Woken whenever a write lands or a background write fails for good. */
-  readonly #progress = new Set<() => void>();
+  readonly #backlog: CheckpointBacklog;
 
   constructor(options: ShardCheckpointerOptions) {
     this.#options = options;
     this.#last = options.initial;
+    this.#backlog = new CheckpointBacklog(options.maxBacklog);
   }
 
   get lastCheckpoint(): string {
@@ -207,10 +194,7 @@ export class ShardCheckpointer implements Checkpointer {
    * lease table. A failure is kept and thrown by `throwIfFailed()` / `flush()`.
    */
   checkpointSoon(sequenceNumber: string, records = 0): void {
-    if (records > 0) {
-      this.#unwritten.push({ sequenceNumber, records });
-      this.#backlog += records;
-    }
+    this.#backlog.add(sequenceNumber, records);
     const target = this.#target(sequenceNumber);
     if (target === undefined) return;
     this.#soonTarget = target;
@@ -250,51 +234,26 @@ export class ShardCheckpointer implements Checkpointer {
       if (this.#soonError !== undefined || this.#stopSignal().aborted) return;
       this.#soonError = toError(err);
       this.#options.onBackgroundFailure?.(err);
-      this.#wake();
+      this.#backlog.wake();
     });
   }
 
   /** Records processed (through checkpointSoon) that no written checkpoint covers yet. */
   get backlog(): number {
-    return this.#backlog;
+    return this.#backlog.count;
   }
 
   /** More records processed past the written checkpoint than `maxBacklog`: the consumer should wait. */
   get backlogFull(): boolean {
-    return this.#backlog > (this.#options.maxBacklog ?? MAX_CHECKPOINT_BACKLOG);
+    return this.#backlog.full;
   }
 
   /**
    * Resolves at once while the backlog is within bounds, otherwise once a write brings it back
    * (or a background write failed for good: see `throwIfFailed`, or `signal` aborted).
    */
-  async whenBacklogAllows(signal: AbortSignal): Promise<void> {
-    while (this.backlogFull && this.#soonError === undefined && !signal.aborted) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          this.#progress.delete(done);
-          signal.removeEventListener('abort', done);
-          resolve();
-        };
-        this.#progress.add(done);
-        signal.addEventListener('abort', done, { once: true });
-      });
-    }
-  }
-
-  #wake(): void {
-    for (const wake of [...this.#progress]) wake();
-  }
-
-  /** A checkpoint at `written` landed: the positions it covers leave the backlog. */
-  #covered(written: string): void {
-    while (this.#unwritten.length > 0) {
-      const first = this.#unwritten[0]!;
-      if (written !== 'SHARD_END' && compareSequenceNumbers(first.sequenceNumber, written) > 0) break;
-      this.#unwritten.shift();
-      this.#backlog -= first.records;
-    }
-    this.#wake();
+  whenBacklogAllows(signal: AbortSignal): Promise<void> {
+    return this.#backlog.whenAllows(signal, () => this.#soonError !== undefined);
   }
 
   #stopSignal(): AbortSignal {
@@ -336,15 +295,19 @@ export class ShardCheckpointer implements Checkpointer {
   }
 
   /**
-   * Serialized writes. An awaited write (`background` false) has CHECKPOINT_RETRY's budget; a
-   * background one retries until written (see PENDING_CHECKPOINT_RETRY), each attempt taking the
-   * newest pending position, and stops on a lost lease, a non-retryable error or the stop signal.
-   * A `state` goes with its position in the same write (a tumbling window's, see processor.ts).
+   * Serialized writes, retried (CHECKPOINT_RETRY) until written; a background one takes the newest
+   * pending position at each attempt. Stops on a lost lease, a non-retryable error or the stop
+   * signal; an awaited write then rejects with LeaseLostError when the lease is gone (refused by
+   * the store, or the consumer's lease lost) and with AbortedError when the consumer was forced to
+   * stop. A `state` goes with its position in the same write (a tumbling window's, see processor.ts).
    */
   #write(targetOrGetter: string | (() => string), background = false, state?: string): Promise<void> {
     const run = async () => {
-      const stop = background ? this.#stopSignal() : this.#settled.signal;
-      if (stop.aborted) throw stop.reason;
+      const stop = this.#stopSignal();
+      // An awaited write asked for after a forced stop (the final checkpoint, shutdownRequested's)
+      // still gets one attempt: the records it covers are done, and the next owner would repeat them.
+      const lastChance = !background && stop.aborted && !this.#settled.signal.aborted;
+      if (stop.aborted && !lastChance) throw stop.reason;
       let target = typeof targetOrGetter === 'function' ? targetOrGetter() : targetOrGetter;
       const { shardId, store, clock, logger } = this.#options;
       // Re-checked inside the chain (and before each background attempt): an earlier write may have moved past `target`.
@@ -356,9 +319,6 @@ export class ShardCheckpointer implements Checkpointer {
         return order < 0 || (order === 0 && state === undefined);
       };
       if (written()) return;
-      const policy = background
-        ? { ...PENDING_CHECKPOINT_RETRY, maxAttempts: Number.POSITIVE_INFINITY }
-        : { ...CHECKPOINT_RETRY, maxAttempts: this.#options.maxAttempts ?? CHECKPOINT_RETRY.maxAttempts };
       let landed = false;
       try {
         await retry(
@@ -370,26 +330,30 @@ export class ShardCheckpointer implements Checkpointer {
             landed = true;
           },
           {
-            ...policy,
+            ...CHECKPOINT_RETRY,
+            maxAttempts: lastChance ? 1 : Number.POSITIVE_INFINITY,
             clock,
-            signal: stop,
+            signal: lastChance ? this.#settled.signal : stop,
             onRetry: ({ err, attempt, delayMs }) => {
               this.#options.onFailure?.(err);
               const fields = { err, shardId, checkpoint: target, attempt, delayMs };
               if (background) logger.warn(fields, 'checkpoint failed; kept pending and retried, reading goes on');
-              else logger.warn(fields, 'checkpoint failed; retrying');
+              else logger.warn(fields, 'checkpoint failed; kept pending and retried, the processor still awaits it');
             },
           },
         );
       } catch (err) {
-        if (!stop.aborted) this.#options.onFailure?.(err);
-        if (background && err instanceof LeaseLostError)
+        if (!stop.aborted || lastChance) this.#options.onFailure?.(err);
+        if (err instanceof LeaseLostError)
           logger.warn({ shardId, checkpoint: target }, 'pending checkpoint refused: the lease is no longer ours');
+        // The typed reason (LeaseLostError, AbortedError), not retry's wrappers: a processor
+        // awaiting the write learns whether the lease is gone or the worker is stopping.
+        if (stop.aborted && !(err instanceof LeaseLostError)) throw stop.reason;
         throw err;
       }
       if (!landed) return;
       this.#last = target;
-      this.#covered(target);
+      this.#backlog.covered(target);
       this.#options.onCheckpoint?.(target);
     };
     const next = this.#chain.then(run);

@@ -33,7 +33,10 @@ export interface Checkpointer {
    * position past it is refused with a RangeError): in `processRecords`, the last record of that
    * call (a bisected half, a key group); elsewhere, the last record completed. Monotonic: an
    * earlier or equal position is a no-op. A malformed one is refused with a TypeError.
-   * Rejects with LeaseLostError when this worker no longer owns the shard.
+   * While the lease table cannot be written the promise stays pending (retried with backoff, no
+   * attempt budget) and resolves once written; it rejects with LeaseLostError when this worker no
+   * longer owns the shard (it fenced itself after `leaseDurationMs` without a heartbeat, or
+   * another worker took the lease), with AbortedError when the worker's shutdown ran out of time.
    */
   checkpoint(sequenceNumber?: string, options?: CheckpointOptions): Promise<void>;
   /** The last checkpoint written (a sequence number or a sentinel). */

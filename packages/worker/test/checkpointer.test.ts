@@ -1,15 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import {
+  AbortedError,
   LeaseLostError,
   ManualClock,
-  RetriesExceededError,
   ShardlineError,
   ThrottledError,
   silentLogger,
   systemClock,
 } from '@shardline/core';
-import { CHECKPOINT_RETRY, PENDING_CHECKPOINT_RETRY, ShardCheckpointer } from '../src/checkpointer.js';
+import { CHECKPOINT_RETRY, ShardCheckpointer } from '../src/checkpointer.js';
 import { MemoryStore, seq, until } from './fakes.js';
+
+/** The attempt budget awaited checkpoints had before #10: the tests outlast it. */
+const OLD_AWAITED_ATTEMPTS = 4;
 
 function make(initial = 'TRIM_HORIZON') {
   const store = new MemoryStore();
@@ -137,12 +140,12 @@ describe('ShardCheckpointer', () => {
     await expect(drive(checkpointer.checkpoint())).rejects.toBe(refused);
     expect(calls).toBe(1);
 
+    // No attempt budget: throttled ten times, then written (the fence, not a count, ends a write).
     thrown.push(...Array.from({ length: 10 }, () => new ThrottledError('slow down')));
     calls = 0;
-    const exhausted = await drive(checkpointer.checkpoint()).catch((e: unknown) => e);
-    expect(exhausted).toBeInstanceOf(RetriesExceededError);
-    expect(calls).toBe(4);
-    expect(checkpointer.lastCheckpoint).toBe(seq(1));
+    await drive(checkpointer.checkpoint());
+    expect(calls).toBe(11);
+    expect(checkpointer.lastCheckpoint).toBe(seq(2));
   });
 
   it('with a limit (per-key concurrency) never passes the oldest unfinished record', async () => {
@@ -232,40 +235,42 @@ describe('ShardCheckpointer.checkpointSoon (auto mode)', () => {
   });
 });
 
-describe('ShardCheckpointer pending checkpoint (auto mode, lease table unreachable)', () => {
-  function pending(maxBacklog = 100) {
-    const clock = new ManualClock();
-    const store = new MemoryStore();
-    const failures: unknown[] = [];
-    const background: unknown[] = [];
-    const stop = new AbortController();
-    const checkpointer = new ShardCheckpointer({
-      shardId: 's1',
-      store,
-      initial: 'TRIM_HORIZON',
-      clock,
-      logger: silentLogger(),
-      maxBacklog,
-      signal: stop.signal,
-      onFailure: (err) => failures.push(err),
-      onBackgroundFailure: (err) => background.push(err),
-    });
-    const processed = (i: number, records: number) => {
-      checkpointer.delivered(seq(i));
-      checkpointer.checkpointSoon(seq(i), records);
-    };
-    return { clock, store, failures, background, stop, checkpointer, processed };
-  }
+/** A checkpointer on fake time with a store that fails when told, and what it reported. */
+function pending(maxBacklog = 100, intervalMs = 0) {
+  const clock = new ManualClock();
+  const store = new MemoryStore();
+  const failures: unknown[] = [];
+  const background: unknown[] = [];
+  const stop = new AbortController();
+  const checkpointer = new ShardCheckpointer({
+    shardId: 's1',
+    store,
+    initial: 'TRIM_HORIZON',
+    clock,
+    logger: silentLogger(),
+    maxBacklog,
+    intervalMs,
+    signal: stop.signal,
+    onFailure: (err) => failures.push(err),
+    onBackgroundFailure: (err) => background.push(err),
+  });
+  const processed = (i: number, records: number) => {
+    checkpointer.delivered(seq(i));
+    checkpointer.checkpointSoon(seq(i), records);
+  };
+  return { clock, store, failures, background, stop, checkpointer, processed };
+}
 
+describe('ShardCheckpointer pending checkpoint (auto mode, lease table unreachable)', () => {
   it('keeps retrying past the awaited budget, with the newest position, and never fails the consumer', async () => {
     const { clock, store, failures, background, checkpointer, processed } = pending();
-    store.failNext = 3 * CHECKPOINT_RETRY.maxAttempts;
+    store.failNext = 3 * OLD_AWAITED_ATTEMPTS;
     processed(1, 10);
     processed(2, 10);
     for (let i = 0; i < 200 && store.failNext > 0; i++) await clock.advance(1_000);
-    await clock.advance(PENDING_CHECKPOINT_RETRY.capMs);
+    await clock.advance(CHECKPOINT_RETRY.capMs);
     await checkpointer.flush();
-    expect(failures).toHaveLength(3 * CHECKPOINT_RETRY.maxAttempts);
+    expect(failures).toHaveLength(3 * OLD_AWAITED_ATTEMPTS);
     expect(background).toEqual([]);
     expect(() => checkpointer.throwIfFailed()).not.toThrow();
     // Two positions, two writes at most: the queued one took the newest; nothing older landed last.
@@ -287,28 +292,14 @@ describe('ShardCheckpointer pending checkpoint (auto mode, lease table unreachab
     await clock.advance(10_000);
     expect(allowed).toBe(false);
     store.failNext = 0;
-    for (let i = 0; i < 20 && !allowed; i++) await clock.advance(PENDING_CHECKPOINT_RETRY.capMs);
+    for (let i = 0; i < 20 && !allowed; i++) await clock.advance(CHECKPOINT_RETRY.capMs);
     expect(allowed).toBe(true);
     expect(store.last).toBe(seq(3));
     expect(checkpointer.backlog).toBe(0);
   });
 
   it('a full backlog is written at once, not after the interval: a healthy fast shard never pauses', async () => {
-    const clock = new ManualClock();
-    const store = new MemoryStore();
-    const checkpointer = new ShardCheckpointer({
-      shardId: 's1',
-      store,
-      initial: 'TRIM_HORIZON',
-      clock,
-      logger: silentLogger(),
-      intervalMs: 5_000,
-      maxBacklog: 25,
-    });
-    const processed = (i: number, records: number) => {
-      checkpointer.delivered(seq(i));
-      checkpointer.checkpointSoon(seq(i), records);
-    };
+    const { clock, store, checkpointer, processed } = pending(25, 5_000);
     const start = clock.now();
     processed(1, 10);
     await until(() => store.last === seq(1));
@@ -331,7 +322,7 @@ describe('ShardCheckpointer pending checkpoint (auto mode, lease table unreachab
     processed(1, 10);
     await clock.advance(10_000);
     store.lost = true;
-    for (let i = 0; i < 20 && background.length === 0; i++) await clock.advance(PENDING_CHECKPOINT_RETRY.capMs);
+    for (let i = 0; i < 20 && background.length === 0; i++) await clock.advance(CHECKPOINT_RETRY.capMs);
     expect(background[0]).toBeInstanceOf(LeaseLostError);
 
     const other = pending();
@@ -339,7 +330,7 @@ describe('ShardCheckpointer pending checkpoint (auto mode, lease table unreachab
     other.processed(1, 10);
     await other.clock.advance(10_000);
     other.stop.abort();
-    await other.clock.advance(PENDING_CHECKPOINT_RETRY.capMs);
+    await other.clock.advance(CHECKPOINT_RETRY.capMs);
     await other.checkpointer.settle();
     expect(other.store.writes).toEqual([]);
     expect(other.background).toEqual([]);
@@ -374,5 +365,79 @@ describe('ShardCheckpointer interval (auto mode)', () => {
     await checkpointer.flush();
     expect(store.writes.map((w) => w.checkpoint)).toEqual([seq(1), seq(3), seq(4)]);
     checkpointer.close();
+  });
+});
+
+describe('ShardCheckpointer awaited checkpoint (manual mode, shard end) while the lease table is unreachable', () => {
+  function awaited() {
+    const h = pending();
+    const { clock } = h;
+    /** Settles `promise` by advancing fake time past every backoff; gives up after `maxMs`. */
+    const drive = async (promise: Promise<void>, maxMs = 600_000) => {
+      let settled = false;
+      const watched = promise.finally(() => (settled = true));
+      watched.catch(() => undefined);
+      for (let t = 0; !settled && t < maxMs; t += 100) await clock.advance(100);
+      return { settled, watched };
+    };
+    return { ...h, drive };
+  }
+
+  it('stays pending past any attempt count and resolves once written (the fence, not a count, decides)', async () => {
+    const { store, failures, checkpointer, drive } = awaited();
+    checkpointer.delivered(seq(1));
+    store.failNext = 10 * OLD_AWAITED_ATTEMPTS;
+    const { settled, watched } = await drive(checkpointer.checkpoint());
+    expect(settled).toBe(true);
+    await expect(watched).resolves.toBeUndefined();
+    expect(failures).toHaveLength(10 * OLD_AWAITED_ATTEMPTS);
+    expect(store.last).toBe(seq(1));
+    // SHARD_END, the runtime's awaited write, follows the same rule.
+    store.failNext = 10 * OLD_AWAITED_ATTEMPTS;
+    const end = await drive(checkpointer.shardEnd());
+    await expect(end.watched).resolves.toBeUndefined();
+    expect(store.last).toBe('SHARD_END');
+  });
+
+  it('rejects with LeaseLostError once the store refuses it (this worker fenced itself or another owns the lease)', async () => {
+    const { store, checkpointer, drive } = awaited();
+    checkpointer.delivered(seq(1));
+    store.failNext = 1_000;
+    const pendingWrite = checkpointer.checkpoint();
+    const first = await drive(pendingWrite, 30_000);
+    expect(first.settled).toBe(false);
+    store.lost = true;
+    const { settled, watched } = await drive(pendingWrite);
+    expect(settled).toBe(true);
+    await expect(watched).rejects.toBeInstanceOf(LeaseLostError);
+    expect(checkpointer.lastCheckpoint).toBe('TRIM_HORIZON');
+  });
+
+  it.each([
+    ['loses its lease', new LeaseLostError('s1'), LeaseLostError],
+    ['is forced to stop', new AbortedError('s1: forced stop'), AbortedError],
+  ])('rejects at once with the typed reason when the consumer %s', async (_case, reason, type) => {
+    const h = awaited();
+    h.checkpointer.delivered(seq(1));
+    h.store.failNext = 1_000;
+    const write = h.checkpointer.checkpoint();
+    expect((await h.drive(write, 10_000)).settled).toBe(false);
+    h.stop.abort(reason);
+    const after = await h.drive(write, 100);
+    expect(after.settled).toBe(true);
+    await expect(after.watched).rejects.toBeInstanceOf(type);
+    expect(h.store.writes).toEqual([]);
+  });
+
+  it('after a forced stop, a checkpoint asked for (the final one, shutdownRequested’s) gets one last attempt', async () => {
+    const forced = awaited();
+    forced.checkpointer.delivered(seq(1));
+    forced.stop.abort(new AbortedError('s1: forced stop'));
+    await forced.checkpointer.checkpoint();
+    expect(forced.store.last).toBe(seq(1));
+    forced.checkpointer.delivered(seq(2));
+    forced.store.failNext = 1;
+    await expect(forced.checkpointer.checkpoint()).rejects.toBeInstanceOf(AbortedError);
+    expect(forced.store.last).toBe(seq(1));
   });
 });
