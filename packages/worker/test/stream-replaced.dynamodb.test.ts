@@ -56,8 +56,8 @@ describe('a re-enabled stream on DynamoDB Local', { timeout: 90_000 }, () => {
         workerId: name,
         dynamodb: db.dynamodb,
         streams: db.streams,
-        // The new stream is noticed within a second; LATEST does not apply to it.
-        leases: { leaseDurationMs: 3_000, streamCheckIntervalMs: 500, initialPosition: 'TRIM_HORIZON' },
+        // The new stream is noticed within a second, and the drained old one retired at the next sync.
+        leases: { leaseDurationMs: 3_000, streamCheckIntervalMs: 500, shardSyncIntervalMs: 1_000 },
         reader: { idleIntervalMs: 50, maxIdleIntervalMs: 100, limit: 5 },
         checkpointIntervalMs: 0,
         shutdownTimeoutMs: 5_000,
