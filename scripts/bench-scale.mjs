@@ -487,7 +487,9 @@ try {
     }
   }
   if (part(4)) {
-    console.log('4. huge stream (10,000 shards, 50 Workers by default; BENCH_HUGE_* to change), service rate limits on');
+    console.log(
+      '4. huge stream (10,000 shards, 50 Workers by default; BENCH_HUGE_* to change), service rate limits on',
+    );
     await hugeStream({ endpoint: local.endpoint, region, credentials, startSimProcess });
     console.log('');
   }
