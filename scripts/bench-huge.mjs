@@ -7,7 +7,6 @@
 // of its own, the lease table is DynamoDB Local. Prints the time until every open shard is owned
 // (the whole history read through), the balance, DescribeStream calls and LimitExceeded answers,
 // and lease-table reads per minute (start-up and a steady window), per worker.
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -18,7 +17,6 @@ import { pino } from 'pino';
 import { Worker } from '@shardline/worker';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/huge-stream-server.mjs', import.meta.url));
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const WORKERS = Number(process.env.BENCH_HUGE_WORKERS ?? 50);
 const SHARDS = Number(process.env.BENCH_HUGE_SHARDS ?? 10_000);
 const OPEN = Number(process.env.BENCH_HUGE_OPEN ?? 1_000);
@@ -29,9 +27,10 @@ const TARGET_S = 60;
 const LOG = process.env.BENCH_HUGE_LOG;
 const WRITES = new Set(['PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand', 'BatchWriteItemCommand']);
 
-/** Runs the scenario; `env` carries the DynamoDB Local endpoint, region and credentials. */
-export async function hugeStream({ endpoint, region, credentials, children }) {
-  const sim = await startFixture(children);
+/** Runs the scenario against DynamoDB Local at `endpoint`; `startSimProcess(env, fixture)` runs the simulator. */
+export async function hugeStream({ endpoint, region, credentials, startSimProcess }) {
+  const started = await startSimProcess({ HUGE_SHARDS: String(SHARDS), HUGE_OPEN: String(OPEN) }, FIXTURE);
+  const sim = { ...started, openIds: new Set(started.openIds) };
   console.log(
     `   stream: ${sim.shards} shards (${sim.open} open, ${sim.generations} generations), rate limits on; ${WORKERS} Workers in this process`,
   );
@@ -224,31 +223,4 @@ function balance(running, workers) {
   const max = Math.max(...values);
   const min = Math.min(...values);
   return { max, min, spread: max - min };
-}
-
-async function startFixture(children) {
-  const child = spawn(process.execPath, [FIXTURE], {
-    cwd: ROOT,
-    env: { ...process.env, HUGE_SHARDS: String(SHARDS), HUGE_OPEN: String(OPEN) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.add(child);
-  let out = '';
-  const info = await new Promise((resolve, reject) => {
-    child.stdout.on('data', (chunk) => {
-      out += chunk.toString();
-      const nl = out.indexOf('\n');
-      if (nl >= 0) resolve(JSON.parse(out.slice(0, nl)));
-    });
-    child.once('exit', (code) => reject(new Error(`simulator process exited with ${code}`)));
-  });
-  return {
-    ...info,
-    openIds: new Set(info.openIds),
-    async stop() {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', resolve)));
-      children.delete(child);
-    },
-  };
 }

@@ -275,9 +275,9 @@ function printIdle(r) {
   );
 }
 
-/** The simulator in a child process: resolves with its endpoint, ARN and records per shard. */
-async function startSimProcess(env) {
-  const child = spawn(process.execPath, [SIM_SERVER], {
+/** The simulator in a child process (`script`, a fixture): resolves with the JSON line it prints. */
+async function startSimProcess(env, script = SIM_SERVER) {
+  const child = spawn(process.execPath, [script], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -601,8 +601,10 @@ try {
     }
   }
   if (part(4)) {
-    console.log('4. huge stream: 10,000 shards, 50 workers, service rate limits on');
-    await hugeStream({ endpoint: local.endpoint, region, credentials, children });
+    console.log(
+      '4. huge stream (10,000 shards, 50 Workers by default; BENCH_HUGE_* to change), service rate limits on',
+    );
+    await hugeStream({ endpoint: local.endpoint, region, credentials, startSimProcess });
     console.log('');
   }
   if (part(5)) {

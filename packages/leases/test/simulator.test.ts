@@ -2,7 +2,12 @@ import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { resolveStream } from '@shardline/streams';
 import { streamsShardLister } from '../src/index.js';
-import { connectTestDynamoDB, startStreamSimulator, type StreamSimulator } from '@shardline/testkit';
+import {
+  connectTestDynamoDB,
+  SERVICE_RATE_LIMITS,
+  startStreamSimulator,
+  type StreamSimulator,
+} from '@shardline/testkit';
 import { closeFleetsAfterEach, Fleet, HEARTBEAT_MS, PlainLister, spread } from './fleet.js';
 
 const db = connectTestDynamoDB();
@@ -98,6 +103,49 @@ describe('on the stream simulator (DescribeStream through @shardline/streams)', 
     }
     await fleet.until(() => newKeys.every((key) => fleet!.holders.has(key)), 3 * HEARTBEAT_MS);
     await fleet.until(async () => (await fleet!.table()).leases.every((l) => l.streamArn === newArn), 10_000);
+    expect(fleet.overlaps).toEqual([]);
+  });
+});
+
+describe('a stream of a few hundred shards on the simulator, service rate limits on', () => {
+  it('one full describe, then increments: a split is found with one DescribeStream call', async () => {
+    fleet = new Fleet(db, new PlainLister([]), { shardSyncIntervalMs: 4_000, shardAuditIntervalMs: 40_000 });
+    sim = await startStreamSimulator({ clock: fleet.clock, shards: 20 });
+    // 20 roots, split once (40 open), then rolled over until 300 shards: 260 closed, 40 open.
+    for (const id of sim.openShardIds()) sim.split(id);
+    while (sim.shards().length < 300)
+      for (const id of sim.openShardIds().slice(0, 300 - sim.shards().length)) sim.rollover(id);
+    sim.faults.limits(SERVICE_RATE_LIMITS);
+    streams = new DynamoDBStreamsClient({
+      endpoint: sim.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'sim', secretAccessKey: 'sim' },
+      maxAttempts: 1,
+    });
+    const lister = streamsShardLister(streams, sim.streamArn, { clock: fleet.clock });
+    for (const id of ['w1', 'w2', 'w3']) fleet.add(id, { shardLister: lister, streamArn: sim.streamArn });
+    const syncs = { audits: 0, increments: 0 };
+    for (const c of fleet.coordinators())
+      c.events.on('shardsync:done', ({ audit }) => void (audit ? syncs.audits++ : syncs.increments++));
+    await fleet.start('w1', 'w2', 'w3');
+    // TRIM_HORIZON: every shard gets a lease; the 20 roots may start (their parents are not in the stream).
+    await fleet.until(async () => (await fleet!.table()).leases.length === 300, 6 * HEARTBEAT_MS);
+    await fleet.until(() => fleet!.holders.size === 20, 3 * HEARTBEAT_MS);
+    expect(spread(fleet.counts().values())).toBeLessThanOrEqual(1);
+    const described = sim.calls().DescribeStream;
+    // One audit (300 shards: 3 full pages of 100 and the empty page a full one points to), then one
+    // call per increment (one may be in flight): no shard sync describes the stream again.
+    expect(syncs.audits).toBe(1);
+    expect(described - 4 - syncs.increments).toBeGreaterThanOrEqual(0);
+    expect(described - 4 - syncs.increments).toBeLessThanOrEqual(1);
+
+    // A new split of an open shard: the next sync reads only the pages after the newest shard.
+    const children = sim.split(sim.openShardIds()[0]!).map((c) => c.shardId);
+    await fleet.until(
+      async () => (await fleet!.table()).leases.filter((l) => children.includes(l.shardId)).length === 2,
+      4_000 + 2 * HEARTBEAT_MS,
+    );
+    expect(sim.calls().DescribeStream - described).toBeLessThanOrEqual(2);
     expect(fleet.overlaps).toEqual([]);
   });
 });
