@@ -12,17 +12,29 @@
 //             restarted on the same port and path: the workers ride it out, nothing lost
 //   lossy     2 workers; one's lease-table and streams connections both through fault proxies
 //             adding 0.3–2 s to every chunk and resetting its connections every 2 s
+//   streams-blackhole  2 workers; one's streams connection blackholed for 3 lease durations while
+//             its lease table works: it keeps its leases (nobody else reads its shards), then resumes
+//   throttled 2 workers; the simulator's service rate limits on (GetRecords 5/s a shard,
+//             DescribeStream 10/s) and a storm throttling half of all calls for 2 s in every 5 s
 // Run with `npm run chaos` (builds first). SECONDS_PER_SCENARIO=20 by default; SCENARIOS=kill9,sigterm.
 // `runChaos` is exported for the short run inside `npm test` (test/chaos.e2e.test.ts).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { audit, startDynamoDBLocal, startStreamSimulator } from '@shardline/testkit';
+import { audit, SERVICE_RATE_LIMITS, startDynamoDBLocal, startStreamSimulator } from '@shardline/testkit';
 import { alive, readDeliveries, spawnCliWorker } from './cli-workers.mjs';
 import { startFaultProxy } from './fault-proxy.mjs';
 
-export const ALL_SCENARIOS = ['kill9', 'sigterm', 'lease-blackhole', 'backend-restart', 'lossy'];
+export const ALL_SCENARIOS = [
+  'kill9',
+  'sigterm',
+  'lease-blackhole',
+  'backend-restart',
+  'lossy',
+  'streams-blackhole',
+  'throttled',
+];
 const LEASE_MS = 3_000;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const children = new Set();
@@ -81,6 +93,11 @@ async function scenario(name) {
       const proxy = await startFaultProxy({ host: lowUrl.hostname, port: Number(lowUrl.port) });
       proxies.push(proxy);
       start(i, proxy.endpoint);
+    } else if (name === 'streams-blackhole' && i === 0) {
+      const simUrl = new URL(sim.endpoint);
+      const proxy = await startFaultProxy({ host: simUrl.hostname, port: Number(simUrl.port) });
+      proxies.push(proxy);
+      start(i, leaseEndpoint, proxy.endpoint);
     } else if (name === 'lossy' && i === 0) {
       const simUrl = new URL(sim.endpoint);
       const leases = await startFaultProxy({ host: lowUrl.hostname, port: Number(lowUrl.port) });
@@ -130,6 +147,50 @@ async function scenario(name) {
     await waitFor(() => readDeliveries(files).length > before, 60_000, 'deliveries after the restart');
     figures.resumeMs = Date.now() - restartedAt;
     await sleep(Math.max(0, SECONDS * 1_000 - (Date.now() - t0)));
+  } else if (name === 'streams-blackhole') {
+    await waitFor(
+      () => new Set(readDeliveries(files).map((r) => r.w)).size === count,
+      60_000,
+      'every worker delivering',
+    );
+    await sleep(SECONDS * 300);
+    const victimShards = new Set(
+      readDeliveries(files)
+        .filter((r) => r.w === 0 && r.t > Date.now() - 1_000)
+        .map((r) => r.shardId),
+    );
+    const cutAt = Date.now();
+    proxies[0].mode('blackhole');
+    await sleep(3 * LEASE_MS);
+    proxies[0].mode('pass');
+    const healAt = Date.now();
+    await waitFor(
+      () => readDeliveries(files).some((r) => r.w === 0 && r.t > healAt),
+      60_000,
+      'the cut-off worker delivering again',
+    );
+    const rows = readDeliveries(files);
+    figures.victimShards = victimShards.size;
+    // Its leases stay its own: no other worker reads one of its shards while it is cut off.
+    figures.takenDuringCut = new Set(
+      rows
+        .filter((r) => r.w !== 0 && victimShards.has(r.shardId) && r.t >= cutAt && r.t <= healAt)
+        .map((r) => r.shardId),
+    ).size;
+    figures.resumeMs = Math.min(...rows.filter((r) => r.w === 0 && r.t > healAt).map((r) => r.t)) - healAt;
+    await sleep(Math.max(0, SECONDS * 1_000 - (Date.now() - t0)));
+  } else if (name === 'throttled') {
+    sim.faults.limits(SERVICE_RATE_LIMITS);
+    let storms = 0;
+    while (Date.now() - t0 < SECONDS * 1_000) {
+      await sleep(3_000);
+      sim.faults.throttle({ rate: 0.5 });
+      storms++;
+      await sleep(2_000);
+      sim.faults.throttle({ rate: 0 });
+    }
+    sim.faults.limits(undefined);
+    figures.storms = storms;
   } else if (name === 'lossy') {
     // Past the start-up probe first (it fails fast on a reset, by design), then lossy.
     await waitFor(
@@ -220,6 +281,8 @@ async function scenario(name) {
     'lease-blackhole': 'records after the fenced worker’s last checkpoint',
     'backend-restart': 'records after the last checkpoint before the outage',
     lossy: 'checkpoints delayed or reset; fences under 0.3–2 s delays',
+    'streams-blackhole': 'none expected (the leases stay put)',
+    throttled: 'none expected (throttled calls are retried)',
   }[name];
   await backend?.stop();
   for (const p of proxies) await p.close();
@@ -277,7 +340,8 @@ export const failures = (results) =>
       r.orderViolations > 0 ||
       r.keyOrderViolations > 0 ||
       r.childBeforeParent > 0 ||
-      (r.overlapMs ?? 0) > 0,
+      (r.overlapMs ?? 0) > 0 ||
+      (r.takenDuringCut ?? 0) > 0,
   );
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
