@@ -1,10 +1,11 @@
 import type { _Record } from '@aws-sdk/client-dynamodb-streams';
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { DynamoDBRecord, DynamoDBStreamEvent, DynamoDBStreamHandler } from 'aws-lambda';
-import { ManualClock, systemClock } from '@shardline/core';
+import { ManualClock, silentLogger, systemClock } from '@shardline/core';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import type { WorkerOptions } from '../../src/options.js';
 import type { RecordBatch } from '../../src/contracts.js';
+import { toStreamRecord, type ProcessorContext } from '../../src/processor.js';
 import type { LambdaCallback, LambdaContext } from '../../src/lambda/context.js';
 import {
   InvocationLedger,
@@ -420,5 +421,47 @@ describe('lambdaProcessor on the shard consumer', () => {
     expect((await h.consumer.run()).reason).toBe('shard-end');
     expect(errors).toEqual(['with a tumbling window the response must contain a "state" object']);
     expect(states).toEqual([{}, {}, { ok: true }]);
+  });
+});
+
+describe('lambdaProcessor over several streams', () => {
+  it('keeps each stream’s window state apart when two streams have a shard of the same id', async () => {
+    const OTHER = 'arn:aws:dynamodb:us-east-1:000000000000:table/u/stream/y';
+    const states: Array<{ stream: string; state: unknown }> = [];
+    const handler = async (event: LambdaDynamoDBTimeWindowEvent) => {
+      await Promise.resolve();
+      states.push({ stream: event.eventSourceARN, state: event.state });
+      return { state: { count: ((event.state.count as number | undefined) ?? 0) + event.Records.length } };
+    };
+    const processor = lambdaProcessor(handler, {
+      tumblingWindowMs: 60_000,
+      clock: new ManualClock(Date.parse('2023-11-14T22:13:30Z')),
+    });
+    const ctxOf = (streamArn: string): ProcessorContext => ({
+      shardId: 'shard-1',
+      streamArn,
+      tableName: 't',
+      logger: silentLogger(),
+      signal: new AbortController().signal,
+      millisBehindLatest: 0,
+      checkpointer: { checkpoint: () => Promise.resolve(), lastCheckpoint: '' },
+    });
+    const records = (from: number, to: number) => ({
+      shardId: 'shard-1',
+      records: batch('shard-1', from, to).records.map((r) => toStreamRecord<Record<string, unknown>>(r)),
+      millisBehindLatest: 0,
+    });
+    const start = { shardId: 'shard-1', checkpoint: 'TRIM_HORIZON', logger: silentLogger() };
+    await processor.initialize?.({ ...start, streamArn: STREAM });
+    await processor.processRecords(records(1, 2), ctxOf(STREAM));
+    // The other stream's shard-1 starts while the first one's window is open.
+    await processor.initialize?.({ ...start, streamArn: OTHER });
+    await processor.processRecords(records(3, 3), ctxOf(OTHER));
+    await processor.processRecords(records(4, 4), ctxOf(STREAM));
+    expect(states).toEqual([
+      { stream: STREAM, state: {} },
+      { stream: OTHER, state: {} },
+      { stream: STREAM, state: { count: 2 } },
+    ]);
   });
 });
