@@ -137,7 +137,11 @@ async function runDemo(settings: DemoSettings): Promise<number> {
     await Promise.all(tableNames.map((name) => createStreamTable(dynamodb, name, { maxWaitSeconds: 30 })));
     await startFleet({ fleet, readShards, signal: stop.signal, view }, settings.workers);
     view.note(
-      `${settings.workers} tables on ${local.endpoint}, one application (${APPLICATION_NAME}, lease table ${leaseTableName}); ${settings.workers} worker processes started, a shard each; writing ${settings.rate}/s${settings.duration > 0 ? ` for ${settings.duration} s` : ' until Ctrl-C'}.`,
+      `${settings.workers} tables on ${local.endpoint}, one application (${APPLICATION_NAME}) consuming them all; ${settings.workers} worker processes started, a shard each; writing ${settings.rate}/s${settings.duration > 0 ? ` for ${settings.duration} s` : ' until Ctrl-C'}.`,
+    );
+    // DynamoDB Local keeps a database per access key and region: the hint names the demo's.
+    view.note(
+      `Its lease table from another terminal: AWS_ACCESS_KEY_ID=${clientConfig.credentials.accessKeyId} AWS_SECRET_ACCESS_KEY=${clientConfig.credentials.secretAccessKey} npx shardline status --app ${APPLICATION_NAME} --endpoint ${local.endpoint} --region ${clientConfig.region}`,
     );
     traffic.start();
     ticker = setInterval(() => void readShards().then(render, () => undefined), view.tty ? 500 : 2_000);
