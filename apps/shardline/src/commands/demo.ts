@@ -141,7 +141,7 @@ async function runDemo(settings: DemoSettings): Promise<number> {
     );
     // DynamoDB Local keeps a database per access key and region: the hint names the demo's.
     view.note(
-      `Its lease table from another terminal: AWS_ACCESS_KEY_ID=${clientConfig.credentials.accessKeyId} AWS_SECRET_ACCESS_KEY=${clientConfig.credentials.secretAccessKey} npx shardline status --app ${APPLICATION_NAME} --endpoint ${local.endpoint} --region ${clientConfig.region}`,
+      `Its lease table, from another terminal:\n  AWS_ACCESS_KEY_ID=${clientConfig.credentials.accessKeyId} AWS_SECRET_ACCESS_KEY=${clientConfig.credentials.secretAccessKey} npx shardline status --app ${APPLICATION_NAME} --endpoint ${local.endpoint} --region ${clientConfig.region}`,
     );
     traffic.start();
     ticker = setInterval(() => void readShards().then(render, () => undefined), view.tty ? 500 : 2_000);
