@@ -12,6 +12,11 @@ describe('shardline demo', () => {
     // On failure, the demo's own output says which step did not happen.
     expect(code, demo.output()).toBe(0);
     const output = demo.output();
+    // One application over both tables, and its assignment gave each worker a shard before the
+    // traffic started (startFleet waits for exactly that, and says so when it does not happen).
+    expect(output).toMatch(/2 tables on \S+, one application \(demo\) consuming them all; 2 worker processes started/);
+    expect(output).not.toContain('Not every worker held a shard');
+    expect(output).toMatch(/shardline status --app demo --endpoint http:\/\/127\.0\.0\.1:\d+ --region us-east-1/);
     // Not a TTY: plain progress lines, no redrawn block.
     expect(output).toMatch(/^written \d+ {2}processed \d+ {2}duplicates \d+ {2}leases worker-1(\(\w+\))?=\d/m);
     expect(output).not.toContain('\u001b['); // no ANSI escape: no redrawn block
@@ -29,5 +34,8 @@ describe('shardline demo', () => {
       /shards {8}\d+ in the lineage, after \d rollover\(s\); parents finished before their children started: yes/,
     );
     expect(output).toMatch(/\(child of …[0-9a-f]{8}\)/);
+    // The lineage lists both tables' shards (one lease table, a stream per table).
+    expect(output).toMatch(/^ {4}shardline-demo-orders-1 …[0-9a-f]{8}/m);
+    expect(output).toMatch(/^ {4}shardline-demo-orders-2 …[0-9a-f]{8}/m);
   }, 150_000);
 });

@@ -6,13 +6,12 @@ import { loadSettings } from '../config.js';
 import { handleShutdownSignals } from '../signals.js';
 import { loadTestkit } from '../testkit.js';
 import { shardStatuses } from './status.js';
-import { WorkerFleet, workerName } from '../demo/fleet.js';
+import { WorkerFleet } from '../demo/fleet.js';
 import { DeliveryLedger, shardKey } from '../demo/ledger.js';
-import type { DemoApplication } from '../demo/protocol.js';
-import { runScenario, startFleet, type HeldShard } from '../demo/scenario.js';
+import { runScenario, startFleet } from '../demo/scenario.js';
 import { summarize } from '../demo/summary.js';
 import { Traffic } from '../demo/traffic.js';
-import { ProgressView } from '../demo/view.js';
+import { ProgressView, type ShardRow } from '../demo/view.js';
 
 const demoSchema = z
   .object({
@@ -25,6 +24,8 @@ const demoSchema = z
   .strict();
 type DemoSettings = z.infer<typeof demoSchema>;
 
+/** The one application consuming every demo table; its lease table is `shardline-demo`. */
+const APPLICATION_NAME = 'demo';
 /** Short leases so the crash is taken over in seconds (the default, 10 s, is for production). */
 const LEASE_DURATION_MS = 5_000;
 /** The timeline of an open-ended run (`--duration 0`): its steps, then traffic until Ctrl-C. */
@@ -33,8 +34,8 @@ const OPEN_ENDED_TIMELINE_MS = 30_000;
 const CATCH_UP_MS = 60_000;
 
 /**
- * `shardline demo`: DynamoDB Local, one table (and application) per worker so that every worker
- * has a shard, traffic, and worker *processes*: rollovers, a rolling deploy, a `kill -9` with
+ * `shardline demo`: DynamoDB Local, one table per worker (a stream there has one shard) consumed
+ * by one application so that every worker has a shard, traffic, and worker *processes*: rollovers, a rolling deploy, a `kill -9` with
  * the takeover time, then an audit (lost must be 0, each key in order, parents before children).
  */
 export function registerDemo(program: Command): void {
@@ -75,15 +76,14 @@ async function runDemo(settings: DemoSettings): Promise<number> {
     credentials: { accessKeyId: 'demo', secretAccessKey: 'demo' },
   };
   const dynamodb = createDynamoDBClient(clientConfig);
-  // DynamoDB Local gives a stream one shard: one table per worker gives every worker work. With
-  // several streams per application this becomes one application over these tables.
-  const applications: DemoApplication[] = Array.from({ length: settings.workers }, (_, i) => ({
-    applicationName: `demo-${i + 1}`,
-    tableName: `shardline-demo-orders-${i + 1}`,
-  }));
+  // DynamoDB Local gives a stream one shard: one table per worker, all in one application whose
+  // assignment balances their shards over the workers, gives every worker work.
+  const tableNames = Array.from({ length: settings.workers }, (_, i) => `shardline-demo-orders-${i + 1}`);
+  const leaseTableName = `shardline-${APPLICATION_NAME}`;
   const ledger = new DeliveryLedger();
   const fleet = new WorkerFleet({
-    applications,
+    applicationName: APPLICATION_NAME,
+    tableNames,
     endpoint: local.endpoint,
     region: clientConfig.region,
     leaseDurationMs: LEASE_DURATION_MS,
@@ -93,7 +93,7 @@ async function runDemo(settings: DemoSettings): Promise<number> {
   });
   const traffic = new Traffic({
     dynamodb,
-    tableNames: applications.map((a) => a.tableName),
+    tableNames,
     rate: settings.rate,
     keys: settings.keys,
   });
@@ -106,31 +106,20 @@ async function runDemo(settings: DemoSettings): Promise<number> {
     },
   });
   const started = Date.now();
-  let shards: HeldShard[] = [];
-  const readShards = async (): Promise<HeldShard[]> => {
-    const perApp = await Promise.all(
-      applications.map(async (app) => {
-        const statuses = await shardStatuses(
-          await readLeaseTable(dynamodb, `shardline-${app.applicationName}`),
-          undefined,
-        );
-        return statuses.map((s) => {
-          const run = ledger.shardRuns.get(shardKey(app.applicationName, s.shardId));
-          const holder = s.owner === null ? null : workerName(s.owner);
-          return {
-            applicationName: app.applicationName,
-            tableName: app.tableName,
-            shardId: s.shardId,
-            owner: holder,
-            holder,
-            state: s.state,
-            records: run?.records ?? 0,
-            lastLatencyMs: run?.lastLatencyMs ?? null,
-          };
-        });
-      }),
-    );
-    shards = perApp.flat();
+  let shards: ShardRow[] = [];
+  const readShards = async (): Promise<ShardRow[]> => {
+    const statuses = await shardStatuses(await readLeaseTable(dynamodb, leaseTableName), undefined);
+    shards = statuses.map((s) => {
+      const run = ledger.shardRuns.get(shardKey(s.tableName, s.shardId));
+      return {
+        tableName: s.tableName,
+        shardId: s.shardId,
+        owner: s.owner,
+        state: s.state,
+        records: run?.records ?? 0,
+        lastLatencyMs: run?.lastLatencyMs ?? null,
+      };
+    });
     return shards;
   };
   const render = () =>
@@ -140,15 +129,19 @@ async function runDemo(settings: DemoSettings): Promise<number> {
       processed: ledger.processed,
       duplicates: ledger.duplicates,
       shards,
-      workers: fleet.workers.map((w) => ({ ...w, shards: shards.filter((s) => s.holder === w.name).length })),
+      workers: fleet.workers.map((w) => ({ ...w, shards: shards.filter((s) => s.owner === w.name).length })),
     });
   let ticker: NodeJS.Timeout | undefined;
 
   try {
-    await Promise.all(applications.map((app) => createStreamTable(dynamodb, app.tableName, { maxWaitSeconds: 30 })));
-    await startFleet({ fleet, readShards, signal: stop.signal }, settings.workers);
+    await Promise.all(tableNames.map((name) => createStreamTable(dynamodb, name, { maxWaitSeconds: 30 })));
+    await startFleet({ fleet, readShards, signal: stop.signal, view }, settings.workers);
     view.note(
-      `${settings.workers} tables on ${local.endpoint}; ${settings.workers} worker processes started; writing ${settings.rate}/s${settings.duration > 0 ? ` for ${settings.duration} s` : ' until Ctrl-C'}.`,
+      `${settings.workers} tables on ${local.endpoint}, one application (${APPLICATION_NAME}) consuming them all; ${settings.workers} worker processes started, a shard each; writing ${settings.rate}/s${settings.duration > 0 ? ` for ${settings.duration} s` : ' until Ctrl-C'}.`,
+    );
+    // DynamoDB Local keeps a database per access key and region: the hint names the demo's.
+    view.note(
+      `Its lease table, from another terminal:\n  AWS_ACCESS_KEY_ID=${clientConfig.credentials.accessKeyId} AWS_SECRET_ACCESS_KEY=${clientConfig.credentials.secretAccessKey} npx shardline status --app ${APPLICATION_NAME} --endpoint ${local.endpoint} --region ${clientConfig.region}`,
     );
     traffic.start();
     ticker = setInterval(() => void readShards().then(render, () => undefined), view.tty ? 500 : 2_000);
@@ -174,18 +167,13 @@ async function runDemo(settings: DemoSettings): Promise<number> {
     view.close();
     await fleet.stopAll();
 
-    const lineage = await Promise.all(
-      applications.map(async (app) => ({
-        ...app,
-        leases: (await readLeaseTable(dynamodb, `shardline-${app.applicationName}`)).leases,
-      })),
-    );
+    const { leases } = await readLeaseTable(dynamodb, leaseTableName);
     const summary = summarize({
       writes: traffic.writes,
-      tableCount: applications.length,
+      tableNames,
       ledger,
       workers: fleet.workers,
-      lineage,
+      leases,
       scenario,
       leaseDurationMs: LEASE_DURATION_MS,
     });

@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { DemoApplication, DemoMessage, WorkerMessage, WorkerProcessConfig } from './protocol.js';
+import type { DemoMessage, WorkerMessage, WorkerProcessConfig } from './protocol.js';
 
 /** How a fleet's worker process ended, when it has. */
 export type WorkerFate = 'running' | 'stopped' | 'killed';
@@ -14,7 +14,9 @@ export interface FleetWorker {
 }
 
 export interface WorkerFleetOptions {
-  applications: readonly DemoApplication[];
+  /** The one application every worker process runs, over all of `tableNames`. */
+  applicationName: string;
+  tableNames: readonly string[];
   endpoint: string;
   region: string;
   leaseDurationMs: number;
@@ -49,22 +51,16 @@ export class WorkerFleet {
     return this.workers.filter((w) => w.fate === 'running').map((w) => w.name);
   }
 
-  /**
-   * Starts `worker-<n>`; resolves once it runs, in its `home` application only if one is given
-   * (then `join` starts the rest), else in all.
-   */
-  async start(home?: number): Promise<string> {
+  /** Starts `worker-<n>` (also its worker id); resolves once its Worker runs. */
+  async start(): Promise<string> {
     const index = this.#next++;
     const name = `worker-${index}`;
     const config: WorkerProcessConfig = {
       name,
       endpoint: this.#o.endpoint,
       region: this.#o.region,
-      applications: this.#o.applications.map((app, appIndex) => ({
-        ...app,
-        workerId: memberId(index, appIndex, this.#o.applications.length),
-      })),
-      home,
+      applicationName: this.#o.applicationName,
+      tableNames: [...this.#o.tableNames],
       leaseDurationMs: this.#o.leaseDurationMs,
       shutdownTimeoutMs: this.#o.shutdownTimeoutMs,
       logLevel: this.#o.logLevel,
@@ -83,20 +79,11 @@ export class WorkerFleet {
       if (message.type === 'batch') worker.deliveries += message.ids.length;
       this.#o.onMessage(name, message);
     });
-    await this.#started(name, home !== undefined);
+    await this.#started(name);
     return name;
   }
 
-  /** A worker started in its home application joins all the others. */
-  async join(name: string): Promise<void> {
-    const entry = this.#children.get(name);
-    if (!entry || entry.worker.fate !== 'running') return;
-    const started = this.#started(name, false);
-    entry.child.send({ type: 'join' } satisfies DemoMessage);
-    await started;
-  }
-
-  #started(name: string, home: boolean): Promise<void> {
+  #started(name: string): Promise<void> {
     const { child, exited } = this.#children.get(name)!;
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
@@ -104,7 +91,7 @@ export class WorkerFleet {
         START_DEADLINE_MS,
       );
       const onMessage = (message: WorkerMessage) => {
-        if (message.type !== 'started' || message.home !== home) return;
+        if (message.type !== 'started') return;
         clearTimeout(timer);
         child.off('message', onMessage);
         resolve();
@@ -143,22 +130,4 @@ export class WorkerFleet {
   killAll(): void {
     for (const { child } of this.#children.values()) if (child.exitCode === null) child.kill('SIGKILL');
   }
-}
-
-/**
- * The worker id worker `index` uses in application `appIndex`. The assignment planner breaks
- * ties between equally loaded workers by id, per application: with one shard per application
- * and the same ids everywhere, every application would pick the same worker. Rotating a rank
- * prefix per application gives each application a different first choice. A stand-in until the
- * demo runs its tables as several streams of one application (multi-stream), where balancing
- * spreads the shards by itself.
- */
-export function memberId(index: number, appIndex: number, appCount: number): string {
-  const rank = (index - 1 - appIndex + appCount * index) % appCount;
-  return `${String.fromCharCode(97 + rank)}.worker-${index}`;
-}
-
-/** The worker name behind a member id (`b.worker-2` → `worker-2`). */
-export function workerName(memberIdOrName: string): string {
-  return memberIdOrName.replace(/^[a-z]\./, '');
 }

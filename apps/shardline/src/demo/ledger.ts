@@ -10,9 +10,9 @@ export interface ShardRun {
   lastLatencyMs: number;
 }
 
-/** `<application>/<shardId>`: shard ids are only unique within a stream. */
-export function shardKey(applicationName: string, shardId: string): string {
-  return `${applicationName}/${shardId}`;
+/** `<table>/<shardId>`: shard ids are only unique within a stream (the demo's streams are one per table). */
+export function shardKey(tableName: string, shardId: string): string {
+  return `${tableName}/${shardId}`;
 }
 
 /**
@@ -43,9 +43,9 @@ export class DeliveryLedger {
 
   record(worker: string, message: WorkerMessage): void {
     if (message.type === 'lease' && message.event === 'acquired')
-      this.#acquired.push({ worker, shard: shardKey(message.applicationName, message.shardId), at: message.at });
+      this.#acquired.push({ worker, shard: shardKey(message.tableName, message.shardId), at: message.at });
     if (message.type !== 'batch') return;
-    const key = shardKey(message.applicationName, message.shardId);
+    const key = shardKey(message.tableName, message.shardId);
     const run = this.shardRuns.get(key) ?? {
       workers: new Set<string>(),
       first: this.#deliveries,

@@ -1,15 +1,16 @@
 import type { LeaseTableLease } from '@shardline/leases';
+import { tableNameFromStreamArn } from '@shardline/worker';
 import type { FleetWorker } from './fleet.js';
 import { auditDemo, shardKey, type DeliveryLedger } from './ledger.js';
 import { seconds, type ScenarioResult } from './scenario.js';
 
 export interface SummaryInput {
   writes: readonly string[];
-  tableCount: number;
+  tableNames: readonly string[];
   ledger: DeliveryLedger;
   workers: readonly FleetWorker[];
-  /** Per application, its lease table's leases at the end. */
-  lineage: ReadonlyArray<{ applicationName: string; tableName: string; leases: readonly LeaseTableLease[] }>;
+  /** The application's leases at the end (every table's stream, one lease table). */
+  leases: readonly LeaseTableLease[];
   scenario: ScenarioResult;
   leaseDurationMs: number;
 }
@@ -19,27 +20,27 @@ export function summarize(input: SummaryInput): { passed: boolean; text: string 
   const { ledger, scenario } = input;
   const report = auditDemo(input.writes, new Map([['all', ledger.log]]));
   const runs = ledger.shardRuns;
-  const parentsFirst = input.lineage.every(({ applicationName, leases }) =>
-    leases.every((lease) =>
-      lease.parentShardIds.every((parent) => {
-        const child = runs.get(shardKey(applicationName, lease.shardId));
-        const before = runs.get(shardKey(applicationName, parent));
-        return !child || !before || before.last <= child.first;
-      }),
-    ),
+  const tableOf = (lease: LeaseTableLease) => tableNameFromStreamArn(lease.streamArn) ?? lease.streamArn;
+  // A parent is of its child's stream, so of its child's table.
+  const parentsFirst = input.leases.every((lease) =>
+    lease.parentShardIds.every((parent) => {
+      const child = runs.get(shardKey(tableOf(lease), lease.shardId));
+      const before = runs.get(shardKey(tableOf(lease), parent));
+      return !child || !before || before.last <= child.first;
+    }),
   );
-  const shardLines = input.lineage.flatMap(({ applicationName, tableName, leases }) => {
+  const shardLines = input.tableNames.flatMap((tableName) => {
     // Finished parents whose children are done may already be gone from the lease table: list
     // every shard a processor saw too, in the order their records were first delivered.
-    const leaseOf = new Map(leases.map((lease) => [lease.shardId, lease]));
-    const prefix = `${applicationName}/`;
+    const leaseOf = new Map(input.leases.filter((l) => tableOf(l) === tableName).map((l) => [l.shardId, l]));
+    const prefix = `${tableName}/`;
     const seen = [...runs.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
-    const order = (id: string) => runs.get(shardKey(applicationName, id))?.first ?? Infinity;
+    const order = (id: string) => runs.get(shardKey(tableName, id))?.first ?? Infinity;
     return [...new Set([...seen, ...leaseOf.keys()])]
       .sort((a, b) => order(a) - order(b))
       .map((shardId) => {
         const lease = leaseOf.get(shardId);
-        const run = runs.get(shardKey(applicationName, shardId));
+        const run = runs.get(shardKey(tableName, shardId));
         const parents = lease?.parentShardIds ?? [];
         const parent = parents.length > 0 ? ` (child of …${parents.map((id) => id.slice(-8)).join(', …')})` : '';
         const state =
@@ -54,7 +55,11 @@ export function summarize(input: SummaryInput): { passed: boolean; text: string 
   const text = [
     '',
     'Summary',
-    row('written', String(input.writes.length), `writes to ${input.tableCount} tables, each a key's next version`),
+    row(
+      'written',
+      String(input.writes.length),
+      `writes to ${input.tableNames.length} tables (one application), each a key's next version`,
+    ),
     row('processed', String(report.processed), 'distinct writes a processor got'),
     row(
       'duplicates',
