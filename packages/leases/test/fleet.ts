@@ -173,7 +173,7 @@ export class Fleet {
         member.calls.set(name, (member.calls.get(name) ?? 0) + 1);
         const out = await next(args);
         await faults.afterResponse?.(name, args.input as Record<string, unknown>);
-        faults.editOutput?.(name, out.output as Record<string, unknown>);
+        faults.editOutput?.(name, out.output as unknown as Record<string, unknown>);
         return out;
       },
       { step: 'initialize', name: 'testFaults' },
