@@ -59,6 +59,23 @@ async function setup(shards: number, keys: 'plain' | 'qualified' = 'plain') {
   return { clock, tableName, store, put, leases, streamArn: sim.streamArn, streams };
 }
 
+/** The test DynamoDB client, running `race` on the other lease right after the reset's first lease write. */
+function afterFirstResetWrite(leases: LeaseItem[], race: (other: LeaseItem) => Promise<unknown>): DynamoDBClient {
+  let writes = 0;
+  return {
+    send: async (command: unknown, ...rest: unknown[]) => {
+      const out = await (db.dynamodb.send as (...args: unknown[]) => Promise<unknown>)(command, ...rest);
+      if (
+        command instanceof UpdateItemCommand &&
+        command.input.UpdateExpression?.startsWith('SET checkpoint = :cp') &&
+        writes++ === 0
+      )
+        await race(leases.find((l) => l.leaseKey !== command.input.Key?.leaseKey?.S)!);
+      return out;
+    },
+  } as unknown as DynamoDBClient;
+}
+
 function worker(id: string, updatedAt: number) {
   return {
     leaseKey: workerKey(id),
@@ -112,21 +129,9 @@ describe('resetLeases', () => {
     const { tableName, store, put, leases, streams } = await setup(2);
     await put(worker('newcomer', START));
     // A worker takes the other lease right after the reset's first write.
-    let writes = 0;
-    const racing = {
-      send: async (command: unknown, ...rest: unknown[]) => {
-        const out = await (db.dynamodb.send as (...args: unknown[]) => Promise<unknown>)(command, ...rest);
-        if (
-          command instanceof UpdateItemCommand &&
-          command.input.UpdateExpression?.startsWith('SET checkpoint = :cp') &&
-          writes++ === 0
-        ) {
-          const other = leases.find((l) => l.leaseKey !== command.input.Key?.leaseKey?.S)!;
-          await put({ ...other, leaseOwner: 'newcomer', ownerSession: 'newcomer-session', leaseCounter: 5 });
-        }
-        return out;
-      },
-    } as unknown as DynamoDBClient;
+    const racing = afterFirstResetWrite(leases, (other) =>
+      put({ ...other, leaseOwner: 'newcomer', ownerSession: 'newcomer-session', leaseCounter: 5 }),
+    );
     const failure = await resetLeases({
       dynamodb: racing,
       streams,
@@ -154,21 +159,9 @@ describe('resetLeases', () => {
   it('a reset write that lost a race with a checkpoint reads the lease again by its key (qualified for several streams) and moves it', async () => {
     const { tableName, store, put, leases, streams } = await setup(2, 'qualified');
     // A checkpoint lands on the other lease right after the reset's first write.
-    let writes = 0;
-    const racing = {
-      send: async (command: unknown, ...rest: unknown[]) => {
-        const out = await (db.dynamodb.send as (...args: unknown[]) => Promise<unknown>)(command, ...rest);
-        if (
-          command instanceof UpdateItemCommand &&
-          command.input.UpdateExpression?.startsWith('SET checkpoint = :cp') &&
-          writes++ === 0
-        ) {
-          const other = leases.find((l) => l.leaseKey !== command.input.Key?.leaseKey?.S)!;
-          await put({ ...other, checkpoint: '000000000000000000200', leaseCounter: 5 });
-        }
-        return out;
-      },
-    } as unknown as DynamoDBClient;
+    const racing = afterFirstResetWrite(leases, (other) =>
+      put({ ...other, checkpoint: '000000000000000000200', leaseCounter: 5 }),
+    );
     await resetLeases({
       dynamodb: racing,
       streams,
