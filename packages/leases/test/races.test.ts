@@ -273,7 +273,7 @@ describe('races', () => {
       const items = output.Items as Array<Record<string, { S?: string }>>;
       const at = items.findIndex((item) => item.leaseKey?.S === leaseKey);
       if (at < 0) return;
-      items[at] = stale as (typeof items)[number];
+      items[at] = stale;
       staleServed = true;
     };
 
