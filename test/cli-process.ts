@@ -67,10 +67,10 @@ export async function killAll(): Promise<void> {
 
 export function readSeen(path: string): SeenRecord[] {
   if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as SeenRecord);
+  const lines = readFileSync(path, 'utf8').split('\n');
+  // Read while a child process appends: the last line is whole only once its newline is written.
+  lines.pop();
+  return lines.filter((line) => line.trim() !== '').map((line) => JSON.parse(line) as SeenRecord);
 }
 
 /** Polls `predicate` until it holds; fails with `describe()` after `ms`. */

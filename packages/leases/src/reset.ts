@@ -91,6 +91,8 @@ export async function resetLeases(options: ResetOptions): Promise<ResetResult> {
     );
   const now = new Date(clock.now()).toISOString();
   const result: ResetResult = { streams: [], held: [], applied: false, written: [], stale: [] };
+  // By lease key: shard ids repeat across streams.
+  const staleKeys = new Set<string>();
   const live = liveOwners(snapshot.workers, clock.now(), options.leaseDurationMs ?? LEASE_DEFAULTS.leaseDurationMs);
   for (const streamArn of streamArns) {
     const shards = await listShards(options.streams, streamArn, { clock, logger });
@@ -115,7 +117,10 @@ export async function resetLeases(options: ResetOptions): Promise<ResetResult> {
       if (change.owner === undefined) continue;
       const entry = { shardId: change.shardId, owner: change.owner };
       if (live.has(ownerKey(change.owner, change.lease?.ownerSession))) result.held.push(entry);
-      else result.stale.push(entry);
+      else {
+        result.stale.push(entry);
+        staleKeys.add(change.item.leaseKey);
+      }
     }
   }
   if (!options.apply) return result;
@@ -124,7 +129,6 @@ export async function resetLeases(options: ResetOptions): Promise<ResetResult> {
   // A reset that stops partway (a worker took a lease meanwhile, a lease kept changing) has
   // still moved leases: audit what was written (`partial`) and bump the epoch before rethrowing,
   // so the table records every move and workers notice the moved leases at once.
-  const stale = new Set(result.stale.map((s) => s.shardId));
   let finished = false;
   try {
     for (const { streamArn, plan } of result.streams) {
@@ -132,7 +136,7 @@ export async function resetLeases(options: ResetOptions): Promise<ResetResult> {
       let complete = false;
       try {
         for (const change of plan.changes) {
-          const done = await applyChange(store, change, options.force, stale.has(change.shardId));
+          const done = await applyChange(store, change, options.force, staleKeys.has(change.item.leaseKey));
           if (done) written.push(done);
         }
         complete = true;
@@ -222,7 +226,8 @@ async function applyChange(
     // Lost a race (a checkpoint, a shard sync creating the lease meanwhile).
     if (attempt >= RESET_ATTEMPTS)
       throw new ConfigError(`lease ${change.shardId} kept changing during the reset; run it again`);
-    lease = await store.getLease(change.shardId);
+    // By the lease's key, not its shard id: a stream of several keys them `<streamArn>#<shardId>`.
+    lease = await store.getLease(change.item.leaseKey);
   }
 }
 

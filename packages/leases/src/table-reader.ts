@@ -134,9 +134,14 @@ export class TableReader {
       if (this.#d.status.isFenced() || this.#d.status.isStopped()) return;
       this.#fullReadDueAt = undefined;
       await this.#d.onFullRead(snapshot, seqAtRead, now);
-      // What the inbox named, the full read covered.
+      // A Scan is no point-in-time read: a row paged before the write the inbox names (a lease
+      // put on us while the scan ran) is stale in it. Each named row is read again, after the
+      // leader item was, before its key leaves the inbox; else it waits for the safety net.
       const inbox = snapshot.leader?.inboxes?.[this.#d.options.workerId] ?? [];
-      if (inbox.length > 0) await this.#d.store.clearInbox(this.#d.options.workerId, inbox);
+      if (inbox.length > 0) {
+        await this.#d.onInbox(inbox);
+        await this.#d.store.clearInbox(this.#d.options.workerId, inbox);
+      }
       this.#scheduleExpiryWake();
     } catch (err) {
       this.#d.log.error({ err }, 'lease coordinator poll failed; trying again next interval');

@@ -54,6 +54,8 @@ export interface Faults {
   throttled: boolean;
   /** Awaited after a call's response arrived and before the caller sees it (delays a read past other writes). */
   afterResponse?: ((commandName: string, input: Record<string, unknown>) => Promise<void> | undefined) | undefined;
+  /** Edits a call's response before the caller sees it (e.g. a Scan page read before a write landed). */
+  editOutput?: ((commandName: string, output: Record<string, unknown>) => void) | undefined;
   /** Calls for which this returns true fail before they are sent, as a partition of just those calls would. */
   reject?: ((commandName: string, input: Record<string, unknown>) => boolean) | undefined;
 }
@@ -171,6 +173,7 @@ export class Fleet {
         member.calls.set(name, (member.calls.get(name) ?? 0) + 1);
         const out = await next(args);
         await faults.afterResponse?.(name, args.input as Record<string, unknown>);
+        faults.editOutput?.(name, out.output as unknown as Record<string, unknown>);
         return out;
       },
       { step: 'initialize', name: 'testFaults' },

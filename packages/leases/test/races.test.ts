@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { connectTestDynamoDB } from '@shardline/testkit';
 import { LeaseLostError } from '@shardline/core';
 import { LeaseStore } from '../src/lease-store.js';
+import { Notices } from '../src/notices.js';
 import { DeleteItemCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   closeFleetsAfterEach,
@@ -245,5 +246,38 @@ describe('races', () => {
     await store.createLease(row);
     await expect(store.checkpoint('s', 'w1', 3, '100', 'old')).rejects.toBeInstanceOf(LeaseLostError);
     await expect(store.checkpoint('s', 'w1', 3, '100', 'new')).resolves.toMatchObject({ checkpoint: '100' });
+  });
+
+  it('a lease put on a worker while its table scan ran is taken up at once, though the scan paged its row before the write', async () => {
+    fleet = new Fleet(db, new PlainLister(rootShards(2)));
+    fleet.add('w1');
+    await fleet.start('w1');
+    await fleet.until(() => fleet!.holders.size === 2, 3 * HEARTBEAT_MS);
+    const w2 = fleet.add('w2');
+    await fleet.start('w2');
+    await fleet.until(() => [...fleet!.counts().values()].every((n) => n === 1), 20 * HEARTBEAT_MS);
+    const leaseKey = [...fleet.holders].find(([, owner]) => owner === 'w1')![0];
+    const key = { leaseKey: { S: leaseKey } };
+    const stale = (await db.dynamodb.send(new GetItemCommand({ TableName: fleet.leaseTableName, Key: key }))).Item!;
+
+    // The leader's assignment, written while w2's next scan runs: the row moves to w2, then w2's
+    // inbox names it; w2 also gets a bare notice (another change), so its next poll is a full read.
+    const store = new LeaseStore(db.dynamodb, fleet.leaseTableName, fleet.clock);
+    const w2Session = (await store.scan()).workers.find((w) => w.workerId === 'w2')!.sessionId;
+    await store.transfer((await store.getLease(leaseKey))!, { workerId: 'w2', sessionId: w2Session });
+    await store.bumpEpoch(new Notices().add('w2', leaseKey));
+    await store.bumpEpoch(new Notices().add('w2'));
+    let staleServed = false;
+    w2.faults.editOutput = (name, output) => {
+      if (name !== 'ScanCommand' || staleServed) return;
+      const items = output.Items as Array<Record<string, { S?: string }>>;
+      const at = items.findIndex((item) => item.leaseKey?.S === leaseKey);
+      if (at < 0) return;
+      items[at] = stale;
+      staleServed = true;
+    };
+
+    await fleet.until(() => w2.coordinator.heldLeases().some((l) => l.leaseKey === leaseKey), 3 * HEARTBEAT_MS);
+    expect(staleServed).toBe(true);
   });
 });

@@ -8,6 +8,7 @@ import { LEADER_KEY, workerKey, type LeaseItem } from '../src/items.js';
 import { LeaseStore } from '../src/lease-store.js';
 import { LeasesHeldError, resetLeases } from '../src/reset.js';
 import { newLeaseItem } from '../src/shard-sync.js';
+import { qualifiedLeaseKey } from '../src/lease-key.js';
 
 /** resetLeases on DynamoDB Local and the stream simulator: stale owners, a reset that fails partway. */
 
@@ -24,7 +25,7 @@ afterEach(async () => {
 
 const START = Date.parse('2026-12-03T12:00:00.000Z');
 
-async function setup(shards: number) {
+async function setup(shards: number, keys: 'plain' | 'qualified' = 'plain') {
   const clock = new ManualClock(START);
   sim = await startStreamSimulator({ clock, shards });
   streams = new DynamoDBStreamsClient({
@@ -50,11 +51,29 @@ async function setup(shards: number) {
   });
   const leases: LeaseItem[] = [];
   for (const shard of sim.shards()) {
-    const lease = { ...newLeaseItem(sim.streamArn, shard, '000000000000000000100', now), leaseCounter: 4 };
+    const leaseKey = keys === 'qualified' ? qualifiedLeaseKey(sim.streamArn, shard.shardId) : undefined;
+    const lease = { ...newLeaseItem(sim.streamArn, shard, '000000000000000000100', now, leaseKey), leaseCounter: 4 };
     leases.push(lease);
     await put(lease);
   }
   return { clock, tableName, store, put, leases, streamArn: sim.streamArn, streams };
+}
+
+/** The test DynamoDB client, running `race` on the other lease right after the reset's first lease write. */
+function afterFirstResetWrite(leases: LeaseItem[], race: (other: LeaseItem) => Promise<unknown>): DynamoDBClient {
+  let writes = 0;
+  return {
+    send: async (command: unknown, ...rest: unknown[]) => {
+      const out = await (db.dynamodb.send as (...args: unknown[]) => Promise<unknown>)(command, ...rest);
+      if (
+        command instanceof UpdateItemCommand &&
+        command.input.UpdateExpression?.startsWith('SET checkpoint = :cp') &&
+        writes++ === 0
+      )
+        await race(leases.find((l) => l.leaseKey !== command.input.Key?.leaseKey?.S)!);
+      return out;
+    },
+  } as unknown as DynamoDBClient;
 }
 
 function worker(id: string, updatedAt: number) {
@@ -110,21 +129,9 @@ describe('resetLeases', () => {
     const { tableName, store, put, leases, streams } = await setup(2);
     await put(worker('newcomer', START));
     // A worker takes the other lease right after the reset's first write.
-    let writes = 0;
-    const racing = {
-      send: async (command: unknown, ...rest: unknown[]) => {
-        const out = await (db.dynamodb.send as (...args: unknown[]) => Promise<unknown>)(command, ...rest);
-        if (
-          command instanceof UpdateItemCommand &&
-          command.input.UpdateExpression?.startsWith('SET checkpoint = :cp') &&
-          writes++ === 0
-        ) {
-          const other = leases.find((l) => l.leaseKey !== command.input.Key?.leaseKey?.S)!;
-          await put({ ...other, leaseOwner: 'newcomer', ownerSession: 'newcomer-session', leaseCounter: 5 });
-        }
-        return out;
-      },
-    } as unknown as DynamoDBClient;
+    const racing = afterFirstResetWrite(leases, (other) =>
+      put({ ...other, leaseOwner: 'newcomer', ownerSession: 'newcomer-session', leaseCounter: 5 }),
+    );
     const failure = await resetLeases({
       dynamodb: racing,
       streams,
@@ -147,5 +154,28 @@ describe('resetLeases', () => {
       changes: [{ shardId: moved[0]!.shardId, from: '000000000000000000100', to: 'TRIM_HORIZON' }],
     });
     expect(snapshot.leader?.epoch).toBe(1);
+  });
+
+  it('a reset write that lost a race with a checkpoint reads the lease again by its key (qualified for several streams) and moves it', async () => {
+    const { tableName, store, put, leases, streams } = await setup(2, 'qualified');
+    // A checkpoint lands on the other lease right after the reset's first write.
+    const racing = afterFirstResetWrite(leases, (other) =>
+      put({ ...other, checkpoint: '000000000000000000200', leaseCounter: 5 }),
+    );
+    await resetLeases({
+      dynamodb: racing,
+      streams,
+      leaseTableName: tableName,
+      target: { kind: 'TRIM_HORIZON' },
+      force: false,
+      apply: true,
+      actor: 'test',
+      clock: new ManualClock(START),
+    });
+
+    const snapshot = await store.scan();
+    expect(snapshot.leases.map((l) => [l.leaseKey, l.checkpoint]).sort()).toEqual(
+      leases.map((l) => [l.leaseKey, 'TRIM_HORIZON']).sort(),
+    );
   });
 });

@@ -94,7 +94,7 @@ export function createDefaultReaderFactory(input: DefaultReaderInput): ReaderFac
     });
     reader.events.on('iterator:refresh', ({ reason }) => input.metrics.iteratorRefreshes.inc({ reason }));
     reader.events.on('throttled', () => input.metrics.throttles.inc());
-    reader.events.on('retry', () => input.health.failed(shardId));
+    reader.events.on('retry', () => input.health.failed({ streamArn, shardId }));
     reader.events.on('records:trimmed', (event) => {
       input.metrics.trimmed.inc();
       input.onTrimmed({
@@ -103,6 +103,6 @@ export function createDefaultReaderFactory(input: DefaultReaderInput): ReaderFac
         error: toError(event.error),
       });
     });
-    return trackReads(reader, shardId, input.health);
+    return trackReads(reader, { streamArn, shardId }, input.health);
   };
 }

@@ -49,7 +49,7 @@ export const METRIC_DEFINITIONS = {
     name: 'shardline_millis_behind_latest',
     help: 'MillisBehindLatest of the last read, per shard',
     kind: 'gauge',
-    labels: ['shard_id'],
+    labels: ['shard_id', 'stream_arn'],
     emf: { name: 'MillisBehindLatest', unit: 'Milliseconds' },
   },
   leasesHeld: {

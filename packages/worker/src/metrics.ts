@@ -11,10 +11,11 @@ import { METRIC_DEFINITIONS, otelName, type MetricDefinition, type MetricId } fr
 /** What a shard consumer reports; a no-op object in unit tests. */
 export interface ConsumerMetrics {
   batchProcessed(shardId: string, records: number, seconds: number): void;
-  lag(shardId: string, millisBehindLatest: number): void;
+  /** Shard ids repeat across streams (a re-enabled stream, several tables): the stream is part of the series. */
+  lag(shardId: string, millisBehindLatest: number, streamArn: string): void;
   checkpointFailed(): void;
   failedRecordsSent(records: number): void;
-  shardClosed(shardId: string): void;
+  shardClosed(shardId: string, streamArn: string): void;
 }
 
 export const noopMetrics: ConsumerMetrics = {
@@ -193,8 +194,8 @@ export class WorkerMetrics implements ConsumerMetrics {
     this.instruments.batchDuration.observe(seconds);
   }
 
-  lag(shardId: string, millisBehindLatest: number): void {
-    this.instruments.millisBehindLatest.set({ shard_id: shardId }, millisBehindLatest);
+  lag(shardId: string, millisBehindLatest: number, streamArn: string): void {
+    this.instruments.millisBehindLatest.set({ shard_id: shardId, stream_arn: streamArn }, millisBehindLatest);
   }
 
   checkpointFailed(): void {
@@ -205,8 +206,8 @@ export class WorkerMetrics implements ConsumerMetrics {
     this.instruments.failedRecordsSent.inc(records);
   }
 
-  shardClosed(shardId: string): void {
-    this.instruments.millisBehindLatest.remove({ shard_id: shardId });
+  shardClosed(shardId: string, streamArn: string): void {
+    this.instruments.millisBehindLatest.remove({ shard_id: shardId, stream_arn: streamArn });
   }
 
   /** Where `shardline_worker_fenced` reads the coordinator's state (set once it exists). */

@@ -50,6 +50,11 @@ export class Runner<T> {
     return [...this.#running.values()].map((r) => r.lease.shardId);
   }
 
+  /** The shards of the consumers running, each with its stream. */
+  get shards(): Array<{ streamArn: string; shardId: string }> {
+    return [...this.#running.values()].map(({ lease: { streamArn, shardId } }) => ({ streamArn, shardId }));
+  }
+
   /** The lease keys of the consumers running (lease-key.ts in @shardline/leases). */
   get leaseKeys(): string[] {
     return [...this.#running.keys()];

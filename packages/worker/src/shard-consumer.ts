@@ -203,7 +203,7 @@ export class ShardConsumer<T = Record<string, unknown>> {
     // On every path (a lost lease too): no write of this lease may land after SHUT_DOWN.
     await this.#checkpointer.settle();
     this.#state.set(ShardState.SHUT_DOWN);
-    this.#metrics.shardClosed(shardId);
+    this.#metrics.shardClosed(shardId, this.#o.streamArn);
     const result: ShardConsumerResult = {
       reason,
       checkpoint: this.#checkpointer.lastCheckpoint,
@@ -238,7 +238,7 @@ export class ShardConsumer<T = Record<string, unknown>> {
         if (this.#fetch.signal.aborted) break;
         this.#checkpointer.throwIfFailed();
         if (batch.records.length > 0 && !(await this.#backlogAllows())) break;
-        this.#metrics.lag(shardId, batch.millisBehindLatest);
+        this.#metrics.lag(shardId, batch.millisBehindLatest, streamArn);
         if (batch.records.length > 0) {
           const outcome = await this.#processBatch(batch);
           if (outcome.status === 'stopped') return 'failed';

@@ -3,40 +3,51 @@ import type { Clock } from '@shardline/core';
 /**
  * Whether this worker can read its shards: per shard, since when its reader's calls to DynamoDB
  * Streams have been failing (transient errors the reader retries), on the worker's clock. A
- * batch coming out of the reader ends the streak. Kept per shard id rather than per reader, so a
- * consumer restarted after its reader gave up keeps counting from the first failure.
+ * batch coming out of the reader ends the streak. Kept per (stream, shard) rather than per
+ * reader, so a consumer restarted after its reader gave up keeps counting from the first failure;
+ * not per shard id alone: shard ids repeat across streams, and one stream's reads must not end
+ * another's streak.
  *
  * Readiness uses it: a worker whose streams traffic is blackholed keeps its leases (the lease
  * table is fine, and another worker would be cut off the same way), but it is not doing its job,
  * and an orchestrator should know once that lasts.
  */
+/** A shard of one stream. */
+export interface ShardOfStream {
+  streamArn: string;
+  shardId: string;
+}
+
+const keyOf = (shard: ShardOfStream) => `${shard.streamArn}\u0000${shard.shardId}`;
+
 export class StreamsHealth {
   readonly #clock: Clock;
-  readonly #failingSince = new Map<string, number>();
+  readonly #failingSince = new Map<string, { shardId: string; since: number }>();
 
   constructor(clock: Clock) {
     this.#clock = clock;
   }
 
-  failed(shardId: string): void {
-    if (!this.#failingSince.has(shardId)) this.#failingSince.set(shardId, this.#clock.now());
+  failed(shard: ShardOfStream): void {
+    const key = keyOf(shard);
+    if (!this.#failingSince.has(key)) this.#failingSince.set(key, { shardId: shard.shardId, since: this.#clock.now() });
   }
 
-  ok(shardId: string): void {
-    this.#failingSince.delete(shardId);
+  ok(shard: ShardOfStream): void {
+    this.#failingSince.delete(keyOf(shard));
   }
 
   /**
    * Why not ready: the held shard whose reads have been failing longest, if for at least
    * `afterMs`; null otherwise. Shards no longer held are forgotten.
    */
-  problem(held: readonly string[], afterMs: number): string | null {
+  problem(held: readonly ShardOfStream[], afterMs: number): string | null {
     const now = this.#clock.now();
-    const holding = new Set(held);
+    const holding = new Set(held.map(keyOf));
     let worst: { shardId: string; ms: number } | undefined;
-    for (const [shardId, since] of this.#failingSince) {
-      if (!holding.has(shardId)) {
-        this.#failingSince.delete(shardId);
+    for (const [key, { shardId, since }] of this.#failingSince) {
+      if (!holding.has(key)) {
+        this.#failingSince.delete(key);
         continue;
       }
       const ms = now - since;
@@ -53,14 +64,14 @@ export class StreamsHealth {
  * iterator rather than an async generator: one promise per batch instead of a generator's
  * queue and await chain, on a path every idle poll of every held shard takes.
  */
-export function trackReads<B>(reader: AsyncIterable<B>, shardId: string, health: StreamsHealth): AsyncIterable<B> {
+export function trackReads<B>(reader: AsyncIterable<B>, shard: ShardOfStream, health: StreamsHealth): AsyncIterable<B> {
   return {
     [Symbol.asyncIterator]() {
       const inner = reader[Symbol.asyncIterator]();
       return {
         next: () =>
           inner.next().then((result) => {
-            if (!result.done) health.ok(shardId);
+            if (!result.done) health.ok(shard);
             return result;
           }),
         // Leaving a `for await` early closes the reader, as the loop over it would.

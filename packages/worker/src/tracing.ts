@@ -41,9 +41,10 @@ export async function inSpan<R>(
 export function tracedStore(store: CheckpointStore, tracer: Tracer | undefined): CheckpointStore {
   if (!tracer) return store;
   return {
-    checkpoint: (shardId, checkpoint) =>
+    // The processor state goes with its position (a tumbling window's): dropping it here lost it whenever tracing was on.
+    checkpoint: (shardId, checkpoint, processorState) =>
       inSpan(tracer, SPAN_NAMES.checkpoint, { 'shardline.shard_id': shardId, 'shardline.checkpoint': checkpoint }, () =>
-        store.checkpoint(shardId, checkpoint),
+        store.checkpoint(shardId, checkpoint, processorState),
       ),
   };
 }

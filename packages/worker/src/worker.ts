@@ -387,7 +387,7 @@ export class Worker<T = Record<string, unknown>> {
           return 'lease assignment not settled yet';
         // Streams unreachable for a lease duration: the leases stay (the lease table is fine),
         // but this worker is not reading; the same scale at which the lease layer gives up.
-        return this.#streamsHealth.problem(this.shardIds, this.#o.leases.leaseDurationMs);
+        return this.#streamsHealth.problem(this.#runner?.shards ?? [], this.#o.leases.leaseDurationMs);
       },
       metrics: () => this.metrics.metrics(),
       metricsContentType: this.metrics.registry.contentType,

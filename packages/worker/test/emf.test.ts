@@ -22,19 +22,21 @@ function reporter(clock: ManualClock) {
   return { r, metrics, docs };
 }
 
+const STREAM = 'arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026-01-01T00:00:00.000';
+
 describe('EmfReporter', () => {
   it('writes one line per interval: counters as the increase since the last line, lag as per-shard values', async () => {
     const clock = new ManualClock(1_700_000_000_000);
     const { r, metrics, docs } = reporter(clock);
     r.start();
     metrics.batchProcessed('s1', 5, 0.01);
-    metrics.lag('s1', 1_200);
-    metrics.lag('s2', 30);
+    metrics.lag('s1', 1_200, STREAM);
+    metrics.lag('s2', 30, STREAM);
     metrics.leasesHeld.set(2);
     await clock.advance(60_000);
     metrics.batchProcessed('s2', 3, 0.01);
-    metrics.shardClosed('s1');
-    metrics.shardClosed('s2');
+    metrics.shardClosed('s1', STREAM);
+    metrics.shardClosed('s2', STREAM);
     await clock.advance(60_000);
     const [first, second] = docs();
     expect(first).toMatchObject({

@@ -110,7 +110,7 @@ describe('HealthServer', () => {
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     const body = await (await fetch(`${base}/metrics`)).text();
-    expect(body).toMatch(/shardline_millis_behind_latest\{shard_id="s1"\} 1234/);
+    expect(body).toMatch(/shardline_millis_behind_latest\{shard_id="s1",stream_arn="[^"]+"\} 1234/);
     expect(body).toMatch(/shardline_records_processed_total 3/);
     expect(body).toMatch(/shardline_leases_held 1/);
     await worker.stop();
