@@ -10,6 +10,10 @@ import {
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 
+// The AWS SDK's multi-line Node version notice (Node 20) is for library users; this example keeps
+// its output to what it does. Set the variable to false to see the notice.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const tableName = process.env.PRODUCER_TABLE ?? 'orders';
 const rate = Number(process.env.PRODUCER_RATE ?? '5');
 const count = process.env.PRODUCER_COUNT ? Number(process.env.PRODUCER_COUNT) : Infinity;

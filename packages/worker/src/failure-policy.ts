@@ -130,7 +130,6 @@ export class BatchExecutor<T> {
       this.#o.logger.warn(
         {
           err: error,
-          shardId: this.#o.shardId,
           attempt,
           willRetry,
           records: attempted.length,
@@ -146,10 +145,7 @@ export class BatchExecutor<T> {
         if (bisectOnError && rest.length > 1) {
           // Each half gets the full retries: splitting uses none up (Lambda's rule too).
           const middle = Math.ceil(rest.length / 2);
-          this.#o.logger.warn(
-            { shardId: this.#o.shardId, records: rest.length },
-            'batch keeps failing; bisecting it to isolate the bad record',
-          );
+          this.#o.logger.warn({ records: rest.length }, 'batch keeps failing; bisecting it to isolate the bad record');
           const left = await this.#run(rest.slice(0, middle), call, signal, done);
           if (left.status === 'stopped') return left;
           sent += left.sentToDestination;

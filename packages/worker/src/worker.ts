@@ -268,7 +268,12 @@ export class Worker<T = Record<string, unknown>> {
       keyConcurrency: o.keyConcurrency,
       policy: o.failurePolicy,
       clock: o.clock,
-      logger: o.logger.child({ component: 'shard', workerId: o.workerId, shardId: lease.shardId }),
+      logger: o.logger.child({
+        component: 'shard',
+        workerId: o.workerId,
+        shardId: lease.shardId,
+        streamArn: lease.streamArn,
+      }),
       events: this.events,
       metrics: this.metrics,
       tracer: this.#tracer,

@@ -7,6 +7,7 @@ import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from '@shardline/
 import { isTableName } from '@shardline/leases';
 import type { ManifestEntry, StreamViewType } from '@shardline/testkit';
 import { loadTestkit } from '../testkit.js';
+import { handleShutdownSignals, type ShutdownReason } from '../signals.js';
 import { UsageError } from '../usage-error.js';
 
 interface SimulateFlags {
@@ -181,15 +182,13 @@ async function runSimulate(options: SimulateOptions): Promise<void> {
     ].join('\n'),
   );
 
-  const signal = await new Promise<NodeJS.Signals>((resolveSignal) => {
-    const onSignal = (received: NodeJS.Signals) => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolveSignal(received);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+  // The shared handling: a second signal exits at once, and under npm (`npx shardline simulate`)
+  // the parent's exit stops it too, so a supervisor's SIGTERM to npx leaves no orphan behind.
+  let removeHandlers = () => {};
+  const signal = await new Promise<ShutdownReason>((resolveSignal) => {
+    removeHandlers = handleShutdownSignals({ graceful: resolveSignal, force: () => process.exit(130) });
   });
+  removeHandlers();
   log.info({ signal }, 'stopping the simulator');
   await sim.stop();
   const manifest = sim.manifest();
