@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { createDynamoDBClient } from '@shardline/worker';
+import { createDynamoDBClient, createDynamoDBStreamsClient } from '@shardline/worker';
+import { listShards } from '@shardline/streams';
 import { readLeaseTable } from '@shardline/leases';
 import { loadSettings } from '../config.js';
 import { handleShutdownSignals } from '../signals.js';
@@ -76,6 +77,7 @@ async function runDemo(settings: DemoSettings): Promise<number> {
     credentials: { accessKeyId: 'demo', secretAccessKey: 'demo' },
   };
   const dynamodb = createDynamoDBClient(clientConfig);
+  const streams = createDynamoDBStreamsClient(clientConfig);
   // DynamoDB Local gives a stream one shard: one table per worker, all in one application whose
   // assignment balances their shards over the workers, gives every worker work.
   const tableNames = Array.from({ length: settings.workers }, (_, i) => `shardline-demo-orders-${i + 1}`);
@@ -134,7 +136,9 @@ async function runDemo(settings: DemoSettings): Promise<number> {
   let ticker: NodeJS.Timeout | undefined;
 
   try {
-    await Promise.all(tableNames.map((name) => createStreamTable(dynamodb, name, { maxWaitSeconds: 30 })));
+    const created = await Promise.all(
+      tableNames.map((name) => createStreamTable(dynamodb, name, { maxWaitSeconds: 30 })),
+    );
     await startFleet({ fleet, readShards, signal: stop.signal, view }, settings.workers);
     view.note(
       `${settings.workers} tables on ${local.endpoint}, one application (${APPLICATION_NAME}) consuming them all; ${settings.workers} worker processes started, a shard each; writing ${settings.rate}/s${settings.duration > 0 ? ` for ${settings.duration} s` : ' until Ctrl-C'}.`,
@@ -168,7 +172,13 @@ async function runDemo(settings: DemoSettings): Promise<number> {
     await fleet.stopAll();
 
     const { leases } = await readLeaseTable(dynamodb, leaseTableName);
+    // The lineage from the streams themselves: a finished shard's lease may be gone by now.
+    const parentOf = new Map<string, string | undefined>();
+    for (const { tableName, streamArn } of created)
+      for (const shard of await listShards(streams, streamArn))
+        parentOf.set(shardKey(tableName, shard.shardId), shard.parentShardId);
     const summary = summarize({
+      parentOf,
       writes: traffic.writes,
       tableNames,
       ledger,
@@ -186,6 +196,7 @@ async function runDemo(settings: DemoSettings): Promise<number> {
     await fleet.stopAll().catch(() => undefined);
     fleet.killAll();
     dynamodb.destroy();
+    streams.destroy();
     await local.stop();
   }
 }

@@ -15,6 +15,12 @@ export function shardKey(tableName: string, shardId: string): string {
   return `${tableName}/${shardId}`;
 }
 
+/** The table and shard id of a `shardKey` (table names hold no `/`). */
+export function splitShardKey(key: string): [tableName: string, shardId: string] {
+  const at = key.indexOf('/');
+  return [key.slice(0, at), key.slice(at + 1)];
+}
+
 /**
  * Everything the workers reported, in arrival order: the delivery log (for the audit),
  * per-shard runs (for parents-first and the view), first-delivery latencies, and lease

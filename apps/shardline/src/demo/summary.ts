@@ -1,7 +1,7 @@
 import type { LeaseTableLease } from '@shardline/leases';
 import { tableNameFromStreamArn } from '@shardline/worker';
 import type { FleetWorker } from './fleet.js';
-import { auditDemo, shardKey, type DeliveryLedger } from './ledger.js';
+import { auditDemo, shardKey, splitShardKey, type DeliveryLedger } from './ledger.js';
 import { seconds, type ScenarioResult } from './scenario.js';
 
 export interface SummaryInput {
@@ -11,6 +11,8 @@ export interface SummaryInput {
   workers: readonly FleetWorker[];
   /** The application's leases at the end (every table's stream, one lease table). */
   leases: readonly LeaseTableLease[];
+  /** Each shard's parent by `shardKey(table, shardId)`, from the streams' own listing. */
+  parentOf: ReadonlyMap<string, string | undefined>;
   scenario: ScenarioResult;
   leaseDurationMs: number;
 }
@@ -21,14 +23,22 @@ export function summarize(input: SummaryInput): { passed: boolean; text: string 
   const report = auditDemo(input.writes, new Map([['all', ledger.log]]));
   const runs = ledger.shardRuns;
   const tableOf = (lease: LeaseTableLease) => tableNameFromStreamArn(lease.streamArn) ?? lease.streamArn;
-  // A parent is of its child's stream, so of its child's table.
-  const parentsFirst = input.leases.every((lease) =>
-    lease.parentShardIds.every((parent) => {
-      const child = runs.get(shardKey(tableOf(lease), lease.shardId));
-      const before = runs.get(shardKey(tableOf(lease), parent));
+  // Every shard the stream lists or a lease names (a parent is of its child's stream, so of its
+  // child's table): a child's first record after its parent's last.
+  const parentsOf = (tableName: string, shardId: string): string[] => {
+    const listed = input.parentOf.get(shardKey(tableName, shardId));
+    const leased = input.leases.find((l) => tableOf(l) === tableName && l.shardId === shardId)?.parentShardIds ?? [];
+    return [...new Set([...(listed ? [listed] : []), ...leased])];
+  };
+  const known = new Set([...input.parentOf.keys(), ...input.leases.map((l) => shardKey(tableOf(l), l.shardId))]);
+  const parentsFirst = [...known].every((key) => {
+    const [tableName, shardId] = splitShardKey(key);
+    return parentsOf(tableName, shardId).every((parent) => {
+      const child = runs.get(key);
+      const before = runs.get(shardKey(tableName, parent));
       return !child || !before || before.last <= child.first;
-    }),
-  );
+    });
+  });
   const shardLines = input.tableNames.flatMap((tableName) => {
     // Finished parents whose children are done may already be gone from the lease table: list
     // every shard a processor saw too, in the order their records were first delivered.
@@ -41,7 +51,7 @@ export function summarize(input: SummaryInput): { passed: boolean; text: string 
       .map((shardId) => {
         const lease = leaseOf.get(shardId);
         const run = runs.get(shardKey(tableName, shardId));
-        const parents = lease?.parentShardIds ?? [];
+        const parents = parentsOf(tableName, shardId);
         const parent = parents.length > 0 ? ` (child of …${parents.map((id) => id.slice(-8)).join(', …')})` : '';
         const state =
           lease === undefined ? 'finished, lease removed' : lease.checkpoint === 'SHARD_END' ? 'finished' : 'open';
