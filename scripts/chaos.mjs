@@ -118,6 +118,10 @@ async function scenario(name) {
   }, 4_000);
   const figures = {};
   const t0 = Date.now();
+  // Past their start-up probes (which fail fast on an unreachable endpoint, by design) and
+  // delivering: an outage scenario is about riding out an outage mid-run.
+  const everyWorkerDelivering = () =>
+    waitFor(() => new Set(readDeliveries(files).map((r) => r.w)).size === count, 60_000, 'every worker delivering');
   if (name === 'kill9' || name === 'sigterm') {
     let kills = 0;
     while (Date.now() - t0 < SECONDS * 1_000) {
@@ -133,11 +137,7 @@ async function scenario(name) {
   } else if (name === 'backend-restart') {
     // Every worker past its start-up probe (which fails fast on an unreachable endpoint, by design)
     // and delivering before the outage: the scenario is about riding out an outage mid-run.
-    await waitFor(
-      () => new Set(readDeliveries(files).map((r) => r.w)).size === count,
-      60_000,
-      'every worker delivering',
-    );
+    await everyWorkerDelivering();
     await sleep(SECONDS * 300);
     await backend.stop();
     await sleep(10_000);
@@ -148,11 +148,7 @@ async function scenario(name) {
     figures.resumeMs = Date.now() - restartedAt;
     await sleep(Math.max(0, SECONDS * 1_000 - (Date.now() - t0)));
   } else if (name === 'streams-blackhole') {
-    await waitFor(
-      () => new Set(readDeliveries(files).map((r) => r.w)).size === count,
-      60_000,
-      'every worker delivering',
-    );
+    await everyWorkerDelivering();
     await sleep(SECONDS * 300);
     const victimShards = new Set(
       readDeliveries(files)
@@ -193,11 +189,7 @@ async function scenario(name) {
     figures.storms = storms;
   } else if (name === 'lossy') {
     // Past the start-up probe first (it fails fast on a reset, by design), then lossy.
-    await waitFor(
-      () => new Set(readDeliveries(files).map((r) => r.w)).size === count,
-      60_000,
-      'every worker delivering',
-    );
+    await everyWorkerDelivering();
     const lossyFrom = Date.now();
     for (const p of proxies) p.mode({ delayMs: [300, 2_000] });
     while (Date.now() - lossyFrom < SECONDS * 1_000) {
