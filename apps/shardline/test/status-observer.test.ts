@@ -4,10 +4,14 @@ import { RECENT_EVENTS, StatusObserver, type ObservedReport, type StatusEvent } 
 import { forwardWorkerEvents } from '../src/status-page/worker-events.js';
 
 const STREAM_ARN = 'arn:aws:dynamodb:us-east-1:000000000000:table/orders/stream/2026-01-01T00:00:00.000';
+/** Shards of one single-stream application: keyed by shard id, as its lease table keys them. */
 const report = (
-  shards: ObservedReport['shards'],
+  shards: Array<Omit<ObservedReport['shards'][number], 'leaseKey' | 'streamArn'>>,
   workers: ObservedReport['workers'] = [{ workerId: 'w1', heartbeat: 1 }],
-): ObservedReport => ({ shards, workers });
+): ObservedReport => ({
+  shards: shards.map((shard) => ({ ...shard, leaseKey: shard.shardId, streamArn: STREAM_ARN })),
+  workers,
+});
 
 describe('StatusObserver', () => {
   it('turns differences between two reads into events: taken, moved, hand-off, finished, joined, left', () => {

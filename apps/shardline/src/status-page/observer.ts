@@ -1,4 +1,4 @@
-import { qualifiedLeaseKey } from '@shardline/leases';
+import { relatedLeaseKey } from '@shardline/leases';
 
 /**
  * What the status page learns by reading the lease table again and again, which one read cannot
@@ -13,21 +13,13 @@ export interface ObservedReport {
   shards: Array<{
     shardId: string;
     /** Unique over every stream of the application (shard ids may repeat across streams). */
-    leaseKey?: string;
-    streamArn?: string;
+    leaseKey: string;
+    streamArn: string;
     owner: string | null;
     state: string;
     parentShardIds?: readonly string[];
   }>;
 }
-
-type ObservedShard = ObservedReport['shards'][number];
-const keyOf = (shard: ObservedShard) => shard.leaseKey ?? shard.shardId;
-/** A parent named by a shard, in the same identity as `keyOf` (its stream and shard id). */
-const parentKey = (child: ObservedShard, parentId: string) =>
-  child.leaseKey !== undefined && child.leaseKey !== child.shardId && child.streamArn !== undefined
-    ? qualifiedLeaseKey(child.streamArn, parentId)
-    : parentId;
 
 export type StatusEventKind =
   | 'lease-taken'
@@ -112,9 +104,9 @@ export class StatusObserver {
     if (!previous) return;
     const at = new Date(this.#now()).toISOString();
     const add = (kind: StatusEventKind, text: string) => this.add({ at, kind, text, source: 'lease table' });
-    const before = new Map(previous.shards.map((s) => [keyOf(s), s]));
+    const before = new Map(previous.shards.map((s) => [s.leaseKey, s]));
     for (const shard of report.shards) {
-      const was = before.get(keyOf(shard));
+      const was = before.get(shard.leaseKey);
       const id = short(shard.shardId);
       if (shard.state === 'finished' && was && was.state !== 'finished') add('shard-finished', `${id} finished`);
       if (shard.state === 'handing-off' && was?.state !== 'handing-off')
@@ -125,10 +117,10 @@ export class StatusObserver {
     }
     // The leader deletes a finished parent's lease once its children started: between two reads
     // a parent can go from processing to gone, its SHARD_END never seen here.
-    const now = new Set(report.shards.map(keyOf));
-    const parents = new Set(report.shards.flatMap((s) => (s.parentShardIds ?? []).map((id) => parentKey(s, id))));
+    const now = new Set(report.shards.map((s) => s.leaseKey));
+    const parents = new Set(report.shards.flatMap((s) => (s.parentShardIds ?? []).map((id) => relatedLeaseKey(s, id))));
     for (const was of previous.shards)
-      if (!now.has(keyOf(was)) && was.state !== 'finished' && parents.has(keyOf(was)))
+      if (!now.has(was.leaseKey) && was.state !== 'finished' && parents.has(was.leaseKey))
         add('shard-finished', `${short(was.shardId)} finished (its lease removed once its children started)`);
     const had = new Set(previous.workers.map((w) => w.workerId));
     const has = new Set(report.workers.map((w) => w.workerId));
