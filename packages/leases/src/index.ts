@@ -19,7 +19,7 @@ export {
 export { readLeaseTable, type LeaseTableView, type LeaseTableLease, type LeaseTableWorker } from './lease-table.js';
 export { streamsShardLister } from './shard-lister.js';
 export { tableOfStream } from './stream-order.js';
-export { qualifiedLeaseKey, relatedLeaseKey } from './lease-key.js';
+export { qualifiedLeaseKey, relatedLeaseKey, shardRef } from './lease-key.js';
 export type { Lease } from './items.js';
 export {
   importKclLeases,

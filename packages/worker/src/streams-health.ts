@@ -1,4 +1,5 @@
 import type { Clock } from '@shardline/core';
+import { shardRef } from '@shardline/leases';
 
 /**
  * Whether this worker can read its shards: per shard, since when its reader's calls to DynamoDB
@@ -18,7 +19,7 @@ export interface ShardOfStream {
   shardId: string;
 }
 
-const keyOf = (shard: ShardOfStream) => `${shard.streamArn}\u0000${shard.shardId}`;
+const keyOf = (shard: ShardOfStream) => shardRef(shard.streamArn, shard.shardId);
 
 export class StreamsHealth {
   readonly #clock: Clock;

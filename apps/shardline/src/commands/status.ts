@@ -6,7 +6,7 @@ import {
   type GetShardIteratorCommandInput,
 } from '@aws-sdk/client-dynamodb-streams';
 import { z } from 'zod';
-import { readLeaseTable, type LeaseTableLease, type LeaseTableView } from '@shardline/leases';
+import { readLeaseTable, shardRef, type LeaseTableLease, type LeaseTableView } from '@shardline/leases';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { tableNameFromStreamArn } from '@shardline/worker';
 import { explainStartupError } from '../aws-errors.js';
@@ -215,12 +215,11 @@ export async function shardStatuses(
   streams: DynamoDBStreamsClient | undefined,
 ): Promise<ShardStatus[]> {
   // A parent is of its child's stream; shard ids may repeat across streams.
-  const ref = (streamArn: string, shardId: string) => `${streamArn}\u0000${shardId}`;
-  const byShard = new Map(view.leases.map((l) => [ref(l.streamArn, l.shardId), l]));
+  const byShard = new Map(view.leases.map((l) => [shardRef(l.streamArn, l.shardId), l]));
   return Promise.all(
     view.leases.map(async (lease) => {
       const parentsDone = lease.parentShardIds.every((id) => {
-        const parent = byShard.get(ref(lease.streamArn, id));
+        const parent = byShard.get(shardRef(lease.streamArn, id));
         return parent === undefined || parent.checkpoint === 'SHARD_END';
       });
       const state: ShardStatus['state'] =

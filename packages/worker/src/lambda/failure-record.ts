@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { _Record } from '@aws-sdk/client-dynamodb-streams';
 import { PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { retry, systemClock, type Clock } from '@shardline/core';
+import { shardRef } from '@shardline/leases';
 import { DESTINATION_RETRY, JsonlAppender, type FailedRecord, type FailureDestination } from '../destinations.js';
 import { resolveLambdaFunction, type LambdaFunctionOptions } from './context.js';
 
@@ -103,14 +104,14 @@ export class InvocationLedger {
   readonly #last = new Map<string, { requestId: string; functionError: string | undefined }>();
 
   record(shard: { streamArn: string; shardId: string }, requestId: string, functionError: string | undefined): void {
-    this.#last.set(`${shard.streamArn}\u0000${shard.shardId}`, { requestId, functionError });
+    this.#last.set(shardRef(shard.streamArn, shard.shardId), { requestId, functionError });
   }
 
   last(shard: {
     streamArn: string;
     shardId: string;
   }): { requestId: string; functionError: string | undefined } | undefined {
-    return this.#last.get(`${shard.streamArn}\u0000${shard.shardId}`);
+    return this.#last.get(shardRef(shard.streamArn, shard.shardId));
   }
 }
 

@@ -1,5 +1,5 @@
 import { AbortedError, ProcessorError, systemClock, type Clock } from '@shardline/core';
-import { MAX_PROCESSOR_STATE_BYTES } from '@shardline/leases';
+import { MAX_PROCESSOR_STATE_BYTES, shardRef } from '@shardline/leases';
 import { type Checkpointer, type ProcessorContext, type RecordProcessor, type StreamRecord } from '../processor.js';
 import { tableNameFromStreamArn } from '../options.js';
 import { interpretBatchResponse } from './batch-response.js';
@@ -126,12 +126,11 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
   const ledger = options.ledger ?? new InvocationLedger();
   // By stream and shard: an application may consume several streams, whose shard ids can repeat.
   const shards = new Map<string, ShardLambdaState>();
-  const shardKey = (streamArn: string, shardId: string) => `${streamArn}\u0000${shardId}`;
   const fns = new Map<string, ResolvedLambdaFunction>();
   const call = handler as unknown as LambdaHandler<LambdaDynamoDBStreamEvent | LambdaDynamoDBTimeWindowEvent>;
 
   const stateOf = (streamArn: string, shardId: string): ShardLambdaState => {
-    let state = shards.get(shardKey(streamArn, shardId));
+    let state = shards.get(shardRef(streamArn, shardId));
     if (!state) {
       state = {
         done: new Set(),
@@ -144,7 +143,7 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
               })
             : undefined,
       };
-      shards.set(shardKey(streamArn, shardId), state);
+      shards.set(shardRef(streamArn, shardId), state);
     }
     return state;
   };
@@ -260,7 +259,7 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
 
   return {
     initialize({ shardId, streamArn, processorState, logger }) {
-      shards.delete(shardKey(streamArn, shardId));
+      shards.delete(shardRef(streamArn, shardId));
       const shard = stateOf(streamArn, shardId);
       if (!shard.window || processorState === undefined) return;
       let stored: Partial<StoredLambdaState> | undefined;
@@ -291,7 +290,7 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
     },
 
     async idle({ shardId, streamArn, logger, signal, checkpointer }) {
-      const shard = shards.get(shardKey(streamArn, shardId));
+      const shard = shards.get(shardRef(streamArn, shardId));
       if (!shard?.window?.isOpen) return;
       const tableName = tableNameFromStreamArn(streamArn) ?? streamArn;
       const ctx: ProcessorContext = {
@@ -317,7 +316,7 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
     },
 
     async shardEnded({ shardId, streamArn, logger }) {
-      const shard = shards.get(shardKey(streamArn, shardId));
+      const shard = shards.get(shardRef(streamArn, shardId));
       if (shard?.window?.isOpen) {
         // The closed shard ends its window: the final invocation must succeed before SHARD_END.
         const ctx: ProcessorContext = {
@@ -331,15 +330,15 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
         };
         await run([], [], shard, ctx, true);
       }
-      shards.delete(shardKey(streamArn, shardId));
+      shards.delete(shardRef(streamArn, shardId));
     },
 
     leaseLost({ shardId, streamArn }) {
-      shards.delete(shardKey(streamArn, shardId));
+      shards.delete(shardRef(streamArn, shardId));
     },
 
     shutdownRequested({ shardId, streamArn }) {
-      shards.delete(shardKey(streamArn, shardId));
+      shards.delete(shardRef(streamArn, shardId));
     },
   };
 }
