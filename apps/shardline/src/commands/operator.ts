@@ -56,7 +56,13 @@ export interface ClientSettings {
  * builds for workers otherwise turn off. Same local defaults as `run`, so DynamoDB Local works
  * without AWS variables.
  */
-export function oneShotClients(settings: ClientSettings): { dynamodb: DynamoDBClient; streams: DynamoDBStreamsClient } {
+export function oneShotClients(settings: ClientSettings): {
+  dynamodb: DynamoDBClient;
+  streams: DynamoDBStreamsClient;
+  /** The endpoints used (an error message names them). */
+  dynamodbEndpoint: string | undefined;
+  streamsEndpoint: string | undefined;
+} {
   if (settings.endpoint && (settings.dynamodbEndpoint || settings.streamsEndpoint))
     throw new UsageError('give either --endpoint or --dynamodb-endpoint/--streams-endpoint, not both');
   const dynamodbEndpoint = settings.dynamodbEndpoint ?? settings.endpoint;
@@ -69,6 +75,8 @@ export function oneShotClients(settings: ClientSettings): { dynamodb: DynamoDBCl
   return {
     dynamodb: createDynamoDBClient({ endpoint: dynamodbEndpoint, ...clientOptions }),
     streams: createDynamoDBStreamsClient({ endpoint: streamsEndpoint, ...clientOptions }),
+    dynamodbEndpoint,
+    streamsEndpoint,
   };
 }
 

@@ -100,10 +100,8 @@ export function registerStatus(program: Command): void {
     .action(async (flags: Record<string, unknown>) => {
       // status takes no --config: its settings are a handful, and SHARDLINE_CONFIG holds run's.
       const settings = loadSettings(statusSchema, flags, { configFile: false });
-      const { dynamodb, streams } = oneShotClients(settings);
+      const { dynamodb, streams, dynamodbEndpoint, streamsEndpoint } = oneShotClients(settings);
       const tableName = settings.leaseTable ?? `shardline-${settings.app}`;
-      const dynamodbEndpoint = settings.dynamodbEndpoint ?? settings.endpoint;
-      const streamsEndpoint = settings.streamsEndpoint ?? settings.endpoint;
       const read = () =>
         readStatus(dynamodb, settings.lag === false ? undefined : streams, tableName).catch((err: unknown) => {
           if (hasName(err, 'ResourceNotFoundException')) {
