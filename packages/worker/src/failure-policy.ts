@@ -1,6 +1,7 @@
 import { AbortedError, ProcessorError, fullJitterDelay, toError, type Clock, type Logger } from '@shardline/core';
 import type { FailedRecord, FailureDestination } from './destinations.js';
 import type { StreamRecord } from './processor.js';
+import { ReportedFailure } from './reported-failure.js';
 
 /**
  * What happens when `processRecords` throws or hangs (Lambda's event-source mapping settings,
@@ -127,17 +128,25 @@ export class BatchExecutor<T> {
         lastSequenceNumber: attempted.at(-1)!.sequenceNumber,
         records: attempted.length,
       });
-      this.#o.logger.warn(
-        {
-          err: error,
-          attempt,
-          willRetry,
-          records: attempted.length,
-          firstSequenceNumber: attempted[0]!.sequenceNumber,
-          ...(from > 0 ? { retryFrom: rest[0]!.sequenceNumber } : {}),
-        },
-        'processRecords failed',
-      );
+      const attemptFields = {
+        shardId: this.#o.shardId,
+        attempt,
+        willRetry,
+        records: attempted.length,
+        firstSequenceNumber: attempted[0]!.sequenceNumber,
+        lastSequenceNumber: attempted.at(-1)!.sequenceNumber,
+      };
+      if (error instanceof ReportedFailure)
+        // An answer of a working processor, not a bug: one line, no stack.
+        this.#o.logger.info(
+          { ...attemptFields, reportedRecords: error.reportedRecords, retryFrom: error.retryFrom },
+          'the processor reported failed records',
+        );
+      else
+        this.#o.logger.warn(
+          { ...attemptFields, err: error, ...(from > 0 ? { retryFrom: rest[0]!.sequenceNumber } : {}) },
+          'processRecords failed',
+        );
       if (!willRetry) {
         // A partial success is itself the split (Lambda bisects at the returned record): the
         // rest is tried again on its own, with the full retries.
@@ -251,7 +260,7 @@ export class BatchExecutor<T> {
     const first = records[0]!.sequenceNumber;
     if (policy.onFailure === 'stop' || !policy.destination) {
       logger.error(
-        { err: error, shardId, sequenceNumber: first, records: records.length, reason },
+        { ...errorFields(error), shardId, sequenceNumber: first, records: records.length, reason },
         'giving up on records: stopping the shard (onFailure: stop); it stays stalled until fixed',
       );
       this.#o.onShardFailed?.({ error, sequenceNumber: first });
@@ -285,12 +294,24 @@ export class BatchExecutor<T> {
       return { status: 'stopped', error: sendError, processedThrough: before };
     }
     logger.error(
-      { err: error, shardId, sequenceNumber: first, records: records.length, destination: destination.name, reason },
+      {
+        ...errorFields(error),
+        shardId,
+        sequenceNumber: first,
+        records: records.length,
+        destination: destination.name,
+        reason,
+      },
       'records sent to the failure destination; moving on',
     );
     this.#o.onRecordsFailed?.({ records: failed, destination: destination.name });
     return { status: 'processed', sentToDestination: records.length };
   }
+}
+
+/** How a log line names the failure: a reported one by its message (it has no stack worth reading). */
+function errorFields(error: Error): { err: Error } | { reported: string } {
+  return error instanceof ReportedFailure ? { reported: error.message } : { err: error };
 }
 
 /** Where a retry starts: the record named by the error's `retryFrom`, when it is one of `records` after the first. */

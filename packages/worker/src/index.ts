@@ -28,6 +28,7 @@ export {
   type ShutdownRequestedInput,
 } from './processor.js';
 export { ShardState } from './shard-state.js';
+export { ReportedFailure } from './reported-failure.js';
 export { BATCHING_DEFAULTS, MAX_BATCH_RECORDS, type BatchingOptions } from './batch-gatherer.js';
 export { EMF_DEFAULTS, type EmfOptions } from './emf.js';
 export { METRIC_DEFINITIONS, type MetricDefinition } from './metric-definitions.js';

@@ -1,12 +1,14 @@
 import type { _Record } from '@aws-sdk/client-dynamodb-streams';
 import {
   AbortedError,
+  createLogger,
   LeaseLostError,
   SafeEmitter,
   silentLogger,
   systemClock,
   TransientError,
   type Clock,
+  type Logger,
 } from '@shardline/core';
 import type { CheckpointStore } from '../src/checkpointer.js';
 import type {
@@ -149,6 +151,7 @@ export function makeConsumer<T = Record<string, unknown>>(options: {
   clock?: Clock;
   shardId?: string;
   readerFactory?: ReaderFactory;
+  logger?: Logger;
 }): ConsumerHarness<T> {
   const events = new SafeEmitter<WorkerEvents>();
   const store = new MemoryStore();
@@ -171,10 +174,20 @@ export function makeConsumer<T = Record<string, unknown>>(options: {
     keyConcurrency: options.keyConcurrency ?? 1,
     policy: resolveFailurePolicy({ retryBaseMs: 1, retryCapMs: 2, ...options.policy }),
     clock,
-    logger: silentLogger(),
+    logger: options.logger ?? silentLogger(),
     events,
   });
   return { consumer, events, store, reader, states, clock };
+}
+
+/** A logger whose lines (parsed) land in `lines`: for tests that assert what an operator reads. */
+export function capturingLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = createLogger({
+    level: 'debug',
+    destination: { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) },
+  });
+  return { logger, lines };
 }
 
 export const FAKE_STREAM_ARN = 'arn:aws:dynamodb:us-east-1:000000000000:table/orders/stream/x';

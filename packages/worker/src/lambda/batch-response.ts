@@ -18,8 +18,11 @@
 
 export type BatchResponseOutcome =
   | { kind: 'success' }
-  /** Records before `retryIndex` are done; the invocation's records from it on are retried. */
-  | { kind: 'partial'; retryIndex: number; retryFrom: string }
+  /**
+   * Records before `retryIndex` are done; the invocation's records from it on are retried.
+   * `reported`: how many records the function listed as failed.
+   */
+  | { kind: 'partial'; retryIndex: number; retryFrom: string; reported: number }
   | { kind: 'failed'; reason: string };
 
 /**
@@ -59,7 +62,7 @@ export function interpretBatchResponse(
       return failed(`batchItemFailures[${i}].itemIdentifier ${JSON.stringify(id)} is not a record of this batch`);
     lowest = Math.min(lowest, at);
   }
-  return { kind: 'partial', retryIndex: lowest, retryFrom: sequenceNumbers[lowest]! };
+  return { kind: 'partial', retryIndex: lowest, retryFrom: sequenceNumbers[lowest]!, reported: failures.length };
 }
 
 function failed(reason: string): BatchResponseOutcome {

@@ -2,6 +2,7 @@ import { AbortedError, ProcessorError, systemClock, type Clock } from '@shardlin
 import { MAX_PROCESSOR_STATE_BYTES, shardRef } from '@shardline/leases';
 import { type Checkpointer, type ProcessorContext, type RecordProcessor, type StreamRecord } from '../processor.js';
 import { tableNameFromStreamArn } from '../options.js';
+import { ReportedFailure } from '../reported-failure.js';
 import { interpretBatchResponse } from './batch-response.js';
 import {
   invokeHandler,
@@ -235,11 +236,7 @@ export function lambdaProcessor<E extends LambdaDynamoDBStreamEvent = LambdaDyna
       if (outcome.kind === 'partial') {
         const failed = unit.candidates[outcome.retryIndex]!;
         await doneBefore(records, failed.index, shard, ctx);
-        throw new LambdaInvocationFailedError(
-          ctx.shardId,
-          failed.record.sequenceNumber,
-          `the function reported a batch item failure; retrying from ${failed.record.sequenceNumber}`,
-        );
+        throw new ReportedFailure(ctx.shardId, failed.record.sequenceNumber, outcome.reported);
       }
       rest = rest.slice(unit.candidates.length);
       const last = unit.candidates.at(-1);

@@ -1,5 +1,6 @@
 import { AbortedError } from '@shardline/core';
 import { recordKey, type ProcessorContext, type StreamRecord } from '../processor.js';
+import { ReportedFailure } from '../reported-failure.js';
 import { interpretBatchResponse } from './batch-response.js';
 import { sequenceNumbersOf, type Candidate, type ShardLambdaState, type Unit } from './invocation-unit.js';
 import { finishedPrefix, splitIntoLanes } from './parallelization.js';
@@ -77,8 +78,8 @@ export async function runLanes(
       }
       if (outcome.kind === 'partial') {
         const failed = unit.candidates[done]!;
-        const message = `the function reported a batch item failure; retrying from ${failed.record.sequenceNumber}`;
-        failures.push({ index: failed.index, error: new Error(message), raw: false });
+        const error = new ReportedFailure(ctx.shardId, failed.record.sequenceNumber, outcome.reported);
+        failures.push({ index: failed.index, error, raw: false });
         return;
       }
       rest = rest.slice(unit.candidates.length);
@@ -93,6 +94,14 @@ export async function runLanes(
   // Every record before the earliest failure is finished (each lane stopped at its own first).
   await deps.doneBefore(records, earliest.index, shard, ctx);
   if (earliest.index === 0 && earliest.raw) throw earliest.error;
+  if (earliest.error instanceof ReportedFailure) {
+    // Every lane's report in one: the retry starts at the earliest reported record.
+    const reported = failures.reduce(
+      (n, f) => n + (f.error instanceof ReportedFailure ? f.error.reportedRecords : 0),
+      0,
+    );
+    throw new ReportedFailure(ctx.shardId, earliest.error.retryFrom, reported);
+  }
   const retryFrom = records[earliest.index]!.sequenceNumber;
   throw deps.failedFrom(ctx, retryFrom, (earliest.error as Error).message, earliest.error);
 }

@@ -43,7 +43,12 @@ describe('partial batch responses (ReportBatchItemFailures)', () => {
 
   it('retries from the record with the lowest reported sequence number', () => {
     const response = { batchItemFailures: [{ itemIdentifier: '444' }, { itemIdentifier: '222' }] };
-    expect(interpretBatchResponse(batch, response, true)).toEqual({ kind: 'partial', retryIndex: 1, retryFrom: '222' });
+    expect(interpretBatchResponse(batch, response, true)).toEqual({
+      kind: 'partial',
+      retryIndex: 1,
+      retryFrom: '222',
+      reported: 2,
+    });
   });
 
   it('ignores the response entirely unless ReportBatchItemFailures is on', () => {
@@ -73,6 +78,7 @@ describe('partial batch responses (ReportBatchItemFailures)', () => {
             kind: 'partial',
             retryIndex: lowest,
             retryFrom: seqs[lowest],
+            reported: picks.length,
           });
         },
       ),

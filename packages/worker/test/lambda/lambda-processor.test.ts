@@ -14,7 +14,7 @@ import {
 } from '../../src/lambda/failure-record.js';
 import { lambdaProcessor, type LambdaDynamoDBTimeWindowEvent } from '../../src/lambda/lambda-processor.js';
 import { payloadBytes, toLambdaRecord } from '../../src/lambda/event.js';
-import { batch, makeConsumer, rec, seq } from '../fakes.js';
+import { batch, capturingLogger, makeConsumer, rec, seq } from '../fakes.js';
 
 const STREAM = 'arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/x';
 
@@ -96,6 +96,37 @@ describe('lambdaProcessor on the shard consumer', () => {
     ]);
     expect(new Set(requestIds).size).toBe(2);
     expect(h.store.writes.map((w) => w.checkpoint)).toEqual([seq(2), seq(5), 'SHARD_END']);
+  });
+
+  it('logs a partial batch response as one info line naming the shard and records, without a stack', async () => {
+    let failing = true;
+    const handler: DynamoDBStreamHandler = async () => {
+      await Promise.resolve();
+      if (!failing) return undefined;
+      failing = false;
+      return { batchItemFailures: [{ itemIdentifier: seq(4) }, { itemIdentifier: seq(3) }] };
+    };
+    const { logger, lines } = capturingLogger();
+    const h = makeConsumer<unknown>({
+      batches: [batch('shard-1', 1, 5, true)],
+      policy: { maxRetries: 3 },
+      processor: lambdaProcessor(handler, { reportBatchItemFailures: true }),
+      logger,
+    });
+    expect((await h.consumer.run()).reason).toBe('shard-end');
+    const aboutFailures = lines.filter((l) => /fail/i.test(String(l.msg)));
+    expect(aboutFailures).toEqual([
+      expect.objectContaining({
+        level: 30,
+        msg: 'the processor reported failed records',
+        shardId: 'shard-1',
+        firstSequenceNumber: seq(1),
+        lastSequenceNumber: seq(5),
+        retryFrom: seq(3),
+        reportedRecords: 2,
+      }),
+    ]);
+    expect(JSON.stringify(lines)).not.toMatch(/stack/);
   });
 
   it('ignores batchItemFailures without ReportBatchItemFailures, as Lambda does', async () => {
