@@ -7,6 +7,7 @@ export { createDynamoDBClient, createDynamoDBStreamsClient, CLIENT_DEFAULTS, typ
 export {
   DEFAULTS as WORKER_DEFAULTS,
   tableNameFromStreamArn,
+  applicationNameOf,
   type WorkerOptions,
   type FailurePolicyOptions,
   type DestinationOption,

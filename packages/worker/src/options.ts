@@ -310,6 +310,24 @@ export function tableNameFromStreamArn(arn: string): string | undefined {
 }
 
 /**
+ * The application a worker of these options runs as: `applicationName`, else the table of its
+ * first stream (named, or read from the stream ARN); undefined when neither says. The one rule,
+ * for the worker (its lease table is `shardline-<name>`) and for whoever names it before
+ * starting one (the CLI's log lines).
+ */
+export function applicationNameOf(
+  options: Pick<WorkerOptions<never>, 'applicationName' | 'tableName' | 'streamArn' | 'tables' | 'streamArns'>,
+): string | undefined {
+  if (options.applicationName !== undefined) return options.applicationName;
+  const listed = options.tables !== undefined || options.streamArns !== undefined;
+  // The first source as resolveSources orders them.
+  const table = listed ? options.tables?.[0] : options.streamArn === undefined ? options.tableName : undefined;
+  if (table !== undefined) return table;
+  const arn = listed ? options.streamArns?.[0] : options.streamArn;
+  return arn === undefined ? undefined : tableNameFromStreamArn(arn);
+}
+
+/**
  * The streams asked for: `tables` and `streamArns` together, or the single-stream shorthand
  * (`streamArn` winning over `tableName`, as it always did). Never both forms.
  */
@@ -357,11 +375,9 @@ export function resolveWorkerOptions<T>(options: WorkerOptions<T>): ResolvedWork
     throw new ConfigError('Worker needs a processor: an object with processRecords, or a factory returning one');
   const processorFactory =
     options.processor === undefined ? undefined : processorFactoryOf(options.processor, 'processor');
-  const first = sources[0]!;
-  const applicationName =
-    options.applicationName ?? first.tableName ?? tableNameFromStreamArn(first.streamArn!) ?? undefined;
+  const applicationName = applicationNameOf(options);
   if (applicationName === undefined)
-    throw new ConfigError(`cannot derive applicationName from streamArn ${first.streamArn}; set applicationName`);
+    throw new ConfigError(`cannot derive applicationName from streamArn ${sources[0]!.streamArn}; set applicationName`);
   nonEmptyString('applicationName', applicationName);
   const leaseTableName = checkLeaseTableName(
     options.leaseTableName ?? `shardline-${applicationName}`,

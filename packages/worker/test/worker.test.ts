@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '@shardline/core';
 import { Worker } from '../src/worker.js';
-import type { WorkerOptions } from '../src/options.js';
+import { applicationNameOf, type WorkerOptions } from '../src/options.js';
 import {
   batch,
   deferred,
@@ -36,6 +36,19 @@ afterEach(async () => {
 });
 
 describe('Worker', () => {
+  it('applicationNameOf: the option, else the table of the first stream, named or read from its ARN', () => {
+    const ARN = 'arn:aws:dynamodb:eu-west-1:123456789012:table/orders/stream/2024-01-01T00:00:00.000';
+    expect(applicationNameOf({ applicationName: 'billing', tableName: 't' })).toBe('billing');
+    expect(applicationNameOf({ tableName: 't' })).toBe('t');
+    expect(applicationNameOf({ streamArn: ARN, tableName: 't' })).toBe('orders');
+    expect(applicationNameOf({ streamArns: [ARN] })).toBe('orders');
+    expect(applicationNameOf({ tables: ['a'], streamArns: [ARN] })).toBe('a');
+    expect(applicationNameOf({ streamArn: 'arn:aws:dynamodb:eu-west-1:1:nonsense' })).toBeUndefined();
+    expect(new Worker({ streamArns: [ARN], processor: { processRecords: () => undefined } }).leaseTableName).toBe(
+      'shardline-orders',
+    );
+  });
+
   it('derives the application and lease table names, and refuses bad options with advice', () => {
     const coordinator = new FakeCoordinator();
     const worker = makeWorker({ coordinator, reader: new ScriptedReader() });

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { importKclLeases, KCL_DEFAULTS, type KclImportResult } from '@shardline/leases';
 import { explainStartupError } from '../aws-errors.js';
+import { withStreamRegion } from '../stream-region.js';
 import { addSettingOptions, loadSettings, setting } from '../config.js';
 import { columns, operatorContext, operatorSettings } from './operator.js';
 
@@ -33,7 +34,8 @@ export function registerImportKcl(program: Command): void {
   addSettingOptions(command, importSchema)
     .allowExcessArguments(false)
     .action(async (flags: Record<string, unknown>) => {
-      const settings = loadSettings(importSchema, flags, { configFile: false });
+      const loaded = loadSettings(importSchema, flags, { configFile: false });
+      const settings = withStreamRegion(loaded, [loaded.streamArn]);
       const context = operatorContext(settings);
       const apply = settings.yes === true && settings.dryRun !== true;
       try {

@@ -4,6 +4,7 @@ import { resetLeases, type ResetResult, type ResetTarget } from '@shardline/leas
 import { explainStartupError } from '../aws-errors.js';
 import { addSettingOptions, loadSettings, setting } from '../config.js';
 import { UsageError } from '../usage-error.js';
+import { withStreamRegion } from '../stream-region.js';
 import { columns, operatorContext, operatorSettings } from './operator.js';
 
 const resetSchema = z
@@ -39,7 +40,8 @@ export function registerReset(program: Command): void {
   addSettingOptions(command, resetSchema)
     .allowExcessArguments(false)
     .action(async (flags: Record<string, unknown>) => {
-      const settings = loadSettings(resetSchema, flags, { configFile: false });
+      const loaded = loadSettings(resetSchema, flags, { configFile: false });
+      const settings = withStreamRegion(loaded, [loaded.streamArn]);
       if ((settings.to === undefined) === (settings.toTimestamp === undefined))
         throw new UsageError('give one of --to trim_horizon|latest and --to-timestamp ISO8601');
       const target: ResetTarget = settings.toTimestamp

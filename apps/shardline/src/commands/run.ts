@@ -1,8 +1,9 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { ConfigError, createLogger, type Logger } from '@shardline/core';
+import { ConfigError, createLogger, silentLogger, type Logger } from '@shardline/core';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
+  applicationNameOf,
   createDynamoDBClient,
   lambdaPayloadBatching,
   lambdaProcessor,
@@ -37,6 +38,7 @@ import {
   withHandlerTimeouts,
 } from '../lambda-settings.js';
 import { handleShutdownSignals } from '../signals.js';
+import { withStreamRegion } from '../stream-region.js';
 
 /**
  * `shardline run`: one worker in the foreground until SIGTERM/SIGINT. The first signal shuts
@@ -59,6 +61,10 @@ export function registerRun(program: Command): void {
           ? readEventSourceMapping(settings.eventSourceMapping)
           : undefined;
       if (mapping) settings = applyEventSourceMapping(settings, mapping);
+      settings = withStreamRegion(settings, [
+        ...(settings.streamArn ?? []),
+        ...(settings.streams ?? []).map((entry) => entry.streamArn),
+      ]);
       checkRunSettings(settings);
       settings = withHandlerTimeouts(settings);
       await run(settings, mapping);
@@ -194,15 +200,17 @@ async function runWorker(
   destination: FailureDestination | undefined,
   processors: WorkerOptions['processors'],
 ): Promise<void> {
-  const app = settings.app ?? settings.table?.[0] ?? settings.streams?.[0]?.table ?? null;
-  const logger = createLogger({ level: settings.logLevel, base: { app } });
   if (settings.statusPage && settings.healthPort === undefined)
     throw new UsageError("--status-page needs --health-port: the page is served by the worker's health server");
+  const options = toWorkerOptions(settings, processor, silentLogger(), destination, processors);
+  const app = applicationNameOf(options);
+  const logger = createLogger({ level: settings.logLevel, base: app === undefined ? {} : { app } });
   const statusPage = settings.statusPage ? workerStatusPage(settings) : undefined;
   let worker: Worker;
   try {
     worker = new Worker({
-      ...toWorkerOptions(settings, processor, logger, destination, processors),
+      ...options,
+      logger,
       ...(statusPage ? { healthRoutes: statusPage.routes } : {}),
       ...runLocalDefaults(settings),
     });
