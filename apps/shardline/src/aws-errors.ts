@@ -20,6 +20,19 @@ function* causes(err: unknown): Generator<Record<string, unknown>> {
   }
 }
 
+/** Whether `err` or one of its causes is an SDK error of this name (e.g. `ResourceNotFoundException`). */
+export function hasErrorName(err: unknown, name: string): boolean {
+  for (const c of causes(err)) if (c.name === name) return true;
+  return false;
+}
+
+/** Where a command's calls went, as a message names it: the endpoint, else the region's AWS endpoint. */
+export function whereCalled(endpoint: string | undefined, region: string | undefined): string {
+  return endpoint !== undefined
+    ? displayEndpoint(endpoint)
+    : `region ${region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? '(none set)'}`;
+}
+
 /**
  * An endpoint as it may be printed: a URL's userinfo (`http://user:password@host`) is a
  * credential, so it is replaced by `***`. Every endpoint this module shows goes through here.

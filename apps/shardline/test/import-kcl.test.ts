@@ -170,6 +170,15 @@ function firstPerShard(seen: Delivery[]): Map<string, number> {
 }
 
 describe('shardline import-kcl on DynamoDB Local', () => {
+  it('a KCL table that is not there is one line naming where it was looked for, exit 2', async () => {
+    const kcl = db.uniqueName('nokcl');
+    const result = await capture(['import-kcl', '--kcl-table', kcl, '--app', 'a', '--endpoint', db.endpoint]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      `shardline: KCL lease table ${kcl} not found (the KCL application name is its default name) (at ${db.endpoint})\n`,
+    );
+  });
+
   it('single-stream KCL 1.x/2.x rows: the worker starts right after the KCL checkpoint', async () => {
     const { tableName, streamArn } = await db.createStreamTable();
     await put(tableName, 1, 8);

@@ -60,6 +60,16 @@ async function checkpoints(tableName: string): Promise<string[]> {
 }
 
 describe('shardline reset on DynamoDB Local', () => {
+  it('an application without a lease table is one line and exit 2, for the dry run and --yes', async () => {
+    const app = db.uniqueName('wrong');
+    for (const yes of [[], ['--yes']]) {
+      const result = await capture(['reset', '--app', app, '--to', 'latest', '--endpoint', db.endpoint, ...yes]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe(`shardline: no lease table for app ${app} (shardline-${app}): nothing to reset\n`);
+      expect(result.stdout).toBe('');
+    }
+  });
+
   it('dry run, then --to trim_horizon replays; a live worker is refused unless --force fences it', async () => {
     const { tableName } = await db.createStreamTable();
     const base = ['reset', '--app', tableName, '--endpoint', db.endpoint, '--region', db.region];

@@ -202,7 +202,9 @@ async function checkKclTable(dynamodb: DynamoDBClient, tableName: string): Promi
     keys = (await dynamodb.send(new DescribeTableCommand({ TableName: tableName }))).Table?.KeySchema ?? [];
   } catch (err) {
     if ((err as { name?: string }).name === 'ResourceNotFoundException')
-      throw new ConfigError(`KCL lease table ${tableName} not found (the KCL application name is its default name)`);
+      throw new ConfigError(`KCL lease table ${tableName} not found (the KCL application name is its default name)`, {
+        cause: err,
+      });
     throw translateLeaseError(err, { operation: 'DescribeTable', tableName });
   }
   if (keys.length !== 1 || keys[0]?.AttributeName !== 'leaseKey')

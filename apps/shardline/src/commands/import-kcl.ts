@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { importKclLeases, KCL_DEFAULTS, type KclImportResult } from '@shardline/leases';
-import { explainStartupError } from '../aws-errors.js';
 import { withStreamRegion } from '../stream-region.js';
 import { addSettingOptions, loadSettings, setting } from '../config.js';
 import { columns, operatorContext, operatorSettings } from './operator.js';
@@ -39,22 +38,18 @@ export function registerImportKcl(program: Command): void {
       const context = operatorContext(settings);
       const apply = settings.yes === true && settings.dryRun !== true;
       try {
-        const result = await importKclLeases({
-          dynamodb: context.dynamodb,
-          streams: context.streams,
-          kclTableName: settings.kclTable,
-          leaseTableName: context.leaseTableName,
-          streamArn: await context.streamArn(),
-          failoverMs: settings.kclFailoverMs,
-          apply,
-          actor: context.actor,
-        }).catch((err: unknown) => {
-          throw explainStartupError(err, {
-            dynamodbEndpoint: settings.dynamodbEndpoint ?? settings.endpoint,
-            streamsEndpoint: settings.streamsEndpoint ?? settings.endpoint,
-            region: settings.region,
-          });
-        });
+        const result = await context.call(async () =>
+          importKclLeases({
+            dynamodb: context.dynamodb,
+            streams: context.streams,
+            kclTableName: settings.kclTable,
+            leaseTableName: context.leaseTableName,
+            streamArn: await context.streamArn(),
+            failoverMs: settings.kclFailoverMs,
+            apply,
+            actor: context.actor,
+          }),
+        );
         process.stdout.write(render(settings.kclTable, context.leaseTableName, result));
         if (!apply && refusals(result).length > 0) process.exitCode = 1;
       } finally {

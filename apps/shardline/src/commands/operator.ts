@@ -1,9 +1,10 @@
 import { hostname, userInfo } from 'node:os';
 import { z } from 'zod';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { resolveStream } from '@shardline/streams';
 import { createDynamoDBClient, createDynamoDBStreamsClient } from '@shardline/worker';
+import { explainStartupError, hasErrorName, whereCalled } from '../aws-errors.js';
 import { setting } from '../config.js';
 import { localDefaults } from '../local-endpoint.js';
 import { UsageError } from '../usage-error.js';
@@ -39,6 +40,14 @@ export interface OperatorContext {
   actor: string;
   /** The stream named by --stream-arn or --table (resolved to its latest stream), if any. */
   streamArn(): Promise<string | undefined>;
+  /**
+   * Runs the command's calls. The failures a user's setup causes (endpoint, credentials, region,
+   * a table that is not there) come out as one explained line (a UsageError, exit 2); anything
+   * else unchanged.
+   */
+  call<T>(calls: () => Promise<T>): Promise<T>;
+  /** Refuses, as one line, an application without a lease table: `no lease table for app A (T): <consequence>`. */
+  requireLeaseTable(consequence: string): Promise<void>;
   close(): void;
 }
 
@@ -81,12 +90,33 @@ export function oneShotClients(settings: ClientSettings): {
 }
 
 export function operatorContext(settings: OperatorSettings): OperatorContext {
-  const { dynamodb, streams } = oneShotClients(settings);
+  const { dynamodb, streams, dynamodbEndpoint, streamsEndpoint } = oneShotClients(settings);
+  const leaseTableName = settings.leaseTable ?? `shardline-${settings.app}`;
   return {
     dynamodb,
     streams,
-    leaseTableName: settings.leaseTable ?? `shardline-${settings.app}`,
+    leaseTableName,
     actor: operatorName(),
+    async call(calls) {
+      try {
+        return await calls();
+      } catch (err) {
+        if (err instanceof UsageError) throw err;
+        if (hasErrorName(err, 'ResourceNotFoundException'))
+          throw new UsageError(
+            `${(err as Error).message.split('\n')[0]} (at ${whereCalled(dynamodbEndpoint, settings.region)})`,
+          );
+        throw explainStartupError(err, { dynamodbEndpoint, streamsEndpoint, region: settings.region });
+      }
+    },
+    async requireLeaseTable(consequence) {
+      try {
+        await dynamodb.send(new DescribeTableCommand({ TableName: leaseTableName }));
+      } catch (err) {
+        if (!hasErrorName(err, 'ResourceNotFoundException')) throw err;
+        throw new UsageError(`no lease table for app ${settings.app} (${leaseTableName}): ${consequence}`);
+      }
+    },
     async streamArn() {
       if (!settings.table && !settings.streamArn) return undefined;
       const resolved = await resolveStream({

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { resetLeases, type ResetResult, type ResetTarget } from '@shardline/leases';
-import { explainStartupError } from '../aws-errors.js';
 import { addSettingOptions, loadSettings, setting } from '../config.js';
 import { UsageError } from '../usage-error.js';
 import { withStreamRegion } from '../stream-region.js';
@@ -50,8 +49,9 @@ export function registerReset(program: Command): void {
       const context = operatorContext(settings);
       const apply = settings.yes === true;
       try {
-        const result = await (async () =>
-          resetLeases({
+        const result = await context.call(async () => {
+          await context.requireLeaseTable('nothing to reset');
+          return resetLeases({
             dynamodb: context.dynamodb,
             streams: context.streams,
             leaseTableName: context.leaseTableName,
@@ -60,11 +60,6 @@ export function registerReset(program: Command): void {
             force: settings.force === true,
             apply,
             actor: context.actor,
-          }))().catch((err: unknown) => {
-          throw explainStartupError(err, {
-            dynamodbEndpoint: settings.dynamodbEndpoint ?? settings.endpoint,
-            streamsEndpoint: settings.streamsEndpoint ?? settings.endpoint,
-            region: settings.region,
           });
         });
         process.stdout.write(render(context.leaseTableName, result, settings.force === true));

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { readLeaseTable, shardRef, type LeaseTableLease, type LeaseTableView } from '@shardline/leases';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { tableNameFromStreamArn } from '@shardline/worker';
-import { explainStartupError } from '../aws-errors.js';
+import { explainStartupError, hasErrorName, whereCalled } from '../aws-errors.js';
 import { addSettingOptions, loadSettings, setting } from '../config.js';
 import { UsageError } from '../usage-error.js';
 import { oneShotClients } from './operator.js';
@@ -104,9 +104,9 @@ export function registerStatus(program: Command): void {
       const tableName = settings.leaseTable ?? `shardline-${settings.app}`;
       const read = () =>
         readStatus(dynamodb, settings.lag === false ? undefined : streams, tableName).catch((err: unknown) => {
-          if (hasName(err, 'ResourceNotFoundException')) {
+          if (hasErrorName(err, 'ResourceNotFoundException')) {
             throw new UsageError(
-              `lease table ${tableName} not found at ${dynamodbEndpoint ?? `region ${settings.region ?? process.env.AWS_REGION ?? '(none)'}`}: has \`shardline run --app ${settings.app}\` run against it?`,
+              `lease table ${tableName} not found at ${whereCalled(dynamodbEndpoint, settings.region)}: has \`shardline run --app ${settings.app}\` run against it?`,
             );
           }
           throw explainStartupError(err, { dynamodbEndpoint, streamsEndpoint, region: settings.region });
@@ -374,15 +374,4 @@ function formatLag(ms: number): string {
   if (ms < 1_000) return `${ms} ms`;
   if (ms < 120_000) return `${(ms / 1_000).toFixed(1)} s`;
   return `${Math.round(ms / 60_000)} min`;
-}
-
-function hasName(err: unknown, name: string): boolean {
-  for (
-    let c: unknown = err, i = 0;
-    typeof c === 'object' && c !== null && i < 8;
-    c = (c as { cause?: unknown }).cause, i++
-  ) {
-    if ((c as { name?: unknown }).name === name) return true;
-  }
-  return false;
 }
