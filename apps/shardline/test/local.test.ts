@@ -119,6 +119,9 @@ describe('shardline local', { timeout: 240_000 }, () => {
     }
     first.child.kill('SIGINT');
     expect(await first.exit).toBe(0);
+    // Quiet: one line on stdout after the banner, nothing on stderr (no log line, no JVM output).
+    expect(first.stdout().split('Press Ctrl-C to stop.\n')[1]).toBe('DynamoDB Local stopped.\n');
+    expect(first.stderr()).toBe('');
 
     const second = cli(['local', '--port', String(port), '--db-path', dbPath]);
     await second.until(() => second.stdout().includes('Press Ctrl-C to stop.'), 'ready banner');

@@ -121,7 +121,7 @@ describe('shardline simulate', () => {
 
     run.child.kill('SIGTERM');
     expect(await run.exit).toBe(0);
-    expect(run.stdout()).toMatch(/Simulator stopped: \d+ records written over \d+ shards; manifest in /);
+    expect(run.stdout()).toMatch(/Simulator stopped: \d+ records written over \d+ shards?; manifest in /);
     const manifest = readFileSync(manifestPath, 'utf8')
       .trim()
       .split('\n')
@@ -146,7 +146,11 @@ describe('shardline simulate', () => {
     expect(run.stdout()).toContain('throttling 100% of calls, service call-rate limits.');
     run.child.kill('SIGINT');
     expect(await run.exit).toBe(0);
-    expect(run.stdout()).toContain('Simulator stopped: 0 records written over 1 shards.');
+    // Quiet: one line on stdout after the banner, nothing on stderr.
+    expect(run.stdout().split('Press Ctrl-C to stop.\n')[1]).toBe(
+      'Simulator stopped: 0 records written over 1 shard.\n',
+    );
+    expect(run.stderr()).toBe('');
   });
 
   it.concurrent.for<[string[], RegExp]>([

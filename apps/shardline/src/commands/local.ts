@@ -90,7 +90,8 @@ async function runLocal(options: LocalOptions): Promise<void> {
     removeHandlers = handleShutdownSignals({
       graceful: (reason) => {
         stopRequested = true;
-        log.info({ signal: reason }, 'stopping DynamoDB Local');
+        // Stopping on a signal is what the user asked for: "DynamoDB Local stopped." says it, once.
+        log.debug({ signal: reason }, 'stopping DynamoDB Local');
         void local.stop().then(resolve);
       },
       force: (signal) => {

@@ -189,18 +189,23 @@ async function runSimulate(options: SimulateOptions): Promise<void> {
     removeHandlers = handleShutdownSignals({ graceful: resolveSignal, force: () => process.exit(130) });
   });
   removeHandlers();
-  log.info({ signal }, 'stopping the simulator');
+  // The user asked for it: the "Simulator stopped" line says it, once.
+  log.debug({ signal }, 'stopping the simulator');
   await sim.stop();
   const manifest = sim.manifest();
   if (options.manifestPath) {
     await writeFile(options.manifestPath, manifestLines(manifest));
-    log.info({ path: options.manifestPath, records: manifest.length }, 'manifest written');
+    log.debug({ path: options.manifestPath, records: manifest.length }, 'manifest written');
   }
   process.stdout.write(
-    `Simulator stopped: ${manifest.length} records written over ${sim.shards().length} shards` +
+    `Simulator stopped: ${manifest.length} records written over ${plural(sim.shards().length, 'shard')}` +
       (options.manifestPath ? `; manifest in ${options.manifestPath}` : '') +
       '.\n',
   );
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 function manifestLines(manifest: readonly ManifestEntry[]): string {
