@@ -24,7 +24,11 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showSuggestionAfterError(true)
     .exitOverride();
-  program.configureOutput({ writeErr: (line) => process.stderr.write(line) });
+  // Set before the commands are added: each `.command()` inherits the output and exit settings.
+  program.configureOutput({
+    writeErr: (line) => process.stderr.write(line),
+    outputError: (message, write) => write(commanderErrorLine(message)),
+  });
   registerRun(program);
   registerStatus(program);
   registerLocal(program);
@@ -32,8 +36,24 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerImportKcl(program);
   registerReset(program);
-  for (const command of program.commands) command.exitOverride();
   return program;
+}
+
+/**
+ * commander's parse errors (unknown option or command, missing argument, required option) as
+ * shardline's one line: `error: unknown option '--bogus'\n(Did you mean --table?)\n` becomes
+ * `shardline: unknown option '--bogus' (did you mean --table?); see --help`.
+ */
+export function commanderErrorLine(message: string): string {
+  const text = message
+    .replace(/^error: /, '')
+    .split('\n')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')
+    .map((part) => part.replace(/^\(Did you mean/, '(did you mean'))
+    .join(' ')
+    .replace(/\.$/, '');
+  return `shardline: ${text}; see --help\n`;
 }
 
 export async function main(argv: string[]): Promise<number> {
