@@ -25,6 +25,8 @@ import { fileURLToPath } from 'node:url';
 import { audit, SERVICE_RATE_LIMITS, startDynamoDBLocal, startStreamSimulator } from '@shardline/testkit';
 import { alive, readDeliveries, spawnCliWorker } from './cli-workers.mjs';
 import { startFaultProxy } from './fault-proxy.mjs';
+import { namesFrom, onlyFlags, parseOrExit, positiveNumber } from './script-args.mjs';
+import { legend, textTable, wrapParts } from './text-table.mjs';
 
 export const ALL_SCENARIOS = [
   'kill9',
@@ -336,12 +338,67 @@ export const failures = (results) =>
       (r.takenDuringCut ?? 0) > 0,
   );
 
+const CHAOS_COLUMNS = [
+  { key: 'scenario', heading: 'scenario', align: 'left' },
+  { key: 'records', heading: 'records' },
+  { key: 'shards', heading: 'shards' },
+  { key: 'lost', heading: 'lost' },
+  {
+    key: 'orderViolations',
+    heading: 'order s/k',
+    means: 'per shard / per key',
+    format: (value, row) => `${value}/${row.keyOrderViolations}`,
+  },
+  { key: 'childBeforeParent', heading: 'c<p', means: 'child before parent' },
+  { key: 'duplicates', heading: 'dups' },
+  { key: 'handOffDuplicates', heading: 'hand-off' },
+  { key: 'sameProcessDuplicates', heading: 're-read', means: 'dup by the same process' },
+  { key: 'drainMs', heading: 'drain s', format: seconds },
+];
+
+/** The scenario-specific figures, by row key: how each is named in the notes under the table. */
+const FIGURES = [
+  ['kills', 'kills', String],
+  ['storms', 'throttle storms', String],
+  ['victimShards', 'victim shards', String],
+  ['takenDuringCut', 'taken during the cut', String],
+  ['overlapMs', 'overlap', (ms) => `${ms} ms`],
+  ['victimStoppedMs', 'victim stopped', (ms) => `${seconds(ms)} s`],
+  ['takeoverMs', 'takeover', (ms) => `${seconds(ms)} s`],
+  ['resumeMs', 'resumed', (ms) => `${seconds(ms)} s`],
+];
+
+function seconds(ms) {
+  return typeof ms === 'number' ? (ms / 1_000).toFixed(1) : '-';
+}
+
+/** The report: an aligned table (≤ 98 columns), its legend, then each scenario's own figures and duplicate cause. */
+export function renderChaos(results) {
+  const notes = results.flatMap((r) => {
+    const figures = FIGURES.filter(([key]) => r[key] !== undefined).map(([key, name, f]) => `${name} ${f(r[key])}`);
+    return [
+      ...(figures.length > 0 ? wrapParts(`  ${r.scenario}: `, figures) : []),
+      ...(r.duplicates > 0
+        ? wrapParts(`  ${r.scenario} duplicates: `, r.duplicateCause.split(' '), { separator: ' ' })
+        : []),
+    ];
+  });
+  return [...textTable(results, CHAOS_COLUMNS), legend(CHAOS_COLUMNS), ...notes];
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const { seconds: perScenario, scenarios } = parseOrExit('chaos', () => {
+    onlyFlags(process.argv.slice(2), [], 'chaos takes SECONDS_PER_SCENARIO=N and SCENARIOS=a,b from the environment');
+    return {
+      seconds: positiveNumber('SECONDS_PER_SCENARIO', process.env.SECONDS_PER_SCENARIO, 20),
+      scenarios: namesFrom('SCENARIOS', process.env.SCENARIOS, ALL_SCENARIOS),
+    };
+  });
   const results = await runChaos({
-    seconds: Number(process.env.SECONDS_PER_SCENARIO ?? 20),
-    scenarios: process.env.SCENARIOS?.split(','),
+    seconds: perScenario,
+    scenarios,
     log: (line) => process.stderr.write(`${line}\n`),
   });
-  console.table(results);
+  console.log(renderChaos(results).join('\n'));
   process.exitCode = failures(results).length > 0 ? 1 : 0;
 }
