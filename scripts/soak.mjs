@@ -1,28 +1,39 @@
 #!/usr/bin/env node
 // Soak on real processes: `shardline run` workers (the built CLI) read the stream simulator
-// (steady traffic, 250 records/s, lease table on DynamoDB Local) for --minutes N. Two workers
+// (steady traffic, RATE records/s, 250 by default, paced by the clock; lease table on DynamoDB
+// Local) for --minutes N. Two workers
 // stay up the whole run ("stayers", the ones measured for growth); a third slot is replaced
 // every REPLACE_MS (20 s), alternately by SIGTERM (graceful hand-off) and by kill -9, so the
 // stayers keep taking and handing back shards. Each worker's memory, handles and event-loop delay
 // come from its own /metrics (prom-client's default metrics, on with --health-port), scraped
 // every SAMPLE_MS: the harness (simulator, audit) runs in this process and is never measured, and
 // the workers hold no audit state (the processor appends to a file, read here at the end).
-// Prints a per-interval table, a growth verdict per stayer (least-squares slope over the last
-// half of the run against thresholds) and an audit against the simulator's manifest.
-// `npm run soak -- --minutes 30`; exit 1 when something was lost or a stayer grew.
+// Prints a per-interval table, a growth verdict per stayer (soak-verdict.mjs: least-squares slope
+// over the last half of the run against thresholds, or "too short to judge" when that half is
+// under 5 minutes) and an audit against the simulator's manifest.
+// `npm run soak -- --minutes 30`; exit 1 when something was lost or a stayer grew; a bad setting
+// is one line and exit 2.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { audit, startDynamoDBLocal, startStreamSimulator } from '@shardline/testkit';
 import { alive, exited, readDeliveries, spawnCliWorker } from './cli-workers.mjs';
+import { flagValue, onlyFlags, parseOrExit, positiveNumber } from './script-args.mjs';
+import { LIMITS, runVerdict, stayerVerdict, TOO_SHORT } from './soak-verdict.mjs';
+import { legend, textTable, wrapParts } from './text-table.mjs';
 
-const at = process.argv.indexOf('--minutes');
-const MINUTES = Number(at > 0 ? process.argv[at + 1] : (process.env.MINUTES ?? 30));
-const SAMPLE_MS = Number(process.env.SAMPLE_MS ?? 30_000);
-const REPLACE_MS = Number(process.env.REPLACE_MS ?? 20_000);
-/** Growth over the last half of the run above these slopes fails the verdict. */
-const LIMITS = { rssMiBPerMin: 1, heapMiBPerMin: 0.5, handlesPerMin: 0.5 };
+const { MINUTES, RATE, SAMPLE_MS, REPLACE_MS } = parseOrExit('soak', () => {
+  const argv = process.argv.slice(2);
+  onlyFlags(argv, ['--minutes'], 'soak takes --minutes N (and RATE, SAMPLE_MS, REPLACE_MS from the environment)');
+  return {
+    MINUTES: positiveNumber('--minutes', flagValue(argv, '--minutes') ?? process.env.MINUTES, 30),
+    /** Records a second, across the shards. */
+    RATE: positiveNumber('RATE', process.env.RATE, 250),
+    SAMPLE_MS: positiveNumber('SAMPLE_MS', process.env.SAMPLE_MS, 30_000),
+    REPLACE_MS: positiveNumber('REPLACE_MS', process.env.REPLACE_MS, 20_000),
+  };
+});
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function freePort() {
@@ -49,17 +60,6 @@ async function scrape(port) {
     loopP99Ms: value('nodejs_eventloop_lag_p99_seconds') * 1_000,
     loopMaxMs: value('nodejs_eventloop_lag_max_seconds') * 1_000,
   };
-}
-
-/** Least-squares slope of y over x. */
-function slope(points) {
-  const n = points.length;
-  if (n < 2) return 0;
-  const mx = points.reduce((s, p) => s + p.x, 0) / n;
-  const my = points.reduce((s, p) => s + p.y, 0) / n;
-  const num = points.reduce((s, p) => s + (p.x - mx) * (p.y - my), 0);
-  const den = points.reduce((s, p) => s + (p.x - mx) ** 2, 0);
-  return den === 0 ? 0 : num / den;
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'shardline-soak-'));
@@ -107,29 +107,38 @@ async function start(slot) {
   return worker;
 }
 
+const SAMPLE_COLUMNS = [
+  { key: 'minute', heading: 't min', width: 5, format: (m) => m.toFixed(1) },
+  { key: 'worker', heading: 'worker', align: 'left', width: 9 },
+  { key: 'rssMiB', heading: 'rss MiB', format: (v) => v.toFixed(0) },
+  { key: 'heapMiB', heading: 'heap MiB', format: (v) => v.toFixed(1) },
+  { key: 'handles', heading: 'handles' },
+  { key: 'loopP99Ms', heading: 'loop p99 ms', format: (v) => v.toFixed(1) },
+  { key: 'loopMaxMs', heading: 'loop max ms', format: (v) => v.toFixed(0) },
+];
+
 const samples = [];
 async function sampleAll(minute) {
+  const now = [];
   for (const w of workers.values()) {
     if (!alive(w.child)) continue;
     const s = await scrape(w.port).catch(() => undefined);
-    if (s) samples.push({ minute, worker: w.name, slot: w.slot, ...s });
+    if (s) now.push({ minute, worker: w.name, slot: w.slot, ...s });
   }
-  const row = (w) => samples.filter((s) => s.minute === minute && s.worker === w);
-  const line = [...workers.values()]
-    .filter((w) => w.slot !== 'churn' || row(w.name).length > 0)
-    .flatMap((w) =>
-      row(w.name).map(
-        (s) =>
-          `${s.worker.padEnd(9)} rss ${s.rssMiB.toFixed(0).padStart(4)} MiB  heap ${s.heapMiB.toFixed(1).padStart(5)} MiB  handles ${String(s.handles).padStart(3)}  loop p99 ${s.loopP99Ms.toFixed(1).padStart(6)} ms max ${s.loopMaxMs.toFixed(0).padStart(4)} ms`,
-      ),
-    );
-  console.log(`t=${minute.toFixed(1).padStart(5)} min  ${line.join('\n                 ')}`);
+  samples.push(...now);
+  // The headings once; every interval's rows line up under them (the columns have fixed widths).
+  const lines = textTable(now, SAMPLE_COLUMNS);
+  console.log((minute === 0 ? lines : lines.slice(2)).join('\n'));
 }
 
 await Promise.all([start('w0'), start('w1'), start('churn')]);
+// Paced by the clock, not by the timer's count: a late tick (a busy machine) writes what is due,
+// so the records written are RATE a second however the timer drifts.
 let puts = 0;
+const trafficFrom = Date.now();
 const traffic = setInterval(() => {
-  for (let k = 0; k < 5; k++) sim.put(`key-${puts++ % 200}`, { n: puts });
+  const due = Math.floor(((Date.now() - trafficFrom) / 1_000) * RATE);
+  while (puts < due) sim.put(`key-${puts++ % 200}`, { n: puts });
 }, 20);
 const started = Date.now();
 const minutes = () => (Date.now() - started) / 60_000;
@@ -154,6 +163,7 @@ while (Date.now() - started < MINUTES * 60_000) {
   }
 }
 clearInterval(traffic);
+const trafficSeconds = (Date.now() - trafficFrom) / 1_000;
 await sampleAll(minutes());
 
 // Drain, then stop everyone gracefully and audit from the delivery files.
@@ -170,51 +180,70 @@ const report = audit(manifest, delivered, sim.shards());
 // Verdict: per stayer, slopes over the last half of the run (warm-up excluded by construction).
 const verdicts = ['w0', 'w1'].map((worker) => {
   const mine = samples.filter((s) => s.worker === worker);
-  const late = mine.filter((s) => s.minute >= MINUTES / 2);
-  const per = (key) => slope(late.map((s) => ({ x: s.minute, y: s[key] })));
-  const v = {
+  const span = (key, digits) => `${mine[0][key].toFixed(digits)} → ${mine.at(-1)[key].toFixed(digits)}`;
+  return {
     worker,
     samples: mine.length,
-    rssMiB: `${mine[0].rssMiB.toFixed(0)} → ${mine.at(-1).rssMiB.toFixed(0)}`,
-    heapMiB: `${mine[0].heapMiB.toFixed(1)} → ${mine.at(-1).heapMiB.toFixed(1)}`,
-    handles: `${mine[0].handles} → ${mine.at(-1).handles}`,
+    rssMiB: span('rssMiB', 0),
+    heapMiB: span('heapMiB', 1),
+    handles: span('handles', 0),
     loopP99MaxMs: Math.max(...mine.map((s) => s.loopP99Ms)).toFixed(1),
-    rssSlope: per('rssMiB'),
-    heapSlope: per('heapMiB'),
-    handlesSlope: per('handles'),
+    ...stayerVerdict(mine, MINUTES),
   };
-  v.flat =
-    v.rssSlope <= LIMITS.rssMiBPerMin && v.heapSlope <= LIMITS.heapMiBPerMin && v.handlesSlope <= LIMITS.handlesPerMin;
-  return v;
 });
+const perMinute = (v) => (v === undefined ? '-' : `${v >= 0 ? '+' : ''}${v.toFixed(2)}`);
+const VERDICT_COLUMNS = [
+  { key: 'worker', heading: 'stayer', align: 'left' },
+  { key: 'samples', heading: 'samples' },
+  { key: 'rssMiB', heading: 'rss MiB' },
+  { key: 'heapMiB', heading: 'heap MiB' },
+  { key: 'handles', heading: 'handles' },
+  { key: 'loopP99MaxMs', heading: 'p99 ms', means: 'worst event-loop p99' },
+  { key: 'rssSlope', heading: 'rss/min', format: perMinute },
+  { key: 'heapSlope', heading: 'heap/min', format: perMinute },
+  { key: 'handlesSlope', heading: 'hnd/min', format: perMinute },
+  // The verdict line under the table says why a run is too short.
+  { key: 'verdict', heading: 'verdict', align: 'left', format: (v) => (v === TOO_SHORT ? 'too short' : v) },
+];
 const churnLast = new Map();
 for (const s of samples.filter((x) => x.slot === 'churn')) churnLast.set(s.worker, s);
 const churnRss = [...churnLast.values()].map((s) => s.rssMiB);
-console.log('\nGrowth over the last half (slopes per minute; limits', JSON.stringify(LIMITS), ')');
-console.table(
-  verdicts.map((v) => ({
-    ...v,
-    rssSlope: v.rssSlope.toFixed(2),
-    heapSlope: v.heapSlope.toFixed(2),
-    handlesSlope: v.handlesSlope.toFixed(2),
-  })),
+const duplicates = report.duplicates.reduce((n, d) => n + d.count - 1, 0);
+const verdict = runVerdict(verdicts);
+console.log(
+  [
+    '',
+    `Growth over the last half (${MINUTES / 2} min; slopes per minute, limits rss ${LIMITS.rssMiBPerMin} MiB, heap ${LIMITS.heapMiBPerMin} MiB, handles ${LIMITS.handlesPerMin})`,
+    ...textTable(verdicts, VERDICT_COLUMNS),
+    legend(VERDICT_COLUMNS),
+    '',
+    ...wrapParts('records: ', [
+      `${manifest.length.toLocaleString('en-US')} over ${sim.shards().length} shards`,
+      `${(manifest.length / trafficSeconds).toFixed(1)}/s written (RATE ${RATE})`,
+    ]),
+    ...wrapParts('workers: ', [
+      `${replacements.sigterm} SIGTERM and ${replacements.kill9} kill -9 replacements`,
+      `${generation} churn generations`,
+      ...(churnRss.length
+        ? [`their last RSS ${Math.round(Math.min(...churnRss))}–${Math.round(Math.max(...churnRss))} MiB`]
+        : []),
+    ]),
+    ...wrapParts('audit: ', [
+      `lost ${report.lost.length}`,
+      `order ${report.orderViolations.length} (shard) / ${report.keyOrderViolations.length} (key)`,
+      `child before parent ${report.childBeforeParent.length}`,
+      `duplicates ${duplicates.toLocaleString('en-US')}`,
+    ]),
+    `verdict: ${verdict === TOO_SHORT ? `${TOO_SHORT} (each half of the run is under 5 minutes; run --minutes 10 or more)` : verdict}`,
+  ].join('\n'),
 );
-const summary = {
-  minutes: MINUTES,
-  records: manifest.length,
-  shards: sim.shards().length,
-  replacements,
-  churnGenerations: generation,
-  churnLastRssMiB: churnRss.length ? [Math.min(...churnRss), Math.max(...churnRss)].map((x) => Math.round(x)) : [],
-  lost: report.lost.length,
-  orderViolations: report.orderViolations.length,
-  keyOrderViolations: report.keyOrderViolations.length,
-  childBeforeParent: report.childBeforeParent.length,
-  duplicates: report.duplicates.reduce((n, d) => n + d.count - 1, 0),
-  verdict: verdicts.every((v) => v.flat) ? 'flat' : 'GROWS',
-};
-console.log(JSON.stringify(summary));
 await sim.stop();
 await local.stop();
 rmSync(dir, { recursive: true, force: true });
-process.exitCode = summary.lost > 0 || summary.orderViolations > 0 || summary.verdict !== 'flat' ? 1 : 0;
+process.exitCode =
+  report.lost.length > 0 ||
+  report.orderViolations.length > 0 ||
+  report.keyOrderViolations.length > 0 ||
+  verdict === 'grows'
+    ? 1
+    : 0;
