@@ -128,8 +128,8 @@ export class BatchExecutor<T> {
         lastSequenceNumber: attempted.at(-1)!.sequenceNumber,
         records: attempted.length,
       });
+      // No shardId: the shard's logger carries it.
       const attemptFields = {
-        shardId: this.#o.shardId,
         attempt,
         willRetry,
         records: attempted.length,

@@ -111,7 +111,8 @@ describe('lambdaProcessor on the shard consumer', () => {
       batches: [batch('shard-1', 1, 5, true)],
       policy: { maxRetries: 3 },
       processor: lambdaProcessor(handler, { reportBatchItemFailures: true }),
-      logger,
+      // As the worker scopes it.
+      logger: logger.child({ component: 'shard', shardId: 'shard-1' }),
     });
     expect((await h.consumer.run()).reason).toBe('shard-end');
     const aboutFailures = lines.filter((l) => /fail/i.test(String(l.msg)));
