@@ -107,6 +107,11 @@ export class Membership {
     return this.alive().filter((id) => this.#seen.get(id)?.draining !== true);
   }
 
+  /** Live workers whose heartbeat says they are stopping (handing their leases off), sorted. */
+  draining(): string[] {
+    return this.alive().filter((id) => this.#seen.get(id)?.draining === true);
+  }
+
   sessionOf(workerId: string): string | undefined {
     return this.#alive.has(workerId) ? this.#seen.get(workerId)?.sessionId : undefined;
   }

@@ -136,6 +136,26 @@ describe('planAssignment', () => {
     expect([...counts(leases, actions, ['a', 'b']).values()]).toEqual([3, 3]);
   });
 
+  it('a draining worker gets no new lease, its leases stay put and count in the fair share (no rebalance around it)', () => {
+    const owned = (owner: string, n: number, from = 0) =>
+      Array.from({ length: n }, (_, i) => lease(`${owner}-${from + i}`, { leaseOwner: owner }));
+    // w1 5, w2 3, w3 (draining) 4: the 12 leases make a fair share of 6 each for w1 and w2, so
+    // w3's hand-offs alone balance the fleet; balancing w1 and w2 first would move a lease twice.
+    const leases = [...owned('w1', 5), ...owned('w2', 3), ...owned('w3', 4)];
+    const alive = ['w1', 'w2', 'w3'];
+    const draining = new Set(['w3']);
+    expect(planAssignment({ leases, alive, draining, isGone: () => false, maxLeasesPerWorker: Infinity })).toEqual([]);
+    // A free lease goes to a worker that stays, however few leases the draining one has.
+    const few = [...owned('w1', 4), ...owned('w2', 4), ...owned('w3', 1), lease('free')];
+    const actions = planAssignment({ leases: few, alive, draining, isGone: () => false, maxLeasesPerWorker: Infinity });
+    expect(actions.map((a) => [a.kind, a.lease.leaseKey, a.to])).toEqual([['take', 'free', 'w1']]);
+    // A hand-off of w3's towards w2 already counts for w2.
+    const moving = [...owned('w1', 5), ...owned('w2', 3), lease('w3-0', { leaseOwner: 'w3', pendingOwner: 'w2' })];
+    expect(
+      planAssignment({ leases: moving, alive, draining, isGone: () => false, maxLeasesPerWorker: Infinity }),
+    ).toEqual([]);
+  });
+
   it('does nothing without live workers', () => {
     expect(
       planAssignment({ leases: [lease('s1')], alive: [], isGone: () => true, maxLeasesPerWorker: Infinity }),
