@@ -148,7 +148,7 @@ export class LeaseCoordinator {
     const handOffs = (this.#handOffs = new HandOffs({
       ...parts,
       isSuperseded: () => heartbeat.superseded,
-      lastSnapshot: () => reader.lastSnapshot,
+      readNow: () => reader.readNow(),
     }));
     const fencedAt = () => heartbeat.previousIncarnationFencedAt;
     const requestFullRead = (at: number) => reader.requestFullRead(at);

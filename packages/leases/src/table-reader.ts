@@ -102,6 +102,25 @@ export class TableReader {
     this.#poke.abort();
   }
 
+  /**
+   * A full read now, outside the poll loop, for a decision that must not rest on the last one
+   * (a graceful stop's hand-off targets: a worker that left or joined since, leases moved since).
+   * It updates who is alive (a full read: a worker whose heartbeat item is gone is forgotten),
+   * nothing else: the poll's own reads stay the ones acted on. Bounded like a poll's full read;
+   * when it fails, the last full read is the answer (undefined before the first).
+   */
+  async readNow(): Promise<TableSnapshot | undefined> {
+    try {
+      const snapshot = await this.#d.store.scan(this.#fullReadTimeout());
+      const now = this.#d.clock.now();
+      this.#observe(this.#d.membership.observe(snapshot.workers, now), now);
+      return snapshot;
+    } catch (err) {
+      this.#d.log.warn({ err }, 'lease table read failed; deciding on the last full read');
+      return this.#lastSnapshot;
+    }
+  }
+
   /** Make the first poll at or after `at` a full read. */
   requestFullRead(at: number): void {
     this.#fullReadDueAt = Math.min(this.#fullReadDueAt ?? at, at);

@@ -2,6 +2,7 @@ import { ConfigError } from '@shardline/core';
 import { describe, expect, it } from 'vitest';
 import { Membership } from '../src/membership.js';
 import { planAssignment } from '../src/assignment.js';
+import { planDrainTargets } from '../src/drain-targets.js';
 import { planShardSync } from '../src/shard-sync.js';
 import { resolveLeaseOptions } from '../src/options.js';
 import { type LeaseItem } from '../src/items.js';
@@ -160,6 +161,28 @@ describe('planAssignment', () => {
     expect(
       planAssignment({ leases: [lease('s1')], alive: [], isGone: () => true, maxLeasesPerWorker: Infinity }),
     ).toEqual([]);
+  });
+});
+
+describe('planDrainTargets', () => {
+  it("plans a stopping worker's leases by the leader's rule: fair share, nobody draining, the cap", () => {
+    const owned = (owner: string, n: number) =>
+      Array.from({ length: n }, (_, i) => lease(`${owner}-${i}`, { leaseOwner: owner }));
+    const mine = owned('w3', 4);
+    const input = {
+      me: 'w3',
+      mine,
+      others: [...owned('w1', 5), ...owned('w2', 1), ...owned('w4', 2), ...mine],
+      alive: ['w1', 'w2', 'w3', 'w4'],
+      draining: new Set(['w4']),
+      isGone: () => false,
+      maxLeasesPerWorker: Infinity,
+    };
+    // 12 leases over w1 and w2 (w4 drains too): 6 each, so w2 takes 3 and w1 one.
+    const targets = planDrainTargets(input);
+    expect([...targets.values()].sort()).toEqual(['w1', 'w2', 'w2', 'w2']);
+    // With room for 2 leases a worker, w2 takes one and the rest go to nobody (the leader places them).
+    expect([...planDrainTargets({ ...input, maxLeasesPerWorker: 2 }).values()]).toEqual(['w2']);
   });
 });
 
