@@ -9,14 +9,13 @@ import { closeFleetsAfterEach, Fleet, HEARTBEAT_MS, PlainLister, rootShards } fr
 const db = connectTestDynamoDB();
 afterAll(() => db.close());
 
-let fleet: Fleet | undefined;
 closeFleetsAfterEach();
 
 const keyOf = (input: Record<string, unknown>) => (input.Key as { leaseKey?: { S?: string } } | undefined)?.leaseKey?.S;
 
 /** Two workers holding one lease each; returns the non-leader, its lease, the leader and a store acting as a leader would. */
 async function twoWorkers() {
-  const f = (fleet = new Fleet(db, new PlainLister(rootShards(2))));
+  const f = new Fleet(db, new PlainLister(rootShards(2)));
   f.add('w1');
   f.add('w2');
   await f.start('w1', 'w2');
