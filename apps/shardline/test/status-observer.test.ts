@@ -4,6 +4,8 @@ import { RECENT_EVENTS, StatusObserver, type ObservedReport, type StatusEvent } 
 import { forwardWorkerEvents } from '../src/status-page/worker-events.js';
 
 const STREAM_ARN = 'arn:aws:dynamodb:us-east-1:000000000000:table/orders/stream/2026-01-01T00:00:00.000';
+/** How event texts name the stream: shard ids repeat across streams. */
+const STREAM = 'orders/2026-01-01T00:00:00.000';
 /** Shards of one single-stream application: keyed by shard id, as its lease table keys them. */
 const report = (
   shards: Array<Omit<ObservedReport['shards'][number], 'leaseKey' | 'streamArn'>>,
@@ -43,11 +45,11 @@ describe('StatusObserver', () => {
       ),
     );
     expect(observer.events.map((e) => [e.kind, e.text])).toEqual([
-      ['hand-off', 'shard-a handing off from w1'],
-      ['lease-taken', 'shard-b taken by w2'],
+      ['hand-off', `${STREAM} shard-a handing off from w1`],
+      ['lease-taken', `${STREAM} shard-b taken by w2`],
       ['worker-joined', 'w2 joined'],
-      ['lease-moved', 'shard-a moved w1 → w2'],
-      ['shard-finished', 'shard-b finished'],
+      ['lease-moved', `${STREAM} shard-a moved w1 → w2`],
+      ['shard-finished', `${STREAM} shard-b finished`],
       ['worker-left', 'w1 left (its heartbeat item is gone)'],
     ]);
     expect(observer.events[0]!.at).toBe(new Date(3_000).toISOString());
@@ -59,8 +61,8 @@ describe('StatusObserver', () => {
       ),
     );
     expect(observer.events.slice(6).map((e) => [e.kind, e.text])).toEqual([
-      ['lease-taken', 'shard-c taken by w2'],
-      ['shard-finished', 'shard-a finished (its lease removed once its children started)'],
+      ['lease-taken', `${STREAM} shard-c taken by w2`],
+      ['shard-finished', `${STREAM} shard-a finished (its lease removed once its children started)`],
     ]);
   });
 
@@ -89,23 +91,41 @@ describe('StatusObserver', () => {
 });
 
 describe('forwardWorkerEvents', () => {
-  it("passes on the worker's own events (failed records, trimmed data, a failed shard, the fence) until unsubscribed", () => {
+  it("passes on the worker's own events (failed records, trimmed data, a failed shard, the fence) until unsubscribed, on the page's clock, naming the stream", () => {
     const worker = new Worker({ tableName: 'orders', workerId: 'w1', processor: { processRecords: () => undefined } });
-    const seen: StatusEvent[] = [];
-    const off = forwardWorkerEvents(worker, (event) => seen.push(event));
-    worker.events.emit('records:failed', { shardId: 's1', destination: 'jsonl', records: [] });
-    worker.events.emit('records:trimmed', { shardId: 's1', error: new Error('trimmed') });
-    worker.events.emit('shard:failed', { shardId: 's1', sequenceNumber: '42', error: new Error('boom') });
+    let now = Date.UTC(2030, 0, 1);
+    const observer = new StatusObserver(() => now);
+    const off = forwardWorkerEvents(worker, observer);
+    const other = 'arn:aws:dynamodb:us-east-1:000000000000:table/users/stream/2026-02-01T00:00:00.000';
+    worker.events.emit('records:failed', { shardId: 's1', streamArn: STREAM_ARN, destination: 'jsonl', records: [] });
+    now += 1_000;
+    worker.events.emit('records:trimmed', { shardId: 's1', streamArn: other, error: new Error('trimmed') });
+    worker.events.emit('shard:failed', {
+      shardId: 's1',
+      streamArn: STREAM_ARN,
+      sequenceNumber: '42',
+      error: new Error('boom'),
+    });
     worker.events.emit('lease:lost', { shardId: 's1', leaseKey: 's1', streamArn: STREAM_ARN, reason: 'taken' }); // not an event of its own
     worker.events.emit('lease:lost', { shardId: 's1', leaseKey: 's1', streamArn: STREAM_ARN, reason: 'fenced' });
     off();
-    worker.events.emit('records:trimmed', { shardId: 's2', error: new Error('trimmed') });
+    worker.events.emit('records:trimmed', { shardId: 's2', streamArn: STREAM_ARN, error: new Error('trimmed') });
+    const seen: readonly StatusEvent[] = observer.events;
     expect(seen.map((e) => [e.kind, e.source])).toEqual([
       ['failed-records', 'worker'],
       ['trimmed', 'worker'],
       ['shard-failed', 'worker'],
       ['fenced', 'worker'],
     ]);
-    expect(seen[2]!.text).toBe('s1: stopped at 42 by the failure policy on w1 (boom)');
+    expect(seen.map((e) => e.at)).toEqual([
+      new Date(Date.UTC(2030, 0, 1)).toISOString(),
+      ...Array.from({ length: 3 }, () => new Date(Date.UTC(2030, 0, 1) + 1_000).toISOString()),
+    ]);
+    // Shard s1 of two streams: each text says which.
+    expect(seen[0]!.text).toBe(`${STREAM} s1: 0 failed record(s) sent to jsonl by w1`);
+    expect(seen[1]!.text).toBe(
+      'users/2026-02-01T00:00:00.000 s1: records were trimmed before w1 read them (restarted at the oldest kept)',
+    );
+    expect(seen[2]!.text).toBe(`${STREAM} s1: stopped at 42 by the failure policy on w1 (boom)`);
   });
 });

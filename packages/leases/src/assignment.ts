@@ -17,8 +17,15 @@ export type AssignmentAction =
 export interface AssignmentInput {
   /** Valid leases of the application's streams: balanced over all of them together. */
   leases: readonly LeaseItem[];
-  /** Live workers. */
+  /** Live workers (those draining among them or not). */
   alive: readonly string[];
+  /**
+   * Live workers that are stopping (their heartbeat says draining): they get no new lease, and
+   * their leases stay put (the owner hands them off itself, `planDrainTargets`) but count in the
+   * fleet's total, so the others' fair share already makes room for them instead of being
+   * rebalanced now and again once the drained leases land.
+   */
+  draining?: ReadonlySet<string> | undefined;
   /** Whether a non-live owner may have its leases taken (waited long enough). */
   isGone: (workerId: string) => boolean;
   maxLeasesPerWorker: number;
@@ -64,16 +71,25 @@ export function parentsFinished(
 }
 
 export function planAssignment(input: AssignmentInput): AssignmentAction[] {
-  const alive = [...new Set(input.alive)].sort();
+  const draining = input.draining ?? new Set<string>();
+  const alive = [...new Set(input.alive)].filter((id) => !draining.has(id)).sort();
   if (alive.length === 0) return [];
   const aliveSet = new Set(alive);
   const holdings = new Map<string, LeaseItem[]>(alive.map((id) => [id, []]));
   const free: LeaseItem[] = [];
+  /** Leases of draining workers not yet in a hand-off to a live one: they land on the others soon. */
+  let leaving = 0;
 
   for (const lease of eligibleLeases(input.leases, input.unfinishedKeys, input.waitingStreams)) {
     const owner = lease.leaseOwner;
     if (owner === undefined) {
       free.push(lease);
+      continue;
+    }
+    if (draining.has(owner)) {
+      if (lease.pendingOwner !== undefined && aliveSet.has(lease.pendingOwner))
+        holdings.get(lease.pendingOwner)!.push(lease);
+      else leaving++;
       continue;
     }
     if (!aliveSet.has(owner)) {
@@ -87,7 +103,7 @@ export function planAssignment(input: AssignmentInput): AssignmentAction[] {
     holdings.get(holder)!.push(lease);
   }
 
-  const total = free.length + [...holdings.values()].reduce((sum, list) => sum + list.length, 0);
+  const total = free.length + leaving + [...holdings.values()].reduce((sum, list) => sum + list.length, 0);
   const base = Math.floor(total / alive.length);
   let extra = total % alive.length;
   // The most loaded workers keep the +1 slots: fewer moves.

@@ -126,18 +126,12 @@ export class LeaseCoordinator {
       onMembershipChange: () => leadership.requestAssignment(),
       leaderBusy: () => leadership.busy,
       onInbox: async (leaseKeys) => {
+        const rows: LeaseItem[] = [];
         for (const leaseKey of leaseKeys) {
           const row = await parts.store.getLease(leaseKey);
-          if (!row || !status.isRunning() || status.isFenced()) continue;
-          const lease = held.get(row.leaseKey);
-          if (lease) {
-            // A hand-off asked of us (the leader's rebalance).
-            if (row.pendingOwner !== undefined && held.isMine(row)) {
-              lease.row = row;
-              handOffs.begin(row.leaseKey, row.pendingOwner);
-            }
-          } else if (held.isUnheldNamingMe(row) && held.isMine(row)) taker.takeUp(row);
+          if (row) rows.push(row);
         }
+        await taker.followInbox(rows, clock.now());
       },
       onFullRead: async (snapshot, seqAtRead, now) => {
         follower.adoptFrom(snapshot);
@@ -148,7 +142,7 @@ export class LeaseCoordinator {
     const handOffs = (this.#handOffs = new HandOffs({
       ...parts,
       isSuperseded: () => heartbeat.superseded,
-      lastSnapshot: () => reader.lastSnapshot,
+      readNow: () => reader.readNow(),
     }));
     const fencedAt = () => heartbeat.previousIncarnationFencedAt;
     const requestFullRead = (at: number) => reader.requestFullRead(at);

@@ -1,3 +1,4 @@
+import { planDrainTargets } from './drain-targets.js';
 import { Notices } from './notices.js';
 import { leaseFields, type HeldLease } from './held-leases.js';
 import type { TableSnapshot } from './items.js';
@@ -5,11 +6,26 @@ import type { CoordinatorParts } from './parts.js';
 
 export interface HandOffsDeps extends Pick<
   CoordinatorParts,
-  'held' | 'store' | 'membership' | 'options' | 'clock' | 'log' | 'events' | 'background' | 'me' | 'lifetime' | 'status'
+  | 'held'
+  | 'store'
+  | 'membership'
+  | 'streams'
+  | 'options'
+  | 'clock'
+  | 'log'
+  | 'events'
+  | 'background'
+  | 'me'
+  | 'lifetime'
+  | 'status'
 > {
   isSuperseded: () => boolean;
-  /** The last full read, to spread a stopping worker's leases over the least loaded workers. */
-  lastSnapshot: () => TableSnapshot | undefined;
+  /**
+   * A full read at stop time (the table reader's `readNow`, bounded; the last read if it fails):
+   * the last periodic read may name a worker that left since, miss one that joined, or show
+   * loads that moved since.
+   */
+  readNow: () => Promise<TableSnapshot | undefined>;
 }
 
 /**
@@ -62,16 +78,16 @@ export class HandOffs {
   }
 
   /**
-   * Empties this worker at stop: with `handOff`, every held lease is offered to the least
-   * loaded live workers and this waits (bounded) until they are released; without, each is
-   * dropped and moved to nobody at once.
+   * Empties this worker at stop: with `handOff`, every held lease is offered to the workers the
+   * leader's rule picks from a fresh read (`planDrainTargets`) and this waits (bounded) until
+   * they are released; without, each is dropped and moved to nobody at once.
    */
   async drain(handOff: boolean): Promise<void> {
     const { held: ledger, clock, options, events, lifetime } = this.#d;
-    const heldNow = ledger.leaseKeys();
-    if (handOff && heldNow.length > 0) {
-      const targets = this.#targets(heldNow.length);
-      heldNow.forEach((leaseKey, i) => this.begin(leaseKey, targets[i]));
+    if (handOff && ledger.size > 0) {
+      const targets = await this.#targets();
+      // Leases lost or released while the read ran are not offered.
+      for (const leaseKey of ledger.leaseKeys()) this.begin(leaseKey, targets.get(leaseKey));
       const deadline = clock.now() + options.handOffTimeoutMs + options.heartbeatIntervalMs;
       while (ledger.size > 0 && clock.now() < deadline && !this.#d.status.isFenced()) {
         // One signal per round, aborted once the round is decided: the two waits that lost the
@@ -90,7 +106,7 @@ export class HandOffs {
         }
       }
     } else {
-      for (const leaseKey of heldNow) {
+      for (const leaseKey of ledger.leaseKeys()) {
         const held = ledger.get(leaseKey);
         if (!held) continue;
         ledger.drop(leaseKey, 'stopped');
@@ -157,23 +173,24 @@ export class HandOffs {
     }
   }
 
-  /** Live, non-draining workers other than this one, least loaded first, one per lease. */
-  #targets(count: number): Array<string | undefined> {
-    const others = this.#d.membership.assignable().filter((id) => id !== this.#d.me.workerId);
-    if (others.length === 0) return [];
-    const load = new Map(others.map((id) => [id, 0]));
-    for (const row of this.#d.lastSnapshot()?.leases ?? []) {
-      const owner = row.pendingOwner ?? row.leaseOwner;
-      if (owner !== undefined && load.has(owner) && row.checkpoint !== 'SHARD_END')
-        load.set(owner, load.get(owner)! + 1);
-    }
-    const out: string[] = [];
-    for (let i = 0; i < count; i++) {
-      const next = [...load].sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0]))[0]!;
-      if (next[1] >= this.#d.options.maxLeasesPerWorker) break;
-      out.push(next[0]);
-      load.set(next[0], next[1] + 1);
-    }
-    return out;
+  /** The hand-off target of each held lease, by the leader's rule over a fresh read. */
+  async #targets(): Promise<Map<string, string>> {
+    const { held: ledger, membership, streams, options, clock, me } = this.#d;
+    const snapshot = await this.#d.readNow();
+    const now = clock.now();
+    // A hand-off under way (the leader's rebalance) keeps its target; planned as the table shows it.
+    const mine = ledger
+      .entries()
+      .filter(([, held]) => !held.handOff)
+      .map(([, held]) => held.row);
+    return planDrainTargets({
+      me: me.workerId,
+      mine,
+      others: (snapshot?.leases ?? []).filter((lease) => streams.has(lease.streamArn)),
+      alive: membership.alive(),
+      draining: new Set(membership.draining()),
+      isGone: (workerId) => membership.isGone(workerId, now),
+      maxLeasesPerWorker: options.maxLeasesPerWorker,
+    });
   }
 }

@@ -18,7 +18,7 @@ export {
 } from './options.js';
 export { readLeaseTable, type LeaseTableView, type LeaseTableLease, type LeaseTableWorker } from './lease-table.js';
 export { streamsShardLister } from './shard-lister.js';
-export { tableOfStream } from './stream-order.js';
+export { tableOfStream, streamNameOf } from './stream-order.js';
 export { qualifiedLeaseKey, relatedLeaseKey, shardRef } from './lease-key.js';
 export type { Lease } from './items.js';
 export {

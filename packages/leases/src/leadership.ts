@@ -347,7 +347,8 @@ export class Leadership {
         leases: all,
         unfinishedKeys: unfinishedKeys(snapshot, listed),
         waitingStreams: waitingStreams(all),
-        alive: membership.assignable(),
+        alive: membership.alive(),
+        draining: new Set(membership.draining()),
         isGone: (workerId) => membership.isGone(workerId, now),
         maxLeasesPerWorker: options.maxLeasesPerWorker,
       })) {
@@ -417,7 +418,8 @@ export class Leadership {
       leases,
       unfinishedKeys: unfinishedKeys(snapshot, this.#listedShards),
       waitingStreams: waitingStreams(leases),
-      alive: membership.assignable(),
+      alive: membership.alive(),
+      draining: new Set(membership.draining()),
       isGone: (workerId) => membership.isGone(workerId, now),
       maxLeasesPerWorker: options.maxLeasesPerWorker,
     });

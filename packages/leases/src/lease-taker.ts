@@ -47,11 +47,37 @@ export class LeaseTaker {
           handOffs.begin(leaseKey, row.pendingOwner);
       }
     }
-    if (this.#d.status.isRunning()) await this.#takeRowsNamingMe([...rows.values()], now);
+    if (this.#d.status.isRunning()) await this.takeRowsNamingMe([...rows.values()], now);
   }
 
-  async #takeRowsNamingMe(rows: LeaseItem[], now: number): Promise<void> {
-    const { held: ledger, store, me, log } = this.#d;
+  /**
+   * Follows the rows this worker's inbox names, each just read alone: a held one may carry a
+   * hand-off asked of us; the others are taken up by the rule of a full read.
+   */
+  async followInbox(rows: readonly LeaseItem[], now: number): Promise<void> {
+    const { held: ledger, handOffs, status } = this.#d;
+    if (!status.isRunning() || status.isFenced()) return;
+    const unheld: LeaseItem[] = [];
+    for (const row of rows) {
+      const held = ledger.get(row.leaseKey);
+      if (!held) unheld.push(row);
+      else if (row.pendingOwner !== undefined && ledger.isMine(row)) {
+        // A hand-off asked of us (the leader's rebalance).
+        held.row = row;
+        handOffs.begin(row.leaseKey, row.pendingOwner);
+      }
+    }
+    await this.takeRowsNamingMe(unheld, now);
+  }
+
+  /**
+   * Takes up the rows naming this worker id that it does not hold, by the one rule of every read
+   * (full or inbox): as they are when they name this process and were not dropped by it at that
+   * counter; otherwise with a counter bump, so a leader moving the lease at the same time cannot
+   * also succeed; a previous incarnation's only once it must have fenced itself.
+   */
+  async takeRowsNamingMe(rows: readonly LeaseItem[], now: number): Promise<void> {
+    const { held: ledger, store, me, log, status } = this.#d;
     const toRetake: LeaseItem[] = [];
     for (const row of rows) {
       if (!ledger.isUnheldNamingMe(row)) continue;
@@ -72,6 +98,8 @@ export class LeaseTaker {
     // All in this pass, a bounded number at a time: a restarted worker holding 1,000 leases
     // gets them back in a few round trips, not 1,000 one after another.
     await forEachLimit(toRetake, LEASE_WRITES_IN_FLIGHT, async (row) => {
+      // The bump names us in the table: never written while fenced (takeUp checks again after it).
+      if (status.checkFence()) return;
       try {
         this.takeUp(await store.transfer(row, me));
       } catch (err) {

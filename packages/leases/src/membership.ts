@@ -102,9 +102,9 @@ export class Membership {
     return [...this.#alive].sort();
   }
 
-  /** Live workers that take new leases (not shutting down), sorted. */
-  assignable(): string[] {
-    return this.alive().filter((id) => this.#seen.get(id)?.draining !== true);
+  /** Live workers whose heartbeat says they are stopping (handing their leases off), sorted. */
+  draining(): string[] {
+    return this.alive().filter((id) => this.#seen.get(id)?.draining === true);
   }
 
   sessionOf(workerId: string): string | undefined {

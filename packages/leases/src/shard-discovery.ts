@@ -83,13 +83,28 @@ export class ShardDiscovery {
       throw err;
     }
     let added = 0;
+    const unplaced: string[] = [];
     for (const shard of fresh) {
       const before = known.get(shard.shardId);
+      // A new shard whose parent this list has never seen (listed before the cursor, against the
+      // creation order) is left to the audit: planned now it would look like a root, start at the
+      // initial position before its parent, and keep that parent from ever getting a lease.
+      if (!before && shard.parentShardId !== undefined && !known.has(shard.parentShardId)) {
+        unplaced.push(shard.shardId);
+        continue;
+      }
       if (!before) added++;
       if (!before || (!before.endingSequenceNumber && shard.endingSequenceNumber)) known.set(shard.shardId, shard);
     }
     if (fresh.length > 0) this.#cursor = fresh[fresh.length - 1]!.shardId;
     if (added > 0) this.#o.log.debug({ streamArn: this.streamArn, added, after: cursor }, 'shards discovered');
+    if (unplaced.length > 0) {
+      this.#auditRequested = true;
+      this.#o.log.warn(
+        { streamArn: this.streamArn, shards: unplaced, after: cursor },
+        'shards listed whose parent is unknown: left to a full describe, the next sync',
+      );
+    }
     return { shards: [...known.values()], complete: false, added, removed: 0 };
   }
 

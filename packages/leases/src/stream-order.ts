@@ -13,6 +13,16 @@ export function tableOfStream(streamArn: string): string | undefined {
   return STREAM_ARN.exec(streamArn)?.[1];
 }
 
+/**
+ * A stream as people read it, in logs and on the status page: `<table>/<label>` (the ARN itself
+ * when it is not a DynamoDB stream ARN). With several streams a bare shard id is ambiguous (the
+ * same id can occur in two streams); the label tells a re-enabled table's streams apart.
+ */
+export function streamNameOf(streamArn: string): string {
+  const match = STREAM_ARN.exec(streamArn);
+  return match ? `${match[1]}/${match[2]}` : streamArn;
+}
+
 /** The stream label: an ISO-8601 time, so later streams of a table sort later. */
 export function streamLabelOf(streamArn: string): string {
   return STREAM_ARN.exec(streamArn)?.[2] ?? streamArn;

@@ -102,6 +102,25 @@ export class TableReader {
     this.#poke.abort();
   }
 
+  /**
+   * A full read now, outside the poll loop, for a decision that must not rest on the last one
+   * (a graceful stop's hand-off targets: a worker that left or joined since, leases moved since).
+   * It updates who is alive (a full read: a worker whose heartbeat item is gone is forgotten),
+   * nothing else: the poll's own reads stay the ones acted on. Bounded like a poll's full read;
+   * when it fails, the last full read is the answer (undefined before the first).
+   */
+  async readNow(): Promise<TableSnapshot | undefined> {
+    try {
+      const snapshot = await this.#d.store.scan(this.#fullReadTimeout());
+      const now = this.#d.clock.now();
+      this.#observe(this.#d.membership.observe(snapshot.workers, now), now);
+      return snapshot;
+    } catch (err) {
+      this.#d.log.warn({ err }, 'lease table read failed; deciding on the last full read');
+      return this.#lastSnapshot;
+    }
+  }
+
   /** Make the first poll at or after `at` a full read. */
   requestFullRead(at: number): void {
     this.#fullReadDueAt = Math.min(this.#fullReadDueAt ?? at, at);
@@ -136,12 +155,8 @@ export class TableReader {
       await this.#d.onFullRead(snapshot, seqAtRead, now);
       // A Scan is no point-in-time read: a row paged before the write the inbox names (a lease
       // put on us while the scan ran) is stale in it. Each named row is read again, after the
-      // leader item was, before its key leaves the inbox; else it waits for the safety net.
-      const inbox = snapshot.leader?.inboxes?.[this.#d.options.workerId] ?? [];
-      if (inbox.length > 0) {
-        await this.#d.onInbox(inbox);
-        await this.#d.store.clearInbox(this.#d.options.workerId, inbox);
-      }
+      // leader item was; else it waits for the safety net.
+      await this.#followInbox(snapshot.leader?.inboxes?.[this.#d.options.workerId] ?? []);
       this.#scheduleExpiryWake();
     } catch (err) {
       this.#d.log.error({ err }, 'lease coordinator poll failed; trying again next interval');
@@ -251,12 +266,26 @@ export class TableReader {
       (leader.notices?.[me] ?? 0) !== (seen.notices?.[me] ?? 0);
     this.#scheduleExpiryWake();
     if (moved || this.#d.membership.isGone(leader.leaseOwner, now)) return true;
-    const inbox = leader.inboxes?.[me] ?? [];
-    if (inbox.length > 0) {
-      await this.#d.onInbox(inbox);
-      await this.#d.store.clearInbox(me, inbox);
-    }
+    await this.#followInbox(leader.inboxes?.[me] ?? []);
     return false;
+  }
+
+  /**
+   * Removes the keys from the inbox, then reads the rows they name: in the other order, a change
+   * the leader writes between the read and the removal (a hand-off asked right after the lease
+   * was put on us: the same key again) would leave with the key, unseen until the safety net.
+   * Removed first, such a key is added back and read at the next poll. A row read that fails
+   * after the removal makes the next poll a full read, which sees every row.
+   */
+  async #followInbox(inbox: readonly string[]): Promise<void> {
+    if (inbox.length === 0) return;
+    await this.#d.store.clearInbox(this.#d.options.workerId, inbox);
+    try {
+      await this.#d.onInbox(inbox);
+    } catch (err) {
+      this.requestFullRead(this.#d.clock.now());
+      throw err;
+    }
   }
 
   #observe(change: MembershipChange, now: number): void {

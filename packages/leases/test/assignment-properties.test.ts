@@ -85,4 +85,18 @@ describe('planAssignment properties', () => {
       { numRuns: 500 },
     );
   });
+
+  it('gives a draining worker nothing and leaves its leases to it (it hands them off itself)', () => {
+    fc.assert(
+      fc.property(table, fc.subarray(WORKERS), ({ alive, leases, max }, stopping) => {
+        const draining = new Set(stopping.filter((id) => alive.includes(id)));
+        const isGone = (id: string) => !alive.includes(id);
+        for (const action of planAssignment({ leases, alive, draining, isGone, maxLeasesPerWorker: max })) {
+          expect(draining.has(action.to)).toBe(false);
+          expect(action.lease.leaseOwner === undefined || !draining.has(action.lease.leaseOwner)).toBe(true);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
 });

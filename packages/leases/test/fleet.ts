@@ -58,6 +58,8 @@ export interface Faults {
   editOutput?: ((commandName: string, output: Record<string, unknown>) => void) | undefined;
   /** Calls for which this returns true fail before they are sent, as a partition of just those calls would. */
   reject?: ((commandName: string, input: Record<string, unknown>) => boolean) | undefined;
+  /** Calls for which this returns true fail unsent with ConditionalCheckFailedException (not retried), as if the row had changed. */
+  conflict?: ((commandName: string, input: Record<string, unknown>) => boolean) | undefined;
 }
 
 /** True for a write to worker `workerId`'s heartbeat item (for `Faults.reject`). */
@@ -162,6 +164,11 @@ export class Fleet {
           throw Object.assign(new Error('connect ETIMEDOUT (partitioned by the test)'), {
             name: 'TimeoutError',
             code: 'ETIMEDOUT',
+          });
+        if (faults.conflict?.(name, args.input as Record<string, unknown>))
+          throw Object.assign(new Error('The conditional request failed (forced by the test)'), {
+            name: 'ConditionalCheckFailedException',
+            $metadata: { httpStatusCode: 400 },
           });
         if (faults.throttled) {
           throw Object.assign(new Error('Throughput exceeds the current capacity of your table'), {

@@ -2,6 +2,7 @@ import { ConfigError } from '@shardline/core';
 import { describe, expect, it } from 'vitest';
 import { Membership } from '../src/membership.js';
 import { planAssignment } from '../src/assignment.js';
+import { planDrainTargets } from '../src/drain-targets.js';
 import { planShardSync } from '../src/shard-sync.js';
 import { resolveLeaseOptions } from '../src/options.js';
 import { type LeaseItem } from '../src/items.js';
@@ -136,10 +137,52 @@ describe('planAssignment', () => {
     expect([...counts(leases, actions, ['a', 'b']).values()]).toEqual([3, 3]);
   });
 
+  it('a draining worker gets no new lease, its leases stay put and count in the fair share (no rebalance around it)', () => {
+    const owned = (owner: string, n: number, from = 0) =>
+      Array.from({ length: n }, (_, i) => lease(`${owner}-${from + i}`, { leaseOwner: owner }));
+    // w1 5, w2 3, w3 (draining) 4: the 12 leases make a fair share of 6 each for w1 and w2, so
+    // w3's hand-offs alone balance the fleet; balancing w1 and w2 first would move a lease twice.
+    const leases = [...owned('w1', 5), ...owned('w2', 3), ...owned('w3', 4)];
+    const alive = ['w1', 'w2', 'w3'];
+    const draining = new Set(['w3']);
+    expect(planAssignment({ leases, alive, draining, isGone: () => false, maxLeasesPerWorker: Infinity })).toEqual([]);
+    // A free lease goes to a worker that stays, however few leases the draining one has.
+    const few = [...owned('w1', 4), ...owned('w2', 4), ...owned('w3', 1), lease('free')];
+    const actions = planAssignment({ leases: few, alive, draining, isGone: () => false, maxLeasesPerWorker: Infinity });
+    expect(actions.map((a) => [a.kind, a.lease.leaseKey, a.to])).toEqual([['take', 'free', 'w1']]);
+    // A hand-off of w3's towards w2 already counts for w2.
+    const moving = [...owned('w1', 5), ...owned('w2', 3), lease('w3-0', { leaseOwner: 'w3', pendingOwner: 'w2' })];
+    expect(
+      planAssignment({ leases: moving, alive, draining, isGone: () => false, maxLeasesPerWorker: Infinity }),
+    ).toEqual([]);
+  });
+
   it('does nothing without live workers', () => {
     expect(
       planAssignment({ leases: [lease('s1')], alive: [], isGone: () => true, maxLeasesPerWorker: Infinity }),
     ).toEqual([]);
+  });
+});
+
+describe('planDrainTargets', () => {
+  it("plans a stopping worker's leases by the leader's rule: fair share, nobody draining, the cap", () => {
+    const owned = (owner: string, n: number) =>
+      Array.from({ length: n }, (_, i) => lease(`${owner}-${i}`, { leaseOwner: owner }));
+    const mine = owned('w3', 4);
+    const input = {
+      me: 'w3',
+      mine,
+      others: [...owned('w1', 5), ...owned('w2', 1), ...owned('w4', 2), ...mine],
+      alive: ['w1', 'w2', 'w3', 'w4'],
+      draining: new Set(['w4']),
+      isGone: () => false,
+      maxLeasesPerWorker: Infinity,
+    };
+    // 12 leases over w1 and w2 (w4 drains too): 6 each, so w2 takes 3 and w1 one.
+    const targets = planDrainTargets(input);
+    expect([...targets.values()].sort()).toEqual(['w1', 'w2', 'w2', 'w2']);
+    // With room for 2 leases a worker, w2 takes one and the rest go to nobody (the leader places them).
+    expect([...planDrainTargets({ ...input, maxLeasesPerWorker: 2 }).values()]).toEqual(['w2']);
   });
 });
 

@@ -109,6 +109,46 @@ describe('ShardDiscovery (fake time, recorded listings)', () => {
     expect(ids(audit.shards)).not.toContain(id(0));
   });
 
+  it('an increment leaves a new shard whose parent it never saw to the audit, rather than leasing it as a root', async () => {
+    const { clock, lister, discovery } = setUp(3);
+    await discovery.sync();
+    // The parent is listed before the cursor (against the creation order), its child after it.
+    const parent = `${id(0)}-late`;
+    const child = id(3);
+    lister.shards.splice(1, 0, { shardId: parent, startingSequenceNumber: '1', endingSequenceNumber: '9' });
+    lister.add(child, parent);
+    await clock.advance(SYNC_MS);
+    const increment = await discovery.sync();
+    expect(ids(increment.shards)).not.toContain(child);
+    const base = { streamArn: STREAM_ARN, invalidKeys: new Set<string>(), initialPosition: 'LATEST' as const };
+    const now = new Date(0).toISOString();
+    const lease = (shardId: string) => ({
+      leaseKey: shardId,
+      itemType: 'lease' as const,
+      shardId,
+      streamArn: STREAM_ARN,
+      leaseCounter: 1,
+      checkpoint: '5',
+      parentShardIds: [],
+      ownerSwitchesSinceCheckpoint: 0,
+    });
+    const leases = [id(0), id(1), id(2)].map(lease);
+    expect(planShardSync({ ...base, shards: increment.shards, listingComplete: false, leases, now }).create).toEqual(
+      [],
+    );
+
+    // The next sync describes the stream in full: the parent first, its child behind it.
+    await clock.advance(SYNC_MS);
+    const audit = await discovery.sync();
+    expect(audit).toMatchObject({ complete: true });
+    expect(lister.asked.at(-1)).toBe('all');
+    const plan = planShardSync({ ...base, shards: audit.shards, leases, now });
+    expect(plan.create.map((l) => [l.shardId, l.checkpoint, l.parentShardIds])).toEqual([
+      [parent, 'TRIM_HORIZON', []],
+      [child, 'TRIM_HORIZON', [parent]],
+    ]);
+  });
+
   it('an increment that fails makes the next sync an audit', async () => {
     const { clock, lister, discovery } = setUp(3);
     await discovery.sync();

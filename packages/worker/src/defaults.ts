@@ -75,7 +75,12 @@ export interface DefaultReaderInput {
   clock: Clock;
   logger: Logger;
   metrics: WorkerMetrics;
-  onTrimmed: (event: { shardId: string; requestedSequenceNumber?: string | undefined; error: Error }) => void;
+  onTrimmed: (event: {
+    shardId: string;
+    streamArn: string;
+    requestedSequenceNumber?: string | undefined;
+    error: Error;
+  }) => void;
   /** Told of each retried streams failure and each batch read (readiness). */
   health: StreamsHealth;
 }
@@ -99,6 +104,7 @@ export function createDefaultReaderFactory(input: DefaultReaderInput): ReaderFac
       input.metrics.trimmed.inc();
       input.onTrimmed({
         shardId: event.shardId,
+        streamArn,
         requestedSequenceNumber: event.requestedSequenceNumber,
         error: toError(event.error),
       });

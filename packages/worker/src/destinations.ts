@@ -17,7 +17,8 @@ export interface FailedRecord {
   streamArn: string;
   sequenceNumber: string;
   eventName: string | undefined;
-  keys: Record<string, unknown>;
+  /** `dynamodb.Keys` unmarshalled; absent when the stream record carries none. */
+  keys?: Record<string, unknown> | undefined;
   /** Why the records were given up on. */
   reason: 'retries-exhausted' | 'max-record-age';
   error: { name: string; message: string; stack?: string | undefined };
@@ -60,7 +61,7 @@ export class JsonlAppender {
 
   async append(values: readonly unknown[]): Promise<void> {
     if (values.length === 0) return;
-    const lines = values.map((v) => JSON.stringify(v, dateReplacer)).join('\n') + '\n';
+    const lines = values.map((v) => JSON.stringify(v, failureJsonReplacer)).join('\n') + '\n';
     await retry(
       `append to ${this.path}`,
       async () => {
@@ -135,14 +136,14 @@ export class DynamoDBTableDestination implements FailureDestination {
         attempts: { N: String(failed.attempts) },
         failedAt: { S: failed.failedAt },
         workerId: { S: failed.workerId },
-        record: { S: JSON.stringify(failed.record, dateReplacer) },
+        record: { S: JSON.stringify(failed.record, failureJsonReplacer) },
       };
       if (itemBytes(Item) > MAX_ITEM_BYTES) {
         // A record near the 400 KB item limit (or a MODIFY with two such images) cannot fit in
         // one item with its metadata: keep the pointer (shard, sequence number, keys) and say so,
         // as Lambda's on-failure record does, rather than stop the shard on a write that never passes.
         const { NewImage: _new, OldImage: _old, ...dynamodb } = failed.record.dynamodb ?? {};
-        Item.record = { S: JSON.stringify({ ...failed.record, dynamodb }, dateReplacer) };
+        Item.record = { S: JSON.stringify({ ...failed.record, dynamodb }, failureJsonReplacer) };
         Item.recordOmitted = { S: IMAGES_OMITTED };
       }
       // A raw SDK error: core `retry` classifies it (throttling and transient faults are retried).
@@ -167,8 +168,14 @@ function itemBytes(item: Record<string, { S: string } | { N: string }>): number 
   return bytes;
 }
 
-function dateReplacer(_key: string, value: unknown): unknown {
-  // JSON.stringify has already turned Dates into strings; Uint8Array (binary attributes) needs base64.
+/**
+ * The JSON of every failure record: JSON.stringify has already turned Dates into strings;
+ * Uint8Array (binary attributes) becomes base64, and a bigint (a number attribute past 2^53 that
+ * `unmarshall` returns as one, e.g. a sequence number kept in an item key) its decimal string,
+ * where JSON.stringify would throw and stop the shard.
+ */
+export function failureJsonReplacer(_key: string, value: unknown): unknown {
   if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
+  if (typeof value === 'bigint') return value.toString();
   return value;
 }

@@ -24,7 +24,7 @@ export type WorkerEvents = LeaseCoordinatorEvents & {
   'shard:end': { shardId: string; reason: ShardEndReason; checkpoint: string; error?: Error | undefined };
   'shard:stateChange': { shardId: string; from: ShardState; to: ShardState };
   /** The failure policy stopped a shard: page someone. */
-  'shard:failed': { shardId: string; sequenceNumber: string; error: Error };
+  'shard:failed': { shardId: string; streamArn: string; sequenceNumber: string; error: Error };
   'batch:start': {
     shardId: string;
     records: number;
@@ -42,7 +42,12 @@ export type WorkerEvents = LeaseCoordinatorEvents & {
   };
   checkpoint: { shardId: string; checkpoint: string };
   'checkpoint:failed': { shardId: string; error: Error };
-  'records:trimmed': { shardId: string; requestedSequenceNumber?: string | undefined; error: Error };
+  'records:trimmed': {
+    shardId: string;
+    streamArn: string;
+    requestedSequenceNumber?: string | undefined;
+    error: Error;
+  };
   'processor:error': {
     shardId: string;
     error: Error;
@@ -52,5 +57,5 @@ export type WorkerEvents = LeaseCoordinatorEvents & {
     lastSequenceNumber: string;
     records: number;
   };
-  'records:failed': { shardId: string; destination: string; records: FailedRecord[] };
+  'records:failed': { shardId: string; streamArn: string; destination: string; records: FailedRecord[] };
 };

@@ -273,7 +273,8 @@ export class BatchExecutor<T> {
       streamArn,
       sequenceNumber: r.sequenceNumber,
       eventName: r.eventName,
-      keys: r.keys,
+      // A record without Keys (a custom reader's) reports none rather than an empty key.
+      keys: r.dynamodb?.Keys ? r.keys : undefined,
       reason,
       error: { name: error.name, message: error.message, stack: error.stack },
       attempts,

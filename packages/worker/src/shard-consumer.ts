@@ -116,10 +116,20 @@ export class ShardConsumer<T = Record<string, unknown>> {
       onProcessorError: (info) => options.events.emit('processor:error', { shardId: options.shardId, ...info }),
       onRecordsFailed: ({ records, destination }) => {
         this.#metrics.failedRecordsSent(records.length);
-        options.events.emit('records:failed', { shardId: options.shardId, destination, records });
+        options.events.emit('records:failed', {
+          shardId: options.shardId,
+          streamArn: options.streamArn,
+          destination,
+          records,
+        });
       },
       onShardFailed: ({ error, sequenceNumber }) =>
-        options.events.emit('shard:failed', { shardId: options.shardId, sequenceNumber, error }),
+        options.events.emit('shard:failed', {
+          shardId: options.shardId,
+          streamArn: options.streamArn,
+          sequenceNumber,
+          error,
+        }),
     });
   }
 

@@ -6,7 +6,7 @@ import { ManualClock } from '@shardline/core';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBTableDestination, JsonlFileDestination, type FailedRecord } from '../src/destinations.js';
 import { resolveFailurePolicy } from '../src/options.js';
-import { batch, deferred, makeConsumer, MemoryDestination, seq } from './fakes.js';
+import { batch, deferred, makeConsumer, MemoryDestination, rec, seq } from './fakes.js';
 
 describe('failure policy', () => {
   it('retries a failing batch with backoff, then succeeds; processor:error tells willRetry', async () => {
@@ -80,6 +80,39 @@ describe('failure policy', () => {
       expect(lines.map((l) => l.sequenceNumber)).toEqual([seq(1), seq(2), seq(3)]);
       expect(lines[0]!.error.message).toBe('always');
       expect(h.store.writes.map((w) => w.checkpoint)).toEqual([seq(3), 'SHARD_END']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the JSONL destination writes bigint values (a numeric key past 2^53, e.g. a sequence number) as strings; a record without Keys has none', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'shardline-dest-'));
+    try {
+      const path = join(dir, 'failed.jsonl');
+      const big = '100000000000000000007';
+      const withBigKey = rec(1);
+      withBigKey.dynamodb!.Keys = { pk: { S: 'k1' }, seq: { N: big } };
+      const withoutKeys = rec(2);
+      delete withoutKeys.dynamodb!.Keys;
+      const h = makeConsumer({
+        batches: [{ ...batch('shard-1', 1, 2, true), records: [withBigKey, withoutKeys] }],
+        policy: { maxRetries: 0, destination: { type: 'jsonl', path } },
+        processor: {
+          processRecords: () => {
+            throw new Error('always');
+          },
+        },
+      });
+      const result = await h.consumer.run();
+      expect(result.reason).toBe('shard-end');
+      const lines = (await readFile(path, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { sequenceNumber: string; keys?: Record<string, unknown> });
+      expect(lines.map((l) => [l.sequenceNumber, l.keys])).toEqual([
+        [seq(1), { pk: 'k1', seq: big }],
+        [seq(2), undefined],
+      ]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -1,4 +1,4 @@
-import { relatedLeaseKey } from '@shardline/leases';
+import { relatedLeaseKey, streamNameOf } from '@shardline/leases';
 
 /**
  * What the status page learns by reading the lease table again and again, which one read cannot
@@ -67,6 +67,11 @@ export class StatusObserver {
     if (this.#events.length > RECENT_EVENTS) this.#events.splice(0, this.#events.length - RECENT_EVENTS);
   }
 
+  /** Adds an event seen now, on this observer's clock (the one clock every event of the page is timed on). */
+  record(kind: StatusEventKind, text: string, source: StatusEvent['source']): void {
+    this.add({ at: new Date(this.#now()).toISOString(), kind, text, source });
+  }
+
   /** Ms since `workerId`'s heartbeat counter last moved, as seen here; null before it has moved once. */
   heartbeatAge(workerId: string, heartbeat: number): number | null {
     const at = this.#now();
@@ -102,12 +107,11 @@ export class StatusObserver {
     const previous = this.#previous;
     this.#previous = report;
     if (!previous) return;
-    const at = new Date(this.#now()).toISOString();
-    const add = (kind: StatusEventKind, text: string) => this.add({ at, kind, text, source: 'lease table' });
+    const add = (kind: StatusEventKind, text: string) => this.record(kind, text, 'lease table');
     const before = new Map(previous.shards.map((s) => [s.leaseKey, s]));
     for (const shard of report.shards) {
       const was = before.get(shard.leaseKey);
-      const id = short(shard.shardId);
+      const id = shardName(shard);
       if (shard.state === 'finished' && was && was.state !== 'finished') add('shard-finished', `${id} finished`);
       if (shard.state === 'handing-off' && was?.state !== 'handing-off')
         add('hand-off', `${id} handing off from ${shard.owner ?? '?'}`);
@@ -121,7 +125,7 @@ export class StatusObserver {
     const parents = new Set(report.shards.flatMap((s) => (s.parentShardIds ?? []).map((id) => relatedLeaseKey(s, id))));
     for (const was of previous.shards)
       if (!now.has(was.leaseKey) && was.state !== 'finished' && parents.has(was.leaseKey))
-        add('shard-finished', `${short(was.shardId)} finished (its lease removed once its children started)`);
+        add('shard-finished', `${shardName(was)} finished (its lease removed once its children started)`);
     const had = new Set(previous.workers.map((w) => w.workerId));
     const has = new Set(report.workers.map((w) => w.workerId));
     for (const id of has) if (!had.has(id)) add('worker-joined', `${id} joined`);
@@ -129,6 +133,8 @@ export class StatusObserver {
   }
 }
 
-function short(shardId: string): string {
-  return shardId.length > 16 ? `…${shardId.slice(-12)}` : shardId;
+/** A shard as the events name it: its stream too, since shard ids repeat across streams. */
+export function shardName(shard: { streamArn: string; shardId: string }): string {
+  const id = shard.shardId.length > 16 ? `…${shard.shardId.slice(-12)}` : shard.shardId;
+  return `${streamNameOf(shard.streamArn)} ${id}`;
 }

@@ -17,7 +17,7 @@ export interface StatusPageOptions<R extends ObservedReport> {
   /** How often the page asks for `status.json`. @defaultValue 2_000 */
   refreshMs?: number;
   /** Injected for tests. @defaultValue Date.now */
-  now?: () => number;
+  now?: (() => number) | undefined;
 }
 
 export interface StatusServerOptions<R extends ObservedReport> extends StatusPageOptions<R> {

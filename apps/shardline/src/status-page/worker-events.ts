@@ -1,5 +1,5 @@
 import type { Worker, WorkerEvents } from '@shardline/worker';
-import type { StatusEvent, StatusEventKind } from './observer.js';
+import { shardName, type StatusEventKind, type StatusObserver } from './observer.js';
 
 type Forwarded = 'records:trimmed' | 'records:failed' | 'shard:failed' | 'lease:lost';
 type Described = { [K in Forwarded]: (payload: WorkerEvents[K]) => [StatusEventKind, string] | undefined };
@@ -7,33 +7,34 @@ type Described = { [K in Forwarded]: (payload: WorkerEvents[K]) => [StatusEventK
 /**
  * The events only the worker itself knows (nothing in the lease table shows them): trimmed
  * data, records sent to the failure destination, a shard stopped by the failure policy, the
- * fence falling. Passed on to the status page served by this worker. Returns an unsubscribe.
+ * fence falling. Passed on to the status page served by this worker, timed on the page's clock
+ * like the events it sees in the lease table. Returns an unsubscribe.
  */
-export function forwardWorkerEvents(worker: Worker, add: (event: StatusEvent) => void): () => void {
+export function forwardWorkerEvents(worker: Worker, observer: Pick<StatusObserver, 'record'>): () => void {
   const id = worker.workerId;
   const described: Described = {
-    'records:trimmed': ({ shardId }) => [
+    'records:trimmed': (shard) => [
       'trimmed',
-      `${shardId}: records were trimmed before ${id} read them (restarted at the oldest kept)`,
+      `${shardName(shard)}: records were trimmed before ${id} read them (restarted at the oldest kept)`,
     ],
-    'records:failed': ({ shardId, destination, records }) => [
+    'records:failed': (shard) => [
       'failed-records',
-      `${shardId}: ${records.length} failed record(s) sent to ${destination} by ${id}`,
+      `${shardName(shard)}: ${shard.records.length} failed record(s) sent to ${shard.destination} by ${id}`,
     ],
-    'shard:failed': ({ shardId, sequenceNumber, error }) => [
+    'shard:failed': (shard) => [
       'shard-failed',
-      `${shardId}: stopped at ${sequenceNumber} by the failure policy on ${id} (${error.message})`,
+      `${shardName(shard)}: stopped at ${shard.sequenceNumber} by the failure policy on ${id} (${shard.error.message})`,
     ],
-    'lease:lost': ({ shardId, reason }) =>
-      reason === 'fenced'
-        ? ['fenced', `${id} fenced (no heartbeat got through for a lease duration): stopped ${shardId}`]
+    'lease:lost': (shard) =>
+      shard.reason === 'fenced'
+        ? ['fenced', `${id} fenced (no heartbeat got through for a lease duration): stopped ${shardName(shard)}`]
         : undefined,
   };
   const offs = Object.entries(described).map(([name, describe]) => {
     const event = name as Forwarded;
     const listener = (payload: unknown) => {
       const found = (describe as (p: unknown) => [StatusEventKind, string] | undefined)(payload);
-      if (found) add({ at: new Date().toISOString(), kind: found[0], text: found[1], source: 'worker' });
+      if (found) observer.record(found[0], found[1], 'worker');
     };
     worker.events.on(event, listener);
     return () => worker.events.off(event, listener);

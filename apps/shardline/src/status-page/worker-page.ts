@@ -17,11 +17,17 @@ export interface WorkerStatusPage {
  * health server. It reads the lease table like `status` does (the one-shot clients of the operator
  * commands: their retry, their local defaults), and adds the events only this worker sees.
  */
-export function workerStatusPage(endpoints: ClientSettings): WorkerStatusPage {
+export function workerStatusPage(
+  endpoints: ClientSettings,
+  options: {
+    /** The page's clock: every event, the worker's own too, is timed on it. @defaultValue Date.now */ now?: () => number;
+  } = {},
+): WorkerStatusPage {
   const { dynamodb, streams } = oneShotClients(endpoints);
   let attached: Worker | undefined;
   let detach = () => {};
   const { page, json, observer } = statusPageRoutes({
+    now: options.now,
     read: () => {
       if (!attached) return Promise.reject(new Error('the worker is not started yet'));
       return readStatus(dynamodb, streams, attached.leaseTableName);
@@ -31,7 +37,7 @@ export function workerStatusPage(endpoints: ClientSettings): WorkerStatusPage {
     routes: { '/status': page, '/status.json': json },
     attach(worker) {
       attached = worker;
-      detach = forwardWorkerEvents(worker, (event) => observer.add(event));
+      detach = forwardWorkerEvents(worker, observer);
     },
     close() {
       detach();

@@ -3,7 +3,13 @@ import type { _Record } from '@aws-sdk/client-dynamodb-streams';
 import { PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { retry, systemClock, type Clock } from '@shardline/core';
 import { shardRef } from '@shardline/leases';
-import { DESTINATION_RETRY, JsonlAppender, type FailedRecord, type FailureDestination } from '../destinations.js';
+import {
+  DESTINATION_RETRY,
+  failureJsonReplacer,
+  JsonlAppender,
+  type FailedRecord,
+  type FailureDestination,
+} from '../destinations.js';
 import { resolveLambdaFunction, type LambdaFunctionOptions } from './context.js';
 
 /**
@@ -215,7 +221,7 @@ function putOnFailureRecord(table: LambdaOnFailureTable, record: LambdaOnFailure
           batchSize: { N: String(info.batchSize) },
           condition: { S: record.requestContext.condition },
           timestamp: { S: record.timestamp },
-          record: { S: JSON.stringify(record) },
+          record: { S: JSON.stringify(record, failureJsonReplacer) },
         },
       }),
     );
