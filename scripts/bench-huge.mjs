@@ -69,6 +69,8 @@ async function hugeShape({ endpoint, region, credentials, startSimProcess, shape
   const started = await startSimProcess({ HUGE_SHARDS: String(SHARDS), HUGE_OPEN: String(OPEN) }, FIXTURE);
   const sim = { ...started, openIds: new Set(started.openIds) };
   const parentOf = new Map(sim.lineage.map(([id, parent]) => [id, parent]));
+  const childrenOf = new Map();
+  for (const [id, parent] of sim.lineage) if (parent) childrenOf.set(parent, [...(childrenOf.get(parent) ?? []), id]);
   console.log(
     `   stream: ${sim.shards} shards (${sim.open} open, ${sim.generations} generations), rate limits on; ${WORKERS} Workers in this process`,
   );
@@ -103,7 +105,7 @@ async function hugeShape({ endpoint, region, credentials, startSimProcess, shape
       streams,
       workerId,
       clock,
-      initialPosition: shape === 'latest' ? 'LATEST' : 'TRIM_HORIZON',
+      leases: { initialPosition: shape === 'latest' ? 'LATEST' : 'TRIM_HORIZON' },
       ...(logger ? { logger } : {}),
       processor: { processRecords: () => undefined },
     });
@@ -130,25 +132,31 @@ async function hugeShape({ endpoint, region, credentials, startSimProcess, shape
   let restarts = 0;
   try {
     // All at once, as a fleet deployed together starts; one whose first heartbeat times out on
-    // the loaded machine is built again and started once more (a process manager would restart it).
+    // the loaded machine is built again and started again, up to 3 times (a process manager would restart it).
     await Promise.all(
       workers.map(async (w, i) => {
-        try {
-          await w.worker.start();
-        } catch {
-          restarts++;
-          w.dynamodb.destroy();
-          w.streams.destroy();
-          workers[i] = build(w.workerId);
-          await workers[i].worker.start();
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await workers[i].worker.start();
+            return;
+          } catch (err) {
+            if (attempt === 3) throw err;
+            restarts++;
+            workers[i].dynamodb.destroy();
+            workers[i].streams.destroy();
+            workers[i] = build(w.workerId);
+          }
         }
       }),
     );
     if (restarts > 0) console.log(`   (${restarts} workers failed their first heartbeat and were started again)`);
     let ownedS;
     let last = 0;
-    const done = () =>
-      [...sim.openIds].every((id) => running.has(id)) && [...unfinished].every((id) => finished.has(id));
+    // An unfinished shard is done once read to its end, or once a child started (a child starts
+    // only after its parent's SHARD_END: a checkpoint that landed though its answer timed out on
+    // the loaded machine ends the shard without a SHARD_END event here).
+    const ended = (id) => finished.has(id) || (childrenOf.get(id) ?? []).some((c) => running.has(c) || finished.has(c));
+    const done = () => [...sim.openIds].every((id) => running.has(id)) && [...unfinished].every(ended);
     for (;;) {
       const now = performance.now();
       if (now - last > 10_000) {
