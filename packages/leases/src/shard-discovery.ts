@@ -75,7 +75,8 @@ export class ShardDiscovery {
    * came after the newest of them, one call instead of one per 100 shards. Shard ids carry their
    * creation time, so the greatest is the newest; a shard created before it and never leased
    * (none is expected: the worker ending a parent creates its children) is found by the audit,
-   * due `auditIntervalMs` from now. Ignored once the list is known.
+   * due `auditIntervalMs` from now, or at once when a new shard names a parent the seed lacks.
+   * Ignored once the list is known.
    */
   seed(shards: readonly ShardInfo[]): void {
     if (this.#known !== undefined || shards.length === 0) return;
@@ -110,6 +111,11 @@ export class ShardDiscovery {
       this.#auditRequested = true;
       throw err;
     }
+    // A seeded list knows only leased shards: a new shard whose parent it does not know may
+    // have an unleased parent listed before the cursor (a leader that died while creating a
+    // new application's leases), and its lease must not be written before the parent's.
+    if (!this.#audited && fresh.some((s) => s.parentShardId !== undefined && !known.has(s.parentShardId)))
+      return this.#audit(now);
     const freshIds = new Set<string>();
     for (const shard of fresh) {
       const before = known.get(shard.shardId);

@@ -132,6 +132,17 @@ describe('ShardDiscovery (fake time, recorded listings)', () => {
     expect(lister.asked.filter((a) => a === 'all')).toHaveLength(1);
   });
 
+  it('seeded, audits at once when a new shard names a parent it does not know (its lease first)', async () => {
+    const { lister, discovery } = setUp(10);
+    // A leader died while writing a new application's leases: shard 5 was never leased.
+    discovery.seed(lister.shards.filter((_, i) => i !== 5).map((s) => ({ shardId: s.shardId })));
+    lister.add(id(10), id(5));
+    const first = await discovery.sync();
+    expect(lister.asked).toEqual([`after ${id(9)}`, 'all']);
+    expect(first).toMatchObject({ complete: true });
+    expect(ids(first.shards)).toContain(id(5));
+  });
+
   it('an empty seed (a new application) leaves the first sync an audit', async () => {
     const { lister, discovery } = setUp(3);
     discovery.seed([]);
