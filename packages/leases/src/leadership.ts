@@ -70,7 +70,8 @@ export class Leadership {
     this.#d = deps;
   }
 
-  #discoveryOf(streamArn: string): ShardDiscovery {
+  /** The stream's discovery; a new one starts from the shards its leases name (`own`), see ShardDiscovery.seed. */
+  #discoveryOf(streamArn: string, own: readonly LeaseItem[]): ShardDiscovery {
     let discovery = this.#discoveries.get(streamArn);
     if (!discovery) {
       const { streams, options, clock, log } = this.#d;
@@ -81,6 +82,12 @@ export class Leadership {
         clock,
         log,
       });
+      discovery.seed(
+        own.map((lease) => ({
+          shardId: lease.shardId,
+          ...(lease.parentShardIds[0] === undefined ? {} : { parentShardId: lease.parentShardIds[0] }),
+        })),
+      );
       this.#discoveries.set(streamArn, discovery);
     }
     return discovery;
@@ -172,8 +179,11 @@ export class Leadership {
 
   #becomeLeader(item: LeaderItem): void {
     this.#lastSyncAt = Number.NEGATIVE_INFINITY;
-    // A new leader's knowledge may be stale: every stream is described in full first.
-    for (const discovery of this.#discoveries.values()) discovery.requestAudit();
+    // A new leader's knowledge may be stale: each stream's list starts again from the lease
+    // table (what the fleet knows now) and the shards listed after its newest lease. Not a
+    // full describe: a restarted fleet of a 10,000-shard stream would spend 10 s of the
+    // account's DescribeStream rate on it, while every shard that matters has a lease.
+    this.#discoveries.clear();
     this.#assignmentRequested = true;
     this.#d.log.info({ leaseCounter: item.leaseCounter }, 'elected leader');
     this.#d.events.emit('leader:elected', { workerId: this.#d.me.workerId });
@@ -244,16 +254,19 @@ export class Leadership {
     let shardCount = 0;
     let failures = 0;
     let audit = true;
+    let audited = true;
     const arns = streams.arns;
     for (const streamArn of arns) {
       let shards: ShardInfo[];
       let complete: boolean;
-      const discovery = this.#discoveryOf(streamArn);
+      let fresh: ReadonlySet<string>;
+      const own = leases.filter((lease) => lease.streamArn === streamArn);
+      const discovery = this.#discoveryOf(streamArn, own);
       // A replaced stream is described in full until it retires: an increment does not see its
       // older shards close, and their ends are what lets the new stream start.
       if (this.#replaced(streamArn)) discovery.requestAudit();
       try {
-        ({ shards, complete } = await discovery.sync());
+        ({ shards, complete, fresh } = await discovery.sync());
       } catch (err) {
         // One stream that cannot be listed does not hold the others back.
         failures++;
@@ -262,15 +275,16 @@ export class Leadership {
       }
       shardCount += shards.length;
       audit &&= complete;
+      audited &&= discovery.audited;
       for (const shard of shards) {
         listed.add(shard.shardId);
         listed.add(qualifiedLeaseKey(streamArn, shard.shardId));
       }
-      const own = leases.filter((lease) => lease.streamArn === streamArn);
       const plan = planShardSync({
         streamArn,
         shards,
         listingComplete: complete,
+        freshShardIds: fresh,
         leases: own,
         invalidKeys,
         // A re-enabled table's new stream is read from its start whatever initialPosition says:
@@ -290,15 +304,18 @@ export class Leadership {
       }
     }
     if (failures === arns.length) throw new Error(`none of the ${arns.length} stream(s) could be listed`);
-    this.#listedShards = listed;
+    // Invalid rows of shards not listed count as gone (children no longer wait on them): only
+    // on a list an audit made, never on the lease table's own view (a seed).
+    this.#listedShards = audited && failures === 0 ? listed : undefined;
     const toCreate = this.#withOwners(
       snapshot,
       leases,
       plans.flatMap(({ plan }) => plan.create),
-      listed,
+      this.#listedShards,
     );
     const created = await this.#createLeases(toCreate);
     const deleted = await this.#deleteLeases([...plans.flatMap(({ plan }) => plan.delete), ...retired]);
+    await this.#recordChildren(plans.flatMap(({ plan }) => plan.recordChildren));
     for (const { streamArn, plan } of plans) {
       if (plan.newApplication && plan.create.length > 0)
         log.info(
@@ -336,7 +353,12 @@ export class Leadership {
   }
 
   /** New leases that may start at once get their owner in the create write (balanced as assignment would). */
-  #withOwners(snapshot: TableSnapshot, leases: LeaseItem[], toCreate: LeaseItem[], listed: Set<string>): LeaseItem[] {
+  #withOwners(
+    snapshot: TableSnapshot,
+    leases: LeaseItem[],
+    toCreate: LeaseItem[],
+    listed: Set<string> | undefined,
+  ): LeaseItem[] {
     const { options, clock, membership } = this.#d;
     if (toCreate.length > 0) {
       const now = clock.now();
@@ -372,42 +394,47 @@ export class Leadership {
   async #createLeases(toCreate: LeaseItem[]): Promise<number> {
     const { store, me } = this.#d;
     let created = 0;
-    // Workers a write concerns: told through the leader item (see #bumpEpoch).
-    let concerned = new Notices();
     for (const generation of generations(toCreate)) {
-      await forEachLimit(generation, LEASE_WRITES_IN_FLIGHT, async (item) => {
-        if (!this.#stillLeader() || !(await store.createLease(item))) return;
-        created++;
+      // In transactions of up to 100 (lease-store.ts): a generation of 1,000 leases is 10 requests.
+      const written = await store.createLeases(generation, () => this.#stillLeader());
+      created += written.length;
+      // Workers a write concerns: told through the leader item (see #bumpEpoch).
+      const concerned = new Notices();
+      for (const item of written) {
         if (item.leaseOwner !== undefined) concerned.add(item.leaseOwner, item.leaseKey);
         if (item.leaseOwner === me.workerId) this.#d.takenForMe(item);
-      });
+      }
       // The owners start now, not after the last generation (thousands of leases take a while).
       await this.#bumpEpoch(concerned);
-      concerned = new Notices();
     }
     return created;
   }
 
+  /** Children just listed, recorded on their parent's lease: its shard end then asks the stream nothing. */
+  async #recordChildren(records: ShardSyncPlan['recordChildren']): Promise<void> {
+    const { store, log } = this.#d;
+    await forEachLimit(records, LEASE_WRITES_IN_FLIGHT, async ({ lease, childShardIds }) => {
+      if (!this.#stillLeader()) return;
+      // Best effort: the worker ending the shard lists its children when none are recorded.
+      await store
+        .setChildren(lease, childShardIds)
+        .catch((err: unknown) => log.debug({ ...leaseFields(lease), err }, 'recording children failed'));
+    });
+  }
+
   async #deleteLeases(toDelete: LeaseItem[]): Promise<number> {
     const { store, log } = this.#d;
-    let deleted = 0;
+    const deleted = await store.deleteLeases(toDelete, () => this.#stillLeader());
     // Workers a deletion concerns: told through the leader item (see #bumpEpoch).
     const concerned = new Notices();
-    await forEachLimit(toDelete, LEASE_WRITES_IN_FLIGHT, async (lease) => {
-      if (!this.#stillLeader()) return;
-      try {
-        await store.deleteLease(lease);
-        deleted++;
-        // A held lease deleted (trimmed): its owner reads the table and drops it. A finished one
-        // was given up already: no one to tell (thousands go after a big history is read).
-        if (lease.leaseOwner !== undefined && lease.checkpoint !== 'SHARD_END') concerned.add(lease.leaseOwner);
-        log.info({ ...leaseFields(lease), checkpoint: lease.checkpoint }, 'deleted finished lease');
-      } catch (err) {
-        if (!(err instanceof LeaseConflictError)) throw err;
-      }
-    });
+    for (const lease of deleted) {
+      // A held lease deleted (trimmed): its owner reads the table and drops it. A finished one
+      // was given up already: no one to tell (thousands go after a big history is read).
+      if (lease.leaseOwner !== undefined && lease.checkpoint !== 'SHARD_END') concerned.add(lease.leaseOwner);
+      log.info({ ...leaseFields(lease), checkpoint: lease.checkpoint }, 'deleted finished lease');
+    }
     await this.#bumpEpoch(concerned);
-    return deleted;
+    return deleted.length;
   }
 
   async #assign(snapshot: TableSnapshot): Promise<AssignmentResult> {

@@ -4,6 +4,8 @@ interface Observation {
   sessionId: string;
   draining: boolean;
   heartbeat: number;
+  /** Leases the worker held as of this heartbeat (its item's `leaseCount`). */
+  leaseCount: number;
   /** Observer's clock when this heartbeat value was first seen. */
   changedAt: number;
 }
@@ -48,6 +50,7 @@ export class Membership {
           sessionId: worker.sessionId,
           draining: worker.draining === true,
           heartbeat: worker.heartbeat,
+          leaseCount: worker.leaseCount,
           changedAt: now,
         });
       }
@@ -76,10 +79,21 @@ export class Membership {
           sessionId: worker.sessionId,
           draining: worker.draining === true,
           heartbeat: worker.heartbeat,
+          leaseCount: worker.leaseCount,
           changedAt: now,
         });
       }
     }
+  }
+
+  /**
+   * Leases the live workers other than `workerId` held, as their last heartbeats said (a
+   * heartbeat old: what a worker ending a shard uses to judge its fair share of the children).
+   */
+  leasesHeldByOthers(workerId: string): number {
+    let total = 0;
+    for (const [id, obs] of this.#seen) if (id !== workerId && this.#alive.has(id)) total += obs.leaseCount;
+    return total;
   }
 
   /** Workers seen (alive or not), sorted. */

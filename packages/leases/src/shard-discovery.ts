@@ -13,6 +13,8 @@ export interface DiscoveredShards {
   complete: boolean;
   /** Shards first seen by this sync. */
   added: number;
+  /** Their ids (the children a sync may record on their parents' leases). */
+  fresh: ReadonlySet<string>;
   /** Shards of the previous audit that this audit no longer lists (trimmed). */
   removed: number;
 }
@@ -49,15 +51,42 @@ export class ShardDiscovery {
   #cursor: string | undefined;
   #lastAuditAt = Number.NEGATIVE_INFINITY;
   #auditRequested = false;
+  /** Whether an audit has run since this list was made (a seeded list is the lease table's view only). */
+  #audited = false;
 
   constructor(options: ShardDiscoveryOptions) {
     this.streamArn = options.streamArn;
     this.#o = options;
   }
 
-  /** The next sync describes the stream in full (a new leader, whose state may be stale). */
+  /** The next sync describes the stream in full (a failed increment, a replaced stream). */
   requestAudit(): void {
     this.#auditRequested = true;
+  }
+
+  /** True once a full describe has made or checked the list: before that, a shard not in it may still be in the stream. */
+  get audited(): boolean {
+    return this.#audited;
+  }
+
+  /**
+   * Starts from the shards the lease table already has leases for, instead of a full describe:
+   * a new leader of a running application (or a whole fleet restarted) then lists only what
+   * came after the newest of them, one call instead of one per 100 shards. Shard ids carry their
+   * creation time, so the greatest is the newest; a shard created before it and never leased
+   * (none is expected: the worker ending a parent creates its children) is found by the audit,
+   * due `auditIntervalMs` from now, or at once when a new shard names a parent the seed lacks.
+   * Ignored once the list is known.
+   */
+  seed(shards: readonly ShardInfo[]): void {
+    if (this.#known !== undefined || shards.length === 0) return;
+    this.#known = new Map(shards.map((shard) => [shard.shardId, shard]));
+    this.#cursor = shards.reduce((newest, shard) => (shard.shardId > newest ? shard.shardId : newest), '');
+    this.#lastAuditAt = this.#o.clock.now();
+    this.#o.log.debug(
+      { streamArn: this.streamArn, shards: shards.length, after: this.#cursor },
+      'shard list seeded from the lease table',
+    );
   }
 
   /** An audit when due, otherwise an increment. Errors propagate; the caller retries. */
@@ -82,7 +111,12 @@ export class ShardDiscovery {
       this.#auditRequested = true;
       throw err;
     }
-    let added = 0;
+    // A seeded list knows only leased shards: a new shard whose parent it does not know may
+    // have an unleased parent listed before the cursor (a leader that died while creating a
+    // new application's leases), and its lease must not be written before the parent's.
+    if (!this.#audited && fresh.some((s) => s.parentShardId !== undefined && !known.has(s.parentShardId)))
+      return this.#audit(now);
+    const freshIds = new Set<string>();
     const unplaced: string[] = [];
     for (const shard of fresh) {
       const before = known.get(shard.shardId);
@@ -93,10 +127,11 @@ export class ShardDiscovery {
         unplaced.push(shard.shardId);
         continue;
       }
-      if (!before) added++;
+      if (!before) freshIds.add(shard.shardId);
       if (!before || (!before.endingSequenceNumber && shard.endingSequenceNumber)) known.set(shard.shardId, shard);
     }
     if (fresh.length > 0) this.#cursor = fresh[fresh.length - 1]!.shardId;
+    const added = freshIds.size;
     if (added > 0) this.#o.log.debug({ streamArn: this.streamArn, added, after: cursor }, 'shards discovered');
     if (unplaced.length > 0) {
       this.#auditRequested = true;
@@ -105,22 +140,24 @@ export class ShardDiscovery {
         'shards listed whose parent is unknown: left to a full describe, the next sync',
       );
     }
-    return { shards: [...known.values()], complete: false, added, removed: 0 };
+    return { shards: [...known.values()], complete: false, added, fresh: freshIds, removed: 0 };
   }
 
   async #audit(now: number): Promise<DiscoveredShards> {
     const shards = await this.#o.lister.listShards();
     const before = this.#known;
     const known = new Map(shards.map((shard) => [shard.shardId, shard]));
-    let added = 0;
+    const fresh = new Set<string>();
     let removed = 0;
-    for (const id of known.keys()) if (!before?.has(id)) added++;
+    for (const id of known.keys()) if (!before?.has(id)) fresh.add(id);
     if (before) for (const id of before.keys()) if (!known.has(id)) removed++;
+    const added = fresh.size;
     this.#known = known;
     this.#cursor = shards.length > 0 ? shards[shards.length - 1]!.shardId : undefined;
     this.#lastAuditAt = now;
     this.#auditRequested = false;
+    this.#audited = true;
     this.#o.log.debug({ streamArn: this.streamArn, shards: shards.length, added, removed }, 'shard audit');
-    return { shards, complete: true, added, removed };
+    return { shards, complete: true, added, fresh, removed };
   }
 }

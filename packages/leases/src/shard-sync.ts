@@ -20,6 +20,12 @@ export interface ShardSyncInput {
   listingComplete?: boolean;
   /** Valid leases of this stream. */
   leases: readonly LeaseItem[];
+  /**
+   * Shards this listing saw for the first time: a lease not finished yet, without
+   * `childShardIds`, whose children are among them gets them recorded (`recordChildren`).
+   * @defaultValue none
+   */
+  freshShardIds?: ReadonlySet<string> | undefined;
   /** Keys of rows that exist but fail the schema: never overwritten. */
   invalidKeys: ReadonlySet<string>;
   initialPosition: InitialPosition;
@@ -31,6 +37,11 @@ export interface ShardSyncInput {
 export interface ShardSyncPlan {
   create: LeaseItem[];
   delete: LeaseItem[];
+  /**
+   * Leases whose children were just listed: recorded on them (`childShardIds`), so the worker
+   * that ends the shard starts its children without a DescribeStream of its own.
+   */
+  recordChildren: Array<{ lease: LeaseItem; childShardIds: string[] }>;
   /** True when the table had no lease of this stream: root shards got the initial position. */
   newApplication: boolean;
 }
@@ -57,7 +68,12 @@ export function planShardSync(input: ShardSyncInput): ShardSyncPlan {
   for (const shard of graph.shards()) {
     if (leases.has(shard.shardId) || invalid(shard.shardId) || hasLeasedDescendant.has(shard.shardId)) continue;
     // LATEST (new application only) reads what arrives from now on: history, i.e. closed
-    // shards, counts as done so their open descendants are not held back behind them.
+    // shards, is done. A closed shard with children gets no lease at all (a missing parent
+    // holds nobody back, and once its descendants are leased no later sync recreates it): a
+    // stream of 10,000 shards, 1,000 open, is 1,000 writes, not 10,000. A closed shard without
+    // children in the listing (a disabled stream's last shards, or children not listed yet)
+    // is written finished, so no later sync takes it for a new shard to read from TRIM_HORIZON.
+    if (latest && graph.isClosed(shard.shardId) && graph.childrenOf(shard.shardId).length > 0) continue;
     const checkpoint = latest ? (graph.isClosed(shard.shardId) ? 'SHARD_END' : 'LATEST') : 'TRIM_HORIZON';
     const item = newLeaseItem(input.streamArn, shard, checkpoint, input.now, keyOf(shard.shardId));
     // Children known now are recorded with the lease: its shard end then needs no DescribeStream.
@@ -87,7 +103,15 @@ export function planShardSync(input: ShardSyncInput): ShardSyncPlan {
       if (children.length > 0 && children.every(started)) deletions.push(lease);
     }
   }
-  return { create, delete: deletions, newApplication };
+  const recordChildren: ShardSyncPlan['recordChildren'] = [];
+  const fresh = input.freshShardIds;
+  if (fresh !== undefined && fresh.size > 0)
+    for (const lease of input.leases) {
+      if (lease.checkpoint === 'SHARD_END' || lease.childShardIds !== undefined) continue;
+      const children = graph.childrenOf(lease.shardId).map((c) => c.shardId);
+      if (children.some((id) => fresh.has(id))) recordChildren.push({ lease, childShardIds: children });
+    }
+  return { create, delete: deletions, recordChildren, newApplication };
 }
 
 /** A new, unowned lease; keyed by the bare shard id unless another `leaseKey` is given (lease-key.ts). */

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { ShardInfo } from '@shardline/core';
 import { connectTestDynamoDB } from '@shardline/testkit';
 import { LeaseStore } from '../src/lease-store.js';
-import { closeFleetsAfterEach, Fleet, HEARTBEAT_MS, PlainLister, rootShards } from './fleet.js';
+import { closeFleetsAfterEach, Fleet, HEARTBEAT_MS, LEASE_MS, PlainLister, rootShards } from './fleet.js';
 
 const db = connectTestDynamoDB();
 afterAll(() => db.close());
@@ -72,6 +72,12 @@ describe('incremental shard sync on the real lease table (fake time)', () => {
       async () => (await fleet.table()).leases.filter((l) => l.shardId === b0 || l.shardId === b1).length === 2,
       SYNC_MS + 2 * HEARTBEAT_MS,
     );
+    // The sync that listed them recorded them on the parent's lease too.
+    await fleet.until(
+      async () => (await fleet.table()).leases.find((l) => l.shardId === 'shardId-00001')?.childShardIds !== undefined,
+      2 * HEARTBEAT_MS,
+    );
+    expect((await fleet.table()).leases.find((l) => l.shardId === 'shardId-00001')?.childShardIds).toEqual([b0, b1]);
     // Unowned new leases concern no one yet: every worker's safety-net full read has them.
     await fleet.advance(1.25 * AUDIT_MS + HEARTBEAT_MS);
     const w1 = ownerOf(fleet, 'shardId-00001');
@@ -80,6 +86,48 @@ describe('incremental shard sync on the real lease table (fake time)', () => {
     expect(lister.children).toEqual(['shardId-00000']);
     expect((await fleet.table()).leases.find((l) => l.shardId === 'shardId-00001')?.childShardIds).toEqual([b0, b1]);
     expect(fleet.overlaps).toEqual([]);
+  });
+
+  it('the worker ending a split shard claims both children while under its fair share, before any assignment', async () => {
+    const { fleet, lister } = await fleetOf(2);
+    const ender = fleet.coordinators().find((c) => !c.isLeader())!;
+    const [parent] = ender.heldLeases().map((l) => l.shardId);
+    const [c0, c1] = lister.split(parent!, 2);
+    await fleet.until(
+      async () => (await fleet.table()).leases.filter((l) => l.shardId === c0 || l.shardId === c1).length === 2,
+      SYNC_MS + 2 * HEARTBEAT_MS,
+    );
+    // Heartbeats since: the ender knows the leader holds one lease.
+    await fleet.advance(2 * HEARTBEAT_MS);
+    await ender.checkpoint(parent!, 'SHARD_END');
+    await fleet.settle();
+    // The clock has not moved: no poll of the leader's assigned anything. Share: (1 + 0 + 2) / 2 → 2.
+    expect([fleet.holders.get(c0!), fleet.holders.get(c1!)]).toEqual([ender.workerId, ender.workerId]);
+    expect(lister.children).toEqual([]);
+    expect(fleet.overlaps).toEqual([]);
+  });
+
+  it('a restarted fleet starts its shard list from the lease table: no full describe, an increment past the newest lease', async () => {
+    const { fleet, lister } = await fleetOf(4);
+    for (const coordinator of fleet.coordinators()) await coordinator.stop();
+    lister.full = 0;
+    lister.after = [];
+    lister.shards.push({ shardId: 'shardId-00004', startingSequenceNumber: '5000' });
+    const restarted = new Fleet(
+      db,
+      lister,
+      { shardSyncIntervalMs: SYNC_MS, shardAuditIntervalMs: AUDIT_MS },
+      fleet.leaseTableName,
+    );
+    restarted.add('w3');
+    await restarted.start('w3');
+    // (Rows a stopping worker handed to one stopping after it wait out the dead-after time.)
+    await restarted.until(() => restarted.holders.size === 5, LEASE_MS + SYNC_MS + 3 * HEARTBEAT_MS);
+    expect(lister.full).toBe(0);
+    expect(lister.after[0]).toBe('shardId-00003');
+    // The audit still comes, an audit interval later.
+    await restarted.until(() => lister.full === 1, AUDIT_MS + SYNC_MS);
+    expect(restarted.overlaps).toEqual([]);
   });
 
   it('a trimmed shard keeps its lease through increments; the audit deletes it', async () => {

@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectTestDynamoDB } from '@shardline/testkit';
+import { readLeaseTable } from '../src/lease-table.js';
 import { closeFleetsAfterEach, Fleet, HEARTBEAT_MS, PlainLister, rootShards, spread } from './fleet.js';
 
 const db = connectTestDynamoDB();
@@ -112,6 +113,8 @@ describe('lineage', () => {
     expect(fleet.get('w1').coordinator.heldLeases()).toEqual([
       expect.objectContaining({ shardId: 'open', checkpoint: 'LATEST' }),
     ]);
+    // The closed history has nothing to deliver at LATEST: no lease written for it.
+    expect((await readLeaseTable(db.dynamodb, fleet.leaseTableName)).leases.map((l) => l.shardId)).toEqual(['open']);
     const [child] = lister.split('open', 1);
     await fleet.get('w1').coordinator.checkpoint('open', 'SHARD_END');
     await fleet.settle();

@@ -204,10 +204,21 @@ describe('planShardSync', () => {
     ]);
   });
 
-  it('applies LATEST only to a brand-new application: closed history is SHARD_END, open shards LATEST', () => {
+  it('applies LATEST only to a brand-new application: open shards LATEST, closed history without a lease', () => {
     const fresh = planShardSync({ ...base, shards, leases: [], initialPosition: 'LATEST' });
     expect(fresh.create.map((l) => [l.shardId, l.checkpoint])).toEqual([
-      ['root', 'SHARD_END'],
+      ['left', 'LATEST'],
+      ['right', 'LATEST'],
+    ]);
+    // The next sync does not take the closed parent for a new shard: its children are leased.
+    const next = planShardSync({ ...base, shards, leases: fresh.create, initialPosition: 'LATEST' });
+    expect(next.create).toEqual([]);
+    // A closed shard without children listed (a disabled stream's last shard) is written finished,
+    // or a later sync would read it from TRIM_HORIZON.
+    const leaf = [{ shardId: 'last', startingSequenceNumber: '1', endingSequenceNumber: '9' }, ...shards];
+    const disabled = planShardSync({ ...base, shards: leaf, leases: [], initialPosition: 'LATEST' });
+    expect(disabled.create.map((l) => [l.shardId, l.checkpoint])).toEqual([
+      ['last', 'SHARD_END'],
       ['left', 'LATEST'],
       ['right', 'LATEST'],
     ]);

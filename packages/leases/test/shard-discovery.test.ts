@@ -76,7 +76,7 @@ describe('ShardDiscovery (fake time, recorded listings)', () => {
     expect(quiet.shards).toHaveLength(301);
   });
 
-  it('describes in full again once the audit interval has passed, and when asked to (a new leader)', async () => {
+  it('describes in full again once the audit interval has passed, and when asked to', async () => {
     const { clock, lister, discovery } = setUp(5);
     await discovery.sync();
     await clock.advance(AUDIT_MS - 1);
@@ -149,6 +149,47 @@ describe('ShardDiscovery (fake time, recorded listings)', () => {
     ]);
   });
 
+  it('seeded from the lease table, lists only past its newest lease, and audits an interval later', async () => {
+    const { clock, lister, discovery } = setUp(200);
+    // The leases of a running application name the newest shards (their history cleaned up).
+    discovery.seed(lister.shards.slice(150).map((s) => ({ shardId: s.shardId })));
+    expect(discovery.audited).toBe(false);
+    lister.add(id(200), id(199));
+    const first = await discovery.sync();
+    expect(lister.asked).toEqual([`after ${id(199)}`]);
+    expect(first).toMatchObject({ complete: false, added: 1 });
+    expect([...first.fresh]).toEqual([id(200)]);
+    expect(first.shards).toHaveLength(51);
+    // Known now: a second seed (a new leader would make a new discovery) changes nothing.
+    discovery.seed([{ shardId: id(0) }]);
+    await clock.advance(SYNC_MS);
+    expect(await discovery.sync()).toMatchObject({ complete: false, added: 0 });
+    await clock.advance(AUDIT_MS);
+    const audit = await discovery.sync();
+    expect(audit).toMatchObject({ complete: true });
+    expect(audit.shards).toHaveLength(201);
+    expect(discovery.audited).toBe(true);
+    expect(lister.asked.filter((a) => a === 'all')).toHaveLength(1);
+  });
+
+  it('seeded, audits at once when a new shard names a parent it does not know (its lease first)', async () => {
+    const { lister, discovery } = setUp(10);
+    // A leader died while writing a new application's leases: shard 5 was never leased.
+    discovery.seed(lister.shards.filter((_, i) => i !== 5).map((s) => ({ shardId: s.shardId })));
+    lister.add(id(10), id(5));
+    const first = await discovery.sync();
+    expect(lister.asked).toEqual([`after ${id(9)}`, 'all']);
+    expect(first).toMatchObject({ complete: true });
+    expect(ids(first.shards)).toContain(id(5));
+  });
+
+  it('an empty seed (a new application) leaves the first sync an audit', async () => {
+    const { lister, discovery } = setUp(3);
+    discovery.seed([]);
+    expect(await discovery.sync()).toMatchObject({ complete: true, added: 3 });
+    expect(lister.asked).toEqual(['all']);
+  });
+
   it('an increment that fails makes the next sync an audit', async () => {
     const { clock, lister, discovery } = setUp(3);
     await discovery.sync();
@@ -199,5 +240,49 @@ describe('planShardSync after an increment', () => {
     };
     expect(planShardSync({ ...input, listingComplete: false }).delete).toEqual([]);
     expect(planShardSync({ ...input, listingComplete: true }).delete.map((l) => l.shardId)).toEqual([id(0)]);
+  });
+
+  it('records the children just listed on their parent lease (not finished, none recorded yet)', () => {
+    const lease = (shardId: string, extra: Record<string, unknown> = {}) => ({
+      leaseKey: shardId,
+      itemType: 'lease' as const,
+      shardId,
+      streamArn: STREAM_ARN,
+      leaseCounter: 1,
+      checkpoint: '5',
+      parentShardIds: [],
+      ownerSwitchesSinceCheckpoint: 0,
+      ...extra,
+    });
+    const shards: ShardInfo[] = [
+      { shardId: 'p', startingSequenceNumber: '1', endingSequenceNumber: '9' },
+      { shardId: 'q', startingSequenceNumber: '1' },
+      { shardId: 'done', startingSequenceNumber: '1', endingSequenceNumber: '9' },
+      { shardId: 'p-a', parentShardId: 'p', startingSequenceNumber: '10' },
+      { shardId: 'p-b', parentShardId: 'p', startingSequenceNumber: '10' },
+      { shardId: 'done-a', parentShardId: 'done', startingSequenceNumber: '10' },
+    ];
+    const plan = planShardSync({
+      streamArn: STREAM_ARN,
+      shards,
+      listingComplete: false,
+      freshShardIds: new Set(['p-a', 'p-b', 'done-a']),
+      leases: [lease('p', { leaseOwner: 'w1' }), lease('q'), lease('done', { checkpoint: 'SHARD_END' })],
+      invalidKeys: new Set<string>(),
+      initialPosition: 'TRIM_HORIZON',
+      now: new Date(0).toISOString(),
+    });
+    expect(plan.recordChildren.map((r) => [r.lease.shardId, r.childShardIds])).toEqual([['p', ['p-a', 'p-b']]]);
+    // Nothing fresh (a quiet increment): nothing to record, even where children are known.
+    expect(
+      planShardSync({
+        streamArn: STREAM_ARN,
+        shards,
+        leases: [lease('p')],
+        invalidKeys: new Set<string>(),
+        initialPosition: 'TRIM_HORIZON',
+        now: new Date(0).toISOString(),
+      }).recordChildren,
+    ).toEqual([]);
   });
 });
