@@ -12,7 +12,8 @@
 //   3. one Worker on 16 busy shards (records written up front) against 16 bare
 //      GetShardIterator+GetRecords loops in the same process, same run; target >= 0.9; CPU-µs
 //      per record end to end (the simulator runs in a process of its own). The worker is timed
-//      from the moment it owns all 16 leases; the time it took to own them is reported apart;
+//      from the moment it owns all 16 leases; the time it took to own them is reported apart.
+//      BENCH_BUSY_ROUNDS (3) rounds, each bare loops then the worker (then the baseline's);
 //   4. a 10,000-shard stream (13 generations, 1,000 open) with the service's rate limits on, 50
 //      Workers (in this process): time until every open shard is owned, balance, DescribeStream
 //      calls and LimitExceeded answers, lease-table reads per minute (scripts/bench-huge.mjs);
@@ -79,6 +80,7 @@ const BASELINE = BASELINE_ROOT && {
 };
 const SIM_SERVER = fileURLToPath(new URL('./fixtures/sim-server.mjs', import.meta.url));
 const BUSY_RECORDS = Number(process.env.BENCH_BUSY_RECORDS ?? 160_000);
+const BUSY_ROUNDS = Number(process.env.BENCH_BUSY_ROUNDS ?? 3);
 const LEASE_WINDOW_S = Number(process.env.BENCH_LEASE_WINDOW_S ?? 60);
 const KCL_RENEWALS_64 = 1_152; // 64 leases renewed every failover/3 = 3.33 s
 const WRITE_COMMANDS = new Set([
@@ -292,7 +294,7 @@ function idleStability(shards, minutes) {
 
 function printIdle(r) {
   console.log(
-    `   ${r.label.padEnd(28)} ${String(r.shards).padStart(5)} shards: ${r.getRecordsPerShard.toFixed(2)} GetRecords/s per shard, CPU ${r.cpuPct.toFixed(1)} % of a core, RSS ${r.rssMb.toFixed(0)} MB (drift ${r.rssGrowthMb >= 0 ? '+' : ''}${r.rssGrowthMb.toFixed(1)} MB over ${WINDOW_S} s: ${r.rssTrace}; fds ${r.fds}); all owned after ${r.ownedS.toFixed(1)} s; load ${r.load}`,
+    `   ${r.label.padEnd(28)} ${String(r.shards).padStart(5)} shards: ${r.getRecordsPerShard.toFixed(2)} GetRecords/s per shard, CPU ${r.cpuPct.toFixed(1)} % of a core (${((r.cpuPct / (r.getRecordsPerShard * r.shards)) * 1000).toFixed(0)} % per 1,000 GetRecords/s), RSS ${r.rssMb.toFixed(0)} MB (drift ${r.rssGrowthMb >= 0 ? '+' : ''}${r.rssGrowthMb.toFixed(1)} MB over ${WINDOW_S} s: ${r.rssTrace}; fds ${r.fds}); all owned after ${r.ownedS.toFixed(1)} s; load ${r.load}`,
   );
 }
 
@@ -625,7 +627,7 @@ try {
       const want = Object.values(sim.perShard).reduce((a, b) => a + b, 0);
       await bareLoops(sim); // warm-up: JIT, sockets
       const rounds = [];
-      for (let round = 0; round < 3; round++)
+      for (let round = 0; round < BUSY_ROUNDS; round++)
         rounds.push({
           bare: await bareLoops(sim),
           worker: await workerDrain(sim, want, round),
@@ -642,9 +644,13 @@ try {
             `     baseline build's worker ${rate(r.baseline)} records/s (${r.baseline.cpuPerRecord.toFixed(1)} CPU-µs/record): ratio ${(rate(r.baseline) / rate(r.bare)).toFixed(2)}`,
           );
       }
-      const median = (xs) => [...xs].sort((a, b) => a - b)[1];
+      const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+      const cpuRange = (key) => {
+        const xs = rounds.map((r) => r[key].cpuPerRecord);
+        return `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}`;
+      };
       console.log(
-        `   → worker/bare median ${median(rounds.map((r) => rate(r.worker) / rate(r.bare))).toFixed(2)} (target ≥ 0.9)${BASELINE ? `; baseline build ${median(rounds.map((r) => rate(r.baseline) / rate(r.bare))).toFixed(2)}` : ''}\n`,
+        `   → worker/bare median ${median(rounds.map((r) => rate(r.worker) / rate(r.bare))).toFixed(2)} (target ≥ 0.9)${BASELINE ? `; baseline build ${median(rounds.map((r) => rate(r.baseline) / rate(r.bare))).toFixed(2)}` : ''}; CPU-µs/record worker ${cpuRange('worker')}, bare ${cpuRange('bare')}${BASELINE ? `, baseline build ${cpuRange('baseline')}` : ''}\n`,
       );
     } finally {
       await sim.stop();
