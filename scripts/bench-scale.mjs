@@ -6,11 +6,14 @@
 //   1. idle shards: GetRecords per idle shard per second, adaptive polling (defaults) vs the
 //      fixed 200 ms interval main shipped (`--max-idle-interval-ms 200`); target <= 1/s;
 //   2. one worker holding N idle shards (default 1,000): CPU % of one core and RSS, and their
-//      drift over the window (RSS, open fds); target <= 25 % and <= 300 MB, no growth;
+//      drift over the window (RSS, open fds); target <= 25 % and <= 300 MB, no growth. Measured
+//      BENCH_IDLE_ROUNDS (2) times, interleaved with the baseline build when there is one, and
+//      once with a 4 s idle cap (`--max-idle-interval-ms 4000`: the cap's CPU/latency trade-off);
 //   3. one Worker on 16 busy shards (records written up front) against 16 bare
 //      GetShardIterator+GetRecords loops in the same process, same run; target >= 0.9; CPU-µs
 //      per record end to end (the simulator runs in a process of its own). The worker is timed
-//      from the moment it owns all 16 leases; the time it took to own them is reported apart;
+//      from the moment it owns all 16 leases; the time it took to own them is reported apart.
+//      BENCH_BUSY_ROUNDS (3) rounds, each bare loops then the worker (then the baseline's);
 //   4. a 10,000-shard stream (13 generations, 1,000 open) with the service's rate limits on, 50
 //      Workers (in this process): time until every open shard is owned, balance, DescribeStream
 //      calls and LimitExceeded answers, lease-table reads per minute (scripts/bench-huge.mjs);
@@ -24,13 +27,17 @@
 //   idle-stability (only when named): one worker holding N idle shards for BENCH_MINUTES (10),
 //      RSS, open fds and CPU sampled every BENCH_SAMPLE_S (30 s) and printed as a series.
 //
+//   BENCH_BASELINE_ROOT: a built checkout of another commit (e.g. `git worktree add /tmp/base main`,
+//      `npm ci`, `npx turbo run build`): parts 2 and 3 then also measure its `shardline run` and its
+//      Worker, in the same run and interleaved round by round (A/B on a shared, noisy machine).
+//
 //   npm run bench:scale                          (builds first)
 //   BENCH_ONLY=1 BENCH_WINDOW_S=60 BENCH_IDLE_SHARDS=1000 node scripts/bench-scale.mjs
 //   BENCH_ONLY=busy node scripts/bench-scale.mjs   (names: idle, busy, huge, leases, fencing)
 //   BENCH_ONLY=idle-stability BENCH_MINUTES=10 node scripts/bench-scale.mjs
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
@@ -63,10 +70,17 @@ const STABILITY_SAMPLE_S = Number(process.env.BENCH_SAMPLE_S ?? 30);
 const WINDOW_S = Number(process.env.BENCH_WINDOW_S ?? 60);
 const IDLE_SHARDS = Number(process.env.BENCH_IDLE_SHARDS ?? 1000);
 const BASELINE_SHARDS = Number(process.env.BENCH_BASELINE_SHARDS ?? 200);
+const IDLE_ROUNDS = Number(process.env.BENCH_IDLE_ROUNDS ?? 2);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = `${ROOT}apps/shardline/dist/cli.js`;
+const BASELINE_ROOT = process.env.BENCH_BASELINE_ROOT?.replace(/\/?$/, '/');
+const BASELINE = BASELINE_ROOT && {
+  cli: `${BASELINE_ROOT}apps/shardline/dist/cli.js`,
+  Worker: (await import(pathToFileURL(`${BASELINE_ROOT}packages/worker/dist/index.js`).href)).Worker,
+};
 const SIM_SERVER = fileURLToPath(new URL('./fixtures/sim-server.mjs', import.meta.url));
 const BUSY_RECORDS = Number(process.env.BENCH_BUSY_RECORDS ?? 160_000);
+const BUSY_ROUNDS = Number(process.env.BENCH_BUSY_ROUNDS ?? 3);
 const LEASE_WINDOW_S = Number(process.env.BENCH_LEASE_WINDOW_S ?? 60);
 const KCL_RENEWALS_64 = 1_152; // 64 leases renewed every failover/3 = 3.33 s
 const WRITE_COMMANDS = new Set([
@@ -116,11 +130,11 @@ function sample(pid) {
   return { at: performance.now(), cpuS, rssMb: rssKb / 1024, fds: readdirSync(`/proc/${pid}/fd`).length };
 }
 
-function startWorker(sim, app, workerId, extraArgs = [], extraEnv = {}) {
+function startWorker(sim, app, workerId, extraArgs = [], extraEnv = {}, cli = CLI) {
   const child = spawn(
     process.execPath,
     [
-      CLI,
+      cli,
       'run',
       '--stream-arn',
       sim.streamArn,
@@ -185,10 +199,10 @@ async function owners(app) {
 const total = (counts) => [...counts.values()].reduce((a, b) => a + b, 0);
 
 /** Runs `measure(sim, worker)` once one `shardline run` owns all `shards` idle simulator shards. */
-async function holdingIdle(label, shards, args, measure) {
+async function holdingIdle(label, shards, args, measure, cli = CLI) {
   const sim = await startStreamSimulator({ shards, seed: 11 });
   const app = `idle-${shards}-${++runs}-${Date.now()}`;
-  const w = startWorker(sim, app, 'w1', args);
+  const w = startWorker(sim, app, 'w1', args, {}, cli);
   try {
     const t0 = performance.now();
     await waitUntil(
@@ -203,7 +217,7 @@ async function holdingIdle(label, shards, args, measure) {
     });
     const ownedS = (performance.now() - t0) / 1000;
     await sleep(15_000); // past the backoff ramp (200 ms → 2 s in 4 steps) and start-up garbage
-    return { label, shards, ownedS, ...(await measure(sim, w)) };
+    return { label, shards, ownedS, load: loadAverage(), ...(await measure(sim, w)) };
   } finally {
     await stopWorker(w);
     await sim.stop();
@@ -211,27 +225,36 @@ async function holdingIdle(label, shards, args, measure) {
 }
 
 /** One worker holding `shards` idle shards: GetRecords/s per shard, CPU and RSS over the window. */
-function idleRun(label, shards, args) {
-  return holdingIdle(label, shards, args, async (sim, w) => {
-    const calls0 = sim.calls().GetRecords;
-    const s0 = sample(w.child.pid);
-    const samples = [s0];
-    for (let i = 0; i < 6; i++) {
-      await sleep((WINDOW_S * 1000) / 6);
-      samples.push(sample(w.child.pid));
-    }
-    const s1 = samples.at(-1);
-    const seconds = (s1.at - s0.at) / 1000;
-    return {
-      getRecordsPerShard: (sim.calls().GetRecords - calls0) / seconds / shards,
-      cpuPct: ((s1.cpuS - s0.cpuS) / seconds) * 100,
-      rssMb: s1.rssMb,
-      rssGrowthMb: s1.rssMb - s0.rssMb,
-      rssTrace: samples.map((s) => s.rssMb.toFixed(0)).join(' '),
-      fds: `${s0.fds} → ${s1.fds}`,
-    };
-  });
+function idleRun(label, shards, args, cli = CLI) {
+  return holdingIdle(
+    label,
+    shards,
+    args,
+    async (sim, w) => {
+      const calls0 = sim.calls().GetRecords;
+      const s0 = sample(w.child.pid);
+      const samples = [s0];
+      for (let i = 0; i < 6; i++) {
+        await sleep((WINDOW_S * 1000) / 6);
+        samples.push(sample(w.child.pid));
+      }
+      const s1 = samples.at(-1);
+      const seconds = (s1.at - s0.at) / 1000;
+      return {
+        getRecordsPerShard: (sim.calls().GetRecords - calls0) / seconds / shards,
+        cpuPct: ((s1.cpuS - s0.cpuS) / seconds) * 100,
+        rssMb: s1.rssMb,
+        rssGrowthMb: s1.rssMb - s0.rssMb,
+        rssTrace: samples.map((s) => s.rssMb.toFixed(0)).join(' '),
+        fds: `${s0.fds} → ${s1.fds}`,
+      };
+    },
+    cli,
+  );
 }
+
+/** The 1-minute load average at the end of a measurement: the machine is shared, figures are noisy. */
+const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
 
 /**
  * Holding `shards` idle shards for `minutes`: RSS, open fds (the process's handles: sockets,
@@ -271,7 +294,7 @@ function idleStability(shards, minutes) {
 
 function printIdle(r) {
   console.log(
-    `   ${r.label.padEnd(28)} ${String(r.shards).padStart(5)} shards: ${r.getRecordsPerShard.toFixed(2)} GetRecords/s per shard, CPU ${r.cpuPct.toFixed(1)} % of a core, RSS ${r.rssMb.toFixed(0)} MB (drift ${r.rssGrowthMb >= 0 ? '+' : ''}${r.rssGrowthMb.toFixed(1)} MB over ${WINDOW_S} s: ${r.rssTrace}; fds ${r.fds}); all owned after ${r.ownedS.toFixed(1)} s`,
+    `   ${r.label.padEnd(28)} ${String(r.shards).padStart(5)} shards: ${r.getRecordsPerShard.toFixed(2)} GetRecords/s per shard, CPU ${r.cpuPct.toFixed(1)} % of a core (${((r.cpuPct / (r.getRecordsPerShard * r.shards)) * 1000).toFixed(0)} % per 1,000 GetRecords/s), RSS ${r.rssMb.toFixed(0)} MB (drift ${r.rssGrowthMb >= 0 ? '+' : ''}${r.rssGrowthMb.toFixed(1)} MB over ${WINDOW_S} s: ${r.rssTrace}; fds ${r.fds}); all owned after ${r.ownedS.toFixed(1)} s; load ${r.load}`,
   );
 }
 
@@ -343,7 +366,7 @@ async function bareLoops(sim) {
  * before then are left out of the rate and the CPU. Time to own them all (from `start()`) and
  * to the first batch of the last shard to start are reported apart.
  */
-async function workerDrain(sim, want, round) {
+async function workerDrain(sim, want, round, WorkerClass = Worker) {
   const shardCount = Object.keys(sim.perShard).length;
   const streams = streamsClient(sim.endpoint);
   const db = new DynamoDBClient({ endpoint: local.endpoint, region, credentials, maxAttempts: 1 });
@@ -353,7 +376,7 @@ async function workerDrain(sim, want, round) {
   let window; // { at, processed, cpu } when the last lease was acquired
   let done;
   const finished = new Promise((resolve) => (done = resolve));
-  const worker = new Worker({
+  const worker = new WorkerClass({
     streamArn: sim.streamArn,
     applicationName: `busy-${round}-${Date.now()}`,
     dynamodb: db,
@@ -536,13 +559,30 @@ try {
     printIdle(baseline);
     const adaptiveSmall = await idleRun('adaptive (default)', BASELINE_SHARDS, []);
     printIdle(adaptiveSmall);
-    const adaptive = await idleRun('adaptive (default)', IDLE_SHARDS, []);
-    printIdle(adaptive);
+    // Rounds interleaved with the baseline build (if any): the load of a shared machine moves.
+    const adaptiveRounds = [];
+    const baselineRounds = [];
+    for (let round = 0; round < IDLE_ROUNDS; round++) {
+      const r = await idleRun(`adaptive (default), round ${round + 1}`, IDLE_SHARDS, []);
+      printIdle(r);
+      adaptiveRounds.push(r);
+      if (BASELINE) {
+        const b = await idleRun(`baseline build, round ${round + 1}`, IDLE_SHARDS, [], BASELINE.cli);
+        printIdle(b);
+        baselineRounds.push(b);
+      }
+    }
+    const slowCap = await idleRun('idle cap 4 s', IDLE_SHARDS, ['--max-idle-interval-ms', '4000']);
+    printIdle(slowCap);
+    const adaptive = [...adaptiveRounds].sort((a, b) => a.cpuPct - b.cpuPct)[
+      Math.floor((adaptiveRounds.length - 1) / 2)
+    ];
+    const cpus = (rs) => rs.map((r) => `${r.cpuPct.toFixed(1)} % (load ${r.load})`).join(', ');
     console.log(
       `   → idle GetRecords/s per shard ${adaptive.getRecordsPerShard.toFixed(2)} (target ≤ 1; baseline ${baseline.getRecordsPerShard.toFixed(2)})`,
     );
     console.log(
-      `   → ${IDLE_SHARDS} idle shards: CPU ${adaptive.cpuPct.toFixed(1)} % (target ≤ 25 %), RSS ${adaptive.rssMb.toFixed(0)} MB (target ≤ 300 MB); baseline ${BASELINE_SHARDS} shards fixed 200 ms: CPU ${baseline.cpuPct.toFixed(1)} %, RSS ${baseline.rssMb.toFixed(0)} MB\n`,
+      `   → ${IDLE_SHARDS} idle shards: CPU ${cpus(adaptiveRounds)} (target ≤ 25 %), RSS ${adaptive.rssMb.toFixed(0)} MB (target ≤ 300 MB)${BASELINE ? `; baseline build ${cpus(baselineRounds)}` : ''}; with a 4 s cap ${slowCap.cpuPct.toFixed(1)} % at ${slowCap.getRecordsPerShard.toFixed(2)} GetRecords/s per shard; ${BASELINE_SHARDS} shards fixed 200 ms: CPU ${baseline.cpuPct.toFixed(1)} %, RSS ${baseline.rssMb.toFixed(0)} MB\n`,
     );
     // GetRecords by a non-Lambda consumer is billed per request: idle cost is requests a month.
     const perMonth = (perShard, shards) => Math.round((perShard * shards * 30 * 86_400) / 1e4) / 100;
@@ -587,15 +627,31 @@ try {
       const want = Object.values(sim.perShard).reduce((a, b) => a + b, 0);
       await bareLoops(sim); // warm-up: JIT, sockets
       const rounds = [];
-      for (let round = 0; round < 3; round++)
-        rounds.push({ bare: await bareLoops(sim), worker: await workerDrain(sim, want, round) });
+      for (let round = 0; round < BUSY_ROUNDS; round++)
+        rounds.push({
+          bare: await bareLoops(sim),
+          worker: await workerDrain(sim, want, round),
+          ...(BASELINE ? { baseline: await workerDrain(sim, want, `base-${round}`, BASELINE.Worker) } : {}),
+          load: loadAverage(),
+        });
       const rate = (r) => Math.round((r.read / r.ms) * 1000);
-      for (const r of rounds)
+      for (const r of rounds) {
         console.log(
-          `   bare ${rate(r.bare)} records/s (${r.bare.cpuPerRecord.toFixed(1)} CPU-µs/record); worker ${rate(r.worker)} records/s (${r.worker.cpuPerRecord.toFixed(1)} CPU-µs/record, GetRecords → unmarshal → processor → checkpoint) from all 16 owned to the last record (${r.worker.ms.toFixed(0)} ms): ratio ${(rate(r.worker) / rate(r.bare)).toFixed(2)}; all owned ${r.worker.ownedMs.toFixed(0)} ms after start() (${r.worker.beforeOwned} records before), last shard's first batch ${r.worker.lastFirstBatchMs.toFixed(0)} ms after that`,
+          `   bare ${rate(r.bare)} records/s (${r.bare.cpuPerRecord.toFixed(1)} CPU-µs/record); worker ${rate(r.worker)} records/s (${r.worker.cpuPerRecord.toFixed(1)} CPU-µs/record, GetRecords → unmarshal → processor → checkpoint) from all 16 owned to the last record (${r.worker.ms.toFixed(0)} ms): ratio ${(rate(r.worker) / rate(r.bare)).toFixed(2)}; all owned ${r.worker.ownedMs.toFixed(0)} ms after start() (${r.worker.beforeOwned} records before), last shard's first batch ${r.worker.lastFirstBatchMs.toFixed(0)} ms after that; load ${r.load}`,
         );
-      const ratios = rounds.map((r) => rate(r.worker) / rate(r.bare)).sort((a, b) => a - b);
-      console.log(`   → worker/bare median ${ratios[1].toFixed(2)} (target ≥ 0.9)\n`);
+        if (r.baseline)
+          console.log(
+            `     baseline build's worker ${rate(r.baseline)} records/s (${r.baseline.cpuPerRecord.toFixed(1)} CPU-µs/record): ratio ${(rate(r.baseline) / rate(r.bare)).toFixed(2)}`,
+          );
+      }
+      const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+      const cpuRange = (key) => {
+        const xs = rounds.map((r) => r[key].cpuPerRecord);
+        return `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}`;
+      };
+      console.log(
+        `   → worker/bare median ${median(rounds.map((r) => rate(r.worker) / rate(r.bare))).toFixed(2)} (target ≥ 0.9)${BASELINE ? `; baseline build ${median(rounds.map((r) => rate(r.baseline) / rate(r.bare))).toFixed(2)}` : ''}; CPU-µs/record worker ${cpuRange('worker')}, bare ${cpuRange('bare')}${BASELINE ? `, baseline build ${cpuRange('baseline')}` : ''}\n`,
+      );
     } finally {
       await sim.stop();
     }

@@ -244,7 +244,8 @@ export class ShardReader implements AsyncIterableIterator<RecordBatch, undefined
       }
       iterator = read.next;
       if (!read.empty) this.#idle.afterRecords();
-      else if (iterator !== undefined) await this.#o.clock.sleep(this.#idle.afterEmpty(), this.#abort.signal);
+      else if (iterator !== undefined)
+        await this.#o.clock.sleep(this.#idle.afterEmpty(this.#o.clock.now()), this.#abort.signal);
     }
   }
 

@@ -2,6 +2,7 @@ import { AbortedError, ProcessorError, fullJitterDelay, toError, type Clock, typ
 import type { FailedRecord, FailureDestination } from './destinations.js';
 import type { StreamRecord } from './processor.js';
 import { ReportedFailure } from './reported-failure.js';
+import { rawRecord } from './stream-record.js';
 
 /**
  * What happens when `processRecords` throws or hangs (Lambda's event-source mapping settings,
@@ -280,7 +281,7 @@ export class BatchExecutor<T> {
       attempts,
       failedAt,
       workerId,
-      record: stripExtras(r),
+      record: rawRecord(r),
     }));
     try {
       // One call: a destination retries its own writes (the built-in ones through core `retry`).
@@ -323,9 +324,4 @@ function retryIndex<T>(records: StreamRecord<T>[], error: Error): number {
     0,
     records.findIndex((r) => r.sequenceNumber === from),
   );
-}
-
-function stripExtras<T>(record: StreamRecord<T>): FailedRecord['record'] {
-  const { newItem: _n, oldItem: _o, keys: _k, sequenceNumber: _s, ...raw } = record;
-  return raw;
 }

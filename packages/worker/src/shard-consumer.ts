@@ -5,14 +5,9 @@ import type { ShardEndReason, WorkerEvents } from './events.js';
 import { BatchExecutor, type BatchOutcome, type ResolvedFailurePolicy } from './failure-policy.js';
 import { ProgressTracker, runKeyGroups } from './key-scheduler.js';
 import { noopMetrics, type ConsumerMetrics } from './metrics.js';
-import {
-  toStreamRecord,
-  type ProcessorContext,
-  type ProcessorFactory,
-  type RecordProcessor,
-  type StreamRecord,
-} from './processor.js';
+import { type ProcessorContext, type ProcessorFactory, type RecordProcessor, type StreamRecord } from './processor.js';
 import { ShardState, ShardStateMachine } from './shard-state.js';
+import { toStreamRecord } from './stream-record.js';
 import { SPAN_NAMES, inSpan, tracedStore } from './tracing.js';
 import type { Tracer } from '@opentelemetry/api';
 

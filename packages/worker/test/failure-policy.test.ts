@@ -32,8 +32,9 @@ describe('failure policy', () => {
   it('bisects to isolate the bad record, sends only it to the destination, and moves on', async () => {
     const destination = new MemoryDestination();
     const processed: number[] = [];
+    const first = batch('shard-1', 1, 8);
     const h = makeConsumer<{ n: number }>({
-      batches: [batch('shard-1', 1, 8), batch('shard-1', 9, 9, true)],
+      batches: [first, batch('shard-1', 9, 9, true)],
       policy: { maxRetries: 1, bisectOnError: true, destination },
       processor: {
         processRecords: ({ records }) => {
@@ -54,6 +55,9 @@ describe('failure policy', () => {
       error: { message: 'poison 6' },
     });
     expect(destination.received[0]!.record.dynamodb?.SequenceNumber).toBe(seq(6));
+    // The record exactly as GetRecords returned it (not the delivered one with its images), keys unmarshalled.
+    expect(destination.received[0]!.record).toBe(first.records[5]);
+    expect(destination.received[0]!.keys).toEqual({ pk: 'k6' });
     expect(processed.sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 7, 8, 9]);
     expect(failedEvents).toEqual([1]);
     expect(h.store.writes.map((w) => w.checkpoint)).toEqual([seq(8), seq(9), 'SHARD_END']);

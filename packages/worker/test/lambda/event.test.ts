@@ -11,7 +11,7 @@ import {
   type LambdaDynamoDBRecord,
   type LambdaDynamoDBStreamEvent,
 } from '../../src/lambda/event.js';
-import { toStreamRecord } from '../../src/processor.js';
+import { toStreamRecord } from '../../src/stream-record.js';
 
 const STREAM = 'arn:aws:dynamodb:us-west-2:111122223333:table/TestTable/stream/2015-05-11T21:21:33.291';
 

@@ -5,7 +5,8 @@ import { ManualClock, silentLogger, systemClock } from '@shardline/core';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import type { WorkerOptions } from '../../src/options.js';
 import type { RecordBatch } from '../../src/contracts.js';
-import { toStreamRecord, type ProcessorContext } from '../../src/processor.js';
+import type { ProcessorContext } from '../../src/processor.js';
+import { toStreamRecord } from '../../src/stream-record.js';
 import type { LambdaCallback, LambdaContext } from '../../src/lambda/context.js';
 import {
   InvocationLedger,
@@ -72,6 +73,27 @@ describe('lambdaProcessor on the shard consumer', () => {
     ]);
     expect(contexts[0]).toBe('orders arn:aws:lambda:us-east-1:000000000000:function:orders');
     expect(h.store.writes.map((w) => w.checkpoint)).toEqual([seq(3), seq(5), 'SHARD_END']);
+  });
+
+  it('the handler gets the images as DynamoDB JSON exactly as GetRecords gave them: nothing is unmarshalled on the way', async () => {
+    // `unmarshall` refuses this number without wrapNumbers (it throws): the eager record failed the batch.
+    const big: _Record = {
+      ...rec(1, 'k1', { big: { N: '12345678901234567890.5' } }),
+      eventName: 'MODIFY',
+    };
+    big.dynamodb!.OldImage = { pk: { S: 'k1' }, big: { N: '1' } };
+    const seen: DynamoDBRecord[] = [];
+    const h = makeConsumer<unknown>({
+      batches: [{ ...batch('shard-1', 1, 1, true), records: [big] }],
+      processor: lambdaProcessor(async (event: DynamoDBStreamEvent) => {
+        await Promise.resolve();
+        seen.push(...event.Records);
+      }),
+    });
+    expect((await h.consumer.run()).reason).toBe('shard-end');
+    expect(seen).toEqual([toLambdaRecord(big, STREAM)]);
+    expect(seen[0]!.dynamodb!.NewImage!.big).toEqual({ N: '12345678901234567890.5' });
+    expect(seen[0]!.dynamodb!.OldImage).toEqual({ pk: { S: 'k1' }, big: { N: '1' } });
   });
 
   it('a partial batch response checkpoints before the lowest failed record and retries from it', async () => {
