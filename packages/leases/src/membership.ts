@@ -121,6 +121,11 @@ export class Membership {
     return this.alive().filter((id) => this.#seen.get(id)?.draining === true);
   }
 
+  /** Live workers that take new leases (not draining), sorted: the fair share's denominator. */
+  assignable(): string[] {
+    return this.alive().filter((id) => this.#seen.get(id)?.draining !== true);
+  }
+
   sessionOf(workerId: string): string | undefined {
     return this.#alive.has(workerId) ? this.#seen.get(workerId)?.sessionId : undefined;
   }
