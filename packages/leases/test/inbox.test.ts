@@ -13,6 +13,16 @@ closeFleetsAfterEach();
 
 const keyOf = (input: Record<string, unknown>) => (input.Key as { leaseKey?: { S?: string } } | undefined)?.leaseKey?.S;
 
+type KeyAttributes = { leaseKey?: { S?: string } };
+
+/** Whether this request reads the row of this lease key (the inbox reads its rows in one BatchGetItem). */
+const readsRow = (name: string, input: Record<string, unknown>, leaseKey: string): boolean => {
+  if (name === 'GetItemCommand') return keyOf(input) === leaseKey;
+  if (name !== 'BatchGetItemCommand') return false;
+  const tables = Object.values((input.RequestItems ?? {}) as Record<string, { Keys?: KeyAttributes[] }>);
+  return tables.some((t) => (t.Keys ?? []).some((k) => k.leaseKey?.S === leaseKey));
+};
+
 /** Two workers holding one lease each; returns the non-leader, its lease, the leader and a store acting as a leader would. */
 async function twoWorkers() {
   const f = new Fleet(db, new PlainLister(rootShards(2)));
@@ -40,7 +50,7 @@ describe('inbox', () => {
     // that row, the leader asks for a hand-off of it and names it in the inbox again.
     let changed = false;
     worker.faults.afterResponse = async (name, input) => {
-      if (name !== 'GetItemCommand' || keyOf(input) !== leaseKey || changed) return;
+      if (!readsRow(name, input, leaseKey) || changed) return;
       changed = true;
       await store.requestHandOff((await store.getLease(leaseKey))!, leaderRef);
       await store.bumpEpoch(new Notices().add(worker.coordinator.workerId, leaseKey));
@@ -85,7 +95,7 @@ describe('inbox', () => {
     });
     let moved = false;
     worker.faults.afterResponse = async (name, input) => {
-      if (name !== 'GetItemCommand' || keyOf(input) !== leaseKey || moved) return;
+      if (!readsRow(name, input, leaseKey) || moved) return;
       moved = true;
       await store.transfer((await store.getLease(leaseKey))!, leaderRef);
       await store.bumpEpoch(new Notices().add(leader.workerId, leaseKey));
