@@ -140,8 +140,9 @@ export async function startDynamoDBLocal(options: StartDynamoDBLocalOptions = {}
   const resolved = resolveDynamoDBLocalOptions(options);
   const home = dynamoDBLocalHome();
   const port = resolved.port ?? (await freePort());
-  if (resolved.port !== undefined) await assertPortFree(port);
+  // The directory first: it depends on the caller's input alone, a port on whatever else runs.
   if (resolved.dbPath) assertWritableDirectory(resolved.dbPath);
+  if (resolved.port !== undefined) await assertPortFree(port);
   const launcherDir = resolved.controls ? await compiledLauncher({ home, javac: resolved.javac }) : undefined;
 
   const serverArgs = [
