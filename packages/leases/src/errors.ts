@@ -24,6 +24,23 @@ export class LeaseConflictError extends ShardlineError {
 }
 
 /**
+ * A batch of lease writes (`LeaseStore.createLeases` / `deleteLeases`) stopped at an error
+ * (`cause`, whose `retryable` it keeps) after writing `written`: the caller acts on those (tells
+ * their owners) before the error is handled.
+ */
+export class LeaseBatchError<T = unknown> extends ShardlineError {
+  readonly written: readonly T[];
+  constructor(operation: string, written: readonly T[], cause: unknown) {
+    const message = cause instanceof Error ? cause.message : String(cause);
+    super(`${operation} stopped after ${written.length} write(s): ${message}`, {
+      cause,
+      retryable: cause instanceof ShardlineError ? cause.retryable : false,
+    });
+    this.written = written;
+  }
+}
+
+/**
  * A DynamoDB item holds at most 400 KB (names and values): a processor's state above
  * MAX_PROCESSOR_STATE_BYTES leaves too little for the lease's own attributes. Not retryable:
  * the same state fails the same way; the processor must store less (Lambda's tumbling window

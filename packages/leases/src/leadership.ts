@@ -1,7 +1,7 @@
 import type { ShardInfo } from '@shardline/core';
 import { planAssignment, unfinishedKeys } from './assignment.js';
 import { LEASE_WRITES_IN_FLIGHT, forEachLimit } from './concurrency.js';
-import { LeaseConflictError } from './errors.js';
+import { LeaseBatchError, LeaseConflictError } from './errors.js';
 import { leaseFields, namesProcess } from './held-leases.js';
 import { keyStyleFor, qualifiedLeaseKey } from './lease-key.js';
 import { LEADER_KEY, type LeaderItem, type LeaseItem, type TableSnapshot } from './items.js';
@@ -396,7 +396,7 @@ export class Leadership {
     let created = 0;
     for (const generation of generations(toCreate)) {
       // In transactions of up to 100 (lease-store.ts): a generation of 1,000 leases is 10 requests.
-      const written = await store.createLeases(generation, () => this.#stillLeader());
+      const { written, failure } = await settled(store.createLeases(generation, () => this.#stillLeader()));
       created += written.length;
       // Workers a write concerns: told through the leader item (see #bumpEpoch).
       const concerned = new Notices();
@@ -406,6 +406,8 @@ export class Leadership {
       }
       // The owners start now, not after the last generation (thousands of leases take a while).
       await this.#bumpEpoch(concerned);
+      // The next generation waits: its parents' leases may be missing.
+      if (failure) throw failure;
     }
     return created;
   }
@@ -424,7 +426,7 @@ export class Leadership {
 
   async #deleteLeases(toDelete: LeaseItem[]): Promise<number> {
     const { store, log } = this.#d;
-    const deleted = await store.deleteLeases(toDelete, () => this.#stillLeader());
+    const { written: deleted, failure } = await settled(store.deleteLeases(toDelete, () => this.#stillLeader()));
     // Workers a deletion concerns: told through the leader item (see #bumpEpoch).
     const concerned = new Notices();
     for (const lease of deleted) {
@@ -434,6 +436,7 @@ export class Leadership {
       log.info({ ...leaseFields(lease), checkpoint: lease.checkpoint }, 'deleted finished lease');
     }
     await this.#bumpEpoch(concerned);
+    if (failure) throw failure;
     return deleted.length;
   }
 
@@ -591,5 +594,17 @@ export class Leadership {
       this.#unnoticed.merge(pending);
       this.#d.log.warn({ err }, 'epoch bump failed; sent again next cycle');
     }
+  }
+}
+
+/** A batch of lease writes as written so far, and its failure if it stopped (LeaseBatchError). */
+async function settled(
+  batch: Promise<LeaseItem[]>,
+): Promise<{ written: readonly LeaseItem[]; failure?: LeaseBatchError<LeaseItem> }> {
+  try {
+    return { written: await batch };
+  } catch (err) {
+    if (err instanceof LeaseBatchError) return { written: err.written as LeaseItem[], failure: err };
+    throw err;
   }
 }

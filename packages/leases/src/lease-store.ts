@@ -22,7 +22,7 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { forEachLimit } from './concurrency.js';
 import type { Notices } from './notices.js';
 import { ConfigError, TransientError, retry, systemClock, type Clock, type RetryOptions } from '@shardline/core';
-import { LeaseConflictError, translateLeaseError } from './errors.js';
+import { LeaseBatchError, LeaseConflictError, translateLeaseError } from './errors.js';
 import {
   classifyItems,
   INBOX_PREFIX,
@@ -403,8 +403,9 @@ export class LeaseStore {
    * parent created): then the items its `CancellationReasons` name as `ConditionalCheckFailed`
    * exist and are left alone, and every other item (no reason given, a conflict, a throttle) is
    * written again on its own with the same condition, so one existing lease never fails the
-   * other 99. `proceed` is asked before each request (the leader checks it still leads). Errors
-   * other than a cancellation propagate (the leader's next cycle decides again).
+   * other 99. `proceed` is asked before each request (the leader checks it still leads). Any
+   * other error ends the call, once the requests in flight are done, with a LeaseBatchError
+   * carrying the items written meanwhile (the leader's next cycle decides the rest again).
    */
   async createLeases(items: readonly LeaseItem[], proceed: () => boolean = () => true): Promise<LeaseItem[]> {
     return this.#writeAll(
@@ -459,29 +460,52 @@ export class LeaseStore {
     single: (item: T) => Promise<boolean>,
   ): Promise<T[]> {
     const written: T[] = [];
+    let failure: unknown;
+    // After a failure no new request starts, and those in flight are let finish: what they wrote
+    // is reported with the error, so the caller still tells the workers concerned.
+    const go = () => failure === undefined && proceed();
     const writeAlone = async (batch: readonly T[]) =>
       forEachLimit(batch, FALLBACK_WRITES_IN_FLIGHT, async (item) => {
-        if (proceed() && (await single(item))) written.push(item);
+        try {
+          if (go() && (await single(item))) written.push(item);
+        } catch (err) {
+          failure ??= err;
+        }
       });
     await forEachLimit(chunk(items, TRANSACT_MAX_ITEMS), TRANSACTIONS_IN_FLIGHT, async (batch) => {
-      if (!proceed()) return;
-      // One item needs no transaction (which would also cost it twice the write units).
-      if (batch.length === 1) return writeAlone(batch);
-      let reasons: readonly (CancellationReason | undefined)[];
+      if (!go()) return;
       try {
-        await this.#client.send(new TransactWriteItemsCommand({ TransactItems: batch.map(action) }));
-        written.push(...batch);
-        return;
+        await this.#writeBatch(operation, batch, action, writeAlone, written);
       } catch (err) {
-        if ((err as { name?: string }).name !== 'TransactionCanceledException')
-          throw translateLeaseError(err, { operation, tableName: this.tableName });
-        reasons = (err as { CancellationReasons?: CancellationReason[] }).CancellationReasons ?? [];
+        failure ??= err;
       }
-      // Reasons are positional (one per action, `None` for an action that was fine); an action
-      // with no reason is unknown, never taken to have failed its condition.
-      await writeAlone(batch.filter((_, i) => reasons[i]?.Code !== 'ConditionalCheckFailed'));
     });
+    if (failure !== undefined) throw new LeaseBatchError(operation, written, failure);
     return written;
+  }
+
+  async #writeBatch<T>(
+    operation: string,
+    batch: readonly T[],
+    action: (item: T) => TransactWriteItem,
+    writeAlone: (batch: readonly T[]) => Promise<void>,
+    written: T[],
+  ): Promise<void> {
+    // One item needs no transaction (which would also cost it twice the write units).
+    if (batch.length === 1) return writeAlone(batch);
+    let reasons: readonly (CancellationReason | undefined)[];
+    try {
+      await this.#client.send(new TransactWriteItemsCommand({ TransactItems: batch.map(action) }));
+      written.push(...batch);
+      return;
+    } catch (err) {
+      if ((err as { name?: string }).name !== 'TransactionCanceledException')
+        throw translateLeaseError(err, { operation, tableName: this.tableName });
+      reasons = (err as { CancellationReasons?: CancellationReason[] }).CancellationReasons ?? [];
+    }
+    // Reasons are positional (one per action, `None` for an action that was fine); an action
+    // with no reason is unknown, never taken to have failed its condition.
+    await writeAlone(batch.filter((_, i) => reasons[i]?.Code !== 'ConditionalCheckFailed'));
   }
 
   /**

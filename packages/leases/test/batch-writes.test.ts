@@ -1,6 +1,7 @@
 import { PutItemCommand, TransactWriteItemsCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectTestDynamoDB } from '@shardline/testkit';
+import { LeaseBatchError } from '../src/errors.js';
 import type { LeaseItem } from '../src/items.js';
 import { LeaseStore, TRANSACT_MAX_ITEMS } from '../src/lease-store.js';
 import { STREAM_ARN } from './fleet.js';
@@ -130,5 +131,31 @@ describe('a cancelled transaction', () => {
     const none = cancellingClient(undefined);
     expect(await new LeaseStore(none.client, 'leases').createLeases(items)).toHaveLength(3);
     expect(none.singles).toHaveLength(3);
+  });
+
+  it('a failing transaction ends the call once the others in flight are done, reporting what they wrote', async () => {
+    let n = 0;
+    const client = {
+      send: (command: unknown) => {
+        if (!(command instanceof TransactWriteItemsCommand)) return Promise.reject(new Error('unexpected command'));
+        // The second of three transactions (all in flight at once) is throttled.
+        if (n++ === 1)
+          return Promise.reject(
+            Object.assign(new Error('Throughput exceeds the current capacity'), {
+              name: 'ProvisionedThroughputExceededException',
+              $metadata: { httpStatusCode: 400 },
+            }),
+          );
+        return Promise.resolve({});
+      },
+    } as unknown as DynamoDBClient;
+    const items = Array.from({ length: 250 }, (_, i) => lease(i));
+    const err: unknown = await new LeaseStore(client, 'leases').createLeases(items).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LeaseBatchError);
+    expect((err as LeaseBatchError).retryable).toBe(true);
+    expect((err as LeaseBatchError<LeaseItem>).written.map((l) => l.leaseKey)).toEqual([
+      ...items.slice(0, 100).map((l) => l.leaseKey),
+      ...items.slice(200).map((l) => l.leaseKey),
+    ]);
   });
 });
