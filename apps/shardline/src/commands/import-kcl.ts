@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { importKclLeases, KCL_DEFAULTS, type KclImportResult } from '@shardline/leases';
 import { withStreamRegion } from '../stream-region.js';
 import { addSettingOptions, loadSettings, setting } from '../config.js';
-import { columns, operatorContext, operatorSettings } from './operator.js';
+import { columns } from '../text-columns.js';
+import { operatorContext, operatorSettings } from './operator.js';
 
 const importSchema = z
   .object({

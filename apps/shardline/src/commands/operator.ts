@@ -145,14 +145,3 @@ function operatorName(): string {
   }
   return `${user}@${hostname()}`;
 }
-
-/** Prints rows as aligned columns. */
-export function columns(rows: string[][]): string[] {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) =>
-    r
-      .map((cell, i) => cell.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd(),
-  );
-}

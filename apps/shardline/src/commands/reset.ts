@@ -4,7 +4,8 @@ import { resetLeases, type ResetResult, type ResetTarget } from '@shardline/leas
 import { addSettingOptions, loadSettings, setting } from '../config.js';
 import { UsageError } from '../usage-error.js';
 import { withStreamRegion } from '../stream-region.js';
-import { columns, operatorContext, operatorSettings } from './operator.js';
+import { columns } from '../text-columns.js';
+import { operatorContext, operatorSettings } from './operator.js';
 
 const resetSchema = z
   .object({

@@ -10,6 +10,7 @@ import { readLeaseTable, shardRef, type LeaseTableLease, type LeaseTableView } f
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { tableNameFromStreamArn } from '@shardline/worker';
 import { explainStartupError, hasErrorName, whereCalled } from '../aws-errors.js';
+import { alignRow, columnWidths } from '../text-columns.js';
 import { addSettingOptions, loadSettings, setting } from '../config.js';
 import { UsageError } from '../usage-error.js';
 import { oneShotClients } from './operator.js';
@@ -313,12 +314,8 @@ function render(report: StatusReport): string {
       s.lagMs === null ? '?' : s.behindRecords === 0 ? '-' : `~${formatLag(s.lagMs)}`,
     ]),
   ];
-  const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]) =>
-    r
-      .map((cell, i) => cell.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd();
+  const widths = columnWidths(rows);
+  const line = (r: string[]) => alignRow(r, widths);
   // One block per stream (shards come sorted by stream); a single stream keeps the plain table.
   const lines: string[] = [line(header)];
   let stream: string | undefined;

@@ -1,3 +1,4 @@
+import { columns } from '../text-columns.js';
 import type { FleetWorker } from './fleet.js';
 
 /** One row of the live view: a shard as the lease table and the workers' reports show it. */
@@ -90,13 +91,12 @@ export function block(s: ViewSnapshot): string[] {
       r.lastLatencyMs === null ? '-' : `${r.lastLatencyMs} ms`,
     ]),
   ];
-  const widths = table[0]!.map((_, col) => Math.max(...table.map((row) => row[col]!.length)));
   const workers = s.workers
     .map((w) => `${w.name} ${w.fate === 'running' ? `${w.shards} shard(s)` : w.fate}, ${w.deliveries} rec`)
     .join(' · ');
   return [
     `── ${(s.elapsedMs / 1_000).toFixed(1)} s ── written ${s.written} · processed ${s.processed} · duplicates ${s.duplicates}`,
-    ...table.map((row) => `  ${row.map((cell, col) => cell.padEnd(widths[col]!)).join('  ')}`),
+    ...columns(table).map((line) => `  ${line}`),
     `  workers: ${workers}`,
   ];
 }
