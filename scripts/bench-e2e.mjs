@@ -12,6 +12,7 @@
 // Run with `npm run bench:e2e` (builds first). RECORDS=50000 to change the volume.
 // BENCH_ONLY takes part numbers or names (throughput, latency, handoff), comma-separated:
 //   BENCH_ONLY=latency node scripts/bench-e2e.mjs
+import './sdk-notice.mjs';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -4,6 +4,7 @@
 // batch gatherer (window 0, BatchSize 10,000), with the default JSON measure and with a Lambda
 // handler's measure (each record as the Lambda event carries it), against reading the same
 // answers straight. Needs a build (`npm run build`). Usage: node scripts/bench-gather.mjs [records]
+import './sdk-notice.mjs';
 import { silentLogger, systemClock } from '@shardline/core';
 import { lambdaPayloadBatching } from '@shardline/worker';
 import { gatheringReaderFactory, resolveBatchingOptions } from '../packages/worker/dist/batch-gatherer.js';

@@ -15,6 +15,7 @@
 // to its end), the balance, DescribeStream calls and LimitExceeded answers, lease-table
 // requests by operation, the latency from a parent's end to its child's start (p50/p99), and
 // lease-table reads per minute (start-up and a steady window), per worker.
+import './sdk-notice.mjs';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { loadavg } from 'node:os';

@@ -13,6 +13,7 @@
 //   npm run bench:leases                     (builds first; imports the built packages)
 //   BENCH_STEADY_S=60 node scripts/bench-leases.mjs
 //   BENCH_ONLY=3 BENCH_ROUNDS=5 node scripts/bench-leases.mjs   (one part; rounds for part 3)
+import './sdk-notice.mjs';
 import { performance } from 'node:perf_hooks';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';

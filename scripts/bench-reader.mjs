@@ -7,6 +7,7 @@
 //
 //   npm run bench:reader                      (builds first; imports the built packages)
 //   BENCH_RECORDS=50000 BENCH_ROUNDS=5 node scripts/bench-reader.mjs
+import './sdk-notice.mjs';
 import { performance } from 'node:perf_hooks';
 import { BatchWriteItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';

@@ -35,6 +35,7 @@
 //   BENCH_ONLY=1 BENCH_WINDOW_S=60 BENCH_IDLE_SHARDS=1000 node scripts/bench-scale.mjs
 //   BENCH_ONLY=busy node scripts/bench-scale.mjs   (names: idle, busy, huge, leases, fencing)
 //   BENCH_ONLY=idle-stability BENCH_MINUTES=10 node scripts/bench-scale.mjs
+import './sdk-notice.mjs';
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';

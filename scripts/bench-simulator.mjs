@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Stream simulator throughput: GetRecords (Limit 1000) through the real SDK client.
 // Prints records/s against the 10,000/s the leases benchmark needs. Uses the built packages.
+import './sdk-notice.mjs';
 import { DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
 import { startStreamSimulator } from '@shardline/testkit';
 

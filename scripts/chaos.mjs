@@ -18,6 +18,7 @@
 //             DescribeStream 10/s) and a storm throttling half of all calls for 2 s in every 5 s
 // Run with `npm run chaos` (builds first). SECONDS_PER_SCENARIO=20 by default; SCENARIOS=kill9,sigterm.
 // `runChaos` is exported for the short run inside `npm test` (test/chaos.e2e.test.ts).
+import './sdk-notice.mjs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

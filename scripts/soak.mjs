@@ -13,6 +13,7 @@
 // under 5 minutes) and an audit against the simulator's manifest.
 // `npm run soak -- --minutes 30`; exit 1 when something was lost or a stayer grew; a bad setting
 // is one line and exit 2.
+import './sdk-notice.mjs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
