@@ -16,14 +16,9 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import {
-  batchGetRows,
-  chunk,
-  writeInTransactions,
-  type BatchRequests,
-  type CancellationReasons,
-} from './lease-batches.js';
+import { batchGetRows, writeInTransactions, type BatchRequests, type CancellationReasons } from './lease-batches.js';
 import { ensureLeaseTable } from './lease-table-setup.js';
+import { checkpointWrite, epochBumpWrites, resetWrite, transferWrite, unchangedCondition } from './lease-writes.js';
 import type { Notices } from './notices.js';
 import { retry, systemClock, type Clock, type RetryOptions } from '@shardline/core';
 import { LeaseConflictError, translateLeaseError } from './errors.js';
@@ -41,9 +36,6 @@ import {
   type TableSnapshot,
   type WorkerItem,
 } from './items.js';
-
-/** Worker notices per epoch bump (an update expression may be 4 KB; worker ids are short). */
-const NOTICES_PER_BUMP = 50;
 
 /**
  * The retry of a write no next cycle would make again (see "Who retries what" in
@@ -165,40 +157,12 @@ export class LeaseStore {
    * for them.
    */
   async bumpEpoch(notices?: Notices): Promise<void> {
-    const bare = new Set(notices?.bare() ?? []);
-    const inbox = notices?.inbox() ?? new Map<string, string[]>();
-    const ids = [...new Set([...bare, ...inbox.keys()])];
-    // An update expression is limited to 4 KB: notices go out in chunks, each a bump of its own.
-    const chunks = notices === undefined ? [undefined] : chunk(ids, NOTICES_PER_BUMP);
-    for (const targets of chunks) {
-      const names: Record<string, string> = {};
-      const values: Record<string, unknown> = { ':one': 1 };
-      const adds = ['epoch :one'];
-      if (targets !== undefined) adds.push('targetedEpoch :one');
-      (targets ?? []).forEach((id, i) => {
-        if (bare.has(id)) {
-          names[`#n${i}`] = `${NOTICE_PREFIX}${id}`;
-          adds.push(`#n${i} :one`);
-        }
-        const keys = inbox.get(id);
-        if (keys && keys.length > 0) {
-          names[`#i${i}`] = `${INBOX_PREFIX}${id}`;
-          values[`:i${i}`] = new Set(keys);
-          adds.push(`#i${i} :i${i}`);
-        }
-      });
+    for (const write of epochBumpWrites(notices)) {
       try {
         await this.#send(
           'bumpEpoch',
           LEADER_KEY,
-          new UpdateItemCommand({
-            TableName: this.tableName,
-            Key: key(LEADER_KEY),
-            UpdateExpression: `ADD ${adds.join(', ')}`,
-            ConditionExpression: 'attribute_exists(leaseKey)',
-            ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
-            ExpressionAttributeValues: marshall(values),
-          }),
+          new UpdateItemCommand({ TableName: this.tableName, Key: key(LEADER_KEY), ...write }),
         );
       } catch (err) {
         // No leader item: the next leader's first full read finds everything anyway.
@@ -372,36 +336,7 @@ export class LeaseStore {
     to: OwnerRef | undefined,
     options: { lostOnConflict?: boolean } & OneShotOption = {},
   ): Promise<LeaseItem> {
-    const values: Record<string, unknown> = {
-      ':expected': lease.leaseCounter,
-      ':next': lease.leaseCounter + 1,
-      ':one': 1,
-      ':zero': 0,
-      ':now': this.#iso(),
-    };
-    let condition = 'leaseCounter = :expected';
-    if (lease.leaseOwner === undefined) condition += ' AND attribute_not_exists(leaseOwner)';
-    else {
-      condition += ' AND leaseOwner = :previous';
-      values[':previous'] = lease.leaseOwner;
-    }
-    let update =
-      'SET leaseCounter = :next, updatedAt = :now, ownerSwitchesSinceCheckpoint = if_not_exists(ownerSwitchesSinceCheckpoint, :zero) + :one';
-    let remove = 'REMOVE pendingOwner, pendingOwnerSession, handOffRequestedAt';
-    if (to) {
-      update += ', leaseOwner = :owner, ownerSession = :session';
-      values[':owner'] = to.workerId;
-      values[':session'] = to.sessionId;
-    } else remove += ', leaseOwner, ownerSession';
-    // LATEST is where the first owner started reading, at a moment only it knows: a later owner
-    // asking for LATEST again would skip what arrived in between. History is read again instead
-    // (duplicates, never loss), conditional on the checkpoint not having moved meanwhile.
-    if (lease.checkpoint === 'LATEST' && (lease.leaseOwner !== undefined || lease.ownerSwitchesSinceCheckpoint > 0)) {
-      condition += ' AND checkpoint = :latest';
-      update += ', checkpoint = :trimHorizon';
-      values[':latest'] = 'LATEST';
-      values[':trimHorizon'] = 'TRIM_HORIZON';
-    }
+    const write = transferWrite(lease, to, this.#iso());
     const send = () =>
       this.#send<UpdateItemCommandOutput>(
         'transfer',
@@ -409,9 +344,7 @@ export class LeaseStore {
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: key(lease.leaseKey),
-          UpdateExpression: `${update} ${remove}`,
-          ConditionExpression: condition,
-          ExpressionAttributeValues: marshall(values),
+          ...write,
           ReturnValues: 'ALL_NEW',
         }),
         undefined,
@@ -456,36 +389,20 @@ export class LeaseStore {
     session?: string,
     processorState?: string,
   ): Promise<LeaseItem> {
-    const finished = checkpoint === 'SHARD_END';
-    // The processor's state goes with this checkpoint or is removed: an older state never
-    // stands beside a newer checkpoint. A finished shard keeps none.
-    const withState = processorState !== undefined && !finished;
-    const update = finished
-      ? 'SET checkpoint = :cp, ownerSwitchesSinceCheckpoint = :zero, updatedAt = :now, leaseCounter = :next REMOVE leaseOwner, ownerSession, pendingOwner, pendingOwnerSession, handOffRequestedAt, processorState'
-      : withState
-        ? 'SET checkpoint = :cp, ownerSwitchesSinceCheckpoint = :zero, updatedAt = :now, processorState = :state'
-        : 'SET checkpoint = :cp, ownerSwitchesSinceCheckpoint = :zero, updatedAt = :now REMOVE processorState';
-    const values: Record<string, unknown> = {
-      ':cp': checkpoint,
-      ':zero': 0,
-      ':now': this.#iso(),
-      ':owner': owner,
-      ':expected': counter,
-    };
-    if (finished) values[':next'] = counter + 1;
-    if (withState) values[':state'] = processorState;
-    if (session !== undefined) values[':session'] = session;
+    const write = checkpointWrite(
+      {
+        owner,
+        counter,
+        checkpoint,
+        ...(session === undefined ? {} : { session }),
+        ...(processorState === undefined ? {} : { processorState }),
+      },
+      this.#iso(),
+    );
     const out = await this.#send<UpdateItemCommandOutput>(
       'checkpoint',
       leaseKey,
-      new UpdateItemCommand({
-        TableName: this.tableName,
-        Key: key(leaseKey),
-        UpdateExpression: update,
-        ConditionExpression: `leaseOwner = :owner AND leaseCounter = :expected${session === undefined ? '' : ' AND ownerSession = :session'}`,
-        ExpressionAttributeValues: marshall(values),
-        ReturnValues: 'ALL_NEW',
-      }),
+      new UpdateItemCommand({ TableName: this.tableName, Key: key(leaseKey), ...write, ReturnValues: 'ALL_NEW' }),
       undefined,
       true,
     );
@@ -498,30 +415,13 @@ export class LeaseStore {
    * The bump fences a live owner: its next checkpoint fails and it stops the shard.
    */
   async resetLease(lease: LeaseItem, checkpoint: string): Promise<LeaseItem> {
-    const values: Record<string, unknown> = {
-      ':expected': lease.leaseCounter,
-      ':next': lease.leaseCounter + 1,
-      ':from': lease.checkpoint,
-      ':cp': checkpoint,
-      ':zero': 0,
-      ':now': this.#iso(),
-    };
-    let condition = 'leaseCounter = :expected AND checkpoint = :from';
-    if (lease.leaseOwner === undefined) condition += ' AND attribute_not_exists(leaseOwner)';
-    else {
-      condition += ' AND leaseOwner = :owner';
-      values[':owner'] = lease.leaseOwner;
-    }
     const out = await this.#send<UpdateItemCommandOutput>(
       'resetLease',
       lease.leaseKey,
       new UpdateItemCommand({
         TableName: this.tableName,
         Key: key(lease.leaseKey),
-        UpdateExpression:
-          'SET checkpoint = :cp, leaseCounter = :next, ownerSwitchesSinceCheckpoint = :zero, updatedAt = :now REMOVE leaseOwner, ownerSession, pendingOwner, pendingOwnerSession, handOffRequestedAt',
-        ConditionExpression: condition,
-        ExpressionAttributeValues: marshall(values),
+        ...resetWrite(lease, checkpoint, this.#iso()),
         ReturnValues: 'ALL_NEW',
       }),
     );
@@ -626,26 +526,10 @@ export class LeaseStore {
    * required to exist): a row someone fixed meanwhile is left alone (LeaseConflictError).
    */
   async deleteIfUnchanged(leaseKey: string, raw: Record<string, AttributeValue>): Promise<void> {
-    const names: Record<string, string> = {};
-    const values: Record<string, AttributeValue> = {};
-    const terms: string[] = [];
-    Object.entries(raw).forEach(([name, value], i) => {
-      names[`#a${i}`] = name;
-      if ('S' in value || 'N' in value || 'B' in value || 'BOOL' in value) {
-        values[`:v${i}`] = value;
-        terms.push(`#a${i} = :v${i}`);
-      } else terms.push(`attribute_exists(#a${i})`);
-    });
     await this.#send(
       'deleteIfUnchanged',
       leaseKey,
-      new DeleteItemCommand({
-        TableName: this.tableName,
-        Key: key(leaseKey),
-        ConditionExpression: terms.join(' AND '),
-        ExpressionAttributeNames: names,
-        ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
-      }),
+      new DeleteItemCommand({ TableName: this.tableName, Key: key(leaseKey), ...unchangedCondition(raw) }),
     );
   }
 
