@@ -1,5 +1,6 @@
 import type { LeaseItem, TableSnapshot } from './items.js';
 import { relatedLeaseKey } from './lease-key.js';
+import { waitingStreams } from './stream-order.js';
 
 /**
  * The leader's assignment decision, pure: given the lease table and who is alive, which
@@ -164,4 +165,36 @@ export function planAssignment(input: AssignmentInput): AssignmentAction[] {
 export function unfinishedKeys(snapshot: TableSnapshot, listed: ReadonlySet<string> | undefined): Set<string> {
   const known = listed !== undefined && listed.size > 0;
   return new Set(snapshot.invalid.map((row) => row.leaseKey).filter((key) => !known || listed.has(key)));
+}
+
+/** What the leader's plan reads of the fleet (`Membership`, judged on the leader's clock). */
+export interface FleetView {
+  alive(): string[];
+  draining(): string[];
+  isGone(workerId: string, now: number): boolean;
+}
+
+/**
+ * `planAssignment` as the leader runs it on a table read (an assignment cycle, the owners of new
+ * leases): `leases` balanced over the fleet as `fleet` sees it at `now`; invalid rows hold their
+ * children back unless `listed` (the last audit's shards) no longer has them.
+ */
+export function planLeaderAssignment(input: {
+  snapshot: TableSnapshot;
+  leases: readonly LeaseItem[];
+  listed: ReadonlySet<string> | undefined;
+  fleet: FleetView;
+  maxLeasesPerWorker: number;
+  now: number;
+}): AssignmentAction[] {
+  const { snapshot, leases, listed, fleet, now } = input;
+  return planAssignment({
+    leases,
+    unfinishedKeys: unfinishedKeys(snapshot, listed),
+    waitingStreams: waitingStreams(leases),
+    alive: fleet.alive(),
+    draining: new Set(fleet.draining()),
+    isGone: (workerId) => fleet.isGone(workerId, now),
+    maxLeasesPerWorker: input.maxLeasesPerWorker,
+  });
 }

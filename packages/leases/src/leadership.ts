@@ -1,16 +1,12 @@
-import type { ShardInfo } from '@shardline/core';
-import { planAssignment, unfinishedKeys } from './assignment.js';
+import { planLeaderAssignment } from './assignment.js';
 import { LEASE_WRITES_IN_FLIGHT, forEachLimit } from './concurrency.js';
-import { LeaseBatchError, LeaseConflictError } from './errors.js';
+import { LeaseConflictError } from './errors.js';
 import { leaseFields, namesProcess } from './held-leases.js';
-import { keyStyleFor, qualifiedLeaseKey } from './lease-key.js';
 import { LEADER_KEY, type LeaderItem, type LeaseItem, type TableSnapshot } from './items.js';
+import { LeaderShardSync, applicationLeases } from './leader-shard-sync.js';
 import type { CoordinatorParts } from './parts.js';
 import { Notices } from './notices.js';
-import { ShardDiscovery } from './shard-discovery.js';
-import { generations, planShardSync, type ShardSyncPlan } from './shard-sync.js';
 import type { StreamFollower } from './stream-follower.js';
-import { replacesAStream, tableOfStream, waitingStreams } from './stream-order.js';
 
 export interface LeadershipDeps extends Pick<
   CoordinatorParts,
@@ -27,14 +23,6 @@ export interface LeadershipDeps extends Pick<
   handOffFromMe(row: LeaseItem, to: string): void;
 }
 
-export interface ShardSyncResult {
-  created: number;
-  deleted: number;
-  shards: number;
-  /** A full describe (audit) rather than an increment. */
-  audit: boolean;
-}
-
 export interface AssignmentResult {
   taken: number;
   handOffs: number;
@@ -45,8 +33,9 @@ export interface AssignmentResult {
  * The leader item and the leader's work. Election at each full read (a vacant or dead leader's
  * item is taken with a conditional write; an invalid one is replaced once it has stayed
  * unchanged for the dead-after time), then, beside the poll and one run at a time, shard sync
- * and assignment on their own cadence: each a pure plan (`planShardSync`, `planAssignment`)
- * followed by conditional writes, and an epoch bump so the other workers read the table.
+ * (`LeaderShardSync`) and assignment on their own cadence: each a pure plan (`planShardSync`,
+ * `planAssignment`) followed by conditional writes, and an epoch bump so the other workers read
+ * the table (this class is the one owner of those bumps and of the notices a failed one keeps).
  */
 export class Leadership {
   readonly #d: LeadershipDeps;
@@ -59,38 +48,26 @@ export class Leadership {
   #assignmentRequested = false;
   /** Hand-off requests seen by this leader, by shard + counter + target: when first seen. */
   readonly #pendingSince = new Map<string, number>();
-  /** Lease keys, in both styles, of the shards of this leader's last listing of every stream. */
-  #listedShards: Set<string> | undefined;
-  /** Each stream's shard list, kept by increments between audits; one per stream, made on first sync. */
-  readonly #discoveries = new Map<string, ShardDiscovery>();
+  /** Shard sync's listings and writes; when it runs is decided here (`#runWork`). */
+  readonly #shardSync: LeaderShardSync;
   /** Notices not written yet (a bump failed). */
   #unnoticed = new Notices();
 
   constructor(deps: LeadershipDeps) {
     this.#d = deps;
-  }
-
-  /** The stream's discovery; a new one starts from the shards its leases name (`own`), see ShardDiscovery.seed. */
-  #discoveryOf(streamArn: string, own: readonly LeaseItem[]): ShardDiscovery {
-    let discovery = this.#discoveries.get(streamArn);
-    if (!discovery) {
-      const { streams, options, clock, log } = this.#d;
-      discovery = new ShardDiscovery({
-        streamArn,
-        lister: streams.lister(streamArn),
-        auditIntervalMs: options.shardAuditIntervalMs,
-        clock,
-        log,
-      });
-      discovery.seed(
-        own.map((lease) => ({
-          shardId: lease.shardId,
-          ...(lease.parentShardIds[0] === undefined ? {} : { parentShardId: lease.parentShardIds[0] }),
-        })),
-      );
-      this.#discoveries.set(streamArn, discovery);
-    }
-    return discovery;
+    const { store, streams, membership, options, clock, log, me } = deps;
+    this.#shardSync = new LeaderShardSync({
+      store,
+      streams,
+      membership,
+      options,
+      clock,
+      log,
+      me,
+      takenForMe: (row) => deps.takenForMe(row),
+      stillLeader: () => this.#stillLeader(),
+      notify: (concerned) => this.#bumpEpoch(concerned),
+    });
   }
 
   /** Whether this worker holds the leader item (as of its last read or write; fencing aside). */
@@ -179,11 +156,7 @@ export class Leadership {
 
   #becomeLeader(item: LeaderItem): void {
     this.#lastSyncAt = Number.NEGATIVE_INFINITY;
-    // A new leader's knowledge may be stale: each stream's list starts again from the lease
-    // table (what the fleet knows now) and the shards listed after its newest lease. Not a
-    // full describe: a restarted fleet of a 10,000-shard stream would spend 10 s of the
-    // account's DescribeStream rate on it, while every shard that matters has a lease.
-    this.#discoveries.clear();
+    this.#shardSync.forgetListings();
     this.#assignmentRequested = true;
     this.#d.log.info({ leaseCounter: item.leaseCounter }, 'elected leader');
     this.#d.events.emit('leader:elected', { workerId: this.#d.me.workerId });
@@ -209,7 +182,7 @@ export class Leadership {
     if (now >= this.#lastSyncAt + options.shardSyncIntervalMs) {
       this.#lastSyncAt = now;
       try {
-        const result = await this.#shardSync(current);
+        const result = await this.#shardSync.run(current);
         events.emit('shardsync:done', result);
         if (result.created > 0 || result.deleted > 0 || clock.now() - now > options.heartbeatIntervalMs) {
           current = await store.scan();
@@ -235,223 +208,16 @@ export class Leadership {
     }
   }
 
-  /**
-   * Creates the leases of new shards and deletes finished ones, for every stream of the
-   * application: the streams are listed one after the other, so the process-wide DescribeStream
-   * limiter of `@shardline/streams` keeps the whole sync under the service's rate however many
-   * streams there are. New leases that may start at once are written with their owner already
-   * set (balanced like an assignment cycle, over the leases of all streams): one write per new
-   * shard instead of two, which halves the time a brand-new application of thousands of shards
-   * needs to get going.
-   */
-  async #shardSync(snapshot: TableSnapshot): Promise<ShardSyncResult> {
-    const { streams, options, clock, log } = this.#d;
-    const invalidKeys = new Set(snapshot.invalid.map((row) => row.leaseKey));
-    const leases = this.#applicationLeases(snapshot);
-    const listed = new Set<string>();
-    const plans: Array<{ streamArn: string; plan: ShardSyncPlan }> = [];
-    const retired: LeaseItem[] = [];
-    let shardCount = 0;
-    let failures = 0;
-    let audit = true;
-    let audited = true;
-    const arns = streams.arns;
-    for (const streamArn of arns) {
-      let shards: ShardInfo[];
-      let complete: boolean;
-      let fresh: ReadonlySet<string>;
-      const own = leases.filter((lease) => lease.streamArn === streamArn);
-      const discovery = this.#discoveryOf(streamArn, own);
-      // A replaced stream is described in full until it retires: an increment does not see its
-      // older shards close, and their ends are what lets the new stream start.
-      if (this.#replaced(streamArn)) discovery.requestAudit();
-      try {
-        ({ shards, complete, fresh } = await discovery.sync());
-      } catch (err) {
-        // One stream that cannot be listed does not hold the others back.
-        failures++;
-        log.warn({ err, streamArn }, 'listing a stream failed; its shards are synced next interval');
-        continue;
-      }
-      shardCount += shards.length;
-      audit &&= complete;
-      audited &&= discovery.audited;
-      for (const shard of shards) {
-        listed.add(shard.shardId);
-        listed.add(qualifiedLeaseKey(streamArn, shard.shardId));
-      }
-      const plan = planShardSync({
-        streamArn,
-        shards,
-        listingComplete: complete,
-        freshShardIds: fresh,
-        leases: own,
-        invalidKeys,
-        // A re-enabled table's new stream is read from its start whatever initialPosition says:
-        // it holds what was written after the switch, and nothing may be skipped.
-        initialPosition: replacesAStream(streamArn, [...streams.arns, ...leases.map((l) => l.streamArn)])
-          ? 'TRIM_HORIZON'
-          : options.initialPosition,
-        keyStyle: keyStyleFor(streamArn, snapshot.leases, streams.arns),
-        now: new Date(clock.now()).toISOString(),
-      });
-      plans.push({ streamArn, plan });
-      if (this.#drainedAndReplaced(streamArn, shards, own, plan)) {
-        retired.push(...own.filter((lease) => !plan.delete.includes(lease)));
-        streams.retire(streamArn);
-        this.#discoveries.delete(streamArn);
-        log.info({ streamArn, leases: own.length }, 'retired a replaced stream: every shard finished');
-      }
-    }
-    if (failures === arns.length) throw new Error(`none of the ${arns.length} stream(s) could be listed`);
-    // Invalid rows of shards not listed count as gone (children no longer wait on them): only
-    // on a list an audit made, never on the lease table's own view (a seed).
-    this.#listedShards = audited && failures === 0 ? listed : undefined;
-    const toCreate = this.#withOwners(
-      snapshot,
-      leases,
-      plans.flatMap(({ plan }) => plan.create),
-      this.#listedShards,
-    );
-    const created = await this.#createLeases(toCreate);
-    const deleted = await this.#deleteLeases([...plans.flatMap(({ plan }) => plan.delete), ...retired]);
-    await this.#recordChildren(plans.flatMap(({ plan }) => plan.recordChildren));
-    for (const { streamArn, plan } of plans) {
-      if (plan.newApplication && plan.create.length > 0)
-        log.info(
-          { streamArn, created: plan.create.length, initialPosition: plan.create[0]?.checkpoint },
-          'new stream: created its first leases',
-        );
-    }
-    return { created, deleted, shards: shardCount, audit };
-  }
-
-  /**
-   * A stream a later stream of its table replaced, with every shard closed, leased and finished:
-   * its leases are deleted and it is listed no more (its successor's gate opens with that).
-   */
-  #drainedAndReplaced(streamArn: string, shards: ShardInfo[], own: LeaseItem[], plan: ShardSyncPlan): boolean {
-    return (
-      this.#replaced(streamArn) &&
-      shards.length > 0 &&
-      shards.every((shard) => shard.endingSequenceNumber !== undefined) &&
-      plan.create.length === 0 &&
-      own.every((lease) => lease.checkpoint === 'SHARD_END')
-    );
-  }
-
-  /** A stream of a followed table that a later stream of that table replaced. */
-  #replaced(streamArn: string): boolean {
-    const table = tableOfStream(streamArn);
-    if (table === undefined || !this.#d.streams.followedTables.includes(table)) return false;
-    return this.#d.streams.streamsOf(table).at(-1) !== streamArn;
-  }
-
-  /** The valid leases of this application's streams (other rows of the table are left alone). */
-  #applicationLeases(snapshot: TableSnapshot): LeaseItem[] {
-    return snapshot.leases.filter((lease) => this.#d.streams.has(lease.streamArn));
-  }
-
-  /** New leases that may start at once get their owner in the create write (balanced as assignment would). */
-  #withOwners(
-    snapshot: TableSnapshot,
-    leases: LeaseItem[],
-    toCreate: LeaseItem[],
-    listed: Set<string> | undefined,
-  ): LeaseItem[] {
-    const { options, clock, membership } = this.#d;
-    if (toCreate.length > 0) {
-      const now = clock.now();
-      const fresh = new Set(toCreate.map((item) => item.leaseKey));
-      const owners = new Map<string, string>();
-      const all = [...leases, ...toCreate];
-      for (const action of planAssignment({
-        leases: all,
-        unfinishedKeys: unfinishedKeys(snapshot, listed),
-        waitingStreams: waitingStreams(all),
-        alive: membership.alive(),
-        draining: new Set(membership.draining()),
-        isGone: (workerId) => membership.isGone(workerId, now),
-        maxLeasesPerWorker: options.maxLeasesPerWorker,
-      })) {
-        if (action.kind === 'take' && fresh.has(action.lease.leaseKey)) owners.set(action.lease.leaseKey, action.to);
-      }
-      return toCreate.map((item) => {
-        const to = owners.get(item.leaseKey);
-        const sessionId = to === undefined ? undefined : membership.sessionOf(to);
-        return to !== undefined && sessionId !== undefined
-          ? { ...item, leaseOwner: to, ownerSession: sessionId, leaseCounter: 1, ownerSwitchesSinceCheckpoint: 1 }
-          : item;
-      });
-    }
-    return toCreate;
-  }
-
-  /**
-   * Parents are written before children, generation by generation: a child lease must never be
-   * visible (and so assignable) while its parent's lease is still missing.
-   */
-  async #createLeases(toCreate: LeaseItem[]): Promise<number> {
-    const { store, me } = this.#d;
-    let created = 0;
-    for (const generation of generations(toCreate)) {
-      // In transactions of up to 100 (lease-store.ts): a generation of 1,000 leases is 10 requests.
-      const { written, failure } = await settled(store.createLeases(generation, () => this.#stillLeader()));
-      created += written.length;
-      // Workers a write concerns: told through the leader item (see #bumpEpoch).
-      const concerned = new Notices();
-      for (const item of written) {
-        if (item.leaseOwner !== undefined) concerned.add(item.leaseOwner, item.leaseKey);
-        if (item.leaseOwner === me.workerId) this.#d.takenForMe(item);
-      }
-      // The owners start now, not after the last generation (thousands of leases take a while).
-      await this.#bumpEpoch(concerned);
-      // The next generation waits: its parents' leases may be missing.
-      if (failure) throw failure;
-    }
-    return created;
-  }
-
-  /** Children just listed, recorded on their parent's lease: its shard end then asks the stream nothing. */
-  async #recordChildren(records: ShardSyncPlan['recordChildren']): Promise<void> {
-    const { store, log } = this.#d;
-    await forEachLimit(records, LEASE_WRITES_IN_FLIGHT, async ({ lease, childShardIds }) => {
-      if (!this.#stillLeader()) return;
-      // Best effort: the worker ending the shard lists its children when none are recorded.
-      await store
-        .setChildren(lease, childShardIds)
-        .catch((err: unknown) => log.debug({ ...leaseFields(lease), err }, 'recording children failed'));
-    });
-  }
-
-  async #deleteLeases(toDelete: LeaseItem[]): Promise<number> {
-    const { store, log } = this.#d;
-    const { written: deleted, failure } = await settled(store.deleteLeases(toDelete, () => this.#stillLeader()));
-    // Workers a deletion concerns: told through the leader item (see #bumpEpoch).
-    const concerned = new Notices();
-    for (const lease of deleted) {
-      // A held lease deleted (trimmed): its owner reads the table and drops it. A finished one
-      // was given up already: no one to tell (thousands go after a big history is read).
-      if (lease.leaseOwner !== undefined && lease.checkpoint !== 'SHARD_END') concerned.add(lease.leaseOwner);
-      log.info({ ...leaseFields(lease), checkpoint: lease.checkpoint }, 'deleted finished lease');
-    }
-    await this.#bumpEpoch(concerned);
-    if (failure) throw failure;
-    return deleted.length;
-  }
-
   async #assign(snapshot: TableSnapshot): Promise<AssignmentResult> {
     const { clock, options, membership, store, log, me } = this.#d;
     const now = clock.now();
-    const leases = this.#applicationLeases(snapshot);
-    const actions = planAssignment({
-      leases,
-      unfinishedKeys: unfinishedKeys(snapshot, this.#listedShards),
-      waitingStreams: waitingStreams(leases),
-      alive: membership.alive(),
-      draining: new Set(membership.draining()),
-      isGone: (workerId) => membership.isGone(workerId, now),
+    const actions = planLeaderAssignment({
+      snapshot,
+      leases: applicationLeases(snapshot, this.#d.streams),
+      listed: this.#shardSync.listedShards,
+      fleet: membership,
       maxLeasesPerWorker: options.maxLeasesPerWorker,
+      now,
     });
     const result: AssignmentResult = { taken: 0, handOffs: 0, conflicts: 0 };
     const concerned = new Notices();
@@ -594,17 +360,5 @@ export class Leadership {
       this.#unnoticed.merge(pending);
       this.#d.log.warn({ err }, 'epoch bump failed; sent again next cycle');
     }
-  }
-}
-
-/** A batch of lease writes as written so far, and its failure if it stopped (LeaseBatchError). */
-async function settled(
-  batch: Promise<LeaseItem[]>,
-): Promise<{ written: readonly LeaseItem[]; failure?: LeaseBatchError<LeaseItem> }> {
-  try {
-    return { written: await batch };
-  } catch (err) {
-    if (err instanceof LeaseBatchError) return { written: err.written as LeaseItem[], failure: err };
-    throw err;
   }
 }

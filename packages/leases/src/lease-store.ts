@@ -1,8 +1,6 @@
 import {
   BatchGetItemCommand,
-  CreateTableCommand,
   DeleteItemCommand,
-  DescribeTableCommand,
   GetItemCommand,
   PutItemCommand,
   ScanCommand,
@@ -16,13 +14,14 @@ import {
   type ScanCommandOutput,
   type UpdateItemCommandOutput,
   type DynamoDBClient,
-  type TableDescription,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { forEachLimit } from './concurrency.js';
+import { batchGetRows, writeInTransactions, type BatchRequests, type CancellationReasons } from './lease-batches.js';
+import { ensureLeaseTable } from './lease-table-setup.js';
+import { checkpointWrite, epochBumpWrites, resetWrite, transferWrite, unchangedCondition } from './lease-writes.js';
 import type { Notices } from './notices.js';
-import { ConfigError, TransientError, retry, systemClock, type Clock, type RetryOptions } from '@shardline/core';
-import { LeaseBatchError, LeaseConflictError, translateLeaseError } from './errors.js';
+import { retry, systemClock, type Clock, type RetryOptions } from '@shardline/core';
+import { LeaseConflictError, translateLeaseError } from './errors.js';
 import {
   classifyItems,
   INBOX_PREFIX,
@@ -37,34 +36,6 @@ import {
   type TableSnapshot,
   type WorkerItem,
 } from './items.js';
-
-/** How long `ensureTable` waits for a table to become ACTIVE (a new table takes seconds; DynamoDB Local none). */
-const TABLE_ACTIVE_TIMEOUT_MS = 120_000;
-/** How often `ensureTable` asks for the table status meanwhile. */
-const TABLE_STATUS_POLL_MS = 500;
-/** BatchGetItem's own limit of keys per request. */
-const BATCH_GET_MAX_KEYS = 100;
-/** Worker notices per epoch bump (an update expression may be 4 KB; worker ids are short). */
-const NOTICES_PER_BUMP = 50;
-
-function chunk<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
-
-/** TransactWriteItems' own limit of actions per request. */
-export const TRANSACT_MAX_ITEMS = 100;
-/**
- * Transactions in flight per `createLeases` / `deleteLeases` call: 400 writes at once, as many as
- * the 32 single writes they replace would take ~12 round trips to make.
- */
-export const TRANSACTIONS_IN_FLIGHT = 4;
-/** Single conditional writes in flight when a cancelled transaction falls back to them. */
-const FALLBACK_WRITES_IN_FLIGHT = 8;
-
-/** Requests per batch of keys in `getLeaderAndWorkers` while DynamoDB leaves some unprocessed. */
-const UNPROCESSED_KEYS_ATTEMPTS = 3;
 
 /**
  * The retry of a write no next cycle would make again (see "Who retries what" in
@@ -97,66 +68,33 @@ export class LeaseStore {
   readonly tableName: string;
   readonly #client: DynamoDBClient;
   readonly #clock: Clock;
+  /** The single requests `lease-batches.ts` makes its batches of, sent here. */
+  readonly #batchRequests: BatchRequests;
 
   constructor(client: DynamoDBClient, tableName: string, clock: Clock = systemClock) {
     this.#client = client;
     this.tableName = tableName;
     this.#clock = clock;
+    this.#batchRequests = {
+      tableName,
+      batchGet: (keys, signal) =>
+        this.#send<BatchGetItemCommandOutput>(
+          'BatchGetItem',
+          undefined,
+          new BatchGetItemCommand({ RequestItems: { [tableName]: { Keys: keys, ConsistentRead: true } } }),
+          signal,
+        ),
+      transact: (operation, actions) => this.#transact(operation, actions),
+    };
   }
 
-  /**
-   * Creates the table when missing (PAY_PER_REQUEST) and waits until it is ACTIVE. An existing
-   * table must have exactly the `leaseKey` string hash key: anything else is someone else's
-   * table, and we never write into it.
-   */
+  /** Creates the table when missing and waits until it is ACTIVE (`ensureLeaseTable`; one-shot: retried here). */
   ensureTable(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
-    return this.#oneShot('ensureTable', () => this.#ensureTable(options), options.signal);
-  }
-
-  async #ensureTable(options: { timeoutMs?: number; signal?: AbortSignal }): Promise<void> {
-    const deadline = this.#clock.now() + (options.timeoutMs ?? TABLE_ACTIVE_TIMEOUT_MS);
-    let table = await this.#describe();
-    if (!table) {
-      try {
-        await this.#client.send(
-          new CreateTableCommand({
-            TableName: this.tableName,
-            AttributeDefinitions: [{ AttributeName: 'leaseKey', AttributeType: 'S' }],
-            KeySchema: [{ AttributeName: 'leaseKey', KeyType: 'HASH' }],
-            BillingMode: 'PAY_PER_REQUEST',
-          }),
-        );
-      } catch (err) {
-        // Another worker created it first: fine, wait for it like ours.
-        if ((err as { name?: string }).name !== 'ResourceInUseException') {
-          throw translateLeaseError(err, { operation: 'CreateTable', tableName: this.tableName });
-        }
-      }
-      table = await this.#describe();
-    }
-    for (;;) {
-      if (!table) throw new ConfigError(`lease table ${this.tableName} vanished while it was being created`);
-      checkKeySchema(this.tableName, table);
-      if (table.TableStatus === 'ACTIVE') return;
-      if (table.TableStatus === 'DELETING')
-        throw new ConfigError(`lease table ${this.tableName} is being deleted; wait and start again`);
-      if (this.#clock.now() >= deadline)
-        throw new ConfigError(
-          `lease table ${this.tableName} did not become ACTIVE in time (status ${table.TableStatus})`,
-        );
-      await this.#clock.sleep(TABLE_STATUS_POLL_MS, options.signal);
-      table = await this.#describe();
-    }
-  }
-
-  async #describe(): Promise<TableDescription | undefined> {
-    try {
-      const out = await this.#client.send(new DescribeTableCommand({ TableName: this.tableName }));
-      return out.Table;
-    } catch (err) {
-      if ((err as { name?: string }).name === 'ResourceNotFoundException') return undefined;
-      throw translateLeaseError(err, { operation: 'DescribeTable', tableName: this.tableName });
-    }
+    return this.#oneShot(
+      'ensureTable',
+      () => ensureLeaseTable(this.#client, this.tableName, this.#clock, options),
+      options.signal,
+    );
   }
 
   /** The whole table, strongly consistent, every page; rows failing their schema come back in `invalid`. */
@@ -193,24 +131,11 @@ export class LeaseStore {
    * asked again, then reported as a TransientError (the caller's next read tries again).
    */
   async getLeases(leaseKeys: readonly string[], signal?: AbortSignal): Promise<LeaseItem[]> {
+    const rows = await batchGetRows(this.#batchRequests, [...new Set(leaseKeys)], 'retry', signal);
     const out: LeaseItem[] = [];
-    for (const keys of chunk([...new Set(leaseKeys)], BATCH_GET_MAX_KEYS)) {
-      let request: Record<string, AttributeValue>[] = keys.map(key);
-      for (let attempt = 0; request.length > 0 && attempt < UNPROCESSED_KEYS_ATTEMPTS; attempt++) {
-        const answer = await this.#send<BatchGetItemCommandOutput>(
-          'BatchGetItem',
-          undefined,
-          new BatchGetItemCommand({ RequestItems: { [this.tableName]: { Keys: request, ConsistentRead: true } } }),
-          signal,
-        );
-        for (const item of answer.Responses?.[this.tableName] ?? []) {
-          const parsed = leaseItemSchema.safeParse(unmarshall(item));
-          if (parsed.success) out.push(parsed.data);
-        }
-        request = answer.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
-      }
-      if (request.length > 0)
-        throw new TransientError(`BatchGetItem on lease table ${this.tableName} left keys unprocessed`);
+    for (const row of rows) {
+      const parsed = leaseItemSchema.safeParse(row);
+      if (parsed.success) out.push(parsed.data);
     }
     return out;
   }
@@ -221,24 +146,7 @@ export class LeaseStore {
     signal?: AbortSignal,
   ): Promise<{ leader: LeaderItem | undefined; workers: WorkerItem[] }> {
     const keys = [LEADER_KEY, ...workerIds.map(workerKey)];
-    const rows: Array<Record<string, unknown>> = [];
-    for (let i = 0; i < keys.length; i += BATCH_GET_MAX_KEYS) {
-      let request: Record<string, AttributeValue>[] = keys.slice(i, i + BATCH_GET_MAX_KEYS).map(key);
-      // Unprocessed keys are asked again: a missing leader item would look like a vacancy.
-      for (let attempt = 0; request.length > 0 && attempt < UNPROCESSED_KEYS_ATTEMPTS; attempt++) {
-        const answer = await this.#send<BatchGetItemCommandOutput>(
-          'BatchGetItem',
-          undefined,
-          new BatchGetItemCommand({ RequestItems: { [this.tableName]: { Keys: request, ConsistentRead: true } } }),
-          signal,
-        );
-        for (const item of answer.Responses?.[this.tableName] ?? []) rows.push(unmarshall(item));
-        request = answer.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
-      }
-      if (request.length > 0)
-        throw new TransientError(`BatchGetItem on lease table ${this.tableName} left keys unprocessed`);
-    }
-    const snapshot = classifyItems(rows);
+    const snapshot = classifyItems(await batchGetRows(this.#batchRequests, keys, 'retry', signal));
     return { leader: snapshot.leader, workers: snapshot.workers };
   }
 
@@ -249,40 +157,12 @@ export class LeaseStore {
    * for them.
    */
   async bumpEpoch(notices?: Notices): Promise<void> {
-    const bare = new Set(notices?.bare() ?? []);
-    const inbox = notices?.inbox() ?? new Map<string, string[]>();
-    const ids = [...new Set([...bare, ...inbox.keys()])];
-    // An update expression is limited to 4 KB: notices go out in chunks, each a bump of its own.
-    const chunks = notices === undefined ? [undefined] : chunk(ids, NOTICES_PER_BUMP);
-    for (const targets of chunks) {
-      const names: Record<string, string> = {};
-      const values: Record<string, unknown> = { ':one': 1 };
-      const adds = ['epoch :one'];
-      if (targets !== undefined) adds.push('targetedEpoch :one');
-      (targets ?? []).forEach((id, i) => {
-        if (bare.has(id)) {
-          names[`#n${i}`] = `${NOTICE_PREFIX}${id}`;
-          adds.push(`#n${i} :one`);
-        }
-        const keys = inbox.get(id);
-        if (keys && keys.length > 0) {
-          names[`#i${i}`] = `${INBOX_PREFIX}${id}`;
-          values[`:i${i}`] = new Set(keys);
-          adds.push(`#i${i} :i${i}`);
-        }
-      });
+    for (const write of epochBumpWrites(notices)) {
       try {
         await this.#send(
           'bumpEpoch',
           LEADER_KEY,
-          new UpdateItemCommand({
-            TableName: this.tableName,
-            Key: key(LEADER_KEY),
-            UpdateExpression: `ADD ${adds.join(', ')}`,
-            ConditionExpression: 'attribute_exists(leaseKey)',
-            ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
-            ExpressionAttributeValues: marshall(values),
-          }),
+          new UpdateItemCommand({ TableName: this.tableName, Key: key(LEADER_KEY), ...write }),
         );
       } catch (err) {
         // No leader item: the next leader's first full read finds everything anyway.
@@ -322,19 +202,11 @@ export class LeaseStore {
    * invalid are left out; unprocessed keys are simply read next time.
    */
   async getWorkers(workerIds: readonly string[], signal?: AbortSignal): Promise<WorkerItem[]> {
+    const rows = await batchGetRows(this.#batchRequests, workerIds.map(workerKey), 'skip', signal);
     const out: WorkerItem[] = [];
-    for (let i = 0; i < workerIds.length; i += BATCH_GET_MAX_KEYS) {
-      const keys = workerIds.slice(i, i + BATCH_GET_MAX_KEYS).map((id) => key(workerKey(id)));
-      const answer = await this.#send<BatchGetItemCommandOutput>(
-        'BatchGetItem',
-        undefined,
-        new BatchGetItemCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }),
-        signal,
-      );
-      for (const item of answer.Responses?.[this.tableName] ?? []) {
-        const parsed = workerItemSchema.safeParse(unmarshall(item));
-        if (parsed.success) out.push(parsed.data);
-      }
+    for (const row of rows) {
+      const parsed = workerItemSchema.safeParse(row);
+      if (parsed.success) out.push(parsed.data);
     }
     return out;
   }
@@ -408,7 +280,8 @@ export class LeaseStore {
    * carrying the items written meanwhile (the leader's next cycle decides the rest again).
    */
   async createLeases(items: readonly LeaseItem[], proceed: () => boolean = () => true): Promise<LeaseItem[]> {
-    return this.#writeAll(
+    return writeInTransactions(
+      this.#batchRequests,
       'createLeases',
       items,
       proceed,
@@ -428,7 +301,8 @@ export class LeaseStore {
    * lease whose counter moved is left (not returned). Returns the leases deleted.
    */
   async deleteLeases(leases: readonly LeaseItem[], proceed: () => boolean = () => true): Promise<LeaseItem[]> {
-    return this.#writeAll(
+    return writeInTransactions(
+      this.#batchRequests,
       'deleteLeases',
       leases,
       proceed,
@@ -452,62 +326,6 @@ export class LeaseStore {
     );
   }
 
-  async #writeAll<T extends { leaseKey: string }>(
-    operation: string,
-    items: readonly T[],
-    proceed: () => boolean,
-    action: (item: T) => TransactWriteItem,
-    single: (item: T) => Promise<boolean>,
-  ): Promise<T[]> {
-    const written: T[] = [];
-    let failure: unknown;
-    // After a failure no new request starts, and those in flight are let finish: what they wrote
-    // is reported with the error, so the caller still tells the workers concerned.
-    const go = () => failure === undefined && proceed();
-    const writeAlone = async (batch: readonly T[]) =>
-      forEachLimit(batch, FALLBACK_WRITES_IN_FLIGHT, async (item) => {
-        try {
-          if (go() && (await single(item))) written.push(item);
-        } catch (err) {
-          failure ??= err;
-        }
-      });
-    await forEachLimit(chunk(items, TRANSACT_MAX_ITEMS), TRANSACTIONS_IN_FLIGHT, async (batch) => {
-      if (!go()) return;
-      try {
-        await this.#writeBatch(operation, batch, action, writeAlone, written);
-      } catch (err) {
-        failure ??= err;
-      }
-    });
-    if (failure !== undefined) throw new LeaseBatchError(operation, written, failure);
-    return written;
-  }
-
-  async #writeBatch<T>(
-    operation: string,
-    batch: readonly T[],
-    action: (item: T) => TransactWriteItem,
-    writeAlone: (batch: readonly T[]) => Promise<void>,
-    written: T[],
-  ): Promise<void> {
-    // One item needs no transaction (which would also cost it twice the write units).
-    if (batch.length === 1) return writeAlone(batch);
-    let reasons: readonly (CancellationReason | undefined)[];
-    try {
-      await this.#client.send(new TransactWriteItemsCommand({ TransactItems: batch.map(action) }));
-      written.push(...batch);
-      return;
-    } catch (err) {
-      if ((err as { name?: string }).name !== 'TransactionCanceledException')
-        throw translateLeaseError(err, { operation, tableName: this.tableName });
-      reasons = (err as { CancellationReasons?: CancellationReason[] }).CancellationReasons ?? [];
-    }
-    // Reasons are positional (one per action, `None` for an action that was fine); an action
-    // with no reason is unknown, never taken to have failed its condition.
-    await writeAlone(batch.filter((_, i) => reasons[i]?.Code !== 'ConditionalCheckFailed'));
-  }
-
   /**
    * Moves a lease to `to` (or to nobody) with a counter bump, conditional on the counter and
    * owner the caller read. Clears any pending hand-off. A lease that had an owner and is still
@@ -518,36 +336,7 @@ export class LeaseStore {
     to: OwnerRef | undefined,
     options: { lostOnConflict?: boolean } & OneShotOption = {},
   ): Promise<LeaseItem> {
-    const values: Record<string, unknown> = {
-      ':expected': lease.leaseCounter,
-      ':next': lease.leaseCounter + 1,
-      ':one': 1,
-      ':zero': 0,
-      ':now': this.#iso(),
-    };
-    let condition = 'leaseCounter = :expected';
-    if (lease.leaseOwner === undefined) condition += ' AND attribute_not_exists(leaseOwner)';
-    else {
-      condition += ' AND leaseOwner = :previous';
-      values[':previous'] = lease.leaseOwner;
-    }
-    let update =
-      'SET leaseCounter = :next, updatedAt = :now, ownerSwitchesSinceCheckpoint = if_not_exists(ownerSwitchesSinceCheckpoint, :zero) + :one';
-    let remove = 'REMOVE pendingOwner, pendingOwnerSession, handOffRequestedAt';
-    if (to) {
-      update += ', leaseOwner = :owner, ownerSession = :session';
-      values[':owner'] = to.workerId;
-      values[':session'] = to.sessionId;
-    } else remove += ', leaseOwner, ownerSession';
-    // LATEST is where the first owner started reading, at a moment only it knows: a later owner
-    // asking for LATEST again would skip what arrived in between. History is read again instead
-    // (duplicates, never loss), conditional on the checkpoint not having moved meanwhile.
-    if (lease.checkpoint === 'LATEST' && (lease.leaseOwner !== undefined || lease.ownerSwitchesSinceCheckpoint > 0)) {
-      condition += ' AND checkpoint = :latest';
-      update += ', checkpoint = :trimHorizon';
-      values[':latest'] = 'LATEST';
-      values[':trimHorizon'] = 'TRIM_HORIZON';
-    }
+    const write = transferWrite(lease, to, this.#iso());
     const send = () =>
       this.#send<UpdateItemCommandOutput>(
         'transfer',
@@ -555,9 +344,7 @@ export class LeaseStore {
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: key(lease.leaseKey),
-          UpdateExpression: `${update} ${remove}`,
-          ConditionExpression: condition,
-          ExpressionAttributeValues: marshall(values),
+          ...write,
           ReturnValues: 'ALL_NEW',
         }),
         undefined,
@@ -602,36 +389,20 @@ export class LeaseStore {
     session?: string,
     processorState?: string,
   ): Promise<LeaseItem> {
-    const finished = checkpoint === 'SHARD_END';
-    // The processor's state goes with this checkpoint or is removed: an older state never
-    // stands beside a newer checkpoint. A finished shard keeps none.
-    const withState = processorState !== undefined && !finished;
-    const update = finished
-      ? 'SET checkpoint = :cp, ownerSwitchesSinceCheckpoint = :zero, updatedAt = :now, leaseCounter = :next REMOVE leaseOwner, ownerSession, pendingOwner, pendingOwnerSession, handOffRequestedAt, processorState'
-      : withState
-        ? 'SET checkpoint = :cp, ownerSwitchesSinceCheckpoint = :zero, updatedAt = :now, processorState = :state'
-        : 'SET checkpoint = :cp, ownerSwitchesSinceCheckpoint = :zero, updatedAt = :now REMOVE processorState';
-    const values: Record<string, unknown> = {
-      ':cp': checkpoint,
-      ':zero': 0,
-      ':now': this.#iso(),
-      ':owner': owner,
-      ':expected': counter,
-    };
-    if (finished) values[':next'] = counter + 1;
-    if (withState) values[':state'] = processorState;
-    if (session !== undefined) values[':session'] = session;
+    const write = checkpointWrite(
+      {
+        owner,
+        counter,
+        checkpoint,
+        ...(session === undefined ? {} : { session }),
+        ...(processorState === undefined ? {} : { processorState }),
+      },
+      this.#iso(),
+    );
     const out = await this.#send<UpdateItemCommandOutput>(
       'checkpoint',
       leaseKey,
-      new UpdateItemCommand({
-        TableName: this.tableName,
-        Key: key(leaseKey),
-        UpdateExpression: update,
-        ConditionExpression: `leaseOwner = :owner AND leaseCounter = :expected${session === undefined ? '' : ' AND ownerSession = :session'}`,
-        ExpressionAttributeValues: marshall(values),
-        ReturnValues: 'ALL_NEW',
-      }),
+      new UpdateItemCommand({ TableName: this.tableName, Key: key(leaseKey), ...write, ReturnValues: 'ALL_NEW' }),
       undefined,
       true,
     );
@@ -644,30 +415,13 @@ export class LeaseStore {
    * The bump fences a live owner: its next checkpoint fails and it stops the shard.
    */
   async resetLease(lease: LeaseItem, checkpoint: string): Promise<LeaseItem> {
-    const values: Record<string, unknown> = {
-      ':expected': lease.leaseCounter,
-      ':next': lease.leaseCounter + 1,
-      ':from': lease.checkpoint,
-      ':cp': checkpoint,
-      ':zero': 0,
-      ':now': this.#iso(),
-    };
-    let condition = 'leaseCounter = :expected AND checkpoint = :from';
-    if (lease.leaseOwner === undefined) condition += ' AND attribute_not_exists(leaseOwner)';
-    else {
-      condition += ' AND leaseOwner = :owner';
-      values[':owner'] = lease.leaseOwner;
-    }
     const out = await this.#send<UpdateItemCommandOutput>(
       'resetLease',
       lease.leaseKey,
       new UpdateItemCommand({
         TableName: this.tableName,
         Key: key(lease.leaseKey),
-        UpdateExpression:
-          'SET checkpoint = :cp, leaseCounter = :next, ownerSwitchesSinceCheckpoint = :zero, updatedAt = :now REMOVE leaseOwner, ownerSession, pendingOwner, pendingOwnerSession, handOffRequestedAt',
-        ConditionExpression: condition,
-        ExpressionAttributeValues: marshall(values),
+        ...resetWrite(lease, checkpoint, this.#iso()),
         ReturnValues: 'ALL_NEW',
       }),
     );
@@ -772,26 +526,10 @@ export class LeaseStore {
    * required to exist): a row someone fixed meanwhile is left alone (LeaseConflictError).
    */
   async deleteIfUnchanged(leaseKey: string, raw: Record<string, AttributeValue>): Promise<void> {
-    const names: Record<string, string> = {};
-    const values: Record<string, AttributeValue> = {};
-    const terms: string[] = [];
-    Object.entries(raw).forEach(([name, value], i) => {
-      names[`#a${i}`] = name;
-      if ('S' in value || 'N' in value || 'B' in value || 'BOOL' in value) {
-        values[`:v${i}`] = value;
-        terms.push(`#a${i} = :v${i}`);
-      } else terms.push(`attribute_exists(#a${i})`);
-    });
     await this.#send(
       'deleteIfUnchanged',
       leaseKey,
-      new DeleteItemCommand({
-        TableName: this.tableName,
-        Key: key(leaseKey),
-        ConditionExpression: terms.join(' AND '),
-        ExpressionAttributeNames: names,
-        ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
-      }),
+      new DeleteItemCommand({ TableName: this.tableName, Key: key(leaseKey), ...unchangedCondition(raw) }),
     );
   }
 
@@ -809,6 +547,18 @@ export class LeaseStore {
         }),
       ),
     );
+  }
+
+  /** One TransactWriteItems: a cancellation is an answer (its reasons), any other error is translated. */
+  async #transact(operation: string, actions: TransactWriteItem[]): Promise<CancellationReasons | undefined> {
+    try {
+      await this.#client.send(new TransactWriteItemsCommand({ TransactItems: actions }));
+      return undefined;
+    } catch (err) {
+      if ((err as { name?: string }).name !== 'TransactionCanceledException')
+        throw translateLeaseError(err, { operation, tableName: this.tableName });
+      return (err as { CancellationReasons?: CancellationReason[] }).CancellationReasons ?? [];
+    }
   }
 
   #oneShot<T>(operation: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
@@ -841,16 +591,4 @@ export class LeaseStore {
 
 function key(leaseKey: string): Record<string, AttributeValue> {
   return { leaseKey: { S: leaseKey } };
-}
-
-function checkKeySchema(tableName: string, table: TableDescription): void {
-  const keys = table.KeySchema ?? [];
-  const hash = keys[0];
-  const type = table.AttributeDefinitions?.find((a) => a.AttributeName === 'leaseKey')?.AttributeType;
-  if (keys.length !== 1 || hash?.AttributeName !== 'leaseKey' || hash.KeyType !== 'HASH' || type !== 'S') {
-    const found = keys.map((k) => `${k.AttributeName ?? '?'} ${k.KeyType ?? '?'}`).join(', ') || 'none';
-    throw new ConfigError(
-      `table ${tableName} exists but is not a shardline lease table (key schema: ${found}; expected leaseKey string HASH only). Choose another leaseTableName; shardline never writes into a table it did not make.`,
-    );
-  }
 }

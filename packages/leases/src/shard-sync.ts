@@ -6,7 +6,7 @@ import { leaseKeyFor, type LeaseKeyStyle } from './lease-key.js';
 /**
  * Shard sync, the decision half (pure): which leases to create and which to delete, from the
  * stream's shard list and the lease table. The leader runs it; the I/O half is in
- * leadership.ts. (How it differs from KCL's HierarchicalShardSyncer: docs/architecture.md.)
+ * leader-shard-sync.ts. (How it differs from KCL's HierarchicalShardSyncer: docs/architecture.md.)
  */
 
 export interface ShardSyncInput {

@@ -3,7 +3,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { connectTestDynamoDB } from '@shardline/testkit';
 import { LeaseBatchError } from '../src/errors.js';
 import type { LeaseItem } from '../src/items.js';
-import { LeaseStore, TRANSACT_MAX_ITEMS } from '../src/lease-store.js';
+import { TRANSACT_MAX_ITEMS } from '../src/lease-batches.js';
+import { LeaseStore } from '../src/lease-store.js';
 import { STREAM_ARN } from './fleet.js';
 
 const db = connectTestDynamoDB();
