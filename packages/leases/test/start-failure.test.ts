@@ -30,7 +30,8 @@ describe('a coordinator whose first heartbeat does not get through', () => {
     );
 
     expect(error).toBeInstanceOf(TransientError);
-    expect(error).toMatchObject({ retryable: true, message: expect.stringMatching(/heartbeat of _worker#w1/) });
+    expect((error as TransientError).retryable).toBe(true);
+    expect((error as TransientError).message).toMatch(/heartbeat of _worker#w1/);
     expect(member.coordinator.lastHeartbeatAt()).toBeUndefined();
     // Stopping a coordinator that never started is immediate, and the table shows nobody.
     await member.coordinator.stop();

@@ -67,7 +67,8 @@ describe('a Worker whose first heartbeat does not get through', () => {
       );
 
       expect(error).toBeInstanceOf(TransientError);
-      expect(error).toMatchObject({ retryable: true, message: expect.stringMatching(/heartbeat of _worker#a/) });
+      expect((error as TransientError).retryable).toBe(true);
+      expect((error as TransientError).message).toMatch(/heartbeat of _worker#a/);
       if (mode === 'hold') expect(proxy.held()).toBe(1);
       // start() rejects only after the worker cleaned up after itself.
       expect(worker.state).toBe('stopped');
