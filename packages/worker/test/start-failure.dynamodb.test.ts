@@ -20,7 +20,7 @@ const flushPending = () => new Promise<void>((resolve) => setImmediate(() => set
  * A Worker whose lease table is behind a proxy that stalls (or resets) this worker's heartbeat
  * writes, and nothing else: the table is ensured, the first heartbeat does not get through.
  */
-async function workerWithFailingFirstHeartbeat(mode: StallMode) {
+async function workerWithFailingFirstHeartbeat(mode: StallMode, emfLines: string[]) {
   const { tableName } = await db.createStreamTable();
   const proxy = await startStallingProxy(db.endpoint, (target, body) =>
     target.endsWith('.PutItem') && body.includes('"_worker#a"') ? mode : undefined,
@@ -42,6 +42,9 @@ async function workerWithFailingFirstHeartbeat(mode: StallMode) {
     // A heartbeat write counts as failed after max(2 s, two intervals): 2 s here.
     leases: { leaseDurationMs: 5_000, heartbeatIntervalMs: 500 },
     processor: { processRecords: () => undefined },
+    // Started before the first heartbeat, so stopped again when it fails.
+    healthPort: 0,
+    metrics: { emf: { write: (line) => emfLines.push(line) } },
   });
   cleanups.push(() => worker.stop());
   return { worker, proxy };
@@ -57,7 +60,8 @@ describe('a Worker whose first heartbeat does not get through', () => {
       const onUnhandled = (reason: unknown) => unhandled.push(reason);
       process.on('unhandledRejection', onUnhandled);
       cleanups.push(() => void process.off('unhandledRejection', onUnhandled));
-      const { worker, proxy } = await workerWithFailingFirstHeartbeat(mode);
+      const emfLines: string[] = [];
+      const { worker, proxy } = await workerWithFailingFirstHeartbeat(mode, emfLines);
       const stopped: Array<{ errors: Error[] }> = [];
       worker.events.on('worker:stopped', (event) => stopped.push(event));
 
@@ -73,6 +77,8 @@ describe('a Worker whose first heartbeat does not get through', () => {
       // start() rejects only after the worker cleaned up after itself.
       expect(worker.state).toBe('stopped');
       expect(stopped).toEqual([{ workerId: 'a', errors: [] }]);
+      // The EMF reporter's last flush at stop (the leak guard checks the health server closed).
+      expect(emfLines.length).toBeGreaterThan(0);
       expect((await readLeaseTable(db.dynamodb, worker.leaseTableName)).leases).toEqual([]);
       await flushPending();
       expect(unhandled).toEqual([]);
