@@ -77,10 +77,17 @@ interface AwsLikeError {
  * Translates an AWS SDK error from a lease-table call into a shardline error: the edge where
  * SDK types stop. `lostOnConflict` turns a failed condition into LeaseLostError (checkpoints,
  * releases by the owner) instead of LeaseConflictError (the leader's and takers' writes).
+ * `signal` is the one the call was sent with: see `timedOut`.
  */
 export function translateLeaseError(
   err: unknown,
-  context: { operation: string; leaseKey?: string; tableName: string; lostOnConflict?: boolean },
+  context: {
+    operation: string;
+    leaseKey?: string | undefined;
+    tableName: string;
+    lostOnConflict?: boolean;
+    signal?: AbortSignal | undefined;
+  },
 ): ShardlineError {
   if (err instanceof ShardlineError) return err;
   const e = (typeof err === 'object' && err !== null ? err : {}) as AwsLikeError;
@@ -91,6 +98,9 @@ export function translateLeaseError(
     return context.lostOnConflict
       ? new LeaseLostError(key, undefined, { cause: err })
       : new LeaseConflictError(key, context.operation, { cause: err });
+  }
+  if (name === 'AbortError' && timedOut(context.signal)) {
+    return new TransientError(`${where} got no answer in time (${e.message ?? name})`, { cause: err });
   }
   const kind = classifyAwsError(err);
   if (kind === 'throttled') return new ThrottledError(`${where} was throttled (${name})`, { cause: err });
@@ -110,4 +120,16 @@ export function translateLeaseError(
     return new TransientError(`${where} failed: ${e.message ?? name}`, { cause: err });
   }
   return new ShardlineError(`${where} failed: ${e.message ?? String(err)}`, { cause: err, retryable: false });
+}
+
+/**
+ * The call's deadline (`AbortSignal.timeout`: a heartbeat write's, a table read's) passed, so an
+ * AbortError means the endpoint was too slow or unreachable: a passing fault. The SDK's AbortError
+ * cannot tell a deadline from a stop by itself: which of its layers noticed the abort first
+ * decides whether it carries the signal's reason at all (the retry middleware's own "Request
+ * aborted" carries nothing), so the signal is asked.
+ */
+function timedOut(signal: AbortSignal | undefined): boolean {
+  const reason: unknown = signal?.aborted ? signal.reason : undefined;
+  return typeof reason === 'object' && reason !== null && (reason as { name?: unknown }).name === 'TimeoutError';
 }

@@ -580,7 +580,7 @@ export class LeaseStore {
       ) => Promise<T>;
       return await send(command, signal ? { abortSignal: signal } : undefined);
     } catch (err) {
-      throw translateLeaseError(err, { operation, leaseKey, tableName: this.tableName, lostOnConflict });
+      throw translateLeaseError(err, { operation, leaseKey, tableName: this.tableName, lostOnConflict, signal });
     }
   }
 

@@ -38,6 +38,27 @@ describe('translateLeaseError', () => {
     expect(server.retryable).toBe(true);
   });
 
+  it('makes a call aborted by its own deadline a passing fault, and one aborted by a stop not', () => {
+    // The retry middleware's AbortError: no cause, nothing says why the signal fired.
+    const aborted = () => Object.assign(new Error('Request aborted'), { name: 'AbortError' });
+    const deadline = new AbortController();
+    // What AbortSignal.timeout's signal holds once it fired.
+    deadline.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
+    const timedOut = translateLeaseError(aborted(), { ...TABLE, signal: deadline.signal });
+    expect(timedOut).toBeInstanceOf(TransientError);
+    expect(timedOut.retryable).toBe(true);
+    expect(timedOut.message).toMatch(/transfer of shardId-1 on lease table leases got no answer in time/);
+    const stop = new AbortController();
+    stop.abort();
+    const stopped = translateLeaseError(aborted(), { ...TABLE, signal: stop.signal });
+    expect(stopped).not.toBeInstanceOf(TransientError);
+    expect(stopped.retryable).toBe(false);
+    // An answer that came back before the deadline passed stays what it was.
+    expect(translateLeaseError(conditionFailed(), { ...TABLE, signal: deadline.signal })).toBeInstanceOf(
+      LeaseConflictError,
+    );
+  });
+
   it('turns a failed condition into LeaseLostError or LeaseConflictError, never retryable', () => {
     const lost = translateLeaseError(conditionFailed(), { ...TABLE, lostOnConflict: true });
     expect(lost).toBeInstanceOf(LeaseLostError);
