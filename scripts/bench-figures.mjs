@@ -1,7 +1,7 @@
 // Benchmarks write their figures here as JSON (bench-report/figures/<bench>.json), chart-ready:
-// bench-report.mjs turns them into SVG. One file per bench script, replaced at each run, so a
-// partial run (BENCH_ONLY, one script) refreshes only its own charts.
-import { mkdirSync, writeFileSync } from 'node:fs';
+// bench-report.mjs turns them into SVG. One file per bench script; a run replaces the charts it
+// measured and keeps the others, so a partial run (BENCH_ONLY, one script) refreshes only its own.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,12 +27,20 @@ export function reportDir() {
 export function writeFigures(bench, charts, settings = {}) {
   const dir = join(reportDir(), 'figures');
   mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${bench}.json`);
+  const measured = new Set(charts.map((chart) => chart.id));
+  /** @type {{ measuredAt?: string, charts?: Array<Chart & { measuredAt?: string }> }} */
+  const before = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  // A chart this run did not measure keeps the date of the run that did.
+  const kept = (before.charts ?? [])
+    .filter((chart) => !measured.has(chart.id))
+    .map((chart) => ({ ...chart, measuredAt: chart.measuredAt ?? before.measuredAt }));
   const figures = {
     bench,
     measuredAt: new Date().toISOString(),
     machine: { cpus: cpus().length, node: process.version },
     settings,
-    charts,
+    charts: [...kept, ...charts],
   };
-  writeFileSync(join(dir, `${bench}.json`), `${JSON.stringify(figures, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify(figures, null, 2)}\n`);
 }

@@ -185,6 +185,7 @@ export function writeReport(dir = reportDir()) {
       writeFileSync(join(dir, name), renderChart(chart));
       written.push(name);
       sections.push(`![${chart.title}](${name})`, '');
+      if (chart.measuredAt) sections.push(`(measured ${chart.measuredAt}, by an earlier run)`, '');
     }
   }
   writeFileSync(

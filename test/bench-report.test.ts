@@ -77,6 +77,35 @@ describe('bench report charts', () => {
     expect(readme).toContain('on 2 CPU(s), Node v20.20.2; records 20000, rounds 5');
   });
 
+  it('a partial run replaces the charts it measured and keeps the others with their own date', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-figures-'));
+    dirs.push(dir);
+    const previous = process.env.BENCH_REPORT_DIR;
+    process.env.BENCH_REPORT_DIR = dir;
+    try {
+      // @ts-expect-error: a plain .mjs script (the bench figures), no type declarations
+      const { writeFigures } = (await import('../scripts/bench-figures.mjs')) as {
+        writeFigures: (bench: string, charts: Chart[], settings?: Record<string, unknown>) => void;
+      };
+      const file = join(dir, 'figures', 'e2e.json');
+      writeFigures('e2e', [chart('throughput'), chart('latency')]);
+      const first = JSON.parse(readFileSync(file, 'utf8')) as { measuredAt: string };
+      writeFigures('e2e', [{ ...chart('latency'), title: 'latency, again' }]);
+      const second = JSON.parse(readFileSync(file, 'utf8')) as { charts: Array<Chart & { measuredAt?: string }> };
+      expect(second.charts.map((c) => [c.id, c.title, c.measuredAt])).toEqual([
+        ['throughput', chart('throughput').title, first.measuredAt],
+        ['latency', 'latency, again', undefined],
+      ]);
+      writeReport(dir);
+      expect(readFileSync(join(dir, 'README.md'), 'utf8')).toContain(
+        `(measured ${first.measuredAt}, by an earlier run)`,
+      );
+    } finally {
+      if (previous === undefined) delete process.env.BENCH_REPORT_DIR;
+      else process.env.BENCH_REPORT_DIR = previous;
+    }
+  });
+
   it('picks round axis ticks that cover the data', () => {
     expect(ticks(0, 41_000)).toEqual([0, 10_000, 20_000, 30_000, 40_000, 50_000]);
     expect(ticks(0, 0.9)).toEqual([0, 0.2, 0.4, 0.6, 0.8, 1]);
