@@ -53,6 +53,19 @@ function setUp(count: number) {
 const id = (n: number) => `shardId-${String(n).padStart(20, '0')}-0000000${n % 10}`;
 const ids = (shards: readonly ShardInfo[]) => shards.map((s) => s.shardId);
 
+/** A lease row of this shard, unowned, checkpointed mid-shard, as planShardSync reads them. */
+const lease = (shardId: string, extra: Record<string, unknown> = {}) => ({
+  leaseKey: shardId,
+  itemType: 'lease' as const,
+  shardId,
+  streamArn: STREAM_ARN,
+  leaseCounter: 1,
+  checkpoint: '5',
+  parentShardIds: [],
+  ownerSwitchesSinceCheckpoint: 0,
+  ...extra,
+});
+
 describe('ShardDiscovery (fake time, recorded listings)', () => {
   it('audits first, then finds a new shard with one increment past the newest known shard', async () => {
     const { clock, lister, discovery } = setUp(300);
@@ -122,17 +135,7 @@ describe('ShardDiscovery (fake time, recorded listings)', () => {
     expect(ids(increment.shards)).not.toContain(child);
     const base = { streamArn: STREAM_ARN, invalidKeys: new Set<string>(), initialPosition: 'LATEST' as const };
     const now = new Date(0).toISOString();
-    const lease = (shardId: string) => ({
-      leaseKey: shardId,
-      itemType: 'lease' as const,
-      shardId,
-      streamArn: STREAM_ARN,
-      leaseCounter: 1,
-      checkpoint: '5',
-      parentShardIds: [],
-      ownerSwitchesSinceCheckpoint: 0,
-    });
-    const leases = [id(0), id(1), id(2)].map(lease);
+    const leases = [id(0), id(1), id(2)].map((shardId) => lease(shardId));
     expect(planShardSync({ ...base, shards: increment.shards, listingComplete: false, leases, now }).create).toEqual(
       [],
     );
@@ -219,21 +222,13 @@ describe('ShardDiscovery (fake time, recorded listings)', () => {
 describe('planShardSync after an increment', () => {
   it('keeps the lease of a shard missing from an incremental listing; deletes it after an audit', () => {
     const shards: ShardInfo[] = [{ shardId: id(1), startingSequenceNumber: '1' }];
-    const lease = (shardId: string) => ({
-      leaseKey: shardId,
-      itemType: 'lease' as const,
-      shardId,
-      streamArn: STREAM_ARN,
-      leaseCounter: 3,
-      checkpoint: '5',
-      parentShardIds: [],
-      ownerSwitchesSinceCheckpoint: 0,
-      updatedAt: new Date(0).toISOString(),
-    });
     const input = {
       streamArn: STREAM_ARN,
       shards,
-      leases: [lease(id(0)), lease(id(1))],
+      leases: [
+        lease(id(0), { leaseCounter: 3, updatedAt: new Date(0).toISOString() }),
+        lease(id(1), { leaseCounter: 3, updatedAt: new Date(0).toISOString() }),
+      ],
       invalidKeys: new Set<string>(),
       initialPosition: 'TRIM_HORIZON' as const,
       now: new Date(0).toISOString(),
@@ -243,17 +238,6 @@ describe('planShardSync after an increment', () => {
   });
 
   it('records the children just listed on their parent lease (not finished, none recorded yet)', () => {
-    const lease = (shardId: string, extra: Record<string, unknown> = {}) => ({
-      leaseKey: shardId,
-      itemType: 'lease' as const,
-      shardId,
-      streamArn: STREAM_ARN,
-      leaseCounter: 1,
-      checkpoint: '5',
-      parentShardIds: [],
-      ownerSwitchesSinceCheckpoint: 0,
-      ...extra,
-    });
     const shards: ShardInfo[] = [
       { shardId: 'p', startingSequenceNumber: '1', endingSequenceNumber: '9' },
       { shardId: 'q', startingSequenceNumber: '1' },
