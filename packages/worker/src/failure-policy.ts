@@ -274,8 +274,7 @@ export class BatchExecutor<T> {
       streamArn,
       sequenceNumber: r.sequenceNumber,
       eventName: r.eventName,
-      // A record without Keys (a custom reader's) reports none rather than an empty key.
-      keys: r.dynamodb?.Keys ? r.keys : undefined,
+      keys: reportedKeys(r),
       reason,
       error: { name: error.name, message: error.message, stack: error.stack },
       attempts,
@@ -324,4 +323,19 @@ function retryIndex<T>(records: StreamRecord<T>[], error: Error): number {
     0,
     records.findIndex((r) => r.sequenceNumber === from),
   );
+}
+
+/**
+ * The record's keys for its failure report. A record without Keys (a custom reader's) reports
+ * none rather than an empty key; so does one whose keys `unmarshall` refuses (a number neither a
+ * Number nor a BigInt can hold, such as 1E+30): that may be why it failed, and the raw record,
+ * stored beside, still has them as DynamoDB JSON.
+ */
+function reportedKeys(record: StreamRecord<unknown>): Record<string, unknown> | undefined {
+  if (!record.dynamodb?.Keys) return undefined;
+  try {
+    return record.keys;
+  } catch {
+    return undefined;
+  }
 }

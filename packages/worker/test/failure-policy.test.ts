@@ -63,6 +63,21 @@ describe('failure policy', () => {
     expect(h.store.writes.map((w) => w.checkpoint)).toEqual([seq(8), seq(9), 'SHARD_END']);
   });
 
+  it('a record whose keys cannot be unmarshalled (a number past what Number or BigInt can hold) still reaches the destination, raw', async () => {
+    const destination = new MemoryDestination();
+    const poison = rec(1);
+    poison.dynamodb!.Keys = { pk: { N: '1E+30' } };
+    const h = makeConsumer({
+      batches: [{ ...batch('shard-1', 1, 1, true), records: [poison] }],
+      policy: { maxRetries: 0, destination },
+      processor: { processRecords: ({ records }) => void records.map((r) => r.keys) },
+    });
+    expect((await h.consumer.run()).reason).toBe('shard-end');
+    expect(destination.received).toHaveLength(1);
+    expect(destination.received[0]!.record).toBe(poison);
+    expect(destination.received[0]!.keys).toBeUndefined();
+  });
+
   it('without bisection sends the whole batch to a JSONL file', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'shardline-dest-'));
     try {
