@@ -18,7 +18,15 @@ import {
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { batchGetRows, writeInTransactions, type BatchRequests, type CancellationReasons } from './lease-batches.js';
 import { ensureLeaseTable } from './lease-table-setup.js';
-import { checkpointWrite, epochBumpWrites, resetWrite, transferWrite, unchangedCondition } from './lease-writes.js';
+import {
+  checkpointWrite,
+  ITEM_ABSENT,
+  deleteLeaseCondition,
+  epochBumpWrites,
+  resetWrite,
+  transferWrite,
+  unchangedCondition,
+} from './lease-writes.js';
 import type { Notices } from './notices.js';
 import { retry, systemClock, type Clock, type RetryOptions } from '@shardline/core';
 import { LeaseConflictError, translateLeaseError } from './errors.js';
@@ -255,7 +263,7 @@ export class LeaseStore {
         new PutItemCommand({
           TableName: this.tableName,
           Item: marshall(item, { removeUndefinedValues: true }),
-          ConditionExpression: 'attribute_not_exists(leaseKey)',
+          ...ITEM_ABSENT,
         }),
       );
     try {
@@ -289,7 +297,7 @@ export class LeaseStore {
         Put: {
           TableName: this.tableName,
           Item: marshall(item, { removeUndefinedValues: true }),
-          ConditionExpression: 'attribute_not_exists(leaseKey)',
+          ...ITEM_ABSENT,
         },
       }),
       (item) => this.createLease(item),
@@ -310,8 +318,7 @@ export class LeaseStore {
         Delete: {
           TableName: this.tableName,
           Key: key(lease.leaseKey),
-          ConditionExpression: 'leaseCounter = :expected',
-          ExpressionAttributeValues: marshall({ ':expected': lease.leaseCounter }),
+          ...deleteLeaseCondition(lease),
         },
       }),
       async (lease) => {
@@ -437,7 +444,7 @@ export class LeaseStore {
         new PutItemCommand({
           TableName: this.tableName,
           Item: marshall(item, { removeUndefinedValues: true }),
-          ConditionExpression: 'attribute_not_exists(leaseKey)',
+          ...ITEM_ABSENT,
         }),
       ),
     );
@@ -467,8 +474,7 @@ export class LeaseStore {
       new DeleteItemCommand({
         TableName: this.tableName,
         Key: key(lease.leaseKey),
-        ConditionExpression: 'leaseCounter = :expected',
-        ExpressionAttributeValues: marshall({ ':expected': lease.leaseCounter }),
+        ...deleteLeaseCondition(lease),
       }),
     );
   }
@@ -505,7 +511,7 @@ export class LeaseStore {
                 ':session': previous.ownerSession,
               }),
             }
-          : { ConditionExpression: 'attribute_not_exists(leaseKey)' }),
+          : ITEM_ABSENT),
       }),
     );
     return item;

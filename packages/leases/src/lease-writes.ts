@@ -19,6 +19,17 @@ export interface ConditionalWrite {
   ExpressionAttributeValues?: Record<string, AttributeValue>;
 }
 
+/** Written only where no item of that key exists: a new lease, an audit record, a vacant leader item (never replaced). */
+export const ITEM_ABSENT: ConditionalWrite = { ConditionExpression: 'attribute_not_exists(leaseKey)' };
+
+/** A lease deleted only while its counter is the one read (moved since, it is left). */
+export function deleteLeaseCondition(lease: LeaseItem): ConditionalWrite {
+  return {
+    ConditionExpression: 'leaseCounter = :expected',
+    ExpressionAttributeValues: marshall({ ':expected': lease.leaseCounter }),
+  };
+}
+
 /**
  * A lease moved to `to` (or to nobody) with a counter bump, conditional on the counter and owner
  * read; any pending hand-off cleared. A lease that had an owner and is still at LATEST moves at
