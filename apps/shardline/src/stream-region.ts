@@ -1,3 +1,4 @@
+import { regionOfArn } from '@shardline/worker';
 import { UsageError } from './usage-error.js';
 
 /**
@@ -9,11 +10,10 @@ import { UsageError } from './usage-error.js';
  * no region and are left out, so a local run keeps the region it was given.
  */
 
-/** The region an ARN names, or undefined for DynamoDB Local's `ddblocal` and for what is no ARN. */
-export function regionOfArn(arn: string): string | undefined {
-  const region = arn.split(':')[3];
-  if (!arn.startsWith('arn:') || !region || region === 'ddblocal') return undefined;
-  return region;
+/** The region a stream ARN names (the worker's `regionOfArn`), or undefined for DynamoDB Local's `ddblocal` and for what is no ARN. */
+export function streamRegionOf(arn: string): string | undefined {
+  const region = arn.startsWith('arn:') ? regionOfArn(arn) : '';
+  return region === '' || region === 'ddblocal' ? undefined : region;
 }
 
 /** `region` (the `--region` flag) checked against the ARNs, else the ARNs' one region. */
@@ -21,7 +21,7 @@ export function regionForStreams(
   region: string | undefined,
   streamArns: readonly (string | undefined)[],
 ): string | undefined {
-  const regions = [...new Set(streamArns.flatMap((arn) => (arn === undefined ? [] : (regionOfArn(arn) ?? []))))];
+  const regions = [...new Set(streamArns.flatMap((arn) => (arn === undefined ? [] : (streamRegionOf(arn) ?? []))))];
   if (regions.length > 1)
     throw new UsageError(
       `the stream ARNs are in different regions (${regions.join(', ')}): run one process per region`,

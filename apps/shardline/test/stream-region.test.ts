@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { regionForStreams, regionOfArn } from '../src/stream-region.js';
+import { regionForStreams, streamRegionOf } from '../src/stream-region.js';
 import { captureCli } from './capture-cli.js';
 
 const arn = (region: string, table = 'orders') =>
@@ -7,10 +7,10 @@ const arn = (region: string, table = 'orders') =>
 
 describe('the region of stream ARNs', () => {
   it('reads the region of an ARN; DynamoDB Local ARNs and non-ARNs name none', () => {
-    expect(regionOfArn(arn('eu-west-1'))).toBe('eu-west-1');
-    expect(regionOfArn('arn:aws-cn:dynamodb:cn-north-1:1:table/t/stream/x')).toBe('cn-north-1');
-    expect(regionOfArn(arn('ddblocal'))).toBeUndefined();
-    expect(regionOfArn('orders')).toBeUndefined();
+    expect(streamRegionOf(arn('eu-west-1'))).toBe('eu-west-1');
+    expect(streamRegionOf('arn:aws-cn:dynamodb:cn-north-1:1:table/t/stream/x')).toBe('cn-north-1');
+    expect(streamRegionOf(arn('ddblocal'))).toBeUndefined();
+    expect(streamRegionOf('orders')).toBeUndefined();
   });
 
   it('takes the ARNs’ region without --region, keeps an agreeing --region, and refuses disagreement', () => {

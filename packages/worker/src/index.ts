@@ -61,5 +61,10 @@ export {
   type LambdaCallback,
   type LambdaFunctionOptions,
 } from './lambda/context.js';
-export { lambdaPayloadBatching, type LambdaDynamoDBStreamEvent, type LambdaDynamoDBRecord } from './lambda/event.js';
+export {
+  lambdaPayloadBatching,
+  regionOfArn,
+  type LambdaDynamoDBStreamEvent,
+  type LambdaDynamoDBRecord,
+} from './lambda/event.js';
 export type { WindowState } from './lambda/tumbling-window.js';
