@@ -24,6 +24,7 @@ import {
   deleteLeaseCondition,
   epochBumpWrites,
   resetWrite,
+  claimFreeWrite,
   transferWrite,
   unchangedCondition,
 } from './lease-writes.js';
@@ -359,6 +360,29 @@ export class LeaseStore {
       );
     const out = await (options.oneShot ? this.#oneShot('transfer', send) : send());
     return leaseItemSchema.parse(unmarshall(out.Attributes ?? {}));
+  }
+
+  /**
+   * Takes a lease nobody owns without reading it first (`claimFreeWrite`): the taken row, or
+   * undefined when the row is not free to take that way (owned, finished, at LATEST, or absent).
+   */
+  async claimFree(leaseKey: string, to: OwnerRef): Promise<LeaseItem | undefined> {
+    try {
+      const out = await this.#send<UpdateItemCommandOutput>(
+        'claimFree',
+        leaseKey,
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: key(leaseKey),
+          ...claimFreeWrite(to, this.#iso()),
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return leaseItemSchema.parse(unmarshall(out.Attributes ?? {}));
+    } catch (err) {
+      if (err instanceof LeaseConflictError) return undefined;
+      throw err;
+    }
   }
 
   /** Asks the live owner to hand the lease to `to`; the owner's `release` performs the move. */

@@ -69,6 +69,30 @@ export function transferWrite(lease: LeaseItem, to: OwnerRef | undefined, now: s
 }
 
 /**
+ * A lease nobody owns taken by `to` without reading it first (a finished shard's child, whose
+ * counter the finisher does not know): conditional on the row being there with no owner, not
+ * finished and not at LATEST (moving a LATEST lease needs its row, see `transferWrite`); the
+ * counter is bumped in place, so two claimers race on the condition and one of them wins.
+ */
+export function claimFreeWrite(to: OwnerRef, now: string): ConditionalWrite {
+  return {
+    UpdateExpression:
+      'SET leaseCounter = leaseCounter + :one, leaseOwner = :owner, ownerSession = :session, updatedAt = :now, ownerSwitchesSinceCheckpoint = if_not_exists(ownerSwitchesSinceCheckpoint, :zero) + :one REMOVE pendingOwner, pendingOwnerSession, handOffRequestedAt',
+    ConditionExpression:
+      'attribute_exists(leaseKey) AND attribute_not_exists(leaseOwner) AND checkpoint <> :shardEnd AND checkpoint <> :latest',
+    ExpressionAttributeValues: marshall({
+      ':one': 1,
+      ':zero': 0,
+      ':owner': to.workerId,
+      ':session': to.sessionId,
+      ':now': now,
+      ':shardEnd': 'SHARD_END',
+      ':latest': 'LATEST',
+    }),
+  };
+}
+
+/**
  * A checkpoint, fenced on owner and counter (and session when given). SHARD_END also gives the
  * lease up (owner removed, counter bumped): a finished shard is nobody's work.
  */

@@ -99,10 +99,14 @@ describe('incremental shard sync on the real lease table (fake time)', () => {
     );
     // Heartbeats since: the ender knows the leader holds one lease.
     await fleet.advance(2 * HEARTBEAT_MS);
+    const calls = fleet.get(ender.workerId).calls;
+    const getsBefore = calls.get('GetItemCommand') ?? 0;
     await ender.checkpoint(parent!, 'SHARD_END');
     await fleet.settle();
     // The clock has not moved: no poll of the leader's assigned anything. Share: (1 + 0 + 2) / 2 → 2.
     expect([fleet.holders.get(c0!), fleet.holders.get(c1!)]).toEqual([ender.workerId, ender.workerId]);
+    // Each child claimed blind (one write, its row in the answer), not read first.
+    expect(calls.get('GetItemCommand') ?? 0).toBe(getsBefore);
     expect(lister.children).toEqual([]);
     expect(fleet.overlaps).toEqual([]);
   });

@@ -1,7 +1,7 @@
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { describe, expect, it } from 'vitest';
 import type { LeaseItem } from '../src/items.js';
-import { epochBumpWrites, resetWrite, transferWrite } from '../src/lease-writes.js';
+import { claimFreeWrite, epochBumpWrites, resetWrite, transferWrite } from '../src/lease-writes.js';
 import { Notices } from '../src/notices.js';
 
 const NOW = '2026-01-01T00:00:00.000Z';
@@ -49,6 +49,23 @@ describe('the conditional writes LeaseStore sends', () => {
     expect(first.UpdateExpression).not.toContain('checkpoint');
     const away = transferWrite(lease({ leaseOwner: 'a' }), undefined, NOW);
     expect(away.UpdateExpression).toMatch(/REMOVE .*leaseOwner, ownerSession$/);
+  });
+
+  it('claims blind only a row that exists with no owner, not finished and not at LATEST, bumping its counter in place', () => {
+    const write = claimFreeWrite({ workerId: 'b', sessionId: 's' }, NOW);
+    expect(write.ConditionExpression).toBe(
+      'attribute_exists(leaseKey) AND attribute_not_exists(leaseOwner) AND checkpoint <> :shardEnd AND checkpoint <> :latest',
+    );
+    expect(write.UpdateExpression).toMatch(
+      /^SET leaseCounter = leaseCounter \+ :one, leaseOwner = :owner, ownerSession = :session/,
+    );
+    expect(write.UpdateExpression).toMatch(/REMOVE pendingOwner, pendingOwnerSession, handOffRequestedAt$/);
+    expect(unmarshall(write.ExpressionAttributeValues ?? {})).toMatchObject({
+      ':owner': 'b',
+      ':session': 's',
+      ':shardEnd': 'SHARD_END',
+      ':latest': 'LATEST',
+    });
   });
 
   it('resets conditional on the counter, checkpoint and owner read', () => {

@@ -248,6 +248,44 @@ describe('races', () => {
     await expect(store.checkpoint('s', 'w1', 3, '100', 'new')).resolves.toMatchObject({ checkpoint: '100' });
   });
 
+  it('two blind claims of one free child: exactly one wins, the counter bumped once; owned, finished, LATEST and absent rows are not taken', async () => {
+    const store = new LeaseStore(db.dynamodb, db.uniqueName('leases'));
+    await store.ensureTable();
+    const row = (leaseKey: string, extra: Record<string, unknown> = {}) => ({
+      itemType: 'lease' as const,
+      streamArn: STREAM_ARN,
+      parentShardIds: ['p'],
+      checkpoint: 'TRIM_HORIZON',
+      leaseKey,
+      shardId: leaseKey,
+      leaseCounter: 0,
+      ownerSwitchesSinceCheckpoint: 0,
+      ...extra,
+    });
+    await store.createLease(row('free'));
+    const claims = await Promise.all([
+      store.claimFree('free', { workerId: 'w1', sessionId: 's1' }),
+      store.claimFree('free', { workerId: 'w2', sessionId: 's2' }),
+    ]);
+    const winners = claims.filter((c) => c !== undefined);
+    expect(winners).toHaveLength(1);
+    expect(winners[0]).toMatchObject({ leaseCounter: 1, ownerSwitchesSinceCheckpoint: 1, checkpoint: 'TRIM_HORIZON' });
+    expect(await store.getLease('free')).toMatchObject({
+      leaseOwner: winners[0]!.leaseOwner,
+      ownerSession: winners[0]!.ownerSession,
+      leaseCounter: 1,
+    });
+
+    await store.createLease(row('owned', { leaseOwner: 'w9', ownerSession: 's9', leaseCounter: 4 }));
+    await store.createLease(row('finished', { checkpoint: 'SHARD_END', leaseCounter: 2 }));
+    await store.createLease(row('latest', { checkpoint: 'LATEST' }));
+    for (const key of ['owned', 'finished', 'latest', 'absent']) {
+      const before = await store.getRaw(key);
+      await expect(store.claimFree(key, { workerId: 'w1', sessionId: 's1' })).resolves.toBeUndefined();
+      expect(await store.getRaw(key)).toEqual(before);
+    }
+  });
+
   it('a lease put on a worker while its table scan ran is taken up at once, though the scan paged its row before the write', async () => {
     fleet = new Fleet(db, new PlainLister(rootShards(2)));
     fleet.add('w1');
