@@ -2,6 +2,7 @@ import { afterEach } from 'vitest';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ManualClock, type ShardInfo } from '@shardline/core';
 import { LeaseCoordinator } from '../src/coordinator.js';
+import type { LeaseItem } from '../src/items.js';
 import { readLeaseTable } from '../src/lease-table.js';
 import { type LeaseCoordinatorOptions, type ShardLister } from '../src/options.js';
 import { type LeaseLostReason } from '../src/events.js';
@@ -12,6 +13,21 @@ export const STREAM_ARN = 'arn:aws:dynamodb:us-east-1:000000000000:table/orders/
 export const LEASE_MS = 10_000;
 export const HEARTBEAT_MS = 2_000;
 export const MARGIN_MS = 1_000;
+
+/** A lease row of STREAM_ARN for a test to write with a LeaseStore: unowned at TRIM_HORIZON, counter 0, unless `extra` says otherwise. */
+export function leaseRow(leaseKey: string, extra: Partial<LeaseItem> = {}): LeaseItem {
+  return {
+    itemType: 'lease',
+    streamArn: STREAM_ARN,
+    parentShardIds: [],
+    checkpoint: 'TRIM_HORIZON',
+    leaseKey,
+    shardId: leaseKey,
+    leaseCounter: 0,
+    ownerSwitchesSinceCheckpoint: 0,
+    ...extra,
+  };
+}
 
 /** Open root shards `shardId-000…` in DescribeStream's shape. */
 export function rootShards(count: number, prefix = 'shardId-'): ShardInfo[] {

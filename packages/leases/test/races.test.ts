@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectTestDynamoDB } from '@shardline/testkit';
 import { LeaseLostError } from '@shardline/core';
+import type { LeaseItem } from '../src/items.js';
 import { LeaseStore } from '../src/lease-store.js';
 import { Notices } from '../src/notices.js';
 import { DeleteItemCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
@@ -10,6 +11,7 @@ import {
   HEARTBEAT_MS,
   LEASE_MS,
   MARGIN_MS,
+  leaseRow,
   PlainLister,
   rootShards,
   STREAM_ARN,
@@ -231,18 +233,12 @@ describe('races', () => {
   it('a checkpoint is conditional on the owner session too (a previous incarnation of the worker id cannot write one)', async () => {
     const store = new LeaseStore(db.dynamodb, db.uniqueName('leases'));
     await store.ensureTable();
-    const row = {
-      itemType: 'lease' as const,
-      streamArn: STREAM_ARN,
-      parentShardIds: [],
-      checkpoint: 'TRIM_HORIZON',
-      leaseKey: 's',
-      shardId: 's',
+    const row = leaseRow('s', {
       leaseOwner: 'w1',
       ownerSession: 'new',
       leaseCounter: 3,
       ownerSwitchesSinceCheckpoint: 1,
-    };
+    });
     await store.createLease(row);
     await expect(store.checkpoint('s', 'w1', 3, '100', 'old')).rejects.toBeInstanceOf(LeaseLostError);
     await expect(store.checkpoint('s', 'w1', 3, '100', 'new')).resolves.toMatchObject({ checkpoint: '100' });
@@ -251,17 +247,8 @@ describe('races', () => {
   it('two blind claims of one free child: exactly one wins, the counter bumped once; owned, finished, LATEST and absent rows are not taken', async () => {
     const store = new LeaseStore(db.dynamodb, db.uniqueName('leases'));
     await store.ensureTable();
-    const row = (leaseKey: string, extra: Record<string, unknown> = {}) => ({
-      itemType: 'lease' as const,
-      streamArn: STREAM_ARN,
-      parentShardIds: ['p'],
-      checkpoint: 'TRIM_HORIZON',
-      leaseKey,
-      shardId: leaseKey,
-      leaseCounter: 0,
-      ownerSwitchesSinceCheckpoint: 0,
-      ...extra,
-    });
+    const row = (leaseKey: string, extra: Partial<LeaseItem> = {}) =>
+      leaseRow(leaseKey, { parentShardIds: ['p'], ...extra });
     await store.createLease(row('free'));
     const claims = await Promise.all([
       store.claimFree('free', { workerId: 'w1', sessionId: 's1' }),

@@ -6,22 +6,10 @@ import type { LeaseItem } from '../src/items.js';
 import { LeaseStore } from '../src/lease-store.js';
 import { Membership } from '../src/membership.js';
 import { ShardEnd, type ShardEndDeps } from '../src/shard-end.js';
-import { STREAM_ARN } from './fleet.js';
+import { leaseRow } from './fleet.js';
 
 const db = connectTestDynamoDB();
 afterAll(() => db.close());
-
-const row = (leaseKey: string, extra: Partial<LeaseItem> = {}): LeaseItem => ({
-  itemType: 'lease',
-  streamArn: STREAM_ARN,
-  parentShardIds: [],
-  checkpoint: 'TRIM_HORIZON',
-  leaseKey,
-  shardId: leaseKey,
-  leaseCounter: 0,
-  ownerSwitchesSinceCheckpoint: 0,
-  ...extra,
-});
 
 describe('a shard end on the real lease table', () => {
   it('a child claimed blind whose other parent is unfinished is given back unread, never taken up', async () => {
@@ -30,10 +18,10 @@ describe('a shard end on the real lease table', () => {
     const me = { workerId: 'w1', sessionId: 's1' };
     // A merge (two parents; DynamoDB Streams has none, a hand-edited or imported row may): the
     // ender finished p, q is still being read.
-    const parent = row('p', { checkpoint: 'SHARD_END', childShardIds: ['c'], leaseCounter: 3 });
+    const parent = leaseRow('p', { checkpoint: 'SHARD_END', childShardIds: ['c'], leaseCounter: 3 });
     await store.createLease(parent);
-    await store.createLease(row('q', { leaseOwner: 'w2', ownerSession: 's2', leaseCounter: 5 }));
-    await store.createLease(row('c', { parentShardIds: ['p', 'q'] }));
+    await store.createLease(leaseRow('q', { leaseOwner: 'w2', ownerSession: 's2', leaseCounter: 5 }));
+    await store.createLease(leaseRow('c', { parentShardIds: ['p', 'q'] }));
     const takenUp: LeaseItem[] = [];
     const calls: string[] = [];
     const counting = new Proxy(store, {
